@@ -1,0 +1,40 @@
+/* logscan.h: walks the inputs of report/export (files, directories, stdin) record by record. */
+#ifndef RSTWATCH_LOGSCAN_H
+#define RSTWATCH_LOGSCAN_H
+
+#include "logread.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* Lines longer than this are rejected (a record is a few KiB; this is 4096 events and more). */
+#define LOGSCAN_MAX_LINE (16u << 20)
+
+struct logscan_stats {
+    size_t files;      /* inputs opened and read */
+    size_t records;    /* good lines handed to the callback */
+    size_t bad_lines;  /* lines skipped with a message on stderr */
+    int unreadable;    /* an input could not be opened or read */
+};
+
+/* Receives ownership of each good record (must log_record_free it or keep it). */
+typedef void (*logscan_fn)(struct log_record *rec, void *ctx);
+
+/*
+ * Reads every record of the given inputs, in order: "-" is stdin, a directory means every
+ * "*.jsonl" directly inside it (sorted by name), anything else is a file. With no inputs, reads
+ * the default log directory (a missing default directory simply holds no records). Bad lines
+ * are reported on stderr as "rstwatch: FILE:LINE: reason" and skipped; unreadable inputs as
+ * "rstwatch: PATH: reason". Streams: memory use is one line at a time. Fills *stats.
+ */
+void logscan_run(char *const *inputs, size_t ninputs, logscan_fn fn, void *ctx,
+                 struct logscan_stats *stats);
+
+/*
+ * Reads the records of one open stream named name (for messages). Same reporting as
+ * logscan_run. Returns 0, or -1 on a read error (reported, stats->unreadable set).
+ */
+int logscan_stream(FILE *fp, const char *name, logscan_fn fn, void *ctx,
+                   struct logscan_stats *stats);
+
+#endif
