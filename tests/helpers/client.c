@@ -25,8 +25,9 @@
  *                     server's RST arrive first, so the send fails)
  *   --dup             dup() the socket, close the original, use the dup
  *   --dup2-onto N     dup2() the socket onto fd N, close the original
- *   --reuse-fd        first a short connection (sends "PING\n", closes), then
- *                     the real one, which gets the same fd number
+ *   --reuse-fd        first a short connection (sends "PING\n", reads one
+ *                     reply or fails, closes), then the real one, which gets
+ *                     the same fd number
  *   --fork            connect, fork; the child does the requests, the parent
  *                     closes its copy, waits and prints "child=<pid>"
  *   --threads N --conns M   N threads x M connections (connect, request, read
@@ -39,6 +40,7 @@
  *
  * Output (stdout, deterministic for a given server):
  *   first_fd=<n>                 (--reuse-fd) fd of the first connection
+ *   first: <response or failure> (--reuse-fd) how the first connection ended
  *   fd=<n>                       fd used for the I/O
  *   response <i>: <status line> body=<bytes>   or   response <i>: <n> bytes
  *   <op>: <strerror(errno)>      the failing call, e.g. "recv: Connection reset by peer"
@@ -687,18 +689,33 @@ static int connect_or_report(struct io *io)
     return 0;
 }
 
-/* A short, clean first connection whose fd number the real one will reuse. */
+/* A short first connection whose fd number the real one will reuse: sends
+ * "PING\n", reads one reply (or fails), closes. Prints "first_fd=<n>" and
+ * "first: <reply or failure>". */
 static int first_connection(struct io *io)
 {
     struct failure f = {0};
+    struct response r;
     static const char ping[] = "PING\n";
+    size_t saved_len = opt.request_len;
+    int rc;
+
     if (connect_or_report(io) != 0)
         return -1;
     printf("first_fd=%d\n", io->fd);
-    if (io_send_all(io, ping, sizeof ping - 1, &f) != 0) {
+    opt.request_len = sizeof ping - 1; /* a non-HTTP reply is an echo of this */
+    rc = io_send_all(io, ping, sizeof ping - 1, &f) == 0 ? io_read_response(io, false, &r, &f) : -1;
+    opt.request_len = saved_len;
+    if (rc != 0) {
+        printf("first: ");
         print_failure(&f);
-        return -1;
+    } else if (r.status[0]) {
+        printf("first: response %s body=%lld\n", r.status, r.body);
+    } else {
+        printf("first: response %lld bytes\n", r.body);
     }
+    if (io->registered)
+        epoll_ctl(io->epfd, EPOLL_CTL_DEL, io->fd, NULL);
     close(io->fd);
     return 0;
 }

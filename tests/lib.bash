@@ -1,0 +1,258 @@
+# lib.bash: shared helpers for the bats suites: starting and stopping the
+# resetd test server, running a command with and without the shim while
+# capturing what a user sees, and reading the JSON records a test produced.
+#
+# Use from a .bats file:
+#     load lib
+#     setup()    { rstwatch_setup; }
+#     teardown() { rstwatch_teardown; }
+#
+# Every test gets its own directory $T (BATS_TEST_TMPDIR) and its own log
+# destination RSTWATCH_LOG="$T/logs/%p.jsonl", so tests never see each other's
+# records. Environment from `make test`: BUILD (build dir, default "build"),
+# SAN_RUNTIME (path of libasan.so when the build is sanitized, else empty).
+
+RSTWATCH_ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+: "${BUILD:=build}"
+case "$BUILD" in
+/*) BUILD_DIR="$BUILD" ;;
+*) BUILD_DIR="$RSTWATCH_ROOT/$BUILD" ;;
+esac
+SHIM="$BUILD_DIR/librstwatch.so"
+RSTWATCH="$BUILD_DIR/rstwatch"
+RESETD="$BUILD_DIR/helpers/resetd"
+CLIENT="$BUILD_DIR/helpers/client"
+CLIENTS_PY="$RSTWATCH_ROOT/tests/clients.py"
+# Bound for one captured command (seconds); a test must never hang.
+: "${RUN_TIMEOUT:=60}"
+
+# rstwatch_setup: per-test state. Call from setup().
+rstwatch_setup() {
+    T="${BATS_TEST_TMPDIR:-}"
+    if [ -z "$T" ]; then
+        T="$(mktemp -d "${TMPDIR:-/tmp}/rstwatch-test.XXXXXX")"
+        _RSTWATCH_OWN_T=1
+    fi
+    export T
+    LOG_DIR="$T/logs"
+    # Only this test's settings reach the programs under test.
+    local v
+    for v in $(compgen -e RSTWATCH_ || true); do unset "$v"; done
+    export RSTWATCH_LOG="$LOG_DIR/%p.jsonl"
+    SERVER_PIDS=()
+    _server_seq=0
+    shim_env >/dev/null
+}
+
+# rstwatch_teardown: stops the servers this test started. Call from teardown().
+rstwatch_teardown() {
+    stop_servers
+    if [ "${_RSTWATCH_OWN_T:-0}" = 1 ]; then rm -rf "$T"; fi
+}
+
+# shim_env: prints the LD_PRELOAD value for the shim (the ASan runtime first
+# when the build is sanitized) and sets SHIM_PRELOAD to it; with SAN_RUNTIME
+# it also exports ASAN_OPTIONS so uninstrumented host programs accept it.
+shim_env() {
+    if [ -n "${SAN_RUNTIME:-}" ]; then
+        SHIM_PRELOAD="$SAN_RUNTIME:$SHIM"
+        export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:verify_asan_link_order=0"
+    else
+        SHIM_PRELOAD="$SHIM"
+    fi
+    printf '%s\n' "$SHIM_PRELOAD"
+}
+
+# start_server MODE [resetd args...]: starts resetd in the background, waits
+# (at most 5 s) until it announced its port, exports PORT and SERVER_PID.
+start_server() {
+    local mode="$1"
+    shift
+    _server_seq=$((_server_seq + 1))
+    local base="$T/server.$_server_seq"
+    # 3>&- : bats waits for fd 3 to close; a background server must not hold it.
+    "$RESETD" --mode "$mode" --port-file "$base.port" --lifetime 600 "$@" \
+        >"$base.out" 2>"$base.err" </dev/null 3>&- &
+    SERVER_PID=$!
+    SERVER_PIDS+=("$SERVER_PID")
+    local i
+    for ((i = 0; i < 250; i++)); do
+        if [ -s "$base.port" ]; then
+            PORT="$(<"$base.port")"
+            export PORT SERVER_PID
+            return 0
+        fi
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            echo "resetd --mode $mode $* exited early:" >&2
+            cat "$base.err" >&2
+            return 1
+        fi
+        sleep 0.02
+    done
+    echo "resetd --mode $mode $* did not announce a port within 5 s" >&2
+    return 1
+}
+
+# stop_servers: terminates every server this test started (bounded wait).
+stop_servers() {
+    local pid i
+    for pid in "${SERVER_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || continue
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.02
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    SERVER_PIDS=()
+}
+
+# _capture PRELOAD CMD...: runs CMD (a program, not a function) with stdin
+# from /dev/null, only fds 0-2 open (plus those listed in KEEP_FDS="7 8"),
+# bounded by RUN_TIMEOUT, with LD_PRELOAD=PRELOAD set only
+# for CMD itself. Sets status, output (stdout), stderr and last_pid (CMD's pid,
+# which is also the %p of its log file).
+_capture() {
+    local preload="$1"
+    shift
+    local cap="$T/.capture"
+    timeout -k 5 "$RUN_TIMEOUT" bash -c '
+        echo $$ >"$1"
+        p=$2
+        shift 2
+        # Only stdin/out/err (and KEEP_FDS) reach CMD, so its fd numbers
+        # start at 3 as they do outside bats.
+        for f in /proc/$$/fd/*; do
+            n=${f##*/}
+            case " 0 1 2 ${KEEP_FDS:-} " in *" $n "*) ;; *) eval "exec $n>&-" ;; esac
+        done
+        if [ -n "$p" ]; then exec env LD_PRELOAD="$p${LD_PRELOAD:+:$LD_PRELOAD}" "$@"; fi
+        exec "$@"' _ "$cap.pid" "$preload" "$@" \
+        >"$cap.out" 2>"$cap.err" </dev/null && status=0 || status=$?
+    output="$(<"$cap.out")"
+    stderr="$(<"$cap.err")"
+    last_pid="$(<"$cap.pid")"
+    if [ "$status" = 124 ]; then
+        echo "timed out after ${RUN_TIMEOUT}s: $*" >&2
+    fi
+}
+
+# run_bare CMD...: runs CMD without the shim; sets status/output/stderr and
+# bare_status/bare_output/bare_stderr.
+run_bare() {
+    _capture "" "$@"
+    bare_status=$status bare_output=$output bare_stderr=$stderr bare_pid=$last_pid
+}
+
+# run_shim CMD...: runs CMD with the shim preloaded; sets status/output/stderr
+# and shim_status/shim_output/shim_stderr/shim_pid. RSTWATCH_* settings are
+# passed as a prefix: RSTWATCH_EVENTS=8 run_shim curl ...
+run_shim() {
+    _capture "$SHIM_PRELOAD" "$@"
+    shim_status=$status shim_output=$output shim_stderr=$stderr shim_pid=$last_pid
+}
+
+# normalize_output: hides what legitimately differs between two runs of the
+# same program (curl's "after 3 ms" connect timings).
+normalize_output() {
+    sed -E 's/after [0-9]+ ms/after N ms/g'
+}
+
+# shim_stderr_without_warnings: the shim run's stderr minus "rstwatch:" lines.
+shim_stderr_without_warnings() {
+    printf '%s\n' "$shim_stderr" | grep -v '^rstwatch:' || true
+}
+
+# assert_same_as_bare: the last run_bare and run_shim agree on exit status,
+# stdout and stderr (ignoring "rstwatch:" lines and timings); prints a diff
+# otherwise.
+assert_same_as_bare() {
+    local ok=0 b s
+    if [ "$bare_status" != "$shim_status" ]; then
+        echo "exit status differs: bare=$bare_status shim=$shim_status" >&2
+        ok=1
+    fi
+    if [ "$bare_output" != "$shim_output" ]; then
+        echo "stdout differs:" >&2
+        diff <(printf '%s\n' "$bare_output") <(printf '%s\n' "$shim_output") >&2 || true
+        ok=1
+    fi
+    b="$(printf '%s\n' "$bare_stderr" | normalize_output)"
+    s="$(shim_stderr_without_warnings | normalize_output)"
+    if [ "$b" != "$s" ]; then
+        echo "stderr differs:" >&2
+        diff <(printf '%s\n' "$b") <(printf '%s\n' "$s") >&2 || true
+        ok=1
+    fi
+    return $ok
+}
+
+# records: every JSON line this test's programs logged (empty when none).
+records() {
+    local f
+    [ -d "$LOG_DIR" ] || return 0
+    for f in "$LOG_DIR"/*.jsonl; do
+        [ -e "$f" ] && cat "$f"
+    done
+    return 0
+}
+
+# record_count: number of logged lines.
+record_count() {
+    records | grep -c . || true
+}
+
+# jq_record FILTER [jq args...]: runs jq -r FILTER on each record.
+jq_record() {
+    local filter="$1"
+    shift
+    records | jq -r "$@" "$filter"
+}
+
+# jq_records FILTER [jq args...]: runs jq -r FILTER on the array of all records.
+jq_records() {
+    local filter="$1"
+    shift
+    records | jq -r -s "$@" "$filter"
+}
+
+# assert_record_count N: exactly N records, else prints what there is.
+assert_record_count() {
+    local n
+    n="$(record_count)"
+    if [ "$n" != "$1" ]; then
+        echo "expected $1 record(s), found $n:" >&2
+        records >&2
+        [ -z "${shim_stderr:-}" ] || printf 'stderr of the shim run:\n%s\n' "$shim_stderr" >&2
+        return 1
+    fi
+}
+
+# assert_jq FILTER [jq args...]: FILTER evaluates to true on the single
+# record (use after assert_record_count 1); prints the record otherwise.
+assert_jq() {
+    local filter="$1"
+    shift
+    if [ "$(records | jq -r "$@" "$filter")" != true ]; then
+        echo "record does not satisfy: $filter $*" >&2
+        records | jq . >&2 || records >&2
+        return 1
+    fi
+}
+
+# assert_equal EXPECTED ACTUAL [what]
+assert_equal() {
+    if [ "$1" != "$2" ]; then
+        echo "${3:-value}: expected '$1', got '$2'" >&2
+        return 1
+    fi
+}
+
+# need_shim: fails the test early and clearly when the shim is not built.
+need_shim() {
+    [ -f "$SHIM" ] || {
+        echo "$SHIM is missing (run make all)" >&2
+        return 1
+    }
+}

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# run.sh: the suite runner behind `make test`. Runs every unit test program in
+# $BUILD/unit/, then every tests/*.bats file with `bats --tap`, shows their TAP
+# output, and ends with exactly one summary line:
+#
+#     N passed, N failed[, N skipped]
+#
+# Exit status: 0 when nothing failed, 1 otherwise.
+#
+# Unit programs: a program whose output contains TAP result lines ("ok N",
+# "not ok N") is counted per TAP line (and a nonzero exit without any "not ok"
+# adds one failure); any other program counts as one test, passed when it
+# exits 0. A bats file counts per TAP line; a file that times out, crashes or
+# reports fewer results than its plan "1..N" adds the missing ones as failures.
+#
+# Environment:
+#   BUILD          build directory (default: build)
+#   SAN_RUNTIME    libasan.so path for sanitized builds (passed to the tests)
+#   TESTS          subset, e.g. TESTS="foundation report": names of bats files
+#                  (without .bats) and/or unit programs; "unit" = all units
+#   FILE_TIMEOUT   seconds allowed per bats file or unit program (default 300)
+#
+# Reuse for further phases (sanitizer re-run, valgrind subset): source this
+# file with RUN_SH_LIBRARY=1 to get tap_count / run_tap_phase / print_summary
+# without running anything.
+set -u
+
+cd "$(dirname "$0")/.." || exit 2
+export BUILD="${BUILD:-build}"
+export SAN_RUNTIME="${SAN_RUNTIME:-}"
+FILE_TIMEOUT="${FILE_TIMEOUT:-300}"
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+FAILED_NAMES=()
+
+# tap_count NAME FILE [EXIT_STATUS]: adds the TAP results in FILE to the
+# totals. Lines "ok N ... # skip ..." count as skipped, "not ok N ... # TODO"
+# is ignored (TAP semantics), other "ok"/"not ok" lines pass/fail. When the
+# plan promises more results than were seen, or EXIT_STATUS is nonzero
+# without any failure reported, the difference counts as failed.
+tap_count() {
+    local name="$1" file="$2" rc="${3:-0}"
+    local line plan=-1 seen=0 failed_here=0
+    while IFS= read -r line || [ -n "$line" ]; do
+        case "$line" in
+        [0-9]*..[0-9]*)
+            if [[ "$line" =~ ^1\.\.([0-9]+) ]]; then plan="${BASH_REMATCH[1]}"; fi
+            ;;
+        "not ok "*)
+            seen=$((seen + 1))
+            if [[ "$line" =~ \#[[:space:]]*[Tt][Oo][Dd][Oo] ]]; then continue; fi
+            FAILED=$((FAILED + 1))
+            failed_here=$((failed_here + 1))
+            FAILED_NAMES+=("$name: ${line#not ok }")
+            ;;
+        "ok "*)
+            seen=$((seen + 1))
+            if [[ "$line" =~ \#[[:space:]]*[Ss][Kk][Ii][Pp] ]]; then
+                SKIPPED=$((SKIPPED + 1))
+            else
+                PASSED=$((PASSED + 1))
+            fi
+            ;;
+        esac
+    done <"$file"
+    if [ "$plan" -gt "$seen" ]; then
+        FAILED=$((FAILED + plan - seen))
+        failed_here=$((failed_here + plan - seen))
+        FAILED_NAMES+=("$name: $((plan - seen)) planned test(s) never reported (exit status $rc)")
+    fi
+    if [ "$rc" != 0 ] && [ "$failed_here" = 0 ]; then
+        FAILED=$((FAILED + 1))
+        FAILED_NAMES+=("$name: exited with status $rc without reporting a failure")
+    fi
+}
+
+# has_tap FILE: true when FILE holds TAP result lines.
+has_tap() {
+    grep -qE '^(not )?ok [0-9]+' "$1"
+}
+
+# run_tap_phase NAME CMD...: runs CMD (bounded by FILE_TIMEOUT), shows its
+# output, and counts it as TAP; output without TAP lines counts as one test
+# passed when CMD exits 0. The building block for every phase.
+run_tap_phase() {
+    local name="$1"
+    shift
+    local out rc
+    out="$(mktemp "${TMPDIR:-/tmp}/rstwatch-run.XXXXXX")"
+    echo "# --- $name"
+    timeout -k 10 "$FILE_TIMEOUT" "$@" >"$out" 2>&1 </dev/null
+    rc=$?
+    sed 's/^/    /' "$out" | sed -E 's/^    ((not )?ok [0-9]+|1\.\.[0-9]+)/\1/'
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+        echo "# $name: timed out after ${FILE_TIMEOUT}s"
+    fi
+    if has_tap "$out"; then
+        tap_count "$name" "$out" "$rc"
+    elif [ "$rc" = 0 ]; then
+        echo "ok - $name"
+        PASSED=$((PASSED + 1))
+    else
+        echo "not ok - $name (exit status $rc)"
+        FAILED=$((FAILED + 1))
+        FAILED_NAMES+=("$name: exit status $rc")
+    fi
+    rm -f "$out"
+}
+
+# print_summary: the failure list, then the one summary line. Returns 1 when
+# anything failed.
+print_summary() {
+    local n
+    if [ "${#FAILED_NAMES[@]}" -gt 0 ]; then
+        echo "# failures:"
+        for n in "${FAILED_NAMES[@]}"; do echo "#   $n"; done
+    fi
+    if [ "$SKIPPED" -gt 0 ]; then
+        echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+    else
+        echo "$PASSED passed, $FAILED failed"
+    fi
+    [ "$FAILED" = 0 ]
+}
+
+# selected NAME [GROUP]: true when TESTS is unset or names NAME (or GROUP).
+selected() {
+    [ -z "${TESTS:-}" ] && return 0
+    local t
+    for t in $TESTS; do
+        if [ "$t" = "$1" ] || { [ -n "${2:-}" ] && [ "$t" = "$2" ]; }; then return 0; fi
+    done
+    return 1
+}
+
+if [ "${RUN_SH_LIBRARY:-0}" = 1 ]; then
+    return 0 2>/dev/null || exit 0
+fi
+
+# Unit test programs.
+for prog in "$BUILD"/unit/*; do
+    [ -f "$prog" ] && [ -x "$prog" ] || continue
+    name="$(basename "$prog")"
+    selected "$name" unit || continue
+    run_tap_phase "unit/$name" "$prog"
+done
+
+# bats suites, one invocation per file (so a hung file costs only itself).
+if ! command -v bats >/dev/null 2>&1; then
+    echo "not ok - bats is not installed (run scripts/install-deps.sh)"
+    FAILED=$((FAILED + 1))
+else
+    for file in tests/*.bats; do
+        [ -f "$file" ] || continue
+        name="$(basename "$file" .bats)"
+        selected "$name" || continue
+        run_tap_phase "$name" bats --tap "$file"
+    done
+fi
+
+print_summary
