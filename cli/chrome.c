@@ -154,7 +154,8 @@ static void emit_at(struct chrome_writer *w, json_t *ev, double ts_us, double du
         w->failed = 1;
         return;
     }
-    json_object_set_new(ev, "ts", json_real(round(ts_us * 1000) / 1000));
+    /* Whole microseconds: finer digits would only be double rounding noise at epoch scale. */
+    json_object_set_new(ev, "ts", json_integer((json_int_t)llround(ts_us)));
     if (dur_us >= 0) json_object_set_new(ev, "dur", json_real(round(dur_us * 1000) / 1000));
     json_object_set_new(ev, "cat", json_string("rstwatch"));
     if (args) json_object_set_new(ev, "args", args);

@@ -65,9 +65,10 @@ static const char page_head[] =
     "padding:14px 16px;margin:16px 0}\n"
     ".row{display:flex;gap:20px;align-items:flex-start;flex-wrap:wrap}\n"
     "dl.facts{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:0;"
-    "min-width:280px;max-width:420px}\n"
+    "flex:1 1 280px;max-width:520px}\n"
     "dl.facts dt{color:#66707a}dl.facts dd{margin:0;font-family:ui-monospace,monospace}\n"
-    "dd.hint{font-family:system-ui,sans-serif}\n"
+    "dl.facts dd.hint{font-family:system-ui,sans-serif}\n"
+    "td.when{white-space:nowrap;font-variant-numeric:tabular-nums}\n"
     ".meta{color:#66707a}\n"
     "svg.timeline{background:#f6f8fa;border-radius:4px}\n"
     "svg .axis line{stroke:#8b949e}svg .axis text{font:10px sans-serif;fill:#57606a}\n"
@@ -109,6 +110,16 @@ static void write_values(FILE *out, const struct value_set *set)
     if (!set->n && !set->more) fputc('-', out);
 }
 
+/* "2026-11-23 05:31:02.123" (UTC) from microseconds. */
+static void seen_time(int64_t us, char *buf, size_t len)
+{
+    char iso[40];
+    logread_format_time(us, iso, sizeof iso);
+    iso[10] = ' ';
+    iso[23] = '\0';
+    snprintf(buf, len, "%s", iso);
+}
+
 static void write_summary(FILE *out, const struct incidents *inc, const struct report_inputs *in)
 {
     fprintf(out, "<header>\n<h1>rstwatch: %llu incident%s</h1>\n",
@@ -122,13 +133,13 @@ static void write_summary(FILE *out, const struct incidents *inc, const struct r
     fputs("</p>\n", out);
     if (inc->ngroups) {
         fputs("<table class=\"groups\">\n<tr><th>count</th><th>peer</th><th>cause</th>"
-              "<th>errno</th><th>programs</th><th>first seen</th><th>last seen</th></tr>\n",
+              "<th>errno</th><th>programs</th><th>first seen (UTC)</th><th>last seen</th></tr>\n",
               out);
         for (size_t i = 0; i < inc->ngroups; i++) {
             const struct incident_group *g = &inc->groups[i];
             char first[40], last[40];
-            logread_format_time(g->first_us, first, sizeof first);
-            logread_format_time(g->last_us, last, sizeof last);
+            seen_time(g->first_us, first, sizeof first);
+            seen_time(g->last_us, last, sizeof last);
             fprintf(out, "<tr class=\"group\"><td class=\"count\">%llu</td><td>",
                     (unsigned long long)g->count);
             html_put_escaped(out, g->peer);
@@ -138,7 +149,8 @@ static void write_summary(FILE *out, const struct incidents *inc, const struct r
             write_values(out, &g->errnos);
             fputs("</td><td>", out);
             write_values(out, &g->progs);
-            fprintf(out, "</td><td>%s</td><td>%s</td></tr>\n", first, last);
+            fprintf(out, "</td><td class=\"when\">%s</td><td class=\"when\">%s</td></tr>\n", first,
+                    last);
         }
         fputs("</table>\n", out);
     }
@@ -199,8 +211,16 @@ static void write_event_title(FILE *out, const struct log_event *ev)
     fprintf(out, " at %.3f ms</title>", ev->t_ms);
 }
 
+/* Label rows above the marks; a label goes in the first row where it does not overlap. */
+#define SVG_LABEL_ROWS 3
+#define SVG_LABEL_CHAR_PX 5.6
+
+struct label_rows {
+    double end[SVG_LABEL_ROWS]; /* rightmost x used so far in each row */
+};
+
 static void write_event(FILE *out, const struct scale *sc, const struct log_record *rec, size_t i,
-                        int failing)
+                        int failing, struct label_rows *rows)
 {
     const struct log_event *ev = &rec->events[i];
     double x = x_of(sc, ev->t_ms);
@@ -231,11 +251,17 @@ static void write_event(FILE *out, const struct scale *sc, const struct log_reco
     html_put_escaped(out, ev->op);
     fprintf(out, "\"><rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>", x - 1.5, SVG_MARK_Y,
             w, SVG_MARK_H);
-    /* Labels alternate between two rows so neighbouring events stay readable. */
-    fprintf(out, "<text x=\"%.1f\" y=\"%d\">", x - 1.5, i % 2 ? SVG_MARK_Y - 16 : SVG_MARK_Y - 4);
-    html_put_escaped(out, or_dash(ev->op));
-    if (ev->n > 1) fprintf(out, " ×%lld", ev->n);
-    fputs("</text>", out);
+    /* Crowded labels are left out (the <title> tooltip still names every event). */
+    double label_w = (strlen(or_dash(ev->op)) + (ev->n > 1 ? 6 : 0)) * SVG_LABEL_CHAR_PX;
+    for (int r = 0; r < SVG_LABEL_ROWS; r++) {
+        if (rows->end[r] > x - 1.5) continue;
+        rows->end[r] = x - 1.5 + label_w + 4;
+        fprintf(out, "<text x=\"%.1f\" y=\"%d\">", x - 1.5, SVG_MARK_Y - 4 - 12 * r);
+        html_put_escaped(out, or_dash(ev->op));
+        if (ev->n > 1) fprintf(out, " ×%lld", ev->n);
+        fputs("</text>", out);
+        break;
+    }
     write_event_title(out, ev);
     fputs("</g>\n", out);
 }
@@ -257,8 +283,9 @@ static void write_svg(FILE *out, const struct log_record *rec)
     fprintf(out, "<line class=\"lifeline\" x1=\"%d\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n",
             SVG_LEFT, SVG_MARK_Y + SVG_MARK_H / 2, x_of(&sc, span), SVG_MARK_Y + SVG_MARK_H / 2);
     const struct log_event *failing = log_record_failing_event(rec);
+    struct label_rows rows = {{0}};
     for (size_t i = 0; i < rec->nevents; i++)
-        write_event(out, &sc, rec, i, &rec->events[i] == failing);
+        write_event(out, &sc, rec, i, &rec->events[i] == failing, &rows);
     if (!failing && rec->err) {
         /* No event kept for the failing call: mark the record's end (time of the failure). */
         double x = x_of(&sc, span);

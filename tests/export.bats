@@ -1,0 +1,248 @@
+#!/usr/bin/env bats
+# export.bats: `rstwatch export --format chrome|html`: trace-event JSON that
+# Perfetto/chrome://tracing load, and a self-contained HTML page checked both
+# as text and as rendered by a real headless Chromium (tests/browser/).
+
+load lib
+
+setup() {
+    rstwatch_setup
+    F="$RSTWATCH_ROOT/tests/fixtures"
+    RENDER="$RSTWATCH_ROOT/tests/browser/render.sh"
+    PNGCHECK="$RSTWATCH_ROOT/tests/browser/pngcheck.py"
+    [ -x "$RSTWATCH" ] || skip "$RSTWATCH is not built yet"
+}
+
+teardown() {
+    rstwatch_teardown
+}
+
+export_() {
+    run_bare "$RSTWATCH" export "$@"
+}
+
+assert_contains() {
+    if [[ "$1" != *"$2"* ]]; then
+        printf 'expected to find: %s\nin:\n%s\n' "$2" "$1" >&2
+        return 1
+    fi
+}
+
+refute_contains() {
+    if [[ "$1" == *"$2"* ]]; then
+        printf 'did not expect: %s\n' "$2" >&2
+        return 1
+    fi
+}
+
+# count PATTERN FILE: occurrences (not lines) of a fixed string.
+count() {
+    grep -oF -- "$1" "$2" | wc -l
+}
+
+need_chromium() {
+    command -v chromium >/dev/null || command -v chromium-browser >/dev/null ||
+        skip "chromium is not installed (scripts/install-deps.sh installs it)"
+}
+
+ALL_FIXTURES=(curl_reset idle_reuse refused merged retry unix)
+
+all_fixtures() {
+    local f
+    for f in "${ALL_FIXTURES[@]}"; do printf '%s\n' "$F/$f.jsonl"; done
+}
+
+# --- chrome ---------------------------------------------------------------------
+
+@test "chrome: a valid trace-event document with ms display unit" {
+    export_ --format chrome "$F/curl_reset.jsonl"
+    [ "$status" -eq 0 ]
+    [ -z "$stderr" ]
+    jq -e '(.traceEvents | type == "array") and .displayTimeUnit == "ms"' <<<"$output"
+    # Every event has the fields the trace viewers require.
+    jq -e '[.traceEvents[] | has("name") and has("ph") and has("pid")] | all' <<<"$output"
+    jq -e '[.traceEvents[] | select(.ph != "M") | (.ts | type) == "number" and has("tid")] | all' <<<"$output"
+}
+
+@test "chrome: pid is the process (named after prog), one track per connection named conn/fd/peer" {
+    export_ --format chrome "$F/curl_reset.jsonl" "$F/merged.jsonl"
+    [ "$status" -eq 0 ]
+    [ "$(jq -r '.traceEvents[] | select(.ph == "M" and .name == "process_name" and .pid == 4242) | .args.name' <<<"$output")" = curl ]
+    [ "$(jq -r '.traceEvents[] | select(.ph == "M" and .name == "thread_name" and .pid == 4242) | "\(.tid) \(.args.name)"' <<<"$output")" = \
+      "7 conn 7 fd 5 → 127.0.0.1:8080" ]
+    [ "$(jq -r '.traceEvents[] | select(.name == "thread_name" and .pid == 7001) | .args.name' <<<"$output")" = "conn 4 fd 3 → 192.168.1.1:80" ]
+}
+
+@test "chrome: events are complete slices; the failing call is a thread-scoped instant with the diagnosis" {
+    export_ --format chrome "$F/curl_reset.jsonl"
+    [ "$(jq -r '[.traceEvents[] | select(.ph == "X") | .name] | join(",")' <<<"$output")" = "connection,connect,send" ]
+    fail="$(jq -c '.traceEvents[] | select(.ph == "i")' <<<"$output")"
+    [ "$(jq -r '.name' <<<"$fail")" = ECONNRESET ]
+    [ "$(jq -r '.s' <<<"$fail")" = t ]
+    [ "$(jq -r '.args["cause.code"]' <<<"$fail")" = reset_before_response ]
+    [ "$(jq -r '.args.errno_code' <<<"$fail")" = 104 ]
+    [ "$(jq -r '.args.tcp.state' <<<"$fail")" = ESTABLISHED ]
+    assert_contains "$(jq -r '.args["cause.hint"]' <<<"$fail")" "before sending any response byte"
+}
+
+@test "chrome: absolute time base = time - age_ms + t_ms, so processes line up" {
+    export_ --format chrome "$F/curl_reset.jsonl"
+    # 2026-11-23T05:31:02.123456Z in us, minus 1503.2 ms of age.
+    t0=$(( $(date -u -d 2026-11-23T05:31:02Z +%s) * 1000000 + 123456 - 1503200 ))
+    [ "$(jq -r '.traceEvents[] | select(.name == "connect") | .ts' <<<"$output")" = "$t0" ]
+    [ "$(jq -r '.traceEvents[] | select(.name == "send") | .ts' <<<"$output")" = "$((t0 + 300))" ]
+    [ "$(jq -r '.traceEvents[] | select(.ph == "i") | .ts' <<<"$output")" = "$((t0 + 1503200))" ]
+    [ "$(jq -r '.traceEvents[] | select(.name == "connection") | .dur' <<<"$output")" = 1503200 ]
+}
+
+@test "chrome: a merged event spans its calls; retry and inject records become instants" {
+    export_ --format chrome "$F/merged.jsonl" "$F/retry.jsonl"
+    [ "$status" -eq 0 ]
+    [ "$(jq -r '.traceEvents[] | select(.name == "read" and .args.n == 12) | .dur' <<<"$output")" = 235500 ]
+    [ "$(jq -r '[.traceEvents[] | select(.name == "retry replay ok")] | length' <<<"$output")" = 2 ]
+    [ "$(jq -r '.traceEvents[] | select(.name == "retry none refused") | .args.reason' <<<"$output")" = "POST without Idempotency-Key" ]
+    [ "$(jq -r '.traceEvents[] | select(.name == "inject reset") | .s' <<<"$output")" = t ]
+}
+
+@test "chrome: -o writes the file; bad lines are reported and skipped, exit 1" {
+    export_ --format chrome -o "$T/trace.json" "$F/bad/garbage.jsonl"
+    [ "$status" -eq 1 ]
+    [ -z "$output" ]
+    assert_contains "$stderr" "rstwatch: $F/bad/garbage.jsonl:2: not valid JSON"
+    [ "$(jq -r '[.traceEvents[] | select(.ph == "i")] | length' "$T/trace.json")" = 2 ]
+}
+
+@test "usage errors exit 2: no --format, unknown format, unwritable -o" {
+    export_ "$F/curl_reset.jsonl"
+    [ "$status" -eq 2 ]
+    assert_contains "$stderr" "--format chrome|html is required"
+    export_ --format pdf "$F/curl_reset.jsonl"
+    [ "$status" -eq 2 ]
+    assert_contains "$stderr" "--format wants chrome or html (got 'pdf')"
+    export_ --format html -o "$T/no/such/dir/x.html" "$F/curl_reset.jsonl"
+    [ "$status" -eq 2 ]
+    assert_contains "$stderr" "No such file or directory"
+}
+
+# --- html -----------------------------------------------------------------------
+
+@test "html: one self-contained page: no scripts, no external fetches, a CSP that forbids them" {
+    export_ --format html -o "$T/page.html" $(all_fixtures)
+    [ "$status" -eq 0 ]
+    [ -z "$output" ]
+    page="$(<"$T/page.html")"
+    assert_contains "$page" "<!DOCTYPE html>"
+    assert_contains "$page" "Content-Security-Policy\" content=\"default-src 'none'"
+    refute_contains "$page" "<script"
+    refute_contains "$page" "<link"
+    refute_contains "$page" "src="
+    refute_contains "$page" "url("
+    # The only URL is the SVG namespace, which is never fetched.
+    [ "$(grep -oE '(https?|ftp)://[^"]*' "$T/page.html" | sort -u)" = "http://www.w3.org/2000/svg" ]
+}
+
+@test "html: summary header, then per connection a timeline with axis, events and the failure in red" {
+    export_ --format html -o "$T/page.html" $(all_fixtures)
+    [ "$status" -eq 0 ]
+    # 6 incidents (the retry file holds 1 incident + 3 retries + 1 inject).
+    assert_contains "$(<"$T/page.html")" "<h1>rstwatch: 6 incidents</h1>"
+    [ "$(count '<tr class="group">' "$T/page.html")" -eq 6 ]
+    assert_contains "$(<"$T/page.html")" "retries: 2 replay ok (GET on a reused connection), 1 none refused (POST without Idempotency-Key)"
+    [ "$(count '<g class="conn"' "$T/page.html")" -eq 6 ]
+    [ "$(count '<g class="axis">' "$T/page.html")" -eq 6 ]
+    [ "$(count 'class="event fail"' "$T/page.html")" -eq 6 ]
+    assert_contains "$(<"$T/page.html")" '>0 ms</text>'
+    assert_contains "$(<"$T/page.html")" '>1400 ms</text>'
+    assert_contains "$(<"$T/page.html")" '>ECONNRESET (recv)</text>'
+    assert_contains "$(<"$T/page.html")" '<g class="event merged" data-op="read">'
+    assert_contains "$(<"$T/page.html")" '>read ×12</text>'
+    assert_contains "$(<"$T/page.html")" '<dd class="cause-code">idle_reuse</dd>'
+    assert_contains "$(<"$T/page.html")" '<dd class="prog">python3</dd>'
+    assert_contains "$(<"$T/page.html")" '<dd class="pid">3100 (tid 3107)</dd>'
+    assert_contains "$(<"$T/page.html")" '<dd class="tcp">CLOSE_WAIT rtt 812&#160;us'
+}
+
+@test "html: strings from the log are escaped: <script> in prog, hint and peer stays text" {
+    export_ --format html -o "$T/xss.html" "$F/xss.jsonl"
+    [ "$status" -eq 0 ]
+    page="$(<"$T/xss.html")"
+    refute_contains "$page" "<script"
+    refute_contains "$page" "<img"
+    refute_contains "$page" "<b>"
+    assert_contains "$page" '<dd class="prog">&lt;script&gt;alert(1)&lt;/script&gt;</dd>'
+    assert_contains "$page" "&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt; &amp;"
+    assert_contains "$page" '127.0.0.1:2&quot;&gt;&lt;img src=x onerror=alert(2)&gt;'
+    assert_contains "$page" 'data-op="connect&lt;b&gt;"'
+}
+
+@test "html: an empty input still gives a valid page that says so" {
+    export_ --format html "$F/bad/empty.jsonl"
+    [ "$status" -eq 0 ]
+    assert_contains "$output" "No incidents in these logs."
+    assert_contains "$output" "</html>"
+}
+
+# --- a real browser ---------------------------------------------------------------
+
+@test "browser: headless Chromium renders the page: 6 connection timelines, failure marks, hints" {
+    need_chromium
+    "$RSTWATCH" export --format html -o "$T/page.html" $(all_fixtures)
+    run "$RENDER" dom "$T/page.html"
+    [ "$status" -eq 0 ]
+    dom="$output"
+    [ "$(grep -o '<svg class="timeline"' <<<"$dom" | wc -l)" -eq 6 ]
+    [ "$(grep -o '<g class="conn"' <<<"$dom" | wc -l)" -eq 6 ]
+    [ "$(grep -o '<g class="event fail"' <<<"$dom" | wc -l)" -eq 6 ]
+    [ "$(grep -o '<g class="tick">' <<<"$dom" | wc -l)" -ge 18 ]
+    assert_contains "$dom" "The peer reset the connection after receiving the request"
+    assert_contains "$dom" "ECONNREFUSED (connect)"
+}
+
+@test "browser: the injection fixture renders as text, no script runs (title unchanged)" {
+    need_chromium
+    "$RSTWATCH" export --format html -o "$T/xss.html" "$F/xss.jsonl"
+    run "$RENDER" dom "$T/xss.html"
+    [ "$status" -eq 0 ]
+    assert_contains "$output" "<title>rstwatch report</title>"
+    refute_contains "$output" "pwned</title>"
+    refute_contains "$output" "<script>"
+    refute_contains "$output" "<img"
+    assert_contains "$output" "&lt;script&gt;alert(1)&lt;/script&gt;"
+}
+
+@test "browser: a 1200x900 screenshot is a real picture (valid PNG, many colours)" {
+    need_chromium
+    "$RSTWATCH" export --format html -o "$T/page.html" $(all_fixtures)
+    run "$RENDER" screenshot "$T/page.html" "$T/page.png" 1200x900
+    [ "$status" -eq 0 ]
+    run python3 "$PNGCHECK" "$T/page.png" 1200 900 50
+    echo "$output"
+    [ "$status" -eq 0 ]
+    # Keep a copy for humans when asked: RSTWATCH_KEEP_SCREENSHOT=DIR.
+    if [ -n "${RSTWATCH_KEEP_SCREENSHOT:-}" ]; then cp "$T/page.png" "$RSTWATCH_KEEP_SCREENSHOT/"; fi
+}
+
+# --- real logs ----------------------------------------------------------------------
+
+@test "real: a curl reset recorded by the shim exports to a loadable trace and an HTML timeline" {
+    [ -f "$SHIM" ] || skip "$SHIM is not built yet"
+    [ -x "$RESETD" ] || skip "$RESETD is not built yet"
+    command -v curl >/dev/null || skip "curl is not installed"
+    start_server rst-after-request
+    run_shim curl -s "http://127.0.0.1:$PORT/"
+    [ "$(record_count)" -ge 1 ] || { echo "the shim wrote no record" >&2; false; }
+    export_ --format chrome -o "$T/trace.json" "$LOG_DIR"
+    [ "$status" -eq 0 ]
+    jq -e '.displayTimeUnit == "ms"' "$T/trace.json"
+    [ "$(jq -r '[.traceEvents[] | select(.ph == "i" and .name == "ECONNRESET")] | length' "$T/trace.json")" -ge 1 ]
+    jq -e --arg p "127.0.0.1:$PORT" '[.traceEvents[] | select(.name == "thread_name") | .args.name | endswith($p)] | any' "$T/trace.json"
+    export_ --format html -o "$T/page.html" "$LOG_DIR"
+    [ "$status" -eq 0 ]
+    [ "$(count '<g class="conn"' "$T/page.html")" -ge 1 ]
+    assert_contains "$(<"$T/page.html")" "127.0.0.1:$PORT"
+    if command -v chromium >/dev/null; then
+        run "$RENDER" dom "$T/page.html"
+        [ "$status" -eq 0 ]
+        assert_contains "$output" '<g class="event fail"'
+    fi
+}
