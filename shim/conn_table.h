@@ -1,0 +1,141 @@
+/* conn_table.h: fd -> connection state.
+ *
+ * A flat array of pointers indexed by fd, reserved once with mmap(NORESERVE):
+ * untouched pages cost nothing and read as NULL, so a lookup for any fd is one
+ * bounds check and one load, and an untracked fd (file, pipe) costs exactly
+ * that. Connections live in a pool that is never returned to the OS; a
+ * connection is shared by all fds dup'd from it (refs) and ends when the last
+ * one closes. Each gets a process-unique id, the "conn" of its records, which
+ * doubles as its generation: a recycled slot never reuses an id. */
+#ifndef RSTWATCH_CONN_TABLE_H
+#define RSTWATCH_CONN_TABLE_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "ring.h"
+
+enum conn_role { ROLE_UNKNOWN, ROLE_CLIENT, ROLE_SERVER };
+enum conn_dir { DIR_NONE, DIR_OUT, DIR_IN };
+
+/* Compact TCP_INFO: the fields a diagnosis needs. */
+struct tcp_snap {
+    uint64_t t_ns; /* 0 = never taken */
+    uint8_t state;
+    uint8_t retransmits; /* current consecutive RTO retransmissions */
+    uint32_t rtt_us, rttvar_us;
+    uint32_t total_retrans, unacked, lost;
+    uint32_t last_data_recv_ms, last_data_sent_ms;
+};
+
+union sockaddr_any {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+};
+
+struct retry_state; /* retry.c: options to re-apply, replay buffer; NULL when retry is off */
+
+struct conn {
+    _Atomic uint32_t refs; /* fds pointing here */
+    uint32_t flags;        /* CONN_* */
+    uint64_t id;
+    uint64_t t_create, t_last;       /* monotonic ns: creation, last successful I/O */
+    uint64_t t_exchange, idle_before; /* current exchange's start; quiet gap before it (ns) */
+    uint64_t bytes_in, bytes_out;
+    uint64_t exchange_resp;          /* response-direction bytes in the current exchange */
+    uint64_t close_fd;               /* fd whose close ended the connection */
+    uint32_t calls_in, calls_out, exchanges;
+    uint8_t role, dir, family;
+    _Atomic uint8_t recorded; /* a record was written: one per connection */
+    struct tcp_snap tcp;
+    union sockaddr_any local, peer;
+    char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+    struct retry_state *retry;
+    struct conn *next_free; /* pool free list link */
+    struct ring ring; /* must be last: the events follow */
+};
+
+enum {
+    CONN_CONNECTING = 1u << 0, /* non-blocking connect in progress */
+    CONN_ESTABLISHED = 1u << 1,
+    CONN_PEER_FIN = 1u << 2,   /* we read EOF */
+    CONN_SHUT_WR = 1u << 3,    /* we shut down our side */
+    CONN_LINGER0 = 1u << 4,    /* app set SO_LINGER {1,0}: its close aborts */
+    CONN_NONBLOCK = 1u << 6,
+    CONN_LISTENER = 1u << 7,   /* accepted from: not a connection of its own */
+    CONN_ADOPTED = 1u << 8,    /* found only at its failure (inherited / untracked fd) */
+};
+
+/* A socket we saw created (or a listener) but that is not a connection yet:
+ * slot values below CONN_LIVE_MIN are marks, CONN_MARK(family) = family + 1.
+ * Listeners and unconnected sockets cost no memory. */
+#define CONN_LIVE_MIN ((uintptr_t)64)
+#define CONN_MARK(family) ((struct conn *)(uintptr_t)((family) + 1))
+#define CONN_MARK_FAMILY(c) ((int)((uintptr_t)(c)-1))
+
+static inline int conn_is_live(const struct conn *c)
+{
+    return (uintptr_t)c >= CONN_LIVE_MIN;
+}
+
+static inline int conn_is_mark(const struct conn *c)
+{
+    return c && !conn_is_live(c);
+}
+
+/* The fd table; conn_slots is NULL and conn_slot_cap 0 until conn_table_init(). */
+extern _Atomic(struct conn *) *conn_slots;
+extern unsigned conn_slot_cap;
+extern _Atomic unsigned conn_connecting; /* connections with CONN_CONNECTING set */
+
+/* Reserves the table and sizes the pool for ring_events events; returns 0 or -errno. */
+int conn_table_init(unsigned ring_events);
+
+/* The slot for fd: NULL, a mark, or a live connection. The hot path: one
+ * compare and one load; callers test conn_is_live() (one more compare). */
+static inline struct conn *conn_table_get(int fd)
+{
+    if (__builtin_expect((unsigned)fd >= conn_slot_cap, 0)) return NULL;
+    return atomic_load_explicit(&conn_slots[fd], memory_order_relaxed);
+}
+
+/* A fresh connection (refs = 1) for a new socket, stored at fd; any stale
+ * connection left at fd (closed behind our back) is released. NULL when the
+ * pool cannot grow. */
+struct conn *conn_table_open(int fd, int family, int role, uint64_t now_ns);
+
+/* Stores a mark (or NULL) at fd, releasing what was there. */
+void conn_table_mark(int fd, struct conn *mark);
+
+/* Points nfd at fd's connection (dup family); releases what nfd held. */
+void conn_table_dup(int fd, int nfd);
+
+/* Detaches fd's slot and returns it (caller must conn_release() a live one),
+ * or NULL. Call before the real close so a racing socket() cannot be clobbered. */
+struct conn *conn_table_take(int fd);
+
+/* Drops one reference; at zero the connection is finished (on_last_close runs) and recycled. */
+void conn_release(struct conn *c);
+
+/* Called once per connection when its last fd closes (set by the logic layer). */
+extern void (*conn_on_last_close)(struct conn *c);
+
+/* Forgets every fd in [lo, hi] (close_range/closefrom). */
+void conn_table_forget_range(unsigned lo, unsigned hi);
+
+/* Highest fd ever stored, to bound scans. */
+unsigned conn_table_max_fd(void);
+
+/* fork support: the pool lock is held across fork so the child's pool is consistent. */
+void conn_table_atfork_prepare(void);
+void conn_table_atfork_parent(void);
+void conn_table_atfork_child(void);
+
+/* Bytes one connection occupies (header + ring), for the benchmark's memory figure. */
+size_t conn_table_stride(void);
+
+#endif

@@ -1,0 +1,194 @@
+/* hooks.c: the exported symbols, and nothing else. Each hook is one line that
+ * forwards to the logic in watch.c; the list here is the list in shim.map. */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "watch.h"
+
+#define HOOK __attribute__((visibility("default")))
+
+/* glibc declares these only under _FORTIFY_SOURCE / <sys/sendfile.h> (with off64_t). */
+ssize_t __read_chk(int fd, void *b, size_t n, size_t bl);
+ssize_t __recv_chk(int fd, void *b, size_t n, size_t bl, int fl);
+ssize_t __recvfrom_chk(int fd, void *b, size_t n, size_t bl, int fl, struct sockaddr *sa,
+                       socklen_t *len);
+ssize_t sendfile(int out, int in, off_t *off, size_t n);
+ssize_t sendfile64(int out, int in, off_t *off, size_t n);
+
+HOOK int socket(int domain, int type, int proto)
+{
+    return watch_socket(domain, type, proto);
+}
+HOOK int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    return watch_connect(fd, sa, len);
+}
+HOOK int accept(int fd, struct sockaddr *sa, socklen_t *len)
+{
+    return watch_accept(fd, sa, len, 0, 0);
+}
+HOOK int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+    return watch_accept(fd, sa, len, flags, 1);
+}
+HOOK int close(int fd)
+{
+    return watch_close(fd);
+}
+HOOK int shutdown(int fd, int how)
+{
+    return watch_shutdown(fd, how);
+}
+HOOK ssize_t send(int fd, const void *b, size_t n, int fl)
+{
+    return watch_send(fd, b, n, fl);
+}
+HOOK ssize_t sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *sa,
+                    socklen_t len)
+{
+    return watch_sendto(fd, b, n, fl, sa, len);
+}
+HOOK ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
+{
+    return watch_sendmsg(fd, m, fl);
+}
+HOOK int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
+{
+    return watch_sendmmsg(fd, v, n, fl);
+}
+HOOK ssize_t recv(int fd, void *b, size_t n, int fl)
+{
+    return watch_recv(fd, b, n, fl);
+}
+HOOK ssize_t recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *sa, socklen_t *len)
+{
+    return watch_recvfrom(fd, b, n, fl, sa, len);
+}
+HOOK ssize_t recvmsg(int fd, struct msghdr *m, int fl)
+{
+    return watch_recvmsg(fd, m, fl);
+}
+HOOK int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *tmo)
+{
+    return watch_recvmmsg(fd, v, n, fl, tmo);
+}
+HOOK ssize_t read(int fd, void *b, size_t n)
+{
+    return watch_read(fd, b, n);
+}
+HOOK ssize_t write(int fd, const void *b, size_t n)
+{
+    return watch_write(fd, b, n);
+}
+HOOK ssize_t readv(int fd, const struct iovec *v, int n)
+{
+    return watch_readv(fd, v, n);
+}
+HOOK ssize_t writev(int fd, const struct iovec *v, int n)
+{
+    return watch_writev(fd, v, n);
+}
+HOOK ssize_t __read_chk(int fd, void *b, size_t n, size_t bl)
+{
+    return watch_read_chk(fd, b, n, bl);
+}
+HOOK ssize_t __recv_chk(int fd, void *b, size_t n, size_t bl, int fl)
+{
+    return watch_recv_chk(fd, b, n, bl, fl);
+}
+HOOK ssize_t __recvfrom_chk(int fd, void *b, size_t n, size_t bl, int fl, struct sockaddr *sa,
+                            socklen_t *len)
+{
+    return watch_recvfrom_chk(fd, b, n, bl, fl, sa, len);
+}
+HOOK ssize_t sendfile(int out, int in, off_t *off, size_t n)
+{
+    return watch_sendfile(out, in, off, n, 0);
+}
+HOOK ssize_t sendfile64(int out, int in, off_t *off, size_t n)
+{
+    return watch_sendfile(out, in, off, n, 1);
+}
+HOOK int dup(int fd)
+{
+    return watch_dup(fd);
+}
+HOOK int dup2(int fd, int nfd)
+{
+    return watch_dup3(fd, nfd, 0, 2);
+}
+HOOK int dup3(int fd, int nfd, int fl)
+{
+    return watch_dup3(fd, nfd, fl, 3);
+}
+HOOK int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *); /* what glibc's fcntl does: int or pointer alike */
+    va_end(ap);
+    return watch_fcntl(fd, cmd, arg, 0);
+}
+HOOK int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return watch_fcntl(fd, cmd, arg, 1);
+}
+HOOK int ioctl(int fd, unsigned long req, ...)
+{
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return watch_ioctl(fd, req, arg);
+}
+HOOK int close_range(unsigned int lo, unsigned int hi, int fl)
+{
+    return watch_close_range(lo, hi, fl);
+}
+HOOK void closefrom(int lo)
+{
+    watch_closefrom(lo);
+}
+HOOK int getsockopt(int fd, int lv, int nm, void *v, socklen_t *len)
+{
+    return watch_getsockopt(fd, lv, nm, v, len);
+}
+HOOK int setsockopt(int fd, int lv, int nm, const void *v, socklen_t len)
+{
+    return watch_setsockopt(fd, lv, nm, v, len);
+}
+HOOK int poll(struct pollfd *p, nfds_t n, int tmo)
+{
+    return watch_poll(p, n, tmo, NULL, NULL, 0);
+}
+HOOK int ppoll(struct pollfd *p, nfds_t n, const struct timespec *ts, const sigset_t *m)
+{
+    return watch_poll(p, n, -1, ts, m, 1);
+}
+HOOK int epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
+{
+    return watch_epoll_ctl(ep, op, fd, ev);
+}
+HOOK int epoll_wait(int ep, struct epoll_event *ev, int n, int tmo)
+{
+    return watch_epoll_wait(ep, ev, n, tmo, NULL, 0);
+}
+HOOK int epoll_pwait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m)
+{
+    return watch_epoll_wait(ep, ev, n, tmo, m, 1);
+}
+
+__attribute__((constructor)) static void rstwatch_load(void)
+{
+    watch_init();
+}

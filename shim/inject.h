@@ -1,0 +1,29 @@
+/* inject.h: fault injection (RSTWATCH_INJECT): make resets, refusals and
+ * delays happen on purpose inside any program, deterministically with seed=. */
+#ifndef RSTWATCH_INJECT_H
+#define RSTWATCH_INJECT_H
+
+#include "conn_table.h"
+
+/* Parses RSTWATCH_INJECT (one warning and no injection if malformed). */
+void inject_init(void);
+
+/* Before connect(): returns 1 and sets *err (ECONNREFUSED) to refuse it. */
+int inject_connect(int fd, struct conn *c, int *err);
+
+/* Nonzero when RSTWATCH_INJECT is set: the hot path tests only this. */
+extern int inject_enabled;
+
+/* Before an I/O call on c: returns 0 to proceed, or an errno the call must
+ * fail with (the connection has really been aborted), after any delay. */
+int inject_before_io(int fd, struct conn *c, int out);
+
+static inline int inject_io(int fd, struct conn *c, int out)
+{
+    return __builtin_expect(inject_enabled, 0) ? inject_before_io(fd, c, out) : 0;
+}
+
+/* The connection ended. */
+void inject_forget(struct conn *c);
+
+#endif

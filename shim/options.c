@@ -1,0 +1,162 @@
+/* options.c: the RSTWATCH_* options table (name, default, values, doc, parser),
+ * defaults, and the one-pass loader. No allocation; safe in a constructor.
+ * Each malformed value yields exactly one warning and the default. */
+#include "options.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Parses a decimal unsigned in [lo, hi]; no sign, no junk, no overflow. */
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+    unsigned long long v = 0;
+    if (!*s) return -EINVAL;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return -EINVAL;
+        v = v * 10 + (unsigned)(*s - '0');
+        if (v > hi) return -EINVAL;
+    }
+    if (v < lo) return -EINVAL;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int copy_path(char *dst, const char *v)
+{
+    size_t n = strlen(v);
+    if (n >= OPT_PATH_MAX) return -EINVAL;
+    memcpy(dst, v, n + 1);
+    return 0;
+}
+
+static int parse_log(const char *v, struct options *o)
+{
+    if (!strncmp(v, "fd:", 3)) {
+        unsigned fd;
+        if (parse_uint(v + 3, 0, 1 << 20, &fd)) return -EINVAL;
+    }
+    return copy_path(o->log, v);
+}
+
+static int parse_record(const char *v, struct options *o)
+{
+    if (!strcmp(v, "resets")) o->record = RECORD_RESETS;
+    else if (!strcmp(v, "errors")) o->record = RECORD_ERRORS;
+    else if (!strcmp(v, "all")) o->record = RECORD_ALL;
+    else return -EINVAL;
+    return 0;
+}
+
+static int parse_retry(const char *v, struct options *o)
+{
+    if (!strcmp(v, "off")) o->retry = RETRY_OFF;
+    else if (!strcmp(v, "connect")) o->retry = RETRY_CONNECT;
+    else if (!strcmp(v, "idempotent")) o->retry = RETRY_IDEMPOTENT;
+    else return -EINVAL;
+    return 0;
+}
+
+static int parse_config(const char *v, struct options *o)
+{
+    return copy_path(o->config, v);
+}
+
+static int parse_inject(const char *v, struct options *o)
+{
+    return copy_path(o->inject, v);
+}
+
+static int parse_events(const char *v, struct options *o)
+{
+    unsigned n, p = EVENTS_MIN;
+    if (parse_uint(v, EVENTS_MIN, EVENTS_MAX, &n)) return -EINVAL;
+    while (p < n) p <<= 1; /* the ring indexes with a mask */
+    o->events = p;
+    return 0;
+}
+
+static int parse_disable(const char *v, struct options *o)
+{
+    if (!strcmp(v, "1")) o->disabled = 1;
+    else if (!strcmp(v, "0")) o->disabled = 0;
+    else return -EINVAL;
+    return 0;
+}
+
+static int parse_attempts(const char *v, struct options *o)
+{
+    return parse_uint(v, 1, 20, &o->retry_attempts);
+}
+
+static int parse_base(const char *v, struct options *o)
+{
+    return parse_uint(v, 1, 60000, &o->retry_base_ms);
+}
+
+static int parse_cap(const char *v, struct options *o)
+{
+    return parse_uint(v, 1, 600000, &o->retry_cap_ms);
+}
+
+static int parse_replay_max(const char *v, struct options *o)
+{
+    return parse_uint(v, 0, 1 << 24, &o->replay_max);
+}
+
+const struct option_def option_defs[] = {
+    {"RSTWATCH_LOG", "/tmp/rstwatch-$UID/%p.jsonl", "PATH (%p pid, %t time, %h host) | stderr | fd:N | syslog",
+     "where records go; the directory is created 0700 and must be yours", parse_log},
+    {"RSTWATCH_RECORD", "resets", "resets | errors | all",
+     "which events write a record: reset-family errors, any socket error, every connection at close",
+     parse_record},
+    {"RSTWATCH_RETRY", "off", "off | connect | idempotent",
+     "retry refused connects; idempotent also replays safe requests on a fresh connection",
+     parse_retry},
+    {"RSTWATCH_CONFIG", "", "PATH", "JSON rules file: per-peer retry mode, attempts, backoff, methods",
+     parse_config},
+    {"RSTWATCH_INJECT", "", "ACTION:key=val,...", "fault injection, e.g. reset:peer=127.0.0.1:8080,after=2,prob=0.1",
+     parse_inject},
+    {"RSTWATCH_EVENTS", "64", "8..4096", "events kept per connection (rounded up to a power of two)",
+     parse_events},
+    {"RSTWATCH_DISABLE", "0", "0 | 1", "1: load but pass every call through untouched", parse_disable},
+    {"RSTWATCH_RETRY_ATTEMPTS", "3", "1..20", "connect attempts in all, the first included", parse_attempts},
+    {"RSTWATCH_RETRY_BASE_MS", "50", "1..60000", "backoff base (full jitter: sleep rand(0, min(cap, base*2^n)))",
+     parse_base},
+    {"RSTWATCH_RETRY_CAP_MS", "2000", "1..600000", "backoff cap", parse_cap},
+    {"RSTWATCH_REPLAY_MAX", "65536", "0..16777216", "bytes of the current request kept for replay",
+     parse_replay_max},
+};
+const size_t option_count = sizeof option_defs / sizeof option_defs[0];
+
+void options_defaults(struct options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->record = RECORD_RESETS;
+    o->retry = RETRY_OFF;
+    o->events = 64;
+    o->retry_attempts = 3;
+    o->retry_base_ms = 50;
+    o->retry_cap_ms = 2000;
+    o->replay_max = 65536;
+}
+
+int options_load(struct options *o, const char *(*getenv_fn)(const char *name),
+                 void (*warn_fn)(const char *line))
+{
+    int bad = 0;
+    options_defaults(o);
+    for (size_t i = 0; i < option_count; i++) {
+        const struct option_def *d = &option_defs[i];
+        const char *v = getenv_fn(d->name);
+        if (!v) continue;
+        if (*v && d->parse(v, o) == 0) continue;
+        char line[256];
+        snprintf(line, sizeof line, "ignoring %s=%.40s%s (expected %s); using %s", d->name,
+                 v, strlen(v) > 40 ? "..." : "", d->values, *d->def ? d->def : "none");
+        warn_fn(line);
+        bad++;
+    }
+    if (o->retry_cap_ms < o->retry_base_ms) o->retry_cap_ms = o->retry_base_ms;
+    return bad;
+}

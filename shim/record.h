@@ -1,0 +1,40 @@
+/* record.h: one connection's timeline -> one schema-v1 JSON line, written
+ * with a single write(). Malloc-free and async-signal-safe: the line is built
+ * in an mmap'd scratch buffer by strbuf. */
+#ifndef RSTWATCH_RECORD_H
+#define RSTWATCH_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cause.h"
+#include "conn_table.h"
+
+struct record_info {
+    const char *type;    /* "reset", "error", "close", "retry", "inject" */
+    int fd;
+    unsigned op;         /* enum ev_op of the failing (or closing) call */
+    int err;             /* errno, 0 for close records */
+    uint64_t now_ns;     /* monotonic time of the failure */
+    /* retry / inject records (NULL / 0 when absent) */
+    int attempt;
+    const char *action, *outcome, *reason;
+};
+
+/* Fills the classifier's input from the connection's state. */
+void record_cause_input(const struct conn *c, const struct record_info *ri,
+                        struct cause_input *in);
+
+/* Formats the record into b (no newline). */
+void record_format(struct strbuf *b, const struct conn *c, const struct record_info *ri);
+
+/* Formats and writes the line to the sink. Returns 0 or -errno. errno preserved. */
+int record_write(const struct conn *c, const struct record_info *ri);
+
+/* "2026-11-23T05:31:02.123456Z" for a CLOCK_REALTIME timespec (no locale, no tz lock). */
+void record_put_time(struct strbuf *b, int64_t sec, long nsec);
+
+/* "127.0.0.1:8080", "[::1]:8080", "unix:/path", "unix:@abstract". */
+void record_put_addr(struct strbuf *b, const union sockaddr_any *a, const char *unix_path);
+
+#endif

@@ -1,0 +1,60 @@
+/* retry.h: connect retry and idempotent replay (RSTWATCH_RETRY, DESIGN.md
+ * "Retry and replay rules"). Every function is a no-op when retry is off, and
+ * the hot path only reaches here through c->retry != NULL. */
+#ifndef RSTWATCH_RETRY_H
+#define RSTWATCH_RETRY_H
+
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "conn_table.h"
+
+/* Loads RSTWATCH_CONFIG and the retry options; called once from watch_init(). */
+void retry_init(void);
+
+/* socket() created fd: in retry mode, start tracking it now (options set before
+ * connect must be re-applied to a replacement socket). */
+void retry_note_socket(int fd, int domain, int type, int proto);
+/* A client connection was opened on fd: attach retry state if its peer's rule wants it. */
+void retry_attach(int fd, struct conn *c);
+/* The app set an option / flags on fd: remember it for replacement sockets. */
+void retry_note_sockopt(int fd, int level, int name, const void *val, socklen_t len);
+void retry_note_fl(int fd, int flags);
+void retry_note_epoll(int ep, int op, int fd, const struct epoll_event *ev);
+/* fd was dup2'd/dup3'd onto: forget retry bookkeeping tied to the old socket. */
+void retry_after_dup(int fd);
+/* The connection ended: free its retry state. */
+void retry_forget(struct conn *c);
+
+/* Does a connect on c go through retry_connect()? */
+int retry_wants_connect(const struct conn *c);
+/* connect() with retries for refused/unreachable/timed-out outcomes; returns
+ * what connect() returns, with the errno in *err. */
+int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t len, int *err);
+/* The app learned (SO_ERROR) that a non-blocking connect failed: if a retry is
+ * started, rewrites *so_error_val to 0 and returns 1. */
+int retry_connect_failed(int fd, struct conn *c, int so_error, void *so_error_val);
+
+/* Bytes left on c: keep a copy of the current request for a possible replay. */
+void retry_copy_out(struct conn *c, const void *buf, size_t n);
+void retry_copy_outv(struct conn *c, const struct iovec *v, int cnt, size_t n);
+/* Bytes moved on c (bookkeeping of request/response boundaries). */
+void retry_note_io(struct conn *c, int out, ssize_t n);
+/* After an input call returned r (errno *err): if the request can and may be
+ * replayed, does so on a fresh connection placed on fd and returns the result
+ * of re-issuing the read there; otherwise returns r unchanged. */
+ssize_t retry_after_in(int fd, struct conn *c, ssize_t r, int *err);
+
+/* poll/ppoll and epoll_wait, with non-blocking connect retries made transparent. */
+int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, const sigset_t *m,
+               int is_ppoll);
+int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m,
+                     int is_pwait);
+
+#endif

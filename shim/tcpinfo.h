@@ -1,0 +1,18 @@
+/* tcpinfo.h: TCP_INFO snapshots, taken at moments the timeline can afford
+ * (connection established, first call after an idle gap, EOF), so a record
+ * shows the socket as it was *before* the failing call. */
+#ifndef RSTWATCH_TCPINFO_H
+#define RSTWATCH_TCPINFO_H
+
+#include "conn_table.h"
+
+/* Idle gap after which the next call on a connection first takes a snapshot. */
+#define TCPINFO_IDLE_NS (200ull * 1000 * 1000)
+
+/* Fills c->tcp from fd (inet/inet6 only); returns 0 or -errno. errno preserved. */
+int tcpinfo_snap(int fd, struct conn *c, uint64_t now_ns);
+
+/* "ESTABLISHED", "CLOSE_WAIT", ... or "UNKNOWN". */
+const char *tcpinfo_state_name(unsigned state);
+
+#endif

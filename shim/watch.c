@@ -1,0 +1,773 @@
+/* watch.c: the logic layer. For a tracked socket each call is: (rarely) a
+ * TCP_INFO snapshot after an idle gap, the real call, one event into the
+ * connection's ring, counters, and — only when the call failed with an error
+ * worth a record — the record. Everything else is one table lookup and the
+ * real call. errno is saved right after the real call and restored last.
+ *
+ * SIGPIPE: writes on tracked sockets go out with MSG_NOSIGNAL so the record
+ * can be written before the signal; if the app did not ask for MSG_NOSIGNAL,
+ * the same SIGPIPE is then raised at the same thread (same disposition, same
+ * mask, same outcome as bare). */
+#include "watch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "guard.h"
+#include "inject.h"
+#include "real.h"
+#include "record.h"
+#include "retry.h"
+#include "sink.h"
+#include "tcpinfo.h"
+
+struct options opt;
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static inline uint64_t coarse_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The connection behind fd if we should account for this call, else NULL. */
+static inline struct conn *live_conn(int fd)
+{
+    struct conn *c = conn_table_get(fd);
+    if (__builtin_expect(!conn_is_live(c), 1)) return NULL;
+    return guard_active() ? NULL : c;
+}
+
+int watch_is_reset_errno(int err)
+{
+    switch (err) {
+    case ECONNRESET:
+    case EPIPE:
+    case ECONNREFUSED:
+    case ECONNABORTED:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH: return 1;
+    default: return 0;
+    }
+}
+
+static int worth_a_record(int err)
+{
+    if (watch_is_reset_errno(err)) return 1;
+    if (opt.record == RECORD_RESETS) return 0;
+    switch (err) {
+    case EAGAIN:
+    case EINTR:
+    case EINPROGRESS:
+    case EALREADY:
+    case EISCONN: return 0;
+    default: return 1;
+    }
+}
+
+static void raise_sigpipe(void)
+{
+    syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), SIGPIPE);
+}
+
+static void store_addr(union sockaddr_any *dst, char *unix_path, const struct sockaddr *sa,
+                       socklen_t len)
+{
+    if (!sa || len < sizeof(sa_family_t)) return;
+    if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+        size_t n = len - offsetof(struct sockaddr_un, sun_path);
+        if (n > sizeof un->sun_path) n = sizeof un->sun_path;
+        memset(unix_path, 0, sizeof(un->sun_path) + 1);
+        memcpy(unix_path, un->sun_path, n);
+        if (n == 0) unix_path[0] = unix_path[1] = 0;
+        else if (n == 1 && un->sun_path[0] == 0) unix_path[1] = 0;
+        dst->sa.sa_family = AF_UNIX;
+        return;
+    }
+    size_t n = len < sizeof *dst ? len : sizeof *dst;
+    memcpy(dst, sa, n);
+}
+
+static void snapshot(int fd, struct conn *c, uint64_t now)
+{
+    tcpinfo_snap(fd, c, now);
+}
+
+static void mark_established(int fd, struct conn *c, uint64_t now)
+{
+    if (c->flags & CONN_CONNECTING) {
+        c->flags &= ~CONN_CONNECTING;
+        atomic_fetch_sub_explicit(&conn_connecting, 1, memory_order_relaxed);
+        ring_push(&c->ring, OP_CONNECTED, 0, 0, now);
+    }
+    c->flags |= CONN_ESTABLISHED;
+    snapshot(fd, c, now);
+}
+
+void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now)
+{
+    if (atomic_exchange(&c->recorded, 1)) return; /* one record per connection */
+    guard_enter();
+    if (!c->local.sa.sa_family) { /* still bound after a reset: cheap to ask now */
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+            if (ss.ss_family == AF_UNIX && c->role == ROLE_SERVER)
+                store_addr(&c->local, c->unix_path, (struct sockaddr *)&ss, len);
+            else if (ss.ss_family != AF_UNIX)
+                store_addr(&c->local, NULL, (struct sockaddr *)&ss, len);
+            else
+                c->local.sa.sa_family = AF_UNIX;
+        }
+    }
+    struct record_info ri = {
+        .type = watch_is_reset_errno(err) ? "reset" : "error",
+        .fd = fd,
+        .op = op,
+        .err = err,
+        .now_ns = now,
+    };
+    record_write(c, &ri);
+    guard_leave();
+}
+
+/* The end of every I/O call on a tracked connection. out: bytes flowed out. */
+static void io_end(int fd, struct conn *c, unsigned op, int out, ssize_t r, int err)
+{
+    uint64_t t = clock_now_ns();
+    if (__builtin_expect((c->flags & CONN_CONNECTING) && r >= 0, 0)) mark_established(fd, c, t);
+    ring_push(&c->ring, op, r < 0 ? -1 : r, r < 0 ? err : 0, t);
+    if (r > 0) {
+        /* A client's requests flow out, a server's flow in. */
+        int request = (c->role == ROLE_SERVER) ? !out : out;
+        if (request) {
+            if (c->dir != DIR_OUT) {
+                c->exchanges++;
+                c->idle_before = t - c->t_last;
+                c->t_exchange = t;
+                c->exchange_resp = 0;
+                c->dir = DIR_OUT;
+            }
+        } else {
+            c->exchange_resp += (uint64_t)r;
+            c->dir = DIR_IN;
+        }
+        if (out) c->bytes_out += (uint64_t)r, c->calls_out++;
+        else c->bytes_in += (uint64_t)r, c->calls_in++;
+        c->t_last = t;
+        if (__builtin_expect(c->retry != NULL, 0)) retry_note_io(c, out, r);
+    } else if (r == 0) {
+        if (!out && !(c->flags & CONN_PEER_FIN)) {
+            c->flags |= CONN_PEER_FIN;
+            snapshot(fd, c, t);
+        }
+    } else if (worth_a_record(err)) {
+        watch_conn_failed(fd, c, op, err, t);
+    }
+}
+
+/* Before a call: after an idle gap, snapshot TCP_INFO so the record shows the
+ * socket as it was before this (possibly failing) call. */
+static inline void io_begin(int fd, struct conn *c)
+{
+    if (c->family == AF_UNIX) return;
+    if (c->tcp.t_ns >= c->t_last && c->tcp.t_ns) return; /* already fresh */
+    uint64_t coarse = coarse_now_ns(); /* may lag the precise clock by a tick */
+    if (coarse > c->t_last && coarse - c->t_last > TCPINFO_IDLE_NS) snapshot(fd, c, clock_now_ns());
+}
+
+/* A reset on a socket we do not track (inherited, or created before we were
+ * loaded): adopt it so its failure is still recorded, with what can be known. */
+static void adopt_failed(int fd, unsigned op, int err)
+{
+    if (!conn_slot_cap || guard_active() || !watch_is_reset_errno(err)) return;
+    if (conn_table_get(fd)) return;
+    int type = 0, domain = 0;
+    socklen_t len = sizeof type;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM) return;
+    len = sizeof domain;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) return;
+    if (domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX) return;
+    uint64_t t = clock_now_ns();
+    struct conn *c = conn_table_open(fd, domain, ROLE_CLIENT, t);
+    if (!c) return;
+    c->flags |= CONN_ADOPTED | CONN_ESTABLISHED;
+    struct sockaddr_storage ss;
+    len = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+        store_addr(&c->peer, c->unix_path, (struct sockaddr *)&ss, len);
+    ring_push(&c->ring, op, -1, err, t);
+    watch_conn_failed(fd, c, op, err, t);
+}
+
+/* ---- init ------------------------------------------------------------------- */
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+static void on_last_close(struct conn *c)
+{
+    inject_forget(c);
+    if (opt.record == RECORD_ALL && !atomic_exchange(&c->recorded, 1)) {
+        struct record_info ri = {
+            .type = "close", .fd = (int)c->close_fd, .op = OP_CLOSE, .now_ns = clock_now_ns()};
+        record_write(c, &ri);
+    }
+    retry_forget(c);
+}
+
+static void atfork_prepare(void)
+{
+    conn_table_atfork_prepare();
+}
+
+static void atfork_parent(void)
+{
+    conn_table_atfork_parent();
+}
+
+static void atfork_child(void)
+{
+    conn_table_atfork_child();
+    sink_atfork_child();
+}
+
+void watch_init(void)
+{
+    real_resolve();
+    if (getauxval(AT_SECURE)) return; /* set-uid/set-gid: stay inert, trust no env */
+    options_load(&opt, env_get, sink_warn);
+    if (opt.disabled) return;
+    sink_configure(opt.log);
+    conn_on_last_close = on_last_close;
+    retry_init();
+    inject_init();
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    if (conn_table_init(opt.events) < 0) sink_warn("cannot reserve the fd table; not recording");
+}
+
+/* ---- creation and teardown --------------------------------------------------- */
+
+int watch_socket(int domain, int type, int proto)
+{
+    int fd = real_socket(domain, type, proto);
+    if (fd < 0 || !conn_slot_cap) return fd;
+    if ((type & 0xf) == SOCK_STREAM &&
+        (domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX)) {
+        int saved = errno;
+        conn_table_mark(fd, CONN_MARK(domain));
+        retry_note_socket(fd, domain, type, proto);
+        errno = saved;
+    } else if (conn_table_get(fd)) {
+        conn_table_mark(fd, NULL); /* a stale entry from a close we did not see */
+    }
+    return fd;
+}
+
+/* Turns the mark at fd into a client connection to sa. */
+static struct conn *open_client(int fd, struct conn *mark, const struct sockaddr *sa, socklen_t len)
+{
+    struct conn *c = conn_table_open(fd, CONN_MARK_FAMILY(mark), ROLE_CLIENT, clock_now_ns());
+    if (!c) return NULL;
+    store_addr(&c->peer, c->unix_path, sa, len);
+    if (c->family == AF_UNIX) c->local.sa.sa_family = AF_UNIX;
+    retry_attach(fd, c);
+    return c;
+}
+
+/* Accounts for a connect() outcome (r, err) on c. */
+static void connect_outcome(int fd, struct conn *c, int r, int err)
+{
+    uint64_t t = clock_now_ns();
+    if (r == 0 || err == EISCONN) {
+        ring_push(&c->ring, OP_CONNECT, r, r ? err : 0, t);
+        mark_established(fd, c, t);
+        return;
+    }
+    ring_push(&c->ring, OP_CONNECT, -1, err, t);
+    if (err == EINPROGRESS) {
+        if (!(c->flags & CONN_CONNECTING)) {
+            c->flags |= CONN_CONNECTING;
+            atomic_fetch_add_explicit(&conn_connecting, 1, memory_order_relaxed);
+        }
+        return;
+    }
+    if (err == EALREADY || err == EINTR || err == EAGAIN) return;
+    if (c->flags & CONN_CONNECTING) {
+        c->flags &= ~CONN_CONNECTING;
+        atomic_fetch_sub_explicit(&conn_connecting, 1, memory_order_relaxed);
+    }
+    if (worth_a_record(err)) watch_conn_failed(fd, c, OP_CONNECT, err, t);
+}
+
+int watch_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    struct conn *c = conn_table_get(fd);
+    if (!c || guard_active() || !sa || sa->sa_family == AF_UNSPEC) return real_connect(fd, sa, len);
+    if (!conn_is_live(c)) c = open_client(fd, c, sa, len);
+    if (!c) return real_connect(fd, sa, len);
+    int r, err;
+    if (inject_connect(fd, c, &err)) {
+        r = -1;
+    } else if (retry_wants_connect(c)) {
+        r = retry_connect(fd, c, sa, len, &err);
+    } else {
+        r = real_connect(fd, sa, len);
+        err = errno;
+    }
+    connect_outcome(fd, c, r, err);
+    errno = err;
+    return r;
+}
+
+int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, int is_accept4)
+{
+    int r = is_accept4 ? real_accept4(fd, sa, len, flags) : real_accept(fd, sa, len);
+    if (r < 0 || !conn_slot_cap || guard_active()) return r;
+    int saved = errno;
+    struct conn *l = conn_table_get(fd);
+    int family;
+    if (conn_is_mark(l)) {
+        family = CONN_MARK_FAMILY(l);
+    } else if (!l) { /* an inherited listener (systemd, nginx re-exec): learn it once */
+        int type = 0;
+        socklen_t sl = sizeof type;
+        family = 0;
+        if (real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) < 0 || type != SOCK_STREAM)
+            goto out;
+        sl = sizeof family;
+        if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &sl) < 0) goto out;
+        if (family != AF_INET && family != AF_INET6 && family != AF_UNIX) goto out;
+        conn_table_mark(fd, CONN_MARK(family));
+    } else {
+        /* accept() on something we thought was a connection: it is a listener now */
+        conn_table_mark(fd, CONN_MARK(l->family));
+        family = l->family;
+    }
+    uint64_t t = clock_now_ns();
+    struct conn *c = conn_table_open(r, family, ROLE_SERVER, t);
+    if (!c) goto out;
+    c->flags |= CONN_ESTABLISHED;
+    if (sa && len) {
+        store_addr(&c->peer, NULL, sa, *len);
+    } else if (family != AF_UNIX) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getpeername(r, (struct sockaddr *)&ss, &sl) == 0)
+            store_addr(&c->peer, NULL, (struct sockaddr *)&ss, sl);
+    }
+    if (family == AF_UNIX) c->peer.sa.sa_family = AF_UNIX;
+    ring_push(&c->ring, OP_ACCEPT, r, 0, t);
+out:
+    errno = saved;
+    return r;
+}
+
+int watch_close(int fd)
+{
+    struct conn *c = conn_table_take(fd);
+    if (!conn_is_live(c)) return real_close(fd);
+    if (atomic_load_explicit(&c->refs, memory_order_relaxed) == 1) {
+        ring_push(&c->ring, OP_CLOSE, 0, 0, clock_now_ns());
+        c->close_fd = (uint64_t)fd;
+    }
+    int r = real_close(fd);
+    int saved = errno;
+    /* Under the guard (a signal handler interrupting the shim) the pool lock may
+     * be held by this very thread: leak the connection rather than deadlock. */
+    if (!guard_active()) conn_release(c);
+    errno = saved;
+    return r;
+}
+
+int watch_shutdown(int fd, int how)
+{
+    struct conn *c = live_conn(fd);
+    int r = real_shutdown(fd, how);
+    if (!c) return r;
+    int err = errno;
+    ring_push(&c->ring, OP_SHUTDOWN, r < 0 ? -1 : how, r < 0 ? err : 0, clock_now_ns());
+    if (r == 0 && how != SHUT_RD) c->flags |= CONN_SHUT_WR;
+    errno = err;
+    return r;
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+/* A send-family call on fd: untracked -> the plain call (adopting the fd if it
+ * fails with a reset); tracked -> the call with MSG_NOSIGNAL, accounted, and
+ * on EPIPE the record first and then the SIGPIPE the app would have had. */
+#define OUT_CALL(op, untracked_call, tracked_call, app_flags, buf)                                 \
+    do {                                                                                           \
+        struct conn *c = live_conn(fd);                                                            \
+        if (__builtin_expect(!c, 1)) {                                                             \
+            ssize_t r0 = (ssize_t)(untracked_call);                                                \
+            if (__builtin_expect(r0 < 0, 0)) {                                                     \
+                int e0 = errno;                                                                    \
+                adopt_failed(fd, op, e0);                                                          \
+                errno = e0;                                                                        \
+            }                                                                                      \
+            return r0;                                                                             \
+        }                                                                                          \
+        io_begin(fd, c);                                                                           \
+        int inj = inject_io(fd, c, 1);                                                      \
+        ssize_t r = inj ? -1 : (ssize_t)(tracked_call);                                            \
+        int err = inj ? inj : errno;                                                               \
+        if (r > 0 && c->retry) retry_copy_out(c, buf, (size_t)r);                                  \
+        io_end(fd, c, op, 1, r, err);                                                              \
+        if (r < 0 && err == EPIPE && !((app_flags)&MSG_NOSIGNAL)) raise_sigpipe();                 \
+        errno = err;                                                                               \
+        return r;                                                                                  \
+    } while (0)
+
+ssize_t watch_send(int fd, const void *b, size_t n, int fl)
+{
+    OUT_CALL(OP_SEND, real_send(fd, b, n, fl), real_send(fd, b, n, fl | MSG_NOSIGNAL), fl, b);
+}
+
+ssize_t watch_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *sa,
+                     socklen_t len)
+{
+    OUT_CALL(OP_SENDTO, real_sendto(fd, b, n, fl, sa, len),
+             real_sendto(fd, b, n, fl | MSG_NOSIGNAL, sa, len), fl, b);
+}
+
+ssize_t watch_sendmsg(int fd, const struct msghdr *m, int fl)
+{
+    OUT_CALL(OP_SENDMSG, real_sendmsg(fd, m, fl), real_sendmsg(fd, m, fl | MSG_NOSIGNAL), fl,
+             NULL);
+}
+
+/* sendmmsg returns a message count; bytes are the sum of msg_len. */
+int watch_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
+{
+    struct conn *c = live_conn(fd);
+    if (!c) return real_sendmmsg(fd, v, n, fl);
+    io_begin(fd, c);
+    int r = real_sendmmsg(fd, v, n, fl | MSG_NOSIGNAL);
+    int err = errno;
+    ssize_t bytes = r;
+    if (r > 0) {
+        bytes = 0;
+        for (int i = 0; i < r; i++) bytes += v[i].msg_len;
+    }
+    io_end(fd, c, OP_SENDMMSG, 1, bytes, err);
+    if (r < 0 && err == EPIPE && !(fl & MSG_NOSIGNAL)) raise_sigpipe();
+    errno = err;
+    return r;
+}
+
+/* write() on a stream socket is send(flags 0); we add MSG_NOSIGNAL. If the fd
+ * turned out not to be a socket (closed behind our back and reused), forget
+ * it and do the plain write. */
+ssize_t watch_write(int fd, const void *b, size_t n)
+{
+    struct conn *c = live_conn(fd);
+    if (__builtin_expect(!c, 1)) return real_write(fd, b, n);
+    io_begin(fd, c);
+    int inj = inject_io(fd, c, 1);
+    ssize_t r = inj ? -1 : real_send(fd, b, n, MSG_NOSIGNAL);
+    int err = inj ? inj : errno;
+    if (r < 0 && err == ENOTSOCK) {
+        conn_table_mark(fd, NULL);
+        errno = err;
+        return real_write(fd, b, n);
+    }
+    if (r > 0 && c->retry) retry_copy_out(c, b, (size_t)r);
+    io_end(fd, c, OP_WRITE, 1, r, err);
+    if (r < 0 && err == EPIPE) raise_sigpipe();
+    errno = err;
+    return r;
+}
+
+ssize_t watch_writev(int fd, const struct iovec *v, int n)
+{
+    struct conn *c = live_conn(fd);
+    if (__builtin_expect(!c, 1)) return real_writev(fd, v, n);
+    io_begin(fd, c);
+    struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)(n < 0 ? 0 : n)};
+    int inj = inject_io(fd, c, 1);
+    ssize_t r = inj ? -1 : real_sendmsg(fd, &m, MSG_NOSIGNAL);
+    int err = inj ? inj : errno;
+    if (r < 0 && (err == ENOTSOCK || (n < 0 && err == EINVAL))) {
+        if (err == ENOTSOCK) conn_table_mark(fd, NULL);
+        return real_writev(fd, v, n);
+    }
+    if (r > 0 && c->retry) retry_copy_outv(c, v, n, (size_t)r);
+    io_end(fd, c, OP_WRITEV, 1, r, err);
+    if (r < 0 && err == EPIPE) raise_sigpipe();
+    errno = err;
+    return r;
+}
+
+ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
+{
+    struct conn *c = live_conn(out);
+    ssize_t r = is64 ? real_sendfile64(out, in, off, n) : real_sendfile(out, in, off, n);
+    if (!c) return r;
+    int err = errno;
+    io_end(out, c, OP_SENDFILE, 1, r, err);
+    errno = err;
+    return r;
+}
+
+/* ---- input ------------------------------------------------------------------- */
+
+#define IN_CALL(op, call_expr, adopt)                                                              \
+    do {                                                                                           \
+        struct conn *c = live_conn(fd);                                                            \
+        if (__builtin_expect(!c, 1)) {                                                             \
+            ssize_t r0 = (ssize_t)(call_expr);                                                     \
+            if ((adopt) && __builtin_expect(r0 < 0, 0)) {                                          \
+                int e0 = errno;                                                                    \
+                adopt_failed(fd, op, e0);                                                          \
+                errno = e0;                                                                        \
+            }                                                                                      \
+            return r0;                                                                             \
+        }                                                                                          \
+        io_begin(fd, c);                                                                           \
+        int inj = inject_io(fd, c, 0);                                                      \
+        ssize_t r = inj ? -1 : (ssize_t)(call_expr);                                               \
+        int err = inj ? inj : errno;                                                               \
+        if (__builtin_expect(c->retry != NULL, 0)) r = retry_after_in(fd, c, r, &err);             \
+        io_end(fd, c, op, 0, r, err);                                                              \
+        errno = err;                                                                               \
+        return r;                                                                                  \
+    } while (0)
+
+ssize_t watch_recv(int fd, void *b, size_t n, int fl)
+{
+    IN_CALL(OP_RECV, real_recv(fd, b, n, fl), 1);
+}
+
+ssize_t watch_recv_chk(int fd, void *b, size_t n, size_t bl, int fl)
+{
+    IN_CALL(OP_RECV, real___recv_chk(fd, b, n, bl, fl), 1);
+}
+
+ssize_t watch_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *sa, socklen_t *len)
+{
+    IN_CALL(OP_RECVFROM, real_recvfrom(fd, b, n, fl, sa, len), 1);
+}
+
+ssize_t watch_recvfrom_chk(int fd, void *b, size_t n, size_t bl, int fl, struct sockaddr *sa,
+                           socklen_t *len)
+{
+    IN_CALL(OP_RECVFROM, real___recvfrom_chk(fd, b, n, bl, fl, sa, len), 1);
+}
+
+ssize_t watch_recvmsg(int fd, struct msghdr *m, int fl)
+{
+    IN_CALL(OP_RECVMSG, real_recvmsg(fd, m, fl), 1);
+}
+
+int watch_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *tmo)
+{
+    struct conn *c = live_conn(fd);
+    if (!c) return real_recvmmsg(fd, v, n, fl, tmo);
+    io_begin(fd, c);
+    int r = real_recvmmsg(fd, v, n, fl, tmo);
+    int err = errno;
+    ssize_t bytes = r;
+    if (r > 0) {
+        bytes = 0;
+        for (int i = 0; i < r; i++) bytes += v[i].msg_len;
+    }
+    io_end(fd, c, OP_RECVMMSG, 0, bytes, err);
+    errno = err;
+    return r;
+}
+
+ssize_t watch_read(int fd, void *b, size_t n)
+{
+    IN_CALL(OP_READ, real_read(fd, b, n), 0);
+}
+
+ssize_t watch_read_chk(int fd, void *b, size_t n, size_t bl)
+{
+    IN_CALL(OP_READ, real___read_chk(fd, b, n, bl), 0);
+}
+
+ssize_t watch_readv(int fd, const struct iovec *v, int n)
+{
+    IN_CALL(OP_READV, real_readv(fd, v, n), 0);
+}
+
+/* ---- fd plumbing -------------------------------------------------------------- */
+
+int watch_dup(int fd)
+{
+    int r = real_dup(fd);
+    if (r >= 0 && conn_slot_cap) {
+        int saved = errno;
+        conn_table_dup(fd, r);
+        errno = saved;
+    }
+    return r;
+}
+
+int watch_dup3(int fd, int nfd, int fl, int which)
+{
+    int r = which == 2 ? real_dup2(fd, nfd) : real_dup3(fd, nfd, fl);
+    if (r >= 0 && conn_slot_cap && fd != nfd) {
+        int saved = errno;
+        conn_table_dup(fd, r);
+        retry_after_dup(r);
+        errno = saved;
+    }
+    return r;
+}
+
+int watch_fcntl(int fd, int cmd, void *arg, int is64)
+{
+    int r = is64 ? real_fcntl64(fd, cmd, arg) : real_fcntl(fd, cmd, arg);
+    if (r < 0 || !conn_slot_cap) return r;
+    int saved = errno;
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+        conn_table_dup(fd, r);
+    } else if (cmd == F_SETFL) {
+        struct conn *c = live_conn(fd);
+        if (c) {
+            if ((int)(intptr_t)arg & O_NONBLOCK) c->flags |= CONN_NONBLOCK;
+            else c->flags &= ~CONN_NONBLOCK;
+        }
+        retry_note_fl(fd, (int)(intptr_t)arg);
+    }
+    errno = saved;
+    return r;
+}
+
+int watch_ioctl(int fd, unsigned long req, void *arg)
+{
+    int r = real_ioctl(fd, req, arg);
+    if (r == 0 && req == FIONBIO && conn_slot_cap && arg) {
+        int on = *(int *)arg;
+        struct conn *c = live_conn(fd);
+        if (c) {
+            if (on) c->flags |= CONN_NONBLOCK;
+            else c->flags &= ~CONN_NONBLOCK;
+        }
+        retry_note_fl(fd, on ? O_NONBLOCK : 0);
+    }
+    return r;
+}
+
+int watch_close_range(unsigned lo, unsigned hi, int fl)
+{
+    int r = real_close_range(lo, hi, fl);
+    if (r == 0 && conn_slot_cap && !(fl & CLOSE_RANGE_CLOEXEC) && lo <= hi) {
+        int saved = errno;
+        conn_table_forget_range(lo, hi);
+        errno = saved;
+    }
+    return r;
+}
+
+void watch_closefrom(int lo)
+{
+    real_closefrom(lo);
+    if (conn_slot_cap && lo >= 0) {
+        int saved = errno;
+        conn_table_forget_range((unsigned)lo, ~0u);
+        errno = saved;
+    }
+}
+
+/* ---- options and readiness ------------------------------------------------------ */
+
+int watch_getsockopt(int fd, int lv, int nm, void *v, socklen_t *len)
+{
+    int r = real_getsockopt(fd, lv, nm, v, len);
+    if (r < 0 || lv != SOL_SOCKET || nm != SO_ERROR || !v || !len || *len < sizeof(int)) return r;
+    struct conn *c = live_conn(fd);
+    if (!c) return r;
+    int saved = errno;
+    int so_error = *(int *)v;
+    uint64_t t = clock_now_ns();
+    if (so_error == 0) {
+        if ((c->flags & CONN_CONNECTING) && c->family != AF_UNIX) {
+            snapshot(fd, c, t);
+            if (c->tcp.state == 1 /* ESTABLISHED */) mark_established(fd, c, t);
+        }
+    } else {
+        int connecting = (c->flags & CONN_CONNECTING) != 0;
+        if (retry_connect_failed(fd, c, so_error, v)) {
+            errno = saved;
+            return r; /* a retry is under way; *v now says "no error yet" */
+        }
+        ring_push(&c->ring, OP_SOCKOPT_ERROR, -1, so_error, t);
+        if (connecting) {
+            c->flags &= ~CONN_CONNECTING;
+            atomic_fetch_sub_explicit(&conn_connecting, 1, memory_order_relaxed);
+        }
+        if (worth_a_record(so_error))
+            watch_conn_failed(fd, c, connecting ? OP_CONNECT : OP_SOCKOPT_ERROR, so_error, t);
+    }
+    errno = saved;
+    return r;
+}
+
+int watch_setsockopt(int fd, int lv, int nm, const void *v, socklen_t len)
+{
+    int r = real_setsockopt(fd, lv, nm, v, len);
+    if (r < 0 || !conn_slot_cap) return r;
+    int saved = errno;
+    struct conn *c = live_conn(fd);
+    if (c && lv == SOL_SOCKET && nm == SO_LINGER && v && len >= sizeof(struct linger)) {
+        const struct linger *l = v;
+        if (l->l_onoff && l->l_linger == 0) c->flags |= CONN_LINGER0;
+        else c->flags &= ~CONN_LINGER0;
+    }
+    retry_note_sockopt(fd, lv, nm, v, len);
+    errno = saved;
+    return r;
+}
+
+int watch_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, const sigset_t *m,
+               int is_ppoll)
+{
+    int r = retry_poll(p, n, tmo, ts, m, is_ppoll);
+    if (r <= 0 || !atomic_load_explicit(&conn_connecting, memory_order_relaxed)) return r;
+    int saved = errno;
+    for (nfds_t i = 0; i < n; i++) {
+        if (!(p[i].revents & POLLOUT) || (p[i].revents & (POLLERR | POLLHUP))) continue;
+        struct conn *c = live_conn(p[i].fd);
+        if (c && (c->flags & CONN_CONNECTING)) mark_established(p[i].fd, c, clock_now_ns());
+    }
+    errno = saved;
+    return r;
+}
+
+int watch_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
+{
+    int r = real_epoll_ctl(ep, op, fd, ev);
+    if (r == 0 && conn_slot_cap) {
+        int saved = errno;
+        retry_note_epoll(ep, op, fd, ev);
+        errno = saved;
+    }
+    return r;
+}
+
+int watch_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m,
+                     int is_pwait)
+{
+    return retry_epoll_wait(ep, ev, n, tmo, m, is_pwait);
+}

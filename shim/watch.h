@@ -1,0 +1,73 @@
+/* watch.h: the logic behind every hook (the middle of the three layers:
+ * hooks.c -> watch.c -> real.c). Each watch_*() has the exact contract of the
+ * libc call it stands for: same return value, same errno, same side effects
+ * on the app's sockets (retry/injection, when enabled, excepted and documented
+ * in retry.h/inject.h). */
+#ifndef RSTWATCH_WATCH_H
+#define RSTWATCH_WATCH_H
+
+#include <poll.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "conn_table.h"
+#include "options.h"
+
+/* The options read at load (valid after watch_init()). */
+extern struct options opt;
+
+/* Reads options, sets up the table and sink; inert when disabled or AT_SECURE. */
+void watch_init(void);
+
+int watch_socket(int domain, int type, int proto);
+int watch_connect(int fd, const struct sockaddr *sa, socklen_t len);
+int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, int is_accept4);
+int watch_close(int fd);
+int watch_shutdown(int fd, int how);
+
+ssize_t watch_send(int fd, const void *b, size_t n, int fl);
+ssize_t watch_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *sa,
+                     socklen_t len);
+ssize_t watch_sendmsg(int fd, const struct msghdr *m, int fl);
+int watch_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl);
+ssize_t watch_write(int fd, const void *b, size_t n);
+ssize_t watch_writev(int fd, const struct iovec *v, int n);
+ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64);
+
+ssize_t watch_recv(int fd, void *b, size_t n, int fl);
+ssize_t watch_recv_chk(int fd, void *b, size_t n, size_t bl, int fl);
+ssize_t watch_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *sa, socklen_t *len);
+ssize_t watch_recvfrom_chk(int fd, void *b, size_t n, size_t bl, int fl, struct sockaddr *sa,
+                           socklen_t *len);
+ssize_t watch_recvmsg(int fd, struct msghdr *m, int fl);
+int watch_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *tmo);
+ssize_t watch_read(int fd, void *b, size_t n);
+ssize_t watch_read_chk(int fd, void *b, size_t n, size_t bl);
+ssize_t watch_readv(int fd, const struct iovec *v, int n);
+
+int watch_dup(int fd);
+int watch_dup3(int fd, int nfd, int fl, int which); /* which: 2 = dup2, 3 = dup3 */
+int watch_fcntl(int fd, int cmd, void *arg, int is64);
+int watch_ioctl(int fd, unsigned long req, void *arg);
+int watch_close_range(unsigned lo, unsigned hi, int fl);
+void watch_closefrom(int lo);
+
+int watch_getsockopt(int fd, int lv, int nm, void *v, socklen_t *len);
+int watch_setsockopt(int fd, int lv, int nm, const void *v, socklen_t len);
+
+int watch_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, const sigset_t *m,
+               int is_ppoll);
+int watch_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev);
+int watch_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m,
+                     int is_pwait);
+
+/* Records a failure of conn c on fd (once per connection); used by retry/inject too. */
+void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now_ns);
+
+/* True if err is in the reset family (ECONNRESET, EPIPE, ECONNREFUSED, ...). */
+int watch_is_reset_errno(int err);
+
+#endif
