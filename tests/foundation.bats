@@ -201,7 +201,7 @@ recv: Connection reset by peer" "$shim_output"
     assert_record_count 1
     assert_field errno ECONNRESET
     assert_field bytes_in "$expected"
-    assert_jq '.calls_in >= 2'
+    assert_jq '.calls_in >= 1'
     # the timeline shows data arriving before the reset
     assert_jq '[.events[] | select(.op == "recv" and .ret > 0)] | length >= 1'
 }
@@ -460,7 +460,7 @@ run_curl_as_other_user() {
     assert_equal 80 "$(jq_records '[.[] | select(.type == "reset" and .errno == "ECONNRESET")] | length')"
     assert_equal 80 "$(jq_records 'map(.conn) | unique | length')" "distinct connections"
     # the failing calls ran on worker threads, not the main thread
-    assert_equal true "$(jq_records --argjson pid "$shim_pid" 'all(.[]; .tid != $pid and .pid == $pid)')" "tids"
+    assert_equal true "$(jq_records 'all(.[]; .tid != $pid and .pid == $pid)' --argjson pid "$shim_pid")" "tids"
 }
 
 @test "the library exports exactly the hooks listed in shim.map, all of them libc functions" {
