@@ -57,7 +57,8 @@ static int track_is_new(struct chrome_writer *w, long long pid, long long tid)
         for (size_t i = 0; i < w->track_slots; i++) {
             if (!w->tracks[i].used) continue;
             size_t j = track_hash(w->tracks[i].pid, w->tracks[i].tid) & (slots - 1);
-            while (t[j].used) j = (j + 1) & (slots - 1);
+            while (t[j].used)
+                j = (j + 1) & (slots - 1);
             t[j] = w->tracks[i];
         }
         free(w->tracks);
@@ -74,8 +75,8 @@ static int track_is_new(struct chrome_writer *w, long long pid, long long tid)
 
 static json_t *base_event(const char *name, const char *ph, long long pid, long long tid)
 {
-    return json_pack("{s:s, s:s, s:I, s:I}", "name", name, "ph", ph, "pid", (json_int_t)pid,
-                     "tid", (json_int_t)tid);
+    return json_pack("{s:s, s:s, s:I, s:I}", "name", name, "ph", ph, "pid", (json_int_t)pid, "tid",
+                     (json_int_t)tid);
 }
 
 /* The track of a record: its connection number, else its fd, else 0. */
@@ -90,9 +91,8 @@ static void name_tracks(struct chrome_writer *w, const struct log_record *rec, l
     int fresh = track_is_new(w, rec->pid, LOG_ABSENT);
     if (fresh < 0) w->failed = 1;
     if (fresh > 0) {
-        json_t *ev = json_pack("{s:s, s:s, s:I, s:{s:s}}", "name", "process_name", "ph", "M",
-                               "pid", (json_int_t)rec->pid, "args", "name",
-                               rec->prog ? rec->prog : "?");
+        json_t *ev = json_pack("{s:s, s:s, s:I, s:{s:s}}", "name", "process_name", "ph", "M", "pid",
+                               (json_int_t)rec->pid, "args", "name", rec->prog ? rec->prog : "?");
         emit(w, ev);
     }
     fresh = track_is_new(w, rec->pid, tid);
@@ -109,8 +109,10 @@ static void name_tracks(struct chrome_writer *w, const struct log_record *rec, l
         json_t *label = json_string(name);
         if (!label) label = json_string("conn");
         json_t *ev = base_event("thread_name", "M", rec->pid, tid);
-        if (ev) json_object_set_new(ev, "args", json_pack("{s:o}", "name", label));
-        else json_decref(label);
+        if (ev)
+            json_object_set_new(ev, "args", json_pack("{s:o}", "name", label));
+        else
+            json_decref(label);
         emit(w, ev);
     }
 }
@@ -146,8 +148,7 @@ static json_t *tcp_args(const struct log_tcp *tcp)
     return o;
 }
 
-static void emit_at(struct chrome_writer *w, json_t *ev, double ts_us, double dur_us,
-                    json_t *args)
+static void emit_at(struct chrome_writer *w, json_t *ev, double ts_us, double dur_us, json_t *args)
 {
     if (!ev) {
         json_decref(args);

@@ -24,14 +24,15 @@ struct export_opts {
 
 static void usage(FILE *out)
 {
-    fputs("usage: rstwatch export --format chrome|html [-o OUT] FILE|DIR...\n"
-          "  --format chrome  Chrome trace-event JSON (open in ui.perfetto.dev or chrome://tracing)\n"
-          "  --format html    one self-contained HTML page with a timeline per connection\n"
-          "  -o OUT           write to OUT instead of stdout\n"
-          "  FILE|DIR         log files, directories of *.jsonl, or - for stdin\n"
-          "                   (default: the default log directory)\n"
-          "exit status: 0 ok, 1 bad lines were skipped, 2 usage error or unreadable input\n",
-          out);
+    fputs(
+        "usage: rstwatch export --format chrome|html [-o OUT] FILE|DIR...\n"
+        "  --format chrome  Chrome trace-event JSON (open in ui.perfetto.dev or chrome://tracing)\n"
+        "  --format html    one self-contained HTML page with a timeline per connection\n"
+        "  -o OUT           write to OUT instead of stdout\n"
+        "  FILE|DIR         log files, directories of *.jsonl, or - for stdin\n"
+        "                   (default: the default log directory)\n"
+        "exit status: 0 ok, 1 bad lines were skipped, 2 usage error or unreadable input\n",
+        out);
 }
 
 /* Takes "--opt VALUE" or "--opt=VALUE"; returns the value (advancing *i) or NULL. */

@@ -11,7 +11,7 @@
 /* Streaming Chrome trace writer: begin, any number of records, end. */
 struct chrome_writer {
     FILE *out;
-    size_t events; /* trace events written so far */
+    size_t events;               /* trace events written so far */
     struct chrome_track *tracks; /* (pid, track) pairs already named, open-addressed */
     size_t ntracks, track_slots;
     int failed; /* an allocation or write failed */
@@ -37,7 +37,8 @@ void html_write_page(FILE *out, const struct incidents *inc, const struct report
 /* Writes one incident's <section>: its SVG timeline (class "conn") and its facts. */
 void html_write_incident(FILE *out, const struct log_record *rec, size_t index);
 
-/* Writes s with &, <, >, ", ' escaped and control characters replaced (safe in text and attributes). */
+/* Writes s with &, <, >, ", ' escaped and control characters replaced (safe in text and
+ * attributes). */
 void html_put_escaped(FILE *out, const char *s);
 
 #endif

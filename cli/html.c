@@ -124,10 +124,11 @@ static void write_summary(FILE *out, const struct incidents *inc, const struct r
 {
     fprintf(out, "<header>\n<h1>rstwatch: %llu incident%s</h1>\n",
             (unsigned long long)inc->incidents, inc->incidents == 1 ? "" : "s");
-    fprintf(out, "<p class=\"meta\">%llu record%s from %zu file%s", (unsigned long long)inc->records,
-            inc->records == 1 ? "" : "s", in->files, in->files == 1 ? "" : "s");
-    if (in->bad_lines) fprintf(out, "; %zu bad line%s skipped", in->bad_lines,
-                               in->bad_lines == 1 ? "" : "s");
+    fprintf(out, "<p class=\"meta\">%llu record%s from %zu file%s",
+            (unsigned long long)inc->records, inc->records == 1 ? "" : "s", in->files,
+            in->files == 1 ? "" : "s");
+    if (in->bad_lines)
+        fprintf(out, "; %zu bad line%s skipped", in->bad_lines, in->bad_lines == 1 ? "" : "s");
     if (inc->detail_omitted)
         fprintf(out, "; timelines shown for the first %zu incidents only", inc->ndetail);
     fputs("</p>\n", out);
@@ -227,8 +228,9 @@ static void write_event(FILE *out, const struct scale *sc, const struct log_reco
     if (failing) {
         fprintf(out, "<g class=\"event fail\" data-op=\"");
         html_put_escaped(out, ev->op);
-        fprintf(out, "\"><line x1=\"%.1f\" y1=\"16\" x2=\"%.1f\" y2=\"%d\"/>"
-                     "<circle cx=\"%.1f\" cy=\"%d\" r=\"5\"/>",
+        fprintf(out,
+                "\"><line x1=\"%.1f\" y1=\"16\" x2=\"%.1f\" y2=\"%d\"/>"
+                "<circle cx=\"%.1f\" cy=\"%d\" r=\"5\"/>",
                 x, x, SVG_AXIS_Y, x, SVG_MARK_Y + SVG_MARK_H / 2);
         /* Keep the errno label inside the drawing: right-align it near the right edge. */
         int near_right = x > SVG_WIDTH - SVG_RIGHT - 120;
@@ -280,8 +282,8 @@ static void write_svg(FILE *out, const struct log_record *rec)
             "<g class=\"conn\" data-pid=\"%lld\" data-conn=\"%lld\">\n",
             SVG_WIDTH, SVG_HEIGHT, SVG_WIDTH, SVG_HEIGHT, rec->pid, rec->conn);
     write_axis(out, &sc);
-    fprintf(out, "<line class=\"lifeline\" x1=\"%d\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n",
-            SVG_LEFT, SVG_MARK_Y + SVG_MARK_H / 2, x_of(&sc, span), SVG_MARK_Y + SVG_MARK_H / 2);
+    fprintf(out, "<line class=\"lifeline\" x1=\"%d\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", SVG_LEFT,
+            SVG_MARK_Y + SVG_MARK_H / 2, x_of(&sc, span), SVG_MARK_Y + SVG_MARK_H / 2);
     const struct log_event *failing = log_record_failing_event(rec);
     struct label_rows rows = {{0}};
     for (size_t i = 0; i < rec->nevents; i++)
@@ -289,8 +291,9 @@ static void write_svg(FILE *out, const struct log_record *rec)
     if (!failing && rec->err) {
         /* No event kept for the failing call: mark the record's end (time of the failure). */
         double x = x_of(&sc, span);
-        fprintf(out, "<g class=\"fail\"><line x1=\"%.1f\" y1=\"16\" x2=\"%.1f\" y2=\"%d\"/>"
-                     "<text x=\"%.1f\" y=\"12\" text-anchor=\"end\">",
+        fprintf(out,
+                "<g class=\"fail\"><line x1=\"%.1f\" y1=\"16\" x2=\"%.1f\" y2=\"%d\"/>"
+                "<text x=\"%.1f\" y=\"12\" text-anchor=\"end\">",
                 x, x, SVG_AXIS_Y, x);
         html_put_escaped(out, rec->err);
         fputs("</text></g>\n", out);
@@ -365,9 +368,15 @@ void html_write_incident(FILE *out, const struct log_record *rec, size_t index)
     fputs("</dd>\n", out);
     if (rec->fd != LOG_ABSENT) fprintf(out, "<dt>fd</dt><dd>%lld</dd>\n", rec->fd);
     fputs("<dt>age / idle</dt><dd>", out);
-    if (!isnan(rec->age_ms)) fprintf(out, "%.1f ms", rec->age_ms); else fputc('-', out);
+    if (!isnan(rec->age_ms))
+        fprintf(out, "%.1f ms", rec->age_ms);
+    else
+        fputc('-', out);
     fputs(" / ", out);
-    if (!isnan(rec->idle_ms)) fprintf(out, "%.1f ms", rec->idle_ms); else fputc('-', out);
+    if (!isnan(rec->idle_ms))
+        fprintf(out, "%.1f ms", rec->idle_ms);
+    else
+        fputc('-', out);
     fputs("</dd>\n", out);
     if (rec->bytes_out != LOG_ABSENT || rec->bytes_in != LOG_ABSENT) {
         fputs("<dt>bytes out / in</dt><dd>", out);
@@ -389,6 +398,7 @@ void html_write_page(FILE *out, const struct incidents *inc, const struct report
     write_summary(out, inc, in);
     fputs("<main>\n", out);
     if (!inc->ndetail) fputs("<p class=\"empty\">No incidents in these logs.</p>\n", out);
-    for (size_t i = 0; i < inc->ndetail; i++) html_write_incident(out, &inc->detail[i], i + 1);
+    for (size_t i = 0; i < inc->ndetail; i++)
+        html_write_incident(out, &inc->detail[i], i + 1);
     fputs("</main>\n</body>\n</html>\n", out);
 }

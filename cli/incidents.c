@@ -56,16 +56,19 @@ static void value_set_add(struct value_set *set, const char *value)
 
 static void value_set_free(struct value_set *set)
 {
-    for (size_t i = 0; i < set->n; i++) free(set->values[i]);
+    for (size_t i = 0; i < set->n; i++)
+        free(set->values[i]);
     set->n = 0;
 }
 
 static uint64_t hash_key(const char *peer, const char *cause)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (const char *p = peer; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    for (const char *p = peer; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
     h = (h ^ 0xff) * 1099511628211ull; /* separator that cannot occur in UTF-8 */
-    for (const char *p = cause; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    for (const char *p = cause; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
     return h;
 }
 
@@ -73,10 +76,12 @@ static int rehash(struct incidents *inc, size_t nslots)
 {
     size_t *slots = malloc(nslots * sizeof *slots);
     if (!slots) return -1;
-    for (size_t i = 0; i < nslots; i++) slots[i] = EMPTY_SLOT;
+    for (size_t i = 0; i < nslots; i++)
+        slots[i] = EMPTY_SLOT;
     for (size_t g = 0; g < inc->ngroups; g++) {
         size_t i = hash_key(inc->groups[g].peer, inc->groups[g].cause) & (nslots - 1);
-        while (slots[i] != EMPTY_SLOT) i = (i + 1) & (nslots - 1);
+        while (slots[i] != EMPTY_SLOT)
+            i = (i + 1) & (nslots - 1);
         slots[i] = g;
     }
     free(inc->slots);
@@ -88,8 +93,7 @@ static int rehash(struct incidents *inc, size_t nslots)
 /* Finds or creates the group for peer x cause; NULL when out of memory. */
 static struct incident_group *group_for(struct incidents *inc, const char *peer, const char *cause)
 {
-    if ((inc->ngroups + 1) * 4 > inc->nslots * 3 &&
-        rehash(inc, inc->nslots ? inc->nslots * 2 : 64))
+    if ((inc->ngroups + 1) * 4 > inc->nslots * 3 && rehash(inc, inc->nslots ? inc->nslots * 2 : 64))
         return NULL;
     size_t i = hash_key(peer, cause) & (inc->nslots - 1);
     for (; inc->slots[i] != EMPTY_SLOT; i = (i + 1) & (inc->nslots - 1)) {
@@ -134,8 +138,7 @@ static void tally(struct tally *t, size_t *n, const char *action, const char *ou
 {
     action = action ? action : "?";
     for (size_t i = 0; i < *n; i++) {
-        if (same(t[i].action, action) && same(t[i].outcome, outcome) &&
-            same(t[i].reason, reason)) {
+        if (same(t[i].action, action) && same(t[i].outcome, outcome) && same(t[i].reason, reason)) {
             t[i].count++;
             return;
         }
@@ -240,7 +243,8 @@ void incidents_free(struct incidents *inc)
     }
     free(inc->groups);
     free(inc->slots);
-    for (size_t i = 0; i < inc->ndetail; i++) log_record_free(&inc->detail[i]);
+    for (size_t i = 0; i < inc->ndetail; i++)
+        log_record_free(&inc->detail[i]);
     free(inc->detail);
     tallies_free(inc->retries, inc->nretries);
     tallies_free(inc->injections, inc->ninjections);

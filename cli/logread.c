@@ -23,7 +23,7 @@
 #define LOG_MAX_YEAR 9999
 
 static const char *const type_names[] = {
-    [LOG_RESET] = "reset", [LOG_ERROR] = "error", [LOG_CLOSE] = "close",
+    [LOG_RESET] = "reset", [LOG_ERROR] = "error",   [LOG_CLOSE] = "close",
     [LOG_RETRY] = "retry", [LOG_INJECT] = "inject",
 };
 
@@ -50,7 +50,8 @@ static void copy_short(char *dst, size_t dstlen, const char *src)
     size_t n = strlen(src);
     if (n >= dstlen) {
         n = dstlen - 1;
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
     }
     memcpy(dst, src, n);
     dst[n] = '\0';
@@ -141,7 +142,8 @@ int logread_parse_time(const char *s, int64_t *out_us)
         for (; *p >= '0' && *p <= '9'; p++, digits++)
             if (digits < 6) frac_us = frac_us * 10 + (*p - '0');
         if (digits == 0) return -1;
-        for (; digits < 6; digits++) frac_us *= 10;
+        for (; digits < 6; digits++)
+            frac_us *= 10;
     }
     int64_t offset_s = 0;
     if (*p == 'Z' || *p == 'z') {
@@ -149,8 +151,8 @@ int logread_parse_time(const char *s, int64_t *out_us)
     } else if (*p == '+' || *p == '-') {
         int sign = *p == '-' ? -1 : 1, oh, om;
         p++;
-        if (parse_digits(&p, 2, &oh) || expect(&p, ':') || parse_digits(&p, 2, &om) ||
-            oh > 23 || om > 59)
+        if (parse_digits(&p, 2, &oh) || expect(&p, ':') || parse_digits(&p, 2, &om) || oh > 23 ||
+            om > 59)
             return -1;
         offset_s = sign * (oh * 3600 + om * 60);
     } else {
@@ -369,9 +371,9 @@ int logread_parse_line(const char *buf, size_t len, struct log_record *out, char
 
 void log_record_free(struct log_record *rec)
 {
-    char **strings[] = {&rec->prog, &rec->family, &rec->role, &rec->local, &rec->peer,
-                        &rec->op, &rec->err, &rec->cause_code, &rec->cause_hint,
-                        &rec->action, &rec->outcome, &rec->reason};
+    char **strings[] = {&rec->prog,       &rec->family, &rec->role,    &rec->local,
+                        &rec->peer,       &rec->op,     &rec->err,     &rec->cause_code,
+                        &rec->cause_hint, &rec->action, &rec->outcome, &rec->reason};
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
         free(*strings[i]);
         *strings[i] = NULL;
@@ -383,7 +385,12 @@ void log_record_free(struct log_record *rec)
 
 const struct log_event *log_record_failing_event(const struct log_record *rec)
 {
-    for (size_t i = rec->nevents; i-- > 0;)
-        if (rec->events[i].err[0]) return &rec->events[i];
-    return NULL;
+    const struct log_event *last = NULL;
+    for (size_t i = rec->nevents; i-- > 0;) {
+        const struct log_event *ev = &rec->events[i];
+        if (!ev->err[0]) continue;
+        if (!rec->err || strncmp(ev->err, rec->err, sizeof ev->err - 1) == 0) return ev;
+        if (!last) last = ev;
+    }
+    return last;
 }

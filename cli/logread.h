@@ -29,7 +29,7 @@ struct log_event {
 
 struct log_tcp {
     int present;
-    char state[LOG_SHORT_STR]; /* "" when absent */
+    char state[LOG_SHORT_STR];                                          /* "" when absent */
     long long rtt_us, rttvar_us, retrans, total_retrans, unacked, lost; /* LOG_ABSENT when absent */
     double snapshot_age_ms;                                             /* NAN when absent */
 };
@@ -40,9 +40,9 @@ struct log_tcp {
  */
 struct log_record {
     enum log_type type;
-    int64_t time_us;  /* "time" as microseconds since the Unix epoch */
-    char time[40];    /* "time" as written */
-    long long pid;    /* > 0 */
+    int64_t time_us; /* "time" as microseconds since the Unix epoch */
+    char time[40];   /* "time" as written */
+    long long pid;   /* > 0 */
     long long tid, fd, conn, errno_code;
     char *prog, *family, *role, *local, *peer, *op, *err, *cause_code, *cause_hint;
     double age_ms, idle_ms;
@@ -51,9 +51,9 @@ struct log_record {
     struct log_tcp tcp;
     struct log_event *events;
     size_t nevents;
-    long long events_dropped;   /* as reported by the shim */
-    size_t events_truncated;    /* dropped by the reader (over LOG_MAX_EVENTS) */
-    long long attempt;          /* retry records */
+    long long events_dropped;        /* as reported by the shim */
+    size_t events_truncated;         /* dropped by the reader (over LOG_MAX_EVENTS) */
+    long long attempt;               /* retry records */
     char *action, *outcome, *reason; /* retry ("reconnect"...) and inject ("reset"...) records */
 };
 
@@ -72,7 +72,10 @@ void log_record_free(struct log_record *rec);
 /* The schema name of a record type ("reset", ...). */
 const char *log_type_name(enum log_type type);
 
-/* The event that failed: the last one carrying an errno, or NULL. */
+/*
+ * The event that failed: the last one carrying the record's errno, else the last one carrying
+ * any errno, or NULL.
+ */
 const struct log_event *log_record_failing_event(const struct log_record *rec);
 
 /*

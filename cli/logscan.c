@@ -37,7 +37,8 @@ static int line_append(struct line_buf *lb, const char *p, size_t n)
     }
     if (lb->len + n > lb->cap) {
         size_t cap = lb->cap ? lb->cap : 4096;
-        while (cap < lb->len + n) cap *= 2;
+        while (cap < lb->len + n)
+            cap *= 2;
         char *data = realloc(lb->data, cap);
         if (!data) return -1;
         lb->data = data;

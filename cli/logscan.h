@@ -11,10 +11,10 @@
 #define LOGSCAN_MAX_LINE (16u << 20)
 
 struct logscan_stats {
-    size_t files;      /* inputs opened and read */
-    size_t records;    /* good lines handed to the callback */
-    size_t bad_lines;  /* lines skipped with a message on stderr */
-    int unreadable;    /* an input could not be opened or read */
+    size_t files;     /* inputs opened and read */
+    size_t records;   /* good lines handed to the callback */
+    size_t bad_lines; /* lines skipped with a message on stderr */
+    int unreadable;   /* an input could not be opened or read */
 };
 
 /* Receives ownership of each good record (must log_record_free it or keep it). */

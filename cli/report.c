@@ -66,7 +66,8 @@ void report_put_safe(FILE *out, const char *s)
 static size_t text_width(const char *s)
 {
     size_t w = 0;
-    for (; *s; s++) w += ((unsigned char)*s & 0xC0) != 0x80;
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xC0) != 0x80;
     return w;
 }
 
@@ -137,16 +138,16 @@ static void print_tallies(FILE *out, const char *label, const struct tally *t, s
 void report_print_summary(FILE *out, const struct incidents *inc, const struct report_inputs *in,
                           int color)
 {
-    fprintf(out, "%srstwatch report%s: %llu incident%s in %zu group%s, from %llu record%s in %zu "
-                 "file%s",
+    fprintf(out,
+            "%srstwatch report%s: %llu incident%s in %zu group%s, from %llu record%s in %zu "
+            "file%s",
             paint(color, C_BOLD), paint(color, C_RESET), (unsigned long long)inc->incidents,
             inc->incidents == 1 ? "" : "s", inc->ngroups, inc->ngroups == 1 ? "" : "s",
             (unsigned long long)inc->records, inc->records == 1 ? "" : "s", in->files,
             in->files == 1 ? "" : "s");
-    if (in->filtered)
-        fprintf(out, " (%llu older skipped)", (unsigned long long)in->filtered);
-    if (in->bad_lines) fprintf(out, "; %zu bad line%s skipped", in->bad_lines,
-                                in->bad_lines == 1 ? "" : "s");
+    if (in->filtered) fprintf(out, " (%llu older skipped)", (unsigned long long)in->filtered);
+    if (in->bad_lines)
+        fprintf(out, "; %zu bad line%s skipped", in->bad_lines, in->bad_lines == 1 ? "" : "s");
     fputs("\n", out);
 
     if (inc->ngroups) {
@@ -195,8 +196,7 @@ void report_print_summary(FILE *out, const struct incidents *inc, const struct r
     }
     if (inc->retry_records || inc->inject_records || inc->clean_closes) fputc('\n', out);
     print_tallies(out, "retries", inc->retries, inc->nretries, inc->retry_records);
-    print_tallies(out, "injected faults", inc->injections, inc->ninjections,
-                  inc->inject_records);
+    print_tallies(out, "injected faults", inc->injections, inc->ninjections, inc->inject_records);
     if (inc->clean_closes)
         fprintf(out, "  connections closed without error: %llu\n",
                 (unsigned long long)inc->clean_closes);
@@ -205,6 +205,15 @@ void report_print_summary(FILE *out, const struct incidents *inc, const struct r
 static const char *or_dash(const char *s)
 {
     return s && *s ? s : "-";
+}
+
+/* Calls whose return value is a byte count (send, recvfrom, writev, sendfile, ...). */
+static int is_data_op(const char *op)
+{
+    static const char *const prefixes[] = {"send", "recv", "read", "write", "splice", "copy"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(op, prefixes[i], strlen(prefixes[i])) == 0) return 1;
+    return 0;
 }
 
 static void print_event(FILE *out, const struct log_event *ev, int failing, int color)
@@ -223,15 +232,17 @@ static void print_event(FILE *out, const struct log_event *ev, int failing, int 
         report_put_safe(out, ev->err);
     } else if (!ev->has_ret) {
         fputs("-", out);
-    } else if (ev->ret == 0 && (strcmp(ev->op, "connect") == 0 || strcmp(ev->op, "close") == 0 ||
-                                strcmp(ev->op, "shutdown") == 0)) {
-        fputs("ok", out);
+    } else if (is_data_op(ev->op)) {
+        if (ev->ret == 0 && (strncmp(ev->op, "recv", 4) == 0 || strncmp(ev->op, "read", 4) == 0))
+            fputs("0 B (end of stream: peer sent FIN)", out);
+        else
+            fprintf(out, "%lld B", ev->ret);
     } else if (strcmp(ev->op, "socket") == 0 || strncmp(ev->op, "accept", 6) == 0) {
         fprintf(out, "fd %lld", ev->ret);
-    } else if (ev->ret == 0 && (strncmp(ev->op, "recv", 4) == 0 || strcmp(ev->op, "read") == 0)) {
-        fputs("0 B (end of stream: peer sent FIN)", out);
+    } else if (ev->ret == 0) {
+        fputs("ok", out);
     } else {
-        fprintf(out, "%lld B", ev->ret);
+        fprintf(out, "ret %lld", ev->ret);
     }
     if (failing) fputs(paint(color, C_RESET), out);
     fputc('\n', out);
@@ -260,7 +271,7 @@ static void print_tcp(FILE *out, const struct log_tcp *tcp)
     print_count(out, "unacked", tcp->unacked, "");
     print_count(out, "lost", tcp->lost, "");
     if (!isnan(tcp->snapshot_age_ms))
-        fprintf(out, "  (snapshot_age %.1f ms)", tcp->snapshot_age_ms);
+        fprintf(out, "  (snapshot %.1f ms old)", tcp->snapshot_age_ms);
     fputc('\n', out);
 }
 
@@ -414,8 +425,9 @@ static int parse_args(int argc, char **argv, struct report_opts *opts, size_t *n
             const char *v = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : NULL);
             int64_t dur;
             if (!v || parse_duration(v, &dur)) {
-                fprintf(stderr, "rstwatch report: --since wants a duration like 30s, 15m, 2h "
-                                "or 7d%s%s%s\n",
+                fprintf(stderr,
+                        "rstwatch report: --since wants a duration like 30s, 15m, 2h "
+                        "or 7d%s%s%s\n",
                         v ? " (got '" : "", v ? v : "", v ? "')" : "");
                 return -1;
             }
@@ -460,9 +472,8 @@ int cmd_report(int argc, char **argv)
     } else if (ctx.inc.records == 0) {
         char dir[256] = "the default log directory";
         if (ninputs == 0) cli_default_log_dir(dir, sizeof dir);
-        printf("rstwatch report: no records found in %s%s%s.\n",
-               ninputs ? "the given input" : "", ninputs ? (ninputs > 1 ? "s" : "") : dir,
-               ctx.filtered ? " newer than --since" : "");
+        printf("rstwatch report: no records found in %s%s%s.\n", ninputs ? "the given input" : "",
+               ninputs ? (ninputs > 1 ? "s" : "") : dir, ctx.filtered ? " newer than --since" : "");
         if (ctx.filtered)
             printf("  %llu older record%s skipped; try a longer --since.\n",
                    (unsigned long long)ctx.filtered, ctx.filtered == 1 ? "" : "s");

@@ -110,7 +110,8 @@ json_t *report_record_json(const struct log_record *rec)
     }
     put(o, "events", events_json(rec));
     put(o, "events_dropped", count_or_null(rec->events_dropped));
-    if (rec->events_truncated) put(o, "events_truncated", json_integer((json_int_t)rec->events_truncated));
+    if (rec->events_truncated)
+        put(o, "events_truncated", json_integer((json_int_t)rec->events_truncated));
     put(o, "attempt", count_or_null(rec->attempt));
     put(o, "action", str_or_null(rec->action));
     put(o, "outcome", str_or_null(rec->outcome));
@@ -121,7 +122,8 @@ json_t *report_record_json(const struct log_record *rec)
 static json_t *values_json(const struct value_set *set)
 {
     json_t *arr = json_array();
-    for (size_t i = 0; arr && i < set->n; i++) json_array_append_new(arr, json_string(set->values[i]));
+    for (size_t i = 0; arr && i < set->n; i++)
+        json_array_append_new(arr, json_string(set->values[i]));
     return arr;
 }
 
