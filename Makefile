@@ -51,27 +51,33 @@ deps:
 	@scripts/install-deps.sh
 
 $(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/shim
-	$(CC) $(SHIM_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(SHIM_CFLAGS) -c $< -o $@
 
 $(BUILD)/librstwatch.so: $(SHIM_OBJ) shim/shim.map
-	$(CC) $(SHIM_CFLAGS) -shared -Wl,--version-script=shim/shim.map -Wl,-z,now -Wl,-z,relro \
+	@echo "  LD      $@"
+	@$(CC) $(SHIM_CFLAGS) -shared -Wl,--version-script=shim/shim.map -Wl,-z,now -Wl,-z,relro \
 	    -o $@ $(SHIM_OBJ) -ldl -lpthread
 
 $(BUILD)/cli/%.o: cli/%.c $(wildcard cli/*.h) $(wildcard shim/*.h) | $(BUILD)/cli
-	$(CC) $(CLI_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CLI_CFLAGS) -c $< -o $@
 
 $(BUILD)/cli/shim_options.o: shim/options.c shim/options.h | $(BUILD)/cli
-	$(CC) $(CLI_CFLAGS) -DRSTWATCH_OPTIONS_CLI -c $< -o $@
+	@$(CC) $(CLI_CFLAGS) -c $< -o $@
 
 $(BUILD)/rstwatch: $(CLI_OBJ)
-	$(CC) $(CLI_CFLAGS) -o $@ $(CLI_OBJ) $(CLI_LIBS) -lm
+	@echo "  LD      $@"
+	@$(CC) $(CLI_CFLAGS) -o $@ $(CLI_OBJ) $(CLI_LIBS) -lm
 
 $(BUILD)/helpers/%: tests/helpers/%.c $(wildcard tests/helpers/*.h) | $(BUILD)/helpers
-	$(CC) $(CFLAGS) -o $@ $< -lpthread
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -o $@ $< -lpthread
 
 # Unit tests link the shim's objects directly (hidden symbols are visible to a static link).
 $(BUILD)/unit/%: tests/unit/%.c $(SHIM_OBJ) | $(BUILD)/unit
-	$(CC) $(CFLAGS) -Ishim -o $@ $< $(filter-out $(BUILD)/shim/hooks.o,$(SHIM_OBJ)) -ldl -lpthread -ljansson
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -Ishim -o $@ $< $(filter-out $(BUILD)/shim/hooks.o,$(SHIM_OBJ)) -ldl -lpthread -ljansson
 
 $(BUILD)/shim $(BUILD)/cli $(BUILD)/helpers $(BUILD)/unit:
 	@mkdir -p $@

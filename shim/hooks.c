@@ -29,6 +29,10 @@ HOOK int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
     return watch_connect(fd, sa, len);
 }
+HOOK int bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    return watch_bind(fd, sa, len);
+}
 HOOK int accept(int fd, struct sockaddr *sa, socklen_t *len)
 {
     return watch_accept(fd, sa, len, 0, 0);

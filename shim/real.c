@@ -71,6 +71,10 @@ int real_fallback_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
     return (int)syscall(SYS_connect, fd, sa, len);
 }
+int real_fallback_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    return (int)syscall(SYS_bind, fd, sa, len);
+}
 int real_fallback_accept(int fd, struct sockaddr *sa, socklen_t *len)
 {
     return (int)syscall(SYS_accept4, fd, sa, len, 0);

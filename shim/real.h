@@ -23,6 +23,7 @@
 #define REAL_FIXED_FUNCS(X)                                                                        \
     X(int, socket, (int domain, int type, int proto), (domain, type, proto))                       \
     X(int, connect, (int fd, const struct sockaddr *sa, socklen_t len), (fd, sa, len))             \
+    X(int, bind, (int fd, const struct sockaddr *sa, socklen_t len), (fd, sa, len))                \
     X(int, accept, (int fd, struct sockaddr *sa, socklen_t *len), (fd, sa, len))                   \
     X(int, accept4, (int fd, struct sockaddr *sa, socklen_t *len, int fl), (fd, sa, len, fl))      \
     X(int, close, (int fd), (fd))                                                                  \

@@ -1,82 +1,617 @@
-/* retry.c: connect retry and idempotent replay (see retry.h). */
+/* retry.c: connect retry and idempotent replay (see retry.h and DESIGN.md
+ * "Retry and replay rules").
+ *
+ * A connection with retry enabled carries a struct retry_state (allocated at
+ * socket()/connect(), never on the send/recv path): how to rebuild its socket
+ * (socket() arguments, file flags, recorded setsockopt()s, bind address,
+ * epoll registrations) and, in idempotent mode, a bounded copy of the request
+ * being sent. A replacement socket is connected and then dup3()'d onto the
+ * app's fd number, so the app keeps its fd and its epoll interest.
+ *
+ * Transparency limits (README "Retry and replay"): backoff sleeps happen inside
+ * the connect()/poll()/epoll_wait() call that saw the failure; a non-blocking
+ * connect is retried only when its failure is seen through poll/ppoll/
+ * epoll_wait (select() is not intercepted); replay happens on the read that
+ * observes the reset or EOF, never on a partially received response. */
 #include "retry.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "clock.h"
+#include "config.h"
+#include "guard.h"
 #include "real.h"
+#include "record.h"
+#include "watch.h"
+
+#define OPTS_MAX 16
+#define OPT_VAL_MAX 64
+#define EPS_MAX 4
+#define PEERS_MAX 64
+#define PENDING_MAX 256
+#define REPLAY_CONNECT_TIMEOUT_MS 3000
+
+struct sockopt_rec {
+    int level, name;
+    socklen_t len;
+    unsigned char val[OPT_VAL_MAX];
+};
+
+struct ep_reg {
+    int ep;
+    struct epoll_event ev;
+};
+
+/* Per-peer budget: replays <= max(budget_min, requests * budget_percent / 100). */
+struct peer_budget {
+    union sockaddr_any addr;
+    _Atomic uint32_t requests, replays;
+};
+
+struct retry_state {
+    const struct retry_rule *rule;
+    int domain, type, proto;
+    int fl, have_fl;
+    struct sockopt_rec opts[OPTS_MAX];
+    unsigned nopts;
+    union sockaddr_any bind_addr;
+    socklen_t bind_len;
+    union sockaddr_any peer;
+    socklen_t peer_len;
+    struct ep_reg eps[EPS_MAX];
+    unsigned neps;
+    unsigned attempt;  /* connect attempts made so far */
+    int pending;       /* a non-blocking connect we watch in poll/epoll */
+    /* replay */
+    char *req;
+    size_t req_len, req_cap;
+    int req_incomplete; /* overflowed, or sent through a call we could not copy */
+    int tls, replayed;
+    struct peer_budget *budget;
+};
+
+static struct retry_config cfg;
+static int retry_any; /* some rule (or the default) enables retry */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct peer_budget budgets[PEERS_MAX];
+static unsigned nbudgets;
+static struct {
+    int fd;
+    struct conn *c;
+} pending[PENDING_MAX];
+static _Atomic unsigned npending;
+static _Atomic uint64_t rng_state;
 
 void retry_init(void)
 {
+    config_load(&cfg, &opt, opt.config);
+    retry_any = cfg.defaults.mode != RETRY_OFF;
+    for (unsigned i = 0; i < cfg.nrules; i++) retry_any |= cfg.rules[i].mode != RETRY_OFF;
+    rng_state = clock_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
 }
+
+/* xorshift64*: good enough for jitter; races between threads only mix it more. */
+static uint64_t rng_next(void)
+{
+    uint64_t x = atomic_load_explicit(&rng_state, memory_order_relaxed);
+    x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+    atomic_store_explicit(&rng_state, x, memory_order_relaxed);
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+/* Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"):
+ * sleep uniform(0, min(cap, base * 2^(attempt-1))). */
+static uint64_t backoff_ms(const struct retry_rule *r, unsigned attempt)
+{
+    uint64_t ceil = r->base_ms;
+    for (unsigned i = 1; i < attempt && ceil < r->cap_ms; i++) ceil *= 2;
+    if (ceil > r->cap_ms) ceil = r->cap_ms;
+    return rng_next() % (ceil + 1);
+}
+
+static void sleep_ms(uint64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static int retryable_connect_errno(int err)
+{
+    return err == ECONNREFUSED || err == ETIMEDOUT || err == ENETUNREACH || err == EHOSTUNREACH;
+}
+
+static struct retry_state *state_of(int fd)
+{
+    struct conn *c = conn_table_get(fd);
+    return conn_is_live(c) ? c->retry : NULL;
+}
+
+/* ---- bookkeeping ------------------------------------------------------------- */
+
 void retry_note_socket(int fd, int domain, int type, int proto)
 {
-    (void)fd, (void)domain, (void)type, (void)proto;
+    if (!retry_any || domain == AF_UNIX) return;
+    struct conn *c = conn_table_open(fd, domain, ROLE_CLIENT, clock_now_ns());
+    if (!c) return;
+    struct retry_state *rs = calloc(1, sizeof *rs);
+    if (!rs) return;
+    rs->domain = domain, rs->type = type, rs->proto = proto;
+    rs->rule = &cfg.defaults;
+    c->retry = rs;
 }
+
+static struct peer_budget *budget_for(const union sockaddr_any *a)
+{
+    pthread_mutex_lock(&lock);
+    struct peer_budget *b = NULL;
+    for (unsigned i = 0; i < nbudgets && !b; i++) {
+        const union sockaddr_any *x = &budgets[i].addr;
+        if (x->sa.sa_family != a->sa.sa_family) continue;
+        if (a->sa.sa_family == AF_INET && x->in.sin_port == a->in.sin_port &&
+            x->in.sin_addr.s_addr == a->in.sin_addr.s_addr)
+            b = &budgets[i];
+        if (a->sa.sa_family == AF_INET6 && x->in6.sin6_port == a->in6.sin6_port &&
+            !memcmp(&x->in6.sin6_addr, &a->in6.sin6_addr, 16))
+            b = &budgets[i];
+    }
+    if (!b && nbudgets < PEERS_MAX) {
+        b = &budgets[nbudgets++];
+        b->addr = *a;
+    }
+    pthread_mutex_unlock(&lock);
+    return b;
+}
+
 void retry_attach(int fd, struct conn *c)
 {
-    (void)fd, (void)c;
+    (void)fd;
+    struct retry_state *rs = c->retry;
+    if (!rs) return;
+    rs->rule = config_match(&cfg, &c->peer.sa);
+    if (rs->rule->mode == RETRY_OFF) { /* this peer is not ours to retry: zero cost from here */
+        c->retry = NULL;
+        free(rs);
+        return;
+    }
+    if (rs->rule->mode == RETRY_IDEMPOTENT && opt.replay_max) {
+        rs->req = malloc(opt.replay_max);
+        rs->req_cap = rs->req ? opt.replay_max : 0;
+        rs->budget = budget_for(&c->peer);
+    }
 }
+
 void retry_note_sockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
-    (void)fd, (void)level, (void)name, (void)val, (void)len;
+    struct retry_state *rs = state_of(fd);
+    if (!rs || !val || len > OPT_VAL_MAX) return;
+    unsigned i = 0;
+    while (i < rs->nopts && !(rs->opts[i].level == level && rs->opts[i].name == name)) i++;
+    if (i == OPTS_MAX) return;
+    rs->opts[i].level = level, rs->opts[i].name = name, rs->opts[i].len = len;
+    memcpy(rs->opts[i].val, val, len);
+    if (i == rs->nopts) rs->nopts++;
 }
+
 void retry_note_fl(int fd, int flags)
 {
-    (void)fd, (void)flags;
+    struct retry_state *rs = state_of(fd);
+    if (rs) rs->fl = flags, rs->have_fl = 1;
 }
+
+void retry_note_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    struct retry_state *rs = state_of(fd);
+    if (!rs || !sa || len > sizeof rs->bind_addr) return;
+    memcpy(&rs->bind_addr, sa, len);
+    rs->bind_len = len;
+}
+
 void retry_note_epoll(int ep, int op, int fd, const struct epoll_event *ev)
 {
-    (void)ep, (void)op, (void)fd, (void)ev;
+    struct retry_state *rs = state_of(fd);
+    if (!rs) return;
+    unsigned i = 0;
+    while (i < rs->neps && rs->eps[i].ep != ep) i++;
+    if (op == EPOLL_CTL_DEL) {
+        if (i < rs->neps) rs->eps[i] = rs->eps[--rs->neps];
+        return;
+    }
+    if (!ev || i == EPS_MAX) return;
+    rs->eps[i].ep = ep;
+    rs->eps[i].ev = *ev;
+    if (i == rs->neps) rs->neps++;
 }
+
 void retry_after_dup(int fd)
 {
-    (void)fd;
+    (void)fd; /* the connection (and its state) follows the dup in conn_table */
 }
+
+static void pending_add(int fd, struct conn *c)
+{
+    pthread_mutex_lock(&lock);
+    unsigned n = atomic_load(&npending);
+    if (n < PENDING_MAX) {
+        pending[n].fd = fd, pending[n].c = c;
+        atomic_store(&npending, n + 1);
+        c->retry->pending = 1;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+static void pending_remove(struct conn *c)
+{
+    pthread_mutex_lock(&lock);
+    unsigned n = atomic_load(&npending);
+    for (unsigned i = 0; i < n; i++)
+        if (pending[i].c == c) {
+            pending[i] = pending[--n];
+            break;
+        }
+    atomic_store(&npending, n);
+    if (c->retry) c->retry->pending = 0;
+    pthread_mutex_unlock(&lock);
+}
+
 void retry_forget(struct conn *c)
 {
-    (void)c;
+    struct retry_state *rs = c->retry;
+    if (!rs) return;
+    if (rs->pending) pending_remove(c);
+    c->retry = NULL;
+    free(rs->req);
+    free(rs);
 }
+
+/* ---- the replacement socket ----------------------------------------------------- */
+
+/* A new socket like the app's, with its options; returns the fd or -errno. */
+static int fresh_socket(const struct retry_state *rs)
+{
+    int fd = real_socket(rs->domain, rs->type | SOCK_CLOEXEC, rs->proto);
+    if (fd < 0) return -errno;
+    if (rs->have_fl) real_fcntl(fd, F_SETFL, (void *)(intptr_t)rs->fl);
+    for (unsigned i = 0; i < rs->nopts; i++)
+        real_setsockopt(fd, rs->opts[i].level, rs->opts[i].name, rs->opts[i].val, rs->opts[i].len);
+    if (rs->bind_len && real_bind(fd, &rs->bind_addr.sa, rs->bind_len) < 0) {
+        int e = errno;
+        real_close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+/* Puts nfd on the app's fd number (keeping its close-on-exec flag) and
+ * re-registers it with every epoll set the app had added it to. */
+static int move_onto(int nfd, int fd, const struct retry_state *rs)
+{
+    int fdflags = real_fcntl(fd, F_GETFD, NULL);
+    int r = real_dup3(nfd, fd, fdflags > 0 && (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0);
+    int e = errno;
+    real_close(nfd);
+    if (r < 0) return -e;
+    for (unsigned i = 0; i < rs->neps; i++) {
+        struct epoll_event ev = rs->eps[i].ev;
+        if (real_epoll_ctl(rs->eps[i].ep, EPOLL_CTL_ADD, fd, &ev) < 0 && errno == EEXIST)
+            real_epoll_ctl(rs->eps[i].ep, EPOLL_CTL_MOD, fd, &ev);
+    }
+    return 0;
+}
+
+static void retry_record(int fd, struct conn *c, unsigned op, int err, int attempt,
+                         const char *action, const char *outcome, const char *reason)
+{
+    guard_enter();
+    struct record_info ri = {.type = "retry",
+                             .fd = fd,
+                             .op = op,
+                             .err = err,
+                             .now_ns = clock_now_ns(),
+                             .attempt = attempt,
+                             .action = action,
+                             .outcome = outcome,
+                             .reason = reason};
+    record_write(c, &ri);
+    guard_leave();
+}
+
+/* ---- connect retry ---------------------------------------------------------------- */
+
 int retry_wants_connect(const struct conn *c)
 {
-    (void)c;
-    return 0;
+    return c->retry && c->retry->rule->mode != RETRY_OFF;
 }
+
 int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t len, int *err)
 {
-    (void)c;
+    struct retry_state *rs = c->retry;
+    if (len <= sizeof rs->peer) memcpy(&rs->peer, sa, len), rs->peer_len = len;
     int r = real_connect(fd, sa, len);
-    *err = errno;
+    int e = errno;
+    rs->attempt = 1;
+    while (r < 0 && retryable_connect_errno(e) && rs->attempt < rs->rule->attempts) {
+        ring_push(&c->ring, OP_CONNECT, -1, e, clock_now_ns());
+        sleep_ms(backoff_ms(rs->rule, rs->attempt));
+        rs->attempt++;
+        int nfd = fresh_socket(rs);
+        if (nfd < 0) break;
+        r = real_connect(nfd, sa, len);
+        e = errno;
+        if (move_onto(nfd, fd, rs) < 0) break;
+        ring_push(&c->ring, OP_RETRY, (int64_t)rs->attempt, 0, clock_now_ns());
+        retry_record(fd, c, OP_CONNECT, r < 0 && e != EINPROGRESS ? e : 0, (int)rs->attempt,
+                     "reconnect", r == 0 ? "ok" : e == EINPROGRESS ? "in_progress" : "failed",
+                     "connect was refused or unreachable");
+    }
+    if (r < 0 && e == EINPROGRESS && rs->attempt < rs->rule->attempts) pending_add(fd, c);
+    *err = e;
     return r;
 }
+
 int retry_connect_failed(int fd, struct conn *c, int so_error, void *v)
 {
-    (void)fd, (void)c, (void)so_error, (void)v;
-    return 0;
+    (void)fd, (void)so_error, (void)v;
+    if (c->retry && c->retry->pending) pending_remove(c);
+    return 0; /* too late to be transparent: the app already holds the error */
 }
-void retry_copy_out(struct conn *c, const void *buf, size_t n)
+
+/* A watched non-blocking connect reported readiness: decide, and maybe replace
+ * the socket. Returns 1 if the event must be hidden from the app. */
+static int check_pending(int fd, struct conn *c)
 {
-    (void)c, (void)buf, (void)n;
+    struct retry_state *rs = c->retry;
+    int so_error = 0;
+    socklen_t sl = sizeof so_error;
+    /* We read SO_ERROR only while another attempt is possible, so the error of
+     * the final attempt always reaches the app through its own getsockopt. */
+    if (real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &sl) < 0) return 0;
+    if (so_error == 0) {
+        pending_remove(c);
+        return 0;
+    }
+    if (!retryable_connect_errno(so_error)) {
+        pending_remove(c);
+        /* Put the error back where the app will look: connect() again returns it. */
+        return 0;
+    }
+    ring_push(&c->ring, OP_SOCKOPT_ERROR, -1, so_error, clock_now_ns());
+    sleep_ms(backoff_ms(rs->rule, rs->attempt));
+    rs->attempt++;
+    int nfd = fresh_socket(rs);
+    if (nfd < 0) {
+        pending_remove(c);
+        return 0;
+    }
+    int r = real_connect(nfd, &rs->peer.sa, rs->peer_len);
+    int e = errno;
+    move_onto(nfd, fd, rs);
+    ring_push(&c->ring, OP_RETRY, (int64_t)rs->attempt, 0, clock_now_ns());
+    retry_record(fd, c, OP_CONNECT, so_error, (int)rs->attempt, "reconnect",
+                 r == 0 ? "ok" : e == EINPROGRESS ? "in_progress" : "failed",
+                 "non-blocking connect was refused or unreachable");
+    if (r == 0 || e != EINPROGRESS || rs->attempt >= rs->rule->attempts) pending_remove(c);
+    return r < 0 && e == EINPROGRESS; /* still connecting: the app keeps waiting */
 }
-void retry_copy_outv(struct conn *c, const struct iovec *v, int cnt, size_t n)
+
+static int64_t ms_left(uint64_t start, int tmo)
 {
-    (void)c, (void)v, (void)cnt, (void)n;
+    if (tmo < 0) return -1;
+    int64_t left = tmo - (int64_t)((clock_now_ns() - start) / 1000000);
+    return left < 0 ? 0 : left;
 }
-void retry_note_io(struct conn *c, int out, ssize_t n)
-{
-    (void)c, (void)out, (void)n;
-}
-ssize_t retry_after_in(int fd, struct conn *c, ssize_t r, int *err)
-{
-    (void)fd, (void)c, (void)err;
-    return r;
-}
+
 int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, const sigset_t *m,
                int is_ppoll)
 {
-    return is_ppoll ? real_ppoll(p, n, ts, m) : real_poll(p, n, tmo);
+    uint64_t start = clock_now_ns();
+    for (;;) {
+        int r = is_ppoll ? real_ppoll(p, n, ts, m) : real_poll(p, n, tmo);
+        if (r <= 0 || !atomic_load_explicit(&npending, memory_order_relaxed) || guard_active())
+            return r;
+        int saved = errno, hidden = 0;
+        for (nfds_t i = 0; i < n; i++) {
+            if (!p[i].revents) continue;
+            struct conn *c = conn_table_get(p[i].fd);
+            if (!conn_is_live(c) || !c->retry || !c->retry->pending) continue;
+            if (check_pending(p[i].fd, c)) p[i].revents = 0, hidden++;
+        }
+        errno = saved;
+        if (hidden < r) return r - hidden;
+        if (is_ppoll) {
+            if (ts && ms_left(start, (int)(ts->tv_sec * 1000 + ts->tv_nsec / 1000000)) == 0)
+                return 0;
+        } else {
+            int64_t left = ms_left(start, tmo);
+            if (left == 0) return 0;
+            if (tmo >= 0) tmo = (int)left;
+        }
+    }
 }
+
 int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m,
                      int is_pwait)
 {
-    return is_pwait ? real_epoll_pwait(ep, ev, n, tmo, m) : real_epoll_wait(ep, ev, n, tmo);
+    uint64_t start = clock_now_ns();
+    for (;;) {
+        int r = is_pwait ? real_epoll_pwait(ep, ev, n, tmo, m) : real_epoll_wait(ep, ev, n, tmo);
+        if (r <= 0 || !atomic_load_explicit(&npending, memory_order_relaxed) || guard_active())
+            return r;
+        int saved = errno, kept = 0;
+        for (int i = 0; i < r; i++) {
+            int hide = 0;
+            pthread_mutex_lock(&lock);
+            int fd = -1;
+            struct conn *c = NULL;
+            for (unsigned k = 0; k < npending && fd < 0; k++) {
+                struct retry_state *rs = pending[k].c->retry;
+                for (unsigned j = 0; rs && j < rs->neps; j++)
+                    if (rs->eps[j].ep == ep && rs->eps[j].ev.data.u64 == ev[i].data.u64)
+                        fd = pending[k].fd, c = pending[k].c;
+            }
+            pthread_mutex_unlock(&lock);
+            if (c) hide = check_pending(fd, c);
+            if (!hide) ev[kept++] = ev[i];
+        }
+        errno = saved;
+        if (kept) return kept;
+        int64_t left = ms_left(start, tmo);
+        if (left == 0) return 0;
+        if (tmo >= 0) tmo = (int)left;
+    }
+}
+
+/* ---- replay ------------------------------------------------------------------------ */
+
+void retry_copy_out(struct conn *c, const void *buf, size_t n)
+{
+    struct retry_state *rs = c->retry;
+    if (c->dir != DIR_OUT) { /* the first bytes of a new request */
+        if (c->bytes_out == 0 && buf && n && ((const unsigned char *)buf)[0] == 0x16)
+            rs->tls = 1; /* a TLS handshake record: never replayed */
+        rs->req_len = 0;
+        rs->req_incomplete = 0;
+        rs->replayed = 0;
+        if (rs->budget) atomic_fetch_add(&rs->budget->requests, 1);
+    }
+    if (!rs->req) return;
+    if (!buf || n > rs->req_cap - rs->req_len) {
+        rs->req_incomplete = 1;
+        return;
+    }
+    memcpy(rs->req + rs->req_len, buf, n);
+    rs->req_len += n;
+}
+
+void retry_copy_outv(struct conn *c, const struct iovec *v, int cnt, size_t n)
+{
+    for (int i = 0; i < cnt && n; i++) {
+        size_t part = v[i].iov_len < n ? v[i].iov_len : n;
+        if (part) retry_copy_out(c, v[i].iov_base, part);
+        n -= part;
+    }
+}
+
+static int method_is(const char *req, size_t mlen, const char *m)
+{
+    return strlen(m) == mlen && !memcmp(req, m, mlen);
+}
+
+/* NULL if the buffered request may be replayed, else why not. */
+static const char *replay_refusal(const struct conn *c, const struct retry_state *rs)
+{
+    static const char *const safe[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    if (rs->tls) return "TLS payload is never replayed";
+    if (rs->replayed) return "the request was already replayed once";
+    if (rs->req_incomplete || !rs->req) return "the request is not fully buffered (too large or sent via sendmsg/sendfile)";
+    const char *req = rs->req;
+    size_t len = rs->req_len;
+    size_t mlen = 0;
+    while (mlen < len && mlen < 16 && req[mlen] >= 'A' && req[mlen] <= 'Z') mlen++;
+    const char *eol = memmem(req, len, "\r\n", 2);
+    if (!mlen || mlen >= len || req[mlen] != ' ' || !eol ||
+        !memmem(req, (size_t)(eol - req), " HTTP/1.", 8))
+        return "not a plain-text HTTP/1.x request";
+    const char *eoh = memmem(req, len, "\r\n\r\n", 4);
+    if (!eoh) return "the request headers are incomplete";
+    int ok = 0;
+    for (size_t i = 0; i < sizeof safe / sizeof safe[0] && !ok; i++) ok = method_is(req, mlen, safe[i]);
+    for (unsigned i = 0; i < rs->rule->nmethods && !ok; i++)
+        ok = method_is(req, mlen, rs->rule->methods[i]);
+    /* Header lines run from after the request line up to eoh; each ends in CRLF. */
+    for (const char *h = eol + 2; !ok && h < eoh + 2;) {
+        if ((size_t)(eoh - h) >= 16 && !strncasecmp(h, "Idempotency-Key:", 16)) ok = 1;
+        const char *next = memmem(h, (size_t)(eoh + 2 - h), "\r\n", 2);
+        if (!next) break;
+        h = next + 2;
+    }
+    if (!ok) return "the method is not idempotent and there is no Idempotency-Key header";
+    if (c->role == ROLE_SERVER) return "server-side connection";
+    if (rs->budget) {
+        uint32_t reqs = atomic_load(&rs->budget->requests), done = atomic_load(&rs->budget->replays);
+        uint32_t allowed = reqs * rs->rule->budget_percent / 100;
+        if (allowed < rs->rule->budget_min) allowed = rs->rule->budget_min;
+        if (done >= allowed) return "the retry budget for this peer is spent";
+    }
+    return NULL;
+}
+
+/* Connects nfd to the peer within a bounded time, whatever its blocking mode. */
+static int connect_bounded(int nfd, const struct retry_state *rs)
+{
+    int fl = real_fcntl(nfd, F_GETFL, NULL);
+    real_fcntl(nfd, F_SETFL, (void *)(intptr_t)(fl | O_NONBLOCK));
+    int r = real_connect(nfd, &rs->peer.sa, rs->peer_len);
+    if (r < 0 && errno == EINPROGRESS) {
+        struct pollfd pfd = {.fd = nfd, .events = POLLOUT};
+        int so_error = ETIMEDOUT;
+        socklen_t sl = sizeof so_error;
+        if (real_poll(&pfd, 1, REPLAY_CONNECT_TIMEOUT_MS) == 1)
+            real_getsockopt(nfd, SOL_SOCKET, SO_ERROR, &so_error, &sl);
+        r = so_error ? -1 : 0;
+        errno = so_error;
+    }
+    int e = errno;
+    real_fcntl(nfd, F_SETFL, (void *)(intptr_t)fl);
+    errno = e;
+    return r;
+}
+
+static int send_all(int nfd, const char *p, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = real_send(nfd, p + done, len - done, MSG_NOSIGNAL);
+        if (n < 0 && errno == EAGAIN) {
+            struct pollfd pfd = {.fd = nfd, .events = POLLOUT};
+            if (real_poll(&pfd, 1, REPLAY_CONNECT_TIMEOUT_MS) != 1) return -1;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
+{
+    struct retry_state *rs = c->retry;
+    if (r > 0 || rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER) return r;
+    int reset = r < 0 && (*err == ECONNRESET || *err == EPIPE);
+    int stale_eof = r == 0 && c->exchanges > 1;
+    if (!(reset || stale_eof) || c->exchange_resp > 0 || c->dir != DIR_OUT) return r;
+    int cause_err = reset ? *err : ECONNRESET;
+    const char *why = replay_refusal(c, rs);
+    if (why) {
+        retry_record(fd, c, op, cause_err, 0, "none", "refused", why);
+        return r;
+    }
+    rs->replayed = 1;
+    int nfd = fresh_socket(rs);
+    if (nfd >= 0 && connect_bounded(nfd, rs) == 0 && send_all(nfd, rs->req, rs->req_len) == 0 &&
+        move_onto(nfd, fd, rs) == 0) {
+        if (rs->budget) atomic_fetch_add(&rs->budget->replays, 1);
+        uint64_t t = clock_now_ns();
+        ring_push(&c->ring, op, r < 0 ? -1 : 0, r < 0 ? *err : 0, t);
+        ring_push(&c->ring, OP_REPLAY, (int64_t)rs->req_len, 0, t);
+        retry_record(fd, c, op, cause_err, 1, "replay", "ok",
+                     reset ? "reset before any response byte" : "EOF on a reused connection before any response byte");
+        c->flags &= ~CONN_PEER_FIN;
+        c->t_last = t;
+        return RETRY_REISSUE;
+    }
+    int e = nfd < 0 ? -nfd : errno;
+    if (nfd >= 0) real_close(nfd);
+    retry_record(fd, c, op, cause_err, 1, "replay", "failed", strerrordesc_np(e) ? strerrordesc_np(e) : "error");
+    return r;
 }

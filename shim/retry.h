@@ -26,6 +26,7 @@ void retry_attach(int fd, struct conn *c);
 /* The app set an option / flags on fd: remember it for replacement sockets. */
 void retry_note_sockopt(int fd, int level, int name, const void *val, socklen_t len);
 void retry_note_fl(int fd, int flags);
+void retry_note_bind(int fd, const struct sockaddr *sa, socklen_t len);
 void retry_note_epoll(int ep, int op, int fd, const struct epoll_event *ev);
 /* fd was dup2'd/dup3'd onto: forget retry bookkeeping tied to the old socket. */
 void retry_after_dup(int fd);
@@ -44,12 +45,14 @@ int retry_connect_failed(int fd, struct conn *c, int so_error, void *so_error_va
 /* Bytes left on c: keep a copy of the current request for a possible replay. */
 void retry_copy_out(struct conn *c, const void *buf, size_t n);
 void retry_copy_outv(struct conn *c, const struct iovec *v, int cnt, size_t n);
-/* Bytes moved on c (bookkeeping of request/response boundaries). */
-void retry_note_io(struct conn *c, int out, ssize_t n);
-/* After an input call returned r (errno *err): if the request can and may be
- * replayed, does so on a fresh connection placed on fd and returns the result
- * of re-issuing the read there; otherwise returns r unchanged. */
-ssize_t retry_after_in(int fd, struct conn *c, ssize_t r, int *err);
+/* retry_after_in()'s answer "the request was replayed on a fresh connection
+ * now on the same fd: issue the same read again". */
+#define RETRY_REISSUE ((ssize_t)-2)
+
+/* After input call op returned r (errno *err): if the request can and may be
+ * replayed, does so and returns RETRY_REISSUE; otherwise returns r unchanged
+ * (with a "retry" record saying why not, when a replay was called for). */
+ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err);
 
 /* poll/ppoll and epoll_wait, with non-blocking connect retries made transparent. */
 int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, const sigset_t *m,

@@ -170,7 +170,6 @@ static void io_end(int fd, struct conn *c, unsigned op, int out, ssize_t r, int 
         if (out) c->bytes_out += (uint64_t)r, c->calls_out++;
         else c->bytes_in += (uint64_t)r, c->calls_in++;
         c->t_last = t;
-        if (__builtin_expect(c->retry != NULL, 0)) retry_note_io(c, out, r);
     } else if (r == 0) {
         if (!out && !(c->flags & CONN_PEER_FIN)) {
             c->flags |= CONN_PEER_FIN;
@@ -321,7 +320,13 @@ int watch_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
     struct conn *c = conn_table_get(fd);
     if (!c || guard_active() || !sa || sa->sa_family == AF_UNSPEC) return real_connect(fd, sa, len);
-    if (!conn_is_live(c)) c = open_client(fd, c, sa, len);
+    if (!conn_is_live(c)) {
+        c = open_client(fd, c, sa, len);
+    } else if (!c->peer.sa.sa_family) { /* opened at socket() for retry: now we know the peer */
+        store_addr(&c->peer, c->unix_path, sa, len);
+        c->t_create = c->t_last = clock_now_ns();
+        retry_attach(fd, c);
+    }
     if (!c) return real_connect(fd, sa, len);
     int r, err;
     if (inject_connect(fd, c, &err)) {
@@ -334,6 +339,17 @@ int watch_connect(int fd, const struct sockaddr *sa, socklen_t len)
     }
     connect_outcome(fd, c, r, err);
     errno = err;
+    return r;
+}
+
+int watch_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    int r = real_bind(fd, sa, len);
+    if (r == 0 && conn_slot_cap) {
+        int saved = errno;
+        retry_note_bind(fd, sa, len);
+        errno = saved;
+    }
     return r;
 }
 
@@ -543,10 +559,14 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
             return r0;                                                                             \
         }                                                                                          \
         io_begin(fd, c);                                                                           \
-        int inj = inject_io(fd, c, 0);                                                      \
-        ssize_t r = inj ? -1 : (ssize_t)(call_expr);                                               \
-        int err = inj ? inj : errno;                                                               \
-        if (__builtin_expect(c->retry != NULL, 0)) r = retry_after_in(fd, c, r, &err);             \
+        ssize_t r;                                                                                 \
+        int err;                                                                                   \
+        do {                                                                                       \
+            int inj = inject_io(fd, c, 0);                                                         \
+            r = inj ? -1 : (ssize_t)(call_expr);                                                   \
+            err = inj ? inj : errno;                                                               \
+            if (__builtin_expect(c->retry != NULL, 0)) r = retry_after_in(fd, c, op, r, &err);     \
+        } while (r == RETRY_REISSUE);                                                              \
         io_end(fd, c, op, 0, r, err);                                                              \
         errno = err;                                                                               \
         return r;                                                                                  \

@@ -24,6 +24,7 @@ void watch_init(void);
 
 int watch_socket(int domain, int type, int proto);
 int watch_connect(int fd, const struct sockaddr *sa, socklen_t len);
+int watch_bind(int fd, const struct sockaddr *sa, socklen_t len);
 int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, int is_accept4);
 int watch_close(int fd);
 int watch_shutdown(int fd, int how);
