@@ -395,6 +395,23 @@ static void on_record(struct log_record *rec, void *arg)
     incidents_add(&ctx->inc, rec);
 }
 
+/* The friendly message for an empty result; problems, if any, were already on stderr. */
+static void print_no_records(size_t ninputs, uint64_t filtered, int had_problems)
+{
+    char dir[256];
+    if (ninputs == 0 && cli_default_log_dir(dir, sizeof dir) == 0)
+        printf("rstwatch report: no records found in %s", dir);
+    else
+        printf("rstwatch report: no records found in the given input%s", ninputs > 1 ? "s" : "");
+    printf("%s.\n", filtered ? " newer than --since" : "");
+    if (filtered)
+        printf("  %llu older record%s skipped; try a longer --since.\n",
+               (unsigned long long)filtered, filtered == 1 ? "" : "s");
+    else if (!had_problems)
+        printf("  No connection was reset (or nothing ran under rstwatch yet): "
+               "rstwatch run -- COMMAND\n");
+}
+
 static void usage(FILE *out)
 {
     fputs("usage: rstwatch report [--json] [--since DURATION] [FILE|DIR ...]\n"
@@ -470,16 +487,7 @@ int cmd_report(int argc, char **argv)
         fputc('\n', stdout);
         json_decref(doc);
     } else if (ctx.inc.records == 0) {
-        char dir[256] = "the default log directory";
-        if (ninputs == 0) cli_default_log_dir(dir, sizeof dir);
-        printf("rstwatch report: no records found in %s%s%s.\n", ninputs ? "the given input" : "",
-               ninputs ? (ninputs > 1 ? "s" : "") : dir, ctx.filtered ? " newer than --since" : "");
-        if (ctx.filtered)
-            printf("  %llu older record%s skipped; try a longer --since.\n",
-                   (unsigned long long)ctx.filtered, ctx.filtered == 1 ? "" : "s");
-        else if (!stats.bad_lines && !stats.unreadable)
-            printf("  Nothing has been reset (or nothing ran under rstwatch yet): "
-                   "rstwatch run -- COMMAND\n");
+        print_no_records(ninputs, ctx.filtered, stats.bad_lines || stats.unreadable);
     } else {
         int color = cli_use_color(STDOUT_FILENO);
         report_print_summary(stdout, &ctx.inc, &in, color);
