@@ -341,6 +341,7 @@ int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t l
     rs->attempt = 1;
     while (r < 0 && retryable_connect_errno(e) && rs->attempt < rs->rule->attempts) {
         ring_push(&c->ring, OP_CONNECT, -1, e, clock_now_ns());
+        int prev = e; /* the failure this attempt answers */
         sleep_ms(backoff_ms(rs->rule, rs->attempt));
         rs->attempt++;
         int nfd = fresh_socket(rs);
@@ -349,7 +350,7 @@ int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t l
         e = errno;
         if (move_onto(nfd, fd, rs) < 0) break;
         ring_push(&c->ring, OP_RETRY, (int64_t)rs->attempt, 0, clock_now_ns());
-        retry_record(fd, c, OP_CONNECT, r < 0 && e != EINPROGRESS ? e : 0, (int)rs->attempt,
+        retry_record(fd, c, OP_CONNECT, prev, (int)rs->attempt,
                      "reconnect", r == 0 ? "ok" : e == EINPROGRESS ? "in_progress" : "failed",
                      "connect was refused or unreachable");
     }
