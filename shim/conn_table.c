@@ -103,6 +103,19 @@ unsigned conn_table_max_fd(void)
     return atomic_load_explicit(&max_fd, memory_order_relaxed);
 }
 
+/* Releases a connection whose fd the kernel closed without a close() we saw
+ * (dup2/dup3 onto it, close_range, closefrom, a stale slot reused): when this
+ * is its last fd, its timeline still ends with a close on the right fd number,
+ * as it does after a plain close(). */
+static void release_closed(struct conn *c, int fd)
+{
+    if (atomic_load_explicit(&c->refs, memory_order_relaxed) == 1) {
+        ring_push(&c->ring, OP_CLOSE, 0, 0, clock_now_ns());
+        c->close_fd = (uint64_t)fd;
+    }
+    conn_release(c);
+}
+
 struct conn *conn_table_open(int fd, int family, int role, uint64_t now_ns)
 {
     if ((unsigned)fd >= conn_slot_cap) return NULL;
@@ -120,7 +133,7 @@ struct conn *conn_table_open(int fd, int family, int role, uint64_t now_ns)
         note_fd(fd);
     }
     struct conn *old = atomic_exchange_explicit(&conn_slots[fd], c, memory_order_acq_rel);
-    if (conn_is_live(old)) conn_release(old);
+    if (conn_is_live(old)) release_closed(old, fd);
     guard_leave();
     return c;
 }
@@ -132,7 +145,7 @@ void conn_table_mark(int fd, struct conn *mark)
     struct conn *old = atomic_exchange_explicit(&conn_slots[fd], mark, memory_order_acq_rel);
     if (conn_is_live(old)) {
         guard_enter();
-        conn_release(old);
+        release_closed(old, fd);
         guard_leave();
     }
 }
@@ -148,7 +161,7 @@ void conn_table_dup(int fd, int nfd)
         note_fd(nfd);
     }
     struct conn *old = atomic_exchange_explicit(&conn_slots[nfd], c, memory_order_acq_rel);
-    if (conn_is_live(old)) conn_release(old);
+    if (conn_is_live(old)) release_closed(old, nfd); /* a twin of fd: refs > 1, no close event */
     guard_leave();
 }
 
@@ -177,7 +190,7 @@ void conn_table_forget_range(unsigned lo, unsigned hi)
     if (hi > top) hi = top;
     for (unsigned fd = lo; fd <= hi && fd < conn_slot_cap; fd++) {
         struct conn *c = conn_table_take((int)fd);
-        if (conn_is_live(c)) conn_release(c);
+        if (conn_is_live(c)) release_closed(c, (int)fd);
     }
 }
 
