@@ -42,6 +42,7 @@ assert_field() {
 }
 
 @test "curl sees the same exit code and output, and one record names the peer" {
+    need_preloadable curl
     start_server rst-after-request
     run_bare curl -sS "http://127.0.0.1:$PORT/"
     assert_equal 56 "$bare_status" "curl exit status without the shim"
@@ -107,6 +108,7 @@ assert_field() {
 }
 
 @test "a refused curl connect is recorded as ECONNREFUSED with the peer" {
+    need_preloadable curl
     start_server refuse
     run_bare curl -sS "http://127.0.0.1:$PORT/"
     assert_equal 7 "$bare_status" "curl exit status without the shim"
@@ -291,6 +293,7 @@ recv: Connection reset by peer" "$shim_output"
 }
 
 @test "nothing is written when nothing fails: output identical and no log directory" {
+    need_preloadable curl
     start_server http
     run_bare curl -sS -i "http://127.0.0.1:$PORT/"
     assert_equal 0 "$bare_status"
@@ -302,6 +305,7 @@ recv: Connection reset by peer" "$shim_output"
 }
 
 @test "each malformed setting gives exactly one warning and the defaults still record" {
+    need_preloadable curl
     start_server rst-after-request
     run_bare curl -sS "http://127.0.0.1:$PORT/"
     local setting name
@@ -324,6 +328,7 @@ recv: Connection reset by peer" "$shim_output"
 }
 
 @test "two malformed settings give two warnings and the program is unchanged" {
+    need_preloadable curl
     start_server rst-after-request
     run_bare curl -sS "http://127.0.0.1:$PORT/"
     RSTWATCH_EVENTS=x RSTWATCH_RECORD=nope run_shim curl -sS "http://127.0.0.1:$PORT/"
@@ -333,6 +338,7 @@ recv: Connection reset by peer" "$shim_output"
 }
 
 @test "RSTWATCH_LOG=stderr writes the JSON line to stderr" {
+    need_preloadable curl
     start_server rst-after-request
     run_bare curl -sS "http://127.0.0.1:$PORT/"
     RSTWATCH_LOG=stderr run_shim curl -sS "http://127.0.0.1:$PORT/"
@@ -348,6 +354,7 @@ recv: Connection reset by peer" "$shim_output"
 }
 
 @test "RSTWATCH_LOG=fd:N writes the JSON line to that inherited descriptor" {
+    need_preloadable curl
     start_server rst-after-request
     exec 7>"$T/fd7.out"
     KEEP_FDS=7 RSTWATCH_LOG=fd:7 run_shim curl -sS "http://127.0.0.1:$PORT/"
@@ -359,6 +366,7 @@ recv: Connection reset by peer" "$shim_output"
 }
 
 @test "the log path expands %p and %t" {
+    need_preloadable curl
     start_server rst-after-request
     RSTWATCH_LOG="$T/logs/run-%p-%t.jsonl" run_shim curl -sS "http://127.0.0.1:$PORT/"
     local files
@@ -368,6 +376,7 @@ recv: Connection reset by peer" "$shim_output"
 }
 
 @test "a log directory the shim creates is 0700 and the log file 0600" {
+    need_preloadable curl
     start_server rst-after-request
     RSTWATCH_LOG="$T/sub/%p.jsonl" run_shim curl -sS "http://127.0.0.1:$PORT/"
     assert_equal 700 "$(stat -c %a "$T/sub")" "directory mode"
@@ -376,6 +385,7 @@ recv: Connection reset by peer" "$shim_output"
 }
 
 @test "a symlinked log directory is refused with a warning and the record goes to stderr" {
+    need_preloadable curl
     start_server rst-after-request
     mkdir "$T/real"
     ln -s "$T/real" "$T/link"
@@ -387,6 +397,7 @@ recv: Connection reset by peer" "$shim_output"
 }
 
 @test "a log directory owned by another user is refused with a warning and the record goes to stderr" {
+    need_preloadable curl
     start_server rst-after-request
     mkdir -m 0777 "$T/foreign"
     chown "$OTHER_UID" "$T/foreign" 2>/dev/null || skip "cannot chown (not root)"
@@ -400,6 +411,7 @@ recv: Connection reset by peer" "$shim_output"
 # Runs curl as OTHER_UID with no RSTWATCH_LOG, so the default directory
 # /tmp/rstwatch-$OTHER_UID is used; output in $output, status in $status.
 run_curl_as_other_user() {
+    need_preloadable curl
     command -v setpriv >/dev/null || skip "setpriv not available"
     [ "$(id -u)" = 0 ] || skip "needs root to switch uid"
     CLEAN_DEFAULT_DIR=1
@@ -491,6 +503,7 @@ run_curl_as_other_user() {
 }
 
 @test "an IPv6 connection is recorded with family inet6 and a bracketed peer" {
+    need_preloadable curl
     start_server rst-after-request --ipv6
     run_bare curl -sS -g "http://[::1]:$PORT/"
     assert_equal 56 "$bare_status"
@@ -519,6 +532,7 @@ recv: Connection reset by peer" "$bare_output"
 }
 
 @test "rstwatch run keeps curl's exit status and prints one summary line when it recorded" {
+    need_preloadable curl
     start_server rst-after-request
     run_bare curl -sS "http://127.0.0.1:$PORT/"
     _capture "" "$RSTWATCH" run --log "$LOG_DIR/%p.jsonl" -- curl -sS "http://127.0.0.1:$PORT/"
@@ -532,6 +546,7 @@ recv: Connection reset by peer" "$bare_output"
 }
 
 @test "rstwatch run prints nothing of its own when nothing was recorded" {
+    need_preloadable curl
     start_server http
     run_bare curl -sS "http://127.0.0.1:$PORT/"
     _capture "" "$RSTWATCH" run --log "$LOG_DIR/%p.jsonl" -- curl -sS "http://127.0.0.1:$PORT/"

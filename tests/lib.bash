@@ -249,6 +249,23 @@ assert_equal() {
     fi
 }
 
+# need_preloadable PROG: in sanitized runs (SAN_RUNTIME set), skips the test
+# when PROG cannot even start with the ASan runtime preloaded (Debian 12's
+# curl deadlocks in setlocale() under a preloaded libasan, with or without the
+# shim). A no-op otherwise. The probe runs once per file.
+need_preloadable() {
+    [ -n "${SAN_RUNTIME:-}" ] || return 0
+    local mark="${BATS_FILE_TMPDIR:-$T}/preloadable.${1##*/}"
+    if [ ! -f "$mark" ]; then
+        if timeout 5 env LD_PRELOAD="$SAN_RUNTIME" "$1" --version >/dev/null 2>&1 </dev/null; then
+            echo yes >"$mark"
+        else
+            echo no >"$mark"
+        fi
+    fi
+    [ "$(<"$mark")" = yes ] || skip "$1 cannot run with the ASan runtime preloaded (not a shim issue)"
+}
+
 # need_shim: fails the test early and clearly when the shim is not built.
 need_shim() {
     [ -f "$SHIM" ] || {
