@@ -4,11 +4,21 @@
  * O_NOFOLLOW and checked (a real directory, owned by us); the file is created
  * 0600 with O_APPEND|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK (a FIFO without a reader
  * fails instead of hanging the host) and must be a regular file owned by us.
- * Anything else is refused with one warning and the record goes to stderr. */
+ * Anything else is refused with one warning and the record goes to stderr.
+ *
+ * Host safety: a destination that is a pipe or socket whose reader is gone
+ * (stderr piped into a finished `head`, fd:N) must not kill the host with a
+ * SIGPIPE it would never have had: records are written with SIGPIPE blocked
+ * and the signal they caused is consumed. A destination that stays full
+ * (EAGAIN) is given up after WRITE_STALL_MS rather than stalling the host.
+ * Warnings are one line each: control bytes in the text (an environment value
+ * or path with a newline or a terminal escape) are shown as '?'. */
 #include "sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,6 +41,9 @@ static int target_fd = 2;          /* SINK_FD */
 static _Atomic int file_fd = -1;   /* SINK_FILE / SINK_SYSLOG, opened lazily */
 static _Atomic int fell_back;      /* 1: writing to stderr after a failure */
 static _Atomic int warned_write;
+static _Atomic int warned_open;    /* racing first records: one warning, not one per thread */
+
+#define WRITE_STALL_MS 2000 /* total wait for a full non-blocking destination */
 
 static int all_digits(const char *s)
 {
@@ -69,6 +82,8 @@ void sink_configure(const char *spec)
     }
 }
 
+static ssize_t write_nosigpipe(int fd, const char *p, size_t len);
+
 void sink_warn(const char *msg)
 {
     char line[512];
@@ -77,15 +92,18 @@ void sink_warn(const char *msg)
     sb_puts(&b, "rstwatch: ");
     sb_puts(&b, msg);
     if (b.overflow) b.len = sizeof line - 1, b.overflow = 0;
+    for (size_t i = 0; i < b.len; i++) /* one line, no terminal escapes */
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) line[i] = '?';
     line[b.len++] = '\n';
     int saved = errno;
-    (void)!real_write(2, line, b.len);
+    (void)!write_nosigpipe(2, line, b.len);
     errno = saved;
 }
 
 /* Warning "<what> <path>: <strerror>; ...". */
 static void warn_path(const char *what, const char *path, int err, const char *then)
 {
+    if (atomic_exchange(&warned_open, 1)) return; /* another thread already said it */
     char msg[480];
     struct strbuf b;
     sb_init(&b, msg, sizeof msg);
@@ -229,17 +247,43 @@ static int sink_fd(void)
     return fd;
 }
 
+/* One write() with SIGPIPE blocked; a SIGPIPE this write raised is consumed
+ * (one already pending for the app is left alone). errno as write() sets it. */
+static ssize_t write_nosigpipe(int fd, const char *p, size_t len)
+{
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigemptyset(&pending);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    ssize_t n = real_write(fd, p, len);
+    int err = errno;
+    if (n < 0 && err == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return n;
+}
+
 static ssize_t write_all(int fd, const char *p, size_t len)
 {
     size_t done = 0;
+    int stalled_ms = 0;
     while (done < len) {
-        ssize_t n = real_write(fd, p + done, len - done);
+        ssize_t n = write_nosigpipe(fd, p + done, len - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) {
+        if (n < 0 && errno == EAGAIN && stalled_ms < WRITE_STALL_MS) {
             struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-            real_poll(&pfd, 1, 1000);
+            real_poll(&pfd, 1, 100);
+            stalled_ms += 100;
             continue;
         }
+        if (n == 0) errno = EIO;
         if (n <= 0) return -1;
         done += (size_t)n;
     }
@@ -266,6 +310,7 @@ int sink_write(const char *line, size_t len)
     }
     rc = -errno;
     if (!atomic_exchange(&warned_write, 1)) {
+        atomic_store(&warned_open, 0); /* a distinct failure: says so once too */
         warn_path("cannot write a record to", kind == SINK_FD ? "the log fd" : tmpl, -rc,
                   "; writing records to stderr from now on");
     }
