@@ -228,6 +228,7 @@ all_fixtures() {
     [ -f "$SHIM" ] || skip "$SHIM is not built yet"
     [ -x "$RESETD" ] || skip "$RESETD is not built yet"
     command -v curl >/dev/null || skip "curl is not installed"
+    need_preloadable curl
     start_server rst-after-request
     run_shim curl -s "http://127.0.0.1:$PORT/"
     [ "$(record_count)" -ge 1 ] || { echo "the shim wrote no record" >&2; false; }

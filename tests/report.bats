@@ -296,6 +296,7 @@ need_real_stack() {
     [ -f "$SHIM" ] || skip "$SHIM is not built yet"
     [ -x "$RESETD" ] || skip "$RESETD is not built yet"
     command -v curl >/dev/null || skip "curl is not installed"
+    need_preloadable curl
 }
 
 @test "real: curl against a server that resets after the request is reported with the peer and errno" {
