@@ -1,0 +1,308 @@
+#!/usr/bin/env bats
+# inject.bats: fault injection with RSTWATCH_INJECT (issue 5; syntax in the
+# header comment of shim/inject.c): reset, refuse and delay against real
+# servers on loopback, the matching keys (port, after, count, prob, seed),
+# determinism of the random choice, and malformed specs.
+
+load lib
+
+setup_file() {
+    PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
+    export PYTHON
+    PYDIR="$BATS_FILE_TMPDIR/py"
+    export PYDIR
+    mkdir -p "$PYDIR"
+
+    # seq.py HOST PORT N: N GETs on one http.client connection. Prints
+    # "<i> <status> <bytes> <ms>" per request (ms: request to end of body)
+    # or "<i> error <Exception> <errno>"; after an error the next request
+    # goes out on a new connection. Exit 0.
+    cat >"$PYDIR/seq.py" <<'EOF'
+import http.client, signal, sys, time
+signal.alarm(30)
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+conn = http.client.HTTPConnection(host, port)
+for i in range(1, n + 1):
+    t = time.monotonic()
+    try:
+        conn.request("GET", "/%d" % i)
+        resp = conn.getresponse()
+        data = resp.read()
+    except OSError as e:
+        print("%d error %s %s" % (i, type(e).__name__, e.errno), flush=True)
+        conn.close()
+        continue
+    print("%d %d %d %d" % (i, resp.status, len(data), (time.monotonic() - t) * 1000), flush=True)
+conn.close()
+EOF
+
+    # conns.py PORT N: N connections, one GET each; prints "<i> ok" or
+    # "<i> <Exception>" per connection.
+    cat >"$PYDIR/conns.py" <<'EOF'
+import http.client, signal, sys
+signal.alarm(30)
+port, n = int(sys.argv[1]), int(sys.argv[2])
+for i in range(1, n + 1):
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    try:
+        conn.request("GET", "/")
+        conn.getresponse().read()
+        print("%d ok" % i, flush=True)
+    except OSError as e:
+        print("%d %s" % (i, type(e).__name__), flush=True)
+    conn.close()
+EOF
+
+    # connect.py PORT [N]: N (default 1) blocking connects; prints
+    # "<i> connected" or "<i> <Exception>"; exit 1 if any failed.
+    cat >"$PYDIR/connect.py" <<'EOF'
+import signal, socket, sys
+signal.alarm(30)
+port, n, bad = int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 1, 0
+for i in range(1, n + 1):
+    s = socket.socket()
+    try:
+        s.connect(("127.0.0.1", port))
+        print("%d connected" % i, flush=True)
+    except OSError as e:
+        print("%d %s" % (i, type(e).__name__), flush=True)
+        bad = 1
+    s.close()
+sys.exit(bad)
+EOF
+
+    # server.py PORTFILE LOG: a keep-alive HTTP server that logs, per
+    # connection, each request and how the connection ended:
+    # "conn <n> request <m>", then "conn <n> eof" or "conn <n> <Exception>".
+    cat >"$PYDIR/server.py" <<'EOF'
+import os, socket, sys, threading
+portfile, log = sys.argv[1], open(sys.argv[2], "a", buffering=1)
+lock = threading.Lock()
+def note(s):
+    with lock:
+        log.write(s + "\n")
+def serve(c, n):
+    buf, m = b"", 0
+    try:
+        while True:
+            while b"\r\n\r\n" not in buf:
+                chunk = c.recv(65536)
+                if not chunk:
+                    note("conn %d eof" % n)
+                    return
+                buf += chunk
+            _, _, buf = buf.partition(b"\r\n\r\n")
+            m += 1
+            note("conn %d request %d" % (n, m))
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+    except OSError as e:
+        note("conn %d %s" % (n, type(e).__name__))
+    finally:
+        c.close()
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 0))
+srv.listen(64)
+with open(portfile + ".tmp", "w") as f:
+    f.write("%d\n" % srv.getsockname()[1])
+os.rename(portfile + ".tmp", portfile)
+n = 0
+while True:
+    c, _ = srv.accept()
+    n += 1
+    threading.Thread(target=serve, args=(c, n), daemon=True).start()
+EOF
+}
+
+setup() {
+    rstwatch_setup
+    need_shim
+}
+
+teardown() {
+    rstwatch_teardown
+}
+
+# count_type TYPE: how many records of that type.
+count_type() {
+    jq_records '[.[] | select(.type == $t)] | length' --arg t "$1"
+}
+
+# assert_true DESCRIPTION FILTER [jq args...]: FILTER over all records (an
+# array) is true; prints the records otherwise.
+assert_true() {
+    local what="$1" filter="$2"
+    shift 2
+    if [ "$(jq_records "$filter" "$@")" != true ]; then
+        echo "records do not satisfy ($what): $filter" >&2
+        records | jq -c . >&2 || records >&2
+        [ -z "${shim_stderr:-}" ] || printf 'stderr of the shim run:\n%s\n' "$shim_stderr" >&2
+        return 1
+    fi
+}
+
+warnings() {
+    printf '%s\n' "$shim_stderr" | grep '^rstwatch:' || true
+}
+
+# start_pyserver: starts server.py in the background (tracked like resetd
+# servers, so teardown stops it); sets PORT and PYLOG.
+start_pyserver() {
+    _server_seq=$((_server_seq + 1))
+    local base="$T/pyserver.$_server_seq"
+    PYLOG="$base.log"
+    : >"$PYLOG"
+    "$PYTHON" "$PYDIR/server.py" "$base.port" "$PYLOG" >"$base.out" 2>"$base.err" </dev/null 3>&- &
+    SERVER_PIDS+=("$!")
+    local i
+    for ((i = 0; i < 250; i++)); do
+        [ -s "$base.port" ] && PORT="$(<"$base.port")" && return 0
+        sleep 0.02
+    done
+    echo "server.py did not start: $(cat "$base.err")" >&2
+    return 1
+}
+
+# strip_ms: the seq.py output without the timing column.
+strip_ms() {
+    sed -E 's/^([0-9]+ [0-9]+ [0-9]+) [0-9]+$/\1/'
+}
+
+@test "reset after 1 request: the second read fails with ECONNRESET, a record says so, the server sees a RST" {
+    start_server http --count-file "$T/count"
+    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 3
+    assert_equal "1 200 3
+2 200 3
+3 200 3" "$(strip_ms <<<"$bare_output")" "output without injection"
+
+    RSTWATCH_INJECT="reset:port=$PORT,after=1" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 3
+    assert_equal 0 "$shim_status"
+    assert_equal "" "$shim_stderr" "stderr (a valid spec: no warning)"
+    # request 2 fails; request 3 goes out on a new connection, which has
+    # completed no request yet, so it is not reset
+    assert_equal "1 200 3
+2 error ConnectionResetError 104
+3 200 3" "$(strip_ms <<<"$shim_output")" "output with injection"
+    assert_equal 1 "$(count_type inject)" "inject records"
+    assert_true "the inject record" \
+        'map(select(.type == "inject"))[0] | .action == "reset" and .errno == "ECONNRESET" and .peer == $p and .exchanges == 2' \
+        --arg p "127.0.0.1:$PORT"
+    # the failure the app saw is recorded as a reset on the same connection
+    assert_true "the reset record" \
+        'map(select(.type == "reset")) | length == 1 and .[0].errno == "ECONNRESET" and .[0].op == "recv"'
+    assert_true "one connection" 'map(.conn) | unique | length == 1'
+
+    # The reset is real: the server's side of the connection gets
+    # ECONNRESET, not a clean EOF (a python server logs how each ended).
+    rm -rf "$LOG_DIR"
+    start_pyserver
+    RSTWATCH_INJECT="reset:port=$PORT,after=1" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 3
+    assert_equal "1 200 3
+2 error ConnectionResetError 104
+3 200 3" "$(strip_ms <<<"$shim_output")" "output against server.py"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        grep -q '^conn 1 [A-Z]' "$PYLOG" && grep -q '^conn 2 eof' "$PYLOG" && break
+        sleep 0.02
+    done
+    grep -qx 'conn 1 ConnectionResetError' "$PYLOG" || { echo "server log:" >&2; cat "$PYLOG" >&2; false; }
+    # the second connection ended normally
+    grep -qx 'conn 2 eof' "$PYLOG" || { echo "server log:" >&2; cat "$PYLOG" >&2; false; }
+}
+
+@test "reset only matches its port" {
+    start_server http
+    local other="$PORT"
+    start_server http
+    RSTWATCH_INJECT="reset:port=$PORT" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$other" 2
+    assert_equal "1 200 3
+2 200 3" "$(strip_ms <<<"$shim_output")" "other port: no injection"
+    [ ! -e "$LOG_DIR" ] || { records >&2; false; }
+    RSTWATCH_INJECT="reset:port=$PORT" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 2
+    assert_equal "1 error ConnectionResetError 104
+2 error ConnectionResetError 104" "$(strip_ms <<<"$shim_output")" "matching port, after=0: every connection"
+    assert_equal 2 "$(count_type inject)"
+}
+
+@test "refuse with count=2: without retry two connects fail, the third succeeds" {
+    start_server http
+    RSTWATCH_INJECT="refuse:port=$PORT,count=2" run_shim "$PYTHON" "$PYDIR/connect.py" "$PORT" 3
+    assert_equal "1 ConnectionRefusedError
+2 ConnectionRefusedError
+3 connected" "$shim_output"
+    assert_equal 2 "$(count_type inject)" "inject records"
+    assert_true "refusals recorded" 'all(.type == "inject" and .action == "refuse" and .errno == "ECONNREFUSED" and .op == "connect")'
+}
+
+@test "refuse with count=2 and RSTWATCH_RETRY=connect: the connect succeeds on the 3rd attempt" {
+    start_server http
+    RSTWATCH_INJECT="refuse:port=$PORT,count=2" RSTWATCH_RETRY=connect RSTWATCH_RETRY_BASE_MS=10 \
+        run_shim "$PYTHON" "$PYDIR/connect.py" "$PORT"
+    assert_equal "1 connected" "$shim_output" "the app's one connect (stderr: $shim_stderr)"
+    assert_equal 0 "$shim_status"
+    assert_equal 2 "$(count_type inject)" "inject records"
+    assert_true "injected refusals" 'map(select(.type == "inject")) | all(.action == "refuse")'
+    assert_true "the third attempt succeeded" \
+        'map(select(.type == "retry")) | length == 2 and .[-1].attempt == 3 and .[-1].outcome == "ok" and .[-1].action == "reconnect"'
+    assert_equal 0 "$(count_type reset)" "reset records"
+}
+
+@test "delay_ms=300 makes each request on the port take at least 300 ms, and only there" {
+    start_server http
+    local other="$PORT"
+    start_server http
+    RSTWATCH_INJECT="delay:port=$PORT,delay_ms=300" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 2
+    assert_equal 0 "$shim_status"
+    assert_equal "1 200 3
+2 200 3" "$(strip_ms <<<"$shim_output")"
+    local ms
+    for ms in $(awk '{ print $4 }' <<<"$shim_output"); do
+        [ "$ms" -ge 300 ] || { echo "a request took $ms ms: $shim_output" >&2; false; }
+    done
+    assert_equal 2 "$(count_type inject)" "one delay record per request"
+    assert_true "delay records" 'all(.type == "inject" and .action == "delay")'
+
+    rm -rf "$LOG_DIR"
+    RSTWATCH_INJECT="delay:port=$PORT,delay_ms=300" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$other" 2
+    for ms in $(awk '{ print $4 }' <<<"$shim_output"); do
+        [ "$ms" -lt 300 ] || { echo "an undelayed request took $ms ms: $shim_output" >&2; false; }
+    done
+    [ ! -e "$LOG_DIR" ] || { records >&2; false; }
+}
+
+@test "prob=0.5,seed=7: the same connections are reset in two runs" {
+    start_server http
+    local spec="reset:port=$PORT,prob=0.5,seed=7" first
+    RSTWATCH_INJECT="$spec" run_shim "$PYTHON" "$PYDIR/conns.py" "$PORT" 10
+    first="$shim_output"
+    local resets
+    resets="$(grep -c ConnectionResetError <<<"$first" || true)"
+    echo "# run 1: $(tr '\n' ' ' <<<"$first")" >&2
+    assert_equal 10 "$(grep -c . <<<"$first")" "lines"
+    # a coin, not all or nothing
+    [ "$resets" -ge 1 ] && [ "$resets" -le 9 ]
+    assert_equal "$resets" "$(count_type inject)" "inject records = resets the app saw"
+    rm -rf "$LOG_DIR"
+    RSTWATCH_INJECT="$spec" run_shim "$PYTHON" "$PYDIR/conns.py" "$PORT" 10
+    assert_equal "$first" "$shim_output" "second run with the same seed"
+    assert_equal "$resets" "$(count_type inject)" "inject records, second run"
+}
+
+@test "a malformed spec warns once and injects nothing" {
+    start_server http
+    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 3
+    local spec
+    for spec in "reset:port=abc" "explode:port=$PORT" "reset:after" "reset:port=$PORT,prob=2" \
+        "reset:port=$PORT,bogus=1" "delay:port=$PORT,delay_ms=-5" "reset:port=$PORT;nonsense" \
+        "reset:port=$PORT,after=1x" "refuse:port=99999"; do
+        echo "# RSTWATCH_INJECT=$spec" >&2
+        rm -rf "$LOG_DIR"
+        RSTWATCH_INJECT="$spec" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 3
+        assert_equal 0 "$shim_status" "exit status with $spec"
+        assert_equal "$(strip_ms <<<"$bare_output")" "$(strip_ms <<<"$shim_output")" "output with $spec"
+        assert_equal "" "$(shim_stderr_without_warnings)" "stderr besides the warning"
+        assert_equal 1 "$(warnings | grep -c .)" "warning lines for $spec"
+        warnings | grep -q RSTWATCH_INJECT || { echo "warning does not name RSTWATCH_INJECT: $(warnings)" >&2; false; }
+        [ ! -e "$LOG_DIR" ] || { echo "records with $spec:" >&2; records >&2; false; }
+    done
+}

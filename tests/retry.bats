@@ -1,0 +1,549 @@
+#!/usr/bin/env bats
+# retry.bats: connect retry and idempotent replay (issue 5, DESIGN.md "Retry
+# and replay rules") seen from the outside: real clients (python http.client,
+# curl, an epoll event-loop client) against resetd on loopback. Each test
+# checks what the user sees (exit status, output), what the server saw
+# (resetd's request counts) and the JSON records the shim wrote.
+
+load lib
+
+# The C event-loop client (registers its socket with epoll once).
+EVLOOP="$BUILD_DIR/helpers/evloop_client"
+
+setup_file() {
+    # Resolve python once (a pyenv shim is a shell script that would run
+    # under the shim too).
+    PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
+    export PYTHON
+    PYDIR="$BATS_FILE_TMPDIR/py"
+    export PYDIR
+    mkdir -p "$PYDIR"
+
+    # seq.py HOST PORT [--continue] METHOD...: one http.client connection,
+    # one request per METHOD (path /1, /2, ...). "METHOD+key" adds an
+    # Idempotency-Key header; POST/PUT send a 3-byte body. Prints
+    # "<i> <METHOD> <status> <body bytes>". Without --continue an error is
+    # not caught (traceback, exit 1); with it the error is printed as
+    # "<i> <METHOD> error <ExceptionName>", the connection closed, and the
+    # next request goes out on a new connection.
+    cat >"$PYDIR/seq.py" <<'EOF'
+import http.client, signal, sys
+signal.alarm(30)
+host, port, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+keep_going = "--continue" in args
+methods = [a for a in args if a != "--continue"]
+conn = http.client.HTTPConnection(host, port)
+for i, spec in enumerate(methods, 1):
+    method, _, key = spec.partition("+")
+    headers = {"Idempotency-Key": "k-%d" % i} if key else {}
+    body = b"a=1" if method in ("POST", "PUT") else None
+    try:
+        conn.request(method, "/%d" % i, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+    except OSError as e:
+        if not keep_going:
+            raise
+        print("%d %s error %s" % (i, method, type(e).__name__), flush=True)
+        conn.close()
+        continue
+    print("%d %s %d %d" % (i, method, resp.status, len(data)), flush=True)
+conn.close()
+EOF
+
+    # connect.py PORT: one blocking connect() to 127.0.0.1:PORT; prints
+    # "connected" (exit 0) or lets the error escape (traceback, exit 1).
+    # Always writes "connect_ms <n>" (time spent in connect()) to stderr.
+    cat >"$PYDIR/connect.py" <<'EOF'
+import signal, socket, sys, time
+signal.alarm(30)
+s = socket.socket()
+t = time.monotonic()
+try:
+    s.connect(("127.0.0.1", int(sys.argv[1])))
+finally:
+    sys.stderr.write("connect_ms %d\n" % ((time.monotonic() - t) * 1000))
+print("connected")
+EOF
+
+    # tls.py PORT: a raw socket that starts like a TLS client: a handshake
+    # record (first byte 0x16), reads the server's answer, then sends a
+    # second message on the same (reused) connection and waits for a reply.
+    # The second message is plain "GET / HTTP/1.1": even bytes that look
+    # like HTTP must never be replayed once the connection carried TLS.
+    cat >"$PYDIR/tls.py" <<'EOF'
+import signal, socket, sys
+signal.alarm(30)
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+hello = b"\x16\x03\x01\x00\x2e\x01\x00\x00\x2a\x03\x03" + bytes(range(32)) + b"\x00\x00\x02\x13\x01\x01\x00"
+s.sendall(hello)
+got = b""
+while not got.endswith(b"ok\n"):
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    got += chunk
+print("first reply %d bytes" % len(got), flush=True)
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+data = s.recv(4096)
+print("second reply %d bytes" % len(data), flush=True)
+EOF
+}
+
+setup() {
+    rstwatch_setup
+    need_shim
+}
+
+teardown() {
+    rstwatch_teardown
+}
+
+# start_counted MODE [args]: start_server with --count-file $T/count.N;
+# sets COUNT to the count file's path.
+start_counted() {
+    local mode="$1"
+    shift
+    COUNT="$T/count.$((_server_seq + 1))"
+    start_server "$mode" --count-file "$COUNT" "$@"
+}
+
+# answered / received: resetd's request counters (0 before any request).
+answered() { cat "$COUNT" 2>/dev/null || echo 0; }
+received() { cat "$COUNT.received" 2>/dev/null || echo 0; }
+
+# retry_records: the records of type "retry", one compact JSON per line.
+retry_records() {
+    jq_record 'select(.type == "retry") | tojson'
+}
+
+# count_type TYPE: how many records of that type.
+count_type() {
+    jq_records '[.[] | select(.type == $t)] | length' --arg t "$1"
+}
+
+# assert_true DESCRIPTION FILTER [jq args...]: FILTER over all records (an
+# array) is true; prints the records otherwise.
+assert_true() {
+    local what="$1" filter="$2"
+    shift 2
+    if [ "$(jq_records "$filter" "$@")" != true ]; then
+        echo "records do not satisfy ($what): $filter" >&2
+        records | jq -c . >&2 || records >&2
+        [ -z "${shim_stderr:-}" ] || printf 'stderr of the shim run:\n%s\n' "$shim_stderr" >&2
+        return 1
+    fi
+}
+
+# warnings: the "rstwatch:" lines of the last shim run's stderr.
+warnings() {
+    printf '%s\n' "$shim_stderr" | grep '^rstwatch:' || true
+}
+
+# ---- stale keep-alive: python, curl, epoll ------------------------------------------
+
+@test "python GET, GET on a stale keep-alive: fails bare, replayed once under idempotent" {
+    start_counted stale-keepalive
+    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    assert_equal 1 "$bare_status" "exit status without the shim"
+    assert_equal "1 GET 200 3" "$bare_output" "output without the shim"
+    [[ "$bare_stderr" == *ConnectionResetError* ]]
+    assert_equal "1 2" "$(answered) $(received)" "answered/received without the shim"
+
+    start_counted stale-keepalive
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    assert_equal 0 "$shim_status" "exit status with replay (stderr: $shim_stderr)"
+    assert_equal "1 GET 200 3
+2 GET 200 3" "$shim_output"
+    assert_equal "" "$shim_stderr" "stderr"
+    # GET 1 answered, GET 2 received twice (reset, then replayed) and
+    # answered once: stale-keepalive only answers a connection's first
+    # request, so the answer came on the new connection.
+    assert_equal "2 3" "$(answered) $(received)" "answered/received with replay"
+    assert_equal "GET 2" "$(cat "$COUNT.methods")" "answered per method"
+    assert_record_count 1
+    assert_jq '.type == "retry" and .action == "replay" and .outcome == "ok" and .attempt == 1'
+    assert_jq '.op == "recv" and .errno == "ECONNRESET" and .reused == true and .exchanges == 2'
+    assert_jq '.peer == $p and .prog == "python3" and .pid == $pid' --arg p "127.0.0.1:$PORT" --argjson pid "$shim_pid"
+    assert_jq '.events[-1].op == "replay" and .events[-2].errno == "ECONNRESET"'
+}
+
+@test "curl reusing a connection: its own retry bare, the shim's replay under idempotent" {
+    need_preloadable curl
+    local urls fmt='%{http_code} %{num_connects}\n'
+    start_counted stale-keepalive
+    urls=("http://127.0.0.1:$PORT/a" "http://127.0.0.1:$PORT/b")
+    # Bare, curl notices the dead reused connection and retries on a new
+    # one itself: exit 0, but the second transfer needed a new connect.
+    run_bare curl -sS -w "$fmt" "${urls[@]}"
+    assert_equal 0 "$bare_status" "curl exit status without the shim"
+    assert_equal "ok
+200 1
+ok
+200 1" "$bare_output" "curl output without the shim"
+    assert_equal "2 3" "$(answered) $(received)" "answered/received without the shim"
+
+    # Without retry the shim changes nothing and records the reset curl saw.
+    start_counted stale-keepalive
+    urls=("http://127.0.0.1:$PORT/a" "http://127.0.0.1:$PORT/b")
+    run_shim curl -sS -w "$fmt" "${urls[@]}"
+    assert_equal "$bare_status $bare_output" "$shim_status $shim_output" "curl under the shim, retry off"
+    assert_equal 0 "$(count_type retry)" "retry records with retry off"
+    assert_equal 1 "$(count_type reset)" "reset records with retry off"
+    rm -rf "$LOG_DIR"
+
+    # With idempotent the shim replays GET /b on a fresh connection inside
+    # the read, so curl never sees the failure: no reconnect of its own
+    # (num_connects 0 for the second transfer), both bodies.
+    start_counted stale-keepalive
+    urls=("http://127.0.0.1:$PORT/a" "http://127.0.0.1:$PORT/b")
+    RSTWATCH_RETRY=idempotent run_shim curl -sS -v -w "$fmt" "${urls[@]}"
+    assert_equal 0 "$shim_status" "curl exit status with replay"
+    assert_equal "ok
+200 1
+ok
+200 0" "$shim_output" "curl output with replay"
+    [[ "$shim_stderr" != *"Connection died"* ]] || { echo "curl retried by itself: $shim_stderr" >&2; false; }
+    [[ "$shim_stderr" == *"Re-using existing connection"* ]]
+    assert_equal "2 3" "$(answered) $(received)" "answered/received with replay"
+    assert_record_count 1
+    assert_jq '.type == "retry" and .action == "replay" and .outcome == "ok" and .errno == "ECONNRESET"'
+    assert_jq '.prog == "curl" and .peer == $p and .reused == true' --arg p "127.0.0.1:$PORT"
+}
+
+@test "an epoll event-loop client (level and edge triggered) survives the replay with its registration" {
+    local et
+    for et in "" --et; do
+        echo "# evloop_client ${et:-(level-triggered)}" >&2
+        rm -rf "$LOG_DIR"
+        start_counted stale-keepalive
+        run_bare "$EVLOOP" $et --requests 3 --timeout-ms 3000 127.0.0.1 "$PORT"
+        assert_equal 1 "$bare_status" "exit status without the shim"
+        assert_equal "fd=3
+response 1: HTTP/1.1 200 OK body=3
+recv: Connection reset by peer" "$bare_output"
+
+        start_counted stale-keepalive
+        RSTWATCH_RETRY=idempotent run_shim "$EVLOOP" $et --requests 3 --timeout-ms 3000 127.0.0.1 "$PORT"
+        # A lost registration shows as "epoll_wait: timed out"; a stale
+        # one as a foreign event.
+        assert_equal "fd=3
+response 1: HTTP/1.1 200 OK body=3
+response 2: HTTP/1.1 200 OK body=3
+response 3: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et output with replay"
+        assert_equal 0 "$shim_status" "exit status with replay"
+        # requests 2 and 3 each hit a reused connection and were replayed
+        assert_equal "3 5" "$(answered) $(received)" "answered/received with replay"
+        assert_equal 2 "$(count_type retry)" "retry records"
+        assert_true "two successful replays on fd 3" \
+            'map(select(.type == "retry")) | all(.action == "replay" and .outcome == "ok" and .fd == 3)'
+        assert_equal 2 "$(record_count)" "records in all"
+    done
+}
+
+@test "retry off (the default): the stale keep-alive failure is byte-for-byte unchanged" {
+    start_counted stale-keepalive
+    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    local bare_counts="$(answered) $(received)"
+    start_counted stale-keepalive
+    run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    assert_same_as_bare
+    assert_equal "$bare_stderr" "$shim_stderr" "stderr (no warnings expected)"
+    assert_equal 1 "$shim_status"
+    assert_equal "$bare_counts" "$(answered) $(received)" "server counts, bare vs shim"
+    assert_record_count 1
+    assert_jq '.type == "reset" and .errno == "ECONNRESET" and .op == "recv" and (has("action") | not)'
+    # RSTWATCH_RETRY=off is the same as unset
+    rm -rf "$LOG_DIR"
+    start_counted stale-keepalive
+    RSTWATCH_RETRY=off run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    assert_same_as_bare
+    assert_equal "$bare_counts" "$(answered) $(received)" "server counts with RSTWATCH_RETRY=off"
+    assert_equal 0 "$(count_type retry)" "retry records with RSTWATCH_RETRY=off"
+}
+
+# ---- exactly-once: what is never replayed -------------------------------------------
+
+@test "a POST without Idempotency-Key is never replayed: the server sees it once, the app gets the reset" {
+    start_counted stale-keepalive
+    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" POST POST
+    start_counted stale-keepalive
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" POST POST
+    assert_same_as_bare
+    assert_equal 1 "$shim_status"
+    assert_equal "1 POST 200 3" "$shim_output"
+    [[ "$shim_stderr" == *ConnectionResetError* ]]
+    # second POST received exactly once (and not answered: the reset)
+    assert_equal "1 2" "$(answered) $(received)" "answered/received"
+    assert_equal "POST 1" "$(cat "$COUNT.methods")"
+    assert_equal 1 "$(count_type retry)" "retry records"
+    assert_true "refused, naming Idempotency-Key" \
+        'map(select(.type == "retry"))[0] | .action == "none" and .outcome == "refused" and .errno == "ECONNRESET" and (.reason | test("Idempotency-Key"))'
+    # the app's failure is still recorded as a reset
+    assert_equal 1 "$(count_type reset)" "reset records"
+}
+
+@test "a POST with an Idempotency-Key header is replayed" {
+    start_counted stale-keepalive
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" POST+key POST+key
+    assert_equal 0 "$shim_status" "exit status (stderr: $shim_stderr)"
+    assert_equal "1 POST 200 3
+2 POST 200 3" "$shim_output"
+    assert_equal "2 3" "$(answered) $(received)" "answered/received"
+    assert_equal "POST 2" "$(cat "$COUNT.methods")"
+    assert_record_count 1
+    assert_jq '.type == "retry" and .action == "replay" and .outcome == "ok"'
+}
+
+@test "PUT, DELETE, HEAD, OPTIONS and TRACE are replayed" {
+    start_counted stale-keepalive
+    # GET opens the connection; each following request meets a reused
+    # connection and is replayed: 3 replays = the budget floor.
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET PUT DELETE HEAD
+    assert_equal 0 "$shim_status" "exit status (stderr: $shim_stderr)"
+    assert_equal "1 GET 200 3
+2 PUT 200 3
+3 DELETE 200 3
+4 HEAD 200 0" "$shim_output"
+    assert_equal "4 7" "$(answered) $(received)" "answered/received"
+    assert_equal "GET 1
+PUT 1
+DELETE 1
+HEAD 1" "$(cat "$COUNT.methods")"
+    assert_equal 3 "$(count_type retry)"
+    assert_true "three successful replays" 'all(.type == "retry" and .action == "replay" and .outcome == "ok")'
+    rm -rf "$LOG_DIR"
+    start_counted stale-keepalive
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET OPTIONS TRACE
+    assert_equal 0 "$shim_status" "exit status (stderr: $shim_stderr)"
+    assert_equal "3 5" "$(answered) $(received)" "answered/received (OPTIONS, TRACE)"
+    assert_equal 2 "$(count_type retry)"
+    assert_true "two successful replays" 'all(.type == "retry" and .action == "replay" and .outcome == "ok")'
+}
+
+@test "TLS bytes are never replayed, even when a later message looks like HTTP" {
+    start_counted stale-keepalive
+    run_bare "$PYTHON" "$PYDIR/tls.py" "$PORT"
+    assert_equal 1 "$bare_status"
+    [[ "$bare_stderr" == *ConnectionResetError* ]]
+    start_counted stale-keepalive
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/tls.py" "$PORT"
+    assert_same_as_bare
+    [[ "$shim_output" == "first reply "*" bytes" ]]
+    # the second message reached the server once and was never sent again
+    assert_equal "1 2" "$(answered) $(received)" "answered/received"
+    assert_equal 1 "$(count_type retry)" "retry records"
+    assert_true "refused because of TLS" \
+        'map(select(.type == "retry"))[0] | .action == "none" and .outcome == "refused" and (.reason | test("TLS"))'
+}
+
+@test "the replay budget: 3 replays (the floor), later ones refused naming the budget" {
+    start_counted stale-keepalive
+    # Every request after a connection's first is reset; the client goes on
+    # after an error with a new connection (whose first request succeeds).
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" --continue \
+        GET GET GET GET GET GET GET GET GET GET
+    assert_equal 0 "$shim_status" "exit status (stderr: $shim_stderr)"
+    # requests 2-4 replayed (3 of 4 requests: the floor of 3 applies), then
+    # 20% of 5..10 requests is below 3: every further reset reaches the app.
+    assert_equal "1 GET 200 3
+2 GET 200 3
+3 GET 200 3
+4 GET 200 3
+5 GET error ConnectionResetError
+6 GET 200 3
+7 GET error ConnectionResetError
+8 GET 200 3
+9 GET error ConnectionResetError
+10 GET 200 3" "$shim_output"
+    assert_equal 3 "$(jq_records '[.[] | select(.type == "retry" and .action == "replay" and .outcome == "ok")] | length')" \
+        "successful replays"
+    assert_equal 3 "$(jq_records '[.[] | select(.type == "retry" and .action == "none" and .outcome == "refused")] | length')" \
+        "refused replays"
+    assert_true "refusals name the budget" \
+        'map(select(.type == "retry" and .outcome == "refused")) | all(.reason | test("budget"))'
+    # 10 requests answered; 3 replays and 3 resets on top of them
+    assert_equal "7 13" "$(answered) $(received)" "answered/received"
+}
+
+# ---- connect retry ------------------------------------------------------------------
+
+# assert_reconnects OUTCOMES: the retry records are reconnects of ECONNREFUSED
+# with attempts 2, 3, ... in order, and their outcomes are OUTCOMES (a jq
+# filter over the array of outcomes).
+assert_reconnects() {
+    assert_true "reconnect records" \
+        '[.[] | select(.type == "retry")] | length >= 1 and
+         all(.action == "reconnect" and .errno == "ECONNREFUSED" and .op == "connect") and
+         ([.[].attempt] == [range(2; length + 2)])'
+    assert_true "reconnect outcomes" "[.[] | select(.type == \"retry\") | .outcome] | $1"
+}
+
+@test "connect retry: a blocking python connect to a server that listens 400 ms late succeeds" {
+    start_server http --listen-after-ms 400
+    run_bare "$PYTHON" "$CLIENTS_PY" http 127.0.0.1 "$PORT"
+    assert_equal 1 "$bare_status" "exit status without the shim"
+    [[ "$bare_stderr" == *ConnectionRefusedError* ]]
+
+    start_server http --listen-after-ms 400
+    RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=20 RSTWATCH_RETRY_BASE_MS=100 RSTWATCH_RETRY_CAP_MS=200 \
+        run_shim "$PYTHON" "$CLIENTS_PY" http 127.0.0.1 "$PORT"
+    assert_equal 0 "$shim_status" "exit status with connect retry (stderr: $shim_stderr)"
+    assert_equal "status 200, 3 bytes" "$shim_output"
+    assert_equal "" "$shim_stderr"
+    assert_reconnects '.[-1] == "ok" and (.[:-1] | all(. == "failed"))'
+    assert_equal 0 "$(count_type reset)" "reset records"
+    assert_true "one connection, the app's fd, the right peer" \
+        '(map(.conn) | unique | length == 1) and (map(.fd) | unique | length == 1) and all(.peer == $p)' \
+        --arg p "127.0.0.1:$PORT"
+}
+
+@test "connect retry: non-blocking curl to a server that listens 400 ms late succeeds" {
+    need_preloadable curl
+    start_server http --listen-after-ms 400
+    run_bare curl -sS "http://127.0.0.1:$PORT/"
+    assert_equal 7 "$bare_status" "curl exit status without the shim"
+
+    start_server http --listen-after-ms 400
+    RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=20 RSTWATCH_RETRY_BASE_MS=100 RSTWATCH_RETRY_CAP_MS=200 \
+        run_shim curl -sS "http://127.0.0.1:$PORT/"
+    assert_equal 0 "$shim_status" "curl exit status with connect retry (stderr: $shim_stderr)"
+    assert_equal "ok" "$shim_output"
+    assert_equal "" "$shim_stderr"
+    # a non-blocking reconnect is only "in progress" when recorded
+    assert_reconnects 'all(. == "in_progress")'
+    assert_equal 0 "$(count_type reset)" "reset records"
+}
+
+@test "connect retry exhausted: the app gets ECONNREFUSED unchanged and a reset record" {
+    need_preloadable curl
+    start_server refuse
+    run_bare curl -sS "http://127.0.0.1:$PORT/"
+    assert_equal 7 "$bare_status"
+    RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=3 RSTWATCH_RETRY_BASE_MS=10 \
+        run_shim curl -sS "http://127.0.0.1:$PORT/"
+    assert_same_as_bare
+    assert_equal 2 "$(count_type retry)" "reconnect records (attempts 2 and 3)"
+    assert_reconnects 'length == 2'
+    assert_equal 1 "$(count_type reset)" "reset records"
+    assert_true "the reset record" \
+        'map(select(.type == "reset"))[0] | .errno == "ECONNREFUSED" and .cause.code == "refused" and .peer == $p' \
+        --arg p "127.0.0.1:$PORT"
+
+    rm -rf "$LOG_DIR"
+    run_bare "$PYTHON" "$PYDIR/connect.py" "$PORT"
+    RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=3 RSTWATCH_RETRY_BASE_MS=10 \
+        run_shim "$PYTHON" "$PYDIR/connect.py" "$PORT"
+    assert_equal 1 "$shim_status"
+    assert_equal "$bare_output" "$shim_output"
+    [[ "$shim_stderr" == *ConnectionRefusedError* ]]
+    assert_reconnects 'length == 2 and all(. == "failed")'
+    assert_true "the reset record" \
+        'map(select(.type == "reset")) | length == 1 and .[0].errno == "ECONNREFUSED" and .[0].op == "connect"'
+}
+
+@test "backoff is bounded: base 100 ms, cap 150 ms, 3 attempts take at most ~250 ms" {
+    start_server refuse
+    local ms t0 t1
+    t0="$(date +%s%N)"
+    RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=3 RSTWATCH_RETRY_BASE_MS=100 RSTWATCH_RETRY_CAP_MS=150 \
+        run_shim "$PYTHON" "$PYDIR/connect.py" "$PORT"
+    t1="$(date +%s%N)"
+    assert_equal 1 "$shim_status"
+    [[ "$shim_stderr" == *ConnectionRefusedError* ]]
+    ms="$(printf '%s\n' "$shim_stderr" | sed -n 's/^connect_ms //p')"
+    echo "# connect() took $ms ms; the whole run $(((t1 - t0) / 1000000)) ms" >&2
+    # sleeps: rand(0, 100) + rand(0, min(150, 200)) <= 250 ms, plus slack
+    [ -n "$ms" ] && [ "$ms" -ge 0 ] && [ "$ms" -le 350 ]
+    [ $(((t1 - t0) / 1000000)) -le 2000 ]
+    assert_reconnects 'length == 2 and all(. == "failed")'
+    assert_equal 1 "$(count_type reset)"
+    # every attempt is on the timeline: three refused connects
+    assert_true "three refused connects in the record's events" \
+        'map(select(.type == "reset"))[0] | [.events[] | select(.op == "connect" and .errno == "ECONNREFUSED")] | length == 3'
+
+    # The cap bounds the doubling and the sleeps really happen: 8 attempts
+    # with base = cap = 100 ms sleep 7 x rand(0, 100) ms (without the cap up
+    # to 12.7 s; without sleeping ~0 ms).
+    rm -rf "$LOG_DIR"
+    RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=8 RSTWATCH_RETRY_BASE_MS=100 RSTWATCH_RETRY_CAP_MS=100 \
+        run_shim "$PYTHON" "$PYDIR/connect.py" "$PORT"
+    ms="$(printf '%s\n' "$shim_stderr" | sed -n 's/^connect_ms //p')"
+    echo "# 8 attempts: connect() took $ms ms" >&2
+    [ -n "$ms" ] && [ "$ms" -ge 50 ] && [ "$ms" -le 850 ]
+    assert_reconnects 'length == 7'
+}
+
+# ---- the rules file -----------------------------------------------------------------
+
+@test "examples/rules.json is a valid rules file (loads without a warning)" {
+    local rules="$RSTWATCH_ROOT/examples/rules.json"
+    [ -f "$rules" ]
+    jq -e . "$rules" >/dev/null
+    start_server http
+    RSTWATCH_CONFIG="$rules" run_shim "$PYTHON" "$CLIENTS_PY" http 127.0.0.1 "$PORT"
+    assert_equal 0 "$shim_status"
+    assert_equal "" "$shim_stderr" "stderr (no warning expected)"
+    # and it does select retry for some peer (not a do-nothing example)
+    assert_equal true "$(jq '[.rules[] | .retry] | any(. == "idempotent")' "$rules")"
+}
+
+@test "a rules file selecting idempotent for one port: replay there, not on another port" {
+    start_counted stale-keepalive
+    local port_a="$PORT" count_a="$COUNT"
+    start_counted stale-keepalive
+    local port_b="$PORT" count_b="$COUNT"
+    # the shape of examples/rules.json, aimed at port A only
+    jq --argjson p "$port_a" '.rules = [{"peer": "127.0.0.1", "ports": $p, "retry": "idempotent"}]' \
+        "$RSTWATCH_ROOT/examples/rules.json" >"$T/rules.json"
+
+    RSTWATCH_CONFIG="$T/rules.json" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$port_a" GET GET
+    assert_equal 0 "$shim_status" "port A (ruled) exit status (stderr: $shim_stderr)"
+    assert_equal "" "$shim_stderr"
+    assert_equal "2 3" "$(cat "$count_a") $(cat "$count_a.received")" "port A answered/received"
+    assert_record_count 1
+    assert_jq '.type == "retry" and .action == "replay" and .outcome == "ok" and .peer == $p' \
+        --arg p "127.0.0.1:$port_a"
+
+    rm -rf "$LOG_DIR"
+    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$port_b" GET GET
+    RSTWATCH_CONFIG="$T/rules.json" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$port_b" GET GET
+    assert_same_as_bare
+    assert_equal 1 "$shim_status" "port B (not ruled) exit status"
+    # both runs: GET 1 answered, GET 2 reset, nothing replayed
+    assert_equal "2 4" "$(cat "$count_b") $(cat "$count_b.received")" "port B answered/received"
+    assert_record_count 1
+    assert_jq '.type == "reset" and .peer == $p' --arg p "127.0.0.1:$port_b"
+}
+
+@test "an invalid rules file: one warning naming the file (and line/column), and no retry" {
+    start_counted stale-keepalive
+    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    assert_equal 1 "$bare_status"
+    printf '{\n  "defaults": {"retry": "idempotent"},\n  "rules": [{"ports": 80,}]\n}\n' >"$T/syntax.json"
+    printf '{"defaults": {"retry": "idempotent", "atempts": 3}}\n' >"$T/unknown-key.json"
+    printf '{"defaults": {"retry": "idempotent", "attempts": "3"}}\n' >"$T/wrong-type.json"
+    printf '{"rules": [{"peer": "127.0.0.1", "retry": "idempotent", "ports": true}]}\n' >"$T/wrong-type2.json"
+    printf '{"defaults": {"retry": "idempotent"}, "retires": []}\n' >"$T/unknown-top.json"
+    local f expect
+    for f in syntax unknown-key wrong-type wrong-type2 unknown-top missing; do
+        case "$f" in
+        syntax) expect='line 3, column [0-9]+' ;;
+        unknown-key) expect='atempts' ;;
+        unknown-top) expect='retires' ;;
+        wrong-type) expect='defaults: bad value for "attempts"' ;;
+        wrong-type2) expect='rules\[0\]: bad value for "ports"' ;;
+        missing) expect='No such file' ;;
+        esac
+        echo "# $f.json" >&2
+        rm -rf "$LOG_DIR"
+        RSTWATCH_RETRY=idempotent RSTWATCH_CONFIG="$T/$f.json" \
+            run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+        assert_same_as_bare
+        assert_equal 1 "$(warnings | grep -c .)" "warning lines for $f.json"
+        warnings | grep -qF "$T/$f.json" || { echo "warning does not name the file: $(warnings)" >&2; false; }
+        warnings | grep -Eq "$expect" || { echo "warning lacks /$expect/: $(warnings)" >&2; false; }
+        assert_equal 0 "$(count_type retry)" "retry records for $f.json"
+        assert_equal 1 "$(count_type reset)" "reset records for $f.json"
+    done
+}
