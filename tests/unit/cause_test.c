@@ -1,0 +1,420 @@
+/* cause_test.c: the cause classifier (shim/cause.c), table-driven.
+ *
+ * One table of cause_input -> expected cause code (every code at least twice,
+ * the thresholds at their boundaries), one table of hint expectations, and
+ * checks of the rule table itself. Prints TAP; exits 1 on any failure.
+ *
+ * TCP states (include/net/tcp_states.h): 1 ESTABLISHED, 7 CLOSE,
+ * 8 CLOSE_WAIT, 9 LAST_ACK. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cause.h"
+
+/* The case tables start from a base (CLIENT, SERVER) and override fields:
+ * exactly what -Woverride-init (in -Wextra) is meant to flag elsewhere. */
+#pragma GCC diagnostic ignored "-Woverride-init"
+
+static int tap_n, tap_failed;
+
+static void ok(int cond, const char *name)
+{
+    tap_n++;
+    if (!cond) tap_failed++;
+    printf("%sok %d - %s\n", cond ? "" : "not ", tap_n, name);
+}
+
+static void diag(const char *msg)
+{
+    printf("# %s\n", msg);
+}
+
+enum { ST_ESTABLISHED = 1, ST_CLOSE = 7, ST_CLOSE_WAIT = 8, ST_LAST_ACK = 9 };
+
+/* A client that sent a request (78 bytes) on an established connection. */
+#define CLIENT .established = 1, .exchanges = 1, .bytes_out = 78
+/* A server that received a request and may be answering it. */
+#define SERVER .server = 1, .established = 1, .exchanges = 1, .bytes_in = 78
+
+struct code_case {
+    const char *name;
+    struct cause_input in;
+    enum cause_code want;
+};
+
+static const struct code_case code_cases[] = {
+    /* ---- refused ---- */
+    {"connect() refused", {.err = ECONNREFUSED, .op_class = OPC_CONNECT}, CAUSE_REFUSED},
+    {"refusal reported by SO_ERROR after a non-blocking connect",
+     {.err = ECONNREFUSED, .op_class = OPC_CONNECT, .bytes_out = 0}, CAUSE_REFUSED},
+    {"refusal seen by the first send of a non-blocking connect",
+     {.err = ECONNREFUSED, .op_class = OPC_OUT}, CAUSE_REFUSED},
+
+    /* ---- connect_timeout: ETIMEDOUT/unreachable before the handshake ---- */
+    {"ETIMEDOUT in connect (SYN unanswered)", {.err = ETIMEDOUT, .op_class = OPC_CONNECT},
+     CAUSE_CONNECT_TIMEOUT},
+    {"EHOSTUNREACH in connect", {.err = EHOSTUNREACH, .op_class = OPC_CONNECT},
+     CAUSE_CONNECT_TIMEOUT},
+    {"ENETUNREACH in connect", {.err = ENETUNREACH, .op_class = OPC_CONNECT},
+     CAUSE_CONNECT_TIMEOUT},
+
+    /* ---- retransmit_timeout: the same errors after the handshake ---- */
+    {"ETIMEDOUT established (recv)", {CLIENT, .err = ETIMEDOUT, .op_class = OPC_IN},
+     CAUSE_RETRANSMIT_TIMEOUT},
+    {"EHOSTUNREACH established (send, ICMP soft error)",
+     {CLIENT, .err = EHOSTUNREACH, .op_class = OPC_OUT}, CAUSE_RETRANSMIT_TIMEOUT},
+    {"ENETUNREACH established", {CLIENT, .err = ENETUNREACH, .op_class = OPC_IN},
+     CAUSE_RETRANSMIT_TIMEOUT},
+    {"ETIMEDOUT on an accepted connection", {SERVER, .err = ETIMEDOUT, .op_class = OPC_OUT},
+     CAUSE_RETRANSMIT_TIMEOUT},
+    {"ETIMEDOUT established wins over a long idle gap",
+     {CLIENT, .err = ETIMEDOUT, .op_class = OPC_IN, .exchanges = 2, .idle_before_ms = 90000},
+     CAUSE_RETRANSMIT_TIMEOUT},
+
+    /* ---- local_abort ---- */
+    {"ECONNABORTED in recv (socket destroyed on this host)",
+     {CLIENT, .err = ECONNABORTED, .op_class = OPC_IN}, CAUSE_LOCAL_ABORT},
+    {"ECONNABORTED in a server's send", {SERVER, .err = ECONNABORTED, .op_class = OPC_OUT},
+     CAUSE_LOCAL_ABORT},
+    {"ECONNABORTED from accept", {.err = ECONNABORTED, .op_class = OPC_ACCEPT, .server = 1},
+     CAUSE_LOCAL_ABORT},
+
+    /* ---- idle_reuse: reused, nothing of the response yet, quiet >= 1000 ms ---- */
+    {"idle_before_ms 1000 (threshold) -> idle_reuse",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
+      .idle_before_ms = 1000},
+     CAUSE_IDLE_REUSE},
+    {"idle_before_ms 999 (just below) -> reset_before_response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
+      .idle_before_ms = 999},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"idle 999 ms but a fresh CLOSE_WAIT snapshot -> idle_reuse",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
+      .idle_before_ms = 999, .snap_state = ST_CLOSE_WAIT, .snap_fresh = 1},
+     CAUSE_IDLE_REUSE},
+    {"idle 10 ms but a fresh CLOSE snapshot (RST already in) -> idle_reuse",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 3, .bytes_in = 200,
+      .idle_before_ms = 10, .snap_state = ST_CLOSE, .snap_fresh = 1},
+     CAUSE_IDLE_REUSE},
+    {"idle 10 ms but a fresh LAST_ACK snapshot -> idle_reuse",
+     {CLIENT, .err = EPIPE, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
+      .idle_before_ms = 10, .snap_state = ST_LAST_ACK, .snap_fresh = 1},
+     CAUSE_IDLE_REUSE},
+    {"CLOSE_WAIT snapshot that is not fresh does not count (idle 999)",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
+      .idle_before_ms = 999, .snap_state = ST_CLOSE_WAIT, .snap_fresh = 0},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"fresh ESTABLISHED snapshot, idle 10 ms -> reset_before_response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
+      .idle_before_ms = 10, .snap_state = ST_ESTABLISHED, .snap_fresh = 1},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"EPIPE on a reused connection idle 65 s -> idle_reuse",
+     {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .exchanges = 3, .bytes_in = 300,
+      .idle_before_ms = 65000},
+     CAUSE_IDLE_REUSE},
+    {"first exchange (not reused) idle 5 s -> reset_before_response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 1, .idle_before_ms = 5000},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"reused, idle 5 s, but response bytes already in -> reset_mid_stream",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 500,
+      .exchange_in = 400, .idle_before_ms = 5000},
+     CAUSE_RESET_MID_STREAM},
+    {"server role is never idle_reuse (client aborted) -> reset_mid_stream",
+     {SERVER, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .idle_before_ms = 5000},
+     CAUSE_RESET_MID_STREAM},
+    /* We had read EOF: the app wrote after seeing the peer's FIN. That is the
+     * more precise diagnosis than a stale keep-alive, whatever the idle gap. */
+    {"EOF seen, then a write 1.5 s later -> write_after_peer_fin (not idle_reuse)",
+     {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .exchanges = 2, .bytes_in = 91,
+      .peer_fin = 1, .idle_before_ms = 1500},
+     CAUSE_WRITE_AFTER_PEER_FIN},
+    {"EOF seen, second write right after (fresh CLOSE snapshot) -> write_after_peer_fin",
+     {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .exchanges = 2, .bytes_in = 91,
+      .peer_fin = 1, .idle_before_ms = 0, .snap_state = ST_CLOSE, .snap_fresh = 1},
+     CAUSE_WRITE_AFTER_PEER_FIN},
+
+    /* ---- write_after_peer_fin ---- */
+    {"EPIPE on send after EOF", {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .peer_fin = 1},
+     CAUSE_WRITE_AFTER_PEER_FIN},
+    {"ECONNRESET on send, fresh CLOSE_WAIT snapshot, EOF not read",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .snap_state = ST_CLOSE_WAIT,
+      .snap_fresh = 1},
+     CAUSE_WRITE_AFTER_PEER_FIN},
+    {"a server writing after the client's FIN",
+     {SERVER, .err = EPIPE, .op_class = OPC_OUT, .peer_fin = 1, .exchange_in = 10},
+     CAUSE_WRITE_AFTER_PEER_FIN},
+    {"stale CLOSE_WAIT snapshot on send (no EOF) -> reset_before_response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .snap_state = ST_CLOSE_WAIT,
+      .snap_fresh = 0},
+     CAUSE_RESET_BEFORE_RESPONSE},
+
+    /* ---- unread_data_close ---- */
+    {"recv reset after EOF (peer closed with our data unread)",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .peer_fin = 1, .bytes_in = 10,
+      .exchange_in = 10},
+     CAUSE_UNREAD_DATA_CLOSE},
+    {"send reset after the response began (early answer to an upload)",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .bytes_out = 65536, .bytes_in = 120,
+      .exchange_in = 120},
+     CAUSE_UNREAD_DATA_CLOSE},
+    {"EPIPE on send after an early answer",
+     {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .bytes_out = 200000, .bytes_in = 40,
+      .exchange_in = 40},
+     CAUSE_UNREAD_DATA_CLOSE},
+    {"server recv reset after the client's EOF",
+     {SERVER, .err = ECONNRESET, .op_class = OPC_IN, .peer_fin = 1},
+     CAUSE_UNREAD_DATA_CLOSE},
+
+    /* ---- reset_before_response ---- */
+    {"recv reset, request sent, nothing back",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN}, CAUSE_RESET_BEFORE_RESPONSE},
+    {"send reset, request partly sent, nothing back",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .bytes_out = 4096},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"second quick request: earlier responses do not make it mid-stream",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
+      .exchange_in = 0, .idle_before_ms = 5},
+     CAUSE_RESET_BEFORE_RESPONSE},
+
+    /* ---- reset_mid_stream ---- */
+    {"recv reset while the response was flowing",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .bytes_in = 1000, .exchange_in = 1000},
+     CAUSE_RESET_MID_STREAM},
+    {"server-push stream reset (client never sent)",
+     {.established = 1, .err = ECONNRESET, .op_class = OPC_IN, .bytes_in = 5000},
+     CAUSE_RESET_MID_STREAM},
+    {"server: client reset while we read its request", {SERVER, .err = ECONNRESET, .op_class = OPC_IN},
+     CAUSE_RESET_MID_STREAM},
+    /* A server's exchange_in counts the bytes of its own response; a client
+     * that goes away mid-download is a client abort, not "our data unread
+     * after an early answer". */
+    {"server: send reset mid-response (client went away) -> reset_mid_stream",
+     {SERVER, .err = ECONNRESET, .op_class = OPC_OUT, .bytes_out = 20000, .exchange_in = 20000},
+     CAUSE_RESET_MID_STREAM},
+
+    /* ---- unknown ---- */
+    {"recv reset before anything was sent or received",
+     {.established = 1, .err = ECONNRESET, .op_class = OPC_IN}, CAUSE_UNKNOWN},
+    {"EPIPE on a connection that never carried a byte",
+     {.established = 1, .err = EPIPE, .op_class = OPC_OTHER}, CAUSE_UNKNOWN},
+    {"an error outside the reset family (EINVAL)", {CLIENT, .err = EINVAL, .op_class = OPC_IN},
+     CAUSE_UNKNOWN},
+    {"no error at all (errno 0)", {CLIENT, .err = 0, .op_class = OPC_IN}, CAUSE_UNKNOWN},
+};
+
+static void check_codes(void)
+{
+    unsigned seen[CAUSE_COUNT] = {0};
+    for (size_t i = 0; i < sizeof code_cases / sizeof code_cases[0]; i++) {
+        const struct code_case *t = &code_cases[i];
+        size_t rule = cause_classify(&t->in);
+        enum cause_code got = cause_rules[rule].code;
+        char name[300];
+        if (strstr(t->name, "->")) snprintf(name, sizeof name, "classify: %s", t->name);
+        else snprintf(name, sizeof name, "classify: %s -> %s", t->name, cause_code_name(t->want));
+        ok(got == t->want, name);
+        if (got != t->want) {
+            char m[200];
+            snprintf(m, sizeof m, "  got %s (rule %zu)", cause_code_name(got), rule);
+            diag(m);
+        }
+        seen[t->want]++;
+    }
+    int all_twice = 1;
+    for (int c = 0; c < CAUSE_COUNT; c++)
+        if (seen[c] < 2) {
+            char m[100];
+            snprintf(m, sizeof m, "  code %s has only %u case(s)", cause_code_name(c), seen[c]);
+            diag(m);
+            all_twice = 0;
+        }
+    ok(all_twice, "the table covers every cause code at least twice");
+}
+
+/* ---- hints ------------------------------------------------------------------- */
+
+struct hint_case {
+    const char *name;
+    struct cause_input in;
+    const char *want[4];   /* substrings that must appear */
+    const char *reject[3]; /* substrings that must not */
+};
+
+#define STALE(ms) CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .idle_before_ms = (ms)
+
+static const struct hint_case hint_cases[] = {
+    {"idle 65 s names the AWS ALB 60 s default",
+     {STALE(65000)},
+     {"65.0 s", "AWS ALB/ELB idle timeout default, 60 s", "idle timeout"},
+     {"nginx", "Node.js", "already closed"}},
+    {"idle 1.2 s names no known timeout",
+     {STALE(1234)},
+     {"idle 1.2 s", "set the client's idle timeout below"},
+     {"past the", "AWS", NULL}},
+    {"idle 4999 ms is below the Node.js/Apache 5 s default",
+     {STALE(4999)},
+     {"4.9 s"},
+     {"past the", NULL, NULL}},
+    {"idle exactly 5 s names Node.js and Apache",
+     {STALE(5000)},
+     {"5.0 s", "Node.js and Apache httpd keep-alive defaults, 5 s"},
+     {"AWS", NULL, NULL}},
+    {"idle 75 s names nginx, not the ALB",
+     {STALE(75000)},
+     {"nginx keepalive_timeout default, 75 s"},
+     {"AWS ALB", NULL, NULL}},
+    {"idle 4 min names the Azure Load Balancer",
+     {STALE(240000)},
+     {"240.0 s", "Azure Load Balancer idle timeout default, 4 min"},
+     {NULL, NULL, NULL}},
+    {"idle 350 s names the AWS NAT Gateway",
+     {STALE(350000)},
+     {"AWS NAT Gateway/GWLB idle timeout, 350 s"},
+     {NULL, NULL, NULL}},
+    {"idle 2 h names a firewall's 1 h timeout",
+     {STALE(7200000)},
+     {"7200.0 s", "1 h connection timeout"},
+     {NULL, NULL, NULL}},
+    {"a fresh CLOSE_WAIT snapshot says the peer had already closed",
+     {STALE(65000), .snap_state = ST_CLOSE_WAIT, .snap_fresh = 1},
+     {"AWS ALB/ELB", "the peer had already closed it"},
+     {NULL, NULL, NULL}},
+    {"retransmit_timeout appends the retransmission count",
+     {CLIENT, .err = ETIMEDOUT, .op_class = OPC_IN, .total_retrans = 7},
+     {"unacknowledged", "(7 retransmissions before the failure)"},
+     {NULL, NULL, NULL}},
+    {"retransmit_timeout without retransmissions appends nothing",
+     {CLIENT, .err = ETIMEDOUT, .op_class = OPC_IN, .total_retrans = 0},
+     {"check the path"},
+     {"retransmissions before", NULL, NULL}},
+    {"reset_mid_stream appends the retransmission count",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .bytes_in = 10, .exchange_in = 10,
+      .total_retrans = 2},
+     {"while data was flowing", "(2 retransmissions before the failure)"},
+     {NULL, NULL, NULL}},
+    {"reset_before_response does not mention retransmissions",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .total_retrans = 3},
+     {"before any response byte", "server's logs"},
+     {"retransmissions", NULL, NULL}},
+    {"refused: check the service is listening",
+     {.err = ECONNREFUSED, .op_class = OPC_CONNECT},
+     {"nothing was listening", "listening there"},
+     {NULL, NULL, NULL}},
+    {"connect_timeout: check firewalls and routing",
+     {.err = ETIMEDOUT, .op_class = OPC_CONNECT},
+     {"never completed", "firewalls"},
+     {NULL, NULL, NULL}},
+    {"local_abort: check this host",
+     {CLIENT, .err = ECONNABORTED, .op_class = OPC_IN},
+     {"aborted on this host", "this host's logs"},
+     {NULL, NULL, NULL}},
+    {"server-side reset: the client aborted",
+     {SERVER, .err = ECONNRESET, .op_class = OPC_IN},
+     {"client aborted", "check the client side"},
+     {NULL, NULL, NULL}},
+    {"write_after_peer_fin: wrote after EOF",
+     {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .peer_fin = 1},
+     {"already closed its side", "Connection: close"},
+     {NULL, NULL, NULL}},
+    {"unread_data_close: the peer answered early",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .peer_fin = 1},
+     {"still unread", "answered early"},
+     {NULL, NULL, NULL}},
+    {"unknown: compare with the peer's logs",
+     {.established = 1, .err = ECONNRESET, .op_class = OPC_IN},
+     {"no pattern fits", "peer's logs"},
+     {NULL, NULL, NULL}},
+};
+
+static void check_hints(void)
+{
+    for (size_t i = 0; i < sizeof hint_cases / sizeof hint_cases[0]; i++) {
+        const struct hint_case *t = &hint_cases[i];
+        char buf[1024];
+        struct strbuf b;
+        sb_init(&b, buf, sizeof buf);
+        cause_write_hint(&b, cause_classify(&t->in), &t->in);
+        const char *h = sb_cstr(&b);
+        int good = !b.overflow && h[0];
+        for (int k = 0; k < 4 && t->want[k]; k++)
+            if (!strstr(h, t->want[k])) good = 0;
+        for (int k = 0; k < 3 && t->reject[k]; k++)
+            if (strstr(h, t->reject[k])) good = 0;
+        /* one sentence: no newline, no trailing period doubling */
+        if (strchr(h, '\n')) good = 0;
+        char name[200];
+        snprintf(name, sizeof name, "hint: %s", t->name);
+        ok(good, name);
+        if (!good) {
+            printf("#   hint was: %s\n", h);
+        }
+    }
+}
+
+/* ---- the rule table ------------------------------------------------------------ */
+
+static void check_table(void)
+{
+    /* The last rule is the catch-all: cause_classify must stop there for any input. */
+    size_t n = 0;
+    while (cause_rules[n].code != CAUSE_UNKNOWN) n++;
+    struct cause_input junk;
+    memset(&junk, 0xa5, sizeof junk);
+    size_t r = cause_classify(&junk);
+    ok(r <= n, "arbitrary input stops at or before the catch-all rule");
+
+    int covered[CAUSE_COUNT] = {0}, hints_ok = 1;
+    for (size_t i = 0; i <= n; i++) {
+        covered[cause_rules[i].code] = 1;
+        if (!cause_rules[i].hint || strlen(cause_rules[i].hint) < 40) hints_ok = 0;
+    }
+    int all = 1;
+    for (int c = 0; c < CAUSE_COUNT; c++) all &= covered[c];
+    ok(all, "every cause code has a rule");
+    ok(hints_ok, "every rule has a substantial hint");
+
+    static const char *const names[CAUSE_COUNT] = {
+        [CAUSE_REFUSED] = "refused",
+        [CAUSE_CONNECT_TIMEOUT] = "connect_timeout",
+        [CAUSE_RESET_BEFORE_RESPONSE] = "reset_before_response",
+        [CAUSE_IDLE_REUSE] = "idle_reuse",
+        [CAUSE_UNREAD_DATA_CLOSE] = "unread_data_close",
+        [CAUSE_WRITE_AFTER_PEER_FIN] = "write_after_peer_fin",
+        [CAUSE_RESET_MID_STREAM] = "reset_mid_stream",
+        [CAUSE_RETRANSMIT_TIMEOUT] = "retransmit_timeout",
+        [CAUSE_LOCAL_ABORT] = "local_abort",
+        [CAUSE_UNKNOWN] = "unknown",
+    };
+    int names_ok = 1;
+    for (int c = 0; c < CAUSE_COUNT; c++)
+        if (strcmp(cause_code_name(c), names[c])) names_ok = 0;
+    ok(names_ok, "cause_code_name matches DESIGN.md's code list");
+    ok(!strcmp(cause_code_name(CAUSE_COUNT), "unknown") &&
+           !strcmp(cause_code_name((enum cause_code)-1), "unknown"),
+       "out-of-range codes are named unknown");
+
+    /* The hint writer never overflows a record's 768-byte hint buffer. */
+    struct cause_input worst = {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 9,
+                                .idle_before_ms = UINT64_MAX / 2, .snap_state = ST_CLOSE_WAIT,
+                                .snap_fresh = 1, .total_retrans = UINT32_MAX};
+    int fits = 1;
+    for (size_t i = 0; i <= n; i++) {
+        char buf[768];
+        struct strbuf b;
+        sb_init(&b, buf, sizeof buf);
+        cause_write_hint(&b, i, &worst);
+        if (b.overflow) fits = 0;
+    }
+    ok(fits, "every hint fits the record's 768-byte hint buffer with extreme numbers");
+}
+
+int main(void)
+{
+    check_codes();
+    check_hints();
+    check_table();
+    printf("1..%d\n", tap_n);
+    return tap_failed ? 1 : 0;
+}
