@@ -15,6 +15,21 @@
 
 extern char *program_invocation_short_name;
 
+/* The program's name as it was at load. Servers rewrite their argv for ps
+ * (nginx: "nginx: worker process", postgres, sshd), and glibc's short name
+ * points into that memory: read later, it names a fragment ("ker process"). */
+static char prog_name[256];
+
+__attribute__((constructor)) static void record_capture_prog(void)
+{
+    const char *p = program_invocation_short_name;
+    if (!p) return;
+    size_t n = strlen(p);
+    if (n >= sizeof prog_name) n = sizeof prog_name - 1;
+    memcpy(prog_name, p, n);
+    prog_name[n] = 0;
+}
+
 static unsigned op_class_of(unsigned op)
 {
     switch (op) {
@@ -237,7 +252,7 @@ void record_format(struct strbuf *b, const struct conn *c, const struct record_i
     sb_putc(b, '"');
     put_u_field(b, "pid", (uint64_t)syscall(SYS_getpid));
     put_u_field(b, "tid", (uint64_t)syscall(SYS_gettid));
-    const char *prog = program_invocation_short_name;
+    const char *prog = prog_name[0] ? prog_name : program_invocation_short_name;
     put_str_field(b, "prog", prog ? prog : "");
     put_key(b, "fd");
     sb_puti(b, ri->fd);
