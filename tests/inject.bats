@@ -13,14 +13,19 @@ setup_file() {
     export PYDIR
     mkdir -p "$PYDIR"
 
-    # seq.py HOST PORT N: N GETs on one http.client connection. Prints
-    # "<i> <status> <bytes> <ms>" per request (ms: request to end of body)
-    # or "<i> error <Exception> <errno>"; after an error the next request
-    # goes out on a new connection. Exit 0.
+    # seq.py HOST PORT N [SERVERLOG]: N GETs on one http.client connection.
+    # Prints "<i> <status> <bytes> <ms>" per request (ms: request to end of
+    # body) or "<i> error <Exception> <errno>"; after an error the next
+    # request goes out on a new connection. With SERVERLOG (server.py's
+    # log), after an error and BEFORE closing its socket it waits (<= 2 s)
+    # for the server to log how its side ended and prints "server: <line>"
+    # (a close with unread data would also reset the server's side, so the
+    # check must happen while the socket is still open). Exit 0.
     cat >"$PYDIR/seq.py" <<'EOF'
-import http.client, signal, sys, time
+import http.client, re, signal, sys, time
 signal.alarm(30)
 host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+serverlog = sys.argv[4] if len(sys.argv) > 4 else None
 conn = http.client.HTTPConnection(host, port)
 for i in range(1, n + 1):
     t = time.monotonic()
@@ -30,6 +35,15 @@ for i in range(1, n + 1):
         data = resp.read()
     except OSError as e:
         print("%d error %s %s" % (i, type(e).__name__, e.errno), flush=True)
+        if serverlog:
+            seen, deadline = "nothing", time.monotonic() + 2
+            while seen == "nothing" and time.monotonic() < deadline:
+                for line in open(serverlog):
+                    if re.match(r"conn [0-9]+ (eof|[A-Z])", line):
+                        seen = line.strip()
+                        break
+                time.sleep(0.01)
+            print("server: " + seen, flush=True)
         conn.close()
         continue
     print("%d %d %d %d" % (i, resp.status, len(data), (time.monotonic() - t) * 1000), flush=True)
@@ -196,9 +210,10 @@ strip_ms() {
     # ECONNRESET, not a clean EOF (a python server logs how each ended).
     rm -rf "$LOG_DIR"
     start_pyserver
-    RSTWATCH_INJECT="reset:port=$PORT,after=1" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 3
+    RSTWATCH_INJECT="reset:port=$PORT,after=1" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 3 "$PYLOG"
     assert_equal "1 200 3
 2 error ConnectionResetError 104
+server: conn 1 ConnectionResetError
 3 200 3" "$(strip_ms <<<"$shim_output")" "output against server.py"
     local i
     for ((i = 0; i < 100; i++)); do
@@ -280,7 +295,8 @@ strip_ms() {
     echo "# run 1: $(tr '\n' ' ' <<<"$first")" >&2
     assert_equal 10 "$(grep -c . <<<"$first")" "lines"
     # a coin, not all or nothing
-    [ "$resets" -ge 1 ] && [ "$resets" -le 9 ]
+    [ "$resets" -ge 1 ]
+    [ "$resets" -le 9 ]
     assert_equal "$resets" "$(count_type inject)" "inject records = resets the app saw"
     rm -rf "$LOG_DIR"
     RSTWATCH_INJECT="$spec" run_shim "$PYTHON" "$PYDIR/conns.py" "$PORT" 10

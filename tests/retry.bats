@@ -135,6 +135,14 @@ assert_true() {
     fi
 }
 
+# assert_between LO HI VALUE WHAT: LO <= VALUE <= HI (integers).
+assert_between() {
+    if ! [[ "$3" =~ ^[0-9]+$ ]] || [ "$3" -lt "$1" ] || [ "$3" -gt "$2" ]; then
+        echo "${4:-value}: expected $1..$2, got '$3'" >&2
+        return 1
+    fi
+}
+
 # warnings: the "rstwatch:" lines of the last shim run's stderr.
 warnings() {
     printf '%s\n' "$shim_stderr" | grep '^rstwatch:' || true
@@ -321,6 +329,24 @@ HEAD 1" "$(cat "$COUNT.methods")"
     assert_true "two successful replays" 'all(.type == "retry" and .action == "replay" and .outcome == "ok")'
 }
 
+@test "at most one replay per request: a request reset again after its replay reaches the app" {
+    # rst-after-request resets every request, the replayed one too.
+    start_counted rst-after-request
+    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET
+    start_counted rst-after-request
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET
+    assert_same_as_bare
+    assert_equal 1 "$shim_status"
+    [[ "$shim_stderr" == *ConnectionResetError* ]]
+    # sent twice (the original and one replay), never a third time
+    assert_equal "0 2" "$(answered) $(received)" "answered/received"
+    assert_equal 2 "$(count_type retry)" "retry records"
+    assert_true "one replay, then a refusal" \
+        'map(select(.type == "retry")) | (.[0] | .action == "replay" and .outcome == "ok") and
+         (.[1] | .action == "none" and .outcome == "refused" and (.reason | test("already replayed")))'
+    assert_equal 1 "$(count_type reset)" "reset records"
+}
+
 @test "TLS bytes are never replayed, even when a later message looks like HTTP" {
     start_counted stale-keepalive
     run_bare "$PYTHON" "$PYDIR/tls.py" "$PORT"
@@ -454,8 +480,8 @@ assert_reconnects() {
     ms="$(printf '%s\n' "$shim_stderr" | sed -n 's/^connect_ms //p')"
     echo "# connect() took $ms ms; the whole run $(((t1 - t0) / 1000000)) ms" >&2
     # sleeps: rand(0, 100) + rand(0, min(150, 200)) <= 250 ms, plus slack
-    [ -n "$ms" ] && [ "$ms" -ge 0 ] && [ "$ms" -le 350 ]
-    [ $(((t1 - t0) / 1000000)) -le 2000 ]
+    assert_between 0 350 "$ms" "connect() time in ms, 3 attempts"
+    assert_between 0 2000 $(((t1 - t0) / 1000000)) "the whole run in ms"
     assert_reconnects 'length == 2 and all(. == "failed")'
     assert_equal 1 "$(count_type reset)"
     # every attempt is on the timeline: three refused connects
@@ -470,7 +496,7 @@ assert_reconnects() {
         run_shim "$PYTHON" "$PYDIR/connect.py" "$PORT"
     ms="$(printf '%s\n' "$shim_stderr" | sed -n 's/^connect_ms //p')"
     echo "# 8 attempts: connect() took $ms ms" >&2
-    [ -n "$ms" ] && [ "$ms" -ge 50 ] && [ "$ms" -le 850 ]
+    assert_between 50 850 "$ms" "connect() time in ms, 8 attempts"
     assert_reconnects 'length == 7'
 }
 
