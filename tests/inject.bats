@@ -225,6 +225,15 @@ server: conn 1 ConnectionResetError
     grep -qx 'conn 2 eof' "$PYLOG" || { echo "server log:" >&2; cat "$PYLOG" >&2; false; }
 }
 
+@test "an injected reset: the inject and reset records name the connection's local address" {
+    start_server http
+    RSTWATCH_INJECT="reset:port=$PORT,after=1" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 2
+    assert_equal 2 "$(record_count)" "records (inject, reset)"
+    # not "unknown", and not 0.0.0.0 (the socket is unbound once disconnected)
+    assert_true "local addresses" \
+        'all(.local | test("^127\\.0\\.0\\.1:[0-9]+$")) and (map(.local) | unique | length == 1)'
+}
+
 @test "reset only matches its port" {
     start_server http
     local other="$PORT"

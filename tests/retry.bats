@@ -270,6 +270,18 @@ response 3: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et output wit
     assert_equal 0 "$(count_type retry)" "retry records with RSTWATCH_RETRY=off"
 }
 
+@test "retry records name the connection's local address, the old one for a replay, the new one after it" {
+    start_counted stale-keepalive
+    # GET 2 is replayed on a new connection, where the POST is then refused
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET POST
+    assert_equal 1 "$shim_status"
+    assert_equal 3 "$(record_count)" "records (replay, refusal, reset)"
+    assert_true "every record has a local 127.0.0.1:port" 'all(.local | test("^127\\.0\\.0\\.1:[0-9]+$"))'
+    assert_true "replay on the first connection, refusal and reset on the second" \
+        '(.[0].action == "replay" and .[1].action == "none" and .[2].type == "reset") and
+         .[0].local != .[1].local and .[1].local == .[2].local'
+}
+
 # ---- exactly-once: what is never replayed -------------------------------------------
 
 @test "a POST without Idempotency-Key is never replayed: the server sees it once, the app gets the reset" {
