@@ -404,6 +404,45 @@ HEAD 1" "$(cat "$COUNT.methods")"
     assert_equal "7 13" "$(answered) $(received)" "answered/received"
 }
 
+@test "the budget and the replayable methods follow the rules file" {
+    start_counted stale-keepalive
+    # floor 1, 0%: a single replay for this peer
+    printf '{"defaults": {"retry": "idempotent", "budget_min": 1, "budget_percent": 0}}\n' >"$T/budget.json"
+    RSTWATCH_CONFIG="$T/budget.json" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" --continue GET GET GET GET
+    assert_equal "" "$(warnings)" "warnings"
+    assert_equal "1 GET 200 3
+2 GET 200 3
+3 GET error ConnectionResetError
+4 GET 200 3" "$shim_output"
+    assert_equal 1 "$(jq_records '[.[] | select(.action == "replay")] | length')" "replays"
+
+    # "methods" adds POST to the replayable methods
+    rm -rf "$LOG_DIR"
+    start_counted stale-keepalive
+    printf '{"defaults": {"retry": "idempotent", "methods": ["POST"]}}\n' >"$T/methods.json"
+    RSTWATCH_CONFIG="$T/methods.json" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" POST POST
+    assert_equal 0 "$shim_status" "exit status (stderr: $shim_stderr)"
+    assert_equal "2 3" "$(answered) $(received)" "answered/received"
+    assert_equal 1 "$(jq_records '[.[] | select(.action == "replay" and .outcome == "ok")] | length')" "replays"
+}
+
+@test "a request larger than RSTWATCH_REPLAY_MAX is not replayed" {
+    start_counted stale-keepalive
+    # http.client's GET is about 70 bytes
+    RSTWATCH_RETRY=idempotent RSTWATCH_REPLAY_MAX=32 run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    assert_equal 1 "$shim_status"
+    [[ "$shim_stderr" == *ConnectionResetError* ]]
+    assert_equal "1 2" "$(answered) $(received)" "answered/received"
+    assert_true "refused: not fully buffered" \
+        'map(select(.type == "retry")) | length == 1 and .[0].outcome == "refused" and (.[0].reason | test("buffered"))'
+    rm -rf "$LOG_DIR"
+    start_counted stale-keepalive
+    RSTWATCH_RETRY=idempotent RSTWATCH_REPLAY_MAX=0 run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    assert_equal 1 "$shim_status" "exit status with RSTWATCH_REPLAY_MAX=0"
+    assert_equal "1 2" "$(answered) $(received)" "answered/received with RSTWATCH_REPLAY_MAX=0"
+    assert_equal 0 "$(jq_records '[.[] | select(.action == "replay")] | length')" "replays with RSTWATCH_REPLAY_MAX=0"
+}
+
 # ---- connect retry ------------------------------------------------------------------
 
 # assert_reconnects OUTCOMES: the retry records are reconnects of ECONNREFUSED
