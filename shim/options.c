@@ -151,9 +151,16 @@ int options_load(struct options *o, const char *(*getenv_fn)(const char *name),
         const char *v = getenv_fn(d->name);
         if (!v) continue;
         if (*v && d->parse(v, o) == 0) continue;
+        /* The value is echoed, but only as one line: control bytes (a newline
+         * that would forge a second warning, a terminal escape) become '?'. */
+        char shown[41];
+        size_t n = strnlen(v, sizeof shown - 1);
+        for (size_t k = 0; k < n; k++)
+            shown[k] = ((unsigned char)v[k] < 0x20 || v[k] == 0x7f) ? '?' : v[k];
+        shown[n] = 0;
         char line[256];
-        snprintf(line, sizeof line, "ignoring %s=%.40s%s (expected %s); using %s", d->name,
-                 v, strlen(v) > 40 ? "..." : "", d->values, *d->def ? d->def : "none");
+        snprintf(line, sizeof line, "ignoring %s=%s%s (expected %s); using %s", d->name, shown,
+                 v[n] ? "..." : "", d->values, *d->def ? d->def : "none");
         warn_fn(line);
         bad++;
     }
