@@ -132,7 +132,8 @@ wrk_requests() {
     : >"$NGX/error.log"
     nginx_start "$SHIM_PRELOAD"
     local shim_body shim_out shim_n
-    shim_body="$(env LD_PRELOAD="$SHIM_PRELOAD" curl -sS "http://127.0.0.1:$NGX_PORT/big.txt" | sha256sum)"
+    # (curl itself stays bare: an ASan-preloaded curl deadlocks in setlocale, shim or not)
+    shim_body="$(curl -sS "http://127.0.0.1:$NGX_PORT/big.txt" | sha256sum)"
     assert_equal "$bare_body" "$shim_body" "the 64 KiB file as served"
     assert_equal "hello" "$(curl -sS "http://127.0.0.1:$NGX_PORT/hello")"
     shim_out="$(wrk_run "$SHIM_PRELOAD" /big.txt)"
