@@ -492,6 +492,27 @@ assert_reconnects() {
     assert_equal 0 "$(count_type reset)" "reset records"
 }
 
+@test "connect retry: an epoll event-loop client (level and edge triggered) connecting 400 ms early succeeds" {
+    local et
+    for et in "" --et; do
+        echo "# evloop_client ${et:-(level-triggered)}" >&2
+        rm -rf "$LOG_DIR"
+        start_server http --listen-after-ms 400
+        run_bare "$EVLOOP" $et --requests 1 127.0.0.1 "$PORT"
+        assert_equal "fd=3
+connect: Connection refused" "$bare_output" "output without the shim"
+        start_server http --listen-after-ms 400
+        RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=20 RSTWATCH_RETRY_BASE_MS=100 RSTWATCH_RETRY_CAP_MS=200 \
+            run_shim "$EVLOOP" $et --requests 1 --timeout-ms 3000 127.0.0.1 "$PORT"
+        # the refusals were hidden from epoll_wait; the app only sees success
+        assert_equal "fd=3
+response 1: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et with connect retry"
+        assert_equal 0 "$shim_status"
+        assert_reconnects 'all(. == "in_progress")'
+        assert_equal 0 "$(count_type reset)" "reset records"
+    done
+}
+
 @test "connect retry exhausted: the app gets ECONNREFUSED unchanged and a reset record" {
     need_preloadable curl
     start_server refuse
