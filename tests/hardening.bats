@@ -457,6 +457,7 @@ config_parsing_present() {
     printf '{' >"$T/probe.json"
     RSTWATCH_CONFIG="$T/probe.json" run_shim "$CLIENT" 127.0.0.1 "$PORT"
     [ "$(warning_count)" != 0 ] || skip "RSTWATCH_CONFIG is not parsed yet (no warning for '{')"
+    rm -rf "$LOG_DIR"
 }
 
 # check_bad_config FILE DESCRIPTION: one warning naming RSTWATCH_CONFIG, the
