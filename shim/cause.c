@@ -73,10 +73,16 @@ static int m_idle_reuse(const struct cause_input *in)
            (in->idle_before_ms >= IDLE_REUSE_MIN_MS || peer_closed_before(in));
 }
 
+/* The app itself read EOF and still wrote: a protocol mismatch, however long it waited. */
+static int m_write_after_eof(const struct cause_input *in)
+{
+    return is_reset(in) && in->op_class == OPC_OUT && in->peer_fin;
+}
+
+/* The peer's FIN was already there (CLOSE_WAIT) though the app had not read it. */
 static int m_write_after_peer_fin(const struct cause_input *in)
 {
-    return is_reset(in) && in->op_class == OPC_OUT &&
-           (in->peer_fin || (in->snap_fresh && in->snap_state == 8));
+    return is_reset(in) && in->op_class == OPC_OUT && in->snap_fresh && in->snap_state == 8;
 }
 
 static int m_unread_data_close(const struct cause_input *in)
@@ -119,21 +125,24 @@ const struct cause_rule cause_rules[] = {
     {CAUSE_LOCAL_ABORT, m_local_abort,
      "the connection was aborted on this host (local timeout, a killed or crashed peer before "
      "accept, or SO_LINGER 0): check this host's logs and limits"},
+    {CAUSE_WRITE_AFTER_PEER_FIN, m_write_after_eof,
+     "we wrote after the peer had already closed its side (we had seen EOF or half-close): "
+     "check the protocol, e.g. Connection: close or a response the client did not wait for"},
     {CAUSE_IDLE_REUSE, m_idle_reuse,
      "the peer or a load balancer closed this keep-alive connection at its idle timeout and the "
      "client reused it: set the client's idle timeout below the smallest one on the path"},
     {CAUSE_WRITE_AFTER_PEER_FIN, m_write_after_peer_fin,
      "we wrote after the peer had already closed its side (we had seen EOF or half-close): "
      "check the protocol, e.g. Connection: close or a response the client did not wait for"},
+    {CAUSE_RESET_MID_STREAM, m_client_abort,
+     "the client aborted this connection (it crashed, timed out, or closed with SO_LINGER 0): "
+     "check the client side and any proxy in front of this server"},
     {CAUSE_UNREAD_DATA_CLOSE, m_unread_data_close,
      "the peer closed while our data was still unread, which makes the kernel send a reset: "
      "the peer answered early (an error, a size limit) or does not read the whole request"},
     {CAUSE_RESET_BEFORE_RESPONSE, m_reset_before_response,
      "the request was sent and the peer reset before any response byte: it crashed, restarted "
      "or rejected the request; check the server's logs at this time"},
-    {CAUSE_RESET_MID_STREAM, m_client_abort,
-     "the client aborted this connection (it crashed, timed out, or closed with SO_LINGER 0): "
-     "check the client side and any proxy in front of this server"},
     {CAUSE_RESET_MID_STREAM, m_reset_mid_stream,
      "the connection was reset while data was flowing (peer crash, resource limit, or a "
      "middlebox or IDS injecting a reset): check the peer's logs and tcp.retrans"},

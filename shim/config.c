@@ -11,10 +11,13 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sink.h"
 
@@ -302,12 +305,21 @@ int config_load(struct retry_config *cfg, const struct options *o, const char *p
         return 0;
     }
     char err[300];
-    FILE *f = fopen(path, "re");
+    /* O_NONBLOCK: a FIFO without a writer must not hang the host at load. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    FILE *f = NULL;
     char *buf = NULL;
     size_t len = 0;
     int rc = -EINVAL;
-    if (!f) {
+    if (fd < 0) {
         snprintf(err, sizeof err, "%s", strerror(errno));
+    } else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, sizeof err, "not a regular file");
+        close(fd);
+    } else if (!(f = fdopen(fd, "r"))) {
+        snprintf(err, sizeof err, "%s", strerror(errno));
+        close(fd);
     } else {
         size_t cap = 1 << 20; /* a rules file is small; refuse anything past 1 MiB */
         buf = malloc(cap + 1);
@@ -342,6 +354,7 @@ int config_rule_matches(const struct retry_rule *r, const struct sockaddr *sa)
 {
     const uint8_t *addr = NULL;
     unsigned port = 0;
+    int family = sa->sa_family;
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
         addr = (const uint8_t *)&in->sin_addr;
@@ -350,9 +363,10 @@ int config_rule_matches(const struct retry_rule *r, const struct sockaddr *sa)
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
         addr = (const uint8_t *)&in6->sin6_addr;
         port = ntohs(in6->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) family = AF_INET, addr += 12; /* dual-stack */
     }
     if (port < r->port_lo || port > r->port_hi) return 0;
-    if (r->family && (!addr || r->family != sa->sa_family || !prefix_match(addr, r->addr, r->prefix)))
+    if (r->family && (!addr || r->family != family || !prefix_match(addr, r->addr, r->prefix)))
         return 0;
     return 1;
 }

@@ -165,6 +165,7 @@ static int take_one(struct inj_spec *sp)
 static void inject_record(int fd, struct conn *c, unsigned op, int err, enum inj_action a)
 {
     guard_enter();
+    watch_fill_local(fd, c);
     struct record_info ri = {.type = "inject",
                              .fd = fd,
                              .op = op,
@@ -235,6 +236,7 @@ int inject_before_io(int fd, struct conn *c, int out)
         return 0;
     }
     c->flags |= INJ_DONE;
+    watch_fill_local(fd, c); /* after the disconnect the socket is unbound */
     struct sockaddr unspec = {.sa_family = AF_UNSPEC};
     real_connect(fd, &unspec, sizeof unspec); /* tcp_disconnect(): sends RST to the peer */
     ring_push(&c->ring, OP_INJECT, -1, ECONNRESET, clock_now_ns());

@@ -312,6 +312,7 @@ static void retry_record(int fd, struct conn *c, unsigned op, int err, int attem
                          const char *action, const char *outcome, const char *reason)
 {
     guard_enter();
+    watch_fill_local(fd, c);
     struct record_info ri = {.type = "retry",
                              .fd = fd,
                              .op = op,
@@ -336,8 +337,8 @@ int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t l
 {
     struct retry_state *rs = c->retry;
     if (len <= sizeof rs->peer) memcpy(&rs->peer, sa, len), rs->peer_len = len;
-    int r = real_connect(fd, sa, len);
-    int e = errno;
+    int e;
+    int r = watch_connect_once(fd, c, sa, len, &e);
     rs->attempt = 1;
     while (r < 0 && retryable_connect_errno(e) && rs->attempt < rs->rule->attempts) {
         ring_push(&c->ring, OP_CONNECT, -1, e, clock_now_ns());
@@ -346,9 +347,9 @@ int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t l
         rs->attempt++;
         int nfd = fresh_socket(rs);
         if (nfd < 0) break;
-        r = real_connect(nfd, sa, len);
-        e = errno;
         if (move_onto(nfd, fd, rs) < 0) break;
+        c->local.sa.sa_family = 0; /* a new socket, a new local address */
+        r = watch_connect_once(fd, c, sa, len, &e);
         ring_push(&c->ring, OP_RETRY, (int64_t)rs->attempt, 0, clock_now_ns());
         retry_record(fd, c, OP_CONNECT, prev, (int)rs->attempt,
                      "reconnect", r == 0 ? "ok" : e == EINPROGRESS ? "in_progress" : "failed",
@@ -393,9 +394,10 @@ static int check_pending(int fd, struct conn *c)
         pending_remove(c);
         return 0;
     }
-    int r = real_connect(nfd, &rs->peer.sa, rs->peer_len);
-    int e = errno;
     move_onto(nfd, fd, rs);
+    c->local.sa.sa_family = 0;
+    int e;
+    int r = watch_connect_once(fd, c, &rs->peer.sa, rs->peer_len, &e);
     ring_push(&c->ring, OP_RETRY, (int64_t)rs->attempt, 0, clock_now_ns());
     retry_record(fd, c, OP_CONNECT, so_error, (int)rs->attempt, "reconnect",
                  r == 0 ? "ok" : e == EINPROGRESS ? "in_progress" : "failed",
@@ -598,6 +600,7 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
         return r;
     }
     rs->replayed = 1;
+    watch_fill_local(fd, c); /* the replay record names the connection that failed */
     int nfd = fresh_socket(rs);
     if (nfd >= 0 && connect_bounded(nfd, rs) == 0 && send_all(nfd, rs->req, rs->req_len) == 0 &&
         move_onto(nfd, fd, rs) == 0) {
@@ -609,6 +612,7 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
                      reset ? "reset before any response byte" : "EOF on a reused connection before any response byte");
         c->flags &= ~CONN_PEER_FIN;
         c->t_last = t;
+        c->local.sa.sa_family = 0; /* later records name the new connection's address */
         return RETRY_REISSUE;
     }
     int e = nfd < 0 ? -nfd : errno;

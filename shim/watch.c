@@ -36,13 +36,6 @@ struct options opt;
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static inline uint64_t coarse_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The connection behind fd if we should account for this call, else NULL. */
 static inline struct conn *live_conn(int fd)
 {
@@ -119,10 +112,8 @@ static void mark_established(int fd, struct conn *c, uint64_t now)
     snapshot(fd, c, now);
 }
 
-void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now)
+void watch_fill_local(int fd, struct conn *c)
 {
-    if (atomic_exchange(&c->recorded, 1)) return; /* one record per connection */
-    guard_enter();
     if (!c->local.sa.sa_family) { /* still bound after a reset: cheap to ask now */
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
@@ -135,6 +126,13 @@ void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t no
                 c->local.sa.sa_family = AF_UNIX;
         }
     }
+}
+
+void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now)
+{
+    if (atomic_exchange(&c->recorded, 1)) return; /* one record per connection */
+    guard_enter();
+    watch_fill_local(fd, c);
     struct record_info ri = {
         .type = watch_is_reset_errno(err) ? "reset" : "error",
         .fd = fd,
@@ -175,8 +173,18 @@ static void io_end(int fd, struct conn *c, unsigned op, int out, ssize_t r, int 
             c->flags |= CONN_PEER_FIN;
             snapshot(fd, c, t);
         }
-    } else if (worth_a_record(err)) {
-        watch_conn_failed(fd, c, op, err, t);
+    } else {
+        /* A request that failed on its first write still began an exchange:
+         * the classifier must see the idle gap before it, not the last one. */
+        int request = (c->role == ROLE_SERVER) ? !out : out;
+        if (request && c->dir != DIR_OUT && err != EAGAIN && err != EINTR) {
+            c->exchanges++;
+            c->idle_before = t - c->t_last;
+            c->t_exchange = t;
+            c->exchange_resp = 0;
+            c->dir = DIR_OUT;
+        }
+        if (worth_a_record(err)) watch_conn_failed(fd, c, op, err, t);
     }
 }
 
@@ -186,8 +194,8 @@ static inline void io_begin(int fd, struct conn *c)
 {
     if (c->family == AF_UNIX) return;
     if (c->tcp.t_ns >= c->t_last && c->tcp.t_ns) return; /* already fresh */
-    uint64_t coarse = coarse_now_ns(); /* may lag the precise clock by a tick */
-    if (coarse > c->t_last && coarse - c->t_last > TCPINFO_IDLE_NS) snapshot(fd, c, clock_now_ns());
+    uint64_t now = clock_now_ns();
+    if (now > c->t_last && now - c->t_last > TCPINFO_IDLE_NS) snapshot(fd, c, now);
 }
 
 /* A reset on a socket we do not track (inherited, or created before we were
@@ -251,7 +259,8 @@ static void atfork_child(void)
 void watch_init(void)
 {
     real_resolve();
-    if (getauxval(AT_SECURE)) return; /* set-uid/set-gid: stay inert, trust no env */
+    if (getauxval(AT_SECURE)) return;
+    clock_init(); /* set-uid/set-gid: stay inert, trust no env */
     options_load(&opt, env_get, sink_warn);
     if (opt.disabled) return;
     sink_configure(opt.log);
@@ -316,6 +325,14 @@ static void connect_outcome(int fd, struct conn *c, int r, int err)
     if (worth_a_record(err)) watch_conn_failed(fd, c, OP_CONNECT, err, t);
 }
 
+int watch_connect_once(int fd, struct conn *c, const struct sockaddr *sa, socklen_t len, int *err)
+{
+    if (inject_connect(fd, c, err)) return -1;
+    int r = real_connect(fd, sa, len);
+    *err = errno;
+    return r;
+}
+
 int watch_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
     struct conn *c = conn_table_get(fd);
@@ -329,13 +346,10 @@ int watch_connect(int fd, const struct sockaddr *sa, socklen_t len)
     }
     if (!c) return real_connect(fd, sa, len);
     int r, err;
-    if (inject_connect(fd, c, &err)) {
-        r = -1;
-    } else if (retry_wants_connect(c)) {
-        r = retry_connect(fd, c, sa, len, &err);
+    if (retry_wants_connect(c)) {
+        r = retry_connect(fd, c, sa, len, &err); /* each attempt may be injected */
     } else {
-        r = real_connect(fd, sa, len);
-        err = errno;
+        r = watch_connect_once(fd, c, sa, len, &err);
     }
     connect_outcome(fd, c, r, err);
     errno = err;

@@ -68,6 +68,12 @@ int watch_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigse
 /* Records a failure of conn c on fd (once per connection); used by retry/inject too. */
 void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now_ns);
 
+/* One connect attempt on fd (a fault may be injected instead); errno in *err. */
+int watch_connect_once(int fd, struct conn *c, const struct sockaddr *sa, socklen_t len, int *err);
+
+/* Learns c's local address from fd if not known yet (records name it). */
+void watch_fill_local(int fd, struct conn *c);
+
 /* True if err is in the reset family (ECONNRESET, EPIPE, ECONNREFUSED, ...). */
 int watch_is_reset_errno(int err);
 
