@@ -244,9 +244,11 @@ void chrome_write_record(struct chrome_writer *w, const struct log_record *rec)
             emit_failure(w, rec, tid, ev, ts);
             continue;
         }
-        /* A merged event spans its calls: until the next event, as far as the log tells. */
+        /* A merged event spans its calls (span_ms); older logs: until the next event. */
         double dur = CHROME_TINY_US;
-        if (ev->n > 1 && i + 1 < rec->nevents && rec->events[i + 1].t_ms > ev->t_ms)
+        if (ev->n > 1 && !isnan(ev->span_ms) && ev->span_ms > 0)
+            dur = ev->span_ms * 1000.0;
+        else if (ev->n > 1 && i + 1 < rec->nevents && rec->events[i + 1].t_ms > ev->t_ms)
             dur = (rec->events[i + 1].t_ms - ev->t_ms) * 1000.0;
         json_t *eargs = json_object();
         if (eargs) {

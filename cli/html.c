@@ -245,7 +245,9 @@ static void write_event(FILE *out, const struct scale *sc, const struct log_reco
         return;
     }
     double w = 3;
-    if (ev->n > 1 && i + 1 < rec->nevents && rec->events[i + 1].t_ms > ev->t_ms)
+    if (ev->n > 1 && !isnan(ev->span_ms) && ev->span_ms > 0)
+        w = x_of(sc, ev->t_ms + ev->span_ms) - x;
+    else if (ev->n > 1 && i + 1 < rec->nevents && rec->events[i + 1].t_ms > ev->t_ms)
         w = x_of(sc, rec->events[i + 1].t_ms) - x;
     if (w < 3) w = 3;
     fprintf(out, "<g class=\"event%s%s\" data-op=\"", ev->n > 1 ? " merged" : "",

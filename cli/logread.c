@@ -224,6 +224,7 @@ static int parse_events(const json_t *arr, struct log_record *rec)
         ev->ret = ev->has_ret ? json_integer_value(ret) : 0;
         long long n = get_count(e, "n");
         ev->n = n >= 1 ? n : 1;
+        ev->span_ms = get_ms(e, "span_ms");
     }
     rec->nevents = kept;
     return 0;

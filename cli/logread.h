@@ -22,6 +22,7 @@ struct log_event {
     double t_ms;   /* since the connection was created */
     long long ret; /* valid when has_ret */
     long long n;   /* calls merged into this event, >= 1 */
+    double span_ms; /* first to last merged call; NAN when absent (n == 1) */
     int has_ret;
     char op[LOG_SHORT_STR];
     char err[LOG_SHORT_STR]; /* errno name, "" when the call did not fail */
