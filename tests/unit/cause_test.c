@@ -163,8 +163,8 @@ static const struct code_case code_cases[] = {
      {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .bytes_out = 200000, .bytes_in = 40,
       .exchange_in = 40},
      CAUSE_UNREAD_DATA_CLOSE},
-    {"server recv reset after the client's EOF",
-     {SERVER, .err = ECONNRESET, .op_class = OPC_IN, .peer_fin = 1},
+    {"client recv reset after EOF with nothing of a response read",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .peer_fin = 1, .bytes_out = 5000},
      CAUSE_UNREAD_DATA_CLOSE},
 
     /* ---- reset_before_response ---- */
@@ -186,6 +186,11 @@ static const struct code_case code_cases[] = {
      {.established = 1, .err = ECONNRESET, .op_class = OPC_IN, .bytes_in = 5000},
      CAUSE_RESET_MID_STREAM},
     {"server: client reset while we read its request", {SERVER, .err = ECONNRESET, .op_class = OPC_IN},
+     CAUSE_RESET_MID_STREAM},
+    /* The client closed (we read its EOF), then reset because our answer was
+     * unread: from the server's side the client went away. */
+    {"server: recv reset after the client's EOF -> reset_mid_stream (client gone)",
+     {SERVER, .err = ECONNRESET, .op_class = OPC_IN, .peer_fin = 1},
      CAUSE_RESET_MID_STREAM},
     /* A server's exchange_in counts the bytes of its own response; a client
      * that goes away mid-download is a client abort, not "our data unread

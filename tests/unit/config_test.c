@@ -271,8 +271,8 @@ static void check_match(void)
     sa_of(&ss, "::ffff:127.0.0.1", 8080);
     const struct retry_rule *m = config_match(&cfg, (struct sockaddr *)&ss);
     ok(m == &cfg.rules[0],
-       "config_match ::ffff:127.0.0.1 port 8080 -> rule 0 (127.0.0.1:8080) # TODO v4-mapped "
-       "peers of dual-stack sockets do not match IPv4 rules");
+       "config_match ::ffff:127.0.0.1 port 8080 -> rule 0 (127.0.0.1:8080): v4-mapped peers of "
+       "dual-stack sockets match IPv4 rules");
 }
 
 /* ---- the shared parsers ------------------------------------------------------------------------ */

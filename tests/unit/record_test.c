@@ -868,21 +868,27 @@ static void test_cause_input(void)
     /* The stale keep-alive as it really happens (tests/causes.bats reproduces it
      * with python http.client against resetd idle-close): the first request was
      * answered (91 bytes), the connection sat idle 1.2 s, the server reset it
-     * while idle, and the send of the second request fails at once. The failing
-     * send is the start of exchange 2: the classifier must see a reused
-     * connection, nothing of its response yet, and a 1.2 s quiet gap. */
+     * while idle, and the send of the second request fails at once. That
+     * failing send begins exchange 2 (watch.c's io_end counts a request whose
+     * first write failed): the record must say reused, 1.2 s idle before it,
+     * nothing of its response, and idle_reuse. */
     c = example_conn();
     ring_push(&c->ring, OP_RECV, 91, 0, T0 + MS(1));
     c->t_last = T0 + MS(1);
-    c->bytes_in = c->exchange_resp = 91;
+    c->bytes_in = 91;
     c->calls_in = 1;
-    c->dir = DIR_IN;
+    c->exchanges = 2;
+    c->exchange_resp = 0;
+    c->idle_before = MS(1200);
+    c->t_exchange = T0 + MS(1201);
+    c->dir = DIR_OUT;
     c->tcp = (struct tcp_snap){.t_ns = T0 + MS(1201), .state = 7}; /* io_begin's snapshot: CLOSE */
     ring_push(&c->ring, OP_SEND, -1, ECONNRESET, T0 + MS(1201));
     ri = reset_info(OP_SEND, ECONNRESET, T0 + MS(1201));
     record_cause_input(c, &ri, &in);
     size_t rule = cause_classify(&in);
-    if (!ok(cause_rules[rule].code == CAUSE_IDLE_REUSE,
+    if (!ok(cause_rules[rule].code == CAUSE_IDLE_REUSE && in.exchanges == 2 && in.exchange_in == 0 &&
+                in.idle_before_ms == 1200 && in.snap_fresh && in.snap_state == 7,
             "send of a new request on a connection reset while idle 1.2 s: idle_reuse"))
         printf("#   got %s (cause_input: exchanges %u, exchange_in %llu, idle_before_ms %llu)\n",
                cause_code_name(cause_rules[rule].code), in.exchanges,
@@ -891,7 +897,7 @@ static void test_cause_input(void)
     ok(!strcmp(jstr(json_object_get(j, "cause"), "code"), "idle_reuse") &&
            json_is_true(json_object_get(j, "reused")) &&
            json_number_value(json_object_get(j, "idle_before_ms")) >= 1000,
-       "... and the record says reused true, idle_before_ms >= 1000 (got %s, reused %s, %.3f)",
+       "... and the record says idle_reuse, reused true, idle_before_ms >= 1000 (got %s, reused %s, %.3f)",
        jstr(json_object_get(j, "cause"), "code"),
        json_is_true(json_object_get(j, "reused")) ? "true" : "false",
        json_number_value(json_object_get(j, "idle_before_ms")));

@@ -1,0 +1,433 @@
+#!/usr/bin/env bats
+# causes.bats: every cause code of DESIGN.md produced by a REAL failure, not a
+# synthetic one: real servers (resetd, small python servers), real clients
+# (the C client, python http.client and raw sockets), and for the timeouts a
+# private network namespace whose iptables rules drop packets. Each test
+# asserts the record's cause.code, that the hint is non-empty and names the
+# key next step, and the record fields that justify the diagnosis.
+#
+# The classifier's unit tests (tests/unit/cause_test.c) cover the rule table
+# case by case; this file proves the rules meet reality: the counters,
+# exchanges, EOF flags and TCP_INFO snapshots the shim really collects.
+
+load lib
+
+setup_file() {
+    PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
+    export PYTHON
+    H="$BATS_FILE_TMPDIR"
+    export CAUSE_CLIENT="$H/cause_client.py" CAUSE_SERVER="$H/cause_server.py"
+
+    # cause_client.py MODE ARGS...: one misbehaving or unlucky client per mode.
+    # CAUSE_HOOK (optional): a shell command run between connect and the
+    # request, without the shim (e.g. an iptables rule, ss -K).
+    cat >"$CAUSE_CLIENT" <<'EOF'
+import http.client, os, socket, struct, sys, time
+
+def hook():
+    # A real fork(), not subprocess: subprocess vforks and its child's
+    # close_range() would make the shim forget this process's sockets (a shim
+    # bug with its own test below).
+    cmd = os.environ.get("CAUSE_HOOK")
+    if cmd:
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+        pid = os.fork()
+        if pid == 0:
+            os.execvpe("sh", ["sh", "-c", cmd], env)
+        _, st = os.waitpid(pid, 0)
+        if st:
+            sys.exit("hook failed: " + cmd)
+
+def fail(e):
+    print("error:", type(e).__name__, getattr(e, "errno", None), e)
+    sys.exit(1)
+
+mode, args = sys.argv[1], sys.argv[2:]
+REQ = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+try:
+    if mode == "keepalive":          # PORT GAP_S: two GETs on one keep-alive connection
+        c = http.client.HTTPConnection("127.0.0.1", int(args[0]), timeout=10)
+        c.request("GET", "/"); r = c.getresponse(); print("first:", r.status, r.read())
+        time.sleep(float(args[1]))
+        c.request("GET", "/"); r = c.getresponse(); print("second:", r.status, r.read())
+    elif mode == "eof-write":        # PORT GAP_S: read to EOF, wait, write again (x5)
+        s = socket.create_connection(("127.0.0.1", int(args[0])))
+        s.sendall(REQ)
+        while s.recv(4096):
+            pass
+        print("eof")
+        time.sleep(float(args[1]))
+        for i in range(5):
+            s.send(REQ); time.sleep(0.05)
+    elif mode == "upload":           # PORT: 16 KiB, read the early answer, then 1 MiB more
+        s = socket.create_connection(("127.0.0.1", int(args[0])))
+        s.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1064960\r\n\r\n" + b"u" * 16384)
+        print("early answer:", s.recv(4096)[:12])
+        time.sleep(0.3)
+        chunk = b"u" * 65536
+        for i in range(16):
+            s.sendall(chunk)
+    elif mode == "recv-first":       # PORT: never send, wait for the server to speak
+        s = socket.create_connection(("127.0.0.1", int(args[0])))
+        time.sleep(0.2)
+        print("got", s.recv(4096))
+    elif mode == "hold":             # PORT USER_TIMEOUT_MS before|after: request, wait, read
+        s = socket.create_connection(("127.0.0.1", int(args[0])))
+        if int(args[1]):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(args[1]))
+        if args[2] == "before":
+            hook()
+        s.sendall(REQ)
+        if args[2] == "after":
+            hook()
+        time.sleep(0.6)
+        print("got", s.recv(4096))
+    elif mode == "abort":            # PORT: send half a request, then close with RST
+        s = socket.create_connection(("127.0.0.1", int(args[0])))
+        s.sendall(b"GET / HTTP/1.1\r\n")
+        time.sleep(0.2)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    elif mode == "read-some-close":  # PORT: request, read a little of the response, close
+        s = socket.create_connection(("127.0.0.1", int(args[0])))
+        s.sendall(REQ)
+        print("read", len(s.recv(1000)))
+        s.close()
+        time.sleep(0.3)
+    elif mode == "connect":          # HOST PORT: a blocking connect
+        socket.create_connection((args[0], int(args[1])))
+    else:
+        sys.exit("unknown mode " + mode)
+except OSError as e:
+    fail(e)
+EOF
+
+    # cause_server.py MODE PORT_FILE: a server resetd has no mode for.
+    #   early-answer: read 4 bytes of the request, answer 413 at once, wait
+    #                 50 ms, close() with the rest of the upload unread (RST).
+    #   big-response: answer any request with 8 MiB (a client that gives up
+#                 mid-download makes our send fail; run it under the shim).
+#   read-request: read until the peer goes away (a server under the shim
+    #                 whose client aborts).
+    cat >"$CAUSE_SERVER" <<'EOF'
+import os, socket, sys, time
+mode, port_file = sys.argv[1], sys.argv[2]
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", 0)); l.listen(16)
+with open(port_file + ".tmp", "w") as f:
+    f.write("%d\n" % l.getsockname()[1])
+os.rename(port_file + ".tmp", port_file)
+c, _ = l.accept()
+try:
+    if mode == "early-answer":
+        c.recv(4)
+        c.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        time.sleep(0.05)
+        c.close()
+        time.sleep(2)
+    elif mode == "big-response":
+        c.recv(4096)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 8388608\r\n\r\n")
+        for i in range(128):
+            c.sendall(b"d" * 65536)
+    elif mode == "read-request":
+        while c.recv(4096):
+            pass
+except OSError as e:
+    print("server error:", e.errno, e)
+    sys.exit(1)
+EOF
+}
+
+setup() {
+    rstwatch_setup
+    need_shim
+    NS=""
+    PY_PIDS=()
+}
+
+teardown() {
+    local p
+    for p in "${PY_PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    rstwatch_teardown
+    if [ -n "$NS" ]; then ip netns del "$NS" 2>/dev/null || true; fi
+}
+
+# start_py_server MODE [shim]: starts cause_server.py (under the shim when
+# the second argument is "shim"), waits for its port; sets PORT.
+start_py_server() {
+    local pf="$T/py.$1.port" pre=""
+    [ "${2:-}" = shim ] && pre="$SHIM_PRELOAD"
+    env ${pre:+LD_PRELOAD="$pre"} RSTWATCH_LOG="$LOG_DIR/server-%p.jsonl" \
+        "$PYTHON" "$CAUSE_SERVER" "$1" "$pf" >"$T/py.$1.out" 2>&1 </dev/null 3>&- &
+    PY_PIDS+=("$!")
+    local i
+    for ((i = 0; i < 250; i++)); do
+        [ -s "$pf" ] && { PORT="$(<"$pf")"; return 0; }
+        sleep 0.02
+    done
+    echo "cause_server.py $1 did not start" >&2
+    cat "$T/py.$1.out" >&2
+    return 1
+}
+
+# need_netns: a private network namespace with lo up (sets NS), or skip
+# with the exact reason when this host cannot make one.
+need_netns() {
+    command -v ip >/dev/null || skip "iproute2 (ip) is not installed"
+    command -v iptables >/dev/null || skip "iptables is not installed"
+    NS="rwcause$$-$BATS_TEST_NUMBER"
+    local out
+    if ! out="$(ip netns add "$NS" 2>&1)"; then
+        NS=""
+        skip "cannot create a network namespace: $out"
+    fi
+    ip netns exec "$NS" ip link set lo up
+    if ! out="$(ip netns exec "$NS" iptables -L INPUT -n 2>&1)"; then
+        skip "iptables does not work inside a network namespace: $out"
+    fi
+}
+
+# in_ns CMD...: runs CMD inside $NS (same pid: ip netns exec execs).
+in_ns() {
+    ip netns exec "$NS" "$@"
+}
+
+# assert_cause CODE STEP: exactly one record, of a connection the shim
+# tracked from its start (not one adopted at its failure), whose cause is
+# CODE with a hint that contains the next step STEP.
+assert_cause() {
+    local code="$1" step="$2"
+    assert_record_count 1
+    assert_jq 'any(.events[]; .op == "connect" or .op == "accept")'
+    assert_jq '.cause.code == $c' --arg c "$code"
+    assert_jq '(.cause.hint | type) == "string" and (.cause.hint | length) > 20'
+    assert_jq '.cause.hint | contains($s)' --arg s "$step"
+}
+
+@test "refused: connect to a port nothing listens on" {
+    start_server refuse
+    run_shim "$CLIENT" 127.0.0.1 "$PORT"
+    assert_equal 1 "$status" "client exit status"
+    assert_cause refused "check that the service is up and listening"
+    assert_jq '.op == "connect" and .errno == "ECONNREFUSED" and .bytes_out == 0'
+}
+
+@test "refused: the python client sees it too" {
+    start_server refuse
+    run_shim "$PYTHON" "$CAUSE_CLIENT" connect 127.0.0.1 "$PORT"
+    assert_equal 1 "$status"
+    assert_cause refused "listening"
+}
+
+@test "reset_before_response: the server resets after reading the request" {
+    start_server rst-after-request
+    run_shim "$CLIENT" 127.0.0.1 "$PORT"
+    assert_equal 1 "$status"
+    assert_cause reset_before_response "check the server's logs"
+    assert_jq '.op == "recv" and .errno == "ECONNRESET" and .bytes_out > 0 and .bytes_in == 0'
+    assert_jq '.exchanges == 1 and .reused == false'
+}
+
+@test "reset_before_response: an unread-close server that never answers" {
+    start_server unread-close
+    run_shim "$CLIENT" --request 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n' 127.0.0.1 "$PORT"
+    assert_equal 1 "$status"
+    assert_cause reset_before_response "server's logs"
+    assert_jq '.bytes_in == 0'
+}
+
+@test "reset_mid_stream: the server resets in the middle of the response body" {
+    start_server rst-mid-response
+    run_shim "$CLIENT" 127.0.0.1 "$PORT"
+    assert_equal 1 "$status"
+    assert_cause reset_mid_stream "check the peer's logs"
+    assert_jq '.op == "recv" and .bytes_in > 1000 and .errno == "ECONNRESET"'
+}
+
+@test "reset_mid_stream (server role): the client aborts with SO_LINGER 0" {
+    start_py_server read-request shim
+    local server_pid="${PY_PIDS[-1]}"
+    run_shim "$PYTHON" "$CAUSE_CLIENT" abort "$PORT"
+    assert_equal 0 "$status" "client exit status"
+    wait "$server_pid" || true
+    assert_cause reset_mid_stream "check the client side"
+    assert_jq '.role == "server" and .op == "recv" and .errno == "ECONNRESET" and .bytes_in > 0'
+}
+
+@test "reset_mid_stream (server role): the client gives up mid-download and closes" {
+    start_py_server big-response shim
+    local server_pid="${PY_PIDS[-1]}"
+    run_shim "$PYTHON" "$CAUSE_CLIENT" read-some-close "$PORT"
+    assert_equal 0 "$status" "client exit status"
+    wait "$server_pid" || true
+    assert_cause reset_mid_stream "check the client side"
+    assert_jq '.role == "server" and (.op == "send" or .op == "sendto") and (.errno == "ECONNRESET" or .errno == "EPIPE")'
+}
+
+@test "idle_reuse: http.client reuses a keep-alive connection the server resets at its second request" {
+    start_server stale-keepalive
+    run_shim "$PYTHON" "$CAUSE_CLIENT" keepalive "$PORT" 1.2
+    assert_equal 1 "$status"
+    assert_cause idle_reuse "set the client's idle timeout below"
+    assert_jq '.reused == true and .exchanges == 2 and .idle_before_ms >= 1000'
+    assert_jq '.cause.hint | test("idle 1\\.[0-9] s")'
+}
+
+@test "idle_reuse: http.client reuses a keep-alive connection the server reset while idle (idle-close 300 ms)" {
+    start_server idle-close --delay-ms 300
+    run_shim "$PYTHON" "$CAUSE_CLIENT" keepalive "$PORT" 1.2
+    assert_equal 1 "$status"
+    [[ "$output" == *"first: 200"* ]] || { echo "first request failed: $output" >&2; false; }
+    assert_record_count 1
+    # the failing call is the send of the second request, on a socket the
+    # server's RST has already closed
+    assert_jq '.op == "send" and .errno == "ECONNRESET" and .tcp.state == "CLOSE"'
+    assert_cause idle_reuse "set the client's idle timeout below"
+    assert_jq '.idle_before_ms >= 1000 or .tcp.state == "CLOSE_WAIT"'
+}
+
+@test "write_after_peer_fin: the client writes again after reading the server's EOF" {
+    start_server close-after-response
+    run_shim "$PYTHON" "$CAUSE_CLIENT" eof-write "$PORT" 0
+    assert_equal 1 "$status"
+    [[ "$output" == eof* ]] || { echo "no EOF: $output" >&2; false; }
+    assert_cause write_after_peer_fin "Connection: close"
+    assert_jq '(.op == "send") and (.errno == "EPIPE" or .errno == "ECONNRESET")'
+    assert_jq '[.events[] | select(.op == "recv" and .ret == 0)] | length >= 1'
+}
+
+@test "write_after_peer_fin: EOF read, then a write 1.2 s later is still a write after FIN" {
+    start_server close-after-response
+    run_shim "$PYTHON" "$CAUSE_CLIENT" eof-write "$PORT" 1.2
+    assert_equal 1 "$status"
+    assert_cause write_after_peer_fin "Connection: close"
+}
+
+@test "unread_data_close: the server answers an upload early and closes with the body unread" {
+    start_py_server early-answer
+    run_shim "$PYTHON" "$CAUSE_CLIENT" upload "$PORT"
+    assert_equal 1 "$status"
+    [[ "$output" == *"early answer: b'HTTP/1.1 413'"* ]] || { echo "$output" >&2; false; }
+    assert_cause unread_data_close "answered early"
+    assert_jq '(.op == "send") and .errno == "ECONNRESET" and .bytes_in > 0 and .bytes_out > 16384'
+}
+
+@test "unknown: the server resets right after accept, before the client said anything" {
+    start_server rst-on-accept
+    run_shim "$PYTHON" "$CAUSE_CLIENT" recv-first "$PORT"
+    assert_equal 1 "$status"
+    assert_cause unknown "compare the timeline with the peer's logs"
+    assert_jq '.bytes_out == 0 and .bytes_in == 0 and .errno == "ECONNRESET"'
+}
+
+@test "local_abort: the socket is destroyed on this host (ss -K) while the client waits" {
+    command -v ss >/dev/null || skip "ss (iproute2) is not installed"
+    start_server silent
+    CAUSE_HOOK="ss -K dst 127.0.0.1 dport = :$PORT >/dev/null 2>&1 || true" \
+        run_shim "$PYTHON" "$CAUSE_CLIENT" hold "$PORT" 0 after
+    if [[ "$output" != *ECONNABORTED* && "$output" != *" 103 "* ]]; then
+        skip "ss -K did not abort the socket here (kernel without CONFIG_INET_DIAG_DESTROY?): $output"
+    fi
+    assert_equal 1 "$status"
+    assert_cause local_abort "check this host's logs"
+    assert_jq '.errno == "ECONNABORTED" and .role == "client"'
+}
+
+@test "local_abort is not what accept() gives for a connection reset before accept (Linux)" {
+    # The classic BSD source of ECONNABORTED: a client connects, aborts with
+    # SO_LINGER 0, and only then the server accepts. Linux hands the dead
+    # connection to accept() and the server's first recv fails with
+    # ECONNRESET instead, which is a client abort (reset_mid_stream).
+    run_shim "$PYTHON" -c '
+import socket, struct, sys, time
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4)
+c = socket.create_connection(l.getsockname())
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
+time.sleep(0.1)
+try:
+    s, _ = l.accept(); print("accepted"); s.recv(10); print("recv ok")
+except OSError as e:
+    print("error", e.errno); sys.exit(1)
+'
+    assert_equal 1 "$status"
+    assert_equal "accepted
+error 104" "$output" "python output (accept succeeds, recv gets ECONNRESET)"
+    assert_record_count 1
+    assert_jq '.op == "recv"'
+    assert_jq '.errno == "ECONNRESET" and .role == "server"'
+    assert_cause reset_mid_stream "check the client side"
+}
+
+@test "connect_timeout: SYNs dropped in a network namespace (tcp_syn_retries=1)" {
+    need_netns
+    in_ns sysctl -qw net.ipv4.tcp_syn_retries=1
+    in_ns iptables -A INPUT -p tcp --syn --dport 9 -j DROP
+    local t0=$SECONDS
+    run_shim ip netns exec "$NS" "$CLIENT" 127.0.0.1 9
+    assert_equal 1 "$status"
+    [[ "$output" == *"timed out"* ]] || { echo "$output" >&2; false; }
+    assert_cause connect_timeout "check firewalls, security groups and routing"
+    assert_jq '.op == "connect" and .errno == "ETIMEDOUT" and .bytes_out == 0'
+    [ $((SECONDS - t0)) -lt 10 ]
+}
+
+@test "connect_timeout: no route to the peer (ENETUNREACH) in a network namespace" {
+    need_netns
+    run_shim ip netns exec "$NS" "$PYTHON" "$CAUSE_CLIENT" connect 10.99.0.1 80
+    assert_equal 1 "$status"
+    assert_cause connect_timeout "routing"
+    assert_jq '.errno == "ENETUNREACH" and .op == "connect"'
+}
+
+@test "retransmit_timeout: an established connection whose packets start being dropped (TCP_USER_TIMEOUT)" {
+    need_netns
+    RESETD_REAL="$RESETD"
+    RESETD="$T/resetd-in-ns"
+    printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$NS" "$RESETD_REAL" >"$RESETD"
+    chmod +x "$RESETD"
+    start_server silent
+    CAUSE_HOOK="ip netns exec $NS iptables -A INPUT -p tcp --dport $PORT -j DROP" \
+        run_shim ip netns exec "$NS" "$PYTHON" "$CAUSE_CLIENT" hold "$PORT" 1500 before
+    assert_equal 1 "$status"
+    [[ "$output" == *TimeoutError* || "$output" == *" 110 "* ]] || { echo "$output" >&2; false; }
+    assert_cause retransmit_timeout "check the path"
+    assert_jq '.errno == "ETIMEDOUT" and .op == "recv" and .bytes_out > 0'
+    # the snapshot before the failing recv saw the retransmissions
+    assert_jq '.tcp.total_retrans >= 1 and (.cause.hint | contains("retransmissions before the failure"))'
+}
+
+@test "retransmit_timeout: ICMP host-unreachable answers on an established connection (EHOSTUNREACH)" {
+    need_netns
+    RESETD_REAL="$RESETD"
+    RESETD="$T/resetd-in-ns"
+    printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$NS" "$RESETD_REAL" >"$RESETD"
+    chmod +x "$RESETD"
+    start_server silent
+    CAUSE_HOOK="ip netns exec $NS iptables -A INPUT -p tcp --dport $PORT -j REJECT --reject-with icmp-host-unreachable" \
+        run_shim ip netns exec "$NS" "$PYTHON" "$CAUSE_CLIENT" hold "$PORT" 1500 before
+    assert_equal 1 "$status"
+    assert_cause retransmit_timeout "check the path"
+    assert_jq '.errno == "EHOSTUNREACH" and .op == "recv"'
+}
+
+@test "a python client that ran a subprocess keeps its connection's timeline (vfork + close_range in the child)" {
+    # subprocess vforks; the child closes inherited fds with close_range()
+    # before exec. The child shares the parent's memory, so the shim must not
+    # forget the parent's connections there: otherwise the later reset is
+    # only "adopted" (no peer, no counters, no timeline) and misclassified.
+    start_server rst-after-request
+    run_shim "$PYTHON" -c '
+import socket, subprocess, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+subprocess.run(["true"], check=True)
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+try:
+    s.recv(10)
+except OSError as e:
+    print("error", e.errno); sys.exit(1)
+' "$PORT"
+    assert_equal 1 "$status"
+    assert_cause reset_before_response "server's logs"
+    assert_jq '.peer == "127.0.0.1:\($p)"' --arg p "$PORT"
+}
