@@ -33,6 +33,9 @@ sources_for() {
         echo cli/logread.c cli/logscan.c cli/incidents.c cli/report.c cli/report_json.c \
             cli/chrome.c cli/html.c cli/util.c
         ;;
+    config)
+        echo shim/config.c shim/options.c shim/sink.c shim/strbuf.c shim/real.c
+        ;;
     *) return 1 ;;
     esac
 }
@@ -59,7 +62,7 @@ for name in "${targets[@]}"; do
     fi
     bin="$OUT/fuzz_$name"
     # shellcheck disable=SC2086
-    if ! "$CC" "${CFLAGS[@]}" -o "$bin" "$src" $srcs -ljansson -lm; then
+    if ! "$CC" "${CFLAGS[@]}" -o "$bin" "$src" $srcs -ljansson -lm -ldl; then
         echo "fuzz: $name: build failed" >&2
         status=2
         continue
