@@ -14,8 +14,8 @@
 #include "clock.h"
 #include "guard.h"
 
-#define SLOT_CAP (1u << 20)  /* fds tracked: 0 .. 2^20-1 (the kernel's nr_open default) */
-#define SLAB_CONNS 32        /* connections per slab */
+#define SLOT_CAP (1u << 20) /* fds tracked: 0 .. 2^20-1 (the kernel's nr_open default) */
+#define SLAB_CONNS 32       /* connections per slab */
 
 _Atomic(struct conn *) *conn_slots;
 unsigned conn_slot_cap;
@@ -93,8 +93,8 @@ static void note_fd(int fd)
 {
     unsigned cur = atomic_load_explicit(&max_fd, memory_order_relaxed);
     while ((unsigned)fd > cur &&
-           !atomic_compare_exchange_weak_explicit(&max_fd, &cur, (unsigned)fd,
-                                                  memory_order_relaxed, memory_order_relaxed))
+           !atomic_compare_exchange_weak_explicit(&max_fd, &cur, (unsigned)fd, memory_order_relaxed,
+                                                  memory_order_relaxed))
         ;
 }
 

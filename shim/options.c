@@ -41,19 +41,27 @@ static int parse_log(const char *v, struct options *o)
 
 static int parse_record(const char *v, struct options *o)
 {
-    if (!strcmp(v, "resets")) o->record = RECORD_RESETS;
-    else if (!strcmp(v, "errors")) o->record = RECORD_ERRORS;
-    else if (!strcmp(v, "all")) o->record = RECORD_ALL;
-    else return -EINVAL;
+    if (!strcmp(v, "resets"))
+        o->record = RECORD_RESETS;
+    else if (!strcmp(v, "errors"))
+        o->record = RECORD_ERRORS;
+    else if (!strcmp(v, "all"))
+        o->record = RECORD_ALL;
+    else
+        return -EINVAL;
     return 0;
 }
 
 static int parse_retry(const char *v, struct options *o)
 {
-    if (!strcmp(v, "off")) o->retry = RETRY_OFF;
-    else if (!strcmp(v, "connect")) o->retry = RETRY_CONNECT;
-    else if (!strcmp(v, "idempotent")) o->retry = RETRY_IDEMPOTENT;
-    else return -EINVAL;
+    if (!strcmp(v, "off"))
+        o->retry = RETRY_OFF;
+    else if (!strcmp(v, "connect"))
+        o->retry = RETRY_CONNECT;
+    else if (!strcmp(v, "idempotent"))
+        o->retry = RETRY_IDEMPOTENT;
+    else
+        return -EINVAL;
     return 0;
 }
 
@@ -71,16 +79,20 @@ static int parse_events(const char *v, struct options *o)
 {
     unsigned n, p = EVENTS_MIN;
     if (parse_uint(v, EVENTS_MIN, EVENTS_MAX, &n)) return -EINVAL;
-    while (p < n) p <<= 1; /* the ring indexes with a mask */
+    while (p < n)
+        p <<= 1; /* the ring indexes with a mask */
     o->events = p;
     return 0;
 }
 
 static int parse_disable(const char *v, struct options *o)
 {
-    if (!strcmp(v, "1")) o->disabled = 1;
-    else if (!strcmp(v, "0")) o->disabled = 0;
-    else return -EINVAL;
+    if (!strcmp(v, "1"))
+        o->disabled = 1;
+    else if (!strcmp(v, "0"))
+        o->disabled = 0;
+    else
+        return -EINVAL;
     return 0;
 }
 
@@ -105,24 +117,28 @@ static int parse_replay_max(const char *v, struct options *o)
 }
 
 const struct option_def option_defs[] = {
-    {"RSTWATCH_LOG", "/tmp/rstwatch-$UID/%p.jsonl", "PATH (%p pid, %t time, %h host) | stderr | fd:N | syslog",
+    {"RSTWATCH_LOG", "/tmp/rstwatch-$UID/%p.jsonl",
+     "PATH (%p pid, %t time, %h host) | stderr | fd:N | syslog",
      "where records go; the directory is created 0700 and must be yours", parse_log},
     {"RSTWATCH_RECORD", "resets", "resets | errors | all",
-     "which events write a record: reset-family errors, any socket error, every connection at close",
+     "which events write a record: reset-family errors, any socket error, every connection at "
+     "close",
      parse_record},
     {"RSTWATCH_RETRY", "off", "off | connect | idempotent",
      "retry refused connects; idempotent also replays safe requests on a fresh connection",
      parse_retry},
-    {"RSTWATCH_CONFIG", "", "PATH", "JSON rules file: per-peer retry mode, attempts, backoff, methods",
-     parse_config},
-    {"RSTWATCH_INJECT", "", "ACTION:key=val,...", "fault injection, e.g. reset:peer=127.0.0.1:8080,after=2,prob=0.1",
-     parse_inject},
-    {"RSTWATCH_EVENTS", "64", "8..4096", "events kept per connection (rounded up to a power of two)",
-     parse_events},
-    {"RSTWATCH_DISABLE", "0", "0 | 1", "1: load but pass every call through untouched", parse_disable},
-    {"RSTWATCH_RETRY_ATTEMPTS", "3", "1..20", "connect attempts in all, the first included", parse_attempts},
-    {"RSTWATCH_RETRY_BASE_MS", "50", "1..60000", "backoff base (full jitter: sleep rand(0, min(cap, base*2^n)))",
-     parse_base},
+    {"RSTWATCH_CONFIG", "", "PATH",
+     "JSON rules file: per-peer retry mode, attempts, backoff, methods", parse_config},
+    {"RSTWATCH_INJECT", "", "ACTION:key=val,...",
+     "fault injection, e.g. reset:peer=127.0.0.1:8080,after=2,prob=0.1", parse_inject},
+    {"RSTWATCH_EVENTS", "64", "8..4096",
+     "events kept per connection (rounded up to a power of two)", parse_events},
+    {"RSTWATCH_DISABLE", "0", "0 | 1", "1: load but pass every call through untouched",
+     parse_disable},
+    {"RSTWATCH_RETRY_ATTEMPTS", "3", "1..20", "connect attempts in all, the first included",
+     parse_attempts},
+    {"RSTWATCH_RETRY_BASE_MS", "50", "1..60000",
+     "backoff base (full jitter: sleep rand(0, min(cap, base*2^n)))", parse_base},
     {"RSTWATCH_RETRY_CAP_MS", "2000", "1..600000", "backoff cap", parse_cap},
     {"RSTWATCH_REPLAY_MAX", "65536", "0..16777216", "bytes of the current request kept for replay",
      parse_replay_max},

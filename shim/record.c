@@ -67,6 +67,8 @@ void record_cause_input(const struct conn *c, const struct record_info *ri, stru
     in->bytes_in = c->bytes_in;
     in->bytes_out = c->bytes_out;
     in->exchange_in = c->exchange_resp;
+    in->resp_before_write = c->resp_before_write;
+    in->shut_wr = (c->flags & CONN_SHUT_WR) != 0;
     in->idle_before_ms = c->idle_before / 1000000;
     in->snap_state = c->tcp.t_ns ? c->tcp.state : 0;
     in->snap_fresh = c->tcp.t_ns != 0 && c->tcp.t_ns >= c->t_last;
@@ -115,7 +117,8 @@ void record_put_time(struct strbuf *b, int64_t sec, long nsec)
     sb_putc(b, '.');
     unsigned us = (unsigned)(nsec / 1000);
     char t[6];
-    for (int i = 5; i >= 0; i--) t[i] = (char)('0' + us % 10), us /= 10;
+    for (int i = 5; i >= 0; i--)
+        t[i] = (char)('0' + us % 10), us /= 10;
     sb_putn(b, t, 6);
     sb_putc(b, 'Z');
 }
@@ -139,9 +142,12 @@ void record_put_addr(struct strbuf *b, const union sockaddr_any *a, const char *
         return;
     case AF_UNIX:
         sb_puts(b, "unix:");
-        if (!unix_path || (!unix_path[0] && !unix_path[1])) sb_puts(b, "(unnamed)");
-        else if (!unix_path[0]) sb_putc(b, '@'), sb_puts(b, unix_path + 1);
-        else sb_puts(b, unix_path);
+        if (!unix_path || (!unix_path[0] && !unix_path[1]))
+            sb_puts(b, "(unnamed)");
+        else if (!unix_path[0])
+            sb_putc(b, '@'), sb_puts(b, unix_path + 1);
+        else
+            sb_puts(b, unix_path);
         return;
     default: sb_puts(b, "unknown");
     }
@@ -257,16 +263,19 @@ void record_format(struct strbuf *b, const struct conn *c, const struct record_i
     put_key(b, "fd");
     sb_puti(b, ri->fd);
     put_u_field(b, "conn", c->id);
-    put_str_field(b, "family", c->family == AF_INET6 ? "inet6"
-                               : c->family == AF_UNIX ? "unix"
-                                                      : "inet");
+    put_str_field(b, "family",
+                  c->family == AF_INET6  ? "inet6"
+                  : c->family == AF_UNIX ? "unix"
+                                         : "inet");
     put_str_field(b, "role", c->role == ROLE_SERVER ? "server" : "client");
     put_addr_field(b, "local", &c->local, c->role == ROLE_SERVER ? c->unix_path : NULL);
     put_addr_field(b, "peer", &c->peer, c->role == ROLE_SERVER ? NULL : c->unix_path);
     put_str_field(b, "op", ring_op_name(ri->op));
     put_key(b, "errno");
-    if (ri->err) sb_put_json_str(b, errno_name(ri->err), strlen(errno_name(ri->err)));
-    else sb_puts(b, "null");
+    if (ri->err)
+        sb_put_json_str(b, errno_name(ri->err), strlen(errno_name(ri->err)));
+    else
+        sb_puts(b, "null");
     put_u_field(b, "errno_code", (uint64_t)ri->err);
     uint64_t now = ri->now_ns > c->t_create ? ri->now_ns : c->t_create;
     put_ms_field(b, "age_ms", now - c->t_create);

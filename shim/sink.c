@@ -37,11 +37,11 @@ enum sink_kind { SINK_FILE, SINK_STDERR, SINK_FD, SINK_SYSLOG };
 static enum sink_kind kind = SINK_FILE;
 static char tmpl[512];
 static int is_default;
-static int target_fd = 2;          /* SINK_FD */
-static _Atomic int file_fd = -1;   /* SINK_FILE / SINK_SYSLOG, opened lazily */
-static _Atomic int fell_back;      /* 1: writing to stderr after a failure */
+static int target_fd = 2;        /* SINK_FD */
+static _Atomic int file_fd = -1; /* SINK_FILE / SINK_SYSLOG, opened lazily */
+static _Atomic int fell_back;    /* 1: writing to stderr after a failure */
 static _Atomic int warned_write;
-static _Atomic int warned_open;    /* racing first records: one warning, not one per thread */
+static _Atomic int warned_open; /* racing first records: one warning, not one per thread */
 
 #define WRITE_STALL_MS 2000 /* total wait for a full non-blocking destination */
 
@@ -72,7 +72,8 @@ void sink_configure(const char *spec)
     } else if (!strncmp(spec, "fd:", 3) && all_digits(spec + 3)) {
         kind = SINK_FD;
         int fd = 0;
-        for (const char *p = spec + 3; *p && fd < (1 << 20); p++) fd = fd * 10 + (*p - '0');
+        for (const char *p = spec + 3; *p && fd < (1 << 20); p++)
+            fd = fd * 10 + (*p - '0');
         target_fd = fd;
     } else {
         size_t n = strlen(spec);
@@ -129,13 +130,17 @@ int sink_expand(const char *t, char *out, size_t len)
             continue;
         }
         t++;
-        if (*t == 'p') sb_putu(&b, (uint64_t)syscall(SYS_getpid));
-        else if (*t == 't') sb_putu(&b, (uint64_t)time(NULL));
+        if (*t == 'p')
+            sb_putu(&b, (uint64_t)syscall(SYS_getpid));
+        else if (*t == 't')
+            sb_putu(&b, (uint64_t)time(NULL));
         else if (*t == 'h') {
             struct utsname u;
             sb_puts(&b, uname(&u) == 0 ? u.nodename : "unknown");
-        } else if (*t == '%') sb_putc(&b, '%');
-        else sb_putc(&b, '%'), sb_putc(&b, *t);
+        } else if (*t == '%')
+            sb_putc(&b, '%');
+        else
+            sb_putc(&b, '%'), sb_putc(&b, *t);
     }
     if (b.overflow) return -ENAMETOOLONG;
     out[b.len] = 0;

@@ -95,15 +95,15 @@ static const char *host = "127.0.0.1";
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: " PROG " SCENARIO [ARGS...] (see the comment at the top of hostile_proc.c)\n");
+    fprintf(stderr,
+            "usage: " PROG " SCENARIO [ARGS...] (see the comment at the top of hostile_proc.c)\n");
     exit(2);
 }
 
 static int port_arg(const char *s)
 {
     long p = parse_count(s, 65535);
-    if (p <= 0)
-        die(PROG, "bad port '%s'", s);
+    if (p <= 0) die(PROG, "bad port '%s'", s);
     return (int)p;
 }
 
@@ -112,14 +112,11 @@ static int tcp_connect(int port)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     int fd, err;
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        die(PROG, "bad host '%s'", host);
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) die(PROG, "bad host '%s'", host);
     fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -errno;
+    if (fd < 0) return -errno;
     while (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        if (errno == EINTR)
-            continue;
+        if (errno == EINTR) continue;
         err = errno;
         close(fd);
         return -err;
@@ -131,10 +128,8 @@ static int send_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -errno;
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -errno;
         p += r;
         n -= (size_t)r;
     }
@@ -165,10 +160,8 @@ static int exchange(int fd, const char *req, char *out, size_t len)
     }
     for (;;) {
         r = recv(fd, buf, sizeof buf, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
         total += r;
     }
     if (r < 0) {
@@ -186,17 +179,14 @@ static int keepalive_exchange(int fd)
 {
     char buf[4096];
     size_t have = 0;
-    if (send_all(fd, REQUEST, strlen(REQUEST)) < 0)
-        return -1;
+    if (send_all(fd, REQUEST, strlen(REQUEST)) < 0) return -1;
     while (have < sizeof buf - 1) {
         ssize_t r = recv(fd, buf + have, sizeof buf - 1 - have, 0);
-        if (r <= 0)
-            return -1;
+        if (r <= 0) return -1;
         have += (size_t)r;
         buf[have] = 0;
         char *end = strstr(buf, "\r\n\r\n");
-        if (end && strstr(buf, "\r\n\r\nok\n"))
-            return 0;
+        if (end && strstr(buf, "\r\n\r\nok\n")) return 0;
     }
     return -1;
 }
@@ -219,12 +209,9 @@ static void watchdog(void)
 static int raise_nofile(rlim_t want)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return -1;
-    if (rl.rlim_cur >= want)
-        return 0;
-    if (rl.rlim_max < want)
-        rl.rlim_max = want;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
+    if (rl.rlim_cur >= want) return 0;
+    if (rl.rlim_max < want) rl.rlim_max = want;
     rl.rlim_cur = want;
     return setrlimit(RLIMIT_NOFILE, &rl);
 }
@@ -241,8 +228,7 @@ static void on_sigpipe(int sig)
 
 static int scenario_sigpipe(int argc, char **argv)
 {
-    if (argc != 4)
-        usage();
+    if (argc != 4) usage();
     int port = port_arg(argv[1]);
     const char *disp = argv[2], *io = argv[3];
     int flags = 0;
@@ -263,10 +249,8 @@ static int scenario_sigpipe(int argc, char **argv)
     else
         signal(SIGPIPE, SIG_DFL);
     int fd = tcp_connect(port);
-    if (fd < 0)
-        die(PROG, "connect: %s", strerror(-fd));
-    if (keepalive_exchange(fd) != 0)
-        die(PROG, "the http exchange failed");
+    if (fd < 0) die(PROG, "connect: %s", strerror(-fd));
+    if (keepalive_exchange(fd) != 0) die(PROG, "the http exchange failed");
     shutdown(fd, SHUT_WR);
     printf("shut down fd=%d\n", fd);
     fflush(stdout);
@@ -309,11 +293,9 @@ static void on_alarm_count(int sig)
 
 static int scenario_eintr(int argc, char **argv)
 {
-    if (argc != 2)
-        usage();
+    if (argc != 2) usage();
     int fd = tcp_connect(port_arg(argv[1]));
-    if (fd < 0)
-        die(PROG, "connect: %s", strerror(-fd));
+    if (fd < 0) die(PROG, "connect: %s", strerror(-fd));
     struct sigaction sa = {.sa_handler = on_alarm_count}; /* no SA_RESTART */
     sigaction(SIGALRM, &sa, NULL);
     struct itimerval it = {.it_value = {.tv_usec = 200000}};
@@ -347,11 +329,9 @@ static void on_alarm_do_io(int sig)
 
 static int scenario_sigio(int argc, char **argv)
 {
-    if (argc != 3)
-        usage();
+    if (argc != 3) usage();
     int fd = tcp_connect(port_arg(argv[1]));
-    if (fd < 0)
-        die(PROG, "connect: %s", strerror(-fd));
+    if (fd < 0) die(PROG, "connect: %s", strerror(-fd));
     sigio_rst_port = port_arg(argv[2]);
     struct sigaction sa = {.sa_handler = on_alarm_do_io, .sa_flags = SA_RESTART};
     sigaction(SIGALRM, &sa, NULL);
@@ -393,13 +373,11 @@ static void on_tick_do_http(int sig)
 
 static int scenario_sigstorm(int argc, char **argv)
 {
-    if (argc != 4)
-        usage();
+    if (argc != 4) usage();
     int every_port = port_arg(argv[1]);
     storm_http_port = port_arg(argv[2]);
     long ms = parse_count(argv[3], 60000);
-    if (ms < 0)
-        usage();
+    if (ms < 0) usage();
     /* SIGALRM is the storm's own timer here, so the bound is the loop's deadline
      * and the test's timeout. */
     struct sigaction sa = {.sa_handler = on_tick_do_http, .sa_flags = SA_RESTART};
@@ -412,8 +390,7 @@ static int scenario_sigstorm(int argc, char **argv)
     while (now_ms() < end) {
         int fd = tcp_connect(every_port);
         if (fd < 0) {
-            if (errors++ < 3)
-                fprintf(stderr, PROG ": connect: %s\n", strerror(-fd));
+            if (errors++ < 3) fprintf(stderr, PROG ": connect: %s\n", strerror(-fd));
             continue;
         }
         int reset = exchange(fd, REQUEST_CLOSE, res, sizeof res);
@@ -464,13 +441,11 @@ static void *fork_storm_worker(void *arg)
 
 static int scenario_forkstorm(int argc, char **argv)
 {
-    if (argc != 5)
-        usage();
+    if (argc != 5) usage();
     storm.every_port = port_arg(argv[1]);
     int rst_port = port_arg(argv[2]);
     long nthreads = parse_count(argv[3], 64), forks = parse_count(argv[4], 10000);
-    if (nthreads < 1 || forks < 0)
-        usage();
+    if (nthreads < 1 || forks < 0) usage();
     watchdog();
     pthread_t tids[64];
     for (long i = 0; i < nthreads; i++)
@@ -481,14 +456,12 @@ static int scenario_forkstorm(int argc, char **argv)
     for (long i = 0; i < forks; i++) {
         sleep_ms(5); /* let the workers get well into their calls */
         pid_t pid = fork();
-        if (pid < 0)
-            die(PROG, "fork: %s", strerror(errno));
+        if (pid < 0) die(PROG, "fork: %s", strerror(errno));
         if (pid == 0) {
             char res[160];
             alarm(10);
             int fd = tcp_connect(rst_port);
-            if (fd < 0)
-                _exit(3);
+            if (fd < 0) _exit(3);
             int reset = exchange(fd, REQUEST, res, sizeof res);
             close(fd);
             _exit(reset ? 0 : 1);
@@ -529,8 +502,7 @@ static int one_reset(int port, char *out, size_t len)
 
 static int scenario_spawn(int argc, char **argv, int use_vfork)
 {
-    if (argc < 3)
-        usage();
+    if (argc < 3) usage();
     int rst_port = port_arg(argv[1]);
     char **child_argv = argv + 2;
     pid_t pid;
@@ -540,12 +512,10 @@ static int scenario_spawn(int argc, char **argv, int use_vfork)
             execv(child_argv[0], child_argv);
             _exit(127);
         }
-        if (pid < 0)
-            die(PROG, "vfork: %s", strerror(errno));
+        if (pid < 0) die(PROG, "vfork: %s", strerror(errno));
     } else {
         int rc = posix_spawn(&pid, child_argv[0], NULL, NULL, child_argv, environ);
-        if (rc != 0)
-            die(PROG, "posix_spawn: %s", strerror(rc));
+        if (rc != 0) die(PROG, "posix_spawn: %s", strerror(rc));
     }
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
@@ -560,17 +530,14 @@ static int scenario_spawn(int argc, char **argv, int use_vfork)
 static int scenario_listfds(void)
 {
     DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        die(PROG, "opendir: %s", strerror(errno));
+    if (!d) die(PROG, "opendir: %s", strerror(errno));
     int self = dirfd(d);
     struct dirent *e;
     printf("fds:");
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
+        if (e->d_name[0] == '.') continue;
         int fd = atoi(e->d_name);
-        if (fd <= 2 || fd == self)
-            continue;
+        if (fd <= 2 || fd == self) continue;
         char link[64], target[256];
         snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
         ssize_t n = readlink(link, target, sizeof target - 1);
@@ -584,8 +551,7 @@ static int scenario_listfds(void)
 
 static int scenario_execfds(int argc, char **argv)
 {
-    if (argc != 3)
-        usage();
+    if (argc != 3) usage();
     char res[160];
     one_reset(port_arg(argv[1]), res, sizeof res);
     printf("before exec: %s\n", res);
@@ -596,22 +562,19 @@ static int scenario_execfds(int argc, char **argv)
 
 static int scenario_daemon(int argc, char **argv)
 {
-    if (argc != 3)
-        usage();
+    if (argc != 3) usage();
     int port = port_arg(argv[1]);
     const char *pidfile = argv[2];
     char tmp[4096], text[512], res[160];
     snprintf(tmp, sizeof tmp, "%s.tmp", pidfile);
     printf("parent=%d\n", (int)getpid());
     fflush(stdout);
-    if (daemon(0, 0) != 0)
-        die(PROG, "daemon: %s", strerror(errno));
+    if (daemon(0, 0) != 0) die(PROG, "daemon: %s", strerror(errno));
     alarm(20);
     one_reset(port, res, sizeof res);
     snprintf(text, sizeof text, "%d\n%s\n", (int)getpid(), res);
     FILE *f = fopen(tmp, "w");
-    if (!f)
-        _exit(3);
+    if (!f) _exit(3);
     fputs(text, f);
     fclose(f);
     rename(tmp, pidfile);
@@ -622,21 +585,18 @@ static int scenario_daemon(int argc, char **argv)
 
 static int scenario_closerange(int argc, char **argv)
 {
-    if (argc != 4)
-        usage();
+    if (argc != 4) usage();
     int http = port_arg(argv[1]), rst = port_arg(argv[2]);
     const char *how = argv[3];
     int fds[3];
     for (int i = 0; i < 3; i++) {
         fds[i] = tcp_connect(http);
-        if (fds[i] < 0 || keepalive_exchange(fds[i]) != 0)
-            die(PROG, "http exchange %d failed", i);
+        if (fds[i] < 0 || keepalive_exchange(fds[i]) != 0) die(PROG, "http exchange %d failed", i);
     }
     printf("fds=%d,%d,%d\n", fds[0], fds[1], fds[2]);
     int lo = fds[0];
     if (!strcmp(how, "close_range")) {
-        if (close_range((unsigned)lo, ~0u, 0) != 0)
-            die(PROG, "close_range: %s", strerror(errno));
+        if (close_range((unsigned)lo, ~0u, 0) != 0) die(PROG, "close_range: %s", strerror(errno));
     } else if (!strcmp(how, "closefrom")) {
         closefrom(lo);
     } else if (!strcmp(how, "cloexec")) {
@@ -653,8 +613,7 @@ static int scenario_closerange(int argc, char **argv)
     }
     char res[160];
     int fd = tcp_connect(rst);
-    if (fd < 0)
-        die(PROG, "connect: %s", strerror(-fd));
+    if (fd < 0) die(PROG, "connect: %s", strerror(-fd));
     exchange(fd, REQUEST, res, sizeof res);
     printf("reset fd=%d: %s\n", fd, res);
     close(fd);
@@ -663,16 +622,12 @@ static int scenario_closerange(int argc, char **argv)
 
 static int scenario_dup2onto(int argc, char **argv)
 {
-    if (argc != 3)
-        usage();
+    if (argc != 3) usage();
     int a = tcp_connect(port_arg(argv[1]));
-    if (a < 0 || keepalive_exchange(a) != 0)
-        die(PROG, "http exchange failed");
+    if (a < 0 || keepalive_exchange(a) != 0) die(PROG, "http exchange failed");
     int b = tcp_connect(port_arg(argv[2]));
-    if (b < 0)
-        die(PROG, "connect: %s", strerror(-b));
-    if (dup2(b, a) != a)
-        die(PROG, "dup2: %s", strerror(errno));
+    if (b < 0) die(PROG, "connect: %s", strerror(-b));
+    if (dup2(b, a) != a) die(PROG, "dup2: %s", strerror(errno));
     close(b);
     char res[160];
     exchange(a, REQUEST, res, sizeof res);
@@ -683,19 +638,16 @@ static int scenario_dup2onto(int argc, char **argv)
 
 static int scenario_highfd(int argc, char **argv)
 {
-    if (argc != 3)
-        usage();
+    if (argc != 3) usage();
     int port = port_arg(argv[1]);
     long want = parse_count(argv[2], 1 << 30);
-    if (want < 3)
-        usage();
+    if (want < 3) usage();
     if (raise_nofile((rlim_t)want + 1) != 0) {
         printf("cannot raise RLIMIT_NOFILE to %ld: %s\n", want + 1, strerror(errno));
         return 77;
     }
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0 || dup2(s, (int)want) != (int)want)
-        die(PROG, "socket/dup2: %s", strerror(errno));
+    if (s < 0 || dup2(s, (int)want) != (int)want) die(PROG, "socket/dup2: %s", strerror(errno));
     close(s);
     int fd = (int)want;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -711,11 +663,9 @@ static int scenario_highfd(int argc, char **argv)
 
 static int scenario_manyconns(int argc, char **argv)
 {
-    if (argc != 2)
-        usage();
+    if (argc != 2) usage();
     long n = parse_count(argv[1], 500000);
-    if (n < 1)
-        usage();
+    if (n < 1) usage();
     if (raise_nofile((rlim_t)(n + 16)) != 0) {
         printf("cannot raise RLIMIT_NOFILE to %ld: %s\n", n + 16, strerror(errno));
         return 77;
@@ -728,16 +678,13 @@ static int scenario_manyconns(int argc, char **argv)
         getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0)
         die(PROG, "listener: %s", strerror(errno));
     int go[2];
-    if (pipe(go) != 0)
-        die(PROG, "pipe: %s", strerror(errno));
+    if (pipe(go) != 0) die(PROG, "pipe: %s", strerror(errno));
     int *fds = calloc((size_t)n, sizeof *fds);
-    if (!fds)
-        die(PROG, "out of memory");
+    if (!fds) die(PROG, "out of memory");
     /* The server ends live in a child (one process cannot hold 2N fds under
      * a 20000 hard limit): it accepts all N, waits for "go", aborts them all. */
     pid_t pid = fork();
-    if (pid < 0)
-        die(PROG, "fork: %s", strerror(errno));
+    if (pid < 0) die(PROG, "fork: %s", strerror(errno));
     if (pid == 0) {
         char c;
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -745,11 +692,9 @@ static int scenario_manyconns(int argc, char **argv)
         close(go[1]);
         for (long i = 0; i < n; i++) {
             fds[i] = accept(lfd, NULL, NULL);
-            if (fds[i] < 0)
-                die(PROG, "accept #%ld: %s", i, strerror(errno));
+            if (fds[i] < 0) die(PROG, "accept #%ld: %s", i, strerror(errno));
         }
-        if (read(go[0], &c, 1) != 1)
-            _exit(3);
+        if (read(go[0], &c, 1) != 1) _exit(3);
         for (long i = 0; i < n; i++) {
             setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
             close(fds[i]);
@@ -769,11 +714,9 @@ static int scenario_manyconns(int argc, char **argv)
     for (long i = 0; i < n; i++) {
         struct sockaddr_in peer;
         socklen_t pl = sizeof peer;
-        if (getpeername(fds[i], (struct sockaddr *)&peer, &pl) == 0)
-            open_now++;
+        if (getpeername(fds[i], (struct sockaddr *)&peer, &pl) == 0) open_now++;
     }
-    if (write(go[1], "g", 1) != 1)
-        die(PROG, "write: %s", strerror(errno));
+    if (write(go[1], "g", 1) != 1) die(PROG, "write: %s", strerror(errno));
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
@@ -783,8 +726,7 @@ static int scenario_manyconns(int argc, char **argv)
     char buf[16];
     for (long i = 0; i < n; i++) {
         ssize_t r = recv(fds[i], buf, sizeof buf, 0);
-        if (r < 0 && errno == ECONNRESET)
-            resets++;
+        if (r < 0 && errno == ECONNRESET) resets++;
         close(fds[i]);
     }
     printf("conns=%ld open_at_once=%ld resets=%ld\n", n, open_now, resets);
@@ -796,16 +738,13 @@ static int scenario_manyconns(int argc, char **argv)
 
 static int scenario_probe(int argc, char **argv)
 {
-    if (argc != 2)
-        usage();
+    if (argc != 2) usage();
     FILE *f = fopen("/proc/self/maps", "r");
     char line[1024];
     int mapped = 0;
     while (f && fgets(line, sizeof line, f))
-        if (strstr(line, "librstwatch"))
-            mapped = 1;
-    if (f)
-        fclose(f);
+        if (strstr(line, "librstwatch")) mapped = 1;
+    if (f) fclose(f);
     printf("shim=%s secure=%lu\n", mapped ? "mapped" : "absent", getauxval(AT_SECURE));
     char res[160];
     one_reset(port_arg(argv[1]), res, sizeof res);
@@ -815,42 +754,26 @@ static int scenario_probe(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
-        usage();
+    if (argc < 2) usage();
     const char *s = argv[1];
     argc--, argv++;
     if (argc >= 2 && strcmp(s, "manyconns") != 0 && strcmp(s, "listfds") != 0)
         host = argv[1], argc--, argv++;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (!strcmp(s, "sigpipe"))
-        return scenario_sigpipe(argc, argv);
-    if (!strcmp(s, "eintr"))
-        return scenario_eintr(argc, argv);
-    if (!strcmp(s, "sigio"))
-        return scenario_sigio(argc, argv);
-    if (!strcmp(s, "sigstorm"))
-        return scenario_sigstorm(argc, argv);
-    if (!strcmp(s, "forkstorm"))
-        return scenario_forkstorm(argc, argv);
-    if (!strcmp(s, "vfork"))
-        return scenario_spawn(argc, argv, 1);
-    if (!strcmp(s, "spawn"))
-        return scenario_spawn(argc, argv, 0);
-    if (!strcmp(s, "execfds"))
-        return scenario_execfds(argc, argv);
-    if (!strcmp(s, "listfds"))
-        return scenario_listfds();
-    if (!strcmp(s, "daemon"))
-        return scenario_daemon(argc, argv);
-    if (!strcmp(s, "closerange"))
-        return scenario_closerange(argc, argv);
-    if (!strcmp(s, "dup2onto"))
-        return scenario_dup2onto(argc, argv);
-    if (!strcmp(s, "highfd"))
-        return scenario_highfd(argc, argv);
-    if (!strcmp(s, "manyconns"))
-        return scenario_manyconns(argc, argv);
-    if (!strcmp(s, "probe"))
-        return scenario_probe(argc, argv);
+    if (!strcmp(s, "sigpipe")) return scenario_sigpipe(argc, argv);
+    if (!strcmp(s, "eintr")) return scenario_eintr(argc, argv);
+    if (!strcmp(s, "sigio")) return scenario_sigio(argc, argv);
+    if (!strcmp(s, "sigstorm")) return scenario_sigstorm(argc, argv);
+    if (!strcmp(s, "forkstorm")) return scenario_forkstorm(argc, argv);
+    if (!strcmp(s, "vfork")) return scenario_spawn(argc, argv, 1);
+    if (!strcmp(s, "spawn")) return scenario_spawn(argc, argv, 0);
+    if (!strcmp(s, "execfds")) return scenario_execfds(argc, argv);
+    if (!strcmp(s, "listfds")) return scenario_listfds();
+    if (!strcmp(s, "daemon")) return scenario_daemon(argc, argv);
+    if (!strcmp(s, "closerange")) return scenario_closerange(argc, argv);
+    if (!strcmp(s, "dup2onto")) return scenario_dup2onto(argc, argv);
+    if (!strcmp(s, "highfd")) return scenario_highfd(argc, argv);
+    if (!strcmp(s, "manyconns")) return scenario_manyconns(argc, argv);
+    if (!strcmp(s, "probe")) return scenario_probe(argc, argv);
     usage();
 }

@@ -40,8 +40,7 @@ static void *worker(void *arg)
         if (c < 0 || connect(c, (struct sockaddr *)&sa, sizeof sa) != 0)
             die(PROG, "connect: %s", strerror(errno));
         int s = accept(lfd, NULL, NULL);
-        if (s < 0)
-            die(PROG, "accept: %s", strerror(errno));
+        if (s < 0) die(PROG, "accept: %s", strerror(errno));
         char b = 'p';
         int bad = 0;
         for (long k = 0; k < exchanges && !bad; k++) {
@@ -65,19 +64,15 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4)
-        die(PROG, "usage: " PROG " THREADS CONNS EXCHANGES");
+    if (argc != 4) die(PROG, "usage: " PROG " THREADS CONNS EXCHANGES");
     long nthreads = parse_count(argv[1], 256);
     conns_per_thread = parse_count(argv[2], 1000000);
     exchanges = parse_count(argv[3], 100000);
-    if (nthreads < 1 || conns_per_thread < 0 || exchanges < 0)
-        die(PROG, "bad numbers");
+    if (nthreads < 1 || conns_per_thread < 0 || exchanges < 0) die(PROG, "bad numbers");
     pthread_t *tids = calloc((size_t)nthreads, sizeof *tids);
-    if (!tids)
-        die(PROG, "out of memory");
+    if (!tids) die(PROG, "out of memory");
     for (long i = 0; i < nthreads; i++)
-        if (pthread_create(&tids[i], NULL, worker, NULL) != 0)
-            die(PROG, "pthread_create failed");
+        if (pthread_create(&tids[i], NULL, worker, NULL) != 0) die(PROG, "pthread_create failed");
     for (long i = 0; i < nthreads; i++)
         pthread_join(tids[i], NULL);
     free(tids);
