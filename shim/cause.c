@@ -40,10 +40,13 @@ static int is_reset(const struct cause_input *in)
     return in->err == ECONNRESET || in->err == EPIPE;
 }
 
+/* The peer had sent its FIN before the failing call (a graceful idle close).
+ * A bare CLOSE (a RST already in) is not proof of an idle timeout by itself:
+ * a peer that answers early and resets does the same within milliseconds. */
 static int peer_closed_before(const struct cause_input *in)
 {
-    /* TCP states (include/net/tcp_states.h): 7 CLOSE, 8 CLOSE_WAIT, 9 LAST_ACK. */
-    return in->snap_fresh && (in->snap_state == 7 || in->snap_state == 8 || in->snap_state == 9);
+    /* TCP states (include/net/tcp_states.h): 8 CLOSE_WAIT, 9 LAST_ACK. */
+    return in->snap_fresh && (in->snap_state == 8 || in->snap_state == 9);
 }
 
 static int m_refused(const struct cause_input *in)
@@ -67,6 +70,12 @@ static int m_local_abort(const struct cause_input *in)
     return in->err == ECONNABORTED;
 }
 
+/* EPIPE after the app's own shutdown(SHUT_WR): nothing the peer did. */
+static int m_write_after_shutdown(const struct cause_input *in)
+{
+    return in->err == EPIPE && in->shut_wr && in->op_class == OPC_OUT;
+}
+
 static int m_idle_reuse(const struct cause_input *in)
 {
     return is_reset(in) && !in->server && in->exchanges > 1 && in->exchange_in == 0 &&
@@ -88,7 +97,9 @@ static int m_write_after_peer_fin(const struct cause_input *in)
 static int m_unread_data_close(const struct cause_input *in)
 {
     /* The peer answered or closed, and reset us while our bytes were unread. */
-    return is_reset(in) && (in->peer_fin || (in->op_class == OPC_OUT && in->exchange_in > 0));
+    return is_reset(in) &&
+           (in->peer_fin || (!in->server && in->op_class == OPC_OUT &&
+                             (in->exchange_in > 0 || in->resp_before_write > 0)));
 }
 
 static int m_reset_before_response(const struct cause_input *in)
@@ -122,6 +133,9 @@ const struct cause_rule cause_rules[] = {
     {CAUSE_RETRANSMIT_TIMEOUT, m_retransmit_timeout,
      "data went unacknowledged until the kernel gave up (network loss or a dead peer): check "
      "the path and whether the peer host is alive"},
+    {CAUSE_LOCAL_ABORT, m_write_after_shutdown,
+     "this program wrote after shutting down its own sending side (shutdown SHUT_WR): the bug is "
+     "local, in the order of its shutdown and writes"},
     {CAUSE_LOCAL_ABORT, m_local_abort,
      "the connection was aborted on this host (local timeout, a killed or crashed peer before "
      "accept, or SO_LINGER 0): check this host's logs and limits"},

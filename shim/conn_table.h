@@ -47,6 +47,7 @@ struct conn {
     uint64_t t_exchange, idle_before; /* current exchange's start; quiet gap before it (ns) */
     uint64_t bytes_in, bytes_out;
     uint64_t exchange_resp;          /* response-direction bytes in the current exchange */
+    uint64_t resp_before_write;      /* the previous exchange's, when a failed write began one */
     uint64_t close_fd;               /* fd whose close ended the connection */
     uint32_t calls_in, calls_out, exchanges;
     uint8_t role, dir, family;

@@ -33,6 +33,15 @@
 #include "tcpinfo.h"
 
 struct options opt;
+static pid_t shim_pid; /* our pid; refreshed in a fork child, NOT in a vfork child */
+
+/* A vfork()/posix_spawn() child runs on its parent's memory until it execs:
+ * whatever it closes must not be forgotten in the parent's table. One getpid
+ * on the close of a tracked fd is the price. */
+static int in_vfork_child(void)
+{
+    return (pid_t)syscall(SYS_getpid) != shim_pid;
+}
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -181,6 +190,7 @@ static void io_end(int fd, struct conn *c, unsigned op, int out, ssize_t r, int 
             c->exchanges++;
             c->idle_before = t - c->t_last;
             c->t_exchange = t;
+            c->resp_before_write = c->exchange_resp;
             c->exchange_resp = 0;
             c->dir = DIR_OUT;
         }
@@ -252,6 +262,7 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
+    shim_pid = (pid_t)syscall(SYS_getpid);
     conn_table_atfork_child();
     sink_atfork_child();
 }
@@ -263,6 +274,7 @@ void watch_init(void)
     clock_init(); /* set-uid/set-gid: stay inert, trust no env */
     options_load(&opt, env_get, sink_warn);
     if (opt.disabled) return;
+    shim_pid = (pid_t)syscall(SYS_getpid);
     sink_configure(opt.log);
     conn_on_last_close = on_last_close;
     retry_init();
@@ -412,6 +424,7 @@ out:
 
 int watch_close(int fd)
 {
+    if (__builtin_expect(!conn_table_get(fd), 1) || in_vfork_child()) return real_close(fd);
     struct conn *c = conn_table_take(fd);
     if (!conn_is_live(c)) return real_close(fd);
     if (atomic_load_explicit(&c->refs, memory_order_relaxed) == 1) {
@@ -547,13 +560,52 @@ ssize_t watch_writev(int fd, const struct iovec *v, int n)
     return r;
 }
 
+/* Is SIGPIPE's disposition SIG_IGN? Asked of the kernel at most once a second
+ * (apps set it once, at start-up), so sendfile() pays no extra system call. */
+static int sigpipe_ignored(void)
+{
+    static _Atomic uint64_t checked_at;
+    static _Atomic int ignored;
+    uint64_t now = clock_now_ns();
+    if (now - atomic_load_explicit(&checked_at, memory_order_relaxed) > 1000000000ull) {
+        struct sigaction sa;
+        if (sigaction(SIGPIPE, NULL, &sa) == 0)
+            atomic_store_explicit(&ignored, sa.sa_handler == SIG_IGN, memory_order_relaxed);
+        atomic_store_explicit(&checked_at, now, memory_order_relaxed);
+    }
+    return atomic_load_explicit(&ignored, memory_order_relaxed);
+}
+
+/* sendfile() cannot take MSG_NOSIGNAL: unless SIGPIPE is ignored, block it
+ * around the call so the record is written first, then raise it as the kernel
+ * would have (a SIGPIPE already pending before the call is left alone). */
 ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
 {
     struct conn *c = live_conn(out);
+    if (!c) return is64 ? real_sendfile64(out, in, off, n) : real_sendfile(out, in, off, n);
+    int guard_signal = !sigpipe_ignored();
+    sigset_t pipe_set, old;
+    int was_pending = 0;
+    if (guard_signal) {
+        sigemptyset(&pipe_set);
+        sigaddset(&pipe_set, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+        sigset_t pend;
+        sigpending(&pend);
+        was_pending = sigismember(&pend, SIGPIPE);
+    }
+    io_begin(out, c);
     ssize_t r = is64 ? real_sendfile64(out, in, off, n) : real_sendfile(out, in, off, n);
-    if (!c) return r;
     int err = errno;
+    if (guard_signal) {
+        if (r < 0 && err == EPIPE && !was_pending) {
+            struct timespec zero = {0, 0};
+            sigtimedwait(&pipe_set, NULL, &zero); /* consume the kernel's SIGPIPE */
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
     io_end(out, c, OP_SENDFILE, 1, r, err);
+    if (guard_signal && r < 0 && err == EPIPE) raise_sigpipe();
     errno = err;
     return r;
 }
@@ -660,7 +712,8 @@ int watch_dup(int fd)
 int watch_dup3(int fd, int nfd, int fl, int which)
 {
     int r = which == 2 ? real_dup2(fd, nfd) : real_dup3(fd, nfd, fl);
-    if (r >= 0 && conn_slot_cap && fd != nfd) {
+    if (r >= 0 && conn_slot_cap && fd != nfd && (conn_table_get(fd) || conn_table_get(nfd)) &&
+        !in_vfork_child()) {
         int saved = errno;
         conn_table_dup(fd, r);
         retry_after_dup(r);
@@ -706,7 +759,7 @@ int watch_ioctl(int fd, unsigned long req, void *arg)
 int watch_close_range(unsigned lo, unsigned hi, int fl)
 {
     int r = real_close_range(lo, hi, fl);
-    if (r == 0 && conn_slot_cap && !(fl & CLOSE_RANGE_CLOEXEC) && lo <= hi) {
+    if (r == 0 && conn_slot_cap && !(fl & CLOSE_RANGE_CLOEXEC) && lo <= hi && !in_vfork_child()) {
         int saved = errno;
         conn_table_forget_range(lo, hi);
         errno = saved;
@@ -717,7 +770,7 @@ int watch_close_range(unsigned lo, unsigned hi, int fl)
 void watch_closefrom(int lo)
 {
     real_closefrom(lo);
-    if (conn_slot_cap && lo >= 0) {
+    if (conn_slot_cap && lo >= 0 && !in_vfork_child()) {
         int saved = errno;
         conn_table_forget_range((unsigned)lo, ~0u);
         errno = saved;
