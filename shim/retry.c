@@ -417,6 +417,9 @@ int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, c
                int is_ppoll)
 {
     uint64_t start = clock_now_ns();
+    /* Each wait gets what is left of the app's timeout, measured from start. */
+    const int tmo0 = is_ppoll ? (ts ? (int)(ts->tv_sec * 1000 + ts->tv_nsec / 1000000) : -1) : tmo;
+    struct timespec rest;
     for (;;) {
         int r = is_ppoll ? real_ppoll(p, n, ts, m) : real_poll(p, n, tmo);
         if (r <= 0 || !atomic_load_explicit(&npending, memory_order_relaxed) || guard_active())
@@ -430,13 +433,12 @@ int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, c
         }
         errno = saved;
         if (hidden < r) return r - hidden;
-        if (is_ppoll) {
-            if (ts && ms_left(start, (int)(ts->tv_sec * 1000 + ts->tv_nsec / 1000000)) == 0)
-                return 0;
-        } else {
-            int64_t left = ms_left(start, tmo);
-            if (left == 0) return 0;
-            if (tmo >= 0) tmo = (int)left;
+        int64_t left = ms_left(start, tmo0);
+        if (left == 0) return 0;
+        if (left > 0) {
+            tmo = (int)left;
+            rest.tv_sec = (time_t)(left / 1000), rest.tv_nsec = (long)(left % 1000) * 1000000L;
+            if (is_ppoll) ts = &rest;
         }
     }
 }
@@ -445,6 +447,7 @@ int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigse
                      int is_pwait)
 {
     uint64_t start = clock_now_ns();
+    const int tmo0 = tmo; /* each wait gets what is left of it, measured from start */
     for (;;) {
         int r = is_pwait ? real_epoll_pwait(ep, ev, n, tmo, m) : real_epoll_wait(ep, ev, n, tmo);
         if (r <= 0 || !atomic_load_explicit(&npending, memory_order_relaxed) || guard_active())
@@ -467,9 +470,9 @@ int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigse
         }
         errno = saved;
         if (kept) return kept;
-        int64_t left = ms_left(start, tmo);
+        int64_t left = ms_left(start, tmo0);
         if (left == 0) return 0;
-        if (tmo >= 0) tmo = (int)left;
+        if (left > 0) tmo = (int)left;
     }
 }
 
