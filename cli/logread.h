@@ -19,9 +19,9 @@
 enum log_type { LOG_RESET, LOG_ERROR, LOG_CLOSE, LOG_RETRY, LOG_INJECT };
 
 struct log_event {
-    double t_ms;   /* since the connection was created */
-    long long ret; /* valid when has_ret */
-    long long n;   /* calls merged into this event, >= 1 */
+    double t_ms;    /* since the connection was created */
+    long long ret;  /* valid when has_ret */
+    long long n;    /* calls merged into this event, >= 1 */
     double span_ms; /* first to last merged call; NAN when absent (n == 1) */
     int has_ret;
     char op[LOG_SHORT_STR];

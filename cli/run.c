@@ -141,7 +141,8 @@ static long count_new_lines(int dfd, const char *name, off_t from)
     ssize_t n;
     if (lseek(fd, from, SEEK_SET) == from)
         while ((n = read(fd, buf, sizeof buf)) > 0)
-            for (ssize_t i = 0; i < n; i++) lines += buf[i] == '\n';
+            for (ssize_t i = 0; i < n; i++)
+                lines += buf[i] == '\n';
     close(fd);
     return lines;
 }

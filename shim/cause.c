@@ -21,15 +21,19 @@ static const struct known_timeout {
     /* Node.js http.Server keepAliveTimeout default: 5000 ms (nodejs.org/api/http.html);
      * Apache httpd KeepAliveTimeout default: 5 s (httpd.apache.org/docs/2.4/mod/core.html). */
     {5000, "Node.js and Apache httpd keep-alive defaults, 5 s"},
-    /* AWS Application/Classic Load Balancer idle timeout default: 60 s (docs.aws.amazon.com/elasticloadbalancing). */
+    /* AWS Application/Classic Load Balancer idle timeout default: 60 s
+       (docs.aws.amazon.com/elasticloadbalancing). */
     {60000, "AWS ALB/ELB idle timeout default, 60 s"},
     /* nginx keepalive_timeout default: 75 s (nginx.org/en/docs/http/ngx_http_core_module.html). */
     {75000, "nginx keepalive_timeout default, 75 s"},
-    /* Azure Load Balancer TCP idle timeout default: 4 minutes (learn.microsoft.com, load-balancer-tcp-idle-timeout). */
+    /* Azure Load Balancer TCP idle timeout default: 4 minutes (learn.microsoft.com,
+       load-balancer-tcp-idle-timeout). */
     {240000, "Azure Load Balancer idle timeout default, 4 min"},
-    /* AWS NAT Gateway / Gateway Load Balancer idle timeout: 350 s (docs.aws.amazon.com/vpc/latest/userguide/nat-gateway-troubleshooting.html). */
+    /* AWS NAT Gateway / Gateway Load Balancer idle timeout: 350 s
+       (docs.aws.amazon.com/vpc/latest/userguide/nat-gateway-troubleshooting.html). */
     {350000, "AWS NAT Gateway/GWLB idle timeout, 350 s"},
-    /* Linux nf_conntrack_tcp_timeout_established is 5 days; stateful firewalls often use 1 h (e.g. Cisco ASA conn timeout 1:00:00). */
+    /* Linux nf_conntrack_tcp_timeout_established is 5 days; stateful firewalls often use 1 h (e.g.
+       Cisco ASA conn timeout 1:00:00). */
     {3600000, "a firewall's 1 h connection timeout (Cisco ASA default)"},
 };
 
@@ -97,9 +101,8 @@ static int m_write_after_peer_fin(const struct cause_input *in)
 static int m_unread_data_close(const struct cause_input *in)
 {
     /* The peer answered or closed, and reset us while our bytes were unread. */
-    return is_reset(in) &&
-           (in->peer_fin || (!in->server && in->op_class == OPC_OUT &&
-                             (in->exchange_in > 0 || in->resp_before_write > 0)));
+    return is_reset(in) && (in->peer_fin || (!in->server && in->op_class == OPC_OUT &&
+                                             (in->exchange_in > 0 || in->resp_before_write > 0)));
 }
 
 static int m_reset_before_response(const struct cause_input *in)
@@ -167,16 +170,17 @@ const struct cause_rule cause_rules[] = {
 size_t cause_classify(const struct cause_input *in)
 {
     size_t i = 0;
-    while (!cause_rules[i].match(in)) i++;
+    while (!cause_rules[i].match(in))
+        i++;
     return i;
 }
 
 const char *cause_code_name(enum cause_code code)
 {
     static const char *const names[CAUSE_COUNT] = {
-        "refused",           "connect_timeout",      "reset_before_response",
-        "idle_reuse",        "unread_data_close",    "write_after_peer_fin",
-        "reset_mid_stream",  "retransmit_timeout",   "local_abort",
+        "refused",          "connect_timeout",    "reset_before_response",
+        "idle_reuse",       "unread_data_close",  "write_after_peer_fin",
+        "reset_mid_stream", "retransmit_timeout", "local_abort",
         "unknown",
     };
     return (unsigned)code < CAUSE_COUNT ? names[code] : "unknown";

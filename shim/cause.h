@@ -34,12 +34,12 @@ struct cause_input {
     int linger0;        /* the app armed SO_LINGER {1,0} */
     uint32_t exchanges; /* request/response turns so far, current included */
     uint64_t bytes_in, bytes_out;
-    uint64_t exchange_in;     /* bytes received since the current request began */
+    uint64_t exchange_in;       /* bytes received since the current request began */
     uint64_t resp_before_write; /* response bytes read just before a failed write began a request */
-    int shut_wr;              /* the app had shut down its own sending side */
-    uint64_t idle_before_ms;  /* quiet gap before the current exchange */
-    unsigned snap_state;      /* TCP state in the last snapshot (0: none) */
-    int snap_fresh;           /* that snapshot was taken after the last successful I/O */
+    int shut_wr;                /* the app had shut down its own sending side */
+    uint64_t idle_before_ms;    /* quiet gap before the current exchange */
+    unsigned snap_state;        /* TCP state in the last snapshot (0: none) */
+    int snap_fresh;             /* that snapshot was taken after the last successful I/O */
     uint32_t total_retrans;
 };
 

@@ -15,11 +15,11 @@
 #endif
 
 struct tsc_scale {
-    uint64_t tsc0, ns0;   /* a (TSC, CLOCK_MONOTONIC) pair */
-    uint64_t mult;        /* ns = ns0 + ((tsc - tsc0) * mult) >> 32 */
+    uint64_t tsc0, ns0; /* a (TSC, CLOCK_MONOTONIC) pair */
+    uint64_t mult;      /* ns = ns0 + ((tsc - tsc0) * mult) >> 32 */
 };
 
-extern int clock_tsc_ready;          /* 1: use the TSC */
+extern int clock_tsc_ready; /* 1: use the TSC */
 extern struct tsc_scale clock_scale;
 
 /* Records the calibration start; called once at load. */

@@ -58,7 +58,8 @@ static int jtype(const json_t *j)
 static void jdecref(json_t *j)
 {
     struct json_head *h = (struct json_head *)j;
-    if (h && h->refcount != (size_t)-1 && __atomic_sub_fetch(&h->refcount, 1, __ATOMIC_RELEASE) == 0)
+    if (h && h->refcount != (size_t)-1 &&
+        __atomic_sub_fetch(&h->refcount, 1, __ATOMIC_RELEASE) == 0)
         J.delete_(j);
 }
 
@@ -94,10 +95,14 @@ static int load_jansson(char *err, size_t errlen)
 
 static int parse_mode(const char *s, enum retry_mode *m)
 {
-    if (!strcmp(s, "off")) *m = RETRY_OFF;
-    else if (!strcmp(s, "connect")) *m = RETRY_CONNECT;
-    else if (!strcmp(s, "idempotent")) *m = RETRY_IDEMPOTENT;
-    else return -EINVAL;
+    if (!strcmp(s, "off"))
+        *m = RETRY_OFF;
+    else if (!strcmp(s, "connect"))
+        *m = RETRY_CONNECT;
+    else if (!strcmp(s, "idempotent"))
+        *m = RETRY_IDEMPOTENT;
+    else
+        return -EINVAL;
     return 0;
 }
 
@@ -143,8 +148,10 @@ int config_parse_peer(const char *s, struct retry_rule *r)
         if (!close) return -EINVAL;
         *close = 0;
         h = host + 1;
-        if (close[1] == ':') port = close + 2;
-        else if (close[1]) return -EINVAL;
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1])
+            return -EINVAL;
     } else {
         char *colon = strchr(host, ':');
         if (colon && !strchr(colon + 1, ':')) { /* exactly one colon: IPv4:port */
@@ -152,9 +159,12 @@ int config_parse_peer(const char *s, struct retry_rule *r)
             port = colon + 1;
         }
     }
-    if (inet_pton(AF_INET, h, r->addr) == 1) r->family = AF_INET;
-    else if (inet_pton(AF_INET6, h, r->addr) == 1) r->family = AF_INET6;
-    else return -EINVAL;
+    if (inet_pton(AF_INET, h, r->addr) == 1)
+        r->family = AF_INET;
+    else if (inet_pton(AF_INET6, h, r->addr) == 1)
+        r->family = AF_INET6;
+    else
+        return -EINVAL;
     unsigned full = r->family == AF_INET ? 32 : 128;
     r->prefix = prefix ? prefix - 1 : full;
     if (r->prefix > full) return -EINVAL;
@@ -180,7 +190,8 @@ static int apply_object(json_t *obj, struct retry_rule *r, int allow_match, char
             if (!s || config_parse_peer(s, r)) goto bad;
         } else if (allow_match && !strcmp(key, "ports")) {
             char tmp[16];
-            if (t == JT_INTEGER && n >= 0 && n <= 65535) snprintf(tmp, sizeof tmp, "%lld", n), s = tmp;
+            if (t == JT_INTEGER && n >= 0 && n <= 65535)
+                snprintf(tmp, sizeof tmp, "%lld", n), s = tmp;
             if (!s || config_parse_ports(s, &r->port_lo, &r->port_hi)) goto bad;
         } else if (!strcmp(key, "retry")) {
             if (!s || parse_mode(s, &r->mode)) goto bad;
@@ -325,10 +336,14 @@ int config_load(struct retry_config *cfg, const struct options *o, const char *p
         buf = malloc(cap + 1);
         if (buf) len = fread(buf, 1, cap + 1, f);
         fclose(f);
-        if (!buf) snprintf(err, sizeof err, "out of memory");
-        else if (len > cap) snprintf(err, sizeof err, "larger than 1 MiB");
-        else if (memchr(buf, 0, len)) snprintf(err, sizeof err, "contains NUL bytes (binary?)");
-        else rc = config_parse(cfg, o, buf, len, err, sizeof err);
+        if (!buf)
+            snprintf(err, sizeof err, "out of memory");
+        else if (len > cap)
+            snprintf(err, sizeof err, "larger than 1 MiB");
+        else if (memchr(buf, 0, len))
+            snprintf(err, sizeof err, "contains NUL bytes (binary?)");
+        else
+            rc = config_parse(cfg, o, buf, len, err, sizeof err);
     }
     free(buf);
     if (rc == 0) return 0;

@@ -16,9 +16,9 @@
 
 struct retry_rule {
     /* match */
-    int family;            /* 0 = any address */
-    uint8_t addr[16];      /* network address */
-    unsigned prefix;       /* CIDR bits; full length for a host */
+    int family;                /* 0 = any address */
+    uint8_t addr[16];          /* network address */
+    unsigned prefix;           /* CIDR bits; full length for a host */
     uint16_t port_lo, port_hi; /* 0..65535 = any port */
     /* action */
     enum retry_mode mode;

@@ -43,12 +43,12 @@ struct conn {
     _Atomic uint32_t refs; /* fds pointing here */
     uint32_t flags;        /* CONN_* */
     uint64_t id;
-    uint64_t t_create, t_last;       /* monotonic ns: creation, last successful I/O */
+    uint64_t t_create, t_last;        /* monotonic ns: creation, last successful I/O */
     uint64_t t_exchange, idle_before; /* current exchange's start; quiet gap before it (ns) */
     uint64_t bytes_in, bytes_out;
-    uint64_t exchange_resp;          /* response-direction bytes in the current exchange */
-    uint64_t resp_before_write;      /* the previous exchange's, when a failed write began one */
-    uint64_t close_fd;               /* fd whose close ended the connection */
+    uint64_t exchange_resp;     /* response-direction bytes in the current exchange */
+    uint64_t resp_before_write; /* the previous exchange's, when a failed write began one */
+    uint64_t close_fd;          /* fd whose close ended the connection */
     uint32_t calls_in, calls_out, exchanges;
     uint8_t role, dir, family;
     _Atomic uint8_t recorded; /* a record was written: one per connection */
@@ -57,18 +57,18 @@ struct conn {
     char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
     struct retry_state *retry;
     struct conn *next_free; /* pool free list link */
-    struct ring ring; /* must be last: the events follow */
+    struct ring ring;       /* must be last: the events follow */
 };
 
 enum {
     CONN_CONNECTING = 1u << 0, /* non-blocking connect in progress */
     CONN_ESTABLISHED = 1u << 1,
-    CONN_PEER_FIN = 1u << 2,   /* we read EOF */
-    CONN_SHUT_WR = 1u << 3,    /* we shut down our side */
-    CONN_LINGER0 = 1u << 4,    /* app set SO_LINGER {1,0}: its close aborts */
+    CONN_PEER_FIN = 1u << 2, /* we read EOF */
+    CONN_SHUT_WR = 1u << 3,  /* we shut down our side */
+    CONN_LINGER0 = 1u << 4,  /* app set SO_LINGER {1,0}: its close aborts */
     CONN_NONBLOCK = 1u << 6,
-    CONN_LISTENER = 1u << 7,   /* accepted from: not a connection of its own */
-    CONN_ADOPTED = 1u << 8,    /* found only at its failure (inherited / untracked fd) */
+    CONN_LISTENER = 1u << 7, /* accepted from: not a connection of its own */
+    CONN_ADOPTED = 1u << 8,  /* found only at its failure (inherited / untracked fd) */
 };
 
 /* A socket we saw created (or a listener) but that is not a connection yet:

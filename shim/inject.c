@@ -73,7 +73,8 @@ static int parse_spec(char *text, struct inj_spec *sp)
     char *colon = strchr(text, ':');
     if (colon) *colon = 0;
     unsigned a = 0;
-    while (a < 3 && strcmp(text, action_names[a])) a++;
+    while (a < 3 && strcmp(text, action_names[a]))
+        a++;
     if (a == 3) return -EINVAL;
     memset(sp, 0, sizeof *sp);
     sp->action = (enum inj_action)a;
@@ -199,8 +200,8 @@ static struct inj_spec *armed_spec(struct conn *c)
     if (!(c->flags & INJ_DECIDED)) {
         c->flags |= INJ_DECIDED;
         for (unsigned i = 0; i < nspecs; i++)
-            if (specs[i].action != INJ_REFUSE && config_rule_matches(&specs[i].match, &c->peer.sa) &&
-                coin(specs[i].prob)) {
+            if (specs[i].action != INJ_REFUSE &&
+                config_rule_matches(&specs[i].match, &c->peer.sa) && coin(specs[i].prob)) {
                 c->flags |= INJ_ARMED | ((uint32_t)i << 24);
                 break;
             }

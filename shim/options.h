@@ -14,17 +14,17 @@ enum retry_mode { RETRY_OFF, RETRY_CONNECT, RETRY_IDEMPOTENT };
 #define EVENTS_MAX 4096
 
 struct options {
-    char log[OPT_PATH_MAX];    /* destination template; "" = default */
+    char log[OPT_PATH_MAX]; /* destination template; "" = default */
     enum record_mode record;
     enum retry_mode retry;
     char config[OPT_PATH_MAX]; /* "" = none */
     char inject[OPT_PATH_MAX]; /* "" = none */
     unsigned events;           /* ring size, a power of two */
     int disabled;
-    unsigned retry_attempts;   /* total connect attempts, including the first */
+    unsigned retry_attempts; /* total connect attempts, including the first */
     unsigned retry_base_ms;
     unsigned retry_cap_ms;
-    unsigned replay_max;       /* bytes of request kept for replay */
+    unsigned replay_max; /* bytes of request kept for replay */
 };
 
 struct option_def {

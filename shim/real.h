@@ -35,12 +35,10 @@
     X(ssize_t, sendmsg, (int fd, const struct msghdr *m, int fl), (fd, m, fl))                     \
     X(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl), (fd, v, n, fl))          \
     X(ssize_t, recv, (int fd, void *b, size_t n, int fl), (fd, b, n, fl))                          \
-    X(ssize_t, recvfrom,                                                                           \
-      (int fd, void *b, size_t n, int fl, struct sockaddr *sa, socklen_t *len),                    \
+    X(ssize_t, recvfrom, (int fd, void *b, size_t n, int fl, struct sockaddr *sa, socklen_t *len), \
       (fd, b, n, fl, sa, len))                                                                     \
     X(ssize_t, recvmsg, (int fd, struct msghdr *m, int fl), (fd, m, fl))                           \
-    X(int, recvmmsg,                                                                               \
-      (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *tmo),                   \
+    X(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *tmo),    \
       (fd, v, n, fl, tmo))                                                                         \
     X(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n))                                      \
     X(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n))                               \
@@ -60,13 +58,13 @@
     X(int, getsockopt, (int fd, int lv, int nm, void *v, socklen_t *len), (fd, lv, nm, v, len))    \
     X(int, setsockopt, (int fd, int lv, int nm, const void *v, socklen_t len),                     \
       (fd, lv, nm, v, len))                                                                        \
-    X(int, poll, (struct pollfd *p, nfds_t n, int tmo), (p, n, tmo))                               \
-    X(int, ppoll, (struct pollfd *p, nfds_t n, const struct timespec *t, const sigset_t *m),       \
+    X(int, poll, (struct pollfd * p, nfds_t n, int tmo), (p, n, tmo))                              \
+    X(int, ppoll, (struct pollfd * p, nfds_t n, const struct timespec *t, const sigset_t *m),      \
       (p, n, t, m))                                                                                \
     X(int, epoll_ctl, (int ep, int op, int fd, struct epoll_event *ev), (ep, op, fd, ev))          \
     X(int, epoll_wait, (int ep, struct epoll_event *ev, int n, int tmo), (ep, ev, n, tmo))         \
-    X(int, epoll_pwait,                                                                            \
-      (int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m), (ep, ev, n, tmo, m))
+    X(int, epoll_pwait, (int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m),       \
+      (ep, ev, n, tmo, m))
 
 struct real_fns {
 #define REAL_MEMBER(ret, name, params, args) ret(*name) params;
@@ -104,8 +102,10 @@ REAL_FIXED_FUNCS(REAL_CALLER)
 
 static inline void real_closefrom(int lo)
 {
-    if (__builtin_expect(real.closefrom != NULL, 1)) real.closefrom(lo);
-    else real_fallback_closefrom(lo);
+    if (__builtin_expect(real.closefrom != NULL, 1))
+        real.closefrom(lo);
+    else
+        real_fallback_closefrom(lo);
 }
 
 static inline int real_fcntl(int fd, int cmd, void *arg)

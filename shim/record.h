@@ -11,19 +11,18 @@
 #include "conn_table.h"
 
 struct record_info {
-    const char *type;    /* "reset", "error", "close", "retry", "inject" */
+    const char *type; /* "reset", "error", "close", "retry", "inject" */
     int fd;
-    unsigned op;         /* enum ev_op of the failing (or closing) call */
-    int err;             /* errno, 0 for close records */
-    uint64_t now_ns;     /* monotonic time of the failure */
+    unsigned op;     /* enum ev_op of the failing (or closing) call */
+    int err;         /* errno, 0 for close records */
+    uint64_t now_ns; /* monotonic time of the failure */
     /* retry / inject records (NULL / 0 when absent) */
     int attempt;
     const char *action, *outcome, *reason;
 };
 
 /* Fills the classifier's input from the connection's state. */
-void record_cause_input(const struct conn *c, const struct record_info *ri,
-                        struct cause_input *in);
+void record_cause_input(const struct conn *c, const struct record_info *ri, struct cause_input *in);
 
 /* Formats the record into b (no newline). */
 void record_format(struct strbuf *b, const struct conn *c, const struct record_info *ri);

@@ -69,8 +69,8 @@ struct retry_state {
     socklen_t peer_len;
     struct ep_reg eps[EPS_MAX];
     unsigned neps;
-    unsigned attempt;  /* connect attempts made so far */
-    int pending;       /* a non-blocking connect we watch in poll/epoll */
+    unsigned attempt; /* connect attempts made so far */
+    int pending;      /* a non-blocking connect we watch in poll/epoll */
     /* replay */
     char *req;
     size_t req_len, req_cap;
@@ -95,7 +95,8 @@ void retry_init(void)
 {
     config_load(&cfg, &opt, opt.config);
     retry_any = cfg.defaults.mode != RETRY_OFF;
-    for (unsigned i = 0; i < cfg.nrules; i++) retry_any |= cfg.rules[i].mode != RETRY_OFF;
+    for (unsigned i = 0; i < cfg.nrules; i++)
+        retry_any |= cfg.rules[i].mode != RETRY_OFF;
     rng_state = clock_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
 }
 
@@ -113,7 +114,8 @@ static uint64_t rng_next(void)
 static uint64_t backoff_ms(const struct retry_rule *r, unsigned attempt)
 {
     uint64_t ceil = r->base_ms;
-    for (unsigned i = 1; i < attempt && ceil < r->cap_ms; i++) ceil *= 2;
+    for (unsigned i = 1; i < attempt && ceil < r->cap_ms; i++)
+        ceil *= 2;
     if (ceil > r->cap_ms) ceil = r->cap_ms;
     return rng_next() % (ceil + 1);
 }
@@ -195,7 +197,8 @@ void retry_note_sockopt(int fd, int level, int name, const void *val, socklen_t 
     struct retry_state *rs = state_of(fd);
     if (!rs || !val || len > OPT_VAL_MAX) return;
     unsigned i = 0;
-    while (i < rs->nopts && !(rs->opts[i].level == level && rs->opts[i].name == name)) i++;
+    while (i < rs->nopts && !(rs->opts[i].level == level && rs->opts[i].name == name))
+        i++;
     if (i == OPTS_MAX) return;
     rs->opts[i].level = level, rs->opts[i].name = name, rs->opts[i].len = len;
     memcpy(rs->opts[i].val, val, len);
@@ -221,7 +224,8 @@ void retry_note_epoll(int ep, int op, int fd, const struct epoll_event *ev)
     struct retry_state *rs = state_of(fd);
     if (!rs) return;
     unsigned i = 0;
-    while (i < rs->neps && rs->eps[i].ep != ep) i++;
+    while (i < rs->neps && rs->eps[i].ep != ep)
+        i++;
     if (op == EPOLL_CTL_DEL) {
         if (i < rs->neps) rs->eps[i] = rs->eps[--rs->neps];
         return;
@@ -351,8 +355,10 @@ int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t l
         c->local.sa.sa_family = 0; /* a new socket, a new local address */
         r = watch_connect_once(fd, c, sa, len, &e);
         ring_push(&c->ring, OP_RETRY, (int64_t)rs->attempt, 0, clock_now_ns());
-        retry_record(fd, c, OP_CONNECT, prev, (int)rs->attempt,
-                     "reconnect", r == 0 ? "ok" : e == EINPROGRESS ? "in_progress" : "failed",
+        retry_record(fd, c, OP_CONNECT, prev, (int)rs->attempt, "reconnect",
+                     r == 0             ? "ok"
+                     : e == EINPROGRESS ? "in_progress"
+                                        : "failed",
                      "connect was refused or unreachable");
     }
     if (r < 0 && e == EINPROGRESS && rs->attempt < rs->rule->attempts) pending_add(fd, c);
@@ -400,7 +406,9 @@ static int check_pending(int fd, struct conn *c)
     int r = watch_connect_once(fd, c, &rs->peer.sa, rs->peer_len, &e);
     ring_push(&c->ring, OP_RETRY, (int64_t)rs->attempt, 0, clock_now_ns());
     retry_record(fd, c, OP_CONNECT, so_error, (int)rs->attempt, "reconnect",
-                 r == 0 ? "ok" : e == EINPROGRESS ? "in_progress" : "failed",
+                 r == 0             ? "ok"
+                 : e == EINPROGRESS ? "in_progress"
+                                    : "failed",
                  "non-blocking connect was refused or unreachable");
     if (r == 0 || e != EINPROGRESS || rs->attempt >= rs->rule->attempts) pending_remove(c);
     return r < 0 && e == EINPROGRESS; /* still connecting: the app keeps waiting */
@@ -518,11 +526,13 @@ static const char *replay_refusal(const struct conn *c, const struct retry_state
     static const char *const safe[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
     if (rs->tls) return "TLS payload is never replayed";
     if (rs->replayed) return "the request was already replayed once";
-    if (rs->req_incomplete || !rs->req) return "the request is not fully buffered (too large or sent via sendmsg/sendfile)";
+    if (rs->req_incomplete || !rs->req)
+        return "the request is not fully buffered (too large or sent via sendmsg/sendfile)";
     const char *req = rs->req;
     size_t len = rs->req_len;
     size_t mlen = 0;
-    while (mlen < len && mlen < 16 && req[mlen] >= 'A' && req[mlen] <= 'Z') mlen++;
+    while (mlen < len && mlen < 16 && req[mlen] >= 'A' && req[mlen] <= 'Z')
+        mlen++;
     const char *eol = memmem(req, len, "\r\n", 2);
     if (!mlen || mlen >= len || req[mlen] != ' ' || !eol ||
         !memmem(req, (size_t)(eol - req), " HTTP/1.", 8))
@@ -530,7 +540,8 @@ static const char *replay_refusal(const struct conn *c, const struct retry_state
     const char *eoh = memmem(req, len, "\r\n\r\n", 4);
     if (!eoh) return "the request headers are incomplete";
     int ok = 0;
-    for (size_t i = 0; i < sizeof safe / sizeof safe[0] && !ok; i++) ok = method_is(req, mlen, safe[i]);
+    for (size_t i = 0; i < sizeof safe / sizeof safe[0] && !ok; i++)
+        ok = method_is(req, mlen, safe[i]);
     for (unsigned i = 0; i < rs->rule->nmethods && !ok; i++)
         ok = method_is(req, mlen, rs->rule->methods[i]);
     /* Header lines run from after the request line up to eoh; each ends in CRLF. */
@@ -543,7 +554,8 @@ static const char *replay_refusal(const struct conn *c, const struct retry_state
     if (!ok) return "the method is not idempotent and there is no Idempotency-Key header";
     if (c->role == ROLE_SERVER) return "server-side connection";
     if (rs->budget) {
-        uint32_t reqs = atomic_load(&rs->budget->requests), done = atomic_load(&rs->budget->replays);
+        uint32_t reqs = atomic_load(&rs->budget->requests),
+                 done = atomic_load(&rs->budget->replays);
         uint32_t allowed = reqs * rs->rule->budget_percent / 100;
         if (allowed < rs->rule->budget_min) allowed = rs->rule->budget_min;
         if (done >= allowed) return "the retry budget for this peer is spent";
@@ -612,7 +624,8 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
         ring_push(&c->ring, op, r < 0 ? -1 : 0, r < 0 ? *err : 0, t);
         ring_push(&c->ring, OP_REPLAY, (int64_t)rs->req_len, 0, t);
         retry_record(fd, c, op, cause_err, 1, "replay", "ok",
-                     reset ? "reset before any response byte" : "EOF on a reused connection before any response byte");
+                     reset ? "reset before any response byte"
+                           : "EOF on a reused connection before any response byte");
         c->flags &= ~CONN_PEER_FIN;
         c->t_last = t;
         c->local.sa.sa_family = 0; /* later records name the new connection's address */
@@ -620,6 +633,7 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
     }
     int e = nfd < 0 ? -nfd : errno;
     if (nfd >= 0) real_close(nfd);
-    retry_record(fd, c, op, cause_err, 1, "replay", "failed", strerrordesc_np(e) ? strerrordesc_np(e) : "error");
+    retry_record(fd, c, op, cause_err, 1, "replay", "failed",
+                 strerrordesc_np(e) ? strerrordesc_np(e) : "error");
     return r;
 }

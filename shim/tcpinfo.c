@@ -38,9 +38,8 @@ const char *tcpinfo_state_name(unsigned state)
 {
     /* Linux include/net/tcp_states.h */
     static const char *const names[] = {
-        "UNKNOWN",   "ESTABLISHED", "SYN_SENT", "SYN_RECV",   "FIN_WAIT1", "FIN_WAIT2",
-        "TIME_WAIT", "CLOSE",       "CLOSE_WAIT", "LAST_ACK", "LISTEN",    "CLOSING",
-        "NEW_SYN_RECV",
+        "UNKNOWN", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",    "TIME_WAIT",
+        "CLOSE",   "CLOSE_WAIT",  "LAST_ACK", "LISTEN",   "CLOSING",   "NEW_SYN_RECV",
     };
     return state < sizeof names / sizeof names[0] ? names[state] : "UNKNOWN";
 }

@@ -96,8 +96,10 @@ static void store_addr(union sockaddr_any *dst, char *unix_path, const struct so
         if (n > sizeof un->sun_path) n = sizeof un->sun_path;
         memset(unix_path, 0, sizeof(un->sun_path) + 1);
         memcpy(unix_path, un->sun_path, n);
-        if (n == 0) unix_path[0] = unix_path[1] = 0;
-        else if (n == 1 && un->sun_path[0] == 0) unix_path[1] = 0;
+        if (n == 0)
+            unix_path[0] = unix_path[1] = 0;
+        else if (n == 1 && un->sun_path[0] == 0)
+            unix_path[1] = 0;
         dst->sa.sa_family = AF_UNIX;
         return;
     }
@@ -174,8 +176,10 @@ static void io_end(int fd, struct conn *c, unsigned op, int out, ssize_t r, int 
             c->exchange_resp += (uint64_t)r;
             c->dir = DIR_IN;
         }
-        if (out) c->bytes_out += (uint64_t)r, c->calls_out++;
-        else c->bytes_in += (uint64_t)r, c->calls_in++;
+        if (out)
+            c->bytes_out += (uint64_t)r, c->calls_out++;
+        else
+            c->bytes_in += (uint64_t)r, c->calls_in++;
         c->t_last = t;
     } else if (r == 0) {
         if (!out && !(c->flags & CONN_PEER_FIN)) {
@@ -470,7 +474,7 @@ int watch_shutdown(int fd, int how)
             return r0;                                                                             \
         }                                                                                          \
         io_begin(fd, c);                                                                           \
-        int inj = inject_io(fd, c, 1);                                                      \
+        int inj = inject_io(fd, c, 1);                                                             \
         ssize_t r = inj ? -1 : (ssize_t)(tracked_call);                                            \
         int err = inj ? inj : errno;                                                               \
         if (r > 0 && c->retry) retry_copy_out(c, buf, (size_t)r);                                  \
@@ -494,8 +498,7 @@ ssize_t watch_sendto(int fd, const void *b, size_t n, int fl, const struct socka
 
 ssize_t watch_sendmsg(int fd, const struct msghdr *m, int fl)
 {
-    OUT_CALL(OP_SENDMSG, real_sendmsg(fd, m, fl), real_sendmsg(fd, m, fl | MSG_NOSIGNAL), fl,
-             NULL);
+    OUT_CALL(OP_SENDMSG, real_sendmsg(fd, m, fl), real_sendmsg(fd, m, fl | MSG_NOSIGNAL), fl, NULL);
 }
 
 /* sendmmsg returns a message count; bytes are the sum of msg_len. */
@@ -509,7 +512,8 @@ int watch_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
     ssize_t bytes = r;
     if (r > 0) {
         bytes = 0;
-        for (int i = 0; i < r; i++) bytes += v[i].msg_len;
+        for (int i = 0; i < r; i++)
+            bytes += v[i].msg_len;
     }
     io_end(fd, c, OP_SENDMMSG, 1, bytes, err);
     if (r < 0 && err == EPIPE && !(fl & MSG_NOSIGNAL)) raise_sigpipe();
@@ -674,7 +678,8 @@ int watch_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct tim
     ssize_t bytes = r;
     if (r > 0) {
         bytes = 0;
-        for (int i = 0; i < r; i++) bytes += v[i].msg_len;
+        for (int i = 0; i < r; i++)
+            bytes += v[i].msg_len;
     }
     io_end(fd, c, OP_RECVMMSG, 0, bytes, err);
     errno = err;
@@ -732,8 +737,10 @@ int watch_fcntl(int fd, int cmd, void *arg, int is64)
     } else if (cmd == F_SETFL) {
         struct conn *c = live_conn(fd);
         if (c) {
-            if ((int)(intptr_t)arg & O_NONBLOCK) c->flags |= CONN_NONBLOCK;
-            else c->flags &= ~CONN_NONBLOCK;
+            if ((int)(intptr_t)arg & O_NONBLOCK)
+                c->flags |= CONN_NONBLOCK;
+            else
+                c->flags &= ~CONN_NONBLOCK;
         }
         retry_note_fl(fd, (int)(intptr_t)arg);
     }
@@ -748,8 +755,10 @@ int watch_ioctl(int fd, unsigned long req, void *arg)
         int on = *(int *)arg;
         struct conn *c = live_conn(fd);
         if (c) {
-            if (on) c->flags |= CONN_NONBLOCK;
-            else c->flags &= ~CONN_NONBLOCK;
+            if (on)
+                c->flags |= CONN_NONBLOCK;
+            else
+                c->flags &= ~CONN_NONBLOCK;
         }
         retry_note_fl(fd, on ? O_NONBLOCK : 0);
     }
@@ -819,8 +828,10 @@ int watch_setsockopt(int fd, int lv, int nm, const void *v, socklen_t len)
     struct conn *c = live_conn(fd);
     if (c && lv == SOL_SOCKET && nm == SO_LINGER && v && len >= sizeof(struct linger)) {
         const struct linger *l = v;
-        if (l->l_onoff && l->l_linger == 0) c->flags |= CONN_LINGER0;
-        else c->flags &= ~CONN_LINGER0;
+        if (l->l_onoff && l->l_linger == 0)
+            c->flags |= CONN_LINGER0;
+        else
+            c->flags &= ~CONN_LINGER0;
     }
     retry_note_sockopt(fd, lv, nm, v, len);
     errno = saved;

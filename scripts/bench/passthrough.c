@@ -36,19 +36,43 @@ __attribute__((constructor)) static void passthrough_init(void)
     r_recvmsg = (ssize_t(*)(int, struct msghdr *, int))dlsym(RTLD_NEXT, "recvmsg");
     r_sendto = (ssize_t(*)(int, const void *, size_t, int, const struct sockaddr *,
                            socklen_t))dlsym(RTLD_NEXT, "sendto");
-    r_recvfrom = (ssize_t(*)(int, void *, size_t, int, struct sockaddr *,
-                             socklen_t *))dlsym(RTLD_NEXT, "recvfrom");
+    r_recvfrom = (ssize_t(*)(int, void *, size_t, int, struct sockaddr *, socklen_t *))dlsym(
+        RTLD_NEXT, "recvfrom");
     r_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
 }
 
-PT ssize_t send(int fd, const void *b, size_t n, int fl) { return r_send(fd, b, n, fl); }
-PT ssize_t recv(int fd, void *b, size_t n, int fl) { return r_recv(fd, b, n, fl); }
-PT ssize_t read(int fd, void *b, size_t n) { return r_read(fd, b, n); }
-PT ssize_t write(int fd, const void *b, size_t n) { return r_write(fd, b, n); }
-PT ssize_t readv(int fd, const struct iovec *v, int n) { return r_readv(fd, v, n); }
-PT ssize_t writev(int fd, const struct iovec *v, int n) { return r_writev(fd, v, n); }
-PT ssize_t sendmsg(int fd, const struct msghdr *m, int fl) { return r_sendmsg(fd, m, fl); }
-PT ssize_t recvmsg(int fd, struct msghdr *m, int fl) { return r_recvmsg(fd, m, fl); }
+PT ssize_t send(int fd, const void *b, size_t n, int fl)
+{
+    return r_send(fd, b, n, fl);
+}
+PT ssize_t recv(int fd, void *b, size_t n, int fl)
+{
+    return r_recv(fd, b, n, fl);
+}
+PT ssize_t read(int fd, void *b, size_t n)
+{
+    return r_read(fd, b, n);
+}
+PT ssize_t write(int fd, const void *b, size_t n)
+{
+    return r_write(fd, b, n);
+}
+PT ssize_t readv(int fd, const struct iovec *v, int n)
+{
+    return r_readv(fd, v, n);
+}
+PT ssize_t writev(int fd, const struct iovec *v, int n)
+{
+    return r_writev(fd, v, n);
+}
+PT ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
+{
+    return r_sendmsg(fd, m, fl);
+}
+PT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
+{
+    return r_recvmsg(fd, m, fl);
+}
 PT ssize_t sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *sa, socklen_t l)
 {
     return r_sendto(fd, b, n, fl, sa, l);
@@ -57,4 +81,7 @@ PT ssize_t recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *sa, sock
 {
     return r_recvfrom(fd, b, n, fl, sa, l);
 }
-PT int close(int fd) { return r_close(fd); }
+PT int close(int fd)
+{
+    return r_close(fd);
+}

@@ -129,22 +129,21 @@ static void on_deadline(int sig)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: client [--request STR] [--io send|write|writev|sendmsg|sendto]\n"
-                    "              [--rio recv|read|readv|recvmsg|recvfrom|recv_chk] [--nonblock|--epoll]\n"
-                    "              [--requests K] [--gap-ms G] [--pre-send-ms P] [--ignore-eof] [--dup] [--dup2-onto N] [--reuse-fd] [--fork]\n"
-                    "              [--threads N --conns M] [--ipv6] [--timeout-ms T] [--deadline-s S]\n"
-                    "              (HOST PORT | --unix PATH)\n");
+    fprintf(stderr,
+            "usage: client [--request STR] [--io send|write|writev|sendmsg|sendto]\n"
+            "              [--rio recv|read|readv|recvmsg|recvfrom|recv_chk] [--nonblock|--epoll]\n"
+            "              [--requests K] [--gap-ms G] [--pre-send-ms P] [--ignore-eof] [--dup] "
+            "[--dup2-onto N] [--reuse-fd] [--fork]\n"
+            "              [--threads N --conns M] [--ipv6] [--timeout-ms T] [--deadline-s S]\n"
+            "              (HOST PORT | --unix PATH)\n");
     exit(2);
 }
 
 static int hex_digit(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -153,8 +152,7 @@ static char *decode_escapes(const char *s, size_t *len_out)
 {
     char *out = malloc(strlen(s) + 1);
     size_t n = 0;
-    if (out == NULL)
-        die(PROG, "out of memory");
+    if (out == NULL) die(PROG, "out of memory");
     for (; *s; s++) {
         if (*s != '\\' || s[1] == '\0') {
             out[n++] = *s;
@@ -184,15 +182,13 @@ static char *decode_escapes(const char *s, size_t *len_out)
 static int variant_index(const char *const *names, size_t count, const char *name)
 {
     for (size_t i = 0; i < count; i++)
-        if (strcmp(names[i], name) == 0)
-            return (int)i;
+        if (strcmp(names[i], name) == 0) return (int)i;
     die(PROG, "unknown I/O variant '%s'", name);
 }
 
 static const char *need_arg(int argc, char **argv, int *i)
 {
-    if (*i + 1 >= argc)
-        die(PROG, "option %s needs a value", argv[*i]);
+    if (*i + 1 >= argc) die(PROG, "option %s needs a value", argv[*i]);
     return argv[++*i];
 }
 
@@ -201,8 +197,7 @@ static long need_number(int argc, char **argv, int *i, long min, long max)
     const char *name = argv[*i];
     const char *v = need_arg(argc, argv, i);
     long n = parse_count(v, max);
-    if (n < min)
-        die(PROG, "option %s: '%s' is not a number in %ld..%ld", name, v, min, max);
+    if (n < min) die(PROG, "option %s: '%s' is not a number in %ld..%ld", name, v, min, max);
     return n;
 }
 
@@ -262,12 +257,10 @@ static void parse_args(int argc, char **argv)
             usage();
     }
     if (opt.unix_path == NULL) {
-        if (npos != 2)
-            usage();
+        if (npos != 2) usage();
         opt.host = positional[0];
         opt.port = parse_count(positional[1], 65535);
-        if (opt.port < 1)
-            die(PROG, "bad port '%s'", positional[1]);
+        if (opt.port < 1) die(PROG, "bad port '%s'", positional[1]);
     } else if (npos != 0) {
         usage();
     }
@@ -275,8 +268,7 @@ static void parse_args(int argc, char **argv)
         request = opt.threads > 0 ? "GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n"
                                   : "GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n";
     opt.request = decode_escapes(request, &opt.request_len);
-    if (opt.request_len == 0)
-        die(PROG, "empty request");
+    if (opt.request_len == 0) die(PROG, "empty request");
 }
 
 static void resolve_target(void)
@@ -284,8 +276,7 @@ static void resolve_target(void)
     memset(&target, 0, sizeof target);
     if (opt.unix_path != NULL) {
         struct sockaddr_un *un = (struct sockaddr_un *)&target;
-        if (strlen(opt.unix_path) >= sizeof un->sun_path)
-            die(PROG, "unix path too long");
+        if (strlen(opt.unix_path) >= sizeof un->sun_path) die(PROG, "unix path too long");
         un->sun_family = AF_UNIX;
         strcpy(un->sun_path, opt.unix_path);
         target_len = sizeof *un;
@@ -322,14 +313,13 @@ static int io_wait(struct io *io, short events)
         struct pollfd p = {.fd = io->fd, .events = events};
         for (;;) {
             int r = poll(&p, 1, (int)opt.timeout_ms);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0)
-                return -errno;
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) return -errno;
             return r == 0 ? -ETIMEDOUT : 0;
         }
     } else {
-        struct epoll_event ev = {.events = (events & POLLIN ? EPOLLIN : 0) | (events & POLLOUT ? EPOLLOUT : 0),
+        struct epoll_event ev = {.events = (events & POLLIN ? EPOLLIN : 0) |
+                                           (events & POLLOUT ? EPOLLOUT : 0),
                                  .data.fd = io->fd};
         struct epoll_event got;
         if (epoll_ctl(io->epfd, io->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, io->fd, &ev) != 0)
@@ -337,10 +327,8 @@ static int io_wait(struct io *io, short events)
         io->registered = true;
         for (;;) {
             int r = epoll_wait(io->epfd, &got, 1, (int)opt.timeout_ms);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0)
-                return -errno;
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) return -errno;
             return r == 0 ? -ETIMEDOUT : 0;
         }
     }
@@ -353,26 +341,20 @@ static int io_connect(struct io *io)
 {
     int family = ((struct sockaddr *)&target)->sa_family;
     int fd = socket(family, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -errno;
+    if (fd < 0) return -errno;
     io->fd = fd;
     io->registered = false;
     if (opt.nonblock) {
         int flags = fcntl(fd, F_GETFL);
-        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
-            return -errno;
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return -errno;
     }
-    if (connect(fd, (struct sockaddr *)&target, target_len) == 0)
-        return 0;
-    if (errno != EINPROGRESS || !opt.nonblock)
-        return -errno;
+    if (connect(fd, (struct sockaddr *)&target, target_len) == 0) return 0;
+    if (errno != EINPROGRESS || !opt.nonblock) return -errno;
     {
         int err = 0, w = io_wait(io, POLLOUT);
         socklen_t len = sizeof err;
-        if (w != 0)
-            return w;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-            return -errno;
+        if (w != 0) return w;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return -errno;
         return -err;
     }
 }
@@ -400,7 +382,8 @@ static ssize_t out_call(int fd, const char *p, size_t n)
 static ssize_t in_call(int fd, char *p, size_t n)
 {
     size_t half = n / 2;
-    struct iovec iov[2] = {{.iov_base = p, .iov_len = half}, {.iov_base = p + half, .iov_len = n - half}};
+    struct iovec iov[2] = {{.iov_base = p, .iov_len = half},
+                           {.iov_base = p + half, .iov_len = n - half}};
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
     struct sockaddr_storage from;
     socklen_t from_len = sizeof from;
@@ -424,8 +407,7 @@ static int io_send_all(struct io *io, const char *buf, size_t len, struct failur
         ssize_t n = out_call(io->fd, buf, len);
         if (n < 0) {
             int w;
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             if (errno != EAGAIN || !opt.nonblock) {
                 f->op = out_names[opt.io];
                 f->err = errno;
@@ -460,10 +442,8 @@ static ssize_t io_recv(struct io *io, char *buf, size_t cap, struct failure *f)
             }
         }
         n = in_call(io->fd, buf, cap);
-        if (n >= 0)
-            return n;
-        if (errno == EINTR || (errno == EAGAIN && opt.nonblock))
-            continue;
+        if (n >= 0) return n;
+        if (errno == EINTR || (errno == EAGAIN && opt.nonblock)) continue;
         f->op = in_names[opt.rio];
         f->err = errno;
         return -1;
@@ -481,8 +461,7 @@ static long long content_length(const char *head)
     const char *p = head;
     while ((p = strchr(p, '\n')) != NULL) {
         p++;
-        if (strncasecmp(p, "Content-Length:", 15) == 0)
-            return strtoll(p + 15, NULL, 10);
+        if (strncasecmp(p, "Content-Length:", 15) == 0) return strtoll(p + 15, NULL, 10);
     }
     return -1;
 }
@@ -502,8 +481,7 @@ static int io_read_response(struct io *io, bool head_request, struct response *r
     /* Head (or the start of a non-HTTP reply). */
     while (end == NULL) {
         ssize_t n = io_recv(io, head + have, HEAD_MAX - have, f);
-        if (n < 0)
-            return -1;
+        if (n < 0) return -1;
         if (n == 0) {
             f->op = in_names[opt.rio];
             f->err = 0;
@@ -511,8 +489,7 @@ static int io_read_response(struct io *io, bool head_request, struct response *r
         }
         have += (size_t)n;
         head[have] = '\0';
-        if (have >= 5 && memcmp(head, "HTTP/", 5) != 0)
-            break;
+        if (have >= 5 && memcmp(head, "HTTP/", 5) != 0) break;
         end = memmem(head, have, "\r\n\r\n", 4);
         if (end == NULL && have == HEAD_MAX) {
             f->op = "parse";
@@ -524,18 +501,15 @@ static int io_read_response(struct io *io, bool head_request, struct response *r
         r->body = (long long)have;
         while (r->body < (long long)opt.request_len) {
             ssize_t n = io_recv(io, chunk, sizeof chunk, f);
-            if (n < 0)
-                return -1;
-            if (n == 0)
-                break;
+            if (n < 0) return -1;
+            if (n == 0) break;
             r->body += n;
         }
         return 0;
     }
     {
         size_t line = strcspn(head, "\r\n");
-        if (line >= sizeof r->status)
-            line = sizeof r->status - 1;
+        if (line >= sizeof r->status) line = sizeof r->status - 1;
         memcpy(r->status, head, line);
         r->status[line] = '\0';
     }
@@ -544,11 +518,9 @@ static int io_read_response(struct io *io, bool head_request, struct response *r
     r->body = (long long)(have - (size_t)(end + 4 - head));
     while (want < 0 || r->body < want) {
         ssize_t n = io_recv(io, chunk, sizeof chunk, f);
-        if (n < 0)
-            return -1;
+        if (n < 0) return -1;
         if (n == 0) {
-            if (want < 0)
-                return 0;
+            if (want < 0) return 0;
             f->op = in_names[opt.rio];
             f->err = 0;
             return -1;
@@ -635,8 +607,7 @@ static void *stress_thread(void *arg)
                     f.op = NULL;
                     break;
                 }
-                if (n < 0)
-                    break;
+                if (n < 0) break;
             }
         }
         if (f.op == NULL)
@@ -647,12 +618,10 @@ static void *stress_thread(void *arg)
             if (errors++ < 3)
                 fprintf(stderr, "client: %s: %s\n", f.op, f.err ? strerror(f.err) : "timed out");
         }
-        if (io.fd >= 0)
-            close(io.fd);
+        if (io.fd >= 0) close(io.fd);
         io.fd = -1;
     }
-    if (io.epfd >= 0)
-        close(io.epfd);
+    if (io.epfd >= 0) close(io.epfd);
     pthread_mutex_lock(&tally.lock);
     tally.resets += resets;
     tally.ok += ok;
@@ -664,8 +633,7 @@ static void *stress_thread(void *arg)
 static int run_threads(void)
 {
     pthread_t *tids = calloc((size_t)opt.threads, sizeof *tids);
-    if (tids == NULL)
-        die(PROG, "out of memory");
+    if (tids == NULL) die(PROG, "out of memory");
     for (long i = 0; i < opt.threads; i++)
         if (pthread_create(&tids[i], NULL, stress_thread, NULL) != 0)
             die(PROG, "pthread_create failed");
@@ -700,8 +668,7 @@ static int first_connection(struct io *io)
     size_t saved_len = opt.request_len;
     int rc;
 
-    if (connect_or_report(io) != 0)
-        return -1;
+    if (connect_or_report(io) != 0) return -1;
     printf("first_fd=%d\n", io->fd);
     opt.request_len = sizeof ping - 1; /* a non-HTTP reply is an echo of this */
     rc = io_send_all(io, ping, sizeof ping - 1, &f) == 0 ? io_read_response(io, false, &r, &f) : -1;
@@ -714,8 +681,7 @@ static int first_connection(struct io *io)
     } else {
         printf("first: response %lld bytes\n", r.body);
     }
-    if (io->registered)
-        epoll_ctl(io->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+    if (io->registered) epoll_ctl(io->epfd, EPOLL_CTL_DEL, io->fd, NULL);
     close(io->fd);
     return 0;
 }
@@ -732,26 +698,21 @@ int main(int argc, char **argv)
     sigaction(SIGPIPE, &sa, NULL);
     sa.sa_handler = on_deadline;
     sigaction(SIGALRM, &sa, NULL);
-    if (opt.deadline_s > 0)
-        alarm((unsigned)opt.deadline_s);
+    if (opt.deadline_s > 0) alarm((unsigned)opt.deadline_s);
 
-    if (opt.threads > 0)
-        return run_threads();
+    if (opt.threads > 0) return run_threads();
 
     if (opt.epoll && (io.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
         die(PROG, "epoll_create1: %s", strerror(errno));
-    if (opt.reuse_fd && first_connection(&io) != 0)
-        return 1;
-    if (connect_or_report(&io) != 0)
-        return 1;
+    if (opt.reuse_fd && first_connection(&io) != 0) return 1;
+    if (connect_or_report(&io) != 0) return 1;
     if (opt.dup || opt.dup2_onto >= 0) {
         int nfd = opt.dup ? dup(io.fd) : dup2(io.fd, (int)opt.dup2_onto);
         if (nfd < 0) {
             printf("%s: %s\n", opt.dup ? "dup" : "dup2", strerror(errno));
             return 1;
         }
-        if (io.registered)
-            epoll_ctl(io.epfd, EPOLL_CTL_DEL, io.fd, NULL);
+        if (io.registered) epoll_ctl(io.epfd, EPOLL_CTL_DEL, io.fd, NULL);
         close(io.fd);
         io.fd = nfd;
         io.registered = false;
@@ -765,8 +726,7 @@ int main(int argc, char **argv)
             printf("fork: %s\n", strerror(errno));
             return 1;
         }
-        if (child == 0)
-            exit(run_requests(&io));
+        if (child == 0) exit(run_requests(&io));
         close(io.fd);
         while (waitpid(child, &status, 0) < 0 && errno == EINTR)
             ;

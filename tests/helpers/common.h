@@ -16,7 +16,8 @@
 #include <unistd.h>
 
 /* Prints "<prog>: <message>" on stderr and exits with status 2 (usage/setup error). */
-static inline void die(const char *prog, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+static inline void die(const char *prog, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
 static inline void die(const char *prog, const char *fmt, ...)
 {
     va_list ap;
@@ -33,12 +34,10 @@ static inline long parse_count(const char *s, long max)
 {
     char *end = NULL;
     long v;
-    if (s == NULL || *s == '\0')
-        return -1;
+    if (s == NULL || *s == '\0') return -1;
     errno = 0;
     v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < 0 || v > max)
-        return -1;
+    if (errno != 0 || *end != '\0' || v < 0 || v > max) return -1;
     return v;
 }
 
@@ -54,8 +53,7 @@ static inline long long now_ms(void)
 static inline void sleep_ms(long ms)
 {
     struct timespec ts;
-    if (ms <= 0)
-        return;
+    if (ms <= 0) return;
     ts.tv_sec = ms / 1000;
     ts.tv_nsec = (ms % 1000) * 1000000L;
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -74,20 +72,16 @@ static inline int write_file_atomic(const char *path, const char *text)
     static unsigned long serial;
 
     /* The serial keeps concurrent writers in one process apart; callers hold a lock. */
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%lu", path, (long)getpid(), serial++) >= (int)sizeof tmp)
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%lu", path, (long)getpid(), serial++) >=
+        (int)sizeof tmp)
         return -ENAMETOOLONG;
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
+    if (fd < 0) return -errno;
     n = write(fd, text, len);
-    if (n < 0 || (size_t)n != len)
-        rc = n < 0 ? -errno : -EIO;
-    if (close(fd) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc != 0)
-        unlink(tmp);
+    if (n < 0 || (size_t)n != len) rc = n < 0 ? -errno : -EIO;
+    if (close(fd) != 0 && rc == 0) rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0) rc = -errno;
+    if (rc != 0) unlink(tmp);
     return rc;
 }
 

@@ -51,7 +51,8 @@ static int sock = -1, ep = -1;
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: %s [--et] [--requests K] [--method M] [--timeout-ms T] HOST PORT\n", PROG);
+    fprintf(stderr, "usage: %s [--et] [--requests K] [--method M] [--timeout-ms T] HOST PORT\n",
+            PROG);
     exit(2);
 }
 
@@ -75,12 +76,9 @@ static uint32_t wait_event(void)
     struct epoll_event ev;
     for (;;) {
         int r = epoll_wait(ep, &ev, 1, (int)opt.timeout_ms);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            fail("epoll_wait", errno);
-        if (r == 0)
-            fail("epoll_wait", ETIMEDOUT);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) fail("epoll_wait", errno);
+        if (r == 0) fail("epoll_wait", ETIMEDOUT);
         if (ev.data.u64 != COOKIE) {
             printf("epoll_wait: foreign event data %#llx\n", (unsigned long long)ev.data.u64);
             fflush(stdout);
@@ -93,32 +91,25 @@ static uint32_t wait_event(void)
 static void connect_to(const char *host, long port)
 {
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | (opt.et ? EPOLLET : 0u), .data.u64 = COOKIE};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | (opt.et ? EPOLLET : 0u),
+                             .data.u64 = COOKIE};
     int err = 0;
     socklen_t len = sizeof err;
 
-    if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
-        die(PROG, "not an IPv4 address: %s", host);
+    if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) die(PROG, "not an IPv4 address: %s", host);
     sock = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (sock < 0)
-        die(PROG, "socket: %s", strerror(errno));
+    if (sock < 0) die(PROG, "socket: %s", strerror(errno));
     ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0)
-        die(PROG, "epoll_create1: %s", strerror(errno));
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, sock, &ev) != 0)
-        die(PROG, "epoll_ctl: %s", strerror(errno));
+    if (ep < 0) die(PROG, "epoll_create1: %s", strerror(errno));
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, sock, &ev) != 0) die(PROG, "epoll_ctl: %s", strerror(errno));
     printf("fd=%d\n", sock);
     fflush(stdout);
-    if (connect(sock, (struct sockaddr *)&sin, sizeof sin) == 0)
-        return;
-    if (errno != EINPROGRESS)
-        fail("connect", errno);
+    if (connect(sock, (struct sockaddr *)&sin, sizeof sin) == 0) return;
+    if (errno != EINPROGRESS) fail("connect", errno);
     while (!(wait_event() & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
         ;
-    if (getsockopt(sock, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        fail("getsockopt", errno);
-    if (err != 0)
-        fail("connect", err);
+    if (getsockopt(sock, SOL_SOCKET, SO_ERROR, &err, &len) != 0) fail("getsockopt", errno);
+    if (err != 0) fail("connect", err);
 }
 
 static void send_request(const char *req, size_t len)
@@ -130,8 +121,7 @@ static void send_request(const char *req, size_t len)
             done += (size_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
+        if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) {
             while (!(wait_event() & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
                 ;
@@ -146,8 +136,7 @@ static long long content_length(const char *head)
     const char *p = head;
     while ((p = strchr(p, '\n')) != NULL) {
         p++;
-        if (strncasecmp(p, "Content-Length:", 15) == 0)
-            return strtoll(p + 15, NULL, 10);
+        if (strncasecmp(p, "Content-Length:", 15) == 0) return strtoll(p + 15, NULL, 10);
     }
     return 0;
 }
@@ -167,18 +156,13 @@ static void read_response(long i, bool head_only)
             buf[have] = '\0';
             if (end == NULL && (end = strstr(buf, "\r\n\r\n")) != NULL)
                 want = head_only ? 0 : content_length(buf);
-            if (end != NULL && (long long)(have - (size_t)(end + 4 - buf)) >= want)
-                break;
-            if (have == BUF_MAX)
-                fail("parse", EMSGSIZE);
+            if (end != NULL && (long long)(have - (size_t)(end + 4 - buf)) >= want) break;
+            if (have == BUF_MAX) fail("parse", EMSGSIZE);
             continue; /* drain: edge-triggered readiness is only reported once */
         }
-        if (n == 0)
-            fail("recv", 0);
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            fail("recv", errno);
+        if (n == 0) fail("recv", 0);
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) fail("recv", errno);
         while (!(wait_event() & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
             ;
     }
@@ -199,28 +183,23 @@ int main(int argc, char **argv)
             opt.et = true;
         } else if (strcmp(argv[i], "--requests") == 0 && i + 1 < argc) {
             opt.requests = parse_count(argv[++i], 1000);
-            if (opt.requests < 1)
-                usage();
+            if (opt.requests < 1) usage();
         } else if (strcmp(argv[i], "--method") == 0 && i + 1 < argc) {
             opt.method = argv[++i];
-            if (strlen(opt.method) > 16)
-                usage();
+            if (strlen(opt.method) > 16) usage();
         } else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) {
             opt.timeout_ms = parse_count(argv[++i], 600000);
-            if (opt.timeout_ms < 0)
-                usage();
+            if (opt.timeout_ms < 0) usage();
         } else if (host == NULL && argv[i][0] != '-') {
             host = argv[i];
         } else if (port < 0 && argv[i][0] != '-') {
             port = parse_count(argv[i], 65535);
-            if (port < 1)
-                usage();
+            if (port < 1) usage();
         } else {
             usage();
         }
     }
-    if (host == NULL || port < 0)
-        usage();
+    if (host == NULL || port < 0) usage();
     signal(SIGPIPE, SIG_IGN);
     alarm(30); /* a test must never hang */
     connect_to(host, port);

@@ -75,9 +75,9 @@
 #include <sys/un.h>
 
 #define PROG "resetd"
-#define IDLE_TIMEOUT_MS 30000         /* hostile or forgotten clients */
-#define MAX_REQUEST_BYTES (1 << 20)   /* headers + buffered body */
-#define MAX_BODY_BYTES (64L << 20)    /* request bodies are read and dropped */
+#define IDLE_TIMEOUT_MS 30000       /* hostile or forgotten clients */
+#define MAX_REQUEST_BYTES (1 << 20) /* headers + buffered body */
+#define MAX_BODY_BYTES (64L << 20)  /* request bodies are read and dropped */
 #define MID_RESPONSE_BODY_BYTES 1000
 #define ECHO_CHUNK 65536
 #define THREAD_STACK_BYTES (256 * 1024)
@@ -179,11 +179,10 @@ static void on_lifetime_over(int sig)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: resetd --mode MODE [--port N|0] [--port-file F] [--count-file F]\n"
-            "              [--delay-ms N] [--every N] [--listen-after-ms N] [--once]\n"
-            "              [--ipv6] [--unix PATH] [--lifetime S]\n"
-            "modes:");
+    fprintf(stderr, "usage: resetd --mode MODE [--port N|0] [--port-file F] [--count-file F]\n"
+                    "              [--delay-ms N] [--every N] [--listen-after-ms N] [--once]\n"
+                    "              [--ipv6] [--unix PATH] [--lifetime S]\n"
+                    "modes:");
     for (size_t i = 0; i < sizeof mode_table / sizeof mode_table[0]; i++)
         fprintf(stderr, " %s", mode_table[i].name);
     fputc('\n', stderr);
@@ -193,15 +192,13 @@ static void usage(void)
 static long default_delay(enum mode m)
 {
     for (size_t i = 0; i < sizeof mode_table / sizeof mode_table[0]; i++)
-        if (mode_table[i].mode == m)
-            return mode_table[i].default_delay_ms;
+        if (mode_table[i].mode == m) return mode_table[i].default_delay_ms;
     return 0;
 }
 
 static const char *need_arg(int argc, char **argv, int *i)
 {
-    if (*i + 1 >= argc)
-        die(PROG, "option %s needs a value", argv[*i]);
+    if (*i + 1 >= argc) die(PROG, "option %s needs a value", argv[*i]);
     return argv[++*i];
 }
 
@@ -210,8 +207,7 @@ static long need_number(int argc, char **argv, int *i, long max)
     const char *name = argv[*i];
     const char *v = need_arg(argc, argv, i);
     long n = parse_count(v, max);
-    if (n < 0)
-        die(PROG, "option %s: '%s' is not a number in 0..%ld", name, v, max);
+    if (n < 0) die(PROG, "option %s: '%s' is not a number in 0..%ld", name, v, max);
     return n;
 }
 
@@ -224,10 +220,8 @@ static void parse_args(int argc, char **argv)
             const char *m = need_arg(argc, argv, &i);
             size_t k;
             for (k = 0; k < sizeof mode_table / sizeof mode_table[0]; k++)
-                if (strcmp(m, mode_table[k].name) == 0)
-                    break;
-            if (k == sizeof mode_table / sizeof mode_table[0])
-                die(PROG, "unknown mode '%s'", m);
+                if (strcmp(m, mode_table[k].name) == 0) break;
+            if (k == sizeof mode_table / sizeof mode_table[0]) die(PROG, "unknown mode '%s'", m);
             opt.mode = mode_table[k].mode;
             have_mode = true;
         } else if (strcmp(a, "--port") == 0) {
@@ -240,8 +234,7 @@ static void parse_args(int argc, char **argv)
             opt.delay_ms = need_number(argc, argv, &i, 3600L * 1000);
         } else if (strcmp(a, "--every") == 0) {
             opt.every = need_number(argc, argv, &i, 1000000);
-            if (opt.every < 1)
-                die(PROG, "--every must be at least 1");
+            if (opt.every < 1) die(PROG, "--every must be at least 1");
         } else if (strcmp(a, "--listen-after-ms") == 0) {
             opt.listen_after_ms = need_number(argc, argv, &i, 3600L * 1000);
         } else if (strcmp(a, "--once") == 0) {
@@ -259,12 +252,9 @@ static void parse_args(int argc, char **argv)
             usage();
         }
     }
-    if (!have_mode)
-        usage();
-    if (opt.delay_ms < 0)
-        opt.delay_ms = default_delay(opt.mode);
-    if (opt.ipv6 && opt.unix_path)
-        die(PROG, "--ipv6 and --unix exclude each other");
+    if (!have_mode) usage();
+    if (opt.delay_ms < 0) opt.delay_ms = default_delay(opt.mode);
+    if (opt.ipv6 && opt.unix_path) die(PROG, "--ipv6 and --unix exclude each other");
 }
 
 /* ---- counters ---------------------------------------------------------- */
@@ -275,23 +265,19 @@ static void counts_write_locked(void)
     size_t off = 0;
     int rc;
 
-    if (opt.count_file == NULL)
-        return;
+    if (opt.count_file == NULL) return;
     snprintf(text, sizeof text, "%lu\n", counts.answered);
     rc = write_file_atomic(opt.count_file, text);
     snprintf(path, sizeof path, "%s.received", opt.count_file);
     snprintf(text, sizeof text, "%lu\n", counts.received);
-    if (rc == 0)
-        rc = write_file_atomic(path, text);
+    if (rc == 0) rc = write_file_atomic(path, text);
     methods[0] = '\0';
     for (int i = 0; i < MAX_METHODS && counts.methods[i].name[0]; i++)
-        off += (size_t)snprintf(methods + off, sizeof methods - off, "%s %lu\n", counts.methods[i].name,
-                                counts.methods[i].n);
+        off += (size_t)snprintf(methods + off, sizeof methods - off, "%s %lu\n",
+                                counts.methods[i].name, counts.methods[i].n);
     snprintf(path, sizeof path, "%s.methods", opt.count_file);
-    if (rc == 0)
-        rc = write_file_atomic(path, methods);
-    if (rc != 0)
-        fprintf(stderr, "resetd: cannot write %s: %s\n", opt.count_file, strerror(-rc));
+    if (rc == 0) rc = write_file_atomic(path, methods);
+    if (rc != 0) fprintf(stderr, "resetd: cannot write %s: %s\n", opt.count_file, strerror(-rc));
 }
 
 /* Counts a request that arrived; answered says whether a response was sent for it. */
@@ -324,8 +310,7 @@ static int wait_readable(int fd, int timeout_ms)
     struct pollfd p = {.fd = fd, .events = POLLIN};
     for (;;) {
         int r = poll(&p, 1, timeout_ms);
-        if (r < 0 && errno == EINTR)
-            continue;
+        if (r < 0 && errno == EINTR) continue;
         return r < 0 ? -1 : r;
     }
 }
@@ -336,8 +321,7 @@ static int send_all(int fd, const char *buf, size_t len)
     while (len > 0) {
         ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             return -1;
         }
         buf += n;
@@ -350,8 +334,7 @@ static int send_all(int fd, const char *buf, size_t len)
 static void abort_conn(struct conn *c)
 {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    if (listen_family != AF_UNIX)
-        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    if (listen_family != AF_UNIX) setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close(c->fd);
     c->fd = -1;
 }
@@ -364,8 +347,7 @@ static void graceful_close(struct conn *c)
     shutdown(c->fd, SHUT_WR);
     while (now_ms() < deadline && wait_readable(c->fd, (int)(deadline - now_ms())) > 0) {
         ssize_t n = recv(c->fd, sink, sizeof sink, 0);
-        if (n <= 0 && !(n < 0 && errno == EINTR))
-            break;
+        if (n <= 0 && !(n < 0 && errno == EINTR)) break;
     }
     close(c->fd);
     c->fd = -1;
@@ -378,41 +360,35 @@ static ssize_t conn_read_more(struct conn *c, int timeout_ms)
     if (c->len == c->cap) {
         size_t ncap = c->cap ? c->cap * 2 : 4096;
         char *nb;
-        if (ncap > MAX_REQUEST_BYTES)
-            return -3;
+        if (ncap > MAX_REQUEST_BYTES) return -3;
         nb = realloc(c->buf, ncap);
-        if (nb == NULL)
-            return -1;
+        if (nb == NULL) return -1;
         c->buf = nb;
         c->cap = ncap;
     }
     for (;;) {
         int w = wait_readable(c->fd, timeout_ms);
         ssize_t n;
-        if (w == 0)
-            return -2;
-        if (w < 0)
-            return -1;
+        if (w == 0) return -2;
+        if (w < 0) return -1;
         n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n > 0)
-            c->len += (size_t)n;
+        if (n < 0 && errno == EINTR) continue;
+        if (n > 0) c->len += (size_t)n;
         return n;
     }
 }
 
 static void conn_consume(struct conn *c, size_t n)
 {
-    if (n > c->len)
-        n = c->len;
+    if (n > c->len) n = c->len;
     memmove(c->buf, c->buf + n, c->len - n);
     c->len -= n;
 }
 
 /* Finds the value of header name (case-insensitive) in an HTTP head; copies
  * it into out. Returns true when present. */
-static bool header_value(const char *head, size_t head_len, const char *name, char *out, size_t out_len)
+static bool header_value(const char *head, size_t head_len, const char *name, char *out,
+                         size_t out_len)
 {
     size_t name_len = strlen(name);
     const char *p = memchr(head, '\n', head_len);
@@ -421,15 +397,15 @@ static bool header_value(const char *head, size_t head_len, const char *name, ch
         const char *line = p + 1;
         const char *eol = memchr(line, '\n', (size_t)(end - line));
         size_t line_len = eol ? (size_t)(eol - line) : (size_t)(end - line);
-        if (line_len > name_len && strncasecmp(line, name, name_len) == 0 && line[name_len] == ':') {
+        if (line_len > name_len && strncasecmp(line, name, name_len) == 0 &&
+            line[name_len] == ':') {
             const char *v = line + name_len + 1;
             size_t vlen = line_len - name_len - 1;
             while (vlen > 0 && (*v == ' ' || *v == '\t'))
                 v++, vlen--;
             while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == ' '))
                 vlen--;
-            if (vlen >= out_len)
-                vlen = out_len - 1;
+            if (vlen >= out_len) vlen = out_len - 1;
             memcpy(out, v, vlen);
             out[vlen] = '\0';
             return true;
@@ -449,13 +425,12 @@ static int request_parse(const struct conn *c, struct request *req)
     long long body = 0;
 
     memset(req, 0, sizeof *req);
-    if (c->len == 0)
-        return 0;
+    if (c->len == 0) return 0;
     /* An HTTP request line starts with an upper-case method and a space. */
-    for (i = 0; i < c->len && i < sizeof req->method - 1 && c->buf[i] >= 'A' && c->buf[i] <= 'Z'; i++)
+    for (i = 0; i < c->len && i < sizeof req->method - 1 && c->buf[i] >= 'A' && c->buf[i] <= 'Z';
+         i++)
         ;
-    if (i == c->len && i < sizeof req->method - 1)
-        return 0; /* may still become a method */
+    if (i == c->len && i < sizeof req->method - 1) return 0; /* may still become a method */
     if (i == 0 || c->buf[i] != ' ') {
         req->total_len = c->len; /* not HTTP: the first chunk is the request */
         return 1;
@@ -464,15 +439,13 @@ static int request_parse(const struct conn *c, struct request *req)
     memcpy(req->method, c->buf, i);
     req->method[i] = '\0';
     end = memmem(c->buf, c->len, "\r\n\r\n", 4);
-    if (end == NULL)
-        return 0;
+    if (end == NULL) return 0;
     head_len = (size_t)(end - c->buf) + 4;
     if (header_value(c->buf, head_len, "Content-Length", value, sizeof value)) {
         char *e = NULL;
         errno = 0;
         body = strtoll(value, &e, 10);
-        if (errno != 0 || e == value || *e != '\0' || body < 0 || body > MAX_BODY_BYTES)
-            return -1;
+        if (errno != 0 || e == value || *e != '\0' || body < 0 || body > MAX_BODY_BYTES) return -1;
     }
     if (header_value(c->buf, head_len, "Connection", value, sizeof value))
         req->wants_close = strcasecmp(value, "close") == 0;
@@ -493,8 +466,7 @@ static int read_request(struct conn *c, struct request *req, int idle_timeout_ms
     for (;;) {
         int r = request_parse(c, req);
         ssize_t n;
-        if (r < 0)
-            return -3;
+        if (r < 0) return -3;
         if (r == 1) {
             /* Drop a body that does not fit the buffer as it streams in. */
             size_t need = req->total_len;
@@ -504,19 +476,15 @@ static int read_request(struct conn *c, struct request *req, int idle_timeout_ms
                     c->len = 0;
                 }
                 n = conn_read_more(c, IDLE_TIMEOUT_MS);
-                if (n == 0)
-                    return 0;
-                if (n < 0)
-                    return (int)(n == -2 ? -1 : n);
+                if (n == 0) return 0;
+                if (n < 0) return (int)(n == -2 ? -1 : n);
             }
             req->total_len = need;
             return 1;
         }
         n = conn_read_more(c, c->len == 0 ? idle_timeout_ms : IDLE_TIMEOUT_MS);
-        if (n == 0)
-            return 0;
-        if (n < 0)
-            return (int)n;
+        if (n == 0) return 0;
+        if (n < 0) return (int)n;
     }
 }
 
@@ -547,8 +515,7 @@ static void serve_http(struct conn *c, bool abort_first)
             abort_conn(c);
             return;
         }
-        if (r <= 0 || r == -3)
-            break;
+        if (r <= 0 || r == -3) break;
         if (abort_first || (opt.mode == MODE_STALE_KEEPALIVE && served >= 1)) {
             counts_add(&req, false);
             abort_conn(c);
@@ -636,11 +603,9 @@ static void serve_silent(struct conn *c)
     char sink[4096];
     for (;;) {
         ssize_t n;
-        if (wait_readable(c->fd, -1) < 0)
-            break;
+        if (wait_readable(c->fd, -1) < 0) break;
         n = recv(c->fd, sink, sizeof sink, 0);
-        if (n == 0 || (n < 0 && errno != EINTR))
-            break;
+        if (n == 0 || (n < 0 && errno != EINTR)) break;
     }
     close(c->fd);
     c->fd = -1;
@@ -652,16 +617,12 @@ static void serve_echo(struct conn *c)
     if (buf != NULL) {
         for (;;) {
             ssize_t n;
-            if (wait_readable(c->fd, IDLE_TIMEOUT_MS) <= 0)
-                break;
+            if (wait_readable(c->fd, IDLE_TIMEOUT_MS) <= 0) break;
             n = recv(c->fd, buf, ECHO_CHUNK, 0);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
             sleep_ms(opt.delay_ms);
-            if (send_all(c->fd, buf, (size_t)n) != 0)
-                break;
+            if (send_all(c->fd, buf, (size_t)n) != 0) break;
         }
         free(buf);
     }
@@ -672,36 +633,20 @@ static void serve_echo(struct conn *c)
 static void serve(struct conn *c)
 {
     switch (opt.mode) {
-    case MODE_RST_AFTER_REQUEST:
-        serve_rst_after_request(c);
-        break;
-    case MODE_UNREAD_CLOSE:
-        serve_unread_close(c);
-        break;
-    case MODE_RST_MID_RESPONSE:
-        serve_rst_mid_response(c);
-        break;
+    case MODE_RST_AFTER_REQUEST: serve_rst_after_request(c); break;
+    case MODE_UNREAD_CLOSE: serve_unread_close(c); break;
+    case MODE_RST_MID_RESPONSE: serve_rst_mid_response(c); break;
     case MODE_RST_ON_ACCEPT:
         sleep_ms(opt.delay_ms);
         abort_conn(c);
         break;
     case MODE_HTTP:
     case MODE_STALE_KEEPALIVE:
-    case MODE_IDLE_CLOSE:
-        serve_http(c, false);
-        break;
-    case MODE_EVERY:
-        serve_http(c, c->index % (unsigned long)opt.every == 0);
-        break;
-    case MODE_CLOSE_AFTER_RESPONSE:
-        serve_close_after_response(c);
-        break;
-    case MODE_SILENT:
-        serve_silent(c);
-        break;
-    case MODE_ECHO:
-        serve_echo(c);
-        break;
+    case MODE_IDLE_CLOSE: serve_http(c, false); break;
+    case MODE_EVERY: serve_http(c, c->index % (unsigned long)opt.every == 0); break;
+    case MODE_CLOSE_AFTER_RESPONSE: serve_close_after_response(c); break;
+    case MODE_SILENT: serve_silent(c); break;
+    case MODE_ECHO: serve_echo(c); break;
     case MODE_REFUSE:
         close(c->fd);
         c->fd = -1;
@@ -728,8 +673,7 @@ static void announce(int port)
         int rc;
         snprintf(text, sizeof text, "%d\n", port);
         rc = write_file_atomic(opt.port_file, text);
-        if (rc != 0)
-            die(PROG, "cannot write %s: %s", opt.port_file, strerror(-rc));
+        if (rc != 0) die(PROG, "cannot write %s: %s", opt.port_file, strerror(-rc));
     }
 }
 
@@ -766,15 +710,12 @@ static int bind_server(int *port_out)
         slen = sizeof *s4;
     }
     fd = socket(listen_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        die(PROG, "socket: %s", strerror(errno));
+    if (fd < 0) die(PROG, "socket: %s", strerror(errno));
     if (listen_family != AF_UNIX) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (listen_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (listen_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }
-    if (bind(fd, (struct sockaddr *)&ss, slen) != 0)
-        die(PROG, "bind: %s", strerror(errno));
+    if (bind(fd, (struct sockaddr *)&ss, slen) != 0) die(PROG, "bind: %s", strerror(errno));
     *port_out = 0;
     if (listen_family != AF_UNIX) {
         slen = sizeof ss;
@@ -851,8 +792,7 @@ int main(int argc, char **argv)
     parse_args(argc, argv);
     install_signals();
     raise_fd_limit();
-    if (opt.lifetime_s > 0)
-        alarm((unsigned)opt.lifetime_s);
+    if (opt.lifetime_s > 0) alarm((unsigned)opt.lifetime_s);
 
     lfd = bind_server(&port);
     if (opt.mode == MODE_REFUSE) {
@@ -866,10 +806,8 @@ int main(int argc, char **argv)
         announce(port);
         sleep_ms(opt.listen_after_ms);
     }
-    if (listen(lfd, 4096) != 0)
-        die(PROG, "listen: %s", strerror(errno));
-    if (opt.listen_after_ms == 0)
-        announce(port);
+    if (listen(lfd, 4096) != 0) die(PROG, "listen: %s", strerror(errno));
+    if (opt.listen_after_ms == 0) announce(port);
     accept_loop(lfd);
     return 0;
 }

@@ -48,26 +48,35 @@ static const struct code_case code_cases[] = {
     /* ---- refused ---- */
     {"connect() refused", {.err = ECONNREFUSED, .op_class = OPC_CONNECT}, CAUSE_REFUSED},
     {"refusal reported by SO_ERROR after a non-blocking connect",
-     {.err = ECONNREFUSED, .op_class = OPC_CONNECT, .bytes_out = 0}, CAUSE_REFUSED},
+     {.err = ECONNREFUSED, .op_class = OPC_CONNECT, .bytes_out = 0},
+     CAUSE_REFUSED},
     {"refusal seen by the first send of a non-blocking connect",
-     {.err = ECONNREFUSED, .op_class = OPC_OUT}, CAUSE_REFUSED},
+     {.err = ECONNREFUSED, .op_class = OPC_OUT},
+     CAUSE_REFUSED},
 
     /* ---- connect_timeout: ETIMEDOUT/unreachable before the handshake ---- */
-    {"ETIMEDOUT in connect (SYN unanswered)", {.err = ETIMEDOUT, .op_class = OPC_CONNECT},
+    {"ETIMEDOUT in connect (SYN unanswered)",
+     {.err = ETIMEDOUT, .op_class = OPC_CONNECT},
      CAUSE_CONNECT_TIMEOUT},
-    {"EHOSTUNREACH in connect", {.err = EHOSTUNREACH, .op_class = OPC_CONNECT},
+    {"EHOSTUNREACH in connect",
+     {.err = EHOSTUNREACH, .op_class = OPC_CONNECT},
      CAUSE_CONNECT_TIMEOUT},
-    {"ENETUNREACH in connect", {.err = ENETUNREACH, .op_class = OPC_CONNECT},
+    {"ENETUNREACH in connect",
+     {.err = ENETUNREACH, .op_class = OPC_CONNECT},
      CAUSE_CONNECT_TIMEOUT},
 
     /* ---- retransmit_timeout: the same errors after the handshake ---- */
-    {"ETIMEDOUT established (recv)", {CLIENT, .err = ETIMEDOUT, .op_class = OPC_IN},
+    {"ETIMEDOUT established (recv)",
+     {CLIENT, .err = ETIMEDOUT, .op_class = OPC_IN},
      CAUSE_RETRANSMIT_TIMEOUT},
     {"EHOSTUNREACH established (send, ICMP soft error)",
-     {CLIENT, .err = EHOSTUNREACH, .op_class = OPC_OUT}, CAUSE_RETRANSMIT_TIMEOUT},
-    {"ENETUNREACH established", {CLIENT, .err = ENETUNREACH, .op_class = OPC_IN},
+     {CLIENT, .err = EHOSTUNREACH, .op_class = OPC_OUT},
      CAUSE_RETRANSMIT_TIMEOUT},
-    {"ETIMEDOUT on an accepted connection", {SERVER, .err = ETIMEDOUT, .op_class = OPC_OUT},
+    {"ENETUNREACH established",
+     {CLIENT, .err = ENETUNREACH, .op_class = OPC_IN},
+     CAUSE_RETRANSMIT_TIMEOUT},
+    {"ETIMEDOUT on an accepted connection",
+     {SERVER, .err = ETIMEDOUT, .op_class = OPC_OUT},
      CAUSE_RETRANSMIT_TIMEOUT},
     {"ETIMEDOUT established wins over a long idle gap",
      {CLIENT, .err = ETIMEDOUT, .op_class = OPC_IN, .exchanges = 2, .idle_before_ms = 90000},
@@ -75,10 +84,13 @@ static const struct code_case code_cases[] = {
 
     /* ---- local_abort ---- */
     {"ECONNABORTED in recv (socket destroyed on this host)",
-     {CLIENT, .err = ECONNABORTED, .op_class = OPC_IN}, CAUSE_LOCAL_ABORT},
-    {"ECONNABORTED in a server's send", {SERVER, .err = ECONNABORTED, .op_class = OPC_OUT},
+     {CLIENT, .err = ECONNABORTED, .op_class = OPC_IN},
      CAUSE_LOCAL_ABORT},
-    {"ECONNABORTED from accept", {.err = ECONNABORTED, .op_class = OPC_ACCEPT, .server = 1},
+    {"ECONNABORTED in a server's send",
+     {SERVER, .err = ECONNABORTED, .op_class = OPC_OUT},
+     CAUSE_LOCAL_ABORT},
+    {"ECONNABORTED from accept",
+     {.err = ECONNABORTED, .op_class = OPC_ACCEPT, .server = 1},
      CAUSE_LOCAL_ABORT},
 
     /* ---- idle_reuse: reused, nothing of the response yet, quiet >= 1000 ms ---- */
@@ -137,27 +149,26 @@ static const struct code_case code_cases[] = {
     /* We had read EOF: the app wrote after seeing the peer's FIN. That is the
      * more precise diagnosis than a stale keep-alive, whatever the idle gap. */
     {"EOF seen, then a write 1.5 s later -> write_after_peer_fin (not idle_reuse)",
-     {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .exchanges = 2, .bytes_in = 91,
-      .peer_fin = 1, .idle_before_ms = 1500},
+     {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .exchanges = 2, .bytes_in = 91, .peer_fin = 1,
+      .idle_before_ms = 1500},
      CAUSE_WRITE_AFTER_PEER_FIN},
     {"EOF seen, second write right after (fresh CLOSE snapshot) -> write_after_peer_fin",
-     {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .exchanges = 2, .bytes_in = 91,
-      .peer_fin = 1, .idle_before_ms = 0, .snap_state = ST_CLOSE, .snap_fresh = 1},
+     {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .exchanges = 2, .bytes_in = 91, .peer_fin = 1,
+      .idle_before_ms = 0, .snap_state = ST_CLOSE, .snap_fresh = 1},
      CAUSE_WRITE_AFTER_PEER_FIN},
 
     /* ---- write_after_peer_fin ---- */
-    {"EPIPE on send after EOF", {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .peer_fin = 1},
+    {"EPIPE on send after EOF",
+     {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .peer_fin = 1},
      CAUSE_WRITE_AFTER_PEER_FIN},
     {"ECONNRESET on send, fresh CLOSE_WAIT snapshot, EOF not read",
-     {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .snap_state = ST_CLOSE_WAIT,
-      .snap_fresh = 1},
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .snap_state = ST_CLOSE_WAIT, .snap_fresh = 1},
      CAUSE_WRITE_AFTER_PEER_FIN},
     {"a server writing after the client's FIN",
      {SERVER, .err = EPIPE, .op_class = OPC_OUT, .peer_fin = 1, .exchange_in = 10},
      CAUSE_WRITE_AFTER_PEER_FIN},
     {"stale CLOSE_WAIT snapshot on send (no EOF) -> reset_before_response",
-     {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .snap_state = ST_CLOSE_WAIT,
-      .snap_fresh = 0},
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .snap_state = ST_CLOSE_WAIT, .snap_fresh = 0},
      CAUSE_RESET_BEFORE_RESPONSE},
 
     /* ---- unread_data_close ---- */
@@ -179,7 +190,8 @@ static const struct code_case code_cases[] = {
 
     /* ---- reset_before_response ---- */
     {"recv reset, request sent, nothing back",
-     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN}, CAUSE_RESET_BEFORE_RESPONSE},
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN},
+     CAUSE_RESET_BEFORE_RESPONSE},
     {"send reset, request partly sent, nothing back",
      {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .bytes_out = 4096},
      CAUSE_RESET_BEFORE_RESPONSE},
@@ -195,7 +207,8 @@ static const struct code_case code_cases[] = {
     {"server-push stream reset (client never sent)",
      {.established = 1, .err = ECONNRESET, .op_class = OPC_IN, .bytes_in = 5000},
      CAUSE_RESET_MID_STREAM},
-    {"server: client reset while we read its request", {SERVER, .err = ECONNRESET, .op_class = OPC_IN},
+    {"server: client reset while we read its request",
+     {SERVER, .err = ECONNRESET, .op_class = OPC_IN},
      CAUSE_RESET_MID_STREAM},
     /* The client closed (we read its EOF), then reset because our answer was
      * unread: from the server's side the client went away. */
@@ -211,10 +224,13 @@ static const struct code_case code_cases[] = {
 
     /* ---- unknown ---- */
     {"recv reset before anything was sent or received",
-     {.established = 1, .err = ECONNRESET, .op_class = OPC_IN}, CAUSE_UNKNOWN},
+     {.established = 1, .err = ECONNRESET, .op_class = OPC_IN},
+     CAUSE_UNKNOWN},
     {"EPIPE on a connection that never carried a byte",
-     {.established = 1, .err = EPIPE, .op_class = OPC_OTHER}, CAUSE_UNKNOWN},
-    {"an error outside the reset family (EINVAL)", {CLIENT, .err = EINVAL, .op_class = OPC_IN},
+     {.established = 1, .err = EPIPE, .op_class = OPC_OTHER},
+     CAUSE_UNKNOWN},
+    {"an error outside the reset family (EINVAL)",
+     {CLIENT, .err = EINVAL, .op_class = OPC_IN},
      CAUSE_UNKNOWN},
     {"no error at all (errno 0)", {CLIENT, .err = 0, .op_class = OPC_IN}, CAUSE_UNKNOWN},
 };
@@ -227,8 +243,10 @@ static void check_codes(void)
         size_t rule = cause_classify(&t->in);
         enum cause_code got = cause_rules[rule].code;
         char name[300];
-        if (strstr(t->name, "->")) snprintf(name, sizeof name, "classify: %s", t->name);
-        else snprintf(name, sizeof name, "classify: %s -> %s", t->name, cause_code_name(t->want));
+        if (strstr(t->name, "->"))
+            snprintf(name, sizeof name, "classify: %s", t->name);
+        else
+            snprintf(name, sizeof name, "classify: %s -> %s", t->name, cause_code_name(t->want));
         ok(got == t->want, name);
         if (got != t->want) {
             char m[200];
@@ -257,7 +275,8 @@ struct hint_case {
     const char *reject[3]; /* substrings that must not */
 };
 
-#define STALE(ms) CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .idle_before_ms = (ms)
+#define STALE(ms)                                                                                  \
+    CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .idle_before_ms = (ms)
 
 static const struct hint_case hint_cases[] = {
     {"idle 65 s names the AWS ALB 60 s default",
@@ -374,7 +393,8 @@ static void check_table(void)
 {
     /* The last rule is the catch-all: cause_classify must stop there for any input. */
     size_t n = 0;
-    while (cause_rules[n].code != CAUSE_UNKNOWN) n++;
+    while (cause_rules[n].code != CAUSE_UNKNOWN)
+        n++;
     struct cause_input junk;
     memset(&junk, 0xa5, sizeof junk);
     size_t r = cause_classify(&junk);
@@ -386,7 +406,8 @@ static void check_table(void)
         if (!cause_rules[i].hint || strlen(cause_rules[i].hint) < 40) hints_ok = 0;
     }
     int all = 1;
-    for (int c = 0; c < CAUSE_COUNT; c++) all &= covered[c];
+    for (int c = 0; c < CAUSE_COUNT; c++)
+        all &= covered[c];
     ok(all, "every cause code has a rule");
     ok(hints_ok, "every rule has a substantial hint");
 
@@ -407,13 +428,18 @@ static void check_table(void)
         if (strcmp(cause_code_name(c), names[c])) names_ok = 0;
     ok(names_ok, "cause_code_name matches DESIGN.md's code list");
     ok(!strcmp(cause_code_name(CAUSE_COUNT), "unknown") &&
-           !strcmp(cause_code_name((enum cause_code)-1), "unknown"),
+           !strcmp(cause_code_name((enum cause_code) - 1), "unknown"),
        "out-of-range codes are named unknown");
 
     /* The hint writer never overflows a record's 768-byte hint buffer. */
-    struct cause_input worst = {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 9,
-                                .idle_before_ms = UINT64_MAX / 2, .snap_state = ST_CLOSE_WAIT,
-                                .snap_fresh = 1, .total_retrans = UINT32_MAX};
+    struct cause_input worst = {CLIENT,
+                                .err = ECONNRESET,
+                                .op_class = OPC_IN,
+                                .exchanges = 9,
+                                .idle_before_ms = UINT64_MAX / 2,
+                                .snap_state = ST_CLOSE_WAIT,
+                                .snap_fresh = 1,
+                                .total_retrans = UINT32_MAX};
     int fits = 1;
     for (size_t i = 0; i <= n; i++) {
         char buf[768];

@@ -50,7 +50,8 @@ static const struct {
     const char *doc;
     const char *words[3]; /* the error must contain each */
 } bad_docs[] = {
-    {"syntax error on line 3", "{\n  \"rules\": [\n    {\"peer\": \"1.2.3.4\",}\n  ]\n}\n",
+    {"syntax error on line 3",
+     "{\n  \"rules\": [\n    {\"peer\": \"1.2.3.4\",}\n  ]\n}\n",
      {"line 3", "column"}},
     {"unterminated document", "{\"defaults\": {\"retry\": \"connect\"", {"line 1", "column"}},
     {"empty document", "", {"line", "column"}},
@@ -58,8 +59,11 @@ static const struct {
     {"top level is an array", "[]", {"top level", "object"}},
     {"top level is a string", "\"rules\"", {"line", "column"}},
     {"unknown top-level key", "{\"rulez\": []}", {"unknown key", "rulez"}},
-    {"unknown key in defaults", "{\"defaults\": {\"retries\": 3}}", {"defaults", "unknown key", "retries"}},
-    {"unknown key in a rule", "{\"rules\": [{\"peer\": \"*\", \"mode\": \"connect\"}]}",
+    {"unknown key in defaults",
+     "{\"defaults\": {\"retries\": 3}}",
+     {"defaults", "unknown key", "retries"}},
+    {"unknown key in a rule",
+     "{\"rules\": [{\"peer\": \"*\", \"mode\": \"connect\"}]}",
      {"rules[0]", "unknown key", "mode"}},
     {"version 2", "{\"version\": 2}", {"version", "1"}},
     {"version as a string", "{\"version\": \"1\"}", {"version"}},
@@ -82,11 +86,14 @@ static const struct {
     {"methods with a number", "{\"defaults\": {\"methods\": [\"POST\", 7]}}", {"methods"}},
     {"methods with an empty name", "{\"defaults\": {\"methods\": [\"\"]}}", {"methods"}},
     {"methods with a space", "{\"defaults\": {\"methods\": [\"PO ST\"]}}", {"methods"}},
-    {"methods with a 16-byte name", "{\"defaults\": {\"methods\": [\"ABCDEFGHIJKLMNOP\"]}}", {"methods"}},
+    {"methods with a 16-byte name",
+     "{\"defaults\": {\"methods\": [\"ABCDEFGHIJKLMNOP\"]}}",
+     {"methods"}},
     {"9 methods (max 8)",
      "{\"defaults\": {\"methods\": [\"A\",\"B\",\"C\",\"D\",\"E\",\"F\",\"G\",\"H\",\"I\"]}}",
      {"methods"}},
-    {"peer in defaults (match keys only in rules)", "{\"defaults\": {\"peer\": \"*\"}}",
+    {"peer in defaults (match keys only in rules)",
+     "{\"defaults\": {\"peer\": \"*\"}}",
      {"unknown key", "peer"}},
     {"peer as a number", "{\"rules\": [{\"peer\": 1234}]}", {"rules[0]", "peer"}},
     {"peer with a bad IPv4", "{\"rules\": [{\"peer\": \"300.1.1.1\"}]}", {"peer"}},
@@ -103,7 +110,8 @@ static const struct {
     {"ports negative", "{\"rules\": [{\"ports\": -1}]}", {"ports"}},
     {"ports with junk", "{\"rules\": [{\"ports\": \"80,443\"}]}", {"ports"}},
     {"ports as an array", "{\"rules\": [{\"ports\": [80]}]}", {"ports"}},
-    {"second rule bad: the index is named", "{\"rules\": [{\"peer\": \"*\"}, {\"attempts\": 0}]}",
+    {"second rule bad: the index is named",
+     "{\"rules\": [{\"peer\": \"*\"}, {\"attempts\": 0}]}",
      {"rules[1]", "attempts"}},
     {"65 rules (max 64)", many_rules, {"rules", "64"}},
     {"nesting 4000 deep", deep_doc, {"line", "column"}},
@@ -121,7 +129,8 @@ static void check_bad_docs(void)
         /* a broken file means pass-through: no rules, retry off */
         good = good && cfg.nrules == 0 && cfg.defaults.mode == RETRY_OFF;
         if (!ok(good, "rejected: %s", bad_docs[i].name))
-            printf("#   rc %d, nrules %u, mode %d, error \"%s\"\n", rc, cfg.nrules, cfg.defaults.mode, err);
+            printf("#   rc %d, nrules %u, mode %d, error \"%s\"\n", rc, cfg.nrules,
+                   cfg.defaults.mode, err);
     }
 }
 
@@ -132,28 +141,30 @@ static void check_good_docs(void)
     char err[300];
     int rc = parse("{}", err, sizeof err);
     ok(rc == 0 && cfg.nrules == 0 && cfg.defaults.mode == RETRY_CONNECT &&
-           cfg.defaults.attempts == 3 && cfg.defaults.base_ms == 50 && cfg.defaults.cap_ms == 2000 &&
-           cfg.defaults.budget_percent == 20 && cfg.defaults.budget_min == 3 &&
-           cfg.defaults.port_lo == 0 && cfg.defaults.port_hi == 65535 && cfg.defaults.family == 0,
+           cfg.defaults.attempts == 3 && cfg.defaults.base_ms == 50 &&
+           cfg.defaults.cap_ms == 2000 && cfg.defaults.budget_percent == 20 &&
+           cfg.defaults.budget_min == 3 && cfg.defaults.port_lo == 0 &&
+           cfg.defaults.port_hi == 65535 && cfg.defaults.family == 0,
        "{}: the environment's settings and DESIGN.md's budget (20%%, floor 3) as defaults");
 
     rc = parse(" \n\t{ \"version\" : 1 }\n\n", err, sizeof err);
     ok(rc == 0, "whitespace and \"version\": 1 are accepted");
 
-    const char *doc =
-        "{\"version\": 1,\n"
-        " \"defaults\": {\"retry\": \"idempotent\", \"attempts\": 4, \"base_ms\": 10, \"cap_ms\": 5,\n"
-        "              \"budget_percent\": 50, \"budget_min\": 0, \"methods\": [\"POST\", \"PATCH\"]},\n"
-        " \"rules\": [\n"
-        "   {\"peer\": \"127.0.0.1:8080\", \"retry\": \"connect\"},\n"
-        "   {\"peer\": \"10.0.0.0/8\", \"ports\": \"8000-8999\", \"attempts\": 7},\n"
-        "   {\"peer\": \"[::1]:443\", \"retry\": \"off\"},\n"
-        "   {\"peer\": \"fd00::/8\", \"methods\": []},\n"
-        "   {\"ports\": 9000, \"base_ms\": 200, \"cap_ms\": 100},\n"
-        "   {\"peer\": \"172.16.0.0/12\"},\n"
-        "   {\"peer\": \"::ffff:192.0.2.1\"},\n"
-        "   {\"peer\": \"*\", \"ports\": \"0\"}\n"
-        " ]}\n";
+    const char *doc = "{\"version\": 1,\n"
+                      " \"defaults\": {\"retry\": \"idempotent\", \"attempts\": 4, \"base_ms\": "
+                      "10, \"cap_ms\": 5,\n"
+                      "              \"budget_percent\": 50, \"budget_min\": 0, \"methods\": "
+                      "[\"POST\", \"PATCH\"]},\n"
+                      " \"rules\": [\n"
+                      "   {\"peer\": \"127.0.0.1:8080\", \"retry\": \"connect\"},\n"
+                      "   {\"peer\": \"10.0.0.0/8\", \"ports\": \"8000-8999\", \"attempts\": 7},\n"
+                      "   {\"peer\": \"[::1]:443\", \"retry\": \"off\"},\n"
+                      "   {\"peer\": \"fd00::/8\", \"methods\": []},\n"
+                      "   {\"ports\": 9000, \"base_ms\": 200, \"cap_ms\": 100},\n"
+                      "   {\"peer\": \"172.16.0.0/12\"},\n"
+                      "   {\"peer\": \"::ffff:192.0.2.1\"},\n"
+                      "   {\"peer\": \"*\", \"ports\": \"0\"}\n"
+                      " ]}\n";
     rc = parse(doc, err, sizeof err);
     ok(rc == 0 && cfg.nrules == 8, "a full document parses: 8 rules (rc %d, \"%s\")", rc, err);
     const struct retry_rule *d = &cfg.defaults, *r = cfg.rules;
@@ -161,13 +172,15 @@ static void check_good_docs(void)
            d->budget_percent == 50 && d->budget_min == 0 && d->nmethods == 2 &&
            !strcmp(d->methods[0], "POST") && !strcmp(d->methods[1], "PATCH"),
        "defaults applied; cap_ms below base_ms raised to it");
-    ok(r[0].family == AF_INET && r[0].prefix == 32 && r[0].port_lo == 8080 && r[0].port_hi == 8080 &&
-           r[0].mode == RETRY_CONNECT && r[0].attempts == 4 && r[0].nmethods == 2,
+    ok(r[0].family == AF_INET && r[0].prefix == 32 && r[0].port_lo == 8080 &&
+           r[0].port_hi == 8080 && r[0].mode == RETRY_CONNECT && r[0].attempts == 4 &&
+           r[0].nmethods == 2,
        "rule 0: host:port, mode overridden, the rest inherited from defaults");
     ok(r[1].family == AF_INET && r[1].prefix == 8 && r[1].port_lo == 8000 && r[1].port_hi == 8999 &&
            r[1].attempts == 7 && r[1].mode == RETRY_IDEMPOTENT,
        "rule 1: CIDR /8 and a port range");
-    ok(r[2].family == AF_INET6 && r[2].prefix == 128 && r[2].port_lo == 443 && r[2].mode == RETRY_OFF,
+    ok(r[2].family == AF_INET6 && r[2].prefix == 128 && r[2].port_lo == 443 &&
+           r[2].mode == RETRY_OFF,
        "rule 2: [::1]:443, retry off");
     ok(r[3].family == AF_INET6 && r[3].prefix == 8 && r[3].nmethods == 0 && r[3].port_hi == 65535,
        "rule 3: IPv6 CIDR, an empty methods list clears the inherited one");
@@ -177,13 +190,15 @@ static void check_good_docs(void)
     ok(r[5].prefix == 12 && r[6].family == AF_INET6 && r[7].family == 0 && r[7].port_hi == 0,
        "rules 5-7: /12, a v4-mapped IPv6 host, \"*\" with port 0");
 
-    rc = parse("{\"rules\": [{\"peer\": \"*\"}], \"defaults\": {\"attempts\": 9}}", err, sizeof err);
+    rc =
+        parse("{\"rules\": [{\"peer\": \"*\"}], \"defaults\": {\"attempts\": 9}}", err, sizeof err);
     ok(rc == 0 && cfg.nrules == 1 && cfg.rules[0].attempts == 9,
        "rules inherit \"defaults\" even when it comes after them in the file");
 
     /* exactly 64 rules are fine */
     char doc64[8000] = "{\"rules\": [";
-    for (int i = 0; i < 64; i++) strcat(doc64, i ? ",{\"ports\": 1}" : "{\"ports\": 1}");
+    for (int i = 0; i < 64; i++)
+        strcat(doc64, i ? ",{\"ports\": 1}" : "{\"ports\": 1}");
     strcat(doc64, "]}");
     rc = parse(doc64, err, sizeof err);
     ok(rc == 0 && cfg.nrules == 64, "64 rules (the maximum) are accepted");
@@ -224,16 +239,16 @@ static void sa_of(struct sockaddr_storage *ss, const char *ip, unsigned port)
 static void check_match(void)
 {
     const char *doc = "{\"defaults\": {\"retry\": \"off\"}, \"rules\": [\n"
-                      "  {\"peer\": \"127.0.0.1:8080\", \"retry\": \"connect\"},\n"     /* 0 */
-                      "  {\"peer\": \"10.0.0.0/8\", \"ports\": \"8000-8999\"},\n"       /* 1 */
-                      "  {\"peer\": \"[::1]:443\"},\n"                                 /* 2 */
-                      "  {\"peer\": \"fd00::/8\"},\n"                                  /* 3 */
-                      "  {\"ports\": 9000},\n"                                         /* 4 */
-                      "  {\"peer\": \"172.16.0.0/12\"},\n"                             /* 5 */
-                      "  {\"peer\": \"192.168.1.128/25\", \"ports\": \"1-1024\"},\n"    /* 6 */
-                      "  {\"peer\": \"0.0.0.0/0\", \"ports\": \"5432\"},\n"             /* 7 */
-                      "  {\"peer\": \"::/0\", \"ports\": \"6379\"},\n"                  /* 8 */
-                      "  {\"peer\": \"10.0.0.1\"}\n"                                   /* 9: shadowed by 1 for 8xxx */
+                      "  {\"peer\": \"127.0.0.1:8080\", \"retry\": \"connect\"},\n"  /* 0 */
+                      "  {\"peer\": \"10.0.0.0/8\", \"ports\": \"8000-8999\"},\n"    /* 1 */
+                      "  {\"peer\": \"[::1]:443\"},\n"                               /* 2 */
+                      "  {\"peer\": \"fd00::/8\"},\n"                                /* 3 */
+                      "  {\"ports\": 9000},\n"                                       /* 4 */
+                      "  {\"peer\": \"172.16.0.0/12\"},\n"                           /* 5 */
+                      "  {\"peer\": \"192.168.1.128/25\", \"ports\": \"1-1024\"},\n" /* 6 */
+                      "  {\"peer\": \"0.0.0.0/0\", \"ports\": \"5432\"},\n"          /* 7 */
+                      "  {\"peer\": \"::/0\", \"ports\": \"6379\"},\n"               /* 8 */
+                      "  {\"peer\": \"10.0.0.1\"}\n" /* 9: shadowed by 1 for 8xxx */
                       "]}";
     char err[300];
     int rc = parse(doc, err, sizeof err);
@@ -243,16 +258,36 @@ static void check_match(void)
         unsigned port;
         int want; /* rule index, -1 = defaults */
     } cases[] = {
-        {"127.0.0.1", 8080, 0},     {"127.0.0.1", 8081, -1},   {"127.0.0.2", 8080, -1},
-        {"10.1.2.3", 8000, 1},      {"10.255.255.255", 8999, 1}, {"10.1.2.3", 7999, -1},
-        {"10.1.2.3", 9000, 4},      {"11.0.0.1", 8500, -1},    {"::1", 443, 2},
-        {"::1", 80, -1},            {"::2", 443, -1},          {"fd12:3456::5", 1, 3},
-        {"fdff:ffff::1", 65535, 3}, {"fe00::1", 1, -1},        {"2001:db8::1", 9000, 4},
-        {"172.16.0.1", 80, 5},      {"172.31.255.255", 80, 5}, {"172.32.0.0", 80, -1},
-        {"172.15.255.255", 80, -1}, {"192.168.1.128", 22, 6},  {"192.168.1.255", 1024, 6},
-        {"192.168.1.127", 22, -1},  {"192.168.1.200", 1025, -1}, {"8.8.8.8", 5432, 7},
-        {"2001:db8::9", 5432, -1},  {"2001:db8::9", 6379, 8},  {"8.8.8.8", 6379, -1},
-        {"10.0.0.1", 8080, 1},      {"10.0.0.1", 80, 9},       {"unix", 0, -1},
+        {"127.0.0.1", 8080, 0},
+        {"127.0.0.1", 8081, -1},
+        {"127.0.0.2", 8080, -1},
+        {"10.1.2.3", 8000, 1},
+        {"10.255.255.255", 8999, 1},
+        {"10.1.2.3", 7999, -1},
+        {"10.1.2.3", 9000, 4},
+        {"11.0.0.1", 8500, -1},
+        {"::1", 443, 2},
+        {"::1", 80, -1},
+        {"::2", 443, -1},
+        {"fd12:3456::5", 1, 3},
+        {"fdff:ffff::1", 65535, 3},
+        {"fe00::1", 1, -1},
+        {"2001:db8::1", 9000, 4},
+        {"172.16.0.1", 80, 5},
+        {"172.31.255.255", 80, 5},
+        {"172.32.0.0", 80, -1},
+        {"172.15.255.255", 80, -1},
+        {"192.168.1.128", 22, 6},
+        {"192.168.1.255", 1024, 6},
+        {"192.168.1.127", 22, -1},
+        {"192.168.1.200", 1025, -1},
+        {"8.8.8.8", 5432, 7},
+        {"2001:db8::9", 5432, -1},
+        {"2001:db8::9", 6379, 8},
+        {"8.8.8.8", 6379, -1},
+        {"10.0.0.1", 8080, 1},
+        {"10.0.0.1", 80, 9},
+        {"unix", 0, -1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct sockaddr_storage ss;
@@ -275,7 +310,8 @@ static void check_match(void)
        "dual-stack sockets match IPv4 rules");
 }
 
-/* ---- the shared parsers ------------------------------------------------------------------------ */
+/* ---- the shared parsers ------------------------------------------------------------------------
+ */
 
 static void check_parsers(void)
 {
@@ -302,7 +338,8 @@ static void check_parsers(void)
         {"::1:443x", -EINVAL, 0, 0, -1, -1},
         {"[::1]:", -EINVAL, 0, 0, -1, -1},
         {"localhost", -EINVAL, 0, 0, -1, -1},
-        {"0123456789012345678901234567890123456789012345678901234567890123456789", -EINVAL, 0, 0, -1, -1},
+        {"0123456789012345678901234567890123456789012345678901234567890123456789", -EINVAL, 0, 0,
+         -1, -1},
     };
     for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++) {
         struct retry_rule r;
@@ -315,24 +352,26 @@ static void check_parsers(void)
                    r.port_lo == (peers[i].lo < 0 ? 11 : peers[i].lo) &&
                    r.port_hi == (peers[i].hi < 0 ? 22 : peers[i].hi);
         }
-        ok(good, "config_parse_peer(\"%.20s\") %s", peers[i].s, peers[i].rc ? "rejected" : "accepted");
+        ok(good, "config_parse_peer(\"%.20s\") %s", peers[i].s,
+           peers[i].rc ? "rejected" : "accepted");
     }
     static const struct {
         const char *s;
         int rc, lo, hi;
     } ports[] = {
-        {"80", 0, 80, 80},       {"0", 0, 0, 0},           {"65535", 0, 65535, 65535},
-        {"1-65535", 0, 1, 65535}, {"80-80", 0, 80, 80},    {"65536", -EINVAL, 0, 0},
-        {"", -EINVAL, 0, 0},     {"-80", -EINVAL, 0, 0},   {"80-", -EINVAL, 0, 0},
-        {"80-79", -EINVAL, 0, 0}, {"8o", -EINVAL, 0, 0},   {"99999999999999999999", -EINVAL, 0, 0},
-        {"80 ", -EINVAL, 0, 0},  {"1-2-3", -EINVAL, 0, 0},
+        {"80", 0, 80, 80},        {"0", 0, 0, 0},           {"65535", 0, 65535, 65535},
+        {"1-65535", 0, 1, 65535}, {"80-80", 0, 80, 80},     {"65536", -EINVAL, 0, 0},
+        {"", -EINVAL, 0, 0},      {"-80", -EINVAL, 0, 0},   {"80-", -EINVAL, 0, 0},
+        {"80-79", -EINVAL, 0, 0}, {"8o", -EINVAL, 0, 0},    {"99999999999999999999", -EINVAL, 0, 0},
+        {"80 ", -EINVAL, 0, 0},   {"1-2-3", -EINVAL, 0, 0},
     };
     for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
         uint16_t lo = 7, hi = 7;
         int rc = config_parse_ports(ports[i].s, &lo, &hi);
         ok(rc == ports[i].rc && (rc || (lo == ports[i].lo && hi == ports[i].hi)) &&
                (!rc || (lo == 7 && hi == 7)),
-           "config_parse_ports(\"%s\") %s", ports[i].s, ports[i].rc ? "rejected, output untouched" : "accepted");
+           "config_parse_ports(\"%s\") %s", ports[i].s,
+           ports[i].rc ? "rejected, output untouched" : "accepted");
     }
 }
 
@@ -343,11 +382,14 @@ int main(void)
     /* deep nesting inside a known key */
     size_t n = 0;
     n += (size_t)snprintf(deep_doc, sizeof deep_doc, "{\"defaults\": {\"methods\": ");
-    for (int i = 0; i < 4000; i++) deep_doc[n++] = '[';
-    for (int i = 0; i < 4000; i++) deep_doc[n++] = ']';
+    for (int i = 0; i < 4000; i++)
+        deep_doc[n++] = '[';
+    for (int i = 0; i < 4000; i++)
+        deep_doc[n++] = ']';
     strcpy(deep_doc + n, "}}");
     strcpy(many_rules, "{\"rules\": [");
-    for (int i = 0; i < 65; i++) strcat(many_rules, i ? ",{}" : "{}");
+    for (int i = 0; i < 65; i++)
+        strcat(many_rules, i ? ",{}" : "{}");
     strcat(many_rules, "]}");
 
     check_bad_docs();

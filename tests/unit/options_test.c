@@ -74,7 +74,7 @@ struct expect {
 };
 
 #define DEFAULTS                                                                                   \
-    .record = RECORD_RESETS, .retry = RETRY_OFF, .events = 64, .attempts = 3, .base_ms = 50,      \
+    .record = RECORD_RESETS, .retry = RETRY_OFF, .events = 64, .attempts = 3, .base_ms = 50,       \
     .cap_ms = 2000, .replay_max = 65536
 
 static int same(const struct options *o, const struct expect *x, char *why, size_t n)
@@ -115,14 +115,40 @@ enum { CASE_NEWLINE = 29 };
 static const struct opt_case cases[] = {
     {"no variables: every default, no warning", {NULL}, {DEFAULTS}, {NULL}},
     {"good values for every variable",
-     {"RSTWATCH_LOG", "stderr", "RSTWATCH_RECORD", "all", "RSTWATCH_RETRY", "idempotent",
-      "RSTWATCH_CONFIG", "/etc/rstwatch.json", "RSTWATCH_INJECT", "reset:after=2",
-      "RSTWATCH_EVENTS", "256", "RSTWATCH_DISABLE", "1", "RSTWATCH_RETRY_ATTEMPTS", "5",
-      "RSTWATCH_RETRY_BASE_MS", "100", "RSTWATCH_RETRY_CAP_MS", "3000", "RSTWATCH_REPLAY_MAX",
-      "1024", NULL},
-     {.log = "stderr", .config = "/etc/rstwatch.json", .inject = "reset:after=2",
-      .record = RECORD_ALL, .retry = RETRY_IDEMPOTENT, .events = 256, .disabled = 1,
-      .attempts = 5, .base_ms = 100, .cap_ms = 3000, .replay_max = 1024},
+     {"RSTWATCH_LOG",
+      "stderr",
+      "RSTWATCH_RECORD",
+      "all",
+      "RSTWATCH_RETRY",
+      "idempotent",
+      "RSTWATCH_CONFIG",
+      "/etc/rstwatch.json",
+      "RSTWATCH_INJECT",
+      "reset:after=2",
+      "RSTWATCH_EVENTS",
+      "256",
+      "RSTWATCH_DISABLE",
+      "1",
+      "RSTWATCH_RETRY_ATTEMPTS",
+      "5",
+      "RSTWATCH_RETRY_BASE_MS",
+      "100",
+      "RSTWATCH_RETRY_CAP_MS",
+      "3000",
+      "RSTWATCH_REPLAY_MAX",
+      "1024",
+      NULL},
+     {.log = "stderr",
+      .config = "/etc/rstwatch.json",
+      .inject = "reset:after=2",
+      .record = RECORD_ALL,
+      .retry = RETRY_IDEMPOTENT,
+      .events = 256,
+      .disabled = 1,
+      .attempts = 5,
+      .base_ms = 100,
+      .cap_ms = 3000,
+      .replay_max = 1024},
      {NULL}},
     {"RSTWATCH_RECORD=errors, RETRY=connect, DISABLE=0",
      {"RSTWATCH_RECORD", "errors", "RSTWATCH_RETRY", "connect", "RSTWATCH_DISABLE", "0", NULL},
@@ -132,20 +158,36 @@ static const struct opt_case cases[] = {
      {"RSTWATCH_LOG", "fd:3", NULL},
      {DEFAULTS, .log = "fd:3"},
      {NULL}},
-    {"log path with %p %t %h", {"RSTWATCH_LOG", "/var/log/rw/%h-%p-%t.jsonl", NULL},
-     {DEFAULTS, .log = "/var/log/rw/%h-%p-%t.jsonl"}, {NULL}},
+    {"log path with %p %t %h",
+     {"RSTWATCH_LOG", "/var/log/rw/%h-%p-%t.jsonl", NULL},
+     {DEFAULTS, .log = "/var/log/rw/%h-%p-%t.jsonl"},
+     {NULL}},
     {"a 511-byte path fits", {"RSTWATCH_LOG", max_path, NULL}, {DEFAULTS, .log = max_path}, {NULL}},
 
     /* RSTWATCH_EVENTS: 8..4096, rounded up to a power of two */
     {"EVENTS=8 (minimum)", {"RSTWATCH_EVENTS", "8", NULL}, {DEFAULTS, .events = 8}, {NULL}},
     {"EVENTS=9 rounds up to 16", {"RSTWATCH_EVENTS", "9", NULL}, {DEFAULTS, .events = 16}, {NULL}},
     {"EVENTS=64", {"RSTWATCH_EVENTS", "64", NULL}, {DEFAULTS, .events = 64}, {NULL}},
-    {"EVENTS=65 rounds up to 128", {"RSTWATCH_EVENTS", "65", NULL}, {DEFAULTS, .events = 128}, {NULL}},
-    {"EVENTS=100 rounds up to 128", {"RSTWATCH_EVENTS", "100", NULL}, {DEFAULTS, .events = 128}, {NULL}},
-    {"EVENTS=2049 rounds up to 4096", {"RSTWATCH_EVENTS", "2049", NULL}, {DEFAULTS, .events = 4096}, {NULL}},
-    {"EVENTS=4096 (maximum)", {"RSTWATCH_EVENTS", "4096", NULL}, {DEFAULTS, .events = 4096}, {NULL}},
-    {"EVENTS=0016 (leading zeros are still decimal)", {"RSTWATCH_EVENTS", "0016", NULL},
-     {DEFAULTS, .events = 16}, {NULL}},
+    {"EVENTS=65 rounds up to 128",
+     {"RSTWATCH_EVENTS", "65", NULL},
+     {DEFAULTS, .events = 128},
+     {NULL}},
+    {"EVENTS=100 rounds up to 128",
+     {"RSTWATCH_EVENTS", "100", NULL},
+     {DEFAULTS, .events = 128},
+     {NULL}},
+    {"EVENTS=2049 rounds up to 4096",
+     {"RSTWATCH_EVENTS", "2049", NULL},
+     {DEFAULTS, .events = 4096},
+     {NULL}},
+    {"EVENTS=4096 (maximum)",
+     {"RSTWATCH_EVENTS", "4096", NULL},
+     {DEFAULTS, .events = 4096},
+     {NULL}},
+    {"EVENTS=0016 (leading zeros are still decimal)",
+     {"RSTWATCH_EVENTS", "0016", NULL},
+     {DEFAULTS, .events = 16},
+     {NULL}},
     {"EVENTS empty", {"RSTWATCH_EVENTS", "", NULL}, {DEFAULTS}, {"RSTWATCH_EVENTS"}},
     {"EVENTS garbage", {"RSTWATCH_EVENTS", "lots", NULL}, {DEFAULTS}, {"RSTWATCH_EVENTS"}},
     {"EVENTS negative", {"RSTWATCH_EVENTS", "-64", NULL}, {DEFAULTS}, {"RSTWATCH_EVENTS"}},
@@ -153,21 +195,35 @@ static const struct opt_case cases[] = {
     {"EVENTS hex", {"RSTWATCH_EVENTS", "0x40", NULL}, {DEFAULTS}, {"RSTWATCH_EVENTS"}},
     {"EVENTS with spaces", {"RSTWATCH_EVENTS", " 64", NULL}, {DEFAULTS}, {"RSTWATCH_EVENTS"}},
     {"EVENTS trailing junk", {"RSTWATCH_EVENTS", "64k", NULL}, {DEFAULTS}, {"RSTWATCH_EVENTS"}},
-    {"EVENTS=7 (below the minimum)", {"RSTWATCH_EVENTS", "7", NULL}, {DEFAULTS}, {"RSTWATCH_EVENTS"}},
+    {"EVENTS=7 (below the minimum)",
+     {"RSTWATCH_EVENTS", "7", NULL},
+     {DEFAULTS},
+     {"RSTWATCH_EVENTS"}},
     {"EVENTS=0", {"RSTWATCH_EVENTS", "0", NULL}, {DEFAULTS}, {"RSTWATCH_EVENTS"}},
-    {"EVENTS=4097 (above the maximum)", {"RSTWATCH_EVENTS", "4097", NULL}, {DEFAULTS},
+    {"EVENTS=4097 (above the maximum)",
+     {"RSTWATCH_EVENTS", "4097", NULL},
+     {DEFAULTS},
      {"RSTWATCH_EVENTS"}},
     {"EVENTS huge", {"RSTWATCH_EVENTS", "4294967296", NULL}, {DEFAULTS}, {"RSTWATCH_EVENTS"}},
-    {"EVENTS overflowing 64 bits", {"RSTWATCH_EVENTS", "99999999999999999999", NULL}, {DEFAULTS},
+    {"EVENTS overflowing 64 bits",
+     {"RSTWATCH_EVENTS", "99999999999999999999", NULL},
+     {DEFAULTS},
      {"RSTWATCH_EVENTS"}},
-    {"EVENTS that wraps 64 bits to a small value", {"RSTWATCH_EVENTS", "18446744073709551680", NULL},
-     {DEFAULTS}, {"RSTWATCH_EVENTS"}},
+    {"EVENTS that wraps 64 bits to a small value",
+     {"RSTWATCH_EVENTS", "18446744073709551680", NULL},
+     {DEFAULTS},
+     {"RSTWATCH_EVENTS"}},
 
     /* enumerations */
-    {"RECORD is case-sensitive", {"RSTWATCH_RECORD", "RESETS", NULL}, {DEFAULTS}, {"RSTWATCH_RECORD"}},
-    {"RECORD empty", {"RSTWATCH_RECORD", "", NULL}, {DEFAULTS}, {"RSTWATCH_RECORD"}},
-    [CASE_NEWLINE] = {"RECORD with a trailing newline", {"RSTWATCH_RECORD", "all\n", NULL}, {DEFAULTS},
+    {"RECORD is case-sensitive",
+     {"RSTWATCH_RECORD", "RESETS", NULL},
+     {DEFAULTS},
      {"RSTWATCH_RECORD"}},
+    {"RECORD empty", {"RSTWATCH_RECORD", "", NULL}, {DEFAULTS}, {"RSTWATCH_RECORD"}},
+    [CASE_NEWLINE] = {"RECORD with a trailing newline",
+                      {"RSTWATCH_RECORD", "all\n", NULL},
+                      {DEFAULTS},
+                      {"RSTWATCH_RECORD"}},
     {"RETRY garbage", {"RSTWATCH_RETRY", "always", NULL}, {DEFAULTS}, {"RSTWATCH_RETRY"}},
     {"DISABLE=yes", {"RSTWATCH_DISABLE", "yes", NULL}, {DEFAULTS}, {"RSTWATCH_DISABLE"}},
     {"DISABLE=2", {"RSTWATCH_DISABLE", "2", NULL}, {DEFAULTS}, {"RSTWATCH_DISABLE"}},
@@ -176,47 +232,74 @@ static const struct opt_case cases[] = {
     {"LOG=fd: without a number", {"RSTWATCH_LOG", "fd:", NULL}, {DEFAULTS}, {"RSTWATCH_LOG"}},
     {"LOG=fd:abc", {"RSTWATCH_LOG", "fd:abc", NULL}, {DEFAULTS}, {"RSTWATCH_LOG"}},
     {"LOG=fd:-1", {"RSTWATCH_LOG", "fd:-1", NULL}, {DEFAULTS}, {"RSTWATCH_LOG"}},
-    {"LOG=fd: overflowing", {"RSTWATCH_LOG", "fd:99999999999999999999", NULL}, {DEFAULTS},
+    {"LOG=fd: overflowing",
+     {"RSTWATCH_LOG", "fd:99999999999999999999", NULL},
+     {DEFAULTS},
      {"RSTWATCH_LOG"}},
     {"LOG empty", {"RSTWATCH_LOG", "", NULL}, {DEFAULTS}, {"RSTWATCH_LOG"}},
-    {"LOG longer than OPT_PATH_MAX", {"RSTWATCH_LOG", long_path, NULL}, {DEFAULTS}, {"RSTWATCH_LOG"}},
-    {"CONFIG longer than OPT_PATH_MAX", {"RSTWATCH_CONFIG", long_path, NULL}, {DEFAULTS},
+    {"LOG longer than OPT_PATH_MAX",
+     {"RSTWATCH_LOG", long_path, NULL},
+     {DEFAULTS},
+     {"RSTWATCH_LOG"}},
+    {"CONFIG longer than OPT_PATH_MAX",
+     {"RSTWATCH_CONFIG", long_path, NULL},
+     {DEFAULTS},
      {"RSTWATCH_CONFIG"}},
-    {"INJECT longer than OPT_PATH_MAX", {"RSTWATCH_INJECT", long_path, NULL}, {DEFAULTS},
+    {"INJECT longer than OPT_PATH_MAX",
+     {"RSTWATCH_INJECT", long_path, NULL},
+     {DEFAULTS},
      {"RSTWATCH_INJECT"}},
 
     /* retry numbers */
-    {"RETRY_ATTEMPTS=1 and 20 are the bounds", {"RSTWATCH_RETRY_ATTEMPTS", "20", NULL},
-     {DEFAULTS, .attempts = 20}, {NULL}},
-    {"RETRY_ATTEMPTS=0", {"RSTWATCH_RETRY_ATTEMPTS", "0", NULL}, {DEFAULTS},
+    {"RETRY_ATTEMPTS=1 and 20 are the bounds",
+     {"RSTWATCH_RETRY_ATTEMPTS", "20", NULL},
+     {DEFAULTS, .attempts = 20},
+     {NULL}},
+    {"RETRY_ATTEMPTS=0",
+     {"RSTWATCH_RETRY_ATTEMPTS", "0", NULL},
+     {DEFAULTS},
      {"RSTWATCH_RETRY_ATTEMPTS"}},
-    {"RETRY_ATTEMPTS=21", {"RSTWATCH_RETRY_ATTEMPTS", "21", NULL}, {DEFAULTS},
+    {"RETRY_ATTEMPTS=21",
+     {"RSTWATCH_RETRY_ATTEMPTS", "21", NULL},
+     {DEFAULTS},
      {"RSTWATCH_RETRY_ATTEMPTS"}},
     {"RETRY_BASE_MS=60000 ok, CAP_MS=600000 ok",
      {"RSTWATCH_RETRY_BASE_MS", "60000", "RSTWATCH_RETRY_CAP_MS", "600000", NULL},
-     {DEFAULTS, .base_ms = 60000, .cap_ms = 600000}, {NULL}},
-    {"RETRY_BASE_MS=60001", {"RSTWATCH_RETRY_BASE_MS", "60001", NULL}, {DEFAULTS},
+     {DEFAULTS, .base_ms = 60000, .cap_ms = 600000},
+     {NULL}},
+    {"RETRY_BASE_MS=60001",
+     {"RSTWATCH_RETRY_BASE_MS", "60001", NULL},
+     {DEFAULTS},
      {"RSTWATCH_RETRY_BASE_MS"}},
     {"RETRY_CAP_MS below BASE_MS is raised to it",
      {"RSTWATCH_RETRY_BASE_MS", "500", "RSTWATCH_RETRY_CAP_MS", "100", NULL},
-     {DEFAULTS, .base_ms = 500, .cap_ms = 500}, {NULL}},
-    {"REPLAY_MAX=0 (replay nothing) is valid", {"RSTWATCH_REPLAY_MAX", "0", NULL},
-     {DEFAULTS, .replay_max = 0}, {NULL}},
-    {"REPLAY_MAX=16777216 (maximum)", {"RSTWATCH_REPLAY_MAX", "16777216", NULL},
-     {DEFAULTS, .replay_max = 16777216}, {NULL}},
-    {"REPLAY_MAX=16777217", {"RSTWATCH_REPLAY_MAX", "16777217", NULL}, {DEFAULTS},
+     {DEFAULTS, .base_ms = 500, .cap_ms = 500},
+     {NULL}},
+    {"REPLAY_MAX=0 (replay nothing) is valid",
+     {"RSTWATCH_REPLAY_MAX", "0", NULL},
+     {DEFAULTS, .replay_max = 0},
+     {NULL}},
+    {"REPLAY_MAX=16777216 (maximum)",
+     {"RSTWATCH_REPLAY_MAX", "16777216", NULL},
+     {DEFAULTS, .replay_max = 16777216},
+     {NULL}},
+    {"REPLAY_MAX=16777217",
+     {"RSTWATCH_REPLAY_MAX", "16777217", NULL},
+     {DEFAULTS},
      {"RSTWATCH_REPLAY_MAX"}},
 
     /* several at once */
     {"five bad and two good variables: five warnings, the good ones applied",
      {"RSTWATCH_EVENTS", "99999999999999999999", "RSTWATCH_RECORD", "some", "RSTWATCH_RETRY",
-      "connect", "RSTWATCH_DISABLE", "true", "RSTWATCH_RETRY_ATTEMPTS", "-3",
-      "RSTWATCH_REPLAY_MAX", "1e6", "RSTWATCH_LOG", "stderr", NULL},
+      "connect", "RSTWATCH_DISABLE", "true", "RSTWATCH_RETRY_ATTEMPTS", "-3", "RSTWATCH_REPLAY_MAX",
+      "1e6", "RSTWATCH_LOG", "stderr", NULL},
      {DEFAULTS, .retry = RETRY_CONNECT, .log = "stderr"},
      {"RSTWATCH_EVENTS", "RSTWATCH_RECORD", "RSTWATCH_DISABLE", "RSTWATCH_RETRY_ATTEMPTS",
       "RSTWATCH_REPLAY_MAX"}},
-    {"a long garbage value is cut in the warning", {"RSTWATCH_RECORD", long_garbage, NULL},
-     {DEFAULTS}, {"RSTWATCH_RECORD"}},
+    {"a long garbage value is cut in the warning",
+     {"RSTWATCH_RECORD", long_garbage, NULL},
+     {DEFAULTS},
+     {"RSTWATCH_RECORD"}},
 };
 
 /* How many warnings name var (as "ignoring VAR="). */
@@ -239,9 +322,11 @@ static void check_cases(void)
         char why[200] = "";
         int good = same(&o, &t->want, why, sizeof why);
         int nbad = 0;
-        while (nbad < 6 && t->bad[nbad]) nbad++;
+        while (nbad < 6 && t->bad[nbad])
+            nbad++;
         if (good && (bad != nbad || nwarn != nbad))
-            good = 0, snprintf(why, sizeof why, "%d warnings (returned %d), expected %d", nwarn, bad, nbad);
+            good = 0,
+            snprintf(why, sizeof why, "%d warnings (returned %d), expected %d", nwarn, bad, nbad);
         for (int k = 0; good && k < nbad; k++)
             if (warnings_naming(t->bad[k]) != 1)
                 good = 0, snprintf(why, sizeof why, "%s named by %d warnings", t->bad[k],
@@ -249,16 +334,20 @@ static void check_cases(void)
         for (int k = 0; good && k < nwarn; k++) {
             /* one complete line that says what was expected and what is used */
             /* (a raw newline from the value itself is checked apart, below) */
-            if ((strchr(warnings[k], '\n') && i != CASE_NEWLINE) || !strstr(warnings[k], "expected") ||
-                !strstr(warnings[k], "using") || strlen(warnings[k]) > 250)
+            if ((strchr(warnings[k], '\n') && i != CASE_NEWLINE) ||
+                !strstr(warnings[k], "expected") || !strstr(warnings[k], "using") ||
+                strlen(warnings[k]) > 250)
                 good = 0, snprintf(why, sizeof why, "warning \"%s\"", warnings[k]);
         }
         int each_once = 1;
-        for (size_t k = 0; k < option_count; k++) each_once &= getenv_calls[k] == 1;
-        if (good && !each_once) good = 0, snprintf(why, sizeof why, "not every variable read exactly once");
+        for (size_t k = 0; k < option_count; k++)
+            each_once &= getenv_calls[k] == 1;
+        if (good && !each_once)
+            good = 0, snprintf(why, sizeof why, "not every variable read exactly once");
         if (!ok(good, "%s", t->name)) {
             printf("#   %s\n", why);
-            for (int k = 0; k < nwarn && k < 16; k++) printf("#   warning: %s\n", warnings[k]);
+            for (int k = 0; k < nwarn && k < 16; k++)
+                printf("#   warning: %s\n", warnings[k]);
         }
     }
 }
@@ -268,8 +357,8 @@ static void check_warning_text(void)
     struct options o;
     const char *env1[] = {"RSTWATCH_EVENTS", "lots", NULL};
     run(env1, &o);
-    ok(nwarn == 1 && strstr(warnings[0], "RSTWATCH_EVENTS=lots") && strstr(warnings[0], "8..4096") &&
-           strstr(warnings[0], "using 64"),
+    ok(nwarn == 1 && strstr(warnings[0], "RSTWATCH_EVENTS=lots") &&
+           strstr(warnings[0], "8..4096") && strstr(warnings[0], "using 64"),
        "the warning quotes the value, the accepted range and the default: \"%s\"", warnings[0]);
 
     const char *env2[] = {"RSTWATCH_RECORD", long_garbage, NULL};
@@ -295,8 +384,8 @@ static void check_warning_text(void)
     int doc_ok = 1;
     for (size_t i = 0; i < option_count; i++) {
         const struct option_def *od = &option_defs[i];
-        if (!od->name || strncmp(od->name, "RSTWATCH_", 9) || !od->doc || !*od->doc || !od->values ||
-            !od->parse)
+        if (!od->name || strncmp(od->name, "RSTWATCH_", 9) || !od->doc || !*od->doc ||
+            !od->values || !od->parse)
             doc_ok = 0;
         if (od->def && *od->def && strcmp(od->name, "RSTWATCH_LOG")) {
             /* parsing the documented default gives the built-in default */
@@ -305,8 +394,8 @@ static void check_warning_text(void)
             memset(&p, 0x5a, sizeof p);
             options_defaults(&p);
             if (od->parse(od->def, &p) || memcmp(&p, &d, sizeof p)) {
-                printf("#   %s: documented default \"%s\" differs from options_defaults\n", od->name,
-                       od->def);
+                printf("#   %s: documented default \"%s\" differs from options_defaults\n",
+                       od->name, od->def);
                 doc_ok = 0;
             }
         }

@@ -91,8 +91,12 @@ static struct conn *example_conn(void)
     c->calls_out = 1;
     c->exchanges = 1;
     c->dir = DIR_OUT;
-    c->tcp = (struct tcp_snap){.t_ns = T0 + MS(0.1), .state = 1, .rtt_us = 41, .rttvar_us = 20,
-                               .total_retrans = 0, .unacked = 1};
+    c->tcp = (struct tcp_snap){.t_ns = T0 + MS(0.1),
+                               .state = 1,
+                               .rtt_us = 41,
+                               .rttvar_us = 20,
+                               .total_retrans = 0,
+                               .unacked = 1};
     return c;
 }
 
@@ -140,10 +144,10 @@ enum kind { K_INT, K_STR, K_NUM, K_BOOL, K_NULL, K_OBJ, K_ARR, K_ABSENT };
 struct field_want {
     const char *key;
     enum kind kind;
-    long long i;    /* K_INT value, K_BOOL value */
-    const char *s;  /* K_STR value (NULL: any non-empty string) */
-    double lo, hi;  /* K_NUM range */
-    int any;        /* K_INT: any integer >= 0 */
+    long long i;   /* K_INT value, K_BOOL value */
+    const char *s; /* K_STR value (NULL: any non-empty string) */
+    double lo, hi; /* K_NUM range */
+    int any;       /* K_INT: any integer >= 0 */
 };
 
 static int check_field(const json_t *obj, const struct field_want *w, char *why, size_t whylen)
@@ -288,7 +292,8 @@ static void test_example_record(void)
         int ret;
         const char *err;
         double t_ms;
-    } ew[] = {{"connect", 0, NULL, 0.0}, {"send", 78, NULL, 0.3}, {"recv", -1, "ECONNRESET", 1503.2}};
+    } ew[] = {
+        {"connect", 0, NULL, 0.0}, {"send", 78, NULL, 0.3}, {"recv", -1, "ECONNRESET", 1503.2}};
     for (size_t i = 0; i < 3; i++) {
         json_t *e = json_array_get(ev, i);
         int good = json_is_object(e) && json_is_string(json_object_get(e, "op")) &&
@@ -302,7 +307,8 @@ static void test_example_record(void)
         if (ew[i].err)
             good = good && json_is_string(json_object_get(e, "errno")) &&
                    !strcmp(json_string_value(json_object_get(e, "errno")), ew[i].err);
-        else good = good && !json_object_get(e, "errno");
+        else
+            good = good && !json_object_get(e, "errno");
         ok(good, "event %zu is {t_ms:%.1f, op:%s, ret:%d%s%s}", i, ew[i].t_ms, ew[i].op, ew[i].ret,
            ew[i].err ? ", errno:" : "", ew[i].err ? ew[i].err : "");
     }
@@ -318,8 +324,10 @@ static void test_events(void)
     c->ring.head = 0;
     ring_push(&c->ring, OP_CONNECT, 0, 0, T0);
     ring_push(&c->ring, OP_SEND, 78, 0, T0 + MS(1));
-    for (int i = 0; i < 5; i++) ring_push(&c->ring, OP_RECV, 100, 0, T0 + MS(2 + i * 10));
-    for (int i = 0; i < 3; i++) ring_push(&c->ring, OP_RECV, -1, EAGAIN, T0 + MS(50 + i));
+    for (int i = 0; i < 5; i++)
+        ring_push(&c->ring, OP_RECV, 100, 0, T0 + MS(2 + i * 10));
+    for (int i = 0; i < 3; i++)
+        ring_push(&c->ring, OP_RECV, -1, EAGAIN, T0 + MS(50 + i));
     ring_push(&c->ring, OP_RECV, -1, ECONNRESET, T0 + MS(60));
     c->bytes_in = 500;
     c->exchange_resp = 500;
@@ -375,7 +383,8 @@ static void test_events(void)
     c = conn_new(8);
     ri = reset_info(OP_RECV, ECONNRESET, T0);
     j = format_parse(c, &ri);
-    ok(json_array_size(json_object_get(j, "events")) == 0 && json_is_array(json_object_get(j, "events")),
+    ok(json_array_size(json_object_get(j, "events")) == 0 &&
+           json_is_array(json_object_get(j, "events")),
        "no events: an empty array");
     json_decref(j);
     free(c);
@@ -387,35 +396,51 @@ static void test_types_and_families(void)
 {
     /* close record (RSTWATCH_RECORD=all): no errno, no cause */
     struct conn *c = example_conn();
-    struct record_info ri = {.type = "close", .fd = 9, .op = OP_CLOSE, .err = 0, .now_ns = T0 + MS(5)};
+    struct record_info ri = {
+        .type = "close", .fd = 9, .op = OP_CLOSE, .err = 0, .now_ns = T0 + MS(5)};
     json_t *j = format_parse(c, &ri);
     const struct field_want close_w[] = {
-        {.key = "type", .kind = K_STR, .s = "close"}, {.key = "op", .kind = K_STR, .s = "close"}, {.key = "errno", .kind = K_NULL},
-        {.key = "errno_code", .kind = K_INT, .i = 0}, {.key = "cause", .kind = K_ABSENT},         {.key = "fd", .kind = K_INT, .i = 9},
+        {.key = "type", .kind = K_STR, .s = "close"},
+        {.key = "op", .kind = K_STR, .s = "close"},
+        {.key = "errno", .kind = K_NULL},
+        {.key = "errno_code", .kind = K_INT, .i = 0},
+        {.key = "cause", .kind = K_ABSENT},
+        {.key = "fd", .kind = K_INT, .i = 9},
     };
     check_fields("close record", j, close_w, sizeof close_w / sizeof close_w[0]);
     json_decref(j);
 
     /* retry record: attempt, action, outcome, reason */
-    ri = (struct record_info){.type = "retry", .fd = 5, .op = OP_CONNECT, .err = ECONNREFUSED,
-                              .now_ns = T0 + MS(5), .attempt = 2, .action = "reconnect",
-                              .outcome = "ok", .reason = "connect refused"};
+    ri = (struct record_info){.type = "retry",
+                              .fd = 5,
+                              .op = OP_CONNECT,
+                              .err = ECONNREFUSED,
+                              .now_ns = T0 + MS(5),
+                              .attempt = 2,
+                              .action = "reconnect",
+                              .outcome = "ok",
+                              .reason = "connect refused"};
     j = format_parse(c, &ri);
     const struct field_want retry_w[] = {
-        {.key = "type", .kind = K_STR, .s = "retry"},     {.key = "attempt", .kind = K_INT, .i = 2},
-        {.key = "action", .kind = K_STR, .s = "reconnect"}, {.key = "outcome", .kind = K_STR, .s = "ok"},
-        {.key = "reason", .kind = K_STR, .s = "connect refused"}, {.key = "errno", .kind = K_STR, .s = "ECONNREFUSED"},
+        {.key = "type", .kind = K_STR, .s = "retry"},
+        {.key = "attempt", .kind = K_INT, .i = 2},
+        {.key = "action", .kind = K_STR, .s = "reconnect"},
+        {.key = "outcome", .kind = K_STR, .s = "ok"},
+        {.key = "reason", .kind = K_STR, .s = "connect refused"},
+        {.key = "errno", .kind = K_STR, .s = "ECONNREFUSED"},
         {.key = "cause", .kind = K_OBJ},
     };
     check_fields("retry record", j, retry_w, sizeof retry_w / sizeof retry_w[0]);
-    ok(!strcmp(jstr(json_object_get(j, "cause"), "code"), "refused"), "retry record: cause refused");
+    ok(!strcmp(jstr(json_object_get(j, "cause"), "code"), "refused"),
+       "retry record: cause refused");
     json_decref(j);
 
     /* reused connection */
     c->exchanges = 3;
     ri = reset_info(OP_RECV, ECONNRESET, T0 + MS(5));
     j = format_parse(c, &ri);
-    ok(json_is_true(json_object_get(j, "reused")) && json_integer_value(json_object_get(j, "exchanges")) == 3,
+    ok(json_is_true(json_object_get(j, "reused")) &&
+           json_integer_value(json_object_get(j, "exchanges")) == 3,
        "exchanges 3: reused true");
     json_decref(j);
     free(c);
@@ -424,7 +449,8 @@ static void test_types_and_families(void)
     c = example_conn();
     ri = reset_info(OP_RECV, 200, T0 + MS(5));
     j = format_parse(c, &ri);
-    ok(json_is_string(json_object_get(j, "errno")) && json_integer_value(json_object_get(j, "errno_code")) == 200,
+    ok(json_is_string(json_object_get(j, "errno")) &&
+           json_integer_value(json_object_get(j, "errno_code")) == 200,
        "errno 200 (no name): errno is still a string (\"%s\")", jstr(j, "errno"));
     json_decref(j);
     free(c);
@@ -438,9 +464,12 @@ static void test_types_and_families(void)
     ri = reset_info(OP_SEND, EPIPE, T0 + MS(5));
     j = format_parse(c, &ri);
     const struct field_want v6_w[] = {
-        {.key = "family", .kind = K_STR, .s = "inet6"}, {.key = "role", .kind = K_STR, .s = "server"},
-        {.key = "local", .kind = K_STR, .s = "[::1]:443"}, {.key = "peer", .kind = K_STR, .s = "[2001:db8::7]:50123"},
-        {.key = "errno", .kind = K_STR, .s = "EPIPE"}, {.key = "errno_code", .kind = K_INT, .i = EPIPE},
+        {.key = "family", .kind = K_STR, .s = "inet6"},
+        {.key = "role", .kind = K_STR, .s = "server"},
+        {.key = "local", .kind = K_STR, .s = "[::1]:443"},
+        {.key = "peer", .kind = K_STR, .s = "[2001:db8::7]:50123"},
+        {.key = "errno", .kind = K_STR, .s = "EPIPE"},
+        {.key = "errno_code", .kind = K_INT, .i = EPIPE},
     };
     check_fields("inet6 server", j, v6_w, sizeof v6_w / sizeof v6_w[0]);
     json_decref(j);
@@ -494,13 +523,19 @@ static struct conn *hostile_conn(void)
     c->local.sa.sa_family = c->peer.sa.sa_family = AF_UNIX;
     /* a maximal 108-byte path, every byte hostile */
     memset(c->unix_path, 0, sizeof c->unix_path);
-    for (size_t i = 0; i < sizeof c->unix_path - 1; i++) c->unix_path[i] = "\"\\\x01\xfe"[i % 4];
+    for (size_t i = 0; i < sizeof c->unix_path - 1; i++)
+        c->unix_path[i] = "\"\\\x01\xfe"[i % 4];
     return c;
 }
 
-static const struct record_info hostile_info = {
-    .type = "retry", .fd = 3, .op = OP_RECV, .err = ECONNRESET, .now_ns = 5000000000000ull,
-    .attempt = 1, .action = "replay\t\"x\"", .reason = "POST \\ without Idempotency-Key\r\n"};
+static const struct record_info hostile_info = {.type = "retry",
+                                                .fd = 3,
+                                                .op = OP_RECV,
+                                                .err = ECONNRESET,
+                                                .now_ns = 5000000000000ull,
+                                                .attempt = 1,
+                                                .action = "replay\t\"x\"",
+                                                .reason = "POST \\ without Idempotency-Key\r\n"};
 
 static int print_hostile_record(void)
 {
@@ -564,7 +599,8 @@ static void test_overflow_and_write(void)
     struct strbuf b;
     sb_init(&b, small, 100);
     record_format(&b, c, &ri);
-    ok(b.overflow && b.len <= 100 && small[100] == 'Z', "a 100-byte buffer: overflow flagged, nothing written past it");
+    ok(b.overflow && b.len <= 100 && small[100] == 'Z',
+       "a 100-byte buffer: overflow flagged, nothing written past it");
     free(c);
 
     /* record_write through the sink: a full 64-slot ring of the longest events,
@@ -582,7 +618,8 @@ static void test_overflow_and_write(void)
     memset(c->unix_path, 0x01, sizeof c->unix_path - 1);
     for (int i = 0; i < 200; i++) {
         ring_push(&c->ring, i % 2 ? OP_SOCKOPT_ERROR : OP_RECVMMSG, -1,
-                  i % 2 ? EPROTONOSUPPORT : EHOSTUNREACH, UINT64_MAX / 2 + (uint64_t)i * 4000000000ull);
+                  i % 2 ? EPROTONOSUPPORT : EHOSTUNREACH,
+                  UINT64_MAX / 2 + (uint64_t)i * 4000000000ull);
         c->ring.ev[(c->ring.head - 1) & c->ring.mask].n = 2;
         c->ring.ev[(c->ring.head - 1) & c->ring.mask].span_us = UINT32_MAX;
     }
@@ -590,9 +627,15 @@ static void test_overflow_and_write(void)
     c->idle_before = UINT64_MAX;
     c->tcp.t_ns = 1;
     c->tcp.rtt_us = c->tcp.unacked = UINT32_MAX;
-    ri = (struct record_info){.type = "reset", .fd = 3, .op = OP_RECV, .err = ECONNRESET,
-                              .now_ns = UINT64_MAX, .attempt = -2147483647, .action = "replay",
-                              .outcome = "refused", .reason = "x"};
+    ri = (struct record_info){.type = "reset",
+                              .fd = 3,
+                              .op = OP_RECV,
+                              .err = ECONNRESET,
+                              .now_ns = UINT64_MAX,
+                              .attempt = -2147483647,
+                              .action = "replay",
+                              .outcome = "refused",
+                              .reason = "x"};
     int rc = record_write(c, &ri);
     close(p[1]);
     static char got[1 << 20];
@@ -601,7 +644,9 @@ static void test_overflow_and_write(void)
     got[n > 0 ? n : 0] = 0;
     json_error_t e;
     json_t *j = n > 0 ? json_loads(got, JSON_DISABLE_EOF_CHECK, &e) : NULL;
-    if (n > 0 && !j) printf("# json_loads: %s at column %d: %.300s\n", e.text, e.column, got + (e.position > 100 ? e.position - 100 : 0));
+    if (n > 0 && !j)
+        printf("# json_loads: %s at column %d: %.300s\n", e.text, e.column,
+               got + (e.position > 100 ? e.position - 100 : 0));
     ok(rc == 0 && n > 0 && got[n - 1] == '\n' && memchr(got, '\n', (size_t)n) == got + n - 1 && j,
        "worst-case record_write: rc 0, one complete parseable line (rc %d, %zd bytes)", rc, n);
     ok(j && json_array_size(json_object_get(j, "events")) == 64 &&
@@ -612,7 +657,8 @@ static void test_overflow_and_write(void)
     sink_configure("stderr");
 }
 
-/* ---- sb_put_json_str round trips ---------------------------------------------------------------- */
+/* ---- sb_put_json_str round trips ----------------------------------------------------------------
+ */
 
 static void test_json_strings(void)
 {
@@ -637,11 +683,21 @@ static void test_json_strings(void)
          "h\xc3\xa9llo \xe2\x82\xac \xf0\x9d\x84\x9e"},
         {"U+10FFFF (highest code point)", "\xf4\x8f\xbf\xbf", 0, "\xf4\x8f\xbf\xbf"},
         {"lone 0xff", "\xff", 0, "\xc3\xbf"},
-        {"invalid byte then ASCII", "\xff" "A", 0, "\xc3\xbf" "A"},
+        {"invalid byte then ASCII",
+         "\xff"
+         "A",
+         0,
+         "\xc3\xbf"
+         "A"},
         {"overlong '/' (C0 AF)", "\xc0\xaf", 0, "\xc3\x80\xc2\xaf"},
         {"overlong 3-byte NUL (E0 80 80)", "\xe0\x80\x80", 0, "\xc3\xa0\xc2\x80\xc2\x80"},
         {"truncated 3-byte sequence", "\xe2\x82", 0, "\xc3\xa2\xc2\x82"},
-        {"truncated sequence followed by ASCII", "\xe2\x82" "x", 0, "\xc3\xa2\xc2\x82" "x"},
+        {"truncated sequence followed by ASCII",
+         "\xe2\x82"
+         "x",
+         0,
+         "\xc3\xa2\xc2\x82"
+         "x"},
         {"UTF-16 surrogate (ED A0 80)", "\xed\xa0\x80", 0, "\xc3\xad\xc2\xa0\xc2\x80"},
         {"beyond U+10FFFF (F4 90 80 80)", "\xf4\x90\x80\x80", 0,
          "\xc3\xb4\xc2\x90\xc2\x80\xc2\x80"},
@@ -667,7 +723,8 @@ static void test_json_strings(void)
 
     /* 10000 bytes of every byte value 1..255, cycling */
     static char big[10001];
-    for (int i = 0; i < 10000; i++) big[i] = (char)(1 + i % 255);
+    for (int i = 0; i < 10000; i++)
+        big[i] = (char)(1 + i % 255);
     struct strbuf b;
     sb_init(&b, buf, sizeof buf - 1);
     sb_put_json_str(&b, big, 10000);
@@ -678,9 +735,11 @@ static void test_json_strings(void)
        "10000 bytes cycling through 0x01..0xff: valid JSON, no raw control bytes");
     /* every ASCII byte survives exactly; each high byte becomes one code point */
     size_t ascii = 0, got_ascii = 0;
-    for (int i = 0; i < 10000; i++) ascii += (unsigned char)big[i] < 0x80;
+    for (int i = 0; i < 10000; i++)
+        ascii += (unsigned char)big[i] < 0x80;
     const char *s = json_string_value(j);
-    for (; s && *s; s++) got_ascii += (unsigned char)*s < 0x80;
+    for (; s && *s; s++)
+        got_ascii += (unsigned char)*s < 0x80;
     ok(ascii == got_ascii, "all %zu ASCII bytes survive (got %zu)", ascii, got_ascii);
     json_decref(j);
 
@@ -689,10 +748,12 @@ static void test_json_strings(void)
     memset(tiny, 'Z', sizeof tiny);
     sb_init(&b, tiny, 8);
     sb_put_json_str(&b, "\x01\x01\x01", 3);
-    ok(b.overflow && b.len <= 8 && tiny[8] == 'Z', "an escape that does not fit sets overflow and stays in bounds");
+    ok(b.overflow && b.len <= 8 && tiny[8] == 'Z',
+       "an escape that does not fit sets overflow and stays in bounds");
 }
 
-/* ---- numbers ---------------------------------------------------------------------------------- */
+/* ---- numbers ----------------------------------------------------------------------------------
+ */
 
 static void test_numbers(void)
 {
@@ -700,7 +761,10 @@ static void test_numbers(void)
         uint64_t ns;
         const char *want;
     } ms[] = {
-        {0, "0.000"}, {999, "0.000"}, {1000, "0.001"}, {1503215000, "1503.215"},
+        {0, "0.000"},
+        {999, "0.000"},
+        {1000, "0.001"},
+        {1503215000, "1503.215"},
         {UINT64_MAX, "18446744073709.551"},
     };
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
@@ -723,7 +787,8 @@ static void test_numbers(void)
        "sb_puti/sb_putu extremes (got %s)", buf);
 }
 
-/* ---- record_put_time ------------------------------------------------------------------------------ */
+/* ---- record_put_time
+ * ------------------------------------------------------------------------------ */
 
 static void test_time(void)
 {
@@ -770,12 +835,14 @@ static void test_time(void)
         struct strbuf b;
         sb_init(&b, got, sizeof got);
         record_put_time(&b, s, 42000);
-        if (strcmp(sb_cstr(&b), want) && bad++ < 3) printf("#   %lld: got %s, want %s\n", (long long)s, got, want);
+        if (strcmp(sb_cstr(&b), want) && bad++ < 3)
+            printf("#   %lld: got %s, want %s\n", (long long)s, got, want);
     }
     ok(!bad, "record_put_time agrees with gmtime_r on %d instants 1601..9999", n);
 }
 
-/* ---- record_put_addr -------------------------------------------------------------------------------- */
+/* ---- record_put_addr
+ * -------------------------------------------------------------------------------- */
 
 static void test_addr(void)
 {
@@ -806,9 +873,12 @@ static void test_addr(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         memset(&a, 0, sizeof a);
         char path[110] = {0};
-        if (cases[i].fam == AF_INET) set_in(&a, cases[i].ip, cases[i].port);
-        else if (cases[i].fam == AF_INET6) set_in6(&a, cases[i].ip, cases[i].port);
-        else a.sa.sa_family = (sa_family_t)cases[i].fam;
+        if (cases[i].fam == AF_INET)
+            set_in(&a, cases[i].ip, cases[i].port);
+        else if (cases[i].fam == AF_INET6)
+            set_in6(&a, cases[i].ip, cases[i].port);
+        else
+            a.sa.sa_family = (sa_family_t)cases[i].fam;
         if (cases[i].path) memcpy(path, cases[i].path, cases[i].pathlen);
         char buf[200];
         struct strbuf b;
@@ -819,7 +889,8 @@ static void test_addr(void)
     }
 }
 
-/* ---- record_cause_input: what the classifier is told ------------------------------------------------ */
+/* ---- record_cause_input: what the classifier is told
+ * ------------------------------------------------ */
 
 static void test_cause_input(void)
 {
@@ -830,21 +901,25 @@ static void test_cause_input(void)
     ok(in.err == ECONNRESET && in.op_class == OPC_IN && !in.server && in.established &&
            !in.peer_fin && in.exchanges == 1 && in.bytes_out == 78 && in.exchange_in == 0 &&
            in.idle_before_ms == 0 && in.snap_state == 1 && !in.snap_fresh,
-       "example conn: the classifier sees err, op class, counters; the connect-time snapshot is not fresh");
+       "example conn: the classifier sees err, op class, counters; the connect-time snapshot is "
+       "not fresh");
 
     /* op classes */
     static const struct {
         unsigned op;
         int cls;
-    } ops[] = {{OP_CONNECT, OPC_CONNECT}, {OP_SOCKOPT_ERROR, OPC_CONNECT}, {OP_ACCEPT, OPC_ACCEPT},
-               {OP_SEND, OPC_OUT},       {OP_WRITEV, OPC_OUT},           {OP_SENDFILE, OPC_OUT},
-               {OP_SENDMMSG, OPC_OUT},   {OP_READ, OPC_IN},              {OP_RECVMSG, OPC_IN},
-               {OP_RECVMMSG, OPC_IN},    {OP_CLOSE, OPC_OTHER},          {OP_SHUTDOWN, OPC_OTHER}};
+    } ops[] = {{OP_CONNECT, OPC_CONNECT}, {OP_SOCKOPT_ERROR, OPC_CONNECT},
+               {OP_ACCEPT, OPC_ACCEPT},   {OP_SEND, OPC_OUT},
+               {OP_WRITEV, OPC_OUT},      {OP_SENDFILE, OPC_OUT},
+               {OP_SENDMMSG, OPC_OUT},    {OP_READ, OPC_IN},
+               {OP_RECVMSG, OPC_IN},      {OP_RECVMMSG, OPC_IN},
+               {OP_CLOSE, OPC_OTHER},     {OP_SHUTDOWN, OPC_OTHER}};
     int cls_ok = 1;
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         ri.op = ops[i].op;
         record_cause_input(c, &ri, &in);
-        if (in.op_class != ops[i].cls) cls_ok = 0, printf("#   %s -> class %d\n", ring_op_name(ops[i].op), in.op_class);
+        if (in.op_class != ops[i].cls)
+            cls_ok = 0, printf("#   %s -> class %d\n", ring_op_name(ops[i].op), in.op_class);
     }
     ok(cls_ok, "every failing call maps to its op class");
 
@@ -887,8 +962,9 @@ static void test_cause_input(void)
     ri = reset_info(OP_SEND, ECONNRESET, T0 + MS(1201));
     record_cause_input(c, &ri, &in);
     size_t rule = cause_classify(&in);
-    if (!ok(cause_rules[rule].code == CAUSE_IDLE_REUSE && in.exchanges == 2 && in.exchange_in == 0 &&
-                in.idle_before_ms == 1200 && in.snap_fresh && in.snap_state == 7,
+    if (!ok(cause_rules[rule].code == CAUSE_IDLE_REUSE && in.exchanges == 2 &&
+                in.exchange_in == 0 && in.idle_before_ms == 1200 && in.snap_fresh &&
+                in.snap_state == 7,
             "send of a new request on a connection reset while idle 1.2 s: idle_reuse"))
         printf("#   got %s (cause_input: exchanges %u, exchange_in %llu, idle_before_ms %llu)\n",
                cause_code_name(cause_rules[rule].code), in.exchanges,
@@ -897,7 +973,8 @@ static void test_cause_input(void)
     ok(!strcmp(jstr(json_object_get(j, "cause"), "code"), "idle_reuse") &&
            json_is_true(json_object_get(j, "reused")) &&
            json_number_value(json_object_get(j, "idle_before_ms")) >= 1000,
-       "... and the record says idle_reuse, reused true, idle_before_ms >= 1000 (got %s, reused %s, %.3f)",
+       "... and the record says idle_reuse, reused true, idle_before_ms >= 1000 (got %s, reused "
+       "%s, %.3f)",
        jstr(json_object_get(j, "cause"), "code"),
        json_is_true(json_object_get(j, "reused")) ? "true" : "false",
        json_number_value(json_object_get(j, "idle_before_ms")));
