@@ -238,7 +238,8 @@ static void put_events(struct strbuf *b, const struct conn *c)
         if (e->err) put_str_field(b, "errno", errno_name(e->err));
         if (e->n > 1) {
             put_u_field(b, "n", e->n);
-            put_ms_field(b, "span_ms", (uint64_t)e->span_us * 1000);
+            /* the middle of the 1024 ns unit: unbiased */
+            put_ms_field(b, "span_ms", ((uint64_t)e->span_1k << 10) + 512);
         }
         sb_putc(b, '}');
     }

@@ -41,7 +41,7 @@ enum ev_op {
 
 struct event {
     uint64_t t_ns;    /* CLOCK_MONOTONIC at the end of the (first merged) call */
-    uint32_t span_us; /* last merged call minus first, saturating */
+    uint32_t span_1k;  /* last merged call minus first, in units of 1024 ns, saturating */
     int32_t ret;      /* return value (sum of bytes when merged), -1 on error */
     uint16_t n;       /* calls merged into this event */
     uint8_t op;       /* enum ev_op */
@@ -71,8 +71,8 @@ static inline void ring_push(struct ring *r, unsigned op, int64_t ret, int err, 
         /* Merge runs of successful transfers, and runs of the same error (EAGAIN). */
         if (last->op == op && last->err == (uint8_t)err && (err ? ret < 0 : ret > 0) &&
             last->n != UINT16_MAX) {
-            uint64_t span = (t_ns - last->t_ns) / 1000;
-            last->span_us = span > UINT32_MAX ? UINT32_MAX : (uint32_t)span;
+            uint64_t span = (t_ns - last->t_ns) >> 10; /* a shift, not a division */
+            last->span_1k = span > UINT32_MAX ? UINT32_MAX : (uint32_t)span;
             if (!err) last->ret = ring_sat_add(last->ret, ret);
             last->n++;
             return;
@@ -81,7 +81,7 @@ static inline void ring_push(struct ring *r, unsigned op, int64_t ret, int err, 
     h = atomic_fetch_add_explicit(&r->head, 1, memory_order_relaxed);
     struct event *e = &r->ev[h & r->mask];
     e->t_ns = t_ns;
-    e->span_us = 0;
+    e->span_1k = 0;
     e->ret = ret > INT32_MAX ? INT32_MAX : (int32_t)ret;
     e->n = 1;
     e->op = (uint8_t)op;

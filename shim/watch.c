@@ -156,7 +156,8 @@ void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t no
 }
 
 /* The end of every I/O call on a tracked connection. out: bytes flowed out. */
-static void io_end(int fd, struct conn *c, unsigned op, int out, ssize_t r, int err)
+static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c, unsigned op,
+                                                         int out, ssize_t r, int err)
 {
     uint64_t t = clock_now_ns();
     if (__builtin_expect((c->flags & CONN_CONNECTING) && r >= 0, 0)) mark_established(fd, c, t);
@@ -234,6 +235,13 @@ static void adopt_failed(int fd, unsigned op, int err)
         store_addr(&c->peer, c->unix_path, (struct sockaddr *)&ss, len);
     ring_push(&c->ring, op, -1, err, t);
     watch_conn_failed(fd, c, op, err, t);
+}
+
+void watch_untracked_failed(int fd, unsigned op)
+{
+    int e = errno;
+    adopt_failed(fd, op, e);
+    errno = e;
 }
 
 /* ---- init ------------------------------------------------------------------- */
@@ -476,11 +484,13 @@ int watch_shutdown(int fd, int how)
         io_begin(fd, c);                                                                           \
         int inj = inject_io(fd, c, 1);                                                             \
         ssize_t r = inj ? -1 : (ssize_t)(tracked_call);                                            \
-        int err = inj ? inj : errno;                                                               \
+        int err = inj ? inj : r < 0 ? errno : 0; /* success leaves errno alone */                  \
         if (r > 0 && c->retry) retry_copy_out(c, buf, (size_t)r);                                  \
         io_end(fd, c, op, 1, r, err);                                                              \
-        if (r < 0 && err == EPIPE && !((app_flags)&MSG_NOSIGNAL)) raise_sigpipe();                 \
-        errno = err;                                                                               \
+        if (r < 0) {                                                                               \
+            if (err == EPIPE && !((app_flags)&MSG_NOSIGNAL)) raise_sigpipe();                      \
+            errno = err;                                                                           \
+        }                                                                                          \
         return r;                                                                                  \
     } while (0)
 
@@ -634,11 +644,11 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
         do {                                                                                       \
             int inj = inject_io(fd, c, 0);                                                         \
             r = inj ? -1 : (ssize_t)(call_expr);                                                   \
-            err = inj ? inj : errno;                                                               \
+            err = inj ? inj : r < 0 ? errno : 0;                                                   \
             if (__builtin_expect(c->retry != NULL, 0)) r = retry_after_in(fd, c, op, r, &err);     \
         } while (r == RETRY_REISSUE);                                                              \
         io_end(fd, c, op, 0, r, err);                                                              \
-        errno = err;                                                                               \
+        if (r < 0) errno = err;                                                                    \
         return r;                                                                                  \
     } while (0)
 

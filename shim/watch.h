@@ -74,6 +74,11 @@ int watch_connect_once(int fd, struct conn *c, const struct sockaddr *sa, sockle
 /* Learns c's local address from fd if not known yet (records name it). */
 void watch_fill_local(int fd, struct conn *c);
 
+/* A send/recv-family call on an untracked fd failed (errno set): if it was a
+ * reset on a stream socket we never saw created, adopt and record it.
+ * Preserves errno. */
+void watch_untracked_failed(int fd, unsigned op);
+
 /* True if err is in the reset family (ECONNRESET, EPIPE, ECONNREFUSED, ...). */
 int watch_is_reset_errno(int err);
 

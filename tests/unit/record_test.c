@@ -621,7 +621,7 @@ static void test_overflow_and_write(void)
                   i % 2 ? EPROTONOSUPPORT : EHOSTUNREACH,
                   UINT64_MAX / 2 + (uint64_t)i * 4000000000ull);
         c->ring.ev[(c->ring.head - 1) & c->ring.mask].n = 2;
-        c->ring.ev[(c->ring.head - 1) & c->ring.mask].span_us = UINT32_MAX;
+        c->ring.ev[(c->ring.head - 1) & c->ring.mask].span_1k = UINT32_MAX;
     }
     c->bytes_in = c->bytes_out = INT64_MAX; /* jansson (and the CLI) read int64 */
     c->idle_before = UINT64_MAX;
