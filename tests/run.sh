@@ -35,7 +35,7 @@ if [ "${SKIP_EXTRA:-0}" != 1 ] && [ -z "$SAN_RUNTIME" ]; then
         # The same suite against the ASan+UBSan build (build-san/), curl excepted
         # (Debian's curl cannot start with libasan preloaded; see tests/lib.bash).
         run_tap_phase "sanitize: build with -fsanitize=address,undefined" \
-            make --no-print-directory SANITIZE=address,undefined all check-helpers
+            make --no-print-directory BUILD=build-san SANITIZE=address,undefined all check-helpers
         san_build=build-san
         san_rt="$(${CC:-gcc} -print-file-name=libasan.so)"
         for prog in "$san_build"/unit/*; do
@@ -203,7 +203,7 @@ if [ "${SKIP_EXTRA:-0}" != 1 ] && [ -z "$SAN_RUNTIME" ]; then
         # The same suite against the ASan+UBSan build (build-san/), curl excepted
         # (Debian's curl cannot start with libasan preloaded; see tests/lib.bash).
         run_tap_phase "sanitize: build with -fsanitize=address,undefined" \
-            make --no-print-directory SANITIZE=address,undefined all check-helpers
+            make --no-print-directory BUILD=build-san SANITIZE=address,undefined all check-helpers
         san_build=build-san
         san_rt="$(${CC:-gcc} -print-file-name=libasan.so)"
         for prog in "$san_build"/unit/*; do
