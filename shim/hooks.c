@@ -139,7 +139,8 @@ HOOK ssize_t __recv_chk(int fd, void *b, size_t n, size_t bl, int fl)
 HOOK ssize_t __recvfrom_chk(int fd, void *b, size_t n, size_t bl, int fl, struct sockaddr *sa,
                             socklen_t *len)
 {
-    if (UNTRACKED(fd)) PASS_OR_ADOPT(fd, OP_RECVFROM, real___recvfrom_chk(fd, b, n, bl, fl, sa, len));
+    if (UNTRACKED(fd))
+        PASS_OR_ADOPT(fd, OP_RECVFROM, real___recvfrom_chk(fd, b, n, bl, fl, sa, len));
     return watch_recvfrom_chk(fd, b, n, bl, fl, sa, len);
 }
 HOOK ssize_t sendfile(int out, int in, off_t *off, size_t n)

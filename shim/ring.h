@@ -41,7 +41,7 @@ enum ev_op {
 
 struct event {
     uint64_t t_ns;    /* CLOCK_MONOTONIC at the end of the (first merged) call */
-    uint32_t span_1k;  /* last merged call minus first, in units of 1024 ns, saturating */
+    uint32_t span_1k; /* last merged call minus first, in units of 1024 ns, saturating */
     int32_t ret;      /* return value (sum of bytes when merged), -1 on error */
     uint16_t n;       /* calls merged into this event */
     uint8_t op;       /* enum ev_op */

@@ -21,36 +21,7 @@
 #   FILE_TIMEOUT   seconds allowed per bats file or unit program (default 300)
 #
 # Reuse for further phases (sanitizer re-run, valgrind subset): source this
-# file with RUN_SH_LIBRARY=1 to get tap_count / run_tap_phase / # The continuous checks (issue 6): each is part of `make test`, each counted
-# like any test. TESTS selects them by name ("valgrind", "format", "sanitize",
-# or "extra" for all three); SKIP_EXTRA=1 leaves them out (quick local runs).
-if [ "${SKIP_EXTRA:-0}" != 1 ] && [ -z "$SAN_RUNTIME" ]; then
-    if selected valgrind extra && command -v valgrind >/dev/null 2>&1; then
-        run_tap_phase "valgrind" tests/valgrind.sh
-    fi
-    if selected format extra; then
-        run_tap_phase "format-check" scripts/format-check.sh
-    fi
-    if selected sanitize extra; then
-        # The same suite against the ASan+UBSan build (build-san/), curl excepted
-        # (Debian's curl cannot start with libasan preloaded; see tests/lib.bash).
-        run_tap_phase "sanitize: build with -fsanitize=address,undefined" \
-            make --no-print-directory BUILD=build-san SANITIZE=address,undefined all check-helpers
-        san_build=build-san
-        san_rt="$(${CC:-gcc} -print-file-name=libasan.so)"
-        for prog in "$san_build"/unit/*; do
-            [ -f "$prog" ] && [ -x "$prog" ] || continue
-            run_tap_phase "sanitize: unit/$(basename "$prog")" "$prog"
-        done
-        for file in tests/*.bats; do
-            [ -f "$file" ] || continue
-            BUILD="$san_build" SAN_RUNTIME="$san_rt" \
-                run_tap_phase "sanitize: $(basename "$file" .bats)" bats --tap "$file"
-        done
-    fi
-fi
-
-print_summary
+# file with RUN_SH_LIBRARY=1 to get tap_count / run_tap_phase / print_summary
 # without running anything.
 set -u
 

@@ -76,7 +76,8 @@ int main(int argc, char **argv)
         }
         shutdown(s, SHUT_WR);
         uint64_t got = 0;
-        if (read(s, &got, sizeof got) != sizeof got || got != want) die(prog, "receiver count mismatch");
+        if (read(s, &got, sizeof got) != sizeof got || got != want)
+            die(prog, "receiver count mismatch");
         clock_gettime(CLOCK_MONOTONIC, &t1);
         close(s);
         double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);

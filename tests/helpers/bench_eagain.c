@@ -30,7 +30,8 @@ int main(int argc, char **argv)
         getsockname(l, (struct sockaddr *)&a, &len))
         die(prog, "listen: %s", strerror(errno));
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a)) die(prog, "connect: %s", strerror(errno));
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a))
+        die(prog, "connect: %s", strerror(errno));
     int srv = accept(l, NULL, NULL);
     if (srv < 0) die(prog, "accept: %s", strerror(errno));
     char c;
@@ -42,7 +43,8 @@ int main(int argc, char **argv)
             if (recv(s, &c, 1, MSG_DONTWAIT) != -1 || errno != EAGAIN) die(prog, "expected EAGAIN");
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        double ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / (double)n;
+        double ns =
+            ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / (double)n;
         if (ns < best) best = ns;
     }
     printf("ns_per_call=%.1f\n", best);

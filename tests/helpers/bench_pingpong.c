@@ -84,9 +84,12 @@ static void parse_opts(int argc, char **argv, int from, size_t *size)
     for (int i = from; i < argc; i++) {
         if (!strcmp(argv[i], "--io") && i + 1 < argc) {
             i++;
-            if (!strcmp(argv[i], "send")) use_write = 0;
-            else if (!strcmp(argv[i], "write")) use_write = 1;
-            else die(prog, "--io send|write");
+            if (!strcmp(argv[i], "send"))
+                use_write = 0;
+            else if (!strcmp(argv[i], "write"))
+                use_write = 1;
+            else
+                die(prog, "--io send|write");
         } else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
             long s = parse_count(argv[++i], 1 << 20);
             if (s < 1) die(prog, "bad --size");
@@ -131,7 +134,8 @@ int main(int argc, char **argv)
         uint32_t sz;
         if (!in_full(c, (char *)&sz, sizeof sz)) return 0;
         if (sz == 0 || sz > (1u << 20)) die(prog, "bad size");
-        while (in_full(c, buf, sz)) out_full(c, buf, sz);
+        while (in_full(c, buf, sz))
+            out_full(c, buf, sz);
         close(c);
         close(l);
         return 0;
@@ -164,5 +168,6 @@ int main(int argc, char **argv)
         print_io();
         return 0;
     }
-    die(prog, "usage: bench_pingpong server PORTFILE [--io send|write] | client PORT N [--io send|write] [--size B]");
+    die(prog, "usage: bench_pingpong server PORTFILE [--io send|write] | client PORT N [--io "
+              "send|write] [--size B]");
 }
