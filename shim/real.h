@@ -79,15 +79,14 @@ struct real_fns {
 /* The resolved table; a NULL member means "not resolved (yet)". */
 extern struct real_fns real;
 
-/* Resolves every member once (idempotent, thread-safe, reentrancy-safe). */
-void real_resolve(void);
-
-/* Raw-syscall stand-ins, used only before resolution or when a symbol is missing. */
+/* First-call resolvers: look the function up, store it in real, and call it
+ * (or its raw-syscall stand-in while that is impossible). */
 #define REAL_FALLBACK_DECL(ret, name, params, args) ret real_fallback_##name params;
 REAL_FIXED_FUNCS(REAL_FALLBACK_DECL)
 #undef REAL_FALLBACK_DECL
 void real_fallback_closefrom(int lo);
 int real_fallback_fcntl(int fd, int cmd, void *arg);
+int real_fallback_fcntl64(int fd, int cmd, void *arg);
 int real_fallback_ioctl(int fd, unsigned long req, void *arg);
 
 /* real_NAME(...): call the real function; one predictable branch when resolved. */
@@ -117,7 +116,7 @@ static inline int real_fcntl(int fd, int cmd, void *arg)
 static inline int real_fcntl64(int fd, int cmd, void *arg)
 {
     if (__builtin_expect(real.fcntl64 != NULL, 1)) return real.fcntl64(fd, cmd, arg);
-    return real_fallback_fcntl(fd, cmd, arg);
+    return real_fallback_fcntl64(fd, cmd, arg);
 }
 
 static inline int real_ioctl(int fd, unsigned long req, void *arg)

@@ -281,7 +281,6 @@ static void atfork_child(void)
 
 void watch_init(void)
 {
-    real_resolve();
     if (getauxval(AT_SECURE)) return;
     clock_init(); /* set-uid/set-gid: stay inert, trust no env */
     options_load(&opt, env_get, sink_warn);
