@@ -82,7 +82,7 @@ static ssize_t raw_send(int fd, const void *b, size_t n, int fl)
     return syscall(SYS_sendto, fd, b, n, fl, NULL, 0);
 }
 static ssize_t raw_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *sa,
-                             socklen_t len)
+                          socklen_t len)
 {
     return syscall(SYS_sendto, fd, b, n, fl, sa, len);
 }
@@ -98,8 +98,7 @@ static ssize_t raw_recv(int fd, void *b, size_t n, int fl)
 {
     return syscall(SYS_recvfrom, fd, b, n, fl, NULL, NULL);
 }
-static ssize_t raw_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *sa,
-                               socklen_t *len)
+static ssize_t raw_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *sa, socklen_t *len)
 {
     return syscall(SYS_recvfrom, fd, b, n, fl, sa, len);
 }
@@ -137,8 +136,8 @@ static ssize_t raw___recv_chk(int fd, void *b, size_t n, size_t bl, int fl)
     if (n > bl) __builtin_trap();
     return syscall(SYS_recvfrom, fd, b, n, fl, NULL, NULL);
 }
-static ssize_t raw___recvfrom_chk(int fd, void *b, size_t n, size_t bl, int fl,
-                                     struct sockaddr *sa, socklen_t *len)
+static ssize_t raw___recvfrom_chk(int fd, void *b, size_t n, size_t bl, int fl, struct sockaddr *sa,
+                                  socklen_t *len)
 {
     if (n > bl) __builtin_trap();
     return syscall(SYS_recvfrom, fd, b, n, fl, sa, len);
@@ -245,8 +244,10 @@ void real_fallback_closefrom(int lo)
     extern void closefrom(int);
     void *p = resolve_one((void **)&real.closefrom, "closefrom", (void *)&closefrom,
                           (void *)&raw_closefrom);
-    if (p) ((void (*)(int))p)(lo);
-    else raw_closefrom(lo);
+    if (p)
+        ((void (*)(int))p)(lo);
+    else
+        raw_closefrom(lo);
 }
 
 int real_fallback_fcntl(int fd, int cmd, void *arg)
