@@ -12,6 +12,13 @@
  * and far above the gap between pipelined or back-to-back requests. */
 #define IDLE_REUSE_MIN_MS 1000
 
+/* Below that, a reset is still called idle_reuse when the peer's RST was
+ * already in before the request's first call (a fresh CLOSE snapshot) and
+ * that call followed a quiet gap of at least this long: the shim only
+ * snapshots TCP_INFO after such a gap (tcpinfo.h TCPINFO_IDLE_NS), so a fresh
+ * snapshot proves the connection died while idle, not under load. */
+#define IDLE_RST_MIN_MS 200
+
 /* Well-known idle timeouts, ascending. The hint names the largest one the
  * measured idle time reached, as the likely culprit. */
 static const struct known_timeout {
@@ -82,8 +89,10 @@ static int m_write_after_shutdown(const struct cause_input *in)
 
 static int m_idle_reuse(const struct cause_input *in)
 {
+    int reset_while_idle =
+        in->snap_fresh && in->snap_state == 7 /* CLOSE */ && in->idle_before_ms >= IDLE_RST_MIN_MS;
     return is_reset(in) && !in->server && in->exchanges > 1 && in->exchange_in == 0 &&
-           (in->idle_before_ms >= IDLE_REUSE_MIN_MS || peer_closed_before(in));
+           (in->idle_before_ms >= IDLE_REUSE_MIN_MS || peer_closed_before(in) || reset_while_idle);
 }
 
 /* The app itself read EOF and still wrote: a protocol mismatch, however long it waited. */

@@ -16,6 +16,7 @@
 #include "retry.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -486,7 +487,7 @@ int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigse
 
 /* ---- replay ------------------------------------------------------------------------ */
 
-void retry_copy_out(struct conn *c, const void *buf, size_t n)
+static void retry_copy_out(struct conn *c, const void *buf, size_t n)
 {
     struct retry_state *rs = c->retry;
     if (c->dir != DIR_OUT) { /* the first bytes of a new request */
@@ -506,7 +507,7 @@ void retry_copy_out(struct conn *c, const void *buf, size_t n)
     rs->req_len += n;
 }
 
-void retry_copy_outv(struct conn *c, const struct iovec *v, int cnt, size_t n)
+static void retry_copy_outv(struct conn *c, const struct iovec *v, int cnt, size_t n)
 {
     for (int i = 0; i < cnt && n; i++) {
         size_t part = v[i].iov_len < n ? v[i].iov_len : n;
@@ -601,6 +602,63 @@ static int send_all(int nfd, const char *p, size_t len)
     return 0;
 }
 
+/* Sends the buffered request on a fresh connection and puts it on fd.
+ * Returns 0, or -errno (the app's connection is then untouched). */
+static int replay_request(int fd, struct conn *c, unsigned op, int cause_err, const char *why_ok)
+{
+    struct retry_state *rs = c->retry;
+    rs->replayed = 1;
+    watch_fill_local(fd, c); /* the replay record names the connection that failed */
+    int nfd = fresh_socket(rs);
+    if (nfd >= 0 && connect_bounded(nfd, rs) == 0 && send_all(nfd, rs->req, rs->req_len) == 0 &&
+        move_onto(nfd, fd, rs) == 0) {
+        if (rs->budget) atomic_fetch_add(&rs->budget->replays, 1);
+        uint64_t t = clock_now_ns();
+        ring_push(&c->ring, op, -1, cause_err, t);
+        ring_push(&c->ring, OP_REPLAY, (int64_t)rs->req_len, 0, t);
+        retry_record(fd, c, op, cause_err, 1, "replay", "ok", why_ok);
+        c->flags &= ~CONN_PEER_FIN;
+        c->t_last = t;
+        c->local.sa.sa_family = 0; /* later records name the new connection's address */
+        return 0;
+    }
+    int e = nfd < 0 ? -nfd : errno;
+    if (nfd >= 0) real_close(nfd);
+    const char *desc = strerrordesc_np(e);
+    retry_record(fd, c, op, cause_err, 1, "replay", "failed", desc ? desc : "error");
+    return -e;
+}
+
+ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec *v, int cnt,
+                        ssize_t r, int *err)
+{
+    struct retry_state *rs = c->retry;
+    if (r > 0) {
+        retry_copy_outv(c, v, cnt, (size_t)r);
+        return r;
+    }
+    if (r == 0 || rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER ||
+        !(*err == ECONNRESET || *err == EPIPE))
+        return r;
+    /* The connection died under this write (the peer's RST was already in):
+     * this call's bytes complete the buffered request, then the usual rules. */
+    size_t total = 0;
+    for (int i = 0; i < cnt; i++)
+        total += v[i].iov_len;
+    if (!total || total > SSIZE_MAX) return r;
+    retry_copy_outv(c, v, cnt, total);
+    const char *why = replay_refusal(c, rs);
+    if (why) {
+        retry_record(fd, c, op, *err, 0, "none", "refused", why);
+        return r;
+    }
+    if (replay_request(fd, c, op, *err,
+                       "reset under the request's write, before any response byte"))
+        return r;
+    *err = 0;
+    return (ssize_t)total;
+}
+
 ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
 {
     struct retry_state *rs = c->retry;
@@ -614,26 +672,9 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
         retry_record(fd, c, op, cause_err, 0, "none", "refused", why);
         return r;
     }
-    rs->replayed = 1;
-    watch_fill_local(fd, c); /* the replay record names the connection that failed */
-    int nfd = fresh_socket(rs);
-    if (nfd >= 0 && connect_bounded(nfd, rs) == 0 && send_all(nfd, rs->req, rs->req_len) == 0 &&
-        move_onto(nfd, fd, rs) == 0) {
-        if (rs->budget) atomic_fetch_add(&rs->budget->replays, 1);
-        uint64_t t = clock_now_ns();
-        ring_push(&c->ring, op, r < 0 ? -1 : 0, r < 0 ? *err : 0, t);
-        ring_push(&c->ring, OP_REPLAY, (int64_t)rs->req_len, 0, t);
-        retry_record(fd, c, op, cause_err, 1, "replay", "ok",
-                     reset ? "reset before any response byte"
-                           : "EOF on a reused connection before any response byte");
-        c->flags &= ~CONN_PEER_FIN;
-        c->t_last = t;
-        c->local.sa.sa_family = 0; /* later records name the new connection's address */
-        return RETRY_REISSUE;
-    }
-    int e = nfd < 0 ? -nfd : errno;
-    if (nfd >= 0) real_close(nfd);
-    retry_record(fd, c, op, cause_err, 1, "replay", "failed",
-                 strerrordesc_np(e) ? strerrordesc_np(e) : "error");
-    return r;
+    if (replay_request(fd, c, op, cause_err,
+                       reset ? "reset before any response byte"
+                             : "EOF on a reused connection before any response byte"))
+        return r;
+    return RETRY_REISSUE;
 }

@@ -42,9 +42,13 @@ int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t l
  * started, rewrites *so_error_val to 0 and returns 1. */
 int retry_connect_failed(int fd, struct conn *c, int so_error, void *so_error_val);
 
-/* Bytes left on c: keep a copy of the current request for a possible replay. */
-void retry_copy_out(struct conn *c, const void *buf, size_t n);
-void retry_copy_outv(struct conn *c, const struct iovec *v, int cnt, size_t n);
+/* After output call op on c returned r (errno *err) for the bytes in v[cnt]:
+ * on success keeps a copy of what left (the current request, for a replay);
+ * on a reset, if the whole request may be replayed, sends it on a fresh
+ * connection placed on fd and returns the full length as if this call had
+ * succeeded; otherwise returns r unchanged (with a refusal record). */
+ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec *v, int cnt,
+                        ssize_t r, int *err);
 /* retry_after_in()'s answer "the request was replayed on a fresh connection
  * now on the same fd: issue the same read again". */
 #define RETRY_REISSUE ((ssize_t)-2)

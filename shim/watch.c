@@ -157,7 +157,7 @@ void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t no
 
 /* The end of every I/O call on a tracked connection. out: bytes flowed out. */
 static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c, unsigned op,
-                                                         int out, ssize_t r, int err)
+                                                         int out, ssize_t r, int err, uint64_t t0)
 {
     uint64_t t = clock_now_ns();
     if (__builtin_expect((c->flags & CONN_CONNECTING) && r >= 0, 0)) mark_established(fd, c, t);
@@ -168,7 +168,7 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
         if (request) {
             if (c->dir != DIR_OUT) {
                 c->exchanges++;
-                c->idle_before = t - c->t_last;
+                c->idle_before = t0 > c->t_last ? t0 - c->t_last : 0; /* quiet before the call */
                 c->t_exchange = t;
                 c->exchange_resp = 0;
                 c->dir = DIR_OUT;
@@ -193,7 +193,7 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
         int request = (c->role == ROLE_SERVER) ? !out : out;
         if (request && c->dir != DIR_OUT && err != EAGAIN && err != EINTR) {
             c->exchanges++;
-            c->idle_before = t - c->t_last;
+            c->idle_before = t0 > c->t_last ? t0 - c->t_last : 0;
             c->t_exchange = t;
             c->resp_before_write = c->exchange_resp;
             c->exchange_resp = 0;
@@ -205,12 +205,13 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
 
 /* Before a call: after an idle gap, snapshot TCP_INFO so the record shows the
  * socket as it was before this (possibly failing) call. */
-static inline void io_begin(int fd, struct conn *c)
+static inline uint64_t io_begin(int fd, struct conn *c)
 {
-    if (c->family == AF_UNIX) return;
-    if (c->tcp.t_ns >= c->t_last && c->tcp.t_ns) return; /* already fresh */
     uint64_t now = clock_now_ns();
+    if (c->family == AF_UNIX) return now;
+    if (c->tcp.t_ns >= c->t_last && c->tcp.t_ns) return now; /* already fresh */
     if (now > c->t_last && now - c->t_last > TCPINFO_IDLE_NS) snapshot(fd, c, now);
+    return now;
 }
 
 /* A reset on a socket we do not track (inherited, or created before we were
@@ -468,7 +469,7 @@ int watch_shutdown(int fd, int how)
 /* A send-family call on fd: untracked -> the plain call (adopting the fd if it
  * fails with a reset); tracked -> the call with MSG_NOSIGNAL, accounted, and
  * on EPIPE the record first and then the SIGPIPE the app would have had. */
-#define OUT_CALL(op, untracked_call, tracked_call, app_flags, buf)                                 \
+#define OUT_CALL(op, untracked_call, tracked_call, app_flags, iov, iovcnt)                         \
     do {                                                                                           \
         struct conn *c = live_conn(fd);                                                            \
         if (__builtin_expect(!c, 1)) {                                                             \
@@ -480,12 +481,13 @@ int watch_shutdown(int fd, int how)
             }                                                                                      \
             return r0;                                                                             \
         }                                                                                          \
-        io_begin(fd, c);                                                                           \
+        uint64_t t0 = io_begin(fd, c);                                                             \
         int inj = inject_io(fd, c, 1);                                                             \
         ssize_t r = inj ? -1 : (ssize_t)(tracked_call);                                            \
         int err = inj ? inj : r < 0 ? errno : 0; /* success leaves errno alone */                  \
-        if (r > 0 && c->retry) retry_copy_out(c, buf, (size_t)r);                                  \
-        io_end(fd, c, op, 1, r, err);                                                              \
+        if (__builtin_expect(c->retry != NULL, 0))                                                 \
+            r = retry_after_out(fd, c, op, (iov), (iovcnt), r, &err);                              \
+        io_end(fd, c, op, 1, r, err, t0);                                                          \
         if (r < 0) {                                                                               \
             if (err == EPIPE && !((app_flags)&MSG_NOSIGNAL)) raise_sigpipe();                      \
             errno = err;                                                                           \
@@ -495,19 +497,22 @@ int watch_shutdown(int fd, int how)
 
 ssize_t watch_send(int fd, const void *b, size_t n, int fl)
 {
-    OUT_CALL(OP_SEND, real_send(fd, b, n, fl), real_send(fd, b, n, fl | MSG_NOSIGNAL), fl, b);
+    struct iovec one = {(void *)b, n};
+    OUT_CALL(OP_SEND, real_send(fd, b, n, fl), real_send(fd, b, n, fl | MSG_NOSIGNAL), fl, &one, 1);
 }
 
 ssize_t watch_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *sa,
                      socklen_t len)
 {
+    struct iovec one = {(void *)b, n};
     OUT_CALL(OP_SENDTO, real_sendto(fd, b, n, fl, sa, len),
-             real_sendto(fd, b, n, fl | MSG_NOSIGNAL, sa, len), fl, b);
+             real_sendto(fd, b, n, fl | MSG_NOSIGNAL, sa, len), fl, &one, 1);
 }
 
 ssize_t watch_sendmsg(int fd, const struct msghdr *m, int fl)
 {
-    OUT_CALL(OP_SENDMSG, real_sendmsg(fd, m, fl), real_sendmsg(fd, m, fl | MSG_NOSIGNAL), fl, NULL);
+    OUT_CALL(OP_SENDMSG, real_sendmsg(fd, m, fl), real_sendmsg(fd, m, fl | MSG_NOSIGNAL), fl,
+             m->msg_iov, (int)m->msg_iovlen);
 }
 
 /* sendmmsg returns a message count; bytes are the sum of msg_len. */
@@ -515,7 +520,7 @@ int watch_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
 {
     struct conn *c = live_conn(fd);
     if (!c) return real_sendmmsg(fd, v, n, fl);
-    io_begin(fd, c);
+    uint64_t t0 = io_begin(fd, c);
     int r = real_sendmmsg(fd, v, n, fl | MSG_NOSIGNAL);
     int err = errno;
     ssize_t bytes = r;
@@ -524,7 +529,7 @@ int watch_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
         for (int i = 0; i < r; i++)
             bytes += v[i].msg_len;
     }
-    io_end(fd, c, OP_SENDMMSG, 1, bytes, err);
+    io_end(fd, c, OP_SENDMMSG, 1, bytes, err, t0);
     if (r < 0 && err == EPIPE && !(fl & MSG_NOSIGNAL)) raise_sigpipe();
     errno = err;
     return r;
@@ -537,7 +542,7 @@ ssize_t watch_write(int fd, const void *b, size_t n)
 {
     struct conn *c = live_conn(fd);
     if (__builtin_expect(!c, 1)) return real_write(fd, b, n);
-    io_begin(fd, c);
+    uint64_t t0 = io_begin(fd, c);
     int inj = inject_io(fd, c, 1);
     ssize_t r = inj ? -1 : real_send(fd, b, n, MSG_NOSIGNAL);
     int err = inj ? inj : errno;
@@ -546,8 +551,11 @@ ssize_t watch_write(int fd, const void *b, size_t n)
         errno = err;
         return real_write(fd, b, n);
     }
-    if (r > 0 && c->retry) retry_copy_out(c, b, (size_t)r);
-    io_end(fd, c, OP_WRITE, 1, r, err);
+    if (c->retry) {
+        struct iovec one = {(void *)b, n};
+        r = retry_after_out(fd, c, OP_WRITE, &one, 1, r, &err);
+    }
+    io_end(fd, c, OP_WRITE, 1, r, err, t0);
     if (r < 0 && err == EPIPE) raise_sigpipe();
     errno = err;
     return r;
@@ -557,7 +565,7 @@ ssize_t watch_writev(int fd, const struct iovec *v, int n)
 {
     struct conn *c = live_conn(fd);
     if (__builtin_expect(!c, 1)) return real_writev(fd, v, n);
-    io_begin(fd, c);
+    uint64_t t0 = io_begin(fd, c);
     struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)(n < 0 ? 0 : n)};
     int inj = inject_io(fd, c, 1);
     ssize_t r = inj ? -1 : real_sendmsg(fd, &m, MSG_NOSIGNAL);
@@ -566,8 +574,8 @@ ssize_t watch_writev(int fd, const struct iovec *v, int n)
         if (err == ENOTSOCK) conn_table_mark(fd, NULL);
         return real_writev(fd, v, n);
     }
-    if (r > 0 && c->retry) retry_copy_outv(c, v, n, (size_t)r);
-    io_end(fd, c, OP_WRITEV, 1, r, err);
+    if (c->retry) r = retry_after_out(fd, c, OP_WRITEV, v, n, r, &err);
+    io_end(fd, c, OP_WRITEV, 1, r, err, t0);
     if (r < 0 && err == EPIPE) raise_sigpipe();
     errno = err;
     return r;
@@ -607,7 +615,7 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
         sigpending(&pend);
         was_pending = sigismember(&pend, SIGPIPE);
     }
-    io_begin(out, c);
+    uint64_t t0 = io_begin(out, c);
     ssize_t r = is64 ? real_sendfile64(out, in, off, n) : real_sendfile(out, in, off, n);
     int err = errno;
     if (guard_signal) {
@@ -617,7 +625,7 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
         }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
-    io_end(out, c, OP_SENDFILE, 1, r, err);
+    io_end(out, c, OP_SENDFILE, 1, r, err, t0);
     if (guard_signal && r < 0 && err == EPIPE) raise_sigpipe();
     errno = err;
     return r;
@@ -637,7 +645,7 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
             }                                                                                      \
             return r0;                                                                             \
         }                                                                                          \
-        io_begin(fd, c);                                                                           \
+        uint64_t t0 = io_begin(fd, c);                                                             \
         ssize_t r;                                                                                 \
         int err;                                                                                   \
         do {                                                                                       \
@@ -646,7 +654,7 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
             err = inj ? inj : r < 0 ? errno : 0;                                                   \
             if (__builtin_expect(c->retry != NULL, 0)) r = retry_after_in(fd, c, op, r, &err);     \
         } while (r == RETRY_REISSUE);                                                              \
-        io_end(fd, c, op, 0, r, err);                                                              \
+        io_end(fd, c, op, 0, r, err, t0);                                                          \
         if (r < 0) errno = err;                                                                    \
         return r;                                                                                  \
     } while (0)
@@ -681,7 +689,7 @@ int watch_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct tim
 {
     struct conn *c = live_conn(fd);
     if (!c) return real_recvmmsg(fd, v, n, fl, tmo);
-    io_begin(fd, c);
+    uint64_t t0 = io_begin(fd, c);
     int r = real_recvmmsg(fd, v, n, fl, tmo);
     int err = errno;
     ssize_t bytes = r;
@@ -690,7 +698,7 @@ int watch_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct tim
         for (int i = 0; i < r; i++)
             bytes += v[i].msg_len;
     }
-    io_end(fd, c, OP_RECVMMSG, 0, bytes, err);
+    io_end(fd, c, OP_RECVMMSG, 0, bytes, err, t0);
     errno = err;
     return r;
 }

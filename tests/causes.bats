@@ -63,7 +63,9 @@ try:
         s = socket.create_connection(("127.0.0.1", int(args[0])))
         s.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1064960\r\n\r\n" + b"u" * 16384)
         print("early answer:", s.recv(4096)[:12])
-        time.sleep(0.3)
+        # Long enough for the server's close (50 ms) to reset us, short of the
+        # 200 ms quiet gap after which a reset reads as an idle timeout.
+        time.sleep(0.12)
         chunk = b"u" * 65536
         for i in range(16):
             s.sendall(chunk)
