@@ -12,6 +12,9 @@
 #include <time.h>
 #if defined(__x86_64__)
 #include <x86intrin.h>
+
+/* Everything declared here is internal to the shim: direct, GOT-free access. */
+#pragma GCC visibility push(hidden)
 #endif
 
 struct tsc_scale {
@@ -48,5 +51,7 @@ static inline void cpu_relax(void)
     __asm__ __volatile__("yield");
 #endif
 }
+
+#pragma GCC visibility pop
 
 #endif

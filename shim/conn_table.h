@@ -18,6 +18,9 @@
 
 #include "ring.h"
 
+/* Everything declared here is internal to the shim: direct, GOT-free access. */
+#pragma GCC visibility push(hidden)
+
 enum conn_role { ROLE_UNKNOWN, ROLE_CLIENT, ROLE_SERVER };
 enum conn_dir { DIR_NONE, DIR_OUT, DIR_IN };
 
@@ -138,5 +141,7 @@ void conn_table_atfork_child(void);
 
 /* Bytes one connection occupies (header + ring), for the benchmark's memory figure. */
 size_t conn_table_stride(void);
+
+#pragma GCC visibility pop
 
 #endif

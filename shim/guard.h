@@ -10,6 +10,9 @@
 
 #include <stdatomic.h>
 
+/* Everything declared here is internal to the shim: direct, GOT-free access. */
+#pragma GCC visibility push(hidden)
+
 extern __thread unsigned guard_depth;
 
 static inline int guard_active(void)
@@ -28,5 +31,7 @@ static inline void guard_leave(void)
     atomic_signal_fence(memory_order_seq_cst);
     guard_depth--;
 }
+
+#pragma GCC visibility pop
 
 #endif

@@ -5,6 +5,9 @@
 
 #include "conn_table.h"
 
+/* Everything declared here is internal to the shim: direct, GOT-free access. */
+#pragma GCC visibility push(hidden)
+
 /* Parses RSTWATCH_INJECT (one warning and no injection if malformed). */
 void inject_init(void);
 
@@ -25,5 +28,7 @@ static inline int inject_io(int fd, struct conn *c, int out)
 
 /* The connection ended. */
 void inject_forget(struct conn *c);
+
+#pragma GCC visibility pop
 
 #endif

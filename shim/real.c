@@ -18,7 +18,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct real_fns real;
+/* Every fixed-signature member starts at its first-call resolver (defined at
+ * the end of this file); the variadic ones start NULL and are tested. */
+#define REAL_FALLBACK_PROTO(ret, name, params, args) ret real_fallback_##name params;
+#define REAL_INIT(ret, name, params, args) .name = real_fallback_##name,
+struct real_fns real = {REAL_FIXED_FUNCS(REAL_INIT)};
+#undef REAL_INIT
+#undef REAL_FALLBACK_PROTO
 
 static __thread int resolving_here;
 

@@ -18,6 +18,9 @@
 #include <sys/uio.h>
 #include <time.h>
 
+/* Everything declared here is internal to the shim: direct, GOT-free access. */
+#pragma GCC visibility push(hidden)
+
 /* X(return type, name, (parameters), (arguments)) for every function we hook
  * whose signature is fixed; the variadic ones (fcntl, ioctl) are listed apart. */
 #define REAL_FIXED_FUNCS(X)                                                                        \
@@ -76,7 +79,8 @@ struct real_fns {
     int (*ioctl)(int fd, unsigned long req, ...);
 };
 
-/* The resolved table; a NULL member means "not resolved (yet)". */
+/* The table: each member starts at its first-call resolver (real_fallback_*),
+ * which replaces itself with the libc function; so a call is one indirect jump. */
 extern struct real_fns real;
 
 /* First-call resolvers: look the function up, store it in real, and call it
@@ -93,8 +97,7 @@ int real_fallback_ioctl(int fd, unsigned long req, void *arg);
 #define REAL_CALLER(ret, name, params, args)                                                       \
     static inline ret real_##name params                                                           \
     {                                                                                              \
-        if (__builtin_expect(real.name != NULL, 1)) return real.name args;                         \
-        return real_fallback_##name args;                                                          \
+        return real.name args;                                                                     \
     }
 REAL_FIXED_FUNCS(REAL_CALLER)
 #undef REAL_CALLER
@@ -124,5 +127,7 @@ static inline int real_ioctl(int fd, unsigned long req, void *arg)
     if (__builtin_expect(real.ioctl != NULL, 1)) return real.ioctl(fd, req, arg);
     return real_fallback_ioctl(fd, req, arg);
 }
+
+#pragma GCC visibility pop
 
 #endif

@@ -15,6 +15,9 @@
 
 #include "conn_table.h"
 
+/* Everything declared here is internal to the shim: direct, GOT-free access. */
+#pragma GCC visibility push(hidden)
+
 /* Loads RSTWATCH_CONFIG and the retry options; called once from watch_init(). */
 void retry_init(void);
 
@@ -63,5 +66,7 @@ int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, c
                int is_ppoll);
 int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m,
                      int is_pwait);
+
+#pragma GCC visibility pop
 
 #endif

@@ -11,6 +11,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* Everything declared here is internal to the shim: direct, GOT-free access. */
+#pragma GCC visibility push(hidden)
+
 /* Event kinds; names in ring_op_name(). Order is part of nothing external. */
 enum ev_op {
     OP_NONE,
@@ -94,5 +97,7 @@ static inline uint32_t ring_dropped(const struct ring *r)
     uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
     return h > r->mask + 1 ? h - (r->mask + 1) : 0;
 }
+
+#pragma GCC visibility pop
 
 #endif

@@ -16,6 +16,9 @@
 #include "conn_table.h"
 #include "options.h"
 
+/* Everything declared here is internal to the shim: direct, GOT-free access. */
+#pragma GCC visibility push(hidden)
+
 /* The options read at load (valid after watch_init()). */
 extern struct options opt;
 
@@ -81,5 +84,7 @@ void watch_untracked_failed(int fd, unsigned op);
 
 /* True if err is in the reset family (ECONNRESET, EPIPE, ECONNREFUSED, ...). */
 int watch_is_reset_errno(int err);
+
+#pragma GCC visibility pop
 
 #endif
