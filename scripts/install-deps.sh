@@ -21,15 +21,15 @@ done
 deps=(
   gcc:gcc make:make pkg-config:pkg-config
   libjansson-dev:/usr/include/jansson.h
-  bats:bats curl:curl python3:python3 nodejs:node
-  iproute2:ip iptables:iptables
+  bats:bats curl:curl python3:python3 nodejs:node jq:jq
+  iproute2:ip iptables:iptables util-linux:setpriv
   valgrind:valgrind strace:strace
   clang-format:clang-format
   chromium:chromium
   procps:ps psmisc:fuser
-  nginx-light:/usr/sbin/nginx redis-server:redis-server redis-tools:redis-benchmark
+  nginx-light:/usr/sbin/nginx redis-server:redis-server redis-tools:redis-benchmark wrk:wrk
 )
-[ "$want_bench" = 1 ] && deps+=(wrk:wrk hyperfine:hyperfine util-linux:taskset)
+[ "$want_bench" = 1 ] && deps+=(hyperfine:hyperfine util-linux:taskset)
 [ "$want_fuzz" = 1 ] && deps+=(clang:clang libclang-rt-14-dev:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a)
 
 missing=()
