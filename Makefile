@@ -75,7 +75,7 @@ $(BUILD)/helpers/%: tests/helpers/%.c $(wildcard tests/helpers/*.h) | $(BUILD)/h
 	@$(CC) $(CFLAGS) -o $@ $< -lpthread
 
 # Unit tests link the shim's objects directly (hidden symbols are visible to a static link).
-$(BUILD)/unit/%: tests/unit/%.c $(SHIM_OBJ) | $(BUILD)/unit
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/tap.h $(SHIM_OBJ) | $(BUILD)/unit
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -Ishim -o $@ $< $(filter-out $(BUILD)/shim/hooks.o,$(SHIM_OBJ)) -ldl -lpthread -ljansson
 

@@ -515,7 +515,16 @@ ssize_t watch_sendmsg(int fd, const struct msghdr *m, int fl)
              m->msg_iov, (int)m->msg_iovlen);
 }
 
-/* sendmmsg returns a message count; bytes are the sum of msg_len. */
+/* sendmmsg/recvmmsg return a message count; the timeline wants the bytes:
+ * the sum of msg_len over the r messages moved (or r itself, an error). */
+static ssize_t mmsg_bytes(const struct mmsghdr *v, int r)
+{
+    ssize_t bytes = 0;
+    for (int i = 0; i < r; i++)
+        bytes += v[i].msg_len;
+    return r > 0 ? bytes : r;
+}
+
 int watch_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
 {
     struct conn *c = live_conn(fd);
@@ -523,12 +532,7 @@ int watch_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
     uint64_t t0 = io_begin(fd, c);
     int r = real_sendmmsg(fd, v, n, fl | MSG_NOSIGNAL);
     int err = errno;
-    ssize_t bytes = r;
-    if (r > 0) {
-        bytes = 0;
-        for (int i = 0; i < r; i++)
-            bytes += v[i].msg_len;
-    }
+    ssize_t bytes = mmsg_bytes(v, r);
     io_end(fd, c, OP_SENDMMSG, 1, bytes, err, t0);
     if (r < 0 && err == EPIPE && !(fl & MSG_NOSIGNAL)) raise_sigpipe();
     errno = err;
@@ -692,12 +696,7 @@ int watch_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct tim
     uint64_t t0 = io_begin(fd, c);
     int r = real_recvmmsg(fd, v, n, fl, tmo);
     int err = errno;
-    ssize_t bytes = r;
-    if (r > 0) {
-        bytes = 0;
-        for (int i = 0; i < r; i++)
-            bytes += v[i].msg_len;
-    }
+    ssize_t bytes = mmsg_bytes(v, r);
     io_end(fd, c, OP_RECVMMSG, 0, bytes, err, t0);
     errno = err;
     return r;

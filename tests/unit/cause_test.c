@@ -11,20 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tap.h"
+
 #include "cause.h"
 
 /* The case tables start from a base (CLIENT, SERVER) and override fields:
  * exactly what -Woverride-init (in -Wextra) is meant to flag elsewhere. */
 #pragma GCC diagnostic ignored "-Woverride-init"
-
-static int tap_n, tap_failed;
-
-static void ok(int cond, const char *name)
-{
-    tap_n++;
-    if (!cond) tap_failed++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", tap_n, name);
-}
 
 static void diag(const char *msg)
 {
@@ -251,7 +244,7 @@ static void check_codes(void)
             snprintf(name, sizeof name, "classify: %s", t->name);
         else
             snprintf(name, sizeof name, "classify: %s -> %s", t->name, cause_code_name(t->want));
-        ok(got == t->want, name);
+        ok(got == t->want, "%s", name);
         if (got != t->want) {
             char m[200];
             snprintf(m, sizeof m, "  got %s (rule %zu)", cause_code_name(got), rule);
@@ -384,7 +377,7 @@ static void check_hints(void)
         if (strchr(h, '\n')) good = 0;
         char name[200];
         snprintf(name, sizeof name, "hint: %s", t->name);
-        ok(good, name);
+        ok(good, "%s", name);
         if (!good) {
             printf("#   hint was: %s\n", h);
         }
@@ -460,6 +453,5 @@ int main(void)
     check_codes();
     check_hints();
     check_table();
-    printf("1..%d\n", tap_n);
-    return tap_failed ? 1 : 0;
+    return tap_done();
 }

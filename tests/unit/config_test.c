@@ -12,24 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tap.h"
+
 #include "config.h"
-
-static int tap_n, tap_failed;
-
-static int ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    tap_n++;
-    if (!cond && !strstr(fmt, "# TODO")) tap_failed++; /* TAP: a TODO failure is expected */
-    printf("%sok %d - ", cond ? "" : "not ", tap_n);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    return cond;
-}
 
 static struct options opts; /* the environment's defaults: retry connect, 3 attempts ... */
 static struct retry_config cfg;
@@ -396,6 +381,5 @@ int main(void)
     check_good_docs();
     check_match();
     check_parsers();
-    printf("1..%d\n", tap_n);
-    return tap_failed ? 1 : 0;
+    return tap_done();
 }

@@ -22,25 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tap.h"
+
 #include "record.h"
 #include "sink.h"
-
-static int tap_n, tap_failed;
-
-static int ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    tap_n++;
-    if (!cond) tap_failed++;
-    printf("%sok %d - ", cond ? "" : "not ", tap_n);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-    return cond;
-}
 
 #define MS(x) ((uint64_t)((x)*1000000.0 + 0.5))
 static const uint64_t T0 = 5000000000000ull; /* an arbitrary CLOCK_MONOTONIC origin */
@@ -995,6 +980,5 @@ int main(int argc, char **argv)
     test_time();
     test_addr();
     test_cause_input();
-    printf("1..%d\n", tap_n);
-    return tap_failed ? 1 : 0;
+    return tap_done();
 }
