@@ -1,10 +1,13 @@
 /* ring.h: the per-connection event timeline, a fixed-size lock-free ring.
  *
- * Writers claim a slot with one relaxed fetch-add, so threads sharing a socket
- * never block each other; consecutive successful calls of the same kind (a
- * stream of recv()s, EAGAIN storms) merge into one event with a count, so 64
- * slots tell the story of a long connection. A reader racing a writer can see
- * one half-written event; that only ever blurs a timeline, never memory. */
+ * Writers advance the head with a relaxed load and store, no locked
+ * instruction: threads sharing a socket never block each other, and the rare
+ * two threads writing one connection at the same instant can lose one event
+ * to the other (never memory safety: the index is always masked). Consecutive
+ * successful calls of the same kind (a stream of recv()s, EAGAIN storms) merge
+ * into one event with a count, so 64 slots tell the story of a long
+ * connection. A reader racing a writer can see one half-written event; that
+ * only ever blurs a timeline. */
 #ifndef RSTWATCH_RING_H
 #define RSTWATCH_RING_H
 
@@ -81,7 +84,7 @@ static inline void ring_push(struct ring *r, unsigned op, int64_t ret, int err, 
             return;
         }
     }
-    h = atomic_fetch_add_explicit(&r->head, 1, memory_order_relaxed);
+    atomic_store_explicit(&r->head, h + 1, memory_order_relaxed);
     struct event *e = &r->ev[h & r->mask];
     e->t_ns = t_ns;
     e->span_1k = 0;
