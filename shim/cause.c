@@ -221,6 +221,14 @@ void cause_write_hint(struct strbuf *b, size_t rule, const struct cause_input *i
         sb_puts(b, "; ");
     }
     sb_puts(b, r->hint);
+    if (r->code == CAUSE_RESET_BEFORE_RESPONSE && in->exchanges > 1) {
+        /* A reused connection reset at a later request, without an idle gap:
+         * servers also close after a number of requests per connection. */
+        sb_puts(b, " (it was request ");
+        sb_putu(b, in->exchanges);
+        sb_puts(b, " on a reused keep-alive connection: also check the server's per-connection "
+                   "request limit, e.g. nginx keepalive_requests)");
+    }
     if ((r->code == CAUSE_RESET_MID_STREAM || r->code == CAUSE_RETRANSMIT_TIMEOUT) &&
         in->total_retrans) {
         sb_puts(b, " (");
