@@ -8,6 +8,7 @@
 int cmd_run(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_cat(int argc, char **argv);
 
 /* Writes the default log directory ("/tmp/rstwatch-$UID") into buf. Returns 0 or -ENAMETOOLONG. */
 int cli_default_log_dir(char *buf, size_t len);

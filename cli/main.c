@@ -15,6 +15,7 @@ static void usage(FILE *out)
           "               [--inject SPEC] [--events N] -- COMMAND [ARGS...]\n"
           "  rstwatch report [--json] [--since DURATION] [FILE|DIR ...]\n"
           "  rstwatch export --format chrome|html [-o OUT] FILE...\n"
+          "  rstwatch cat [FILE...]                   (the records, validated and pretty-printed)\n"
           "  LD_PRELOAD=/path/to/librstwatch.so RSTWATCH_...=... COMMAND   (same as run)\n"
           "\n"
           "environment (read once when a program starts; bad values warn and use the default):\n",
@@ -45,6 +46,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "report")) return cmd_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "export")) return cmd_export(argc - 1, argv + 1);
+    if (!strcmp(cmd, "cat")) return cmd_cat(argc - 1, argv + 1);
     fprintf(stderr, "rstwatch: unknown command '%s' (try rstwatch --help)\n", cmd);
     return 2;
 }

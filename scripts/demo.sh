@@ -23,8 +23,8 @@ echo
 "$B/rstwatch" run --log "$work/%p.jsonl" -- curl -sS "http://127.0.0.1:$port/api/orders"
 echo "   (curl exited with status $?, exactly as it does without rstwatch)"
 echo
-echo "${bold}3. The record rstwatch wrote (one JSON line, pretty-printed):${off}"
-python3 -m json.tool "$work"/*.jsonl 2>/dev/null | head -60 || cat "$work"/*.jsonl
+echo "${bold}3. The record rstwatch wrote (one JSON line; shown pretty by rstwatch cat):${off}"
+"$B/rstwatch" cat "$work"/*.jsonl
 echo
 echo "${bold}4. rstwatch report $work${off}"
 "$B/rstwatch" report "$work"
