@@ -14,10 +14,9 @@
 #include "clock.h"
 #include "guard.h"
 
-#define SLOT_CAP (1u << 20) /* fds tracked: 0 .. 2^20-1 (the kernel's nr_open default) */
-#define SLAB_CONNS 32       /* connections per slab */
+#define SLAB_CONNS 32 /* connections per slab */
 
-_Atomic(struct conn *) *conn_slots;
+_Atomic(struct conn *) conn_slots[CONN_SLOT_CAP];
 unsigned conn_slot_cap;
 _Atomic unsigned conn_connecting;
 void (*conn_on_last_close)(struct conn *c);
@@ -31,16 +30,11 @@ static _Atomic unsigned max_fd;
 
 int conn_table_init(unsigned ring_events)
 {
-    size_t bytes = (size_t)SLOT_CAP * sizeof(*conn_slots);
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    if (p == MAP_FAILED) return -errno;
     ring_slots = ring_events;
     stride = sizeof(struct conn) + (size_t)ring_events * sizeof(struct event);
     stride = (stride + 63) & ~(size_t)63; /* whole cache lines: no false sharing */
-    conn_slots = p;
     atomic_signal_fence(memory_order_seq_cst);
-    conn_slot_cap = SLOT_CAP;
+    conn_slot_cap = CONN_SLOT_CAP;
     return 0;
 }
 

@@ -91,8 +91,14 @@ static inline int conn_is_mark(const struct conn *c)
     return c && !conn_is_live(c);
 }
 
-/* The fd table; conn_slots is NULL and conn_slot_cap 0 until conn_table_init(). */
-extern _Atomic(struct conn *) *conn_slots;
+/* fds tracked: 0 .. 2^20-1 (the kernel's default fs.nr_open); higher fds pass through. */
+#define CONN_SLOT_CAP (1u << 20)
+
+/* The fd table: 8 MiB of .bss, so demand-zero pages that cost no memory until
+ * a socket's slot is written, and a lookup needs no pointer load and no
+ * variable bound. conn_slot_cap is 0 until conn_table_init() (the shim is
+ * disabled or inert: nothing is ever stored, every lookup finds NULL). */
+extern _Atomic(struct conn *) conn_slots[CONN_SLOT_CAP];
 extern unsigned conn_slot_cap;
 extern _Atomic unsigned conn_connecting; /* connections with CONN_CONNECTING set */
 
@@ -103,7 +109,7 @@ int conn_table_init(unsigned ring_events);
  * compare and one load; callers test conn_is_live() (one more compare). */
 static inline struct conn *conn_table_get(int fd)
 {
-    if (__builtin_expect((unsigned)fd >= conn_slot_cap, 0)) return NULL;
+    if (__builtin_expect((unsigned)fd >= CONN_SLOT_CAP, 0)) return NULL;
     return atomic_load_explicit(&conn_slots[fd], memory_order_relaxed);
 }
 
