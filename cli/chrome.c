@@ -259,7 +259,7 @@ void chrome_write_record(struct chrome_writer *w, const struct log_record *rec)
         }
         emit_at(w, base_event(ev->op[0] ? ev->op : "?", "X", rec->pid, tid), ts, dur, eargs);
     }
-    if (!failing && (rec->type == LOG_RESET || rec->type == LOG_ERROR))
+    if (!failing && (rec->type == LOG_RESET || rec->type == LOG_ERROR || rec->type == LOG_EOF))
         emit_failure(w, rec, tid, NULL, (double)rec->time_us);
 }
 

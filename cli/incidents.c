@@ -25,7 +25,8 @@ int incidents_is_incident(const struct log_record *rec)
 {
     switch (rec->type) {
     case LOG_RESET:
-    case LOG_ERROR: return 1;
+    case LOG_ERROR:
+    case LOG_EOF: return 1;
     case LOG_CLOSE: return rec->cause_code && strcmp(rec->cause_code, "none") != 0;
     default: return 0;
     }

@@ -16,7 +16,7 @@
 /* Sentinel for an absent integer field (all the optional integers are >= 0 when present). */
 #define LOG_ABSENT (-1LL)
 
-enum log_type { LOG_RESET, LOG_ERROR, LOG_CLOSE, LOG_RETRY, LOG_INJECT };
+enum log_type { LOG_RESET, LOG_ERROR, LOG_CLOSE, LOG_RETRY, LOG_INJECT, LOG_EOF };
 
 struct log_event {
     double t_ms;    /* since the connection was created */

@@ -302,9 +302,13 @@ static void print_failure_line(FILE *out, const struct log_record *rec, int colo
 {
     fprintf(out, "  %s", paint(color, C_RED));
     report_put_safe(out, or_dash(rec->op));
-    fprintf(out, " failed: ");
-    report_put_safe(out, or_dash(rec->err));
-    if (rec->errno_code != LOG_ABSENT) fprintf(out, " (%lld)", rec->errno_code);
+    if (rec->type == LOG_EOF) {
+        fprintf(out, " got EOF: the peer closed where the response was due");
+    } else {
+        fprintf(out, " failed: ");
+        report_put_safe(out, or_dash(rec->err));
+        if (rec->errno_code != LOG_ABSENT) fprintf(out, " (%lld)", rec->errno_code);
+    }
     fputs(paint(color, C_RESET), out);
     print_duration(out, "  age", rec->age_ms);
     print_duration(out, ", idle", rec->idle_ms);

@@ -46,9 +46,10 @@ static const struct known_timeout {
 
 /* ---- predicates ------------------------------------------------------------ */
 
+/* A reset, or its quiet twin: EOF on a reused connection before any response. */
 static int is_reset(const struct cause_input *in)
 {
-    return in->err == ECONNRESET || in->err == EPIPE;
+    return in->err == ECONNRESET || in->err == EPIPE || in->eof;
 }
 
 /* The peer had sent its FIN before the failing call (a graceful idle close).

@@ -26,7 +26,8 @@ enum cause_code {
 enum op_class { OPC_CONNECT, OPC_ACCEPT, OPC_OUT, OPC_IN, OPC_OTHER };
 
 struct cause_input {
-    int err;            /* errno of the failing call */
+    int err;            /* errno of the failing call (0 for an EOF record) */
+    int eof;            /* not an error: EOF where a response was due (stale keep-alive) */
     int op_class;       /* enum op_class of the failing call */
     int server;         /* the connection was accepted, not connected */
     int established;    /* the handshake had completed */

@@ -46,8 +46,9 @@ struct conn {
     _Atomic uint32_t refs; /* fds pointing here */
     uint32_t flags;        /* CONN_* */
     uint64_t id;
-    uint64_t t_create, t_last;        /* monotonic ns: creation, last successful I/O */
-    uint64_t t_exchange, idle_before; /* current exchange's start; quiet gap before it (ns) */
+    uint64_t t_create, t_last; /* monotonic ns: creation, last successful I/O */
+    uint64_t t_exchange,
+        idle_before; /* start of the current exchange's first call; quiet gap before it */
     uint64_t bytes_in, bytes_out;
     uint64_t exchange_resp;     /* response-direction bytes in the current exchange */
     uint64_t resp_before_write; /* the previous exchange's, when a failed write began one */

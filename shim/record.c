@@ -58,6 +58,7 @@ void record_cause_input(const struct conn *c, const struct record_info *ri, stru
 {
     memset(in, 0, sizeof *in);
     in->err = ri->err;
+    in->eof = ri->eof;
     in->op_class = (int)op_class_of(ri->op);
     in->server = c->role == ROLE_SERVER;
     in->established = (c->flags & CONN_ESTABLISHED) != 0;
@@ -71,7 +72,11 @@ void record_cause_input(const struct conn *c, const struct record_info *ri, stru
     in->shut_wr = (c->flags & CONN_SHUT_WR) != 0;
     in->idle_before_ms = c->idle_before / 1000000;
     in->snap_state = c->tcp.t_ns ? c->tcp.state : 0;
-    in->snap_fresh = c->tcp.t_ns != 0 && c->tcp.t_ns >= c->t_last;
+    /* Fresh: taken after the last successful I/O, or when the current request
+     * began (its first write follows an idle gap, and it has no response yet). */
+    in->snap_fresh = c->tcp.t_ns != 0 &&
+                     (c->tcp.t_ns >= c->t_last ||
+                      (c->dir == DIR_OUT && c->exchange_resp == 0 && c->tcp.t_ns >= c->t_exchange));
     in->total_retrans = c->tcp.total_retrans;
 }
 
@@ -290,7 +295,7 @@ void record_format(struct strbuf *b, const struct conn *c, const struct record_i
     put_key(b, "reused");
     sb_puts(b, c->exchanges > 1 ? "true" : "false");
     put_tcp(b, c, now);
-    if (ri->err) {
+    if (ri->err || ri->eof) {
         struct cause_input in;
         record_cause_input(c, ri, &in);
         size_t rule = cause_classify(&in);

@@ -14,7 +14,8 @@ struct record_info {
     const char *type; /* "reset", "error", "close", "retry", "inject" */
     int fd;
     unsigned op;     /* enum ev_op of the failing (or closing) call */
-    int err;         /* errno, 0 for close records */
+    int err;         /* errno, 0 for close and eof records */
+    int eof;         /* an "eof" record: the peer closed where a response was due */
     uint64_t now_ns; /* monotonic time of the failure */
     /* retry / inject records (NULL / 0 when absent) */
     int attempt;

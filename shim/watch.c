@@ -155,6 +155,19 @@ void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t no
     guard_leave();
 }
 
+/* The peer closed a reused connection right where the response to our request
+ * was due: the quiet form of a stale keep-alive ("Remote end closed connection
+ * without response", "socket hang up"). No errno, but worth the same record. */
+static void eof_where_response_due(int fd, struct conn *c, unsigned op, uint64_t now)
+{
+    if (atomic_exchange(&c->recorded, 1)) return;
+    guard_enter();
+    watch_fill_local(fd, c);
+    struct record_info ri = {.type = "eof", .fd = fd, .op = op, .eof = 1, .now_ns = now};
+    record_write(c, &ri);
+    guard_leave();
+}
+
 /* The end of every I/O call on a tracked connection. out: bytes flowed out. */
 static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c, unsigned op,
                                                          int out, ssize_t r, int err, uint64_t t0)
@@ -169,7 +182,7 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
             if (c->dir != DIR_OUT) {
                 c->exchanges++;
                 c->idle_before = t0 > c->t_last ? t0 - c->t_last : 0; /* quiet before the call */
-                c->t_exchange = t;
+                c->t_exchange = t0;
                 c->exchange_resp = 0;
                 c->dir = DIR_OUT;
             }
@@ -185,7 +198,13 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
     } else if (r == 0) {
         if (!out && !(c->flags & CONN_PEER_FIN)) {
             c->flags |= CONN_PEER_FIN;
-            snapshot(fd, c, t);
+            /* Keep a snapshot taken when this request began: it shows the
+             * connection as it was before the peer's FIN was read. */
+            if (!(c->dir == DIR_OUT && c->tcp.t_ns && c->tcp.t_ns >= c->t_exchange))
+                snapshot(fd, c, t);
+            if (c->role == ROLE_CLIENT && c->exchanges > 1 && c->dir == DIR_OUT &&
+                c->exchange_resp == 0)
+                eof_where_response_due(fd, c, op, t);
         }
     } else {
         /* A request that failed on its first write still began an exchange:
@@ -194,7 +213,7 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
         if (request && c->dir != DIR_OUT && err != EAGAIN && err != EINTR) {
             c->exchanges++;
             c->idle_before = t0 > c->t_last ? t0 - c->t_last : 0;
-            c->t_exchange = t;
+            c->t_exchange = t0;
             c->resp_before_write = c->exchange_resp;
             c->exchange_resp = 0;
             c->dir = DIR_OUT;

@@ -47,6 +47,8 @@
  *                        client has closed.
  *   idle-close           like http, but a connection idle for --delay-ms
  *                        (default 300) is aborted (a load balancer idle timeout).
+ *   idle-fin             the same, but the idle connection is closed
+ *                        gracefully (FIN), as nginx's keepalive_timeout does.
  *   every                like http, but every --every N-th accepted connection
  *                        (default 10; the 10th, 20th, ...) is aborted right
  *                        after its first request has been read.
@@ -94,6 +96,7 @@ enum mode {
     MODE_CLOSE_AFTER_RESPONSE,
     MODE_SILENT,
     MODE_IDLE_CLOSE,
+    MODE_IDLE_FIN,
     MODE_EVERY,
     MODE_ECHO,
 };
@@ -113,6 +116,7 @@ static const struct {
     {"close-after-response", MODE_CLOSE_AFTER_RESPONSE, 50},
     {"silent", MODE_SILENT, 0},
     {"idle-close", MODE_IDLE_CLOSE, 300},
+    {"idle-fin", MODE_IDLE_FIN, 300},
     {"every", MODE_EVERY, 0},
     {"echo", MODE_ECHO, 0},
 };
@@ -505,7 +509,8 @@ static int respond_ok(struct conn *c, const struct request *req, bool keep_alive
  * mode an idle connection is aborted; abort_first aborts after the first request. */
 static void serve_http(struct conn *c, bool abort_first)
 {
-    int idle = opt.mode == MODE_IDLE_CLOSE ? (int)opt.delay_ms : IDLE_TIMEOUT_MS;
+    bool idle_mode = opt.mode == MODE_IDLE_CLOSE || opt.mode == MODE_IDLE_FIN;
+    int idle = idle_mode ? (int)opt.delay_ms : IDLE_TIMEOUT_MS;
     unsigned long served = 0;
 
     for (;;) {
@@ -515,6 +520,7 @@ static void serve_http(struct conn *c, bool abort_first)
             abort_conn(c);
             return;
         }
+        if (r == -2 && opt.mode == MODE_IDLE_FIN) break; /* close(): a FIN */
         if (r <= 0 || r == -3) break;
         if (abort_first || (opt.mode == MODE_STALE_KEEPALIVE && served >= 1)) {
             counts_add(&req, false);
@@ -642,7 +648,8 @@ static void serve(struct conn *c)
         break;
     case MODE_HTTP:
     case MODE_STALE_KEEPALIVE:
-    case MODE_IDLE_CLOSE: serve_http(c, false); break;
+    case MODE_IDLE_CLOSE:
+    case MODE_IDLE_FIN: serve_http(c, false); break;
     case MODE_EVERY: serve_http(c, c->index % (unsigned long)opt.every == 0); break;
     case MODE_CLOSE_AFTER_RESPONSE: serve_close_after_response(c); break;
     case MODE_SILENT: serve_silent(c); break;
