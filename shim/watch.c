@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/close_range.h>
 #include <pthread.h>
 #include <signal.h>
@@ -530,8 +531,9 @@ ssize_t watch_sendto(int fd, const void *b, size_t n, int fl, const struct socka
 
 ssize_t watch_sendmsg(int fd, const struct msghdr *m, int fl)
 {
+    /* m may be bad: the kernel answers EFAULT; we must not touch it first. */
     OUT_CALL(OP_SENDMSG, real_sendmsg(fd, m, fl), real_sendmsg(fd, m, fl | MSG_NOSIGNAL), fl,
-             m->msg_iov, (int)m->msg_iovlen);
+             m ? m->msg_iov : NULL, m ? (int)m->msg_iovlen : 0);
 }
 
 /* sendmmsg/recvmmsg return a message count; the timeline wants the bytes:
@@ -587,14 +589,15 @@ ssize_t watch_write(int fd, const void *b, size_t n)
 ssize_t watch_writev(int fd, const struct iovec *v, int n)
 {
     struct conn *c = live_conn(fd);
-    if (__builtin_expect(!c, 1)) return real_writev(fd, v, n);
+    /* An iovec count sendmsg() could judge differently goes to writev() as is. */
+    if (__builtin_expect(!c, 1) || n <= 0 || n > IOV_MAX) return real_writev(fd, v, n);
     uint64_t t0 = io_begin(fd, c);
-    struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)(n < 0 ? 0 : n)};
+    struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
     int inj = inject_io(fd, c, 1);
     ssize_t r = inj ? -1 : real_sendmsg(fd, &m, MSG_NOSIGNAL);
     int err = inj ? inj : errno;
-    if (r < 0 && (err == ENOTSOCK || (n < 0 && err == EINVAL))) {
-        if (err == ENOTSOCK) conn_table_mark(fd, NULL);
+    if (r < 0 && err == ENOTSOCK) {
+        conn_table_mark(fd, NULL);
         return real_writev(fd, v, n);
     }
     if (c->retry) r = retry_after_out(fd, c, OP_WRITEV, v, n, r, &err);
