@@ -377,14 +377,37 @@ int watch_connect_once(int fd, struct conn *c, const struct sockaddr *sa, sockle
     return r;
 }
 
+/* Copies the app's address into *out without trusting the pointer: a bad one
+ * must give the app the kernel's EFAULT, not a crash in the shim. Returns the
+ * bytes copied, or 0 when the memory is not readable. */
+static socklen_t copy_app_addr(const struct sockaddr *sa, socklen_t len,
+                               struct sockaddr_storage *out)
+{
+    size_t n = len < sizeof *out ? len : sizeof *out;
+    memset(out, 0, sizeof *out);
+    if (!sa || n < sizeof(sa_family_t)) return 0;
+    struct iovec local = {out, n}, remote = {(void *)sa, n};
+    ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    if (got == (ssize_t)n) return (socklen_t)n;
+    if (got < 0 && errno == EFAULT) return 0;
+    memcpy(out, sa, n); /* process_vm_readv refused (seccomp, old kernel): trust it */
+    return (socklen_t)n;
+}
+
 int watch_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
     struct conn *c = conn_table_get(fd);
-    if (!c || guard_active() || !sa || sa->sa_family == AF_UNSPEC) return real_connect(fd, sa, len);
+    if (!c || guard_active() || !sa) return real_connect(fd, sa, len);
+    int saved = errno;
+    struct sockaddr_storage copy;
+    socklen_t clen = copy_app_addr(sa, len, &copy);
+    errno = saved;
+    if (!clen || copy.ss_family == AF_UNSPEC) return real_connect(fd, sa, len);
+    const struct sockaddr *peer = (const struct sockaddr *)&copy;
     if (!conn_is_live(c)) {
-        c = open_client(fd, c, sa, len);
+        c = open_client(fd, c, peer, clen);
     } else if (!c->peer.sa.sa_family) { /* opened at socket() for retry: now we know the peer */
-        store_addr(&c->peer, c->unix_path, sa, len);
+        store_addr(&c->peer, c->unix_path, peer, clen);
         c->t_create = c->t_last = clock_now_ns();
         retry_attach(fd, c);
     }

@@ -29,6 +29,9 @@ call("recv", 9999, None, 10, 0)                  # EBADF
 call("getsockopt", fd, socket.SOL_SOCKET, socket.SO_ERROR, None, None)  # EFAULT
 call("connect", fd, None, 16)                    # EFAULT (already connected: EISCONN or EFAULT)
 call("accept", fd, None, None)                   # EINVAL (not listening)
+s2 = socket.socket()
+call("connect", s2.fileno(), ctypes.c_void_p(8), 16)  # EFAULT: a wild pointer
+call("connect", s2.fileno(), ctypes.c_void_p(8), 1)   # EINVAL: too short
 PY
 }
 
