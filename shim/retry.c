@@ -487,17 +487,22 @@ int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigse
 
 /* ---- replay ------------------------------------------------------------------------ */
 
+/* A new request begins on c (its first bytes, if known, are first[0..n)). */
+static void request_begin(struct conn *c, const void *first, size_t n)
+{
+    struct retry_state *rs = c->retry;
+    if (c->bytes_out == 0 && first && n && ((const unsigned char *)first)[0] == 0x16)
+        rs->tls = 1; /* a TLS handshake record: never replayed */
+    rs->req_len = 0;
+    rs->req_incomplete = 0;
+    rs->replayed = 0;
+    if (rs->budget) atomic_fetch_add(&rs->budget->requests, 1);
+}
+
 static void retry_copy_out(struct conn *c, const void *buf, size_t n)
 {
     struct retry_state *rs = c->retry;
-    if (c->dir != DIR_OUT) { /* the first bytes of a new request */
-        if (c->bytes_out == 0 && buf && n && ((const unsigned char *)buf)[0] == 0x16)
-            rs->tls = 1; /* a TLS handshake record: never replayed */
-        rs->req_len = 0;
-        rs->req_incomplete = 0;
-        rs->replayed = 0;
-        if (rs->budget) atomic_fetch_add(&rs->budget->requests, 1);
-    }
+    if (c->dir != DIR_OUT) request_begin(c, buf, n);
     if (!rs->req) return;
     if (!buf || n > rs->req_cap - rs->req_len) {
         rs->req_incomplete = 1;
@@ -641,12 +646,30 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
         !(*err == ECONNRESET || *err == EPIPE))
         return r;
     /* The connection died under this write (the peer's RST was already in):
-     * this call's bytes complete the buffered request, then the usual rules. */
+     * this call's bytes complete the buffered request, then the usual rules.
+     * The kernel may have failed the call before reading the app's buffers,
+     * so they are read with process_vm_readv (EFAULT, never a crash). */
+    struct iovec app[64];
+    if (cnt <= 0 || cnt > 64) return r;
+    struct iovec vec_local = {app, sizeof app[0] * (size_t)cnt};
+    struct iovec vec_remote = {(void *)v, vec_local.iov_len};
+    if (process_vm_readv(getpid(), &vec_local, 1, &vec_remote, 1, 0) != (ssize_t)vec_local.iov_len)
+        return r;
     size_t total = 0;
     for (int i = 0; i < cnt; i++)
-        total += v[i].iov_len;
+        total += app[i].iov_len;
     if (!total || total > SSIZE_MAX) return r;
-    retry_copy_outv(c, v, cnt, total);
+    int first = c->dir != DIR_OUT;
+    if (first) request_begin(c, NULL, 0);
+    if (!rs->req || total > rs->req_cap - rs->req_len) {
+        rs->req_incomplete = 1;
+    } else {
+        struct iovec dst = {rs->req + rs->req_len, total};
+        if (process_vm_readv(getpid(), &dst, 1, app, (unsigned long)cnt, 0) != (ssize_t)total)
+            return r;
+        if (first && c->bytes_out == 0 && (unsigned char)rs->req[rs->req_len] == 0x16) rs->tls = 1;
+        rs->req_len += total;
+    }
     const char *why = replay_refusal(c, rs);
     if (why) {
         retry_record(fd, c, op, *err, 0, "none", "refused", why);

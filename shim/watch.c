@@ -528,7 +528,7 @@ int watch_shutdown(int fd, int how)
         int inj = inject_io(fd, c, 1);                                                             \
         ssize_t r = inj ? -1 : (ssize_t)(tracked_call);                                            \
         int err = inj ? inj : r < 0 ? errno : 0; /* success leaves errno alone */                  \
-        if (__builtin_expect(c->retry != NULL, 0))                                                 \
+        if (__builtin_expect(c->retry != NULL, 0) && err != EFAULT) /* EFAULT: bad app memory */   \
             r = retry_after_out(fd, c, op, (iov), (iovcnt), r, &err);                              \
         io_end(fd, c, op, 1, r, err, t0);                                                          \
         if (r < 0) {                                                                               \

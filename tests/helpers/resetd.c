@@ -527,11 +527,10 @@ static void serve_http(struct conn *c, bool abort_first)
             abort_conn(c);
             return;
         }
-        if (respond_ok(c, &req, !req.wants_close) != 0) {
-            counts_add(&req, false);
-            break;
-        }
+        /* Counted before the response leaves: a client that got its answer
+         * never reads a count that does not include it yet. */
         counts_add(&req, true);
+        if (respond_ok(c, &req, !req.wants_close) != 0) break;
         served++;
         conn_consume(c, req.total_len);
         if (req.wants_close) {
