@@ -592,8 +592,8 @@ static void serve_close_after_response(struct conn *c)
 {
     struct request req;
     if (read_request(c, &req, IDLE_TIMEOUT_MS) == 1) {
-        bool ok = respond_ok(c, &req, false) == 0;
-        counts_add(&req, ok);
+        counts_add(&req, true); /* before the answer leaves, as in serve_http */
+        respond_ok(c, &req, false);
         shutdown(c->fd, SHUT_WR);
         /* Not reading on purpose: whatever the client writes after our FIN is
          * either unread at close() or arrives after it; both draw a RST. */
