@@ -70,9 +70,6 @@ enum {
     CONN_PEER_FIN = 1u << 2, /* we read EOF */
     CONN_SHUT_WR = 1u << 3,  /* we shut down our side */
     CONN_LINGER0 = 1u << 4,  /* app set SO_LINGER {1,0}: its close aborts */
-    CONN_NONBLOCK = 1u << 6,
-    CONN_LISTENER = 1u << 7, /* accepted from: not a connection of its own */
-    CONN_ADOPTED = 1u << 8,  /* found only at its failure (inherited / untracked fd) */
 };
 
 /* A socket we saw created (or a listener) but that is not a connection yet:

@@ -244,8 +244,3 @@ int inject_before_io(int fd, struct conn *c, int out)
     inject_record(fd, c, OP_INJECT, ECONNRESET, INJ_RESET);
     return ECONNRESET;
 }
-
-void inject_forget(struct conn *c)
-{
-    (void)c;
-}

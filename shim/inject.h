@@ -26,9 +26,6 @@ static inline int inject_io(int fd, struct conn *c, int out)
     return __builtin_expect(inject_enabled, 0) ? inject_before_io(fd, c, out) : 0;
 }
 
-/* The connection ended. */
-void inject_forget(struct conn *c);
-
 #pragma GCC visibility pop
 
 #endif

@@ -237,11 +237,6 @@ void retry_note_epoll(int ep, int op, int fd, const struct epoll_event *ev)
     if (i == rs->neps) rs->neps++;
 }
 
-void retry_after_dup(int fd)
-{
-    (void)fd; /* the connection (and its state) follows the dup in conn_table */
-}
-
 static void pending_add(int fd, struct conn *c)
 {
     pthread_mutex_lock(&lock);
@@ -367,11 +362,9 @@ int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t l
     return r;
 }
 
-int retry_connect_failed(int fd, struct conn *c, int so_error, void *v)
+void retry_connect_settled(struct conn *c)
 {
-    (void)fd, (void)so_error, (void)v;
     if (c->retry && c->retry->pending) pending_remove(c);
-    return 0; /* too late to be transparent: the app already holds the error */
 }
 
 /* A watched non-blocking connect reported readiness: decide, and maybe replace

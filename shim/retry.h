@@ -31,8 +31,6 @@ void retry_note_sockopt(int fd, int level, int name, const void *val, socklen_t 
 void retry_note_fl(int fd, int flags);
 void retry_note_bind(int fd, const struct sockaddr *sa, socklen_t len);
 void retry_note_epoll(int ep, int op, int fd, const struct epoll_event *ev);
-/* fd was dup2'd/dup3'd onto: forget retry bookkeeping tied to the old socket. */
-void retry_after_dup(int fd);
 /* The connection ended: free its retry state. */
 void retry_forget(struct conn *c);
 
@@ -41,9 +39,9 @@ int retry_wants_connect(const struct conn *c);
 /* connect() with retries for refused/unreachable/timed-out outcomes; returns
  * what connect() returns, with the errno in *err. */
 int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t len, int *err);
-/* The app learned (SO_ERROR) that a non-blocking connect failed: if a retry is
- * started, rewrites *so_error_val to 0 and returns 1. */
-int retry_connect_failed(int fd, struct conn *c, int so_error, void *so_error_val);
+/* The app read a non-blocking connect's failure through SO_ERROR itself:
+ * stop watching that connect (the app already holds the error). */
+void retry_connect_settled(struct conn *c);
 
 /* After output call op on c returned r (errno *err) for the bytes in v[cnt]:
  * on success keeps a copy of what left (the current request, for a replay);

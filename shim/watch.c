@@ -249,7 +249,7 @@ static void adopt_failed(int fd, unsigned op, int err)
     uint64_t t = clock_now_ns();
     struct conn *c = conn_table_open(fd, domain, ROLE_CLIENT, t);
     if (!c) return;
-    c->flags |= CONN_ADOPTED | CONN_ESTABLISHED;
+    c->flags |= CONN_ESTABLISHED;
     struct sockaddr_storage ss;
     len = sizeof ss;
     if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
@@ -274,7 +274,6 @@ static const char *env_get(const char *name)
 
 static void on_last_close(struct conn *c)
 {
-    inject_forget(c);
     if (opt.record == RECORD_ALL && !atomic_exchange(&c->recorded, 1)) {
         struct record_info ri = {
             .type = "close", .fd = (int)c->close_fd, .op = OP_CLOSE, .now_ns = clock_now_ns()};
@@ -782,7 +781,6 @@ int watch_dup3(int fd, int nfd, int fl, int which)
         !in_vfork_child()) {
         int saved = errno;
         conn_table_dup(fd, r);
-        retry_after_dup(r);
         errno = saved;
     }
     return r;
@@ -796,13 +794,6 @@ int watch_fcntl(int fd, int cmd, void *arg, int is64)
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
         conn_table_dup(fd, r);
     } else if (cmd == F_SETFL) {
-        struct conn *c = live_conn(fd);
-        if (c) {
-            if ((int)(intptr_t)arg & O_NONBLOCK)
-                c->flags |= CONN_NONBLOCK;
-            else
-                c->flags &= ~CONN_NONBLOCK;
-        }
         retry_note_fl(fd, (int)(intptr_t)arg);
     }
     errno = saved;
@@ -814,13 +805,6 @@ int watch_ioctl(int fd, unsigned long req, void *arg)
     int r = real_ioctl(fd, req, arg);
     if (r == 0 && req == FIONBIO && conn_slot_cap && arg) {
         int on = *(int *)arg;
-        struct conn *c = live_conn(fd);
-        if (c) {
-            if (on)
-                c->flags |= CONN_NONBLOCK;
-            else
-                c->flags &= ~CONN_NONBLOCK;
-        }
         retry_note_fl(fd, on ? O_NONBLOCK : 0);
     }
     return r;
@@ -865,10 +849,7 @@ int watch_getsockopt(int fd, int lv, int nm, void *v, socklen_t *len)
         }
     } else {
         int connecting = (c->flags & CONN_CONNECTING) != 0;
-        if (retry_connect_failed(fd, c, so_error, v)) {
-            errno = saved;
-            return r; /* a retry is under way; *v now says "no error yet" */
-        }
+        retry_connect_settled(c); /* the app holds the error: too late to retry */
         ring_push(&c->ring, OP_SOCKOPT_ERROR, -1, so_error, t);
         if (connecting) {
             c->flags &= ~CONN_CONNECTING;
