@@ -18,7 +18,7 @@
 /* The one test every I/O hook makes first: an fd that is not a tracked
  * connection (a file, a pipe, a UDP socket) goes straight to libc. Inlined
  * here so that path costs a bounds check, a load and a compare, no call. */
-#define UNTRACKED(fd) __builtin_expect(!conn_is_live(conn_table_get(fd)), 1)
+#define UNTRACKED(c) __builtin_expect(!conn_is_live(c), 1)
 
 /* Send/recv-only calls on an untracked fd: a reset there is still worth a
  * record (a socket inherited or created before we were loaded). */
@@ -67,81 +67,96 @@ HOOK int shutdown(int fd, int how)
 }
 HOOK ssize_t send(int fd, const void *b, size_t n, int fl)
 {
-    if (UNTRACKED(fd)) PASS_OR_ADOPT(fd, OP_SEND, real_send(fd, b, n, fl));
-    return watch_send(fd, b, n, fl);
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_SEND, real_send(fd, b, n, fl));
+    return watch_send(fd, c, b, n, fl);
 }
 HOOK ssize_t sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *sa,
                     socklen_t len)
 {
-    if (UNTRACKED(fd)) PASS_OR_ADOPT(fd, OP_SENDTO, real_sendto(fd, b, n, fl, sa, len));
-    return watch_sendto(fd, b, n, fl, sa, len);
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_SENDTO, real_sendto(fd, b, n, fl, sa, len));
+    return watch_sendto(fd, c, b, n, fl, sa, len);
 }
 HOOK ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
 {
-    if (UNTRACKED(fd)) PASS_OR_ADOPT(fd, OP_SENDMSG, real_sendmsg(fd, m, fl));
-    return watch_sendmsg(fd, m, fl);
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_SENDMSG, real_sendmsg(fd, m, fl));
+    return watch_sendmsg(fd, c, m, fl);
 }
 HOOK int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
 {
-    if (UNTRACKED(fd)) return real_sendmmsg(fd, v, n, fl);
-    return watch_sendmmsg(fd, v, n, fl);
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c)) return real_sendmmsg(fd, v, n, fl);
+    return watch_sendmmsg(fd, c, v, n, fl);
 }
 HOOK ssize_t recv(int fd, void *b, size_t n, int fl)
 {
-    if (UNTRACKED(fd)) PASS_OR_ADOPT(fd, OP_RECV, real_recv(fd, b, n, fl));
-    return watch_recv(fd, b, n, fl);
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_RECV, real_recv(fd, b, n, fl));
+    return watch_recv(fd, c, b, n, fl);
 }
 HOOK ssize_t recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *sa, socklen_t *len)
 {
-    if (UNTRACKED(fd)) PASS_OR_ADOPT(fd, OP_RECVFROM, real_recvfrom(fd, b, n, fl, sa, len));
-    return watch_recvfrom(fd, b, n, fl, sa, len);
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_RECVFROM, real_recvfrom(fd, b, n, fl, sa, len));
+    return watch_recvfrom(fd, c, b, n, fl, sa, len);
 }
 HOOK ssize_t recvmsg(int fd, struct msghdr *m, int fl)
 {
-    if (UNTRACKED(fd)) PASS_OR_ADOPT(fd, OP_RECVMSG, real_recvmsg(fd, m, fl));
-    return watch_recvmsg(fd, m, fl);
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_RECVMSG, real_recvmsg(fd, m, fl));
+    return watch_recvmsg(fd, c, m, fl);
 }
 HOOK int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *tmo)
 {
-    if (UNTRACKED(fd)) return real_recvmmsg(fd, v, n, fl, tmo);
-    return watch_recvmmsg(fd, v, n, fl, tmo);
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c)) return real_recvmmsg(fd, v, n, fl, tmo);
+    return watch_recvmmsg(fd, c, v, n, fl, tmo);
 }
 HOOK ssize_t read(int fd, void *b, size_t n)
 {
-    if (UNTRACKED(fd)) return real_read(fd, b, n);
-    return watch_read(fd, b, n);
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c)) return real_read(fd, b, n);
+    return watch_read(fd, c, b, n);
 }
 HOOK ssize_t write(int fd, const void *b, size_t n)
 {
-    if (UNTRACKED(fd)) return real_write(fd, b, n);
-    return watch_write(fd, b, n);
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c)) return real_write(fd, b, n);
+    return watch_write(fd, c, b, n);
 }
 HOOK ssize_t readv(int fd, const struct iovec *v, int n)
 {
-    if (UNTRACKED(fd)) return real_readv(fd, v, n);
-    return watch_readv(fd, v, n);
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c)) return real_readv(fd, v, n);
+    return watch_readv(fd, c, v, n);
 }
 HOOK ssize_t writev(int fd, const struct iovec *v, int n)
 {
-    if (UNTRACKED(fd)) return real_writev(fd, v, n);
-    return watch_writev(fd, v, n);
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c)) return real_writev(fd, v, n);
+    return watch_writev(fd, c, v, n);
 }
 HOOK ssize_t __read_chk(int fd, void *b, size_t n, size_t bl)
 {
-    if (UNTRACKED(fd)) return real___read_chk(fd, b, n, bl);
-    return watch_read_chk(fd, b, n, bl);
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c)) return real___read_chk(fd, b, n, bl);
+    return watch_read_chk(fd, c, b, n, bl);
 }
 HOOK ssize_t __recv_chk(int fd, void *b, size_t n, size_t bl, int fl)
 {
-    if (UNTRACKED(fd)) PASS_OR_ADOPT(fd, OP_RECV, real___recv_chk(fd, b, n, bl, fl));
-    return watch_recv_chk(fd, b, n, bl, fl);
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_RECV, real___recv_chk(fd, b, n, bl, fl));
+    return watch_recv_chk(fd, c, b, n, bl, fl);
 }
 HOOK ssize_t __recvfrom_chk(int fd, void *b, size_t n, size_t bl, int fl, struct sockaddr *sa,
                             socklen_t *len)
 {
-    if (UNTRACKED(fd))
+    struct conn *c = conn_table_get(fd);
+    if (UNTRACKED(c))
         PASS_OR_ADOPT(fd, OP_RECVFROM, real___recvfrom_chk(fd, b, n, bl, fl, sa, len));
-    return watch_recvfrom_chk(fd, b, n, bl, fl, sa, len);
+    return watch_recvfrom_chk(fd, c, b, n, bl, fl, sa, len);
 }
 HOOK ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {

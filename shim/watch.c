@@ -513,16 +513,7 @@ int watch_shutdown(int fd, int how)
  * on EPIPE the record first and then the SIGPIPE the app would have had. */
 #define OUT_CALL(op, untracked_call, tracked_call, app_flags, iov, iovcnt)                         \
     do {                                                                                           \
-        struct conn *c = live_conn(fd);                                                            \
-        if (__builtin_expect(!c, 1)) {                                                             \
-            ssize_t r0 = (ssize_t)(untracked_call);                                                \
-            if (__builtin_expect(r0 < 0, 0)) {                                                     \
-                int e0 = errno;                                                                    \
-                adopt_failed(fd, op, e0);                                                          \
-                errno = e0;                                                                        \
-            }                                                                                      \
-            return r0;                                                                             \
-        }                                                                                          \
+        if (guard_active()) return (ssize_t)(untracked_call);                                      \
         uint64_t t0 = io_begin(fd, c);                                                             \
         int inj = inject_io(fd, c, 1);                                                             \
         ssize_t r = inj ? -1 : (ssize_t)(tracked_call);                                            \
@@ -537,21 +528,21 @@ int watch_shutdown(int fd, int how)
         return r;                                                                                  \
     } while (0)
 
-ssize_t watch_send(int fd, const void *b, size_t n, int fl)
+ssize_t watch_send(int fd, struct conn *c, const void *b, size_t n, int fl)
 {
     struct iovec one = {(void *)b, n};
     OUT_CALL(OP_SEND, real_send(fd, b, n, fl), real_send(fd, b, n, fl | MSG_NOSIGNAL), fl, &one, 1);
 }
 
-ssize_t watch_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *sa,
-                     socklen_t len)
+ssize_t watch_sendto(int fd, struct conn *c, const void *b, size_t n, int fl,
+                     const struct sockaddr *sa, socklen_t len)
 {
     struct iovec one = {(void *)b, n};
     OUT_CALL(OP_SENDTO, real_sendto(fd, b, n, fl, sa, len),
              real_sendto(fd, b, n, fl | MSG_NOSIGNAL, sa, len), fl, &one, 1);
 }
 
-ssize_t watch_sendmsg(int fd, const struct msghdr *m, int fl)
+ssize_t watch_sendmsg(int fd, struct conn *c, const struct msghdr *m, int fl)
 {
     /* m may be bad: the kernel answers EFAULT; we must not touch it first. */
     OUT_CALL(OP_SENDMSG, real_sendmsg(fd, m, fl), real_sendmsg(fd, m, fl | MSG_NOSIGNAL), fl,
@@ -568,10 +559,9 @@ static ssize_t mmsg_bytes(const struct mmsghdr *v, int r)
     return r > 0 ? bytes : r;
 }
 
-int watch_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
+int watch_sendmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, int fl)
 {
-    struct conn *c = live_conn(fd);
-    if (!c) return real_sendmmsg(fd, v, n, fl);
+    if (guard_active()) return real_sendmmsg(fd, v, n, fl);
     uint64_t t0 = io_begin(fd, c);
     int r = real_sendmmsg(fd, v, n, fl | MSG_NOSIGNAL);
     int err = errno;
@@ -585,10 +575,9 @@ int watch_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
 /* write() on a stream socket is send(flags 0); we add MSG_NOSIGNAL. If the fd
  * turned out not to be a socket (closed behind our back and reused), forget
  * it and do the plain write. */
-ssize_t watch_write(int fd, const void *b, size_t n)
+ssize_t watch_write(int fd, struct conn *c, const void *b, size_t n)
 {
-    struct conn *c = live_conn(fd);
-    if (__builtin_expect(!c, 1)) return real_write(fd, b, n);
+    if (guard_active()) return real_write(fd, b, n);
     uint64_t t0 = io_begin(fd, c);
     int inj = inject_io(fd, c, 1);
     ssize_t r = inj ? -1 : real_send(fd, b, n, MSG_NOSIGNAL);
@@ -608,11 +597,10 @@ ssize_t watch_write(int fd, const void *b, size_t n)
     return r;
 }
 
-ssize_t watch_writev(int fd, const struct iovec *v, int n)
+ssize_t watch_writev(int fd, struct conn *c, const struct iovec *v, int n)
 {
-    struct conn *c = live_conn(fd);
     /* An iovec count sendmsg() could judge differently goes to writev() as is. */
-    if (__builtin_expect(!c, 1) || n <= 0 || n > IOV_MAX) return real_writev(fd, v, n);
+    if (guard_active() || n <= 0 || n > IOV_MAX) return real_writev(fd, v, n);
     uint64_t t0 = io_begin(fd, c);
     struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
     int inj = inject_io(fd, c, 1);
@@ -681,18 +669,9 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
 
 /* ---- input ------------------------------------------------------------------- */
 
-#define IN_CALL(op, call_expr, adopt)                                                              \
+#define IN_CALL(op, call_expr)                                                                     \
     do {                                                                                           \
-        struct conn *c = live_conn(fd);                                                            \
-        if (__builtin_expect(!c, 1)) {                                                             \
-            ssize_t r0 = (ssize_t)(call_expr);                                                     \
-            if ((adopt) && __builtin_expect(r0 < 0, 0)) {                                          \
-                int e0 = errno;                                                                    \
-                adopt_failed(fd, op, e0);                                                          \
-                errno = e0;                                                                        \
-            }                                                                                      \
-            return r0;                                                                             \
-        }                                                                                          \
+        if (guard_active()) return (ssize_t)(call_expr);                                           \
         uint64_t t0 = io_begin(fd, c);                                                             \
         ssize_t r;                                                                                 \
         int err;                                                                                   \
@@ -707,36 +686,37 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
         return r;                                                                                  \
     } while (0)
 
-ssize_t watch_recv(int fd, void *b, size_t n, int fl)
+ssize_t watch_recv(int fd, struct conn *c, void *b, size_t n, int fl)
 {
-    IN_CALL(OP_RECV, real_recv(fd, b, n, fl), 1);
+    IN_CALL(OP_RECV, real_recv(fd, b, n, fl));
 }
 
-ssize_t watch_recv_chk(int fd, void *b, size_t n, size_t bl, int fl)
+ssize_t watch_recv_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl)
 {
-    IN_CALL(OP_RECV, real___recv_chk(fd, b, n, bl, fl), 1);
+    IN_CALL(OP_RECV, real___recv_chk(fd, b, n, bl, fl));
 }
 
-ssize_t watch_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *sa, socklen_t *len)
+ssize_t watch_recvfrom(int fd, struct conn *c, void *b, size_t n, int fl, struct sockaddr *sa,
+                       socklen_t *len)
 {
-    IN_CALL(OP_RECVFROM, real_recvfrom(fd, b, n, fl, sa, len), 1);
+    IN_CALL(OP_RECVFROM, real_recvfrom(fd, b, n, fl, sa, len));
 }
 
-ssize_t watch_recvfrom_chk(int fd, void *b, size_t n, size_t bl, int fl, struct sockaddr *sa,
-                           socklen_t *len)
+ssize_t watch_recvfrom_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl,
+                           struct sockaddr *sa, socklen_t *len)
 {
-    IN_CALL(OP_RECVFROM, real___recvfrom_chk(fd, b, n, bl, fl, sa, len), 1);
+    IN_CALL(OP_RECVFROM, real___recvfrom_chk(fd, b, n, bl, fl, sa, len));
 }
 
-ssize_t watch_recvmsg(int fd, struct msghdr *m, int fl)
+ssize_t watch_recvmsg(int fd, struct conn *c, struct msghdr *m, int fl)
 {
-    IN_CALL(OP_RECVMSG, real_recvmsg(fd, m, fl), 1);
+    IN_CALL(OP_RECVMSG, real_recvmsg(fd, m, fl));
 }
 
-int watch_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *tmo)
+int watch_recvmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, int fl,
+                   struct timespec *tmo)
 {
-    struct conn *c = live_conn(fd);
-    if (!c) return real_recvmmsg(fd, v, n, fl, tmo);
+    if (guard_active()) return real_recvmmsg(fd, v, n, fl, tmo);
     uint64_t t0 = io_begin(fd, c);
     int r = real_recvmmsg(fd, v, n, fl, tmo);
     int err = errno;
@@ -746,19 +726,19 @@ int watch_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct tim
     return r;
 }
 
-ssize_t watch_read(int fd, void *b, size_t n)
+ssize_t watch_read(int fd, struct conn *c, void *b, size_t n)
 {
-    IN_CALL(OP_READ, real_read(fd, b, n), 0);
+    IN_CALL(OP_READ, real_read(fd, b, n));
 }
 
-ssize_t watch_read_chk(int fd, void *b, size_t n, size_t bl)
+ssize_t watch_read_chk(int fd, struct conn *c, void *b, size_t n, size_t bl)
 {
-    IN_CALL(OP_READ, real___read_chk(fd, b, n, bl), 0);
+    IN_CALL(OP_READ, real___read_chk(fd, b, n, bl));
 }
 
-ssize_t watch_readv(int fd, const struct iovec *v, int n)
+ssize_t watch_readv(int fd, struct conn *c, const struct iovec *v, int n)
 {
-    IN_CALL(OP_READV, real_readv(fd, v, n), 0);
+    IN_CALL(OP_READV, real_readv(fd, v, n));
 }
 
 /* ---- fd plumbing -------------------------------------------------------------- */

@@ -19,6 +19,9 @@
 /* Everything declared here is internal to the shim: direct, GOT-free access. */
 #pragma GCC visibility push(hidden)
 
+/* The I/O functions below take the fd's live connection c, which the hook
+ * has already looked up (an untracked fd never gets here). */
+
 /* The options read at load (valid after watch_init()). */
 extern struct options opt;
 
@@ -32,25 +35,27 @@ int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, int is_
 int watch_close(int fd);
 int watch_shutdown(int fd, int how);
 
-ssize_t watch_send(int fd, const void *b, size_t n, int fl);
-ssize_t watch_sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *sa,
-                     socklen_t len);
-ssize_t watch_sendmsg(int fd, const struct msghdr *m, int fl);
-int watch_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl);
-ssize_t watch_write(int fd, const void *b, size_t n);
-ssize_t watch_writev(int fd, const struct iovec *v, int n);
+ssize_t watch_send(int fd, struct conn *c, const void *b, size_t n, int fl);
+ssize_t watch_sendto(int fd, struct conn *c, const void *b, size_t n, int fl,
+                     const struct sockaddr *sa, socklen_t len);
+ssize_t watch_sendmsg(int fd, struct conn *c, const struct msghdr *m, int fl);
+int watch_sendmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, int fl);
+ssize_t watch_write(int fd, struct conn *c, const void *b, size_t n);
+ssize_t watch_writev(int fd, struct conn *c, const struct iovec *v, int n);
 ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64);
 
-ssize_t watch_recv(int fd, void *b, size_t n, int fl);
-ssize_t watch_recv_chk(int fd, void *b, size_t n, size_t bl, int fl);
-ssize_t watch_recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *sa, socklen_t *len);
-ssize_t watch_recvfrom_chk(int fd, void *b, size_t n, size_t bl, int fl, struct sockaddr *sa,
-                           socklen_t *len);
-ssize_t watch_recvmsg(int fd, struct msghdr *m, int fl);
-int watch_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *tmo);
-ssize_t watch_read(int fd, void *b, size_t n);
-ssize_t watch_read_chk(int fd, void *b, size_t n, size_t bl);
-ssize_t watch_readv(int fd, const struct iovec *v, int n);
+ssize_t watch_recv(int fd, struct conn *c, void *b, size_t n, int fl);
+ssize_t watch_recv_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl);
+ssize_t watch_recvfrom(int fd, struct conn *c, void *b, size_t n, int fl, struct sockaddr *sa,
+                       socklen_t *len);
+ssize_t watch_recvfrom_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl,
+                           struct sockaddr *sa, socklen_t *len);
+ssize_t watch_recvmsg(int fd, struct conn *c, struct msghdr *m, int fl);
+int watch_recvmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, int fl,
+                   struct timespec *tmo);
+ssize_t watch_read(int fd, struct conn *c, void *b, size_t n);
+ssize_t watch_read_chk(int fd, struct conn *c, void *b, size_t n, size_t bl);
+ssize_t watch_readv(int fd, struct conn *c, const struct iovec *v, int n);
 
 int watch_dup(int fd);
 int watch_dup3(int fd, int nfd, int fl, int which); /* which: 2 = dup2, 3 = dup3 */
