@@ -84,19 +84,7 @@ static void write_tallies(FILE *out, const char *label, const struct tally *t, s
 {
     if (!n) return;
     fprintf(out, "<p class=\"tally\">%s: ", label);
-    for (size_t i = 0; i < n; i++) {
-        fprintf(out, "%s%llu ", i ? ", " : "", (unsigned long long)t[i].count);
-        html_put_escaped(out, t[i].action ? t[i].action : "?");
-        if (t[i].outcome) {
-            fputc(' ', out);
-            html_put_escaped(out, t[i].outcome);
-        }
-        if (t[i].reason) {
-            fputs(" (", out);
-            html_put_escaped(out, t[i].reason);
-            fputc(')', out);
-        }
-    }
+    incidents_put_tallies(out, t, n, html_put_escaped);
     fputs("</p>\n", out);
 }
 

@@ -10,6 +10,7 @@
  */
 #include "incidents.h"
 
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,4 +251,22 @@ void incidents_free(struct incidents *inc)
     tallies_free(inc->retries, inc->nretries);
     tallies_free(inc->injections, inc->ninjections);
     incidents_init(inc);
+}
+
+void incidents_put_tallies(FILE *out, const struct tally *t, size_t n,
+                           void (*put)(FILE *out, const char *s))
+{
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "%s%llu ", i ? ", " : "", (unsigned long long)t[i].count);
+        put(out, t[i].action ? t[i].action : "?");
+        if (t[i].outcome) {
+            fputc(' ', out);
+            put(out, t[i].outcome);
+        }
+        if (t[i].reason) {
+            fputs(" (", out);
+            put(out, t[i].reason);
+            fputc(')', out);
+        }
+    }
 }

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Full records kept for per-incident detail; beyond either cap they are only counted. */
 #define INCIDENTS_MAX_DETAIL 10000
@@ -67,5 +68,10 @@ void incidents_free(struct incidents *inc);
 
 /* True when the record is an incident (not a retry/inject record or a clean close). */
 int incidents_is_incident(const struct log_record *rec);
+
+/* Writes "N action outcome (reason), ..." for the tallies, every string through
+ * put (the caller's escaper: terminal-safe for report, HTML for export). */
+void incidents_put_tallies(FILE *out, const struct tally *t, size_t n,
+                           void (*put)(FILE *out, const char *s));
 
 #endif

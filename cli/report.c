@@ -119,19 +119,7 @@ static void print_tallies(FILE *out, const char *label, const struct tally *t, s
 {
     if (!total) return;
     fprintf(out, "  %s: ", label);
-    for (size_t i = 0; i < n; i++) {
-        fprintf(out, "%s%llu ", i ? ", " : "", (unsigned long long)t[i].count);
-        report_put_safe(out, t[i].action ? t[i].action : "?");
-        if (t[i].outcome) {
-            fputc(' ', out);
-            report_put_safe(out, t[i].outcome);
-        }
-        if (t[i].reason) {
-            fputs(" (", out);
-            report_put_safe(out, t[i].reason);
-            fputc(')', out);
-        }
-    }
+    incidents_put_tallies(out, t, n, report_put_safe);
     fputc('\n', out);
 }
 
