@@ -38,19 +38,7 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "accept")) {
         long n = parse_count(argv[3], 1000000);
-        int l = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof a;
-        if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 4096) ||
-            getsockname(l, (struct sockaddr *)&a, &len))
-            die(prog, "listen: %s", strerror(errno));
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp", argv[2]);
-        FILE *f = fopen(tmp, "w");
-        if (!f) die(prog, "%s: %s", tmp, strerror(errno));
-        fprintf(f, "%d\n", ntohs(a.sin_port));
-        fclose(f);
-        if (rename(tmp, argv[2])) die(prog, "rename: %s", strerror(errno));
+        int l = listen_loopback_port_file(prog, 4096, argv[2]);
         for (long i = 0; i < n; i++)
             if (accept(l, NULL, NULL) < 0) die(prog, "accept: %s", strerror(errno));
         char c;

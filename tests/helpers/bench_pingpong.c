@@ -68,17 +68,6 @@ static void nodelay(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-static void write_portfile(const char *path, int port)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) die(prog, "%s: %s", tmp, strerror(errno));
-    fprintf(f, "%d\n", port);
-    fclose(f);
-    if (rename(tmp, path)) die(prog, "rename %s: %s", path, strerror(errno));
-}
-
 static void parse_opts(int argc, char **argv, int from, size_t *size)
 {
     for (int i = from; i < argc; i++) {
@@ -119,13 +108,7 @@ int main(int argc, char **argv)
     size_t size = 64;
     if (argc >= 3 && !strcmp(argv[1], "server")) {
         parse_opts(argc, argv, 3, &size);
-        int l = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof a;
-        if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 4) ||
-            getsockname(l, (struct sockaddr *)&a, &len))
-            die(prog, "listen: %s", strerror(errno));
-        write_portfile(argv[2], ntohs(a.sin_port));
+        int l = listen_loopback_port_file(prog, 4, argv[2]);
         int c = accept(l, NULL, NULL);
         if (c < 0) die(prog, "accept: %s", strerror(errno));
         nodelay(c);

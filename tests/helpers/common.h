@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,6 +86,23 @@ static inline int write_file_atomic(const char *path, const char *text)
     if (rc == 0 && rename(tmp, path) != 0) rc = -errno;
     if (rc != 0) unlink(tmp);
     return rc;
+}
+
+/* A TCP listener on 127.0.0.1, kernel-chosen port, its number written
+ * atomically to port_file (the benchmarks' rendezvous); dies on failure. */
+static inline int listen_loopback_port_file(const char *prog, int backlog, const char *port_file)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, backlog) ||
+        getsockname(l, (struct sockaddr *)&a, &len))
+        die(prog, "listen: %s", strerror(errno));
+    char text[16];
+    snprintf(text, sizeof text, "%d\n", ntohs(a.sin_port));
+    int rc = write_file_atomic(port_file, text);
+    if (rc < 0) die(prog, "%s: %s", port_file, strerror(-rc));
+    return l;
 }
 
 #endif
