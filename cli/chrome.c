@@ -174,8 +174,8 @@ static void emit_failure(struct chrome_writer *w, const struct log_record *rec, 
         if (ev && ev->has_ret) set_count(args, "ret", ev->ret);
         set_str(args, "errno", rec->err ? rec->err : name);
         set_count(args, "errno_code", rec->errno_code);
-        set_str(args, "cause.code", rec->cause_code ? rec->cause_code : "unknown");
-        set_str(args, "cause.hint", rec->cause_hint);
+        set_str(args, "cause.code", rec->cause.code ? rec->cause.code : "unknown");
+        set_str(args, "cause.hint", rec->cause.hint);
         json_object_set_new(args, "tcp", tcp_args(&rec->tcp));
         set_str(args, "peer", rec->peer);
         set_ms(args, "age_ms", rec->age_ms);
@@ -228,7 +228,7 @@ void chrome_write_record(struct chrome_writer *w, const struct log_record *rec)
         set_str(args, "local", rec->local);
         set_str(args, "role", rec->role);
         set_str(args, "type", log_type_name(rec->type));
-        set_str(args, "cause.code", rec->cause_code);
+        set_str(args, "cause.code", rec->cause.code);
         set_count(args, "bytes_out", rec->bytes_out);
         set_count(args, "bytes_in", rec->bytes_in);
         set_count(args, "events_dropped", rec->events_dropped);

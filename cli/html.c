@@ -328,7 +328,7 @@ void html_write_incident(FILE *out, const struct log_record *rec, size_t index)
 {
     fprintf(out, "<section class=\"incident\" id=\"incident-%zu\">\n<h2>", index);
     fputs("<span class=\"cause-code\">", out);
-    html_put_escaped(out, rec->cause_code ? rec->cause_code : "unknown");
+    html_put_escaped(out, rec->cause.code ? rec->cause.code : "unknown");
     fputs("</span> ", out);
     html_put_escaped(out, rec->prog ? rec->prog : "?");
     fprintf(out, "[%lld]", rec->pid);
@@ -341,8 +341,8 @@ void html_write_incident(FILE *out, const struct log_record *rec, size_t index)
     write_svg(out, rec);
 
     fputs("<dl class=\"facts\">\n", out);
-    fact(out, "cause", "cause-code", rec->cause_code ? rec->cause_code : "unknown");
-    fact(out, "hint", "hint", rec->cause_hint);
+    fact(out, "cause", "cause-code", rec->cause.code ? rec->cause.code : "unknown");
+    fact(out, "hint", "hint", rec->cause.hint);
     fputs("<dt>failed</dt><dd class=\"errno\">", out);
     html_put_escaped(out, or_dash(rec->op));
     fputs(" → ", out);

@@ -28,7 +28,7 @@ int incidents_is_incident(const struct log_record *rec)
     case LOG_RESET:
     case LOG_ERROR:
     case LOG_EOF: return 1;
-    case LOG_CLOSE: return rec->cause_code && strcmp(rec->cause_code, "none") != 0;
+    case LOG_CLOSE: return rec->cause.code && strcmp(rec->cause.code, "none") != 0;
     default: return 0;
     }
 }
@@ -125,12 +125,12 @@ static struct incident_group *group_for(struct incidents *inc, const char *peer,
 static void group_account(struct incidents *inc, const struct log_record *rec)
 {
     struct incident_group *g =
-        group_for(inc, rec->peer ? rec->peer : "?", rec->cause_code ? rec->cause_code : "unknown");
+        group_for(inc, rec->peer ? rec->peer : "?", rec->cause.code ? rec->cause.code : "unknown");
     if (!g) return;
     if (g->count == 0 || rec->time_us < g->first_us) g->first_us = rec->time_us;
     if (g->count == 0 || rec->time_us > g->last_us) g->last_us = rec->time_us;
     g->count++;
-    if (!g->hint) g->hint = dup_or_null(rec->cause_hint);
+    if (!g->hint) g->hint = dup_or_null(rec->cause.hint);
     value_set_add(&g->progs, rec->prog);
     value_set_add(&g->errnos, rec->err);
 }

@@ -2,6 +2,8 @@
 #ifndef RSTWATCH_LOGREAD_H
 #define RSTWATCH_LOGREAD_H
 
+#include "schema.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,62 +12,90 @@
 /* Short vocabulary strings (op names, errno names, TCP states) are stored inline, truncated. */
 #define LOG_SHORT_STR 24
 
-/* A record keeps at most this many events; the rest are counted in events_truncated. */
+/* A record keeps at most this many events (and summary counts); the rest are counted. */
 #define LOG_MAX_EVENTS 4096
 
 /* Sentinel for an absent integer field (all the optional integers are >= 0 when present). */
 #define LOG_ABSENT (-1LL)
 
-enum log_type { LOG_RESET, LOG_ERROR, LOG_CLOSE, LOG_RETRY, LOG_INJECT, LOG_EOF };
+enum log_type { LOG_RESET, LOG_ERROR, LOG_CLOSE, LOG_RETRY, LOG_INJECT, LOG_EOF, LOG_SUMMARY };
+
+/* C storage of each schema kind (see schema.h); the structs below are generated from it. */
+#define LOG_MEMBER_STR(m) char *m;
+#define LOG_MEMBER_SHORT(m) char m[LOG_SHORT_STR];
+#define LOG_MEMBER_COUNT(m) long long m;
+#define LOG_MEMBER_INT(m)                                                                          \
+    long long m;                                                                                   \
+    int has_##m;
+#define LOG_MEMBER_MS(m) double m;
+#define LOG_MEMBER_BOOL(m) int m;
+#define LOG_MEMBER_VERSION(m)
+#define LOG_MEMBER_TYPE(m) enum log_type m;
+#define LOG_MEMBER_TIME(m)                                                                         \
+    int64_t m##_us; /* microseconds since the Unix epoch */                                        \
+    char m[40];     /* as written */
+#define LOG_MEMBER_PID(m) long long m;
+#define LOG_MEMBER_TCP(m) struct log_tcp m;
+#define LOG_MEMBER_CAUSE(m) struct log_cause m;
+#define LOG_MEMBER_EVENTS(m)                                                                       \
+    struct log_event *m;                                                                           \
+    size_t n##m;                                                                                   \
+    size_t m##_truncated; /* dropped by the reader (over LOG_MAX_EVENTS) */
+#define LOG_MEMBER_COUNTS(m)                                                                       \
+    struct log_count *m;                                                                           \
+    size_t n##m;                                                                                   \
+    size_t m##_truncated;
+#define LOG_MEMBER(key, kind, member, doc) LOG_MEMBER_##kind(member)
 
 struct log_event {
-    double t_ms;    /* since the connection was created */
-    long long ret;  /* valid when has_ret */
-    long long n;    /* calls merged into this event, >= 1 */
-    double span_ms; /* first to last merged call; NAN when absent (n == 1) */
-    int has_ret;
-    char op[LOG_SHORT_STR];
-    char err[LOG_SHORT_STR]; /* errno name, "" when the call did not fail */
+    RECORD_EVENT_FIELDS(LOG_MEMBER)
 };
 
 struct log_tcp {
-    int present;
-    char state[LOG_SHORT_STR];                                          /* "" when absent */
-    long long rtt_us, rttvar_us, retrans, total_retrans, unacked, lost; /* LOG_ABSENT when absent */
-    double snapshot_age_ms;                                             /* NAN when absent */
+    int present; /* the record had a "tcp" object */
+    RECORD_TCP_FIELDS(LOG_MEMBER)
+};
+
+struct log_cause {
+    RECORD_CAUSE_FIELDS(LOG_MEMBER)
+};
+
+/* One line of a summary record: how many records of this key the shim counted. */
+struct log_count {
+    RECORD_COUNT_FIELDS(LOG_MEMBER)
 };
 
 /*
- * A parsed record. Strings are NUL-free valid UTF-8 (jansson guarantees it) and owned by the
- * record, NULL when absent. Doubles are NAN when absent, integers LOG_ABSENT.
+ * A parsed record. Strings are NUL-free valid UTF-8 and owned by the record, NULL when absent.
+ * Doubles are NAN when absent, integers LOG_ABSENT, booleans -1. Event n is >= 1.
  */
 struct log_record {
-    enum log_type type;
-    int64_t time_us; /* "time" as microseconds since the Unix epoch */
-    char time[40];   /* "time" as written */
-    long long pid;   /* > 0 */
-    long long tid, fd, conn, errno_code;
-    char *prog, *family, *role, *local, *peer, *op, *err, *cause_code, *cause_hint;
-    double age_ms, idle_ms;
-    long long bytes_out, bytes_in, calls_out, calls_in, exchanges;
-    int reused; /* -1 absent, else 0/1 */
-    struct log_tcp tcp;
-    struct log_event *events;
-    size_t nevents;
-    long long events_dropped;        /* as reported by the shim */
-    size_t events_truncated;         /* dropped by the reader (over LOG_MAX_EVENTS) */
-    long long attempt;               /* retry records */
-    char *action, *outcome, *reason; /* retry ("reconnect"...) and inject ("reset"...) records */
+    RECORD_FIELDS(LOG_MEMBER)
 };
 
 /*
  * Parses one log line (len bytes, no trailing newline needed; may contain anything) into *out.
  * Strict on "v" (must be 1), "type", "time" and "pid"; lenient with unknown or ill-typed
  * optional fields (ignored). Returns 0, or -1 with a one-line printable reason in err and *out
- * left empty (nothing to free).
+ * left empty (nothing to free). A fast scanner reads ordinary lines; anything unusual (an
+ * escape it does not decode, a repeated field, an error) is read again by jansson, which is the
+ * reference: both give the same record for every line the scanner accepts.
  */
 int logread_parse_line(const char *buf, size_t len, struct log_record *out, char *err,
                        size_t errlen);
+
+/* The reference parser alone (jansson); same contract as logread_parse_line. For tests. */
+int logread_parse_line_reference(const char *buf, size_t len, struct log_record *out, char *err,
+                                 size_t errlen);
+
+/*
+ * The fast scanner alone: 0 with *out filled, or 1 when the line needs the reference parser
+ * (*out left empty). For tests that hold the two parsers to the same result.
+ */
+int logread_parse_line_fast(const char *buf, size_t len, struct log_record *out);
+
+/* True when two parsed records hold the same values in every schema field. */
+int log_record_equal(const struct log_record *a, const struct log_record *b);
 
 /* Releases what a successfully parsed record owns and empties it. Safe on an empty record. */
 void log_record_free(struct log_record *rec);
@@ -87,5 +117,11 @@ int logread_parse_time(const char *s, int64_t *out_us);
 
 /* Formats microseconds since the epoch as "2026-11-23T05:31:02.123456Z" (buf >= 32 bytes). */
 void logread_format_time(int64_t us, char *buf, size_t len);
+
+/*
+ * Formats microseconds since the epoch for a table cell: "2026-11-23 05:31:02" (UTC), with
+ * decimals (0..6) digits of the second after it. buf >= 32 bytes.
+ */
+void logread_format_seen(int64_t us, int decimals, char *buf, size_t len);
 
 #endif

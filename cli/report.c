@@ -348,11 +348,11 @@ void report_print_incident(FILE *out, const struct log_record *rec, size_t index
     print_traffic(out, rec);
     print_tcp(out, &rec->tcp);
     fprintf(out, "  cause     %s", paint(color, C_YELLOW C_BOLD));
-    report_put_safe(out, rec->cause_code ? rec->cause_code : "unknown");
+    report_put_safe(out, rec->cause.code ? rec->cause.code : "unknown");
     fprintf(out, "%s\n", paint(color, C_RESET));
-    if (rec->cause_hint) {
+    if (rec->cause.hint) {
         fprintf(out, "  hint      %s", paint(color, C_CYAN));
-        report_put_safe(out, rec->cause_hint);
+        report_put_safe(out, rec->cause.hint);
         fprintf(out, "%s\n", paint(color, C_RESET));
     }
 }

@@ -100,11 +100,11 @@ json_t *report_record_json(const struct log_record *rec)
     put(o, "exchanges", count_or_null(rec->exchanges));
     if (rec->reused >= 0) put(o, "reused", json_boolean(rec->reused));
     put(o, "tcp", tcp_json(&rec->tcp));
-    if (rec->cause_code || rec->cause_hint) {
+    if (rec->cause.code || rec->cause.hint) {
         json_t *cause = json_object();
         if (cause) {
-            put(cause, "code", str_or_null(rec->cause_code));
-            put(cause, "hint", str_or_null(rec->cause_hint));
+            put(cause, "code", str_or_null(rec->cause.code));
+            put(cause, "hint", str_or_null(rec->cause.hint));
             put(o, "cause", cause);
         }
     }

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+/*
+ * schema.h: the record schema v1 as one table, the single place a record field is named.
+ *
+ * Each table is an X-macro: RECORD_FIELDS(X) calls X(key, KIND, member, doc) once per field of a
+ * record, in the order the shim writes them. key is the JSON name, KIND one of the kinds below
+ * (it fixes the JSON type and how a reader stores the value), member the C name a reader uses,
+ * doc one line for people (README's field table and `rstwatch cat --schema` come from it).
+ * Nested objects and arrays have their own tables (tcp, cause, events[], counts[]).
+ *
+ * Readers expand the tables into struct members (logread.h), the parser's key lookup, the
+ * release of owned strings and the re-emitted JSON of `report --json`; a writer can expand the
+ * same tables with its own X to emit keys in this order. Adding a field of a plain kind (STR,
+ * SHORT, COUNT, INT, MS, BOOL) is one line here; the readers pick it up everywhere.
+ *
+ * Kinds (JSON type -> C storage; "absent" is the value when the field is missing or ill-typed):
+ *   STR     string  -> char * (owned, NULL absent)
+ *   SHORT   string  -> char[LOG_SHORT_STR] (cut at a UTF-8 boundary, "" absent)
+ *   COUNT   integer >= 0 -> long long (LOG_ABSENT)
+ *   INT     integer -> long long + int has_<member>
+ *   MS      number  -> double milliseconds (NAN absent, also when not finite or beyond ~31 years)
+ *   BOOL    boolean -> int (-1 absent)
+ *   VERSION, TYPE, TIME, PID: the strict fields that every record must carry
+ *   TCP, CAUSE (object), EVENTS, COUNTS (array): nested tables below
+ */
+#ifndef RSTWATCH_SCHEMA_H
+#define RSTWATCH_SCHEMA_H
+
+#define RECORD_FIELDS(X)                                                                          \
+    X("v", VERSION, v, "schema version, always 1")                                                \
+    X("type", TYPE, type, "reset, eof, error, close, retry, inject or summary")                   \
+    X("time", TIME, time, "UTC time the record was written (RFC 3339, microseconds)")             \
+    X("pid", PID, pid, "process id")                                                              \
+    X("tid", COUNT, tid, "thread id of the failing call")                                         \
+    X("host", STR, host, "hostname when the shim was loaded")                                     \
+    X("prog", STR, prog, "program name")                                                          \
+    X("fd", COUNT, fd, "fd of the failing call")                                                  \
+    X("conn", COUNT, conn, "the connection's process-unique id")                                  \
+    X("family", STR, family, "inet, inet6 or unix")                                               \
+    X("role", STR, role, "client (connected) or server (accepted)")                               \
+    X("local", STR, local, "local address, 1.2.3.4:80, [::1]:80 or unix:/path")                   \
+    X("peer", STR, peer, "peer address, same forms as local")                                     \
+    X("op", STR, op, "the failing call")                                                          \
+    X("errno", STR, err, "errno name of the failing call (null for eof and close)")               \
+    X("errno_code", COUNT, errno_code, "errno number")                                            \
+    X("age_ms", MS, age_ms, "since the connection was created")                                   \
+    X("idle_ms", MS, idle_ms, "since its last successful I/O")                                    \
+    X("idle_before_ms", MS, idle_before_ms, "quiet gap before the current request began")         \
+    X("bytes_out", COUNT, bytes_out, "bytes sent")                                                \
+    X("bytes_in", COUNT, bytes_in, "bytes received")                                              \
+    X("calls_out", COUNT, calls_out, "successful send calls")                                     \
+    X("calls_in", COUNT, calls_in, "successful receive calls")                                    \
+    X("exchanges", COUNT, exchanges, "request/response turns")                                    \
+    X("reused", BOOL, reused, "the failure hit the 2nd or later exchange")                        \
+    X("tcp", TCP, tcp, "last TCP_INFO snapshot before the failing call, null for unix sockets")   \
+    X("cause", CAUSE, cause, "the diagnosis: code and hint")                                      \
+    X("events", EVENTS, events, "the last calls on the connection, oldest first")                 \
+    X("events_dropped", COUNT, events_dropped, "older events overwritten in the ring")            \
+    X("suppressed", COUNT, suppressed, "records of the same key left out by the rate limit")      \
+    X("attempt", COUNT, attempt, "retry records: the attempt number")                             \
+    X("action", STR, action, "retry: reconnect, replay or none; inject: reset, refuse, delay")    \
+    X("outcome", STR, outcome, "retry records: ok, in_progress, failed or refused")               \
+    X("reason", STR, reason, "retry records: why the action was or was not taken")                \
+    X("since", STR, since, "summary records: start of the period counted (RFC 3339)")             \
+    X("counts", COUNTS, counts, "summary records: counts per type x peer x cause x role")
+
+#define RECORD_TCP_FIELDS(X)                                                                      \
+    X("state", SHORT, state, "TCP state name (ESTABLISHED, CLOSE_WAIT, ...)")                     \
+    X("rtt_us", COUNT, rtt_us, "smoothed round-trip time")                                        \
+    X("rttvar_us", COUNT, rttvar_us, "round-trip time variance")                                  \
+    X("retrans", COUNT, retrans, "retransmits of the current segment")                            \
+    X("total_retrans", COUNT, total_retrans, "retransmits over the connection's life")            \
+    X("unacked", COUNT, unacked, "segments sent and not acknowledged")                            \
+    X("lost", COUNT, lost, "segments presumed lost")                                              \
+    X("last_data_recv_ms", COUNT, last_data_recv_ms, "since data was last received")              \
+    X("last_data_sent_ms", COUNT, last_data_sent_ms, "since data was last sent")                  \
+    X("snapshot_age_ms", MS, snapshot_age_ms, "age of the snapshot when the record was written")
+
+#define RECORD_CAUSE_FIELDS(X)                                                                    \
+    X("code", STR, code, "cause code (refused, idle_reuse, ...)")                                 \
+    X("hint", STR, hint, "one sentence: the likely cause and the next step")
+
+#define RECORD_EVENT_FIELDS(X)                                                                    \
+    X("t_ms", MS, t_ms, "since the connection was created")                                       \
+    X("op", SHORT, op, "the call")                                                                \
+    X("ret", INT, ret, "its return value")                                                        \
+    X("errno", SHORT, err, "its errno name when it failed")                                       \
+    X("n", COUNT, n, "calls merged into this event")                                              \
+    X("span_ms", MS, span_ms, "first to last merged call")
+
+#define RECORD_COUNT_FIELDS(X)                                                                    \
+    X("type", STR, type, "record type counted")                                                   \
+    X("role", STR, role, "client or server")                                                      \
+    X("peer", STR, peer, "peer address")                                                          \
+    X("cause", STR, cause, "cause code")                                                          \
+    X("count", COUNT, count, "how many")
+
+#endif
