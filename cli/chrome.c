@@ -3,11 +3,18 @@
  *
  * Streams: each record is turned into events as it is read, so a huge log exports in constant
  * memory (only the set of already-named tracks grows). Layout: pid = the record's pid (process
- * named after prog), one track per connection (tid = conn, named "conn N fd F → peer"). Times are
- * absolute microseconds: the connection started at time - age_ms, an event happened t_ms after
- * that, so records written by different processes line up on one time axis.
+ * named after prog, and its host when there is one), one track per connection (tid = conn, named
+ * "conn N fd F → peer"); the processes of a second host are offset by CHROME_HOST_PID_STRIDE so
+ * that pid 4242 on two hosts stays two processes. Times are absolute microseconds: the
+ * connection started at time - age_ms, an event happened t_ms after that, so records written by
+ * different processes line up on one time axis.
+ *
+ * Size is capped (a trace viewer in a browser gives up at a few hundred MB): each record's
+ * events are rendered into a buffer and written only if they fit; after that, records are only
+ * counted, and the document ends with a note of how many were left out (an instant event and
+ * "otherData"), as the HTML page does.
  */
-#include "export.h"
+#include "chrome.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -23,22 +30,45 @@ struct chrome_track {
     int used;
 };
 
-void chrome_begin(struct chrome_writer *w, FILE *out)
+void chrome_begin(struct chrome_writer *w, FILE *out, size_t max_bytes)
 {
     memset(w, 0, sizeof *w);
     w->out = out;
-    fputs("{\"traceEvents\":[\n", out);
+    w->max_bytes = max_bytes ? max_bytes : CHROME_MAX_BYTES;
+    static const char head[] = "{\"traceEvents\":[\n";
+    fputs(head, out);
+    w->bytes = sizeof head - 1;
 }
 
+/* Writes one event into the current record's buffer. */
 static void emit(struct chrome_writer *w, json_t *ev)
 {
-    if (!ev) {
+    if (!ev || !w->buf) {
+        json_decref(ev);
         w->failed = 1;
         return;
     }
-    if (w->events++) fputs(",\n", w->out);
-    if (json_dumpf(ev, w->out, JSON_COMPACT | JSON_REAL_PRECISION(17)) != 0) w->failed = 1;
+    fputs(",\n", w->buf);
+    if (json_dumpf(ev, w->buf, JSON_COMPACT | JSON_REAL_PRECISION(17)) != 0) w->failed = 1;
     json_decref(ev);
+}
+
+/* The trace pid of a record: its pid, offset by its host's stride. */
+static long long trace_pid(struct chrome_writer *w, const struct log_record *rec)
+{
+    if (!rec->host) return rec->pid;
+    size_t i = 0;
+    for (; i < w->nhosts; i++)
+        if (strcmp(w->hosts[i], rec->host) == 0) break;
+    if (i == w->nhosts && w->nhosts < CHROME_MAX_HOSTS) {
+        w->hosts[i] = strdup(rec->host);
+        if (w->hosts[i])
+            w->nhosts++;
+        else
+            w->failed = 1;
+    }
+    if (i >= CHROME_MAX_HOSTS) i = CHROME_MAX_HOSTS - 1;
+    return rec->pid + (long long)i * CHROME_HOST_PID_STRIDE;
 }
 
 static uint64_t track_hash(long long pid, long long tid)
@@ -86,16 +116,22 @@ static long long record_track(const struct log_record *rec)
     return rec->fd != LOG_ABSENT ? rec->fd : 0;
 }
 
-static void name_tracks(struct chrome_writer *w, const struct log_record *rec, long long tid)
+static void name_tracks(struct chrome_writer *w, const struct log_record *rec, long long pid,
+                        long long tid)
 {
-    int fresh = track_is_new(w, rec->pid, LOG_ABSENT);
+    int fresh = track_is_new(w, pid, LOG_ABSENT);
     if (fresh < 0) w->failed = 1;
     if (fresh > 0) {
-        json_t *ev = json_pack("{s:s, s:s, s:I, s:{s:s}}", "name", "process_name", "ph", "M", "pid",
-                               (json_int_t)rec->pid, "args", "name", rec->prog ? rec->prog : "?");
+        char name[320];
+        snprintf(name, sizeof name, "%.120s%s%.180s", rec->prog ? rec->prog : "?",
+                 rec->host ? " on " : "", rec->host ? rec->host : "");
+        json_t *label = json_string(name);
+        if (!label) label = json_string(rec->prog ? rec->prog : "?");
+        json_t *ev = json_pack("{s:s, s:s, s:I, s:{s:o}}", "name", "process_name", "ph", "M",
+                               "pid", (json_int_t)pid, "args", "name", label);
         emit(w, ev);
     }
-    fresh = track_is_new(w, rec->pid, tid);
+    fresh = track_is_new(w, pid, tid);
     if (fresh < 0) w->failed = 1;
     if (fresh > 0) {
         char name[512];
@@ -108,7 +144,7 @@ static void name_tracks(struct chrome_writer *w, const struct log_record *rec, l
         /* Cutting at 400 bytes may split a UTF-8 sequence; json_string would then refuse it. */
         json_t *label = json_string(name);
         if (!label) label = json_string("conn");
-        json_t *ev = base_event("thread_name", "M", rec->pid, tid);
+        json_t *ev = base_event("thread_name", "M", pid, tid);
         if (ev)
             json_object_set_new(ev, "args", json_pack("{s:o}", "name", label));
         else
@@ -164,8 +200,8 @@ static void emit_at(struct chrome_writer *w, json_t *ev, double ts_us, double du
 }
 
 /* The failing call: a thread-scoped instant named after the errno, carrying the diagnosis. */
-static void emit_failure(struct chrome_writer *w, const struct log_record *rec, long long tid,
-                         const struct log_event *ev, double ts_us)
+static void emit_failure(struct chrome_writer *w, const struct log_record *rec, long long pid,
+                         long long tid, const struct log_event *ev, double ts_us)
 {
     const char *name = ev && ev->err[0] ? ev->err : rec->err ? rec->err : "error";
     json_t *args = json_object();
@@ -176,18 +212,20 @@ static void emit_failure(struct chrome_writer *w, const struct log_record *rec, 
         set_count(args, "errno_code", rec->errno_code);
         set_str(args, "cause.code", rec->cause.code ? rec->cause.code : "unknown");
         set_str(args, "cause.hint", rec->cause.hint);
+        set_str(args, "host", rec->host);
         json_object_set_new(args, "tcp", tcp_args(&rec->tcp));
         set_str(args, "peer", rec->peer);
         set_ms(args, "age_ms", rec->age_ms);
         set_ms(args, "idle_ms", rec->idle_ms);
     }
-    json_t *e = base_event(name, "i", rec->pid, tid);
+    json_t *e = base_event(name, "i", pid, tid);
     if (e) json_object_set_new(e, "s", json_string("t"));
     emit_at(w, e, ts_us, -1, args);
 }
 
 /* A retry or inject record: one instant ("retry replay ok", "inject reset"). */
-static void emit_action(struct chrome_writer *w, const struct log_record *rec, long long tid)
+static void emit_action(struct chrome_writer *w, const struct log_record *rec, long long pid,
+                        long long tid)
 {
     char name[160];
     snprintf(name, sizeof name, "%s %.64s%s%.32s", log_type_name(rec->type),
@@ -203,18 +241,19 @@ static void emit_action(struct chrome_writer *w, const struct log_record *rec, l
         set_str(args, "peer", rec->peer);
         set_str(args, "errno", rec->err);
     }
-    json_t *e = base_event(label ? name : log_type_name(rec->type), "i", rec->pid, tid);
+    json_t *e = base_event(label ? name : log_type_name(rec->type), "i", pid, tid);
     json_decref(label);
     if (e) json_object_set_new(e, "s", json_string("t"));
     emit_at(w, e, (double)rec->time_us, -1, args);
 }
 
-void chrome_write_record(struct chrome_writer *w, const struct log_record *rec)
+/* Renders a record's events into w->buf. */
+static void render_record(struct chrome_writer *w, const struct log_record *rec)
 {
-    long long tid = record_track(rec);
-    name_tracks(w, rec, tid);
+    long long tid = record_track(rec), pid = trace_pid(w, rec);
+    name_tracks(w, rec, pid, tid);
     if (rec->type == LOG_RETRY || rec->type == LOG_INJECT) {
-        emit_action(w, rec, tid);
+        emit_action(w, rec, pid, tid);
         return;
     }
     double last_t = rec->nevents ? rec->events[rec->nevents - 1].t_ms : 0;
@@ -227,13 +266,15 @@ void chrome_write_record(struct chrome_writer *w, const struct log_record *rec)
         set_str(args, "peer", rec->peer);
         set_str(args, "local", rec->local);
         set_str(args, "role", rec->role);
+        set_str(args, "host", rec->host);
         set_str(args, "type", log_type_name(rec->type));
         set_str(args, "cause.code", rec->cause.code);
         set_count(args, "bytes_out", rec->bytes_out);
         set_count(args, "bytes_in", rec->bytes_in);
         set_count(args, "events_dropped", rec->events_dropped);
+        set_count(args, "suppressed", rec->suppressed);
     }
-    emit_at(w, base_event("connection", "X", rec->pid, tid), start_us,
+    emit_at(w, base_event("connection", "X", pid, tid), start_us,
             life_ms > 0 ? life_ms * 1000.0 : CHROME_TINY_US, args);
 
     const struct log_event *failing = log_record_failing_event(rec);
@@ -241,7 +282,7 @@ void chrome_write_record(struct chrome_writer *w, const struct log_record *rec)
         const struct log_event *ev = &rec->events[i];
         double ts = start_us + ev->t_ms * 1000.0;
         if (ev == failing) {
-            emit_failure(w, rec, tid, ev, ts);
+            emit_failure(w, rec, pid, tid, ev, ts);
             continue;
         }
         /* A merged event spans its calls (span_ms); older logs: until the next event. */
@@ -257,16 +298,71 @@ void chrome_write_record(struct chrome_writer *w, const struct log_record *rec)
             if (ev->err[0]) set_str(eargs, "errno", ev->err);
             set_ms(eargs, "t_ms", ev->t_ms);
         }
-        emit_at(w, base_event(ev->op[0] ? ev->op : "?", "X", rec->pid, tid), ts, dur, eargs);
+        emit_at(w, base_event(ev->op[0] ? ev->op : "?", "X", pid, tid), ts, dur, eargs);
     }
     if (!failing && (rec->type == LOG_RESET || rec->type == LOG_ERROR || rec->type == LOG_EOF))
-        emit_failure(w, rec, tid, NULL, (double)rec->time_us);
+        emit_failure(w, rec, pid, tid, NULL, (double)rec->time_us);
+}
+
+void chrome_write_record(struct chrome_writer *w, const struct log_record *rec)
+{
+    if (rec->time_us > w->last_ts_us) w->last_ts_us = rec->time_us;
+    if (rec->type == LOG_SUMMARY) return; /* counts only: nothing to draw */
+    if (w->left_out) {
+        w->left_out++;
+        return;
+    }
+    w->buf = open_memstream(&w->buf_data, &w->buf_len);
+    render_record(w, rec);
+    if (!w->buf || fclose(w->buf) != 0) {
+        w->failed = 1;
+    } else {
+        /* The first event of the document has no separating comma. */
+        const char *text = w->buf_data;
+        size_t len = w->buf_len;
+        if (!w->events && len >= 2) text += 2, len -= 2;
+        if (w->bytes + len > w->max_bytes - 512) {
+            w->left_out++;
+        } else if (len) {
+            fwrite(text, 1, len, w->out);
+            w->bytes += len;
+            w->events++;
+            w->records++;
+        }
+    }
+    free(w->buf_data);
+    w->buf = NULL;
+    w->buf_data = NULL;
+    w->buf_len = 0;
 }
 
 int chrome_end(struct chrome_writer *w)
 {
-    fputs("\n],\"displayTimeUnit\":\"ms\"}\n", w->out);
+    if (w->left_out) {
+        char note[200];
+        snprintf(note, sizeof note,
+                 "rstwatch: %llu more records left out (trace capped at %zu MiB); "
+                 "rstwatch report counts them all",
+                 w->left_out, w->max_bytes >> 20);
+        json_t *ev = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "name", note, "ph", "i", "s",
+                               "g", "pid", (json_int_t)0, "tid", (json_int_t)0, "ts",
+                               (json_int_t)w->last_ts_us);
+        if (ev) {
+            fputs(w->events ? ",\n" : "", w->out);
+            json_dumpf(ev, w->out, JSON_COMPACT);
+            json_decref(ev);
+        }
+        fprintf(w->out,
+                "\n],\"displayTimeUnit\":\"ms\",\"otherData\":{\"records\":%llu,"
+                "\"records_left_out\":%llu,\"note\":\"%s\"}}\n",
+                w->records, w->left_out, note);
+    } else {
+        fputs("\n],\"displayTimeUnit\":\"ms\"}\n", w->out);
+    }
     free(w->tracks);
     w->tracks = NULL;
+    for (size_t i = 0; i < w->nhosts; i++)
+        free(w->hosts[i]);
+    w->nhosts = 0;
     return w->failed || ferror(w->out) ? -1 : 0;
 }

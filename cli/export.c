@@ -1,90 +1,99 @@
 /*
- * export.c: `rstwatch export --format chrome|html [-o OUT] FILE...`.
+ * export.c: `rstwatch export --format chrome|html [-o OUT] [--since WHEN] [FILE|DIR ...]`.
  *
  * Reads logs exactly like `rstwatch report` (same inputs, same "FILE:LINE: reason" handling of
  * bad lines, same exit status) and hands the records to a writer: chrome.c streams a Chrome
- * trace-event document record by record; html.c needs the aggregation first (its header is the
- * summary), so records are collected with incidents.c, within the same caps as the report.
+ * trace-event document record by record; html.c needs the aggregation first (its overview comes
+ * first), so records are collected with incidents.c, within the same caps as the report. Both
+ * outputs are capped in size and say how much they left out (also on stderr).
  */
+#include "chrome.h"
 #include "cli.h"
-#include "export.h"
+#include "html.h"
 #include "logscan.h"
+#include "pairs.h"
+#include "since.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum export_format { FORMAT_NONE, FORMAT_CHROME, FORMAT_HTML };
 
 struct export_opts {
     enum export_format format;
     const char *out_path;
+    int64_t since_us;
+    int help;
 };
 
 static void usage(FILE *out)
 {
     fputs(
-        "usage: rstwatch export --format chrome|html [-o OUT] FILE|DIR...\n"
+        "usage: rstwatch export --format chrome|html [-o OUT] [--since WHEN] [FILE|DIR ...]\n"
         "  --format chrome  Chrome trace-event JSON (open in ui.perfetto.dev or chrome://tracing)\n"
-        "  --format html    one self-contained HTML page with a timeline per connection\n"
-        "  -o OUT           write to OUT instead of stdout\n"
-        "  FILE|DIR         log files, directories of *.jsonl, or - for stdin\n"
+        "  --format html    one self-contained HTML page: an overview, then a timeline per\n"
+        "                   connection\n"
+        "  -o, --output OUT write to OUT instead of stdout\n"
+        "  --since WHEN     only records from WHEN on: " SINCE_FORMS "\n"
+        "  FILE|DIR         log files, directories of logs, or - for stdin\n"
         "                   (default: the default log directory)\n"
+        "Both outputs are capped in size (HTML 5 MB, trace 32 MiB) and say what they left out.\n"
         "exit status: 0 ok, 1 bad lines were skipped, 2 usage error or unreadable input\n",
         out);
 }
 
-/* Takes "--opt VALUE" or "--opt=VALUE"; returns the value (advancing *i) or NULL. */
-static const char *option_value(int argc, char **argv, int *i, const char *name)
+/* Parses the options; the inputs are argv[optind..]. Returns 0, or -1 on a usage error. */
+static int parse_args(int argc, char **argv, struct export_opts *opts)
 {
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0) return NULL;
-    if (argv[*i][n] == '=') return argv[*i] + n + 1;
-    if (argv[*i][n] == '\0' && *i + 1 < argc) return argv[++*i];
-    return NULL;
-}
-
-static int is_option(const char *arg, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
-}
-
-/* Splits argv into options and inputs (moved to the front of argv). Returns -1 on usage error. */
-static int parse_args(int argc, char **argv, struct export_opts *opts, size_t *ninputs)
-{
-    size_t n = 0;
-    int only_inputs = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (only_inputs || a[0] != '-' || strcmp(a, "-") == 0) {
-            argv[n++] = argv[i];
-        } else if (strcmp(a, "--") == 0) {
-            only_inputs = 1;
-        } else if (is_option(a, "--format") || is_option(a, "-f")) {
-            v = option_value(argc, argv, &i, a[1] == '-' ? "--format" : "-f");
-            if (v && strcmp(v, "chrome") == 0) {
+    static const struct option longopts[] = {{"format", required_argument, NULL, 'f'},
+                                             {"output", required_argument, NULL, 'o'},
+                                             {"since", required_argument, NULL, 's'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:o:s:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (strcmp(optarg, "chrome") == 0) {
                 opts->format = FORMAT_CHROME;
-            } else if (v && strcmp(v, "html") == 0) {
+            } else if (strcmp(optarg, "html") == 0) {
                 opts->format = FORMAT_HTML;
             } else {
-                fprintf(stderr, "rstwatch export: --format wants chrome or html%s%s%s\n",
-                        v ? " (got '" : "", v ? v : "", v ? "')" : "");
+                fprintf(stderr, "rstwatch export: --format wants chrome or html (got '%s')\n",
+                        optarg);
                 return -1;
             }
-        } else if (is_option(a, "-o") || is_option(a, "--output")) {
-            v = option_value(argc, argv, &i, a[1] == '-' ? "--output" : "-o");
-            if (!v || !*v) {
-                fprintf(stderr, "rstwatch export: %s wants a file name\n", a);
+            break;
+        case 'o':
+            if (!*optarg) {
+                fprintf(stderr, "rstwatch export: -o wants a file name\n");
                 return -1;
             }
-            opts->out_path = v;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            exit(0);
-        } else {
-            fprintf(stderr, "rstwatch export: unknown option '%s'\n", a);
+            opts->out_path = optarg;
+            break;
+        case 's':
+            if (since_parse(optarg, (int64_t)time(NULL) * 1000000, &opts->since_us)) {
+                fprintf(stderr, "rstwatch export: --since wants %s (got '%s')\n", SINCE_FORMS,
+                        optarg);
+                return -1;
+            }
+            break;
+        case 'h': opts->help = 1; return 0;
+        default:
+            if (optopt == 'f')
+                fprintf(stderr, "rstwatch export: --format wants chrome or html\n");
+            else if (optopt == 'o')
+                fprintf(stderr, "rstwatch export: -o wants a file name\n");
+            else if (optopt == 's')
+                fprintf(stderr, "rstwatch export: --since wants %s\n", SINCE_FORMS);
+            else
+                fprintf(stderr, "rstwatch export: unknown option '%s'\n", argv[optind - 1]);
             return -1;
         }
     }
@@ -92,28 +101,56 @@ static int parse_args(int argc, char **argv, struct export_opts *opts, size_t *n
         fprintf(stderr, "rstwatch export: --format chrome|html is required\n");
         return -1;
     }
-    *ninputs = n;
     return 0;
 }
 
-static void on_chrome_record(struct log_record *rec, void *arg)
+struct export_ctx {
+    const struct export_opts *opts;
+    struct chrome_writer chrome;
+    struct incidents inc;
+};
+
+static void on_record(struct log_record *rec, void *arg)
 {
-    chrome_write_record(arg, rec);
-    log_record_free(rec);
+    struct export_ctx *ctx = arg;
+    if (ctx->opts->since_us && rec->time_us < ctx->opts->since_us) {
+        ctx->inc.filtered++;
+        log_record_free(rec);
+    } else if (ctx->opts->format == FORMAT_CHROME) {
+        chrome_write_record(&ctx->chrome, rec);
+        log_record_free(rec);
+    } else {
+        incidents_add(&ctx->inc, rec);
+    }
 }
 
-static void on_html_record(struct log_record *rec, void *arg)
+/* Writes the HTML page and says on stderr what it only counted. */
+static void write_html(FILE *out, struct export_ctx *ctx, const struct logscan_stats *stats)
 {
-    incidents_add(arg, rec);
+    incidents_finish(&ctx->inc);
+    struct pairs pairs;
+    if (pairs_find(&ctx->inc, &pairs))
+        fprintf(stderr, "rstwatch export: out of memory joining the two ends of connections\n");
+    size_t left = html_write_page(out, &ctx->inc, &pairs, stats, 0);
+    uint64_t counted = left + ctx->inc.detail_omitted + ctx->inc.counted_only;
+    if (counted)
+        fprintf(stderr,
+                "rstwatch export: the page draws %zu timelines; %llu more incidents are only "
+                "counted in its overview\n",
+                pairs.nshown - left, (unsigned long long)counted);
+    pairs_free(&pairs);
 }
 
 int cmd_export(int argc, char **argv)
 {
     struct export_opts opts = {0};
-    size_t ninputs;
-    if (parse_args(argc, argv, &opts, &ninputs)) {
+    if (parse_args(argc, argv, &opts)) {
         usage(stderr);
         return 2;
+    }
+    if (opts.help) {
+        usage(stdout);
+        return 0;
     }
     FILE *out = stdout;
     if (opts.out_path && strcmp(opts.out_path, "-") != 0) {
@@ -125,22 +162,24 @@ int cmd_export(int argc, char **argv)
     }
     const char *out_name = out == stdout ? "stdout" : opts.out_path;
 
+    struct export_ctx ctx = {.opts = &opts};
+    incidents_init(&ctx.inc);
     struct logscan_stats stats;
     int failed = 0;
+    if (opts.format == FORMAT_CHROME) chrome_begin(&ctx.chrome, out, 0);
+    logscan_run(argv + optind, (size_t)(argc - optind), on_record, &ctx, &stats);
     if (opts.format == FORMAT_CHROME) {
-        struct chrome_writer w;
-        chrome_begin(&w, out);
-        logscan_run(argv, ninputs, on_chrome_record, &w, &stats);
-        failed = chrome_end(&w) != 0;
+        unsigned long long written = ctx.chrome.records, left = ctx.chrome.left_out;
+        failed = chrome_end(&ctx.chrome) != 0;
+        if (left)
+            fprintf(stderr,
+                    "rstwatch export: the trace holds the first %llu records; %llu more were "
+                    "left out (size cap)\n",
+                    written, left);
     } else {
-        struct incidents inc;
-        incidents_init(&inc);
-        logscan_run(argv, ninputs, on_html_record, &inc, &stats);
-        incidents_finish(&inc);
-        struct report_inputs in = {.files = stats.files, .bad_lines = stats.bad_lines};
-        html_write_page(out, &inc, &in);
-        incidents_free(&inc);
+        write_html(out, &ctx, &stats);
     }
+    incidents_free(&ctx.inc);
     if (ferror(out) || (out == stdout ? fflush(out) : fclose(out)) != 0) failed = 1;
     if (failed) {
         fprintf(stderr, "rstwatch export: %s: write failed\n", out_name);

@@ -1,27 +1,34 @@
 /*
  * html.c: records -> one self-contained HTML page (inline CSS and SVG; no scripts, no fetches).
  *
- * The page opens with the same summary as the text report, then draws every incident as a
- * timeline on a millisecond axis: each event a mark (merged events a bar labelled ×n), the
+ * The page opens with the summary and an overview (html_overview.c) that answer "which service,
+ * which cause, how many, since when" at any log size, then draws the first incidents as
+ * timelines on a millisecond axis: each event a mark (merged events a bar labelled ×n), the
  * failing call a red marker with its errno, and beside it the cause code, hint, TCP snapshot,
- * peer, program and pid. SVG elements carry stable classes ("conn", "axis", "tick", "event",
- * "fail") for tests and user style sheets. Every string that came from a log goes through
- * html_put_escaped, and a Content-Security-Policy forbids scripts and external loads anyway.
+ * peer, program and pid. The two ends of one connection share one drawing: two lanes (client
+ * above, server below) on one axis, under the verdict. The page is capped in size
+ * (HTML_MAX_BYTES): each timeline is rendered into a buffer and written only if it fits, and
+ * the page says how many were left out. SVG elements carry stable classes ("conn", "lane",
+ * "axis", "tick", "event", "fail") for tests and user style sheets. Every string that came from
+ * a log goes through html_put_escaped, and a Content-Security-Policy forbids scripts and
+ * external loads anyway.
  */
-#include "export.h"
+#include "html.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Timeline geometry (SVG user units). */
 #define SVG_WIDTH 760
-#define SVG_HEIGHT 120
+#define SVG_LANE_H 84 /* one record's marks and labels */
 #define SVG_LEFT 24
 #define SVG_RIGHT 36
-#define SVG_AXIS_Y 92
-#define SVG_MARK_Y 52
+#define SVG_MARK_Y 52 /* within a lane */
 #define SVG_MARK_H 22
+#define SVG_AXIS_GAP 8 /* between the last lane and the axis */
+#define SVG_AXIS_LABELS 28
 #define SVG_TARGET_TICKS 6
 #define SVG_MAX_TICKS 40
 
@@ -78,6 +85,18 @@ static const char page_head[] =
     "svg .event.error rect{fill:#d29922}\n"
     "svg .fail line{stroke:#cf222e;stroke-width:2}svg .fail circle{fill:#cf222e}\n"
     "svg .fail text{font:bold 11px sans-serif;fill:#cf222e}\n"
+    "svg .lane-label{font:bold 10px sans-serif;fill:#57606a}\n"
+    "p.verdict{font-weight:600;color:#8a4b00}\n"
+    "section.overview{margin:12px 0}\n"
+    ".charts,.tops{display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start}\n"
+    "svg.chart{background:#fff;border:1px solid #dfe3e8;border-radius:4px}\n"
+    "svg.chart text{font:10px sans-serif;fill:#57606a}\n"
+    "ul.legend{list-style:none;padding:0;margin:4px 0;font-size:12px;max-width:520px}\n"
+    "ul.legend li{display:inline-block;margin-right:12px}\n"
+    "ul.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}\n"
+    "table.top{border-collapse:collapse;font-size:13px}\n"
+    "table.top td,table.top th{padding:2px 10px 2px 0;text-align:left}\n"
+    "p.left-out{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:8px 12px}\n"
     "</style>\n</head>\n<body>\n";
 
 static void write_tallies(FILE *out, const char *label, const struct tally *t, size_t n)
@@ -98,51 +117,67 @@ static void write_values(FILE *out, const struct value_set *set)
     if (!set->n && !set->more) fputc('-', out);
 }
 
-/* "2026-11-23 05:31:02.123" (UTC) from microseconds. */
-static void seen_time(int64_t us, char *buf, size_t len)
+static void write_groups(FILE *out, const struct incidents *inc)
 {
-    char iso[40];
-    logread_format_time(us, iso, sizeof iso);
-    iso[10] = ' ';
-    iso[23] = '\0';
-    snprintf(buf, len, "%s", iso);
+    size_t rows = inc->ngroups < HTML_MAX_GROUP_ROWS ? inc->ngroups : HTML_MAX_GROUP_ROWS;
+    int show_host = incidents_hosts(inc) > 1;
+    fprintf(out, "<table class=\"groups\">\n<tr><th>count</th>%s<th>service</th><th>side</th>"
+                 "<th>cause</th><th>errno</th><th>programs</th><th>first seen (UTC)</th>"
+                 "<th>last seen</th></tr>\n",
+            show_host ? "<th>host</th>" : "");
+    for (size_t i = 0; i < rows; i++) {
+        const struct incident_group *g = &inc->groups[i];
+        char first[40], last[40], label[600];
+        logread_format_seen(g->first_us, 3, first, sizeof first);
+        logread_format_seen(g->last_us, 3, last, sizeof last);
+        incidents_group_label(g, label, sizeof label);
+        fprintf(out, "<tr class=\"group\"><td class=\"count\">%llu</td>",
+                (unsigned long long)g->count);
+        if (show_host) {
+            fputs("<td class=\"host\">", out);
+            html_put_escaped(out, *g->host ? g->host : "-");
+            fputs("</td>", out);
+        }
+        fputs("<td class=\"service\">", out);
+        html_put_escaped(out, label);
+        fputs("</td><td>", out);
+        html_put_escaped(out, g->role);
+        fputs("</td><td class=\"cause-code\">", out);
+        html_put_escaped(out, g->cause);
+        fputs("</td><td>", out);
+        write_values(out, &g->errnos);
+        fputs("</td><td>", out);
+        write_values(out, &g->progs);
+        fprintf(out, "</td><td class=\"when\">%s</td><td class=\"when\">%s</td></tr>\n", first,
+                last);
+    }
+    fputs("</table>\n", out);
+    if (inc->ngroups > rows) {
+        uint64_t rest = 0;
+        for (size_t i = rows; i < inc->ngroups; i++)
+            rest += inc->groups[i].count;
+        fprintf(out,
+                "<p class=\"meta more-groups\">and %zu more groups with %llu incidents "
+                "(rstwatch report --json lists them all)</p>\n",
+                inc->ngroups - rows, (unsigned long long)rest);
+    }
 }
 
-static void write_summary(FILE *out, const struct incidents *inc, const struct report_inputs *in)
+static void write_summary(FILE *out, const struct incidents *inc, const struct logscan_stats *in)
 {
     fprintf(out, "<header>\n<h1>rstwatch: %llu incident%s</h1>\n",
             (unsigned long long)inc->incidents, inc->incidents == 1 ? "" : "s");
     fprintf(out, "<p class=\"meta\">%llu record%s from %zu file%s",
             (unsigned long long)inc->records, inc->records == 1 ? "" : "s", in->files,
             in->files == 1 ? "" : "s");
+    if (incidents_hosts(inc) > 1) fprintf(out, " from %zu hosts", incidents_hosts(inc));
     if (in->bad_lines)
         fprintf(out, "; %zu bad line%s skipped", in->bad_lines, in->bad_lines == 1 ? "" : "s");
-    if (inc->detail_omitted)
-        fprintf(out, "; timelines shown for the first %zu incidents only", inc->ndetail);
+    if (inc->counted_only)
+        fprintf(out, "; %llu incidents only counted (the shim's rate limit left their records out)",
+                (unsigned long long)inc->counted_only);
     fputs("</p>\n", out);
-    if (inc->ngroups) {
-        fputs("<table class=\"groups\">\n<tr><th>count</th><th>peer</th><th>cause</th>"
-              "<th>errno</th><th>programs</th><th>first seen (UTC)</th><th>last seen</th></tr>\n",
-              out);
-        for (size_t i = 0; i < inc->ngroups; i++) {
-            const struct incident_group *g = &inc->groups[i];
-            char first[40], last[40];
-            seen_time(g->first_us, first, sizeof first);
-            seen_time(g->last_us, last, sizeof last);
-            fprintf(out, "<tr class=\"group\"><td class=\"count\">%llu</td><td>",
-                    (unsigned long long)g->count);
-            html_put_escaped(out, g->peer);
-            fputs("</td><td class=\"cause-code\">", out);
-            html_put_escaped(out, g->cause);
-            fputs("</td><td>", out);
-            write_values(out, &g->errnos);
-            fputs("</td><td>", out);
-            write_values(out, &g->progs);
-            fprintf(out, "</td><td class=\"when\">%s</td><td class=\"when\">%s</td></tr>\n", first,
-                    last);
-        }
-        fputs("</table>\n", out);
-    }
+    if (inc->ngroups) write_groups(out, inc);
     write_tallies(out, "retries", inc->retries, inc->nretries);
     write_tallies(out, "injected faults", inc->injections, inc->ninjections);
     if (inc->clean_closes)
@@ -170,24 +205,24 @@ static double x_of(const struct scale *sc, double t_ms)
     return x > SVG_WIDTH - SVG_RIGHT ? SVG_WIDTH - SVG_RIGHT : x;
 }
 
-static void write_axis(FILE *out, const struct scale *sc)
+static void write_axis(FILE *out, const struct scale *sc, int axis_y)
 {
     double step = tick_step(sc->span_ms);
     int decimals = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
     if (decimals > 6) decimals = 6;
     fprintf(out, "<g class=\"axis\"><line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>\n", SVG_LEFT,
-            SVG_AXIS_Y, SVG_WIDTH - SVG_RIGHT, SVG_AXIS_Y);
+            axis_y, SVG_WIDTH - SVG_RIGHT, axis_y);
     for (int i = 0; i <= SVG_MAX_TICKS && i * step <= sc->span_ms * (1 + 1e-9); i++) {
         double x = x_of(sc, i * step);
         fprintf(out,
                 "<g class=\"tick\"><line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
                 "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.*f ms</text></g>\n",
-                x, SVG_AXIS_Y, x, SVG_AXIS_Y + 5, x, SVG_AXIS_Y + 17, decimals, i * step);
+                x, axis_y, x, axis_y + 5, x, axis_y + 17, decimals, i * step);
     }
     fputs("</g>\n", out);
 }
 
-static void write_event_title(FILE *out, const struct log_event *ev)
+static void write_event_title(FILE *out, const struct log_event *ev, double t_ms)
 {
     fputs("<title>", out);
     html_put_escaped(out, or_dash(ev->op));
@@ -197,96 +232,136 @@ static void write_event_title(FILE *out, const struct log_event *ev)
         fputc(' ', out);
         html_put_escaped(out, ev->err);
     }
-    fprintf(out, " at %.3f ms</title>", ev->t_ms);
+    fprintf(out, " at %.3f ms</title>", t_ms);
 }
 
 /* Label rows above the marks; a label goes in the first row where it does not overlap. */
 #define SVG_LABEL_ROWS 3
 #define SVG_LABEL_CHAR_PX 5.6
 
-struct label_rows {
-    double end[SVG_LABEL_ROWS]; /* rightmost x used so far in each row */
+/* One record drawn in a horizontal band: its events shifted by shift_ms on the shared axis. */
+struct lane {
+    const struct scale *sc;
+    double shift_ms; /* the record's start on the drawing's axis */
+    int y;           /* top of the band */
+    double end[SVG_LABEL_ROWS]; /* rightmost x used so far in each label row */
 };
 
-static void write_event(FILE *out, const struct scale *sc, const struct log_record *rec, size_t i,
-                        int failing, struct label_rows *rows)
+static void write_event(FILE *out, struct lane *ln, const struct log_record *rec, size_t i,
+                        int failing)
 {
     const struct log_event *ev = &rec->events[i];
-    double x = x_of(sc, ev->t_ms);
+    const struct scale *sc = ln->sc;
+    double t = ev->t_ms + ln->shift_ms;
+    double x = x_of(sc, t);
+    int y = ln->y;
     if (failing) {
         fprintf(out, "<g class=\"event fail\" data-op=\"");
         html_put_escaped(out, ev->op);
         fprintf(out,
-                "\"><line x1=\"%.1f\" y1=\"16\" x2=\"%.1f\" y2=\"%d\"/>"
+                "\"><line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
                 "<circle cx=\"%.1f\" cy=\"%d\" r=\"5\"/>",
-                x, x, SVG_AXIS_Y, x, SVG_MARK_Y + SVG_MARK_H / 2);
+                x, y + 16, x, y + SVG_LANE_H, x, y + SVG_MARK_Y + SVG_MARK_H / 2);
         /* Keep the errno label inside the drawing: right-align it near the right edge. */
         int near_right = x > SVG_WIDTH - SVG_RIGHT - 120;
-        fprintf(out, "<text x=\"%.1f\" y=\"12\" text-anchor=\"%s\">", x,
+        fprintf(out, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"%s\">", x, y + 12,
                 near_right ? "end" : "start");
         html_put_escaped(out, ev->err);
         fputs(" (", out);
         html_put_escaped(out, or_dash(ev->op));
         fputs(")</text>", out);
-        write_event_title(out, ev);
+        write_event_title(out, ev, t);
         fputs("</g>\n", out);
         return;
     }
     double w = 3;
     if (ev->n > 1 && !isnan(ev->span_ms) && ev->span_ms > 0)
-        w = x_of(sc, ev->t_ms + ev->span_ms) - x;
+        w = x_of(sc, t + ev->span_ms) - x;
     else if (ev->n > 1 && i + 1 < rec->nevents && rec->events[i + 1].t_ms > ev->t_ms)
-        w = x_of(sc, rec->events[i + 1].t_ms) - x;
+        w = x_of(sc, rec->events[i + 1].t_ms + ln->shift_ms) - x;
     if (w < 3) w = 3;
     fprintf(out, "<g class=\"event%s%s\" data-op=\"", ev->n > 1 ? " merged" : "",
             ev->err[0] ? " error" : "");
     html_put_escaped(out, ev->op);
-    fprintf(out, "\"><rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>", x - 1.5, SVG_MARK_Y,
-            w, SVG_MARK_H);
+    fprintf(out, "\"><rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>", x - 1.5,
+            y + SVG_MARK_Y, w, SVG_MARK_H);
     /* Crowded labels are left out (the <title> tooltip still names every event). */
     double label_w = (strlen(or_dash(ev->op)) + (ev->n > 1 ? 6 : 0)) * SVG_LABEL_CHAR_PX;
     for (int r = 0; r < SVG_LABEL_ROWS; r++) {
-        if (rows->end[r] > x - 1.5) continue;
-        rows->end[r] = x - 1.5 + label_w + 4;
-        fprintf(out, "<text x=\"%.1f\" y=\"%d\">", x - 1.5, SVG_MARK_Y - 4 - 12 * r);
+        if (ln->end[r] > x - 1.5) continue;
+        ln->end[r] = x - 1.5 + label_w + 4;
+        fprintf(out, "<text x=\"%.1f\" y=\"%d\">", x - 1.5, y + SVG_MARK_Y - 4 - 12 * r);
         html_put_escaped(out, or_dash(ev->op));
         if (ev->n > 1) fprintf(out, " ×%lld", ev->n);
         fputs("</text>", out);
         break;
     }
-    write_event_title(out, ev);
+    write_event_title(out, ev, t);
     fputs("</g>\n", out);
 }
 
-static void write_svg(FILE *out, const struct log_record *rec)
+/* The time span a record covers from its start: its age, or its last event. */
+static double record_span(const struct log_record *rec)
 {
     double span = !isnan(rec->age_ms) ? rec->age_ms : 0;
     for (size_t i = 0; i < rec->nevents; i++)
         if (rec->events[i].t_ms > span) span = rec->events[i].t_ms;
+    return span;
+}
+
+static void write_lane(FILE *out, struct lane *ln, const struct log_record *rec, const char *label)
+{
+    const struct scale *sc = ln->sc;
+    double span = record_span(rec);
+    int mid = ln->y + SVG_MARK_Y + SVG_MARK_H / 2;
+    if (label) {
+        fprintf(out, "<g class=\"lane %s\">\n<text class=\"lane-label\" x=\"%d\" y=\"%d\">",
+                label, SVG_LEFT, ln->y + 28);
+        html_put_escaped(out, label);
+        fputs(" ", out);
+        html_put_escaped(out, rec->prog ? rec->prog : "?");
+        fputs("</text>\n", out);
+    }
+    fprintf(out, "<line class=\"lifeline\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n",
+            x_of(sc, ln->shift_ms), mid, x_of(sc, ln->shift_ms + span), mid);
+    const struct log_event *failing = log_record_failing_event(rec);
+    for (size_t i = 0; i < rec->nevents; i++)
+        write_event(out, ln, rec, i, &rec->events[i] == failing);
+    if (!failing && rec->err) {
+        /* No event kept for the failing call: mark the record's end (time of the failure). */
+        double x = x_of(sc, ln->shift_ms + span);
+        fprintf(out,
+                "<g class=\"fail\"><line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
+                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"end\">",
+                x, ln->y + 16, x, ln->y + SVG_LANE_H, x, ln->y + 12);
+        html_put_escaped(out, rec->err);
+        fputs("</text></g>\n", out);
+    }
+    if (label) fputs("</g>\n", out);
+}
+
+/* Draws one record, or two (client above, server below) on a shared axis. */
+static void write_svg(FILE *out, const struct log_record *const *recs, const double *shift,
+                      size_t n)
+{
+    static const char *const labels[] = {"client", "server"};
+    double span = 0;
+    for (size_t i = 0; i < n; i++) {
+        double end = shift[i] + record_span(recs[i]);
+        if (end > span) span = end;
+    }
     if (span < 1e-3) span = 1e-3;
     struct scale sc = {.span_ms = span, .px_per_ms = (SVG_WIDTH - SVG_LEFT - SVG_RIGHT) / span};
-
+    int axis_y = (int)n * SVG_LANE_H + SVG_AXIS_GAP, height = axis_y + SVG_AXIS_LABELS;
     fprintf(out,
             "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
             "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"connection timeline\">\n"
             "<g class=\"conn\" data-pid=\"%lld\" data-conn=\"%lld\">\n",
-            SVG_WIDTH, SVG_HEIGHT, SVG_WIDTH, SVG_HEIGHT, rec->pid, rec->conn);
-    write_axis(out, &sc);
-    fprintf(out, "<line class=\"lifeline\" x1=\"%d\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>\n", SVG_LEFT,
-            SVG_MARK_Y + SVG_MARK_H / 2, x_of(&sc, span), SVG_MARK_Y + SVG_MARK_H / 2);
-    const struct log_event *failing = log_record_failing_event(rec);
-    struct label_rows rows = {{0}};
-    for (size_t i = 0; i < rec->nevents; i++)
-        write_event(out, &sc, rec, i, &rec->events[i] == failing, &rows);
-    if (!failing && rec->err) {
-        /* No event kept for the failing call: mark the record's end (time of the failure). */
-        double x = x_of(&sc, span);
-        fprintf(out,
-                "<g class=\"fail\"><line x1=\"%.1f\" y1=\"16\" x2=\"%.1f\" y2=\"%d\"/>"
-                "<text x=\"%.1f\" y=\"12\" text-anchor=\"end\">",
-                x, x, SVG_AXIS_Y, x);
-        html_put_escaped(out, rec->err);
-        fputs("</text></g>\n", out);
+            SVG_WIDTH, height, SVG_WIDTH, height, recs[0]->pid, recs[0]->conn);
+    write_axis(out, &sc, axis_y);
+    for (size_t i = 0; i < n; i++) {
+        struct lane ln = {.sc = &sc, .shift_ms = shift[i], .y = (int)i * SVG_LANE_H};
+        write_lane(out, &ln, recs[i], n > 1 ? labels[i] : NULL);
     }
     fputs("</g>\n</svg>\n", out);
 }
@@ -324,23 +399,11 @@ static void write_tcp_fact(FILE *out, const struct log_tcp *tcp)
     fputs("</dd>\n", out);
 }
 
-void html_write_incident(FILE *out, const struct log_record *rec, size_t index)
+/* The facts of one record beside its drawing. */
+static void write_facts(FILE *out, const struct log_record *rec, const char *side)
 {
-    fprintf(out, "<section class=\"incident\" id=\"incident-%zu\">\n<h2>", index);
-    fputs("<span class=\"cause-code\">", out);
-    html_put_escaped(out, rec->cause.code ? rec->cause.code : "unknown");
-    fputs("</span> ", out);
-    html_put_escaped(out, rec->prog ? rec->prog : "?");
-    fprintf(out, "[%lld]", rec->pid);
-    if (rec->conn != LOG_ABSENT) fprintf(out, " conn %lld", rec->conn);
-    fputs(" → ", out);
-    html_put_escaped(out, or_dash(rec->peer));
-    fputs(" <span class=\"meta\">", out);
-    html_put_escaped(out, rec->time);
-    fputs("</span></h2>\n<div class=\"row\">\n", out);
-    write_svg(out, rec);
-
     fputs("<dl class=\"facts\">\n", out);
+    if (side) fact(out, "side", "side", side);
     fact(out, "cause", "cause-code", rec->cause.code ? rec->cause.code : "unknown");
     fact(out, "hint", "hint", rec->cause.hint);
     fputs("<dt>failed</dt><dd class=\"errno\">", out);
@@ -352,6 +415,7 @@ void html_write_incident(FILE *out, const struct log_record *rec, size_t index)
     write_tcp_fact(out, &rec->tcp);
     fact(out, "peer", "peer", rec->peer);
     fact(out, "local", NULL, rec->local);
+    if (rec->host) fact(out, "host", "host", rec->host);
     fact(out, "prog", "prog", rec->prog);
     fprintf(out, "<dt>pid</dt><dd class=\"pid\">%lld", rec->pid);
     if (rec->tid != LOG_ABSENT && rec->tid != rec->pid) fprintf(out, " (tid %lld)", rec->tid);
@@ -379,16 +443,119 @@ void html_write_incident(FILE *out, const struct log_record *rec, size_t index)
         fprintf(out, "<dt>connection</dt><dd>%s</dd>\n", rec->reused ? "reused" : "fresh");
     if (rec->events_dropped > 0)
         fprintf(out, "<dt>events</dt><dd>%lld earlier dropped</dd>\n", rec->events_dropped);
-    fputs("</dl>\n</div>\n</section>\n", out);
+    if (rec->suppressed > 0)
+        fprintf(out, "<dt>rate limit</dt><dd>%lld more like it left out</dd>\n", rec->suppressed);
+    fputs("</dl>\n", out);
 }
 
-void html_write_page(FILE *out, const struct incidents *inc, const struct report_inputs *in)
+void html_write_incident(FILE *out, const struct log_record *rec, size_t index)
 {
-    fputs(page_head, out);
-    write_summary(out, inc, in);
-    fputs("<main>\n", out);
-    if (!inc->ndetail) fputs("<p class=\"empty\">No incidents in these logs.</p>\n", out);
-    for (size_t i = 0; i < inc->ndetail; i++)
-        html_write_incident(out, &inc->detail[i], i + 1);
-    fputs("</main>\n</body>\n</html>\n", out);
+    fprintf(out, "<section class=\"incident\" id=\"incident-%zu\">\n<h2>", index);
+    fputs("<span class=\"cause-code\">", out);
+    html_put_escaped(out, rec->cause.code ? rec->cause.code : "unknown");
+    fputs("</span> ", out);
+    html_put_escaped(out, rec->prog ? rec->prog : "?");
+    fprintf(out, "[%lld]", rec->pid);
+    if (rec->conn != LOG_ABSENT) fprintf(out, " conn %lld", rec->conn);
+    fputs(" → ", out);
+    html_put_escaped(out, or_dash(rec->peer));
+    fputs(" <span class=\"meta\">", out);
+    html_put_escaped(out, rec->time);
+    fputs("</span></h2>\n<div class=\"row\">\n", out);
+    const struct log_record *recs[1] = {rec};
+    double shift[1] = {0};
+    write_svg(out, recs, shift, 1);
+    write_facts(out, rec, NULL);
+    fputs("</div>\n</section>\n", out);
+}
+
+void html_write_pair(FILE *out, const struct conn_pair *pair, size_t index)
+{
+    const struct log_record *c = pair->client, *s = pair->server;
+    fprintf(out, "<section class=\"incident pair\" id=\"incident-%zu\">\n<h2>", index);
+    fputs("both ends of one connection: ", out);
+    html_put_escaped(out, or_dash(c->local));
+    fputs(" → ", out);
+    html_put_escaped(out, or_dash(c->peer));
+    fputs(" <span class=\"meta\">", out);
+    html_put_escaped(out, (s->time_us < c->time_us ? s : c)->time);
+    fputs("</span></h2>\n<p class=\"verdict\">", out);
+    html_put_escaped(out, pair->verdict);
+    fputs("</p>\n<div class=\"row\">\n", out);
+    const struct log_record *recs[2] = {c, s};
+    double shift[2] = {pairs_start_ms(c) - pair->base_ms, pairs_start_ms(s) - pair->base_ms};
+    write_svg(out, recs, shift, 2);
+    fputs("</div>\n<div class=\"row\">\n", out);
+    write_facts(out, c, "client");
+    write_facts(out, s, "server");
+    fputs("</div>\n</section>\n", out);
+}
+
+/* Renders one shown incident into memory; NULL when out of memory. */
+static char *render_shown(const struct shown_incident *si, size_t index, size_t *len)
+{
+    char *data = NULL;
+    FILE *mem = open_memstream(&data, len);
+    if (!mem) return NULL;
+    if (si->pair)
+        html_write_pair(mem, si->pair, index);
+    else
+        html_write_incident(mem, si->rec, index);
+    if (fclose(mem) != 0) {
+        free(data);
+        return NULL;
+    }
+    return data;
+}
+
+static const char page_tail[] = "</main>\n</body>\n</html>\n";
+
+size_t html_write_page(FILE *out, const struct incidents *inc, const struct pairs *pairs,
+                       const struct logscan_stats *in, size_t max_bytes)
+{
+    if (!max_bytes) max_bytes = HTML_MAX_BYTES;
+    /* The head and overview are bounded by construction; measure them for the budget. */
+    char *head = NULL;
+    size_t head_len = 0, used;
+    FILE *mem = open_memstream(&head, &head_len);
+    if (mem) {
+        fputs(page_head, mem);
+        write_summary(mem, inc, in);
+        html_write_overview(mem, inc);
+        fputs("<main>\n", mem);
+        if (fclose(mem) != 0) head_len = 0;
+    }
+    if (head && head_len) {
+        fwrite(head, 1, head_len, out);
+    } else {
+        fputs(page_head, out);
+        fputs("<main>\n", out);
+    }
+    free(head);
+    used = head_len + sizeof page_tail + 400; /* the closing note */
+    if (!pairs->nshown) fputs("<p class=\"empty\">No incidents in these logs.</p>\n", out);
+    size_t shown = 0;
+    for (; shown < pairs->nshown && shown < HTML_MAX_TIMELINES; shown++) {
+        size_t len = 0;
+        char *text = render_shown(&pairs->shown[shown], shown + 1, &len);
+        if (!text || used + len > max_bytes) {
+            free(text);
+            break;
+        }
+        fwrite(text, 1, len, out);
+        used += len;
+        free(text);
+    }
+    /* Everything counted and not drawn: kept incidents beyond the budget, and those the
+     * aggregation only counted. */
+    size_t left = pairs->nshown - shown;
+    uint64_t total_left = left + inc->detail_omitted + inc->counted_only;
+    if (total_left)
+        fprintf(out,
+                "<p class=\"left-out\">Timelines are drawn for the first %zu incidents; "
+                "%llu more are counted in the overview and left out here "
+                "(rstwatch report lists them).</p>\n",
+                shown, (unsigned long long)total_left);
+    fputs(page_tail, out);
+    return left;
 }

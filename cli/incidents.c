@@ -1,17 +1,23 @@
 /*
  * incidents.c: folds a stream of records into what a human wants to see first.
  *
- * Incidents (reset and error records, and close records that carry a cause) are grouped by
- * peer x cause code with counts, first/last seen, the programs and errnos involved; retry and
- * inject records become tallies ("3 replay ok"). Memory is bounded whatever the input size: the
- * groups grow with the number of distinct peer/cause pairs only (hash-indexed), and full records
- * are kept for per-incident detail up to INCIDENTS_MAX_DETAIL records / _EVENTS events, after
- * which incidents are still counted in their group but not kept.
+ * Incidents (reset, eof and error records, and close records that carry a cause) are grouped by
+ * host x side x service x cause, so that a day of client aborts at one server is one row and
+ * not one row per ephemeral port (see struct incident_group), with counts, first/last seen, the
+ * programs and errnos involved. Counts are exact even under the shim's rate limit: a record
+ * stands for itself plus its "suppressed" count, and a summary record's entries add what no
+ * record reported. Retry and inject records become tallies ("3 replay ok"). Incidents are also
+ * counted per minute and group (the overview's charts) and per host, program and peer.
+ *
+ * Memory is bounded whatever the input size: groups, minutes and counters grow with the number
+ * of distinct keys only (hash-indexed); full records are kept for detail up to
+ * INCIDENTS_MAX_DETAIL records / _EVENTS events, and the most recent clean closes up to
+ * INCIDENTS_MAX_CLOSES (for finding the other end of a connection).
  */
 #include "incidents.h"
 
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +39,13 @@ int incidents_is_incident(const struct log_record *rec)
     }
 }
 
-/* strdup that never returns NULL for a non-NULL input unless out of memory; NULL stays NULL. */
+static int is_incident_type(const char *type, const char *cause)
+{
+    if (!type) return 0;
+    if (!strcmp(type, "reset") || !strcmp(type, "error") || !strcmp(type, "eof")) return 1;
+    return !strcmp(type, "close") && cause && strcmp(cause, "none") != 0;
+}
+
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -63,15 +75,123 @@ static void value_set_free(struct value_set *set)
     set->n = 0;
 }
 
-static uint64_t hash_key(const char *peer, const char *cause)
+static uint64_t fnv(uint64_t h, const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (const char *p = peer; *p; p++)
+    for (const char *p = s ? s : ""; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    h = (h ^ 0xff) * 1099511628211ull; /* separator that cannot occur in UTF-8 */
-    for (const char *p = cause; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return h;
+    return (h ^ 0xff) * 1099511628211ull; /* separator that cannot occur in UTF-8 */
+}
+
+#define FNV_BASIS 1469598103934665603ull
+
+/* ---- counters --------------------------------------------------------------------------------
+ */
+
+static int counter_rehash(struct counter *c, size_t nslots)
+{
+    size_t *slots = malloc(nslots * sizeof *slots);
+    if (!slots) return -1;
+    for (size_t i = 0; i < nslots; i++)
+        slots[i] = EMPTY_SLOT;
+    for (size_t e = 0; e < c->n; e++) {
+        size_t i = fnv(FNV_BASIS, c->entries[e].name) & (nslots - 1);
+        while (slots[i] != EMPTY_SLOT)
+            i = (i + 1) & (nslots - 1);
+        slots[i] = e;
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->nslots = nslots;
+    return 0;
+}
+
+static void counter_add(struct counter *c, const char *name, uint64_t n)
+{
+    if (!name || !*name) return;
+    if ((c->n + 1) * 4 > c->nslots * 3 && counter_rehash(c, c->nslots ? c->nslots * 2 : 64))
+        return;
+    size_t i = fnv(FNV_BASIS, name) & (c->nslots - 1);
+    for (; c->slots[i] != EMPTY_SLOT; i = (i + 1) & (c->nslots - 1)) {
+        if (strcmp(c->entries[c->slots[i]].name, name) == 0) {
+            c->entries[c->slots[i]].count += n;
+            return;
+        }
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct counter_entry *e = realloc(c->entries, cap * sizeof *e);
+        if (!e) return;
+        c->entries = e;
+        c->cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy) return;
+    c->entries[c->n] = (struct counter_entry){.name = copy, .count = n};
+    c->slots[i] = c->n++;
+}
+
+static void counter_free(struct counter *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->entries[i].name);
+    free(c->entries);
+    free(c->slots);
+    memset(c, 0, sizeof *c);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const struct counter_entry *const *x = a, *const *y = b;
+    if ((*x)->count != (*y)->count) return (*x)->count < (*y)->count ? 1 : -1;
+    return strcmp((*x)->name, (*y)->name);
+}
+
+size_t counter_top(const struct counter *c, const struct counter_entry **out, size_t max)
+{
+    if (!c->n || !max) return 0;
+    const struct counter_entry **all = malloc(c->n * sizeof *all);
+    if (!all) return 0;
+    for (size_t i = 0; i < c->n; i++)
+        all[i] = &c->entries[i];
+    qsort(all, c->n, sizeof *all, cmp_entry);
+    size_t n = c->n < max ? c->n : max;
+    memcpy(out, all, n * sizeof *all);
+    free(all);
+    return n;
+}
+
+size_t incidents_hosts(const struct incidents *inc)
+{
+    return inc->hosts.n;
+}
+
+/* ---- groups ----------------------------------------------------------------------------------
+ */
+
+struct group_key {
+    const char *host, *role, *service, *client, *cause;
+};
+
+static uint64_t key_hash(const struct group_key *k)
+{
+    uint64_t h = fnv(FNV_BASIS, k->host);
+    h = fnv(h, k->role);
+    h = fnv(h, k->service);
+    h = fnv(h, k->client ? k->client : "\x01");
+    return fnv(h, k->cause);
+}
+
+static uint64_t group_hash(const struct incident_group *g)
+{
+    struct group_key k = {g->host, g->role, g->service, g->client, g->cause};
+    return key_hash(&k);
+}
+
+static int group_is(const struct incident_group *g, const struct group_key *k)
+{
+    return strcmp(g->cause, k->cause) == 0 && strcmp(g->service, k->service) == 0 &&
+           same(g->client, k->client) && strcmp(g->host, k->host) == 0 &&
+           strcmp(g->role, k->role) == 0;
 }
 
 static int rehash(struct incidents *inc, size_t nslots)
@@ -81,7 +201,7 @@ static int rehash(struct incidents *inc, size_t nslots)
     for (size_t i = 0; i < nslots; i++)
         slots[i] = EMPTY_SLOT;
     for (size_t g = 0; g < inc->ngroups; g++) {
-        size_t i = hash_key(inc->groups[g].peer, inc->groups[g].cause) & (nslots - 1);
+        size_t i = group_hash(&inc->groups[g]) & (nslots - 1);
         while (slots[i] != EMPTY_SLOT)
             i = (i + 1) & (nslots - 1);
         slots[i] = g;
@@ -92,15 +212,15 @@ static int rehash(struct incidents *inc, size_t nslots)
     return 0;
 }
 
-/* Finds or creates the group for peer x cause; NULL when out of memory. */
-static struct incident_group *group_for(struct incidents *inc, const char *peer, const char *cause)
+/* Finds or creates the group for a key; NULL when out of memory. */
+static struct incident_group *group_for(struct incidents *inc, const struct group_key *k)
 {
     if ((inc->ngroups + 1) * 4 > inc->nslots * 3 && rehash(inc, inc->nslots ? inc->nslots * 2 : 64))
         return NULL;
-    size_t i = hash_key(peer, cause) & (inc->nslots - 1);
+    size_t i = key_hash(k) & (inc->nslots - 1);
     for (; inc->slots[i] != EMPTY_SLOT; i = (i + 1) & (inc->nslots - 1)) {
         struct incident_group *g = &inc->groups[inc->slots[i]];
-        if (strcmp(g->peer, peer) == 0 && strcmp(g->cause, cause) == 0) return g;
+        if (group_is(g, k)) return g;
     }
     if (inc->ngroups == inc->groups_cap) {
         size_t cap = inc->groups_cap ? inc->groups_cap * 2 : 16;
@@ -111,49 +231,160 @@ static struct incident_group *group_for(struct incidents *inc, const char *peer,
     }
     struct incident_group *g = &inc->groups[inc->ngroups];
     memset(g, 0, sizeof *g);
-    g->peer = strdup(peer);
-    g->cause = strdup(cause);
-    if (!g->peer || !g->cause) {
-        free(g->peer);
-        free(g->cause);
+    g->host = strdup(k->host);
+    g->role = strdup(k->role);
+    g->service = strdup(k->service);
+    g->client = dup_or_null(k->client);
+    g->cause = strdup(k->cause);
+    if (!g->host || !g->role || !g->service || (k->client && !g->client) || !g->cause) {
+        free(g->host), free(g->role), free(g->service), free(g->client), free(g->cause);
         return NULL;
     }
+    g->id = inc->ngroups;
     inc->slots[i] = inc->ngroups++;
     return g;
 }
 
+/* "10.1.0.5:40312" -> "10.1.0.5", "[::1]:80" -> "[::1]"; other forms unchanged. */
+static void addr_host(const char *addr, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", addr);
+    if (strncmp(buf, "unix:", 5) == 0) return;
+    char *colon = strrchr(buf, ':');
+    if (!colon || colon == buf) return;
+    if (buf[0] == '[' ? colon[-1] == ']' : strchr(buf, ':') == colon) *colon = '\0';
+}
+
+/* The group key of a record (or a summary entry); client_buf holds the client's host. */
+static void key_of(struct group_key *k, const char *host, const char *role, const char *local,
+                   const char *peer, const char *cause, char *client_buf, size_t len)
+{
+    k->host = host ? host : "";
+    k->role = role && (!strcmp(role, "client") || !strcmp(role, "server")) ? role : "?";
+    k->cause = cause ? cause : "unknown";
+    if (!strcmp(k->role, "server")) {
+        k->service = local ? local : "?";
+        addr_host(peer ? peer : "?", client_buf, len);
+        k->client = client_buf;
+    } else {
+        k->service = peer ? peer : "?";
+        k->client = NULL;
+    }
+}
+
+static size_t bucket_find(struct incidents *inc, int64_t minute, size_t group);
+
+static void bucket_add(struct incidents *inc, int64_t time_us, size_t group, uint64_t n)
+{
+    int64_t minute = time_us / INCIDENTS_BUCKET_US;
+    size_t b = bucket_find(inc, minute, group);
+    if (b != EMPTY_SLOT) inc->buckets[b].count += n;
+}
+
+static struct incident_group *group_count(struct incidents *inc, const struct group_key *k,
+                                         int64_t first_us, int64_t last_us, uint64_t n,
+                                         const char *prog)
+{
+    struct incident_group *g = group_for(inc, k);
+    if (!g) return NULL;
+    if (g->count == 0 || first_us < g->first_us) g->first_us = first_us;
+    if (g->count == 0 || last_us > g->last_us) g->last_us = last_us;
+    g->count += n;
+    inc->incidents += n;
+    counter_add(&inc->hosts, k->host, n);
+    counter_add(&inc->progs, prog, n);
+    counter_add(&inc->peers, k->client ? k->client : k->service, n);
+    bucket_add(inc, last_us, g->id, n);
+    return g;
+}
+
+/* ---- minutes x groups ------------------------------------------------------------------------
+ */
+
+static uint64_t bucket_hash(int64_t minute, size_t group)
+{
+    uint64_t h = (uint64_t)minute * 0x9E3779B97F4A7C15ull ^ (uint64_t)group * 0xC2B2AE3D27D4EB4Full;
+    return h ^ (h >> 31);
+}
+
+static int bucket_rehash(struct incidents *inc, size_t nslots)
+{
+    size_t *slots = malloc(nslots * sizeof *slots);
+    if (!slots) return -1;
+    for (size_t i = 0; i < nslots; i++)
+        slots[i] = EMPTY_SLOT;
+    for (size_t b = 0; b < inc->nbuckets; b++) {
+        size_t i = bucket_hash(inc->buckets[b].minute, inc->buckets[b].group) & (nslots - 1);
+        while (slots[i] != EMPTY_SLOT)
+            i = (i + 1) & (nslots - 1);
+        slots[i] = b;
+    }
+    free(inc->bucket_slots);
+    inc->bucket_slots = slots;
+    inc->nbucket_slots = nslots;
+    return 0;
+}
+
+static size_t bucket_find(struct incidents *inc, int64_t minute, size_t group)
+{
+    if ((inc->nbuckets + 1) * 4 > inc->nbucket_slots * 3 &&
+        bucket_rehash(inc, inc->nbucket_slots ? inc->nbucket_slots * 2 : 256))
+        return EMPTY_SLOT;
+    size_t i = bucket_hash(minute, group) & (inc->nbucket_slots - 1);
+    for (; inc->bucket_slots[i] != EMPTY_SLOT; i = (i + 1) & (inc->nbucket_slots - 1)) {
+        struct time_bucket *b = &inc->buckets[inc->bucket_slots[i]];
+        if (b->minute == minute && b->group == group) return inc->bucket_slots[i];
+    }
+    if (inc->nbuckets == inc->buckets_cap) {
+        size_t cap = inc->buckets_cap ? inc->buckets_cap * 2 : 256;
+        struct time_bucket *b = realloc(inc->buckets, cap * sizeof *b);
+        if (!b) return EMPTY_SLOT;
+        inc->buckets = b;
+        inc->buckets_cap = cap;
+    }
+    inc->buckets[inc->nbuckets] = (struct time_bucket){.minute = minute, .group = group};
+    inc->bucket_slots[i] = inc->nbuckets;
+    return inc->nbuckets++;
+}
+
+/* ---- records -----------------------------------------------------------------------------------
+ */
+
 static void group_account(struct incidents *inc, const struct log_record *rec)
 {
-    struct incident_group *g =
-        group_for(inc, rec->peer ? rec->peer : "?", rec->cause.code ? rec->cause.code : "unknown");
+    char client[256];
+    struct group_key k;
+    key_of(&k, rec->host, rec->role, rec->local, rec->peer, rec->cause.code, client,
+           sizeof client);
+    uint64_t n = 1 + (rec->suppressed > 0 ? (uint64_t)rec->suppressed : 0);
+    inc->counted_only += n - 1;
+    struct incident_group *g = group_count(inc, &k, rec->time_us, rec->time_us, n, rec->prog);
     if (!g) return;
-    if (g->count == 0 || rec->time_us < g->first_us) g->first_us = rec->time_us;
-    if (g->count == 0 || rec->time_us > g->last_us) g->last_us = rec->time_us;
-    g->count++;
+    g->records++;
     if (!g->hint) g->hint = dup_or_null(rec->cause.hint);
     value_set_add(&g->progs, rec->prog);
     value_set_add(&g->errnos, rec->err);
 }
 
 static void tally(struct tally *t, size_t *n, const char *action, const char *outcome,
-                  const char *reason)
+                  const char *reason, uint64_t count)
 {
     action = action ? action : "?";
     for (size_t i = 0; i < *n; i++) {
         if (same(t[i].action, action) && same(t[i].outcome, outcome) && same(t[i].reason, reason)) {
-            t[i].count++;
+            t[i].count += count;
             return;
         }
     }
     if (*n == INCIDENTS_MAX_TALLIES) {
-        t[*n - 1].count++; /* pathological variety: fold into the last line */
+        t[*n - 1].count += count; /* pathological variety: fold into the last line */
         return;
     }
     struct tally *nt = &t[(*n)++];
     nt->action = strdup(action);
     nt->outcome = dup_or_null(outcome);
     nt->reason = dup_or_null(reason);
-    nt->count = 1;
+    nt->count = count;
 }
 
 static void keep_detail(struct incidents *inc, struct log_record *rec)
@@ -177,20 +408,76 @@ omit:
     log_record_free(rec);
 }
 
+/* Keeps a clean close of an inet connection in the ring of recent ones. */
+static void keep_close(struct incidents *inc, struct log_record *rec)
+{
+    if (!rec->local || !rec->peer || !rec->family || strncmp(rec->family, "inet", 4) != 0) {
+        log_record_free(rec);
+        return;
+    }
+    if (!inc->closes) {
+        inc->closes = calloc(INCIDENTS_MAX_CLOSES, sizeof *inc->closes);
+        if (!inc->closes) {
+            log_record_free(rec);
+            return;
+        }
+    }
+    struct log_record *slot = &inc->closes[inc->closes_next];
+    if (inc->ncloses == INCIDENTS_MAX_CLOSES)
+        log_record_free(slot);
+    else
+        inc->ncloses++;
+    *slot = *rec;
+    memset(rec, 0, sizeof *rec);
+    inc->closes_next = (inc->closes_next + 1) % INCIDENTS_MAX_CLOSES;
+}
+
+/* A summary record: what the rate limit left out, per key. */
+static void add_summary(struct incidents *inc, const struct log_record *rec)
+{
+    int64_t since_us = rec->time_us;
+    if (rec->since) logread_parse_time(rec->since, &since_us);
+    for (size_t i = 0; i < rec->ncounts; i++) {
+        const struct log_count *c = &rec->counts[i];
+        if (c->suppressed <= 0) continue;
+        uint64_t n = (uint64_t)c->suppressed;
+        if (is_incident_type(c->type, c->cause)) {
+            char client[256];
+            struct group_key k;
+            key_of(&k, rec->host, c->role, c->local, c->peer, c->cause, client, sizeof client);
+            inc->counted_only += n;
+            group_count(inc, &k, since_us, rec->time_us, n, rec->prog);
+        } else if (c->type && !strcmp(c->type, "close")) {
+            inc->clean_closes += n;
+        } else if (c->type && !strcmp(c->type, "retry")) {
+            inc->retry_records += n;
+            tally(inc->retries, &inc->nretries, "(counted only)", NULL, NULL, n);
+        } else if (c->type && !strcmp(c->type, "inject")) {
+            inc->inject_records += n;
+            tally(inc->injections, &inc->ninjections, "(counted only)", NULL, NULL, n);
+        }
+    }
+}
+
 void incidents_add(struct incidents *inc, struct log_record *rec)
 {
     inc->records++;
-    if (rec->type == LOG_RETRY) {
-        inc->retry_records++;
+    uint64_t extra = rec->suppressed > 0 ? (uint64_t)rec->suppressed : 0;
+    if (rec->type == LOG_SUMMARY) {
+        inc->summaries++;
+        add_summary(inc, rec);
+    } else if (rec->type == LOG_RETRY) {
+        inc->retry_records += 1 + extra;
         tally(inc->retries, &inc->nretries, rec->action, rec->outcome ? rec->outcome : "?",
-              rec->reason);
+              rec->reason, 1 + extra);
     } else if (rec->type == LOG_INJECT) {
-        inc->inject_records++;
-        tally(inc->injections, &inc->ninjections, rec->action, NULL, NULL);
+        inc->inject_records += 1 + extra;
+        tally(inc->injections, &inc->ninjections, rec->action, NULL, NULL, 1 + extra);
     } else if (!incidents_is_incident(rec)) {
-        inc->clean_closes++;
+        inc->clean_closes += 1 + extra;
+        keep_close(inc, rec);
+        return;
     } else {
-        inc->incidents++;
         group_account(inc, rec);
         keep_detail(inc, rec);
         return;
@@ -203,8 +490,12 @@ static int cmp_group(const void *a, const void *b)
     const struct incident_group *x = a, *y = b;
     if (x->count != y->count) return x->count < y->count ? 1 : -1;
     if (x->last_us != y->last_us) return x->last_us < y->last_us ? 1 : -1;
-    int c = strcmp(x->peer, y->peer);
-    return c ? c : strcmp(x->cause, y->cause);
+    int c = strcmp(x->service, y->service);
+    if (!c) c = strcmp(x->cause, y->cause);
+    if (!c) c = strcmp(x->host, y->host);
+    if (!c) c = strcmp(x->role, y->role);
+    if (!c) c = strcmp(x->client ? x->client : "", y->client ? y->client : "");
+    return c;
 }
 
 static int cmp_record_time(const void *a, const void *b)
@@ -215,14 +506,35 @@ static int cmp_record_time(const void *a, const void *b)
     return x->conn < y->conn ? -1 : x->conn > y->conn;
 }
 
+static int cmp_bucket(const void *a, const void *b)
+{
+    const struct time_bucket *x = a, *y = b;
+    if (x->minute != y->minute) return x->minute < y->minute ? -1 : 1;
+    return x->group < y->group ? -1 : x->group > y->group;
+}
+
 void incidents_finish(struct incidents *inc)
 {
-    if (inc->ngroups) qsort(inc->groups, inc->ngroups, sizeof *inc->groups, cmp_group);
+    if (inc->ngroups) {
+        qsort(inc->groups, inc->ngroups, sizeof *inc->groups, cmp_group);
+        /* The minute buckets name groups by insertion order: follow the sort. */
+        inc->group_order = malloc(inc->ngroups * sizeof *inc->group_order);
+        if (inc->group_order) {
+            for (size_t g = 0; g < inc->ngroups; g++)
+                inc->group_order[inc->groups[g].id] = g;
+            for (size_t b = 0; b < inc->nbuckets; b++)
+                inc->buckets[b].group = inc->group_order[inc->buckets[b].group];
+        } else {
+            inc->nbuckets = 0; /* out of memory: no charts rather than wrong ones */
+        }
+    }
+    if (inc->nbuckets) qsort(inc->buckets, inc->nbuckets, sizeof *inc->buckets, cmp_bucket);
     if (inc->ndetail) qsort(inc->detail, inc->ndetail, sizeof *inc->detail, cmp_record_time);
-    /* The hash index refers to the old order; nothing looks groups up after finishing. */
+    /* The hash indexes refer to the old order; nothing looks anything up after finishing. */
     free(inc->slots);
-    inc->slots = NULL;
-    inc->nslots = 0;
+    free(inc->bucket_slots);
+    inc->slots = inc->bucket_slots = NULL;
+    inc->nslots = inc->nbucket_slots = 0;
 }
 
 static void tallies_free(struct tally *t, size_t n)
@@ -237,20 +549,37 @@ static void tallies_free(struct tally *t, size_t n)
 void incidents_free(struct incidents *inc)
 {
     for (size_t g = 0; g < inc->ngroups; g++) {
-        free(inc->groups[g].peer);
-        free(inc->groups[g].cause);
-        free(inc->groups[g].hint);
-        value_set_free(&inc->groups[g].progs);
-        value_set_free(&inc->groups[g].errnos);
+        struct incident_group *grp = &inc->groups[g];
+        free(grp->host), free(grp->role), free(grp->service), free(grp->client);
+        free(grp->cause), free(grp->hint);
+        value_set_free(&grp->progs);
+        value_set_free(&grp->errnos);
     }
     free(inc->groups);
     free(inc->slots);
     for (size_t i = 0; i < inc->ndetail; i++)
         log_record_free(&inc->detail[i]);
     free(inc->detail);
+    for (size_t i = 0; inc->closes && i < INCIDENTS_MAX_CLOSES; i++)
+        log_record_free(&inc->closes[i]);
+    free(inc->closes);
     tallies_free(inc->retries, inc->nretries);
     tallies_free(inc->injections, inc->ninjections);
+    counter_free(&inc->hosts);
+    counter_free(&inc->progs);
+    counter_free(&inc->peers);
+    free(inc->buckets);
+    free(inc->bucket_slots);
+    free(inc->group_order);
     incidents_init(inc);
+}
+
+void incidents_group_label(const struct incident_group *g, char *buf, size_t len)
+{
+    if (g->client)
+        snprintf(buf, len, "%s ← %s", g->service, g->client);
+    else
+        snprintf(buf, len, "%s", g->service);
 }
 
 void incidents_put_tallies(FILE *out, const struct tally *t, size_t n,
@@ -264,7 +593,8 @@ void incidents_put_tallies(FILE *out, const struct tally *t, size_t n,
             put(out, t[i].outcome);
         }
         if (t[i].reason) {
-            fputs(" (", out);
+            fputc(' ', out);
+            fputc('(', out);
             put(out, t[i].reason);
             fputc(')', out);
         }

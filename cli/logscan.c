@@ -63,6 +63,16 @@ static void bad_line(const char *name, size_t lineno, const char *reason,
     stats->bad_lines++;
 }
 
+/* The line being handed to the callback, for logscan_current_line. */
+static const char *current_line;
+static size_t current_len;
+
+const char *logscan_current_line(size_t *len)
+{
+    *len = current_len;
+    return current_line;
+}
+
 /* Handles one complete line; terminated says whether a newline ended it. */
 static void finish_line(struct line_buf *lb, const char *name, size_t lineno, int terminated,
                         logscan_fn fn, void *ctx, struct logscan_stats *stats)
@@ -75,7 +85,11 @@ static void finish_line(struct line_buf *lb, const char *name, size_t lineno, in
         struct log_record rec;
         if (logread_parse_line(lb->data, lb->len, &rec, err, sizeof err) == 0) {
             stats->records++;
+            current_line = lb->data;
+            current_len = lb->len;
             fn(&rec, ctx);
+            current_line = NULL;
+            current_len = 0;
         } else if (!terminated) {
             char msg[LOGSCAN_ERRLEN + 64];
             snprintf(msg, sizeof msg, "truncated last line (no newline at end of file): %s", err);

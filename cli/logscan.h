@@ -37,4 +37,11 @@ void logscan_run(char *const *inputs, size_t ninputs, logscan_fn fn, void *ctx,
 int logscan_stream(FILE *fp, const char *name, logscan_fn fn, void *ctx,
                    struct logscan_stats *stats);
 
+/*
+ * The text of the line whose record is being handed to the callback (not NUL-terminated; *len
+ * bytes), for a caller that shows the record as written (rstwatch cat). Valid only during the
+ * callback; NULL outside it.
+ */
+const char *logscan_current_line(size_t *len);
+
 #endif

@@ -3,11 +3,12 @@
  *
  * The same aggregation as the text report, for scripts and dashboards:
  *   {"schema":1, "summary":{...counts...}, "groups":[...], "retries":[...],
- *    "injections":[...], "incidents":[normalised records...]}
- * Records are re-emitted from the parsed struct (known fields only, absent fields omitted), so
- * the output is valid JSON whatever the input looked like.
+ *    "injections":[...], "incidents":[records...], "connections":[both ends...]}
+ * Records are re-emitted from the parsed struct by expanding the schema table (schema.h), so
+ * every field the reader knows is kept, absent fields are omitted, and the output is valid
+ * JSON whatever the input looked like.
  */
-#include "report.h"
+#include "report_json.h"
 
 #include <math.h>
 
@@ -39,83 +40,84 @@ static json_t *time_json(int64_t us)
     return json_string(buf);
 }
 
+/* One emitter per schema kind: J_<KIND>(object, key, struct pointer, member). */
+#define J_STR(o, k, r, m) put(o, k, str_or_null((r)->m))
+#define J_SHORT(o, k, r, m) put(o, k, (r)->m[0] ? json_string((r)->m) : NULL)
+#define J_COUNT(o, k, r, m) put(o, k, count_or_null((r)->m))
+#define J_INT(o, k, r, m) put(o, k, (r)->has_##m ? json_integer((r)->m) : NULL)
+#define J_MS(o, k, r, m) put(o, k, ms_or_null((r)->m))
+#define J_BOOL(o, k, r, m) put(o, k, (r)->m >= 0 ? json_boolean((r)->m) : NULL)
+#define J_VERSION(o, k, r, m) put(o, k, json_integer(LOG_SCHEMA_VERSION))
+#define J_TYPE(o, k, r, m) put(o, k, json_string(log_type_name((r)->m)))
+#define J_TIME(o, k, r, m) put(o, k, json_string((r)->m))
+#define J_PID(o, k, r, m) put(o, k, json_integer((r)->m))
+#define J_TCP(o, k, r, m) put(o, k, tcp_json(&(r)->m))
+#define J_CAUSE(o, k, r, m) put(o, k, cause_json(&(r)->m))
+#define J_EVENTS(o, k, r, m) events_json(o, k, r)
+#define J_COUNTS(o, k, r, m) counts_json(o, k, r)
+
+#define J_EMIT_TCP(key, kind, m, doc) J_##kind(o, key, tcp, m);
+#define J_EMIT_CAUSE(key, kind, m, doc) J_##kind(o, key, cause, m);
+#define J_EMIT_EVENT(key, kind, m, doc) J_##kind(e, key, ev, m);
+#define J_EMIT_COUNT(key, kind, m, doc) J_##kind(e, key, c, m);
+#define J_EMIT_RECORD(key, kind, m, doc) J_##kind(o, key, rec, m);
+
 static json_t *tcp_json(const struct log_tcp *tcp)
 {
     if (!tcp->present) return NULL;
     json_t *o = json_object();
-    if (!o) return NULL;
-    put(o, "state", tcp->state[0] ? json_string(tcp->state) : NULL);
-    put(o, "rtt_us", count_or_null(tcp->rtt_us));
-    put(o, "rttvar_us", count_or_null(tcp->rttvar_us));
-    put(o, "retrans", count_or_null(tcp->retrans));
-    put(o, "total_retrans", count_or_null(tcp->total_retrans));
-    put(o, "unacked", count_or_null(tcp->unacked));
-    put(o, "lost", count_or_null(tcp->lost));
-    put(o, "snapshot_age_ms", ms_or_null(tcp->snapshot_age_ms));
+    if (o) {
+        RECORD_TCP_FIELDS(J_EMIT_TCP)
+    }
     return o;
 }
 
-static json_t *events_json(const struct log_record *rec)
+static json_t *cause_json(const struct log_cause *cause)
 {
+    if (!cause->code && !cause->hint) return NULL;
+    json_t *o = json_object();
+    if (o) {
+        RECORD_CAUSE_FIELDS(J_EMIT_CAUSE)
+    }
+    return o;
+}
+
+static void events_json(json_t *o, const char *key, const struct log_record *rec)
+{
+    if (rec->type == LOG_SUMMARY && !rec->nevents) return; /* a summary has no timeline */
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < rec->nevents; i++) {
         const struct log_event *ev = &rec->events[i];
         json_t *e = json_object();
         if (!e) break;
-        put(e, "t_ms", json_real(ev->t_ms));
-        put(e, "op", json_string(ev->op));
-        if (ev->has_ret) put(e, "ret", json_integer(ev->ret));
-        if (ev->err[0]) put(e, "errno", json_string(ev->err));
-        if (ev->n > 1) put(e, "n", json_integer(ev->n));
+        RECORD_EVENT_FIELDS(J_EMIT_EVENT)
+        if (ev->n == 1) json_object_del(e, "n"); /* a lone call: as the shim writes it */
         json_array_append_new(arr, e);
     }
-    return arr;
+    put(o, key, arr);
+    if (rec->events_truncated)
+        put(o, "events_truncated", json_integer((json_int_t)rec->events_truncated));
+}
+
+static void counts_json(json_t *o, const char *key, const struct log_record *rec)
+{
+    if (!rec->counts) return;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < rec->ncounts; i++) {
+        const struct log_count *c = &rec->counts[i];
+        json_t *e = json_object();
+        if (!e) break;
+        RECORD_COUNT_FIELDS(J_EMIT_COUNT)
+        json_array_append_new(arr, e);
+    }
+    put(o, key, arr);
 }
 
 json_t *report_record_json(const struct log_record *rec)
 {
     json_t *o = json_object();
     if (!o) return NULL;
-    put(o, "v", json_integer(LOG_SCHEMA_VERSION));
-    put(o, "type", json_string(log_type_name(rec->type)));
-    put(o, "time", json_string(rec->time));
-    put(o, "pid", json_integer(rec->pid));
-    put(o, "tid", count_or_null(rec->tid));
-    put(o, "prog", str_or_null(rec->prog));
-    put(o, "fd", count_or_null(rec->fd));
-    put(o, "conn", count_or_null(rec->conn));
-    put(o, "family", str_or_null(rec->family));
-    put(o, "role", str_or_null(rec->role));
-    put(o, "local", str_or_null(rec->local));
-    put(o, "peer", str_or_null(rec->peer));
-    put(o, "op", str_or_null(rec->op));
-    put(o, "errno", str_or_null(rec->err));
-    put(o, "errno_code", count_or_null(rec->errno_code));
-    put(o, "age_ms", ms_or_null(rec->age_ms));
-    put(o, "idle_ms", ms_or_null(rec->idle_ms));
-    put(o, "bytes_out", count_or_null(rec->bytes_out));
-    put(o, "bytes_in", count_or_null(rec->bytes_in));
-    put(o, "calls_out", count_or_null(rec->calls_out));
-    put(o, "calls_in", count_or_null(rec->calls_in));
-    put(o, "exchanges", count_or_null(rec->exchanges));
-    if (rec->reused >= 0) put(o, "reused", json_boolean(rec->reused));
-    put(o, "tcp", tcp_json(&rec->tcp));
-    if (rec->cause.code || rec->cause.hint) {
-        json_t *cause = json_object();
-        if (cause) {
-            put(cause, "code", str_or_null(rec->cause.code));
-            put(cause, "hint", str_or_null(rec->cause.hint));
-            put(o, "cause", cause);
-        }
-    }
-    put(o, "events", events_json(rec));
-    put(o, "events_dropped", count_or_null(rec->events_dropped));
-    if (rec->events_truncated)
-        put(o, "events_truncated", json_integer((json_int_t)rec->events_truncated));
-    put(o, "attempt", count_or_null(rec->attempt));
-    put(o, "action", str_or_null(rec->action));
-    put(o, "outcome", str_or_null(rec->outcome));
-    put(o, "reason", str_or_null(rec->reason));
+    RECORD_FIELDS(J_EMIT_RECORD)
     return o;
 }
 
@@ -142,50 +144,77 @@ static json_t *tallies_json(const struct tally *t, size_t n)
     return arr;
 }
 
-json_t *report_json(const struct incidents *inc, const struct report_inputs *in)
+static json_t *group_json(const struct incident_group *g)
 {
-    json_t *doc = json_object(), *summary = json_object(), *groups = json_array(),
-           *incidents = json_array();
-    if (!doc || !summary || !groups || !incidents) {
+    json_t *o = json_object();
+    if (!o) return NULL;
+    put(o, "host", *g->host ? json_string(g->host) : NULL);
+    put(o, "role", json_string(g->role));
+    put(o, "service", json_string(g->service));
+    put(o, "client", str_or_null(g->client));
+    /* "peer": the other end as the group names it (the service, or the client's host). */
+    put(o, "peer", json_string(g->client ? g->client : g->service));
+    put(o, "cause", json_string(g->cause));
+    put(o, "count", json_integer((json_int_t)g->count));
+    put(o, "records", json_integer((json_int_t)g->records));
+    put(o, "first_seen", time_json(g->first_us));
+    put(o, "last_seen", time_json(g->last_us));
+    put(o, "programs", values_json(&g->progs));
+    put(o, "errnos", values_json(&g->errnos));
+    put(o, "hint", str_or_null(g->hint));
+    return o;
+}
+
+static json_t *summary_json(const struct incidents *inc, const struct logscan_stats *in)
+{
+    json_t *s = json_object();
+    if (!s) return NULL;
+    put(s, "files", json_integer((json_int_t)in->files));
+    put(s, "records", json_integer((json_int_t)inc->records));
+    put(s, "incidents", json_integer((json_int_t)inc->incidents));
+    put(s, "counted_only", json_integer((json_int_t)inc->counted_only));
+    put(s, "groups", json_integer((json_int_t)inc->ngroups));
+    put(s, "hosts", json_integer((json_int_t)incidents_hosts(inc)));
+    put(s, "retry_records", json_integer((json_int_t)inc->retry_records));
+    put(s, "inject_records", json_integer((json_int_t)inc->inject_records));
+    put(s, "summary_records", json_integer((json_int_t)inc->summaries));
+    put(s, "clean_closes", json_integer((json_int_t)inc->clean_closes));
+    put(s, "bad_lines", json_integer((json_int_t)in->bad_lines));
+    put(s, "filtered_by_since", json_integer((json_int_t)inc->filtered));
+    put(s, "incidents_omitted", json_integer((json_int_t)inc->detail_omitted));
+    return s;
+}
+
+json_t *report_json(const struct incidents *inc, const struct pairs *pairs,
+                    const struct logscan_stats *in)
+{
+    json_t *doc = json_object(), *groups = json_array(), *incidents = json_array(),
+           *connections = json_array();
+    if (!doc || !groups || !incidents || !connections) {
         json_decref(doc);
-        json_decref(summary);
         json_decref(groups);
         json_decref(incidents);
+        json_decref(connections);
         return NULL;
     }
-    put(summary, "files", json_integer((json_int_t)in->files));
-    put(summary, "records", json_integer((json_int_t)inc->records));
-    put(summary, "incidents", json_integer((json_int_t)inc->incidents));
-    put(summary, "groups", json_integer((json_int_t)inc->ngroups));
-    put(summary, "retry_records", json_integer((json_int_t)inc->retry_records));
-    put(summary, "inject_records", json_integer((json_int_t)inc->inject_records));
-    put(summary, "clean_closes", json_integer((json_int_t)inc->clean_closes));
-    put(summary, "bad_lines", json_integer((json_int_t)in->bad_lines));
-    put(summary, "filtered_by_since", json_integer((json_int_t)in->filtered));
-    put(summary, "incidents_omitted", json_integer((json_int_t)inc->detail_omitted));
-
-    for (size_t i = 0; i < inc->ngroups; i++) {
-        const struct incident_group *g = &inc->groups[i];
-        json_t *o = json_object();
-        if (!o) break;
-        put(o, "peer", json_string(g->peer));
-        put(o, "cause", json_string(g->cause));
-        put(o, "count", json_integer((json_int_t)g->count));
-        put(o, "first_seen", time_json(g->first_us));
-        put(o, "last_seen", time_json(g->last_us));
-        put(o, "programs", values_json(&g->progs));
-        put(o, "errnos", values_json(&g->errnos));
-        put(o, "hint", str_or_null(g->hint));
-        json_array_append_new(groups, o);
-    }
+    for (size_t i = 0; i < inc->ngroups; i++)
+        json_array_append_new(groups, group_json(&inc->groups[i]));
     for (size_t i = 0; i < inc->ndetail; i++)
         json_array_append_new(incidents, report_record_json(&inc->detail[i]));
-
+    for (size_t i = 0; i < pairs->npairs; i++) {
+        json_t *o = json_object();
+        if (!o) break;
+        put(o, "verdict", json_string(pairs->pairs[i].verdict));
+        put(o, "client", report_record_json(pairs->pairs[i].client));
+        put(o, "server", report_record_json(pairs->pairs[i].server));
+        json_array_append_new(connections, o);
+    }
     put(doc, "schema", json_integer(1));
-    put(doc, "summary", summary);
+    put(doc, "summary", summary_json(inc, in));
     put(doc, "groups", groups);
     put(doc, "retries", tallies_json(inc->retries, inc->nretries));
     put(doc, "injections", tallies_json(inc->injections, inc->ninjections));
     put(doc, "incidents", incidents);
+    put(doc, "connections", connections);
     return doc;
 }

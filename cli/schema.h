@@ -60,8 +60,9 @@
     X("attempt", COUNT, attempt, "retry records: the attempt number")                             \
     X("action", STR, action, "retry: reconnect, replay or none; inject: reset, refuse, delay")    \
     X("outcome", STR, outcome, "retry records: ok, in_progress, failed or refused")               \
-    X("reason", STR, reason, "retry records: why the action was or was not taken")                \
+    X("reason", STR, reason, "retry: why the action was or was not taken; summary: why written")  \
     X("since", STR, since, "summary records: start of the period counted (RFC 3339)")             \
+    X("period_ms", MS, period_ms, "summary records: length of the period counted")                \
     X("counts", COUNTS, counts, "summary records: counts per type x peer x cause x role")
 
 #define RECORD_TCP_FIELDS(X)                                                                      \
@@ -91,8 +92,11 @@
 #define RECORD_COUNT_FIELDS(X)                                                                    \
     X("type", STR, type, "record type counted")                                                   \
     X("role", STR, role, "client or server")                                                      \
-    X("peer", STR, peer, "peer address")                                                          \
+    X("peer", STR, peer, "peer address (server role: the client's address without its port)")    \
+    X("local", STR, local, "server role: the listening address")                                  \
     X("cause", STR, cause, "cause code")                                                          \
-    X("count", COUNT, count, "how many")
+    X("n", COUNT, n, "records due for this key in the period")                                    \
+    X("records", COUNT, records, "of those, written as records")                                  \
+    X("suppressed", COUNT, suppressed, "left out and not yet reported by a record's suppressed")
 
 #endif

@@ -10,7 +10,6 @@ setup() {
     F="$RSTWATCH_ROOT/tests/fixtures"
     RENDER="$RSTWATCH_ROOT/tests/browser/render.sh"
     PNGCHECK="$RSTWATCH_ROOT/tests/browser/pngcheck.py"
-    [ -x "$RSTWATCH" ] || skip "$RSTWATCH is not built yet"
 }
 
 teardown() {
