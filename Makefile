@@ -79,6 +79,12 @@ $(BUILD)/unit/%: tests/unit/%.c tests/unit/tap.h $(SHIM_OBJ) | $(BUILD)/unit
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -Ishim -o $@ $< $(filter-out $(BUILD)/shim/hooks.o,$(SHIM_OBJ)) -ldl -lpthread -ljansson
 
+# The log reader's unit test links the CLI's objects (all but main) instead of the shim's.
+CLI_UNIT_OBJ := $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ))
+$(BUILD)/unit/logread_test: tests/unit/logread_test.c tests/unit/tap.h $(CLI_UNIT_OBJ) | $(BUILD)/unit
+	@echo "  CC      $<"
+	@$(CC) $(CLI_CFLAGS) -Icli -o $@ $< $(CLI_UNIT_OBJ) $(CLI_LIBS) -lm
+
 $(BUILD)/shim $(BUILD)/cli $(BUILD)/helpers $(BUILD)/unit:
 	@mkdir -p $@
 

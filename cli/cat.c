@@ -51,7 +51,8 @@ static void usage(FILE *out)
 #define KIND_JSON_CAUSE "object"
 #define KIND_JSON_EVENTS "array"
 #define KIND_JSON_COUNTS "array"
-#define SCHEMA_LINE(prefix, key, kind, doc) printf("%s%s\t%s\t%s\n", prefix, key, KIND_JSON_##kind, doc);
+#define SCHEMA_LINE(prefix, key, kind, doc)                                                        \
+    printf("%s%s\t%s\t%s\n", prefix, key, KIND_JSON_##kind, doc);
 #define SCHEMA_TOP(key, kind, m, doc) SCHEMA_LINE("", key, kind, doc)
 #define SCHEMA_TCP(key, kind, m, doc) SCHEMA_LINE("tcp.", key, kind, doc)
 #define SCHEMA_CAUSE(key, kind, m, doc) SCHEMA_LINE("cause.", key, kind, doc)
@@ -81,8 +82,7 @@ static int parse_args(int argc, char **argv, struct cat_opts *opts)
         switch (c) {
         case 's':
             if (since_parse(optarg, (int64_t)time(NULL) * 1000000, &opts->since_us)) {
-                fprintf(stderr, "rstwatch cat: --since wants %s (got '%s')\n", SINCE_FORMS,
-                        optarg);
+                fprintf(stderr, "rstwatch cat: --since wants %s (got '%s')\n", SINCE_FORMS, optarg);
                 return -1;
             }
             break;

@@ -127,8 +127,8 @@ static void name_tracks(struct chrome_writer *w, const struct log_record *rec, l
                  rec->host ? " on " : "", rec->host ? rec->host : "");
         json_t *label = json_string(name);
         if (!label) label = json_string(rec->prog ? rec->prog : "?");
-        json_t *ev = json_pack("{s:s, s:s, s:I, s:{s:o}}", "name", "process_name", "ph", "M",
-                               "pid", (json_int_t)pid, "args", "name", label);
+        json_t *ev = json_pack("{s:s, s:s, s:I, s:{s:o}}", "name", "process_name", "ph", "M", "pid",
+                               (json_int_t)pid, "args", "name", label);
         emit(w, ev);
     }
     fresh = track_is_new(w, pid, tid);
@@ -344,9 +344,9 @@ int chrome_end(struct chrome_writer *w)
                  "rstwatch: %llu more records left out (trace capped at %zu MiB); "
                  "rstwatch report counts them all",
                  w->left_out, w->max_bytes >> 20);
-        json_t *ev = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "name", note, "ph", "i", "s",
-                               "g", "pid", (json_int_t)0, "tid", (json_int_t)0, "ts",
-                               (json_int_t)w->last_ts_us);
+        json_t *ev =
+            json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "name", note, "ph", "i", "s", "g", "pid",
+                      (json_int_t)0, "tid", (json_int_t)0, "ts", (json_int_t)w->last_ts_us);
         if (ev) {
             fputs(w->events ? ",\n" : "", w->out);
             json_dumpf(ev, w->out, JSON_COMPACT);

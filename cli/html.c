@@ -121,9 +121,10 @@ static void write_groups(FILE *out, const struct incidents *inc)
 {
     size_t rows = inc->ngroups < HTML_MAX_GROUP_ROWS ? inc->ngroups : HTML_MAX_GROUP_ROWS;
     int show_host = incidents_hosts(inc) > 1;
-    fprintf(out, "<table class=\"groups\">\n<tr><th>count</th>%s<th>service</th><th>side</th>"
-                 "<th>cause</th><th>errno</th><th>programs</th><th>first seen (UTC)</th>"
-                 "<th>last seen</th></tr>\n",
+    fprintf(out,
+            "<table class=\"groups\">\n<tr><th>count</th>%s<th>service</th><th>side</th>"
+            "<th>cause</th><th>errno</th><th>programs</th><th>first seen (UTC)</th>"
+            "<th>last seen</th></tr>\n",
             show_host ? "<th>host</th>" : "");
     for (size_t i = 0; i < rows; i++) {
         const struct incident_group *g = &inc->groups[i];
@@ -242,8 +243,8 @@ static void write_event_title(FILE *out, const struct log_event *ev, double t_ms
 /* One record drawn in a horizontal band: its events shifted by shift_ms on the shared axis. */
 struct lane {
     const struct scale *sc;
-    double shift_ms; /* the record's start on the drawing's axis */
-    int y;           /* top of the band */
+    double shift_ms;            /* the record's start on the drawing's axis */
+    int y;                      /* top of the band */
     double end[SVG_LABEL_ROWS]; /* rightmost x used so far in each label row */
 };
 
@@ -315,8 +316,8 @@ static void write_lane(FILE *out, struct lane *ln, const struct log_record *rec,
     double span = record_span(rec);
     int mid = ln->y + SVG_MARK_Y + SVG_MARK_H / 2;
     if (label) {
-        fprintf(out, "<g class=\"lane %s\">\n<text class=\"lane-label\" x=\"%d\" y=\"%d\">",
-                label, SVG_LEFT, ln->y + 28);
+        fprintf(out, "<g class=\"lane %s\">\n<text class=\"lane-label\" x=\"%d\" y=\"%d\">", label,
+                SVG_LEFT, ln->y + 28);
         html_put_escaped(out, label);
         fputs(" ", out);
         html_put_escaped(out, rec->prog ? rec->prog : "?");

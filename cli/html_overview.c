@@ -28,7 +28,8 @@ static const char *const palette[OVERVIEW_SERIES + 1] = {
 };
 
 /* Bar widths in minutes, smallest first. */
-static const int64_t bar_minutes[] = {1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080};
+static const int64_t bar_minutes[] = {1,   2,   5,   10,  15,   30,   60,
+                                      120, 180, 360, 720, 1440, 2880, 10080};
 
 /* A chart's series: each group maps to one (0..OVERVIEW_SERIES, the last = other). */
 struct series {

@@ -108,8 +108,7 @@ static int counter_rehash(struct counter *c, size_t nslots)
 static void counter_add(struct counter *c, const char *name, uint64_t n)
 {
     if (!name || !*name) return;
-    if ((c->n + 1) * 4 > c->nslots * 3 && counter_rehash(c, c->nslots ? c->nslots * 2 : 64))
-        return;
+    if ((c->n + 1) * 4 > c->nslots * 3 && counter_rehash(c, c->nslots ? c->nslots * 2 : 64)) return;
     size_t i = fnv(FNV_BASIS, name) & (c->nslots - 1);
     for (; c->slots[i] != EMPTY_SLOT; i = (i + 1) & (c->nslots - 1)) {
         if (strcmp(c->entries[c->slots[i]].name, name) == 0) {
@@ -282,8 +281,8 @@ static void bucket_add(struct incidents *inc, int64_t time_us, size_t group, uin
 }
 
 static struct incident_group *group_count(struct incidents *inc, const struct group_key *k,
-                                         int64_t first_us, int64_t last_us, uint64_t n,
-                                         const char *prog)
+                                          int64_t first_us, int64_t last_us, uint64_t n,
+                                          const char *prog)
 {
     struct incident_group *g = group_for(inc, k);
     if (!g) return NULL;
@@ -354,8 +353,7 @@ static void group_account(struct incidents *inc, const struct log_record *rec)
 {
     char client[256];
     struct group_key k;
-    key_of(&k, rec->host, rec->role, rec->local, rec->peer, rec->cause.code, client,
-           sizeof client);
+    key_of(&k, rec->host, rec->role, rec->local, rec->peer, rec->cause.code, client, sizeof client);
     uint64_t n = 1 + (rec->suppressed > 0 ? (uint64_t)rec->suppressed : 0);
     inc->counted_only += n - 1;
     struct incident_group *g = group_count(inc, &k, rec->time_us, rec->time_us, n, rec->prog);

@@ -32,12 +32,12 @@ struct value_set {
  * its ephemeral port); a client-side record to the service it called (its peer).
  */
 struct incident_group {
-    char *host;    /* "" when the records carry none */
-    char *role;    /* "client", "server" or "?" */
-    char *service; /* the service address ("?" when unknown) */
-    char *client;  /* server side: the client's host; NULL on the client side */
-    char *cause;   /* "unknown" when the record had none */
-    char *hint;    /* the first hint seen, or NULL */
+    char *host;       /* "" when the records carry none */
+    char *role;       /* "client", "server" or "?" */
+    char *service;    /* the service address ("?" when unknown) */
+    char *client;     /* server side: the client's host; NULL on the client side */
+    char *cause;      /* "unknown" when the record had none */
+    char *hint;       /* the first hint seen, or NULL */
     uint64_t count;   /* incidents, including those the shim only counted */
     uint64_t records; /* of which full records were read */
     int64_t first_us, last_us;
@@ -56,7 +56,7 @@ struct counter {
     struct counter_entry {
         char *name;
         uint64_t count;
-    } *entries;
+    } * entries;
     size_t n, cap;
     size_t *slots; /* hash index into entries, SIZE_MAX = empty */
     size_t nslots;
@@ -76,7 +76,7 @@ struct incidents {
     size_t nslots;
     struct log_record *detail; /* kept incidents, time-ordered by incidents_finish */
     size_t ndetail, detail_cap, detail_events;
-    uint64_t detail_omitted; /* incidents read but not kept */
+    uint64_t detail_omitted;   /* incidents read but not kept */
     struct log_record *closes; /* recent clean close records (a ring), for pairing */
     size_t ncloses, closes_next;
     uint64_t incidents;    /* reset/eof/error records and closes with a cause, with counted ones */

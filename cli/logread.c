@@ -38,8 +38,9 @@
 #define FAST_SCRATCH 8192
 
 static const char *const type_names[] = {
-    [LOG_RESET] = "reset", [LOG_ERROR] = "error",   [LOG_CLOSE] = "close",     [LOG_RETRY] = "retry",
-    [LOG_INJECT] = "inject", [LOG_EOF] = "eof", [LOG_SUMMARY] = "summary",
+    [LOG_RESET] = "reset",     [LOG_ERROR] = "error",   [LOG_CLOSE] = "close",
+    [LOG_RETRY] = "retry",     [LOG_INJECT] = "inject", [LOG_EOF] = "eof",
+    [LOG_SUMMARY] = "summary",
 };
 
 const char *log_type_name(enum log_type type)
@@ -61,8 +62,20 @@ static int type_from_name(const char *s, size_t len, enum log_type *out)
 /* ---- the field tables, generated from schema.h ------------------------------------------ */
 
 enum kind {
-    K_STR, K_SHORT, K_COUNT, K_INT, K_MS, K_BOOL, K_VERSION, K_TYPE, K_TIME, K_PID,
-    K_TCP, K_CAUSE, K_EVENTS, K_COUNTS,
+    K_STR,
+    K_SHORT,
+    K_COUNT,
+    K_INT,
+    K_MS,
+    K_BOOL,
+    K_VERSION,
+    K_TYPE,
+    K_TIME,
+    K_PID,
+    K_TCP,
+    K_CAUSE,
+    K_EVENTS,
+    K_COUNTS,
 };
 
 struct field {
@@ -121,7 +134,10 @@ struct table {
     const struct field *fields;
     size_t n;
 };
-#define TABLE(a) {a, sizeof a / sizeof a[0]}
+#define TABLE(a)                                                                                   \
+    {                                                                                              \
+        a, sizeof a / sizeof a[0]                                                                  \
+    }
 static const struct table record_table = TABLE(record_fields), tcp_table = TABLE(tcp_fields),
                           cause_table = TABLE(cause_fields), event_table = TABLE(event_fields),
                           count_table = TABLE(count_fields);
@@ -863,8 +879,8 @@ static int record_member(struct scan *s, const char *key, size_t keylen, void *a
         if (v.t == V_STR && v.slen < sizeof rec->time) {
             memcpy(rec->time, v.s, v.slen);
             rec->time[v.slen] = '\0';
-            c->time_ok = strlen(rec->time) == v.slen &&
-                         logread_parse_time(rec->time, &rec->time_us) == 0;
+            c->time_ok =
+                strlen(rec->time) == v.slen && logread_parse_time(rec->time, &rec->time_us) == 0;
         }
         return 0;
     case K_PID: rec->pid = v.t == V_INT && v.i > 0 && v.i <= INT32_MAX ? v.i : 0; return 0;
@@ -992,8 +1008,8 @@ int logread_parse_time(const char *s, int64_t *out_us)
     if (parse_digits(&p, 2, &hh) || expect(&p, ':') || parse_digits(&p, 2, &mm) ||
         expect(&p, ':') || parse_digits(&p, 2, &ss))
         return -1;
-    if (year < LOG_MIN_YEAR || year > LOG_MAX_YEAR || mon < 1 || mon > 12 || day < 1 ||
-        day > 31 || hh > 23 || mm > 59 || ss > 60)
+    if (year < LOG_MIN_YEAR || year > LOG_MAX_YEAR || mon < 1 || mon > 12 || day < 1 || day > 31 ||
+        hh > 23 || mm > 59 || ss > 60)
         return -1;
     int64_t frac_us = 0;
     if (*p == '.') {
@@ -1021,8 +1037,8 @@ int logread_parse_time(const char *s, int64_t *out_us)
     if (*p != '\0') return -1;
     /* timegm normalises 31 April into 1 May: a date that does not come back is not one. A leap
      * second (ss 60) is allowed and counts as the next second. */
-    struct tm tm = {.tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day,
-                    .tm_hour = hh, .tm_min = mm};
+    struct tm tm = {
+        .tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day, .tm_hour = hh, .tm_min = mm};
     time_t t = timegm(&tm);
     if (t == (time_t)-1 || tm.tm_mday != day || tm.tm_mon != mon - 1) return -1;
     *out_us = ((int64_t)t + ss - offset_s) * 1000000 + frac_us;

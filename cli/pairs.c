@@ -72,8 +72,8 @@ static int same_connection(const struct log_record *client, const struct log_rec
 {
     if (strcmp(client->local, server->peer) != 0 || strcmp(client->peer, server->local) != 0)
         return 0;
-    if ((is_loopback(client->local) || is_loopback(client->peer)) && client->host &&
-        server->host && strcmp(client->host, server->host) != 0)
+    if ((is_loopback(client->local) || is_loopback(client->peer)) && client->host && server->host &&
+        strcmp(client->host, server->host) != 0)
         return 0;
     double cs = pairs_start_ms(client), ce = (double)client->time_us / 1000.0;
     double ss = pairs_start_ms(server), se = (double)server->time_us / 1000.0;
@@ -108,8 +108,7 @@ static void make_verdict(struct conn_pair *p)
     action_of(second, a2, sizeof a2);
     if (!isnan(first->idle_ms) && first->idle_ms >= 1000)
         snprintf(idle, sizeof idle, " after %.1f s idle%s", first->idle_ms / 1000,
-                 first == s && first->type == LOG_CLOSE ? " (its idle or keep-alive timeout)"
-                                                        : "");
+                 first == s && first->type == LOG_CLOSE ? " (its idle or keep-alive timeout)" : "");
     const char *reused = second == c && c->reused == 1 ? " reused it and" : "";
     const char *cause = second->cause.code ? second->cause.code : first->cause.code;
     snprintf(p->verdict, sizeof p->verdict, "the %s %s at %.1f s%s; the %s%s %s %.1f s later%s%s%s",

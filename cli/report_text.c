@@ -368,7 +368,6 @@ void report_print_incident(FILE *out, const struct log_record *rec, size_t index
     }
 }
 
-
 /* One end's header line in a pair: "client  curl[4242] @host  local → peer  (reset record)". */
 static void print_end(FILE *out, const char *side, const struct log_record *rec)
 {

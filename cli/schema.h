@@ -26,77 +26,77 @@
 #ifndef RSTWATCH_SCHEMA_H
 #define RSTWATCH_SCHEMA_H
 
-#define RECORD_FIELDS(X)                                                                          \
-    X("v", VERSION, v, "schema version, always 1")                                                \
-    X("type", TYPE, type, "reset, eof, error, close, retry, inject or summary")                   \
-    X("time", TIME, time, "UTC time the record was written (RFC 3339, microseconds)")             \
-    X("pid", PID, pid, "process id")                                                              \
-    X("tid", COUNT, tid, "thread id of the failing call")                                         \
-    X("host", STR, host, "hostname when the shim was loaded")                                     \
-    X("prog", STR, prog, "program name")                                                          \
-    X("fd", COUNT, fd, "fd of the failing call")                                                  \
-    X("conn", COUNT, conn, "the connection's process-unique id")                                  \
-    X("family", STR, family, "inet, inet6 or unix")                                               \
-    X("role", STR, role, "client (connected) or server (accepted)")                               \
-    X("local", STR, local, "local address, 1.2.3.4:80, [::1]:80 or unix:/path")                   \
-    X("peer", STR, peer, "peer address, same forms as local")                                     \
-    X("op", STR, op, "the failing call")                                                          \
-    X("errno", STR, err, "errno name of the failing call (null for eof and close)")               \
-    X("errno_code", COUNT, errno_code, "errno number")                                            \
-    X("age_ms", MS, age_ms, "since the connection was created")                                   \
-    X("idle_ms", MS, idle_ms, "since its last successful I/O")                                    \
-    X("idle_before_ms", MS, idle_before_ms, "quiet gap before the current request began")         \
-    X("bytes_out", COUNT, bytes_out, "bytes sent")                                                \
-    X("bytes_in", COUNT, bytes_in, "bytes received")                                              \
-    X("calls_out", COUNT, calls_out, "successful send calls")                                     \
-    X("calls_in", COUNT, calls_in, "successful receive calls")                                    \
-    X("exchanges", COUNT, exchanges, "request/response turns")                                    \
-    X("reused", BOOL, reused, "the failure hit the 2nd or later exchange")                        \
-    X("tcp", TCP, tcp, "last TCP_INFO snapshot before the failing call, null for unix sockets")   \
-    X("cause", CAUSE, cause, "the diagnosis: code and hint")                                      \
-    X("events", EVENTS, events, "the last calls on the connection, oldest first")                 \
-    X("events_dropped", COUNT, events_dropped, "older events overwritten in the ring")            \
-    X("suppressed", COUNT, suppressed, "records of the same key left out by the rate limit")      \
-    X("attempt", COUNT, attempt, "retry records: the attempt number")                             \
-    X("action", STR, action, "retry: reconnect, replay or none; inject: reset, refuse, delay")    \
-    X("outcome", STR, outcome, "retry records: ok, in_progress, failed or refused")               \
-    X("reason", STR, reason, "retry: why the action was or was not taken; summary: why written")  \
-    X("since", STR, since, "summary records: start of the period counted (RFC 3339)")             \
-    X("period_ms", MS, period_ms, "summary records: length of the period counted")                \
+#define RECORD_FIELDS(X)                                                                           \
+    X("v", VERSION, v, "schema version, always 1")                                                 \
+    X("type", TYPE, type, "reset, eof, error, close, retry, inject or summary")                    \
+    X("time", TIME, time, "UTC time the record was written (RFC 3339, microseconds)")              \
+    X("pid", PID, pid, "process id")                                                               \
+    X("tid", COUNT, tid, "thread id of the failing call")                                          \
+    X("host", STR, host, "hostname when the shim was loaded")                                      \
+    X("prog", STR, prog, "program name")                                                           \
+    X("fd", COUNT, fd, "fd of the failing call")                                                   \
+    X("conn", COUNT, conn, "the connection's process-unique id")                                   \
+    X("family", STR, family, "inet, inet6 or unix")                                                \
+    X("role", STR, role, "client (connected) or server (accepted)")                                \
+    X("local", STR, local, "local address, 1.2.3.4:80, [::1]:80 or unix:/path")                    \
+    X("peer", STR, peer, "peer address, same forms as local")                                      \
+    X("op", STR, op, "the failing call")                                                           \
+    X("errno", STR, err, "errno name of the failing call (null for eof and close)")                \
+    X("errno_code", COUNT, errno_code, "errno number")                                             \
+    X("age_ms", MS, age_ms, "since the connection was created")                                    \
+    X("idle_ms", MS, idle_ms, "since its last successful I/O")                                     \
+    X("idle_before_ms", MS, idle_before_ms, "quiet gap before the current request began")          \
+    X("bytes_out", COUNT, bytes_out, "bytes sent")                                                 \
+    X("bytes_in", COUNT, bytes_in, "bytes received")                                               \
+    X("calls_out", COUNT, calls_out, "successful send calls")                                      \
+    X("calls_in", COUNT, calls_in, "successful receive calls")                                     \
+    X("exchanges", COUNT, exchanges, "request/response turns")                                     \
+    X("reused", BOOL, reused, "the failure hit the 2nd or later exchange")                         \
+    X("tcp", TCP, tcp, "last TCP_INFO snapshot before the failing call, null for unix sockets")    \
+    X("cause", CAUSE, cause, "the diagnosis: code and hint")                                       \
+    X("events", EVENTS, events, "the last calls on the connection, oldest first")                  \
+    X("events_dropped", COUNT, events_dropped, "older events overwritten in the ring")             \
+    X("suppressed", COUNT, suppressed, "records of the same key left out by the rate limit")       \
+    X("attempt", COUNT, attempt, "retry records: the attempt number")                              \
+    X("action", STR, action, "retry: reconnect, replay or none; inject: reset, refuse, delay")     \
+    X("outcome", STR, outcome, "retry records: ok, in_progress, failed or refused")                \
+    X("reason", STR, reason, "retry: why the action was or was not taken; summary: why written")   \
+    X("since", STR, since, "summary records: start of the period counted (RFC 3339)")              \
+    X("period_ms", MS, period_ms, "summary records: length of the period counted")                 \
     X("counts", COUNTS, counts, "summary records: counts per type x peer x cause x role")
 
-#define RECORD_TCP_FIELDS(X)                                                                      \
-    X("state", SHORT, state, "TCP state name (ESTABLISHED, CLOSE_WAIT, ...)")                     \
-    X("rtt_us", COUNT, rtt_us, "smoothed round-trip time")                                        \
-    X("rttvar_us", COUNT, rttvar_us, "round-trip time variance")                                  \
-    X("retrans", COUNT, retrans, "retransmits of the current segment")                            \
-    X("total_retrans", COUNT, total_retrans, "retransmits over the connection's life")            \
-    X("unacked", COUNT, unacked, "segments sent and not acknowledged")                            \
-    X("lost", COUNT, lost, "segments presumed lost")                                              \
-    X("last_data_recv_ms", COUNT, last_data_recv_ms, "since data was last received")              \
-    X("last_data_sent_ms", COUNT, last_data_sent_ms, "since data was last sent")                  \
+#define RECORD_TCP_FIELDS(X)                                                                       \
+    X("state", SHORT, state, "TCP state name (ESTABLISHED, CLOSE_WAIT, ...)")                      \
+    X("rtt_us", COUNT, rtt_us, "smoothed round-trip time")                                         \
+    X("rttvar_us", COUNT, rttvar_us, "round-trip time variance")                                   \
+    X("retrans", COUNT, retrans, "retransmits of the current segment")                             \
+    X("total_retrans", COUNT, total_retrans, "retransmits over the connection's life")             \
+    X("unacked", COUNT, unacked, "segments sent and not acknowledged")                             \
+    X("lost", COUNT, lost, "segments presumed lost")                                               \
+    X("last_data_recv_ms", COUNT, last_data_recv_ms, "since data was last received")               \
+    X("last_data_sent_ms", COUNT, last_data_sent_ms, "since data was last sent")                   \
     X("snapshot_age_ms", MS, snapshot_age_ms, "age of the snapshot when the record was written")
 
-#define RECORD_CAUSE_FIELDS(X)                                                                    \
-    X("code", STR, code, "cause code (refused, idle_reuse, ...)")                                 \
+#define RECORD_CAUSE_FIELDS(X)                                                                     \
+    X("code", STR, code, "cause code (refused, idle_reuse, ...)")                                  \
     X("hint", STR, hint, "one sentence: the likely cause and the next step")
 
-#define RECORD_EVENT_FIELDS(X)                                                                    \
-    X("t_ms", MS, t_ms, "since the connection was created")                                       \
-    X("op", SHORT, op, "the call")                                                                \
-    X("ret", INT, ret, "its return value")                                                        \
-    X("errno", SHORT, err, "its errno name when it failed")                                       \
-    X("n", COUNT, n, "calls merged into this event")                                              \
+#define RECORD_EVENT_FIELDS(X)                                                                     \
+    X("t_ms", MS, t_ms, "since the connection was created")                                        \
+    X("op", SHORT, op, "the call")                                                                 \
+    X("ret", INT, ret, "its return value")                                                         \
+    X("errno", SHORT, err, "its errno name when it failed")                                        \
+    X("n", COUNT, n, "calls merged into this event")                                               \
     X("span_ms", MS, span_ms, "first to last merged call")
 
-#define RECORD_COUNT_FIELDS(X)                                                                    \
-    X("type", STR, type, "record type counted")                                                   \
-    X("role", STR, role, "client or server")                                                      \
-    X("peer", STR, peer, "peer address (server role: the client's address without its port)")    \
-    X("local", STR, local, "server role: the listening address")                                  \
-    X("cause", STR, cause, "cause code")                                                          \
-    X("n", COUNT, n, "records due for this key in the period")                                    \
-    X("records", COUNT, records, "of those, written as records")                                  \
+#define RECORD_COUNT_FIELDS(X)                                                                     \
+    X("type", STR, type, "record type counted")                                                    \
+    X("role", STR, role, "client or server")                                                       \
+    X("peer", STR, peer, "peer address (server role: the client's address without its port)")      \
+    X("local", STR, local, "server role: the listening address")                                   \
+    X("cause", STR, cause, "cause code")                                                           \
+    X("n", COUNT, n, "records due for this key in the period")                                     \
+    X("records", COUNT, records, "of those, written as records")                                   \
     X("suppressed", COUNT, suppressed, "left out and not yet reported by a record's suppressed")
 
 #endif
