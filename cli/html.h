@@ -15,7 +15,7 @@
 /* Group rows in the page's table; the rest are summed in one line. */
 #define HTML_MAX_GROUP_ROWS 50
 /* Timelines drawn at most, even when they would fit. */
-#define HTML_MAX_TIMELINES 500
+#define HTML_MAX_TIMELINES 200
 
 /*
  * Writes a complete self-contained page (inline CSS and SVG, no scripts, no fetches): the
