@@ -1076,6 +1076,16 @@ void logread_format_seen(int64_t us, int decimals, char *buf, size_t len)
 const struct log_event *log_record_failing_event(const struct log_record *rec)
 {
     const struct log_event *last = NULL;
+    if (rec->type == LOG_EOF) {
+        /* No errno: the failing call is the read that returned 0 (the EOF). */
+        for (size_t i = rec->nevents; i-- > 0;) {
+            const struct log_event *ev = &rec->events[i];
+            if (ev->has_ret && ev->ret == 0 && !ev->err[0] &&
+                (strncmp(ev->op, "recv", 4) == 0 || strncmp(ev->op, "read", 4) == 0))
+                return ev;
+        }
+        return NULL;
+    }
     for (size_t i = rec->nevents; i-- > 0;) {
         const struct log_event *ev = &rec->events[i];
         if (!ev->err[0]) continue;

@@ -7,8 +7,8 @@
  * keep-alive connection, the client's reset when it reuses it 0.2 s later. Side by side, on
  * one time axis, they tell the whole story, so report and export show them as one incident with
  * one verdict. A connection is named by its two addresses (the client's local = the server's
- * peer and the other way round); a hash of that name finds the candidates, and their lifetimes
- * must overlap. Loopback addresses name a connection only within one host, so across hosts
+ * peer and the other way round; a server address the shim did not learn matches any); a hash of
+ * the client's address finds the candidates, and their lifetimes must overlap. Loopback addresses name a connection only within one host, so across hosts
  * they never match.
  */
 #include "pairs.h"
@@ -40,37 +40,42 @@ static int is_loopback(const char *addr)
            strncmp(addr, "[::ffff:127.", 12) == 0;
 }
 
-/* A record that can name its connection: inet, both addresses, a side. */
-static int joinable(const struct log_record *rec)
-{
-    return rec->local && rec->peer && rec->role && rec->family &&
-           strncmp(rec->family, "inet", 4) == 0 &&
-           (!strcmp(rec->role, "client") || !strcmp(rec->role, "server")) &&
-           strcmp(rec->local, "unknown") != 0 && strcmp(rec->peer, "unknown") != 0;
-}
-
 static int is_server(const struct log_record *rec)
 {
     return strcmp(rec->role, "server") == 0;
 }
 
-/* The connection's name seen from the client: client address, then server address. */
+static int known(const char *addr)
+{
+    return addr && strcmp(addr, "unknown") != 0;
+}
+
+/*
+ * A record that can name its connection: inet, a side, and the client's address (its ephemeral
+ * port makes it specific). A server's own address may be unknown (a shim that did not learn it
+ * at accept); the client's record then still names the server.
+ */
+static int joinable(const struct log_record *rec)
+{
+    if (!rec->role || !rec->family || strncmp(rec->family, "inet", 4) != 0) return 0;
+    if (!strcmp(rec->role, "client")) return known(rec->local) && known(rec->peer);
+    return !strcmp(rec->role, "server") && known(rec->peer) && rec->local;
+}
+
+/* The connection's client address (hash of). */
 static uint64_t conn_hash(const struct log_record *rec)
 {
     const char *c = is_server(rec) ? rec->peer : rec->local;
-    const char *s = is_server(rec) ? rec->local : rec->peer;
     uint64_t h = 1469598103934665603ull;
     for (const char *p = c; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    h = (h ^ 0xff) * 1099511628211ull;
-    for (const char *p = s; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
     return h;
 }
 
 static int same_connection(const struct log_record *client, const struct log_record *server)
 {
-    if (strcmp(client->local, server->peer) != 0 || strcmp(client->peer, server->local) != 0)
+    if (strcmp(client->local, server->peer) != 0 ||
+        (known(server->local) && strcmp(client->peer, server->local) != 0))
         return 0;
     if ((is_loopback(client->local) || is_loopback(client->peer)) && client->host && server->host &&
         strcmp(client->host, server->host) != 0)

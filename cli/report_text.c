@@ -391,7 +391,7 @@ static void print_end(FILE *out, const char *side, const struct log_record *rec)
 }
 
 /* Width of the client lane in a pair's timeline. */
-#define PAIR_LANE 40
+#define PAIR_LANE 50
 
 void report_print_pair(FILE *out, const struct conn_pair *pair, size_t index, size_t total,
                        int color)
