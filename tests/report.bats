@@ -315,3 +315,134 @@ need_real_stack() {
     [ "$(jq -r '.groups[0].peer' <<<"$output")" = "127.0.0.1:$PORT" ]
     [ "$(jq -r '.incidents[0].cause.code' <<<"$output")" != null ]
 }
+
+# --- grouping for people on call: services, hosts, counted-only incidents -----------
+
+@test "real: a server's client aborts are one row per service and client host, not one per ephemeral port" {
+    need_shim
+    start_server silent
+    kill "$SERVER_PID" && wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PIDS=()
+    # resetd again, this time under the shim: its side of the aborts is recorded.
+    RSTWATCH_LOG="$LOG_DIR/%p.jsonl" LD_PRELOAD="$SHIM_PRELOAD" "$RESETD" --mode silent \
+        --port-file "$T/silent.port" --lifetime 60 >"$T/silent.out" 2>&1 </dev/null 3>&- &
+    SERVER_PIDS+=("$!")
+    for ((i = 0; i < 250; i++)); do [ -s "$T/silent.port" ] && break; sleep 0.02; done
+    port="$(<"$T/silent.port")"
+    for i in 1 2 3 4 5; do
+        python3 -c '
+import socket, struct, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET / HTTP/1.1\r\n")
+time.sleep(0.05)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()' "$port"
+    done
+    for ((i = 0; i < 100; i++)); do [ "$(record_count)" -ge 5 ] && break; sleep 0.05; done
+    [ "$(record_count)" -eq 5 ] || { records; false; }
+    # Five records from five ephemeral ports...
+    [ "$(jq_records 'map(.peer) | unique | length')" = 5 ]
+    report "$LOG_DIR"
+    [ "$status" -eq 0 ]
+    # ...are one group: the service (resetd's address) and the client host.
+    assert_contains "$output" "5 incidents in 1 group, from 5 records"
+    [[ "$output" =~ \ +5\ +127\.0\.0\.1:$port\ ←\ 127\.0\.0\.1\ +server\ + ]]
+    refute_contains "$(sed -n '1,/^$/!{/^Incident/q;p}' <<<"$output")" "127.0.0.1:$((port + 0)) ← 127.0.0.1:"
+    report --json "$LOG_DIR"
+    [ "$(jq -r '.groups | length' <<<"$output")" = 1 ]
+    [ "$(jq -r '.groups[0] | "\(.role) \(.service) \(.client) \(.count)"' <<<"$output")" = "server 127.0.0.1:$port 127.0.0.1 5" ]
+}
+
+# on_host HOST FILE: the records of FILE as written on HOST.
+on_host() {
+    jq -c --arg h "$1" '.host = $h' "$2"
+}
+
+@test "logs of two hosts: one row per host, a HOST column, and 127.0.0.1:8080 on each host is two peers" {
+    { on_host web1 "$F/curl_reset.jsonl"; on_host web2 "$F/curl_reset.jsonl"; on_host web2 "$F/curl_reset.jsonl"; } >"$T/two.jsonl"
+    report "$T/two.jsonl"
+    [ "$status" -eq 0 ]
+    assert_contains "$output" "3 incidents in 2 groups, from 3 records in 1 file from 2 hosts"
+    [[ "$output" =~ COUNT\ +HOST\ +SERVICE ]]
+    [[ "$output" =~ \ 2\ +web2\ +127\.0\.0\.1:8080\ +client ]]
+    [[ "$output" =~ \ 1\ +web1\ +127\.0\.0\.1:8080\ +client ]]
+    assert_contains "$output" "curl[4242] on web2"
+    # One host: no HOST column.
+    on_host web1 "$F/curl_reset.jsonl" >"$T/one.jsonl"
+    report "$T/one.jsonl"
+    refute_contains "$output" "HOST"
+    report --json "$T/two.jsonl"
+    [ "$(jq -r '[.groups[] | "\(.host)=\(.count)"] | join(" ")' <<<"$output")" = "web2=2 web1=1" ]
+}
+
+@test "rate-limited logs: suppressed counts and summary records keep the totals exact" {
+    {
+        jq -c '.suppressed = 4' "$F/curl_reset.jsonl"
+        # The shim's summary: per key, what no record's "suppressed" has reported yet.
+        jq -c '{v, type: "summary", time: "2026-11-23T05:32:00.000000Z", pid, prog, reason: "exit",
+                since: "2026-11-23T05:31:00.000000Z", period_ms: 60000,
+                counts: [{type: "reset", role: "client", peer: "127.0.0.1:8080", local: "",
+                          cause: "reset_before_response", n: 7, records: 1, suppressed: 2},
+                         {type: "reset", role: "server", peer: "10.1.0.9", local: "10.0.0.7:80",
+                          cause: "client_abort", n: 30, records: 0, suppressed: 30},
+                         {type: "close", role: "client", peer: "127.0.0.1:8080", local: "",
+                          cause: "none", n: 3, records: 0, suppressed: 3}]}' "$F/curl_reset.jsonl"
+    } >"$T/limited.jsonl"
+    report "$T/limited.jsonl"
+    [ "$status" -eq 0 ]
+    # 1 record + 4 suppressed + 2 summarised for the first key, 30 for the second.
+    assert_contains "$output" "37 incidents in 2 groups, from 2 records in 1 file"
+    assert_contains "$output" "(36 of the incidents were only counted"
+    [[ "$output" =~ \ 30\ +10\.0\.0\.7:80\ ←\ 10\.1\.0\.9\ +server\ +client_abort ]]
+    [[ "$output" =~ \ 7\ +127\.0\.0\.1:8080\ +client\ +reset_before_response ]]
+    assert_contains "$output" "(4 more like it were left out by the rate limit)"
+    assert_contains "$output" "connections closed without error: 3"
+    report --json "$T/limited.jsonl"
+    [ "$(jq -r '.summary | "\(.incidents) \(.counted_only) \(.summary_records)"' <<<"$output")" = "37 36 1" ]
+}
+
+@test "--since takes 1h30m, 1w and ISO 8601 times" {
+    sed "s/2026-11-23T05:31:02.123456Z/$(now_iso 3600)/" "$F/curl_reset.jsonl" >"$T/hour.jsonl"
+    sed "s/2026-11-23T05:31:02.123456Z/$(now_iso 200000)/; s/127.0.0.1:8080/10.9.9.9:80/" "$F/curl_reset.jsonl" >"$T/days.jsonl"
+    report --since 1h30m "$T/hour.jsonl" "$T/days.jsonl"
+    assert_contains "$output" "1 incident in 1 group, from 1 record in 2 files (1 older skipped)"
+    report --since 1w "$T/hour.jsonl" "$T/days.jsonl"
+    assert_contains "$output" "2 incidents"
+    report --since 2026-11-23T05:31:02Z "$F/curl_reset.jsonl" "$F/idle_reuse.jsonl"
+    assert_contains "$output" "2 incidents" # 05:31:02.123 and 06:12:45 are both later
+    report --since 2026-11-23T06:00 "$F/curl_reset.jsonl" "$F/idle_reuse.jsonl"
+    assert_contains "$output" "1 incident in 1 group, from 1 record in 2 files (1 older skipped)"
+    report --since 2026-11-23T08:00:00.5+02:00 "$F/curl_reset.jsonl" "$F/idle_reuse.jsonl"
+    assert_contains "$output" "1 incident in 1 group" # 06:00:00.5 UTC
+    report --since 2026-11-24 "$F/curl_reset.jsonl"
+    assert_contains "$output" "no records found"
+    report --since=yesterday "$F/curl_reset.jsonl"
+    [ "$status" -eq 2 ]
+}
+
+@test "options anywhere, in any GNU form: --json after the inputs, --since=15m, -- before a dash file" {
+    report "$F/curl_reset.jsonl" --json
+    [ "$status" -eq 0 ]
+    [ "$(jq -r '.summary.records' <<<"$output")" = 1 ]
+    cp "$F/curl_reset.jsonl" "$T/-odd.jsonl"
+    (cd "$T" && run_bare "$RSTWATCH" report -- -odd.jsonl && [ "$status" -eq 0 ] && [[ "$output" == *"1 incident"* ]])
+    report --help
+    [ "$status" -eq 0 ]
+    assert_contains "$output" "usage: rstwatch report"
+}
+
+@test "real: --json keeps every field the shim wrote (idle_before_ms, tcp.last_data_*, all of them)" {
+    need_shim
+    start_server rst-after-request
+    run_shim "$CLIENT" 127.0.0.1 "$PORT"
+    [ "$(record_count)" -eq 1 ] || { records; false; }
+    report --json "$LOG_DIR"
+    [ "$status" -eq 0 ]
+    # Every path of the record (nested ones too) is in the report's copy, with the same value.
+    want="$(records | jq -c '[paths(scalars)] | sort')"
+    got="$(jq -c '.incidents[0] | [paths(scalars)] | sort' <<<"$output")"
+    [ "$want" = "$got" ] || { diff <(jq '.[]' <<<"$want") <(jq '.[]' <<<"$got") >&2; false; }
+    [ "$(records | jq -cS 'del(.. | nulls)')" = "$(jq -cS '.incidents[0]' <<<"$output")" ]
+    [ "$(jq -r '.incidents[0].idle_before_ms | type' <<<"$output")" = number ]
+    [ "$(jq -r '.incidents[0].tcp.last_data_recv_ms | type' <<<"$output")" = number ]
+}
