@@ -246,3 +246,109 @@ all_fixtures() {
         assert_contains "$output" '<g class="event fail"'
     fi
 }
+
+# --- scale: a busy day's log --------------------------------------------------------
+
+# day_log N: N synthetic records of a busy day over 3 hosts (scripts/bench/gen_log.py),
+# made once per file run.
+day_log() {
+    local f="${BATS_FILE_TMPDIR:-$T}/day-$1.jsonl"
+    [ -s "$f" ] || python3 "$RSTWATCH_ROOT/scripts/bench/gen_log.py" --records "$1" --hosts 3 >"$f"
+    echo "$f"
+}
+
+@test "html at 60000 records: at most 5 MB, the overview first, then some timelines and how many were left out" {
+    log="$(day_log 60000)"
+    export_ --format html -o "$T/day.html" "$log"
+    [ "$status" -eq 0 ]
+    assert_contains "$stderr" "rstwatch export: the page draws 200 timelines;"
+    [ "$(stat -c %s "$T/day.html")" -le 5000000 ]
+    page="$(<"$T/day.html")"
+    # The first screen: summary, both charts, the top lists, before any timeline.
+    head="${page%%<section class=\"incident*}"
+    assert_contains "$head" '<section class="overview">'
+    assert_contains "$head" 'Incidents over time by cause'
+    assert_contains "$head" 'Incidents over time by service'
+    assert_contains "$head" '<th>top peers</th>'
+    assert_contains "$head" '<th>top programs</th>'
+    assert_contains "$head" '<th>top hosts</th>'
+    assert_contains "$head" '<th>host</th>'
+    [ "$(grep -o 'class="bar"' <<<"$head" | wc -l)" -ge 24 ]
+    [ "$(count '<section class="incident' "$T/day.html")" -eq 200 ]
+    [[ "$page" =~ \<p\ class=\"left-out\"\>Timelines\ are\ drawn\ for\ the\ first\ 200\ incidents\;\ [0-9]+\ more ]]
+    # The counts stay exact: the page's total is the report's.
+    total="$(run_bare "$RSTWATCH" report --json "$log"; jq -r .summary.incidents <<<"$output")"
+    assert_contains "$page" "<h1>rstwatch: $total incidents</h1>"
+}
+
+@test "chrome at 60000 records: capped in size, with a note (event and otherData) of how many were left out" {
+    log="$(day_log 60000)"
+    export_ --format chrome -o "$T/day.json" "$log"
+    [ "$status" -eq 0 ]
+    [ "$(stat -c %s "$T/day.json")" -le $((32 << 20)) ]
+    assert_contains "$stderr" "more were left out (size cap)"
+    jq -e '.otherData.records_left_out > 0 and .otherData.records + .otherData.records_left_out == 60000' "$T/day.json"
+    [ "$(jq -r '[.traceEvents[] | select(.s == "g" and (.name | test("records left out")))] | length' "$T/day.json")" = 1 ]
+}
+
+@test "chrome: the same pid on two hosts is two processes, each named with its host" {
+    { jq -c '.host = "web1"' "$F/curl_reset.jsonl"; jq -c '.host = "web2"' "$F/curl_reset.jsonl"; } >"$T/hosts.jsonl"
+    export_ --format chrome "$T/hosts.jsonl"
+    [ "$status" -eq 0 ]
+    [ "$(jq -r '[.traceEvents[] | select(.name == "process_name") | "\(.pid)=\(.args.name)"] | join(" ")' <<<"$output")" = \
+      "4242=curl on web1 10004242=curl on web2" ]
+    [ "$(jq -r '[.traceEvents[] | select(.ph == "i") | .pid] | unique | length' <<<"$output")" = 2 ]
+}
+
+@test "GNU option forms: -ofile, --format=html, --output=file, options after the inputs" {
+    export_ -o"$T/a.html" --format=html "$F/curl_reset.jsonl"
+    [ "$status" -eq 0 ]
+    assert_contains "$(<"$T/a.html")" "<!DOCTYPE html>"
+    export_ "$F/curl_reset.jsonl" -fchrome --output="$T/b.json"
+    [ "$status" -eq 0 ]
+    jq -e '.displayTimeUnit == "ms"' "$T/b.json"
+    export_ --format
+    [ "$status" -eq 2 ]
+    assert_contains "$stderr" "--format wants chrome or html"
+}
+
+@test "browser: the 60000-record page renders in headless Chromium within 3 s of an empty page" {
+    need_chromium
+    log="$(day_log 60000)"
+    "$RSTWATCH" export --format html -o "$T/day.html" "$log" 2>/dev/null
+    printf '<!DOCTYPE html><title>empty</title>\n' >"$T/empty.html"
+    # Chromium's own start-up varies with the machine's load: compare with an empty page,
+    # best of two each, and look at the rendered DOM, not only the clock.
+    local best_empty=999999 best_page=999999 t0 t1 i
+    for i in 1 2; do
+        t0=$(date +%s%N); "$RENDER" dom "$T/empty.html" >/dev/null || false; t1=$(date +%s%N)
+        (((t1 - t0) / 1000000 < best_empty)) && best_empty=$(((t1 - t0) / 1000000))
+        t0=$(date +%s%N); "$RENDER" dom "$T/day.html" >"$T/dom.html" || false; t1=$(date +%s%N)
+        (((t1 - t0) / 1000000 < best_page)) && best_page=$(((t1 - t0) / 1000000))
+    done
+    echo "render: page ${best_page} ms, empty ${best_empty} ms" >&3
+    [ "$(grep -o '<svg class="timeline"' "$T/dom.html" | wc -l)" -eq 200 ]
+    [ "$(grep -o '<svg class="chart"' "$T/dom.html" | wc -l)" -eq 2 ]
+    [ $((best_page - best_empty)) -lt 3000 ]
+}
+
+@test "browser: both ends of one connection render as two lanes with the verdict" {
+    need_chromium
+    {
+        jq -c '.host = "h"' "$F/curl_reset.jsonl"
+        jq -c '.host = "h" | .role = "server" | .local = "127.0.0.1:8080" | .peer = "127.0.0.1:40312"
+            | .type = "close" | .prog = "server" | .errno = null | .cause = {"code": "none"}
+            | .events = [{"t_ms": 0, "op": "accept4", "ret": 9}, {"t_ms": 0.4, "op": "recv", "ret": 78},
+                         {"t_ms": 1503.0, "op": "close", "ret": 0}]' "$F/curl_reset.jsonl"
+    } >"$T/pair.jsonl"
+    "$RSTWATCH" export --format html -o "$T/pair.html" "$T/pair.jsonl"
+    run "$RENDER" dom "$T/pair.html"
+    [ "$status" -eq 0 ]
+    assert_contains "$output" '<g class="lane client">'
+    assert_contains "$output" '<g class="lane server">'
+    assert_contains "$output" '<p class="verdict">the server closed the connection at'
+    run "$RENDER" screenshot "$T/pair.html" "$T/pair.png" 1200x900
+    [ "$status" -eq 0 ]
+    run python3 "$PNGCHECK" "$T/pair.png" 1200 900 50
+    [ "$status" -eq 0 ]
+}
