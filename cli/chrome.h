@@ -19,7 +19,7 @@ struct chrome_writer {
     FILE *out;
     size_t max_bytes;            /* cap on the document */
     size_t bytes;                /* written so far */
-    size_t events;               /* trace events written so far */
+    size_t events;               /* records written so far (0: no separating comma yet) */
     unsigned long long records;  /* records written */
     unsigned long long left_out; /* records not written because of the cap */
     int64_t last_ts_us;          /* the latest record time, for the note */

@@ -8,8 +8,8 @@
  * one time axis, they tell the whole story, so report and export show them as one incident with
  * one verdict. A connection is named by its two addresses (the client's local = the server's
  * peer and the other way round; a server address the shim did not learn matches any); a hash of
- * the client's address finds the candidates, and their lifetimes must overlap. Loopback addresses name a connection only within one host, so across hosts
- * they never match.
+ * the client's address finds the candidates, and their lifetimes must overlap. Loopback addresses
+ * name a connection only within one host, so across hosts they never match.
  */
 #include "pairs.h"
 
