@@ -337,6 +337,23 @@ void watch_init(void)
     if (conn_table_init(opt.events) < 0) sink_warn("cannot reserve the fd table; not recording");
 }
 
+void watch_fini(void)
+{
+    if (!conn_slot_cap || opt.record != RECORD_ALL || guard_active()) return;
+    /* Connections whose fd was closed where no hook could see it (libuv and
+     * BIND close with a raw system call) and whose number was never reused
+     * would otherwise end without their close record. */
+    unsigned top = conn_table_max_fd();
+    for (unsigned fd = 0; fd <= top && fd < CONN_SLOT_CAP; fd++) {
+        struct conn *c = conn_table_get((int)fd);
+        if (conn_is_live(c) && !fdident_same((int)fd, c->ident)) {
+            guard_enter();
+            conn_table_forget_if((int)fd, c);
+            guard_leave();
+        }
+    }
+}
+
 /* ---- creation and teardown --------------------------------------------------- */
 
 int watch_socket(int domain, int type, int proto)

@@ -201,3 +201,18 @@ non-blocking recv returned within 1.5 s: True" "$shim_output"
     assert_true "the replay failed on its time bound" \
         'map(select(.type == "retry"))[0] | .outcome == "failed" and (.reason | test("time bound"))'
 }
+
+@test "node closes sockets with a raw system call: RSTWATCH_RECORD=all still gives one close record per connection" {
+    command -v node >/dev/null || skip "node not installed"
+    start_server http
+    RSTWATCH_RECORD=all run_shim node -e "
+        const http = require('http'); let n = 0;
+        function go() { http.get({host: '127.0.0.1', port: $PORT, agent: false},
+            r => { r.resume(); r.on('end', () => { if (++n < 3) go(); else console.log('done'); }); }); }
+        go();"
+    assert_equal 0 "$shim_status" "stderr: $shim_stderr"
+    assert_equal done "$shim_output"
+    assert_equal 3 "$(count_type close)" "close records"
+    assert_true "three different connections, each with its response" \
+        'map(.conn) | unique | length == 3'
+}
