@@ -548,6 +548,9 @@ static struct conn *close_begin(int fd)
     if (atomic_load_explicit(&c->refs, memory_order_relaxed) == 1) {
         ring_push(&c->ring, OP_CLOSE, 0, 0, clock_now_ns());
         c->close_fd = (uint64_t)fd;
+        /* Its close record is written after the fd is gone: learn the local
+         * address while it can still be asked. */
+        if (opt.record == RECORD_ALL && !c->recorded) watch_fill_local(fd, c);
     }
     return c;
 }
