@@ -223,6 +223,24 @@ static void emit_failure(struct chrome_writer *w, const struct log_record *rec, 
     emit_at(w, e, ts_us, -1, args);
 }
 
+/* Args for the plain kinds of schema.h; the other kinds are drawn, not listed. */
+#define ARG_STR(k, m) set_str(args, k, rec->m);
+#define ARG_COUNT(k, m) set_count(args, k, rec->m);
+#define ARG_MS(k, m) set_ms(args, k, rec->m);
+#define ARG_BOOL(k, m)                                                                             \
+    if (rec->m >= 0) json_object_set_new(args, k, json_boolean(rec->m));
+#define ARG_SHORT(k, m)
+#define ARG_INT(k, m)
+#define ARG_VERSION(k, m)
+#define ARG_TYPE(k, m)
+#define ARG_TIME(k, m)
+#define ARG_PID(k, m)
+#define ARG_TCP(k, m)
+#define ARG_CAUSE(k, m)
+#define ARG_EVENTS(k, m)
+#define ARG_COUNTS(k, m)
+#define ARG_FIELD(key, kind, m, doc) ARG_##kind(key, m)
+
 /* A retry or inject record: one instant ("retry replay ok", "inject reset"). */
 static void emit_action(struct chrome_writer *w, const struct log_record *rec, long long pid,
                         long long tid)
@@ -263,16 +281,10 @@ static void render_record(struct chrome_writer *w, const struct log_record *rec)
 
     json_t *args = json_object();
     if (args) {
-        set_str(args, "peer", rec->peer);
-        set_str(args, "local", rec->local);
-        set_str(args, "role", rec->role);
-        set_str(args, "host", rec->host);
+        /* The connection's slice carries every plain field of the record (schema.h). */
+        RECORD_FIELDS(ARG_FIELD)
         set_str(args, "type", log_type_name(rec->type));
         set_str(args, "cause.code", rec->cause.code);
-        set_count(args, "bytes_out", rec->bytes_out);
-        set_count(args, "bytes_in", rec->bytes_in);
-        set_count(args, "events_dropped", rec->events_dropped);
-        set_count(args, "suppressed", rec->suppressed);
     }
     emit_at(w, base_event("connection", "X", pid, tid), start_us,
             life_ms > 0 ? life_ms * 1000.0 : CHROME_TINY_US, args);
