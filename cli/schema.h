@@ -75,7 +75,8 @@
     X("lost", COUNT, lost, "segments presumed lost")                                               \
     X("last_data_recv_ms", COUNT, last_data_recv_ms, "since data was last received")               \
     X("last_data_sent_ms", COUNT, last_data_sent_ms, "since data was last sent")                   \
-    X("snapshot_age_ms", MS, snapshot_age_ms, "age of the snapshot when the record was written")
+    X("snapshot_age_ms", MS, snapshot_age_ms, "age of the snapshot when the record was written")   \
+    X("after", BOOL, after, "taken after the failure (there was none before it)")
 
 #define RECORD_CAUSE_FIELDS(X)                                                                     \
     X("code", STR, code, "cause code (refused, idle_reuse, ...)")                                  \
