@@ -87,7 +87,7 @@ static const char page_head[] =
     "svg .fail text{font:bold 11px sans-serif;fill:#cf222e}\n"
     "svg .lane-label{font:bold 10px sans-serif;fill:#57606a}\n"
     "p.verdict{font-weight:600;color:#8a4b00}\n"
-    "section.overview{margin:12px 0}\n"
+    "section.overview{margin:12px 0}section.overview figure{margin:0}\n"
     ".charts,.tops{display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start}\n"
     "svg.chart{background:#fff;border:1px solid #dfe3e8;border-radius:4px}\n"
     "svg.chart text{font:10px sans-serif;fill:#57606a}\n"
@@ -178,6 +178,8 @@ static void write_summary(FILE *out, const struct incidents *inc, const struct l
         fprintf(out, "; %llu incidents only counted (the shim's rate limit left their records out)",
                 (unsigned long long)inc->counted_only);
     fputs("</p>\n", out);
+    /* The overview first (incidents over time, top lists), then the groups in detail. */
+    html_write_overview(out, inc);
     if (inc->ngroups) write_groups(out, inc);
     write_tallies(out, "retries", inc->retries, inc->nretries);
     write_tallies(out, "injected faults", inc->injections, inc->ninjections);
@@ -316,8 +318,9 @@ static void write_lane(FILE *out, struct lane *ln, const struct log_record *rec,
     double span = record_span(rec);
     int mid = ln->y + SVG_MARK_Y + SVG_MARK_H / 2;
     if (label) {
+        /* Under the lifeline's start, clear of the event labels above the marks. */
         fprintf(out, "<g class=\"lane %s\">\n<text class=\"lane-label\" x=\"%d\" y=\"%d\">", label,
-                SVG_LEFT, ln->y + 28);
+                SVG_LEFT, ln->y + SVG_MARK_Y + SVG_MARK_H + 9);
         html_put_escaped(out, label);
         fputs(" ", out);
         html_put_escaped(out, rec->prog ? rec->prog : "?");
@@ -522,7 +525,6 @@ size_t html_write_page(FILE *out, const struct incidents *inc, const struct pair
     if (mem) {
         fputs(page_head, mem);
         write_summary(mem, inc, in);
-        html_write_overview(mem, inc);
         fputs("<main>\n", mem);
         if (fclose(mem) != 0) head_len = 0;
     }

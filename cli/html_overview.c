@@ -17,6 +17,7 @@
 #define OVERVIEW_MAX_BARS 60
 #define OVERVIEW_SERIES 7 /* plus "other" */
 #define OVERVIEW_TOP 10
+#define OVERVIEW_MAX_BAR_PX 24
 #define CHART_W 520
 #define CHART_H 160
 #define CHART_LEFT 40
@@ -124,6 +125,7 @@ static void write_chart(FILE *out, const struct incidents *inc, const struct ser
     }
     double plot_w = CHART_W - CHART_LEFT - 8, plot_h = CHART_H - CHART_TOP - CHART_BOTTOM;
     double bw = plot_w / (double)nbars;
+    if (bw > OVERVIEW_MAX_BAR_PX) bw = OVERVIEW_MAX_BAR_PX; /* a short log: bars, not a wall */
     fprintf(out, "<figure class=\"%s\"><figcaption>%s (bars of %lld min, UTC)</figcaption>\n", cls,
             title, (long long)width);
     fprintf(out,
@@ -150,7 +152,9 @@ static void write_chart(FILE *out, const struct incidents *inc, const struct ser
         }
     }
     write_time_label(out, CHART_LEFT, first, "start");
-    write_time_label(out, CHART_W - 8, first + (int64_t)nbars * width, "end");
+    if (bw * (double)nbars >= 240) /* room for both labels */
+        write_time_label(out, CHART_LEFT + bw * (double)nbars, first + (int64_t)nbars * width,
+                         "end");
     fputs("</svg>\n<ul class=\"legend\">", out);
     for (int k = 0; k <= OVERVIEW_SERIES; k++) {
         if (!s->names[k]) continue;
@@ -189,7 +193,10 @@ void html_write_overview(FILE *out, const struct incidents *inc)
     if (causes && services && labels && inc->nbuckets) {
         for (size_t g = 0; g < inc->ngroups; g++) {
             causes[g] = inc->groups[g].cause;
-            incidents_group_label(&inc->groups[g], labels[g], sizeof labels[g]);
+            /* A service's series sums its clients (the table splits them by client host). */
+            const struct incident_group *grp = &inc->groups[g];
+            snprintf(labels[g], sizeof labels[g], "%s%s", grp->service,
+                     grp->client ? " ← its clients" : "");
             services[g] = labels[g];
         }
         if (series_build(&by_cause, inc, causes) == 0) {
