@@ -420,6 +420,13 @@ static void keep_close(struct incidents *inc, struct log_record *rec)
             return;
         }
     }
+    if (rec->nevents > INCIDENTS_CLOSE_EVENTS) {
+        /* Only the end of its timeline is drawn beside the other end: keep memory bounded. */
+        size_t drop = rec->nevents - INCIDENTS_CLOSE_EVENTS;
+        memmove(rec->events, rec->events + drop, INCIDENTS_CLOSE_EVENTS * sizeof *rec->events);
+        rec->nevents = INCIDENTS_CLOSE_EVENTS;
+        rec->events_truncated += drop;
+    }
     struct log_record *slot = &inc->closes[inc->closes_next];
     if (inc->ncloses == INCIDENTS_MAX_CLOSES)
         log_record_free(slot);

@@ -13,6 +13,8 @@
 #define INCIDENTS_MAX_DETAIL_EVENTS (1u << 20)
 /* Close records kept to find the other end of an incident's connection (the most recent). */
 #define INCIDENTS_MAX_CLOSES 4096
+/* Events kept of such a close record (its last ones). */
+#define INCIDENTS_CLOSE_EVENTS 256
 /* Distinct values remembered per group (programs, errnos); more are counted, not listed. */
 #define INCIDENTS_MAX_VALUES 8
 /* Distinct retry/inject summary lines; more are folded into the last one. */
