@@ -447,3 +447,28 @@ on_host() {
     [ "$(jq -r '.incidents[0].idle_before_ms | type' <<<"$output")" = number ]
     [ "$(jq -r '.incidents[0].tcp.last_data_recv_ms | type' <<<"$output")" = number ]
 }
+
+@test "real: 150 resets of one client are 150 incidents in one row, whether the shim wrote or only counted them" {
+    need_shim
+    start_server rst-after-request
+    # The shim's rate limit at its defaults (a burst of 10, then one a second, a summary at
+    # exit); a shim without one writes all 150 records, and the totals must be the same.
+    RSTWATCH_RATE=burst=10,interval=1s run_shim python3 -c '
+import socket, sys
+for _ in range(150):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    try:
+        s.recv(100)
+    except ConnectionResetError:
+        pass
+    s.close()' "$PORT"
+    [ "$status" -eq 0 ]
+    report "$LOG_DIR"
+    [ "$status" -eq 0 ]
+    assert_contains "$output" "150 incidents in 1 group"
+    # Written records plus what a rate limit only counted (suppressed, summaries) add up.
+    report --json "$LOG_DIR"
+    [ "$(jq -r '.groups[0].count' <<<"$output")" = 150 ]
+    [ "$(jq -r '.groups[0].records + .summary.counted_only' <<<"$output")" = 150 ]
+}
