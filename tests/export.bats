@@ -312,24 +312,42 @@ day_log() {
     assert_contains "$stderr" "--format wants chrome or html"
 }
 
+# render_cost PAGE: renders PAGE's DOM into $T/dom.html and prints "WALL_MS CPU_MS"
+# (CPU = user + system time of the browser's processes).
+render_cost() {
+    local TIMEFORMAT='%R %U %S' t
+    t="$({ time "$RENDER" dom "$1" >"$T/dom.html" 2>/dev/null; } 2>&1)" || return 1
+    awk '{ printf "%d %d\n", $1 * 1000, ($2 + $3) * 1000 }' <<<"$t"
+}
+
 @test "browser: the 60000-record page renders in headless Chromium within 3 s of an empty page" {
     need_chromium
     log="$(day_log 60000)"
     "$RSTWATCH" export --format html -o "$T/day.html" "$log" 2>/dev/null
     printf '<!DOCTYPE html><title>empty</title>\n' >"$T/empty.html"
     # Chromium's own start-up varies with the machine's load: compare with an empty page,
-    # best of two each, and look at the rendered DOM, not only the clock.
-    local best_empty=999999 best_page=999999 t0 t1 i
-    for i in 1 2; do
-        t0=$(date +%s%N); "$RENDER" dom "$T/empty.html" >/dev/null || false; t1=$(date +%s%N)
-        (((t1 - t0) / 1000000 < best_empty)) && best_empty=$(((t1 - t0) / 1000000))
-        t0=$(date +%s%N); "$RENDER" dom "$T/day.html" >"$T/dom.html" || false; t1=$(date +%s%N)
-        (((t1 - t0) / 1000000 < best_page)) && best_page=$(((t1 - t0) / 1000000))
+    # best of three each, interleaved. On a machine busier than its CPUs the wall clock
+    # mostly measures waiting for a CPU; there the browser's CPU time is compared instead.
+    local be=999999 bp=999999 ce=999999 cp=999999 w c i
+    for i in 1 2 3; do
+        read -r w c < <(render_cost "$T/empty.html")
+        ((w < be)) && be=$w
+        ((c < ce)) && ce=$c
+        read -r w c < <(render_cost "$T/day.html")
+        ((w < bp)) && bp=$w
+        ((c < cp)) && cp=$c
+        ((bp - be < 3000)) && break
     done
-    echo "render: page ${best_page} ms, empty ${best_empty} ms" >&3
+    local load cpus
+    load="$(cut -d. -f1 /proc/loadavg)" cpus="$(nproc)"
+    echo "render: page ${bp} ms (${cp} ms CPU), empty ${be} ms (${ce} ms CPU), load $load on $cpus CPUs" >&3
     [ "$(grep -o '<svg class="timeline"' "$T/dom.html" | wc -l)" -eq 200 ]
     [ "$(grep -o '<svg class="chart"' "$T/dom.html" | wc -l)" -eq 2 ]
-    [ $((best_page - best_empty)) -lt 3000 ]
+    if ((bp - be >= 3000 && load > cpus)); then
+        [ $((cp - ce)) -lt 3000 ]
+    else
+        [ $((bp - be)) -lt 3000 ]
+    fi
 }
 
 @test "browser: both ends of one connection render as two lanes with the verdict" {
