@@ -30,7 +30,8 @@ CFLAGS=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
 sources_for() {
     case "$1" in
     logread)
-        echo cli/logread.c cli/logscan.c cli/incidents.c cli/pairs.c cli/report_text.c \
+        echo cli/logread.c cli/logfast.c cli/logfields.c cli/logtime.c cli/logscan.c \
+            cli/incidents.c cli/pairs.c cli/report_text.c \
             cli/report_json.c cli/chrome.c cli/html.c cli/html_overview.c cli/util.c
         ;;
     config)
