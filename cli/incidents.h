@@ -2,6 +2,7 @@
 #ifndef RSTWATCH_INCIDENTS_H
 #define RSTWATCH_INCIDENTS_H
 
+#include "counter.h"
 #include "logread.h"
 
 #include <stddef.h>
@@ -51,17 +52,6 @@ struct incident_group {
 struct tally {
     char *action, *outcome, *reason; /* outcome/reason NULL for injections */
     uint64_t count;
-};
-
-/* name -> count, for the overview's top lists. */
-struct counter {
-    struct counter_entry {
-        char *name;
-        uint64_t count;
-    } * entries;
-    size_t n, cap;
-    size_t *slots; /* hash index into entries, SIZE_MAX = empty */
-    size_t nslots;
 };
 
 /* Incidents per (minute, group), for the overview's charts. */
@@ -118,9 +108,6 @@ size_t incidents_hosts(const struct incidents *inc);
 
 /* The group's service as one line: "10.0.0.7:80 ← 10.1.0.5" on the server side. */
 void incidents_group_label(const struct incident_group *g, char *buf, size_t len);
-
-/* Counter entries sorted by count (most first); returns the number, at most max, put in out. */
-size_t counter_top(const struct counter *c, const struct counter_entry **out, size_t max);
 
 /* Writes "N action outcome (reason), ..." for the tallies, every string through
  * put (the caller's escaper: terminal-safe for report, HTML for export). */

@@ -31,7 +31,7 @@ sources_for() {
     case "$1" in
     logread)
         echo cli/logread.c cli/logfast.c cli/logfields.c cli/logtime.c cli/logscan.c \
-            cli/incidents.c cli/pairs.c cli/report_text.c \
+            cli/incidents.c cli/counter.c cli/pairs.c cli/report_text.c \
             cli/report_json.c cli/chrome.c cli/html.c cli/html_overview.c cli/util.c
         ;;
     config)

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+/*
+ * counter.c: how many incidents per name (peer, program, host), for the overview's top lists.
+ * Memory grows with the number of distinct names only: an open-addressed hash index over an
+ * array of entries, FNV-1a over the name.
+ */
+#include "counter.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define EMPTY_SLOT SIZE_MAX
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const char *p = s; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h;
+}
+
+static int counter_rehash(struct counter *c, size_t nslots)
+{
+    size_t *slots = malloc(nslots * sizeof *slots);
+    if (!slots) return -1;
+    for (size_t i = 0; i < nslots; i++)
+        slots[i] = EMPTY_SLOT;
+    for (size_t e = 0; e < c->n; e++) {
+        size_t i = name_hash(c->entries[e].name) & (nslots - 1);
+        while (slots[i] != EMPTY_SLOT)
+            i = (i + 1) & (nslots - 1);
+        slots[i] = e;
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->nslots = nslots;
+    return 0;
+}
+
+void counter_add(struct counter *c, const char *name, uint64_t n)
+{
+    if (!name || !*name) return;
+    if ((c->n + 1) * 4 > c->nslots * 3 && counter_rehash(c, c->nslots ? c->nslots * 2 : 64)) return;
+    size_t i = name_hash(name) & (c->nslots - 1);
+    for (; c->slots[i] != EMPTY_SLOT; i = (i + 1) & (c->nslots - 1)) {
+        if (strcmp(c->entries[c->slots[i]].name, name) == 0) {
+            c->entries[c->slots[i]].count += n;
+            return;
+        }
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct counter_entry *e = realloc(c->entries, cap * sizeof *e);
+        if (!e) return;
+        c->entries = e;
+        c->cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy) return;
+    c->entries[c->n] = (struct counter_entry){.name = copy, .count = n};
+    c->slots[i] = c->n++;
+}
+
+void counter_free(struct counter *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->entries[i].name);
+    free(c->entries);
+    free(c->slots);
+    memset(c, 0, sizeof *c);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const struct counter_entry *const *x = a, *const *y = b;
+    if ((*x)->count != (*y)->count) return (*x)->count < (*y)->count ? 1 : -1;
+    return strcmp((*x)->name, (*y)->name);
+}
+
+size_t counter_top(const struct counter *c, const struct counter_entry **out, size_t max)
+{
+    if (!c->n || !max) return 0;
+    const struct counter_entry **all = malloc(c->n * sizeof *all);
+    if (!all) return 0;
+    for (size_t i = 0; i < c->n; i++)
+        all[i] = &c->entries[i];
+    qsort(all, c->n, sizeof *all, cmp_entry);
+    size_t n = c->n < max ? c->n : max;
+    memcpy(out, all, n * sizeof *all);
+    free(all);
+    return n;
+}
