@@ -36,6 +36,10 @@ void html_write_incident(FILE *out, const struct log_record *rec, size_t index);
 /* Writes both ends of one connection: one SVG with two lanes on one time axis, the verdict. */
 void html_write_pair(FILE *out, const struct conn_pair *pair, size_t index);
 
+/* Draws n (1 or 2) records as one SVG timeline: a lane each (n = 2: client above, server
+ * below, labelled), record i shifted by shift[i] ms on the shared axis. */
+void html_write_svg(FILE *out, const struct log_record *const *recs, const double *shift, size_t n);
+
 /* Writes s with &, <, >, ", ' escaped and control characters replaced (safe in text and
  * attributes). */
 void html_put_escaped(FILE *out, const char *s);

@@ -32,7 +32,8 @@ sources_for() {
     logread)
         echo cli/logread.c cli/logfast.c cli/logfields.c cli/logtime.c cli/logscan.c \
             cli/incidents.c cli/counter.c cli/pairs.c cli/report_text.c \
-            cli/report_json.c cli/chrome.c cli/html.c cli/html_overview.c cli/util.c
+            cli/report_json.c cli/chrome.c cli/html.c cli/html_overview.c cli/html_timeline.c \
+            cli/util.c
         ;;
     config)
         echo shim/config.c shim/options.c shim/sink.c shim/strbuf.c shim/real.c
