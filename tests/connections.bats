@@ -110,6 +110,7 @@ EOF
     [ "$(jq -r '.connections[0].server.prog' <<<"$output")" = nginx ]
     [ "$(jq -r '.connections[0].client.prog' <<<"$output")" = python3 ]
     [ "$(jq -r '.connections[0].client.local == .connections[0].server.peer' <<<"$output")" = true ]
+    [ "$(jq -r '.connections[0].client.peer == .connections[0].server.local' <<<"$output")" = true ]
     # The server closed first, after about 1 s idle (its keepalive_timeout).
     [[ "$(jq -r '.connections[0].verdict' <<<"$output")" =~ the\ server\ closed\ the\ connection\ at\ [0-9.]+\ s\ after\ 1\.[0-9]\ s\ idle ]]
 
@@ -194,6 +195,7 @@ EOF
     [ "$(jq -r '.connections[0].client.host' <<<"$output")" = client-host ]
     [ "$(jq -r '.connections[0].server.host' <<<"$output")" = server-host ]
     [ "$(jq -r '.connections[0].client.peer' <<<"$output")" = 10.213.0.1:8080 ]
+    [ "$(jq -r '.connections[0].server.local' <<<"$output")" = 10.213.0.1:8080 ]
     [ "$(jq -r '.connections[0].client.local == .connections[0].server.peer' <<<"$output")" = true ]
     run_bare "$RSTWATCH" report "$T/logs-a" "$T/logs-b"
     assert_contains "$output" "both ends of one connection"
