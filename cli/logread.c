@@ -216,6 +216,7 @@ int logread_parse_line(const char *buf, size_t len, struct log_record *out, char
 const struct log_event *log_record_failing_event(const struct log_record *rec)
 {
     const struct log_event *last = NULL;
+    if (rec->type == LOG_CLOSE && !rec->err) return NULL; /* a close: an old EAGAIN is no failure */
     if (rec->type == LOG_EOF) {
         /* No errno: the failing call is the read that returned 0 (the EOF). */
         for (size_t i = rec->nevents; i-- > 0;) {

@@ -106,7 +106,8 @@ const char *log_type_name(enum log_type type);
 /*
  * The event that failed: the last one carrying the record's errno, else the last one carrying
  * any errno; for an eof record, the last read that returned 0 (an EOF carries no errno, and an
- * earlier EINPROGRESS connect is not the failure). NULL when there is none.
+ * earlier EINPROGRESS connect is not the failure); none for a close record without an errno.
+ * NULL when there is none.
  */
 const struct log_event *log_record_failing_event(const struct log_record *rec);
 
