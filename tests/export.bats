@@ -370,3 +370,14 @@ render_cost() {
     run python3 "$PNGCHECK" "$T/pair.png" 1200 900 50
     [ "$status" -eq 0 ]
 }
+
+@test "--since works for export too: older records are left out of the page and the trace" {
+    export_ --format html --since 2026-11-23T06:00Z -o "$T/since.html" "$F/curl_reset.jsonl" "$F/idle_reuse.jsonl"
+    [ "$status" -eq 0 ]
+    assert_contains "$(<"$T/since.html")" "<h1>rstwatch: 1 incident</h1>"
+    assert_contains "$(<"$T/since.html")" "10.0.8.20:443"
+    refute_contains "$(<"$T/since.html")" "127.0.0.1:8080"
+    export_ --format chrome --since=2026-11-23T06:00Z "$F/curl_reset.jsonl" "$F/idle_reuse.jsonl"
+    [ "$status" -eq 0 ]
+    [ "$(jq -r '[.traceEvents[] | select(.name == "process_name") | .args.name] | join(",")' <<<"$output")" = python3 ]
+}
