@@ -472,3 +472,16 @@ for _ in range(150):
     [ "$(jq -r '.groups[0].count' <<<"$output")" = 150 ]
     [ "$(jq -r '.groups[0].records + .summary.counted_only' <<<"$output")" = 150 ]
 }
+
+@test "an eof incident marks its EOF read as the failing call, not an earlier EINPROGRESS connect" {
+    jq -c '.type = "eof" | .errno = null | .errno_code = null | .op = "recv"
+        | .events = [{"t_ms": 0.1, "op": "connect", "ret": -1, "errno": "EINPROGRESS"},
+                     {"t_ms": 0.2, "op": "connected", "ret": 0}, {"t_ms": 0.3, "op": "send", "ret": 78},
+                     {"t_ms": 5.0, "op": "recv", "ret": 120}, {"t_ms": 2005.0, "op": "send", "ret": 78},
+                     {"t_ms": 2005.2, "op": "recv", "ret": 0}]' "$F/curl_reset.jsonl" >"$T/eof.jsonl"
+    report "$T/eof.jsonl"
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ ✗\ +2005\.200\ ms\ +recv\ +0\ B ]]
+    [ "$(grep -c '✗' <<<"$output")" -eq 1 ]
+    [[ "$output" =~ \ \ \ +0\.100\ ms\ +connect\ +-1\ EINPROGRESS ]]
+}
