@@ -203,7 +203,10 @@ static void emit_at(struct chrome_writer *w, json_t *ev, double ts_us, double du
 static void emit_failure(struct chrome_writer *w, const struct log_record *rec, long long pid,
                          long long tid, const struct log_event *ev, double ts_us)
 {
-    const char *name = ev && ev->err[0] ? ev->err : rec->err ? rec->err : "error";
+    const char *name = ev && ev->err[0]       ? ev->err
+                       : rec->err             ? rec->err
+                       : rec->type == LOG_EOF ? "EOF"
+                                              : "error";
     json_t *args = json_object();
     if (args) {
         set_str(args, "op", ev ? ev->op : rec->op);

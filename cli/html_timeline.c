@@ -112,7 +112,7 @@ static void write_event(FILE *out, struct lane *ln, const struct log_record *rec
         int near_right = x > SVG_WIDTH - SVG_RIGHT - 120;
         fprintf(out, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"%s\">", x, y + 12,
                 near_right ? "end" : "start");
-        html_put_escaped(out, ev->err);
+        html_put_escaped(out, ev->err[0] ? ev->err : "EOF"); /* an eof record's read of 0 */
         fputs(" (", out);
         html_put_escaped(out, or_dash(ev->op));
         fputs(")</text>", out);

@@ -381,3 +381,14 @@ render_cost() {
     [ "$status" -eq 0 ]
     [ "$(jq -r '[.traceEvents[] | select(.name == "process_name") | .args.name] | join(",")' <<<"$output")" = python3 ]
 }
+
+@test "an eof incident: the page marks its EOF read, the trace names the failure EOF" {
+    jq -c '.type = "eof" | .errno = null | .events[-1] = {"t_ms": 1503.2, "op": "recv", "ret": 0}' \
+        "$F/curl_reset.jsonl" >"$T/eof.jsonl"
+    export_ --format html -o "$T/eof.html" "$T/eof.jsonl"
+    [ "$status" -eq 0 ]
+    assert_contains "$(<"$T/eof.html")" '>EOF (recv)</text>'
+    [ "$(count 'class="event fail"' "$T/eof.html")" -eq 1 ]
+    export_ --format chrome "$T/eof.jsonl"
+    [ "$(jq -r '[.traceEvents[] | select(.ph == "i") | .name] | join(",")' <<<"$output")" = EOF ]
+}
