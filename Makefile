@@ -102,6 +102,7 @@ bench:
 	@scripts/install-deps.sh --bench
 	@$(MAKE) --no-print-directory all check-helpers
 	@BUILD=$(BUILD) scripts/bench/run.sh
+	@BUILD=$(BUILD) scripts/bench/report_speed.py
 
 fuzz:
 	@scripts/install-deps.sh --fuzz
