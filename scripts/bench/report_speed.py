@@ -50,9 +50,10 @@ def timed_cpu(cmd, **kw):
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def render_seconds(page):
+def render_cost(page):
+    """Wall and CPU seconds of rendering page's DOM in headless Chromium."""
     render = os.path.join(ROOT, "tests", "browser", "render.sh")
-    return timed([render, "dom", page])
+    return timed_cpu([render, "dom", page])
 
 
 def main():
@@ -91,10 +92,15 @@ def main():
             empty = os.path.join(tmp, "empty.html")
             with open(empty, "w") as f:
                 f.write("<!DOCTYPE html><title>empty</title>")
-            base = min(render_seconds(empty) for _ in range(2))
-            full = min(render_seconds(page) for _ in range(2))
-            missed |= full - base >= 3
-            print("html render        %.2f s more than an empty page in headless Chromium (goal < 3 s)" % (full - base))
+            base = [render_cost(empty) for _ in range(2)]
+            full = [render_cost(page) for _ in range(2)]
+            wall = min(f[0] for f in full) - min(b[0] for b in base)
+            cpu = min(f[1] for f in full) - min(b[1] for b in base)
+            # A machine busier than its CPUs stretches the wall clock; judge by CPU time there.
+            busy = os.getloadavg()[0] > (os.cpu_count() or 1)
+            missed |= (cpu if busy else wall) >= 3
+            print("html render        %.2f s more than an empty page in headless Chromium, %.2f s more CPU (goal < 3 s%s)"
+                  % (wall, cpu, "; machine busy: judged by CPU" if busy else ""))
         else:
             print("html render        skipped (chromium is not installed)")
     return 1 if missed else 0
