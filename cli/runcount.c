@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: MIT
+/* runcount.c: which records did this `rstwatch run` write? The summary line
+ * must count the command's own records only, not those of other programs
+ * writing to the same directory at the same time (another rstwatch run, a
+ * service with the shim loaded).
+ *
+ * A record names the process that wrote it ("pid"), so the run counts the
+ * records appended during the run whose pid belongs to its process tree: the
+ * child, and every process descended from this wrapper (the wrapper is a
+ * child subreaper, so even a daemon that double-forks stays in the tree).
+ * Descendants are found in /proc at the moment a record lands: inotify on
+ * the log directories wakes the wrapper, which walks the parent links of
+ * every live process. A record written by a descendant that has already been
+ * reaped by its own parent when the wrapper looks cannot be attributed, and
+ * is not counted (it is still in the file for `rstwatch report`).
+ *
+ * Destinations: files (the default directories /tmp/rstwatch-<uid>, every
+ * uid, since a daemon that drops privileges writes to its new uid's
+ * directory; or the directory of an RSTWATCH_LOG path); stderr and fd:N,
+ * counted when the fd is a regular file; syslog and journal, which cannot be
+ * read back here, get a line saying where the records went. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define MAX_DIRS 64
+#define DEFAULT_PARENT "/tmp"
+#define DEFAULT_PREFIX "rstwatch-"
+
+enum sink { SINK_FILES, SINK_FD, SINK_SYSLOG, SINK_JOURNAL, SINK_TEMPLATED_DIR };
+
+struct file_size {
+    char *name;
+    off_t size;
+};
+
+struct watched_dir {
+    char *path;
+    struct file_size *files; /* sorted by name: sizes when the run started */
+    size_t count;
+};
+
+struct run_count {
+    enum sink sink;
+    char tmpl[PATH_MAX]; /* RSTWATCH_LOG as given */
+    int is_default;
+    char parent[PATH_MAX];  /* where a missing log directory will appear */
+    char dirname[PATH_MAX]; /* its name there (default: a prefix) */
+    struct watched_dir dirs[MAX_DIRS];
+    size_t ndirs;
+    int ino;
+    /* SINK_FD: the fd and, when it is a regular file, where it ended. */
+    int fdnum;
+    int fd_is_file;
+    dev_t fd_dev;
+    ino_t fd_ino;
+    off_t fd_start;
+    time_t started;
+    pid_t self;
+    pid_t *tree; /* pids known to be ours */
+    size_t ntree, captree;
+};
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct file_size *)a)->name, ((const struct file_size *)b)->name);
+}
+
+/* Records every regular file in the directory with its size. */
+static void snapshot_dir(struct watched_dir *d)
+{
+    DIR *dir = opendir(d->path);
+    if (!dir) return;
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        struct stat st;
+        if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (d->count == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            struct file_size *nf = realloc(d->files, ncap * sizeof *nf);
+            if (!nf) break;
+            d->files = nf;
+            cap = ncap;
+        }
+        char *name = strdup(e->d_name);
+        if (!name) break;
+        d->files[d->count].name = name;
+        d->files[d->count++].size = st.st_size;
+    }
+    closedir(dir);
+    if (d->count) qsort(d->files, d->count, sizeof *d->files, by_name);
+}
+
+static void watch_dir(struct run_count *rc, const char *path, int snapshot)
+{
+    for (size_t i = 0; i < rc->ndirs; i++)
+        if (!strcmp(rc->dirs[i].path, path)) return;
+    if (rc->ndirs == MAX_DIRS) return;
+    struct watched_dir *d = &rc->dirs[rc->ndirs];
+    memset(d, 0, sizeof *d);
+    d->path = strdup(path);
+    if (!d->path) return;
+    rc->ndirs++;
+    if (rc->ino >= 0)
+        inotify_add_watch(rc->ino, path, IN_CREATE | IN_MODIFY | IN_MOVED_TO | IN_ONLYDIR);
+    if (snapshot) snapshot_dir(d);
+}
+
+/* Does a directory entry named name, in the parent, hold records for us? */
+static int is_log_dir_name(const struct run_count *rc, const char *name)
+{
+    if (rc->is_default) { /* rstwatch-<uid> */
+        size_t n = strlen(DEFAULT_PREFIX);
+        if (strncmp(name, DEFAULT_PREFIX, n) || !name[n]) return 0;
+        return strspn(name + n, "0123456789") == strlen(name + n);
+    }
+    return !strcmp(name, rc->dirname);
+}
+
+static void watch_existing_dirs(struct run_count *rc, int snapshot)
+{
+    DIR *dir = opendir(rc->parent);
+    if (!dir) return;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (!is_log_dir_name(rc, e->d_name)) continue;
+        struct stat st;
+        if (fstatat(dirfd(dir), e->d_name, &st, 0) < 0 || !S_ISDIR(st.st_mode)) continue;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", strcmp(rc->parent, "/") ? rc->parent : "",
+                     e->d_name) >= (int)sizeof path)
+            continue;
+        watch_dir(rc, path, snapshot);
+    }
+    closedir(dir);
+}
+
+static void setup_files(struct run_count *rc, const char *log)
+{
+    if (!log || !*log) {
+        rc->is_default = 1;
+        snprintf(rc->parent, sizeof rc->parent, "%s", DEFAULT_PARENT);
+    } else {
+        /* The directory part of the template; a relative name is in the cwd. */
+        char dir[PATH_MAX];
+        const char *slash = strrchr(log, '/');
+        if (!slash)
+            snprintf(dir, sizeof dir, ".");
+        else
+            snprintf(dir, sizeof dir, "%.*s", (int)(slash == log ? 1 : slash - log), log);
+        if (strchr(dir, '%')) {
+            rc->sink = SINK_TEMPLATED_DIR;
+            return;
+        }
+        char *base = strrchr(dir, '/');
+        if (base && base != dir) {
+            snprintf(rc->parent, sizeof rc->parent, "%.*s", (int)(base - dir), dir);
+            snprintf(rc->dirname, sizeof rc->dirname, "%s", base + 1);
+        } else if (base) {
+            snprintf(rc->parent, sizeof rc->parent, "/");
+            snprintf(rc->dirname, sizeof rc->dirname, "%s", base + 1);
+        } else {
+            snprintf(rc->parent, sizeof rc->parent, ".");
+            snprintf(rc->dirname, sizeof rc->dirname, "%s", dir);
+        }
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) watch_dir(rc, dir, 1);
+        if (!rc->dirname[0] || !strcmp(rc->dirname, ".")) return; /* "/" or "." itself */
+    }
+    /* A log directory that appears during the run (created at the first record). */
+    if (rc->ino >= 0) inotify_add_watch(rc->ino, rc->parent, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
+    if (rc->is_default) watch_existing_dirs(rc, 1);
+}
+
+struct run_count *run_count_start(void)
+{
+    struct run_count *rc = calloc(1, sizeof *rc);
+    if (!rc) return NULL;
+    rc->started = time(NULL);
+    rc->self = getpid();
+    rc->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    /* Orphaned descendants are re-parented to us, so they stay in our tree. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    const char *log = getenv("RSTWATCH_LOG");
+    snprintf(rc->tmpl, sizeof rc->tmpl, "%s", log ? log : "");
+    if (log && !strcmp(log, "syslog")) {
+        rc->sink = SINK_SYSLOG;
+    } else if (log && !strcmp(log, "journal")) {
+        rc->sink = SINK_JOURNAL;
+    } else if (log && (!strcmp(log, "stderr") || !strncmp(log, "fd:", 3))) {
+        rc->sink = SINK_FD;
+        rc->fdnum = log[0] == 's' ? 2 : atoi(log + 3);
+        struct stat st;
+        if (fstat(rc->fdnum, &st) == 0 && S_ISREG(st.st_mode)) {
+            rc->fd_is_file = 1;
+            rc->fd_dev = st.st_dev;
+            rc->fd_ino = st.st_ino;
+            rc->fd_start = st.st_size;
+        }
+    } else {
+        rc->sink = SINK_FILES;
+        setup_files(rc, log);
+    }
+    return rc;
+}
+
+void run_count_child(struct run_count *rc, pid_t child)
+{
+    if (!rc || rc->captree) return;
+    rc->tree = malloc(64 * sizeof *rc->tree);
+    if (!rc->tree) return;
+    rc->captree = 64;
+    rc->tree[rc->ntree++] = child;
+}
+
+int run_count_fd(const struct run_count *rc)
+{
+    return rc && rc->sink == SINK_FILES ? rc->ino : -1;
+}
+
+static int in_tree(const struct run_count *rc, pid_t pid)
+{
+    for (size_t i = 0; i < rc->ntree; i++)
+        if (rc->tree[i] == pid) return 1;
+    return 0;
+}
+
+static void add_to_tree(struct run_count *rc, pid_t pid)
+{
+    if (in_tree(rc, pid)) return;
+    if (rc->ntree == rc->captree) {
+        pid_t *n = realloc(rc->tree, rc->captree * 2 * sizeof *n);
+        if (!n) return;
+        rc->tree = n;
+        rc->captree *= 2;
+    }
+    rc->tree[rc->ntree++] = pid;
+}
+
+/* Adds every live process descended from this wrapper to the tree. */
+static void scan_tree(struct run_count *rc)
+{
+    DIR *proc = opendir("/proc");
+    if (!proc) return;
+    size_t n = 0, cap = 256;
+    pid_t(*links)[2] = malloc(cap * sizeof *links);
+    struct dirent *e;
+    while (links && (e = readdir(proc))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t got = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (got <= 0) continue;
+        buf[got] = 0;
+        const char *p = strrchr(buf, ')'); /* the command name may hold ')' */
+        int ppid;
+        if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1) continue;
+        if (n == cap) {
+            void *nl = realloc(links, cap * 2 * sizeof *links);
+            if (!nl) break;
+            links = nl;
+            cap *= 2;
+        }
+        links[n][0] = (pid_t)atoi(e->d_name);
+        links[n][1] = (pid_t)ppid;
+        n++;
+    }
+    closedir(proc);
+    add_to_tree(rc, rc->self);
+    /* Parents may be listed after their children: repeat until nothing is added. */
+    for (int added = 1; added && links;) {
+        added = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!in_tree(rc, links[i][0]) && in_tree(rc, links[i][1])) {
+                add_to_tree(rc, links[i][0]);
+                if (in_tree(rc, links[i][0])) added = 1;
+            }
+    }
+    free(links);
+}
+
+void run_count_event(struct run_count *rc)
+{
+    if (!rc || rc->ino < 0) return;
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t len;
+    int log_written = 0;
+    while ((len = read(rc->ino, buf, sizeof buf)) > 0) {
+        for (char *p = buf; p < buf + len;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            p += sizeof *ev + ev->len;
+            if ((ev->mask & IN_ISDIR) && ev->len && is_log_dir_name(rc, ev->name)) {
+                char path[PATH_MAX];
+                if (snprintf(path, sizeof path, "%s/%s", strcmp(rc->parent, "/") ? rc->parent : "",
+                             ev->name) < (int)sizeof path)
+                    watch_dir(rc, path, 0); /* new: every file in it is new */
+                log_written = 1;
+            } else if (!(ev->mask & IN_ISDIR)) {
+                log_written = 1;
+            }
+        }
+    }
+    /* The writer is running (or has just exited) now: find it in the tree. */
+    if (log_written) scan_tree(rc);
+}
+
+/* Counts the records in fd from offset `from` whose pid is in the tree. */
+static long count_records(const struct run_count *rc, int fd, off_t from)
+{
+    long records = 0;
+    char buf[65536];
+    size_t have = 0;
+    off_t off = from;
+    for (;;) {
+        ssize_t n = pread(fd, buf + have, sizeof buf - 1 - have, off);
+        if (n <= 0) break;
+        off += n;
+        have += (size_t)n;
+        buf[have] = 0;
+        char *line = buf, *nl;
+        while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+            *nl = 0;
+            const char *pid = strstr(line, "\"pid\":");
+            if (line[0] == '{' && pid && in_tree(rc, (pid_t)atol(pid + 6))) records++;
+            line = nl + 1;
+        }
+        have -= (size_t)(line - buf);
+        memmove(buf, line, have);
+        if (have == sizeof buf - 1) have = 0; /* a line longer than the buffer: skip it */
+    }
+    return records;
+}
+
+static off_t old_size(const struct watched_dir *d, const char *name)
+{
+    struct file_size key = {.name = (char *)name};
+    const struct file_size *f =
+        d->count ? bsearch(&key, d->files, d->count, sizeof *d->files, by_name) : NULL;
+    return f ? f->size : 0;
+}
+
+static void finish_files(struct run_count *rc)
+{
+    long total = 0, files = 0, dirs_with = 0;
+    char last[PATH_MAX] = "", dirs[1024] = "";
+    for (size_t i = 0; i < rc->ndirs; i++) {
+        struct watched_dir *d = &rc->dirs[i];
+        DIR *dir = opendir(d->path);
+        if (!dir) continue;
+        long in_dir = 0;
+        struct dirent *e;
+        while ((e = readdir(dir))) {
+            struct stat st;
+            if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                !S_ISREG(st.st_mode))
+                continue;
+            off_t was = old_size(d, e->d_name);
+            if (st.st_size <= was) continue;
+            int fd = openat(dirfd(dir), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            if (fd < 0) continue;
+            long n = count_records(rc, fd, was);
+            close(fd);
+            if (n <= 0) continue;
+            total += n;
+            in_dir += n;
+            files++;
+            snprintf(last, sizeof last, "%s/%s", d->path, e->d_name);
+        }
+        closedir(dir);
+        if (in_dir) {
+            size_t used = strlen(dirs);
+            snprintf(dirs + used, sizeof dirs - used, "%s%s", used ? " " : "", d->path);
+            dirs_with++;
+        }
+    }
+    if (!total) return;
+    if (files == 1)
+        fprintf(stderr, "rstwatch: %ld record%s written to %s (rstwatch report %s)\n", total,
+                total == 1 ? "" : "s", last, last);
+    else
+        fprintf(stderr, "rstwatch: %ld records written to %ld files in %s (rstwatch report %s)\n",
+                total, files, dirs, dirs);
+}
+
+static void finish_fd(struct run_count *rc)
+{
+    const char *name = rc->fdnum == 2 ? "stderr" : NULL;
+    char fdname[32];
+    if (!name) {
+        snprintf(fdname, sizeof fdname, "fd %d", rc->fdnum);
+        name = fdname;
+    }
+    struct stat st;
+    if (rc->fd_is_file && fstat(rc->fdnum, &st) == 0 && st.st_dev == rc->fd_dev &&
+        st.st_ino == rc->fd_ino) {
+        long n = count_records(rc, rc->fdnum, rc->fd_start);
+        if (n)
+            fprintf(stderr, "rstwatch: %ld record%s written to %s\n", n, n == 1 ? "" : "s", name);
+        return;
+    }
+    fprintf(stderr, "rstwatch: records, if any, were written to %s\n", name);
+}
+
+void run_count_finish(struct run_count *rc)
+{
+    if (!rc) return;
+    switch (rc->sink) {
+    case SINK_FILES:
+        run_count_event(rc); /* the last writes */
+        finish_files(rc);
+        break;
+    case SINK_FD: finish_fd(rc); break;
+    case SINK_SYSLOG:
+        fprintf(stderr,
+                "rstwatch: records, if any, went to syslog tagged rstwatch "
+                "(journalctl -t rstwatch --since @%lld)\n",
+                (long long)rc->started);
+        break;
+    case SINK_JOURNAL:
+        fprintf(stderr,
+                "rstwatch: records, if any, went to the journal "
+                "(journalctl -o json --since @%lld | rstwatch report -)\n",
+                (long long)rc->started);
+        break;
+    case SINK_TEMPLATED_DIR:
+        fprintf(stderr, "rstwatch: records, if any, went to files named %s\n", rc->tmpl);
+        break;
+    }
+    if (rc->ino >= 0) close(rc->ino);
+    for (size_t i = 0; i < rc->ndirs; i++) {
+        for (size_t k = 0; k < rc->dirs[i].count; k++)
+            free(rc->dirs[i].files[k].name);
+        free(rc->dirs[i].files);
+        free(rc->dirs[i].path);
+    }
+    free(rc->tree);
+    free(rc);
+}
