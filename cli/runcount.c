@@ -407,13 +407,18 @@ static void finish_fd(struct run_count *rc)
         name = fdname;
     }
     struct stat st;
-    if (rc->fd_is_file && fstat(rc->fdnum, &st) == 0 && st.st_dev == rc->fd_dev &&
-        st.st_ino == rc->fd_ino) {
-        long n = count_records(rc, rc->fdnum, rc->fd_start);
+    char self_fd[64];
+    snprintf(self_fd, sizeof self_fd, "/proc/self/fd/%d", rc->fdnum);
+    /* Reopened for reading: the fd itself is usually write-only. */
+    int fd = rc->fd_is_file ? open(self_fd, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == rc->fd_dev && st.st_ino == rc->fd_ino) {
+        long n = count_records(rc, fd, rc->fd_start);
+        close(fd);
         if (n)
             fprintf(stderr, "rstwatch: %ld record%s written to %s\n", n, n == 1 ? "" : "s", name);
         return;
     }
+    if (fd >= 0) close(fd);
     fprintf(stderr, "rstwatch: records, if any, were written to %s\n", name);
 }
 
