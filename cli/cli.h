@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* cli.h: the rstwatch command's subcommands and the helpers they share. */
 #ifndef RSTWATCH_CLI_H
 #define RSTWATCH_CLI_H

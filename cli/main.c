@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* main.c: the rstwatch command: dispatch to run / report / export / cat /
  * lib, and the top-level --help (which prints the shim's own options table,
  * so help, man page and README list the same variables) and --version. */

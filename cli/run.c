@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* run.c: `rstwatch run`: prepend librstwatch.so to LD_PRELOAD (keeping what
  * was there), set RSTWATCH_* from the flags, run the command, and exit with
  * its status (re-raising its fatal signal, so a shell sees the same thing).

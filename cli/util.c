@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* util.c: small helpers shared by the rstwatch subcommands: the default log
  * directory, colour policy, and where the preload library lives. */
 #include "cli.h"
