@@ -54,9 +54,9 @@ struct run_count *run_count_start(void);
  * the parent after fork with the child's pid. */
 void run_count_child(struct run_count *rc, pid_t child);
 
-/* An fd to poll for readability while the child runs (-1: none); when
- * readable, call run_count_event(). */
-int run_count_fd(const struct run_count *rc);
+/* The fds to poll for readability while the child runs (at most 2, written
+ * to fds; returns how many); when one is readable, call run_count_event(). */
+int run_count_fds(const struct run_count *rc, int fds[2]);
 void run_count_event(struct run_count *rc);
 
 /* Prints the one-line summary (how many records, where; or where records

@@ -158,7 +158,11 @@ static int parse_flags(int argc, char **argv)
 static int wait_child(pid_t pid, struct run_count *rc, int *status)
 {
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    int ino = run_count_fd(rc);
+    struct pollfd fds[3] = {{.fd = pidfd, .events = POLLIN}};
+    int extra[2];
+    int n_extra = run_count_fds(rc, extra);
+    for (int k = 0; k < n_extra; k++)
+        fds[1 + k] = (struct pollfd){.fd = extra[k], .events = POLLIN};
     for (;;) {
         int st;
         pid_t r;
@@ -169,11 +173,13 @@ static int wait_child(pid_t pid, struct run_count *rc, int *status)
                 return 0;
             }
         if (r < 0 && errno != EINTR && errno != ECHILD) break;
-        struct pollfd fds[2] = {{.fd = pidfd, .events = POLLIN}, {.fd = ino, .events = POLLIN}};
         /* Without a pidfd (old kernels), look again every 100 ms. */
-        int n = poll(fds, 2, pidfd >= 0 ? -1 : 100);
+        int n = poll(fds, (nfds_t)(1 + n_extra), pidfd >= 0 ? -1 : 100);
         if (n < 0 && errno != EINTR) break;
-        if (n > 0 && (fds[1].revents & POLLIN)) run_count_event(rc);
+        int events = 0;
+        for (int k = 0; n > 0 && k < n_extra; k++)
+            events |= fds[1 + k].revents & POLLIN;
+        if (events) run_count_event(rc);
     }
     if (pidfd >= 0) close(pidfd);
     while (waitpid(pid, status, 0) < 0)

@@ -8,11 +8,14 @@
  * records appended during the run whose pid belongs to its process tree: the
  * child, and every process descended from this wrapper (the wrapper is a
  * child subreaper, so even a daemon that double-forks stays in the tree).
- * Descendants are found in /proc at the moment a record lands: inotify on
- * the log directories wakes the wrapper, which walks the parent links of
- * every live process. A record written by a descendant that has already been
- * reaped by its own parent when the wrapper looks cannot be attributed, and
- * is not counted (it is still in the file for `rstwatch report`).
+ * Descendants are known exactly when the kernel's process events connector
+ * is available (root: every fork is reported with its parent, before the new
+ * process can write anything). Otherwise they are found in /proc at the
+ * moment a record lands: inotify on the log directories wakes the wrapper,
+ * which walks the parent links of every live process; a record written by a
+ * descendant that its own parent has already reaped when the wrapper looks
+ * cannot be attributed that way, and is not counted (it is still in the
+ * file for `rstwatch report`).
  *
  * Destinations: files (the default directories /tmp/rstwatch-<uid>, every
  * uid, since a daemon that drops privileges writes to its new uid's
@@ -26,7 +29,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/cn_proc.h>
+#include <linux/connector.h>
+#include <linux/netlink.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -60,6 +67,7 @@ struct run_count {
     struct watched_dir dirs[MAX_DIRS];
     size_t ndirs;
     int ino;
+    int forks; /* process events connector socket, -1 without one */
     /* SINK_FD: the fd and, when it is a regular file, where it ended. */
     int fdnum;
     int fd_is_file;
@@ -185,6 +193,31 @@ static void setup_files(struct run_count *rc, const char *log)
     if (rc->is_default) watch_existing_dirs(rc, 1);
 }
 
+/* Subscribes to the kernel's fork events (needs CAP_NET_ADMIN); -1 without. */
+static int open_fork_events(void)
+{
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR);
+    if (fd < 0) return -1;
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC, .nl_pid = 0};
+    int rcvbuf = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) goto fail;
+    struct {
+        struct nlmsghdr nl;
+        struct cn_msg cn;
+        enum proc_cn_mcast_op op;
+    } __attribute__((packed)) req = {
+        .nl = {.nlmsg_len = sizeof req, .nlmsg_type = NLMSG_DONE, .nlmsg_pid = (__u32)getpid()},
+        .cn = {.id = {.idx = CN_IDX_PROC, .val = CN_VAL_PROC}, .len = sizeof req.op},
+        .op = PROC_CN_MCAST_LISTEN,
+    };
+    if (send(fd, &req, sizeof req, 0) != (ssize_t)sizeof req) goto fail;
+    return fd;
+fail:
+    close(fd);
+    return -1;
+}
+
 struct run_count *run_count_start(void)
 {
     struct run_count *rc = calloc(1, sizeof *rc);
@@ -192,6 +225,7 @@ struct run_count *run_count_start(void)
     rc->started = time(NULL);
     rc->self = getpid();
     rc->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    rc->forks = -1;
     /* Orphaned descendants are re-parented to us, so they stay in our tree. */
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     const char *log = getenv("RSTWATCH_LOG");
@@ -214,6 +248,7 @@ struct run_count *run_count_start(void)
         rc->sink = SINK_FILES;
         setup_files(rc, log);
     }
+    rc->forks = open_fork_events(); /* before the fork of the command */
     return rc;
 }
 
@@ -223,12 +258,16 @@ void run_count_child(struct run_count *rc, pid_t child)
     rc->tree = malloc(64 * sizeof *rc->tree);
     if (!rc->tree) return;
     rc->captree = 64;
+    rc->tree[rc->ntree++] = rc->self;
     rc->tree[rc->ntree++] = child;
 }
 
-int run_count_fd(const struct run_count *rc)
+int run_count_fds(const struct run_count *rc, int fds[2])
 {
-    return rc && rc->sink == SINK_FILES ? rc->ino : -1;
+    int n = 0;
+    if (rc && rc->forks >= 0) fds[n++] = rc->forks;
+    if (rc && rc->sink == SINK_FILES && rc->ino >= 0) fds[n++] = rc->ino;
+    return n;
 }
 
 static int in_tree(const struct run_count *rc, pid_t pid)
@@ -295,9 +334,36 @@ static void scan_tree(struct run_count *rc)
     free(links);
 }
 
+/* Adds the children of known processes from the queued fork events. */
+static void read_fork_events(struct run_count *rc)
+{
+    char buf[16384] __attribute__((aligned(__alignof__(struct nlmsghdr))));
+    ssize_t len;
+    while ((len = recv(rc->forks, buf, sizeof buf, 0)) != 0) {
+        if (len < 0) {
+            if (errno == EINTR) continue;
+            /* ENOBUFS: events were lost; the /proc scans at each record still run. */
+            if (errno == ENOBUFS) continue;
+            break;
+        }
+        for (struct nlmsghdr *nl = (struct nlmsghdr *)buf; NLMSG_OK(nl, (size_t)len);
+             nl = NLMSG_NEXT(nl, len)) {
+            struct cn_msg *cn = NLMSG_DATA(nl);
+            struct proc_event *ev = (struct proc_event *)cn->data;
+            if (cn->id.idx != CN_IDX_PROC || ev->what != PROC_EVENT_FORK) continue;
+            if (ev->event_data.fork.child_pid != ev->event_data.fork.child_tgid)
+                continue; /* a thread */
+            if (in_tree(rc, ev->event_data.fork.parent_tgid))
+                add_to_tree(rc, ev->event_data.fork.child_tgid);
+        }
+    }
+}
+
 void run_count_event(struct run_count *rc)
 {
-    if (!rc || rc->ino < 0) return;
+    if (!rc) return;
+    if (rc->forks >= 0) read_fork_events(rc);
+    if (rc->ino < 0) return;
     char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
     ssize_t len;
     int log_written = 0;
@@ -448,6 +514,7 @@ void run_count_finish(struct run_count *rc)
         break;
     }
     if (rc->ino >= 0) close(rc->ino);
+    if (rc->forks >= 0) close(rc->forks);
     for (size_t i = 0; i < rc->ndirs; i++) {
         for (size_t k = 0; k < rc->dirs[i].count; k++)
             free(rc->dirs[i].files[k].name);

@@ -273,3 +273,16 @@ done" "$output"
     assert_equal 0 "$status"
     [[ "$(rstwatch_lines)" == "rstwatch: records, if any, went to syslog"* ]] || { echo "got: $stderr" >&2; false; }
 }
+
+@test "records of short-lived grandchildren are all counted (as root, from the kernel's fork events)" {
+    [ "$(id -u)" = 0 ] || skip "the process events connector needs root; descendants are then found in /proc"
+    need_preloadable curl
+    start_server rst-after-request
+    local url="http://127.0.0.1:$PORT/"
+    _capture "" "$RSTWATCH" run --log "$LOG_DIR/%p.jsonl" -- sh -c \
+        'curl -s "$1"; curl -s "$1"; (curl -s "$1"; true); echo done' sh "$url"
+    assert_equal done "$output"
+    assert_record_count 3
+    assert_equal "rstwatch: 3 records written to 3 files in $LOG_DIR (rstwatch report $LOG_DIR)" \
+        "$(rstwatch_lines)"
+}
