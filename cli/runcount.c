@@ -349,12 +349,17 @@ static void read_fork_events(struct run_count *rc)
         for (struct nlmsghdr *nl = (struct nlmsghdr *)buf; NLMSG_OK(nl, (size_t)len);
              nl = NLMSG_NEXT(nl, len)) {
             struct cn_msg *cn = NLMSG_DATA(nl);
-            struct proc_event *ev = (struct proc_event *)cn->data;
-            if (cn->id.idx != CN_IDX_PROC || ev->what != PROC_EVENT_FORK) continue;
-            if (ev->event_data.fork.child_pid != ev->event_data.fork.child_tgid)
+            if (cn->id.idx != CN_IDX_PROC ||
+                cn->len > nl->nlmsg_len - NLMSG_HDRLEN - sizeof *cn) /* a malformed message */
+                continue;
+            /* The event sits at a 4-byte offset; copy it out before reading its 8-byte fields. */
+            struct proc_event ev = {0};
+            memcpy(&ev, cn->data, cn->len < sizeof ev ? cn->len : sizeof ev);
+            if (ev.what != PROC_EVENT_FORK) continue;
+            if (ev.event_data.fork.child_pid != ev.event_data.fork.child_tgid)
                 continue; /* a thread */
-            if (in_tree(rc, ev->event_data.fork.parent_tgid))
-                add_to_tree(rc, ev->event_data.fork.child_tgid);
+            if (in_tree(rc, ev.event_data.fork.parent_tgid))
+                add_to_tree(rc, ev.event_data.fork.child_tgid);
         }
     }
 }

@@ -71,6 +71,20 @@ rstwatch_lines() {
     assert_equal 125 "$status" "run with a missing RSTWATCH_LIB"
 }
 
+@test "a relocated install (bin/ and lib/rstwatch/ side by side) finds its own library" {
+    [ ! -e /usr/local/lib/rstwatch/librstwatch.so ] || skip "an installed copy at the build-time path comes first"
+    mkdir -p "$T/prefix/bin" "$T/prefix/lib/rstwatch"
+    cp "$RSTWATCH" "$T/prefix/bin/rstwatch"
+    cp "$SHIM" "$T/prefix/lib/rstwatch/librstwatch.so"
+    _capture "" "$T/prefix/bin/rstwatch" lib
+    assert_equal 0 "$status"
+    assert_equal "$T/prefix/lib/rstwatch/librstwatch.so" "$output"
+    rm "$T/prefix/lib/rstwatch/librstwatch.so"
+    _capture "" "$T/prefix/bin/rstwatch" run -- true
+    assert_equal 125 "$status" "no library anywhere"
+    [[ "$stderr" == *"cannot find librstwatch.so"* ]]
+}
+
 @test "a statically linked program gets one warning line and still runs" {
     [ -e "$(gcc -print-file-name=libc.a)" ] || skip "no static libc (libc6-dev)"
     printf '#include <stdio.h>\nint main(void){puts("static hello");return 3;}\n' >"$T/s.c"
