@@ -67,7 +67,11 @@ struct run_count {
     struct watched_dir dirs[MAX_DIRS];
     size_t ndirs;
     int ino;
-    int forks; /* process events connector socket, -1 without one */
+    int parent_wd;  /* the watch on parent, -1 without one */
+    int forks;      /* process events connector socket, -1 without one */
+    int forks_lost; /* the connector dropped events: /proc scans fill in */
+    int forks_live; /* the child's own fork event arrived: the connector works */
+    pid_t child;
     /* SINK_FD: the fd and, when it is a regular file, where it ended. */
     int fdnum;
     int fd_is_file;
@@ -189,19 +193,15 @@ static void setup_files(struct run_count *rc, const char *log)
         if (!rc->dirname[0] || !strcmp(rc->dirname, ".")) return; /* "/" or "." itself */
     }
     /* A log directory that appears during the run (created at the first record). */
-    if (rc->ino >= 0) inotify_add_watch(rc->ino, rc->parent, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
+    if (rc->ino >= 0)
+        rc->parent_wd =
+            inotify_add_watch(rc->ino, rc->parent, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
     if (rc->is_default) watch_existing_dirs(rc, 1);
 }
 
-/* Subscribes to the kernel's fork events (needs CAP_NET_ADMIN); -1 without. */
-static int open_fork_events(void)
+/* Asks the connector to start (PROC_CN_MCAST_LISTEN) or stop sending events. */
+static int fork_events_op(int fd, enum proc_cn_mcast_op op)
 {
-    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR);
-    if (fd < 0) return -1;
-    struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC, .nl_pid = 0};
-    int rcvbuf = 4 << 20;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) goto fail;
     struct {
         struct nlmsghdr nl;
         struct cn_msg cn;
@@ -209,13 +209,27 @@ static int open_fork_events(void)
     } __attribute__((packed)) req = {
         .nl = {.nlmsg_len = sizeof req, .nlmsg_type = NLMSG_DONE, .nlmsg_pid = (__u32)getpid()},
         .cn = {.id = {.idx = CN_IDX_PROC, .val = CN_VAL_PROC}, .len = sizeof req.op},
-        .op = PROC_CN_MCAST_LISTEN,
+        .op = op,
     };
-    if (send(fd, &req, sizeof req, 0) != (ssize_t)sizeof req) goto fail;
+    return send(fd, &req, sizeof req, 0) == (ssize_t)sizeof req ? 0 : -1;
+}
+
+/* Subscribes to the kernel's fork events; -1 without them. Without
+ * CAP_NET_ADMIN the subscription may succeed and stay silent: the events
+ * count as working only once the child's own fork has been seen. */
+static int open_fork_events(void)
+{
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR);
+    if (fd < 0) return -1;
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC, .nl_pid = 0};
+    int rcvbuf = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        fork_events_op(fd, PROC_CN_MCAST_LISTEN) < 0) {
+        close(fd);
+        return -1;
+    }
     return fd;
-fail:
-    close(fd);
-    return -1;
 }
 
 struct run_count *run_count_start(void)
@@ -226,6 +240,7 @@ struct run_count *run_count_start(void)
     rc->self = getpid();
     rc->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     rc->forks = -1;
+    rc->parent_wd = -1;
     /* Orphaned descendants are re-parented to us, so they stay in our tree. */
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     const char *log = getenv("RSTWATCH_LOG");
@@ -260,6 +275,7 @@ void run_count_child(struct run_count *rc, pid_t child)
     rc->captree = 64;
     rc->tree[rc->ntree++] = rc->self;
     rc->tree[rc->ntree++] = child;
+    rc->child = child;
 }
 
 int run_count_fds(const struct run_count *rc, int fds[2])
@@ -343,7 +359,10 @@ static void read_fork_events(struct run_count *rc)
         if (len < 0) {
             if (errno == EINTR) continue;
             /* ENOBUFS: events were lost; the /proc scans at each record still run. */
-            if (errno == ENOBUFS) continue;
+            if (errno == ENOBUFS) {
+                rc->forks_lost = 1;
+                continue;
+            }
             break;
         }
         for (struct nlmsghdr *nl = (struct nlmsghdr *)buf; NLMSG_OK(nl, (size_t)len);
@@ -358,6 +377,7 @@ static void read_fork_events(struct run_count *rc)
             if (ev.what != PROC_EVENT_FORK) continue;
             if (ev.event_data.fork.child_pid != ev.event_data.fork.child_tgid)
                 continue; /* a thread */
+            if (ev.event_data.fork.child_tgid == rc->child) rc->forks_live = 1;
             if (in_tree(rc, ev.event_data.fork.parent_tgid))
                 add_to_tree(rc, ev.event_data.fork.child_tgid);
         }
@@ -376,7 +396,10 @@ void run_count_event(struct run_count *rc)
         for (char *p = buf; p < buf + len;) {
             struct inotify_event *ev = (struct inotify_event *)p;
             p += sizeof *ev + ev->len;
-            if ((ev->mask & IN_ISDIR) && ev->len && is_log_dir_name(rc, ev->name)) {
+            if (ev->wd == rc->parent_wd) {
+                /* Only a log directory appearing matters there, not the
+                 * parent's (/tmp's) other traffic. */
+                if (!(ev->mask & IN_ISDIR) || !ev->len || !is_log_dir_name(rc, ev->name)) continue;
                 char path[PATH_MAX];
                 if (snprintf(path, sizeof path, "%s/%s", strcmp(rc->parent, "/") ? rc->parent : "",
                              ev->name) < (int)sizeof path)
@@ -387,8 +410,9 @@ void run_count_event(struct run_count *rc)
             }
         }
     }
-    /* The writer is running (or has just exited) now: find it in the tree. */
-    if (log_written) scan_tree(rc);
+    /* The writer is running (or has just exited) now: find it in the tree,
+     * unless the kernel's fork events already give the whole tree. */
+    if (log_written && (!rc->forks_live || rc->forks_lost)) scan_tree(rc);
 }
 
 /* Counts the records in fd from offset `from` whose pid is in the tree. */
@@ -519,7 +543,10 @@ void run_count_finish(struct run_count *rc)
         break;
     }
     if (rc->ino >= 0) close(rc->ino);
-    if (rc->forks >= 0) close(rc->forks);
+    if (rc->forks >= 0) {
+        fork_events_op(rc->forks, PROC_CN_MCAST_IGNORE); /* the kernel counts listeners */
+        close(rc->forks);
+    }
     for (size_t i = 0; i < rc->ndirs; i++) {
         for (size_t k = 0; k < rc->dirs[i].count; k++)
             free(rc->dirs[i].files[k].name);

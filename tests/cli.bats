@@ -257,10 +257,13 @@ for _ in range(1500):
         { echo "got: $stderr" >&2; false; }
 }
 
-@test "records of a descendant (a shell's child) are counted" {
-    start_server rst-after-request
-    # The grandchild lingers a moment after its record, as a real program's exit would.
-    _capture "" "$RSTWATCH" run --log "$LOG_DIR/%p.jsonl" -- sh -c '
+# descendant_run LOGDIR [PREFIX...]: `rstwatch run` of a shell whose child (python)
+# gets a reset and lingers a moment after its record, as a real program's
+# exit would; PREFIX (after LOGDIR) runs it as another user.
+descendant_run() {
+    local log="$1"
+    shift
+    _capture "" "$@" "$RSTWATCH" run --log "$log/%p.jsonl" -- sh -c '
         python3 -c "
 import socket, sys, time
 s = socket.create_connection((\"127.0.0.1\", int(sys.argv[1])))
@@ -273,8 +276,26 @@ time.sleep(0.5)
 " "$1"; echo done' sh "$PORT"
     assert_equal "reset
 done" "$output"
-    assert_record_count 1
-    [[ "$(rstwatch_lines)" == "rstwatch: 1 record written to $LOG_DIR/"* ]] || { echo "got: $stderr" >&2; false; }
+    assert_equal 1 "$(cat "$log"/*.jsonl | grep -c .)" "records in $log"
+    [[ "$(rstwatch_lines)" == "rstwatch: 1 record written to $log/"* ]] || { echo "got: $stderr" >&2; false; }
+}
+
+@test "records of a descendant (a shell's child) are counted" {
+    start_server rst-after-request
+    descendant_run "$LOG_DIR"
+}
+
+@test "records of a descendant are counted without the kernel's fork events too (not root: found in /proc)" {
+    [ "$(id -u)" = 0 ] || skip "runs as nobody via setpriv; needs root to switch"
+    command -v setpriv >/dev/null || skip "setpriv (util-linux) missing"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups test -r "$SHIM" -a -x "$RSTWATCH" ||
+        skip "$BUILD_DIR is not readable by other users"
+    start_server rst-after-request
+    local log
+    log="$(mktemp -d /tmp/rstwatch-nobody.XXXXXX)"
+    chown nobody "$log"
+    descendant_run "$log" setpriv --reuid=nobody --regid=nogroup --clear-groups || { rm -rf "$log"; false; }
+    rm -rf "$log"
 }
 
 @test "with --log stderr the summary counts the records written there; with syslog it says where they went" {
