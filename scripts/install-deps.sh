@@ -46,7 +46,7 @@ deps=(
   procps:ps psmisc:fuser
   nginx-light:/usr/sbin/nginx redis-server:redis-server redis-tools:redis-benchmark wrk:wrk
   dpkg-dev:dpkg-buildpackage devscripts:hardening-check lintian:lintian man-db:man
-  bash-completion:/usr/share/bash-completion/bash_completion file:file
+  bash-completion:/usr/share/bash-completion/bash_completion golang-go:go
 )
 for p in $(build_deps); do deps+=("$p:="); done
 [ "$want_bench" = 1 ] && deps+=(hyperfine:hyperfine util-linux:taskset)
