@@ -11,7 +11,7 @@
 #   make format-check    clang-format conformance
 #   make install   [PREFIX=/usr/local] [LIBDIR=$(PREFIX)/lib] [DESTDIR=]
 #   make uninstall [the same variables]
-#   make deb             build/rstwatch_$(VERSION)_<arch>.deb (dpkg-buildpackage -us -uc -b)
+#   make deb             ./rstwatch_$(VERSION)_<arch>.deb (dpkg-buildpackage -us -uc -b, in build/deb/)
 #
 # Flags: CFLAGS, CPPFLAGS and LDFLAGS (from the environment, the command line
 # or dpkg-buildflags) are the packager's; the flags rstwatch itself needs are
@@ -175,14 +175,14 @@ uninstall:
 # never land in the working tree or next to it.
 DEB_ARCH = $(shell dpkg-architecture -qDEB_HOST_ARCH 2>/dev/null)
 deb:
-	@command -v dpkg-buildpackage >/dev/null || { echo "make deb: dpkg-buildpackage missing (apt install dpkg-dev debhelper)" >&2; exit 1; }
+	@scripts/install-deps.sh --deb
 	@rm -rf build/deb && mkdir -p build/deb/rstwatch-$(VERSION)
 	@tar --exclude=./build --exclude=./build-san --exclude=./build-fuzz --exclude=./.git \
 	    --exclude=./tests/.tmp -cf - . | tar -xf - -C build/deb/rstwatch-$(VERSION)
 	@cd build/deb/rstwatch-$(VERSION) && dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
 	    { tail -40 ../build.log >&2; exit 1; }
-	@cp build/deb/rstwatch_$(VERSION)_$(DEB_ARCH).deb build/
-	@echo "build/rstwatch_$(VERSION)_$(DEB_ARCH).deb"
+	@cp build/deb/rstwatch_$(VERSION)_$(DEB_ARCH).deb .
+	@echo "rstwatch_$(VERSION)_$(DEB_ARCH).deb (apt install ./rstwatch_$(VERSION)_$(DEB_ARCH).deb)"
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz rstwatch_*.deb

@@ -7,6 +7,7 @@
 #   scripts/install-deps.sh            build + test + demo dependencies
 #   scripts/install-deps.sh --bench    also the benchmark tools (nginx, wrk, redis)
 #   scripts/install-deps.sh --fuzz     also clang/libFuzzer
+#   scripts/install-deps.sh --deb      only what `make deb` needs (Build-Depends, dpkg-dev)
 #
 # The build dependencies are the package's Build-Depends (debian/control),
 # the one list of them; the array below adds what the tests, the demo and
@@ -15,11 +16,12 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-want_bench=0 want_fuzz=0
+want_bench=0 want_fuzz=0 want_deb=0
 for a in "$@"; do
   case "$a" in
     --bench) want_bench=1 ;;
     --fuzz) want_fuzz=1 ;;
+    --deb) want_deb=1 ;;
     *) echo "install-deps.sh: unknown option '$a'" >&2; exit 2 ;;
   esac
 done
@@ -48,6 +50,7 @@ deps=(
   dpkg-dev:dpkg-buildpackage devscripts:hardening-check lintian:lintian man-db:man
   bash-completion:/usr/share/bash-completion/bash_completion golang-go:go
 )
+[ "$want_deb" = 1 ] && deps=(gcc:gcc make:make dpkg-dev:dpkg-buildpackage)
 for p in $(build_deps); do deps+=("$p:="); done
 [ "$want_bench" = 1 ] && deps+=(hyperfine:hyperfine util-linux:taskset)
 [ "$want_fuzz" = 1 ] && deps+=(clang:clang libclang-rt-14-dev:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a)

@@ -42,7 +42,7 @@ need_deb() {
     VERSION="$(sed -n 's/^VERSION *:= *//p' "$RSTWATCH_ROOT/Makefile")"
     ARCH="$(dpkg-architecture -qDEB_HOST_ARCH)"
     MULTIARCH="$(dpkg-architecture -qDEB_HOST_MULTIARCH)"
-    DEB="$RSTWATCH_ROOT/build/rstwatch_${VERSION}_${ARCH}.deb"
+    DEB="$RSTWATCH_ROOT/rstwatch_${VERSION}_${ARCH}.deb"
     [ -f "$DEB" ] || { echo "make deb did not leave $DEB" >&2; return 1; }
 }
 
@@ -59,8 +59,8 @@ need_deb() {
     # The build left nothing in the working tree that git would show.
     if git -C "$RSTWATCH_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
         local dirt
-        dirt="$(git -C "$RSTWATCH_ROOT" status --porcelain --ignored=no -- debian)"
-        assert_equal "" "$dirt" "untracked build files under debian/"
+        dirt="$(git -C "$RSTWATCH_ROOT" status --porcelain --untracked-files=all -- debian "rstwatch_*")"
+        assert_equal "" "$dirt" "build files git would show"
     fi
 }
 
