@@ -226,6 +226,27 @@ flags_in() { grep -oE -- '--[a-z][a-z-]*[a-z]' | sort -u; }
     assert_equal "" "$missing" "files the Layout section does not name"
 }
 
+@test "install-deps.sh reads Build-Depends, installs packages only, and is a no-op when all are present" {
+    cd "$RSTWATCH_ROOT"
+    # Never a service command: the tests run private instances.
+    ! grep -nE '\b(systemctl|service|invoke-rc\.d|update-rc\.d)\b' scripts/install-deps.sh
+    # The build dependencies it checks are exactly debian/control's Build-Depends.
+    local from_script
+    from_script="$(bash -c 'source <(sed -n "/^build_deps()/,/^}/p" scripts/install-deps.sh); build_deps' | sort)"
+    assert_equal "debhelper
+libjansson-dev
+scdoc" "$from_script" "build_deps() from debian/control"
+    # With everything present it runs no apt-get at all (and says nothing).
+    PATH="$T/fakebin:$PATH"
+    mkdir -p "$T/fakebin"
+    printf '#!/bin/sh\necho "apt-get $*" >>"%s/apt.log"\nexit 1\n' "$T" >"$T/fakebin/apt-get"
+    chmod +x "$T/fakebin/apt-get"
+    run scripts/install-deps.sh
+    [ -e "$T/apt.log" ] && skip "something is missing on this machine: $(<"$T/apt.log")"
+    assert_equal 0 "$status"
+    assert_equal "" "$output"
+}
+
 @test "every tracked C, shell, Python and bats file carries an SPDX licence line" {
     command -v git >/dev/null && git -C "$RSTWATCH_ROOT" rev-parse --git-dir >/dev/null 2>&1 ||
         skip "not a git checkout"
