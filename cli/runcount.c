@@ -42,6 +42,7 @@
 #include "cli.h"
 
 #define MAX_DIRS 64
+#define PID_MAX_LIMIT_64 (4 * 1024 * 1024) /* the kernel's ceiling for pid_max */
 #define DEFAULT_PARENT "/tmp"
 #define DEFAULT_PREFIX "rstwatch-"
 
@@ -80,8 +81,8 @@ struct run_count {
     off_t fd_start;
     time_t started;
     pid_t self;
-    pid_t *tree; /* pids known to be ours */
-    size_t ntree, captree;
+    unsigned char *tree; /* bitmap over pids: known to be ours */
+    size_t tree_pids;    /* pids the bitmap covers (the kernel's pid_max) */
 };
 
 static int by_name(const void *a, const void *b)
@@ -267,15 +268,36 @@ struct run_count *run_count_start(void)
     return rc;
 }
 
+static int in_tree(const struct run_count *rc, pid_t pid)
+{
+    return pid > 0 && (size_t)pid < rc->tree_pids && (rc->tree[pid / 8] >> (pid % 8) & 1);
+}
+
+static void add_to_tree(struct run_count *rc, pid_t pid)
+{
+    if (pid > 0 && (size_t)pid < rc->tree_pids)
+        rc->tree[pid / 8] |= (unsigned char)(1u << (pid % 8));
+}
+
 void run_count_child(struct run_count *rc, pid_t child)
 {
-    if (!rc || rc->captree) return;
-    rc->tree = malloc(64 * sizeof *rc->tree);
+    if (!rc || rc->tree) return;
+    /* A bitmap over every possible pid (512 KiB at the 64-bit maximum):
+     * constant time per fork event however many processes the command
+     * starts in a long run. */
+    long pid_max = 0;
+    FILE *f = fopen("/proc/sys/kernel/pid_max", "re");
+    if (f) {
+        if (fscanf(f, "%ld", &pid_max) != 1) pid_max = 0;
+        fclose(f);
+    }
+    if (pid_max <= 0 || pid_max > PID_MAX_LIMIT_64) pid_max = PID_MAX_LIMIT_64;
+    rc->tree = calloc((size_t)pid_max / 8 + 1, 1);
     if (!rc->tree) return;
-    rc->captree = 64;
-    rc->tree[rc->ntree++] = rc->self;
-    rc->tree[rc->ntree++] = child;
+    rc->tree_pids = (size_t)pid_max;
     rc->child = child;
+    add_to_tree(rc, rc->self);
+    add_to_tree(rc, child);
 }
 
 int run_count_fds(const struct run_count *rc, int fds[2])
@@ -284,25 +306,6 @@ int run_count_fds(const struct run_count *rc, int fds[2])
     if (rc && rc->forks >= 0) fds[n++] = rc->forks;
     if (rc && rc->sink == SINK_FILES && rc->ino >= 0) fds[n++] = rc->ino;
     return n;
-}
-
-static int in_tree(const struct run_count *rc, pid_t pid)
-{
-    for (size_t i = 0; i < rc->ntree; i++)
-        if (rc->tree[i] == pid) return 1;
-    return 0;
-}
-
-static void add_to_tree(struct run_count *rc, pid_t pid)
-{
-    if (in_tree(rc, pid)) return;
-    if (rc->ntree == rc->captree) {
-        pid_t *n = realloc(rc->tree, rc->captree * 2 * sizeof *n);
-        if (!n) return;
-        rc->tree = n;
-        rc->captree *= 2;
-    }
-    rc->tree[rc->ntree++] = pid;
 }
 
 /* Adds every live process descended from this wrapper to the tree. */
