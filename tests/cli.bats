@@ -304,6 +304,9 @@ done" "$output"
     _capture "" "$RSTWATCH" run --log stderr -- curl -sS "http://127.0.0.1:$PORT/"
     printf '%s\n' "$stderr" | grep -q '^{"v":1' || { echo "no record on stderr: $stderr" >&2; false; }
     assert_equal "rstwatch: 1 record written to stderr" "$(rstwatch_lines | tail -1)"
+    _capture "" "$RSTWATCH" run --log fd:1 -- curl -sS "http://127.0.0.1:$PORT/"
+    printf '%s\n' "$output" | grep -q '^{"v":1' || { echo "no record on fd 1: $output" >&2; false; }
+    assert_equal "rstwatch: 1 record written to fd 1" "$(rstwatch_lines | tail -1)"
     _capture "" "$RSTWATCH" run --log syslog -- true
     assert_equal 0 "$status"
     [[ "$(rstwatch_lines)" == "rstwatch: records, if any, went to syslog"* ]] || { echo "got: $stderr" >&2; false; }
