@@ -27,8 +27,21 @@ setup_file() {
 setup() { rstwatch_setup; }
 
 teardown() {
-    if [ "${INSTALLED_BY_TEST:-0}" = 1 ]; then dpkg -r rstwatch >/dev/null 2>&1 || true; fi
+    if [ "${INSTALLED_BY_TEST:-0}" = 1 ]; then dpkg_waiting -r rstwatch >/dev/null 2>&1 || true; fi
     rstwatch_teardown
+}
+
+# dpkg_waiting ARGS...: dpkg, retried for up to 2 minutes while another
+# process (an apt-get elsewhere on the machine) holds the dpkg lock.
+dpkg_waiting() {
+    local i out
+    for ((i = 0; i < 60; i++)); do
+        out="$(dpkg "$@" 2>&1)" && { printf '%s\n' "$out"; return 0; }
+        [[ "$out" == *"lock"* ]] || { printf '%s\n' "$out"; return 1; }
+        sleep 2
+    done
+    printf '%s\n' "$out"
+    return 1
 }
 
 need_deb() {
@@ -91,7 +104,7 @@ need_deb() {
         skip "an rstwatch package is already installed on this machine; not replacing it"
     fi
     need_preloadable curl
-    dpkg -i "$DEB" >"$T/dpkg-i" 2>&1 || { cat "$T/dpkg-i" >&2; false; }
+    dpkg_waiting -i "$DEB" >"$T/dpkg-i" 2>&1 || { cat "$T/dpkg-i" >&2; false; }
     INSTALLED_BY_TEST=1
     dpkg -L rstwatch >"$T/files"
 
@@ -122,7 +135,7 @@ need_deb() {
     assert_equal "run
 report" "$output" "completions of 'rstwatch r'"
 
-    dpkg -r rstwatch >"$T/dpkg-r" 2>&1 || { cat "$T/dpkg-r" >&2; false; }
+    dpkg_waiting -r rstwatch >"$T/dpkg-r" 2>&1 || { cat "$T/dpkg-r" >&2; false; }
     INSTALLED_BY_TEST=0
     local f left=""
     while IFS= read -r f; do
