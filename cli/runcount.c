@@ -418,6 +418,18 @@ void run_count_event(struct run_count *rc)
     if (log_written && (!rc->forks_live || rc->forks_lost)) scan_tree(rc);
 }
 
+/* A record line of ours: the shim's own prefix (not any JSON an application
+ * logs to the same stderr), not a periodic summary of counts, and a pid in
+ * the tree. */
+static int is_counted_record(const struct run_count *rc, const char *line)
+{
+    static const char prefix[] = "{\"v\":1,\"type\":\"";
+    if (strncmp(line, prefix, sizeof prefix - 1)) return 0;
+    if (!strncmp(line + sizeof prefix - 1, "summary\"", 8)) return 0;
+    const char *pid = strstr(line, "\"pid\":");
+    return pid && in_tree(rc, (pid_t)atol(pid + 6));
+}
+
 /* Counts the records in fd from offset `from` whose pid is in the tree. */
 static long count_records(const struct run_count *rc, int fd, off_t from)
 {
@@ -434,8 +446,7 @@ static long count_records(const struct run_count *rc, int fd, off_t from)
         char *line = buf, *nl;
         while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
             *nl = 0;
-            const char *pid = strstr(line, "\"pid\":");
-            if (line[0] == '{' && pid && in_tree(rc, (pid_t)atol(pid + 6))) records++;
+            if (is_counted_record(rc, line)) records++;
             line = nl + 1;
         }
         have -= (size_t)(line - buf);

@@ -301,8 +301,11 @@ done" "$output"
 @test "with --log stderr the summary counts the records written there; with syslog it says where they went" {
     need_preloadable curl
     start_server rst-after-request
-    _capture "" "$RSTWATCH" run --log stderr -- curl -sS "http://127.0.0.1:$PORT/"
+    # The program's own JSON log lines on the same stderr are not records.
+    _capture "" "$RSTWATCH" run --log stderr -- sh -c \
+        'echo "{\"level\":30,\"pid\":$$,\"msg\":\"starting\"}" >&2; exec curl -sS "$1"' sh "http://127.0.0.1:$PORT/"
     printf '%s\n' "$stderr" | grep -q '^{"v":1' || { echo "no record on stderr: $stderr" >&2; false; }
+    printf '%s\n' "$stderr" | grep -q '^{"level":30' || { echo "no app log line: $stderr" >&2; false; }
     assert_equal "rstwatch: 1 record written to stderr" "$(rstwatch_lines | tail -1)"
     _capture "" "$RSTWATCH" run --log fd:1 -- curl -sS "http://127.0.0.1:$PORT/"
     printf '%s\n' "$output" | grep -q '^{"v":1' || { echo "no record on fd 1: $output" >&2; false; }
