@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,6 +66,7 @@ struct run_count {
     int is_default;
     char parent[PATH_MAX];  /* where a missing log directory will appear */
     char dirname[PATH_MAX]; /* its name there (default: a prefix) */
+    char logdir[PATH_MAX];  /* the directory of an RSTWATCH_LOG path */
     struct watched_dir dirs[MAX_DIRS];
     size_t ndirs;
     int ino;
@@ -161,6 +163,28 @@ static void watch_existing_dirs(struct run_count *rc, int snapshot)
     closedir(dir);
 }
 
+/* Replaces each %h in path with the host name, as the shim does; the same
+ * for every process, so such a directory can still be watched. */
+static void expand_host(char *path, size_t len)
+{
+    struct utsname u;
+    char *at = strstr(path, "%h");
+    if (!at || uname(&u) < 0) return;
+    char out[PATH_MAX];
+    size_t o = 0;
+    for (const char *p = path; *p && o + 1 < sizeof out;) {
+        if (p[0] == '%' && p[1] == 'h') {
+            o += (size_t)snprintf(out + o, sizeof out - o, "%s", u.nodename);
+            if (o >= sizeof out) return; /* too long: leave it templated */
+            p += 2;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = 0;
+    if (o < len) memcpy(path, out, o + 1);
+}
+
 static void setup_files(struct run_count *rc, const char *log)
 {
     if (!log || !*log) {
@@ -174,7 +198,8 @@ static void setup_files(struct run_count *rc, const char *log)
             snprintf(dir, sizeof dir, ".");
         else
             snprintf(dir, sizeof dir, "%.*s", (int)(slash == log ? 1 : slash - log), log);
-        if (strchr(dir, '%')) {
+        expand_host(dir, sizeof dir);
+        if (strchr(dir, '%')) { /* %p or %t: a directory per process or per second */
             rc->sink = SINK_TEMPLATED_DIR;
             return;
         }
@@ -190,6 +215,7 @@ static void setup_files(struct run_count *rc, const char *log)
             snprintf(rc->dirname, sizeof rc->dirname, "%s", dir);
         }
         struct stat st;
+        snprintf(rc->logdir, sizeof rc->logdir, "%s", dir);
         if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) watch_dir(rc, dir, 1);
         if (!rc->dirname[0] || !strcmp(rc->dirname, ".")) return; /* "/" or "." itself */
     }
@@ -466,6 +492,13 @@ static off_t old_size(const struct watched_dir *d, const char *name)
 
 static void finish_files(struct run_count *rc)
 {
+    /* A log directory that did not exist when the run started, and was not
+     * seen appearing (its parent was missing too): everything in it is new. */
+    struct stat dst;
+    if (rc->is_default)
+        watch_existing_dirs(rc, 0);
+    else if (rc->logdir[0] && stat(rc->logdir, &dst) == 0 && S_ISDIR(dst.st_mode))
+        watch_dir(rc, rc->logdir, 0);
     long total = 0, files = 0, dirs_with = 0;
     char last[PATH_MAX] = "", dirs[1024] = "";
     for (size_t i = 0; i < rc->ndirs; i++) {

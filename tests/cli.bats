@@ -49,6 +49,10 @@ rstwatch_lines() {
     [ "$(cat "$T"/a/*.jsonl | grep -c .)" = 1 ] || { echo "-lVALUE: $stderr" >&2; false; }
     _capture "" "$RSTWATCH" run --log "$T/b/%p.jsonl" --events 16 -- curl -sS "http://127.0.0.1:$PORT/"
     [ "$(cat "$T"/b/*.jsonl | grep -c .)" = 1 ] || { echo "--log VALUE: $stderr" >&2; false; }
+    # A directory per host (%h), two levels that do not exist yet.
+    _capture "" "$RSTWATCH" run --log "$T/d/%h/%p.jsonl" -- curl -sS "http://127.0.0.1:$PORT/"
+    [[ "$(rstwatch_lines)" == "rstwatch: 1 record written to $T/d/$(uname -n)/"*.jsonl* ]] ||
+        { echo "%h directory: $stderr" >&2; false; }
     # "-s" and "-S" after the command belong to the command.
     _capture "" "$RSTWATCH" run --log="$T/c/%p.jsonl" sh -c 'echo "$RSTWATCH_LOG $RSTWATCH_RETRY_ATTEMPTS"' -s
     assert_equal 0 "$status"
