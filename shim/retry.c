@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/ioctl.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -608,8 +609,18 @@ void retry_out_unbuffered(struct conn *c)
     rs->req_incomplete = 1;
 }
 
+/* Bytes the kernel still holds for the app on fd (Linux keeps a reset
+ * socket's receive queue): the end of an earlier response the app has not
+ * read yet. A replay would drop them and hand the app the replay's answer in
+ * their place. */
+static int unread_bytes_queued(int fd)
+{
+    int n = 0;
+    return real_ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 /* NULL if the buffered request may be replayed, else why not. */
-static const char *replay_refusal(const struct conn *c, const struct retry_state *rs)
+static const char *replay_refusal(int fd, const struct conn *c, const struct retry_state *rs)
 {
     if (c->role == ROLE_SERVER) return "server-side connection";
     if (rs->tls) return "TLS payload is never replayed";
@@ -624,6 +635,7 @@ static const char *replay_refusal(const struct conn *c, const struct retry_state
         why = http_req_idempotent(rs->req, rs->req_len, (const char(*)[16])rs->rule->methods,
                                   rs->rule->nmethods);
     if (why) return why;
+    if (unread_bytes_queued(fd)) return "response bytes the app has not read are still queued";
     if (rs->budget) {
         uint32_t reqs = atomic_load(&rs->budget->requests),
                  done = atomic_load(&rs->budget->replays);
@@ -759,7 +771,7 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
         if (first && c->bytes_out == 0 && (unsigned char)rs->req[rs->req_len] == 0x16) rs->tls = 1;
         rs->req_len += total;
     }
-    const char *why = replay_refusal(c, rs);
+    const char *why = replay_refusal(fd, c, rs);
     if (why) {
         retry_record(fd, c, op, *err, 0, "none", "refused", why);
         return r;
@@ -782,7 +794,7 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
      * (a pipe after a close we did not see) is not this connection. */
     if (!watch_conn_at(fd, c)) return r;
     int cause_err = reset ? *err : ECONNRESET;
-    const char *why = replay_refusal(c, rs);
+    const char *why = replay_refusal(fd, c, rs);
     if (why) {
         retry_record(fd, c, op, cause_err, 0, "none", "refused", why);
         return r;
