@@ -313,6 +313,7 @@ static void atfork_prepare(void)
 static void atfork_parent(void)
 {
     conn_table_atfork_parent();
+    retry_after_fork();
 }
 
 static void atfork_child(void)
@@ -320,6 +321,7 @@ static void atfork_child(void)
     shim_pid = (pid_t)syscall(SYS_getpid);
     conn_table_atfork_child();
     sink_atfork_child();
+    retry_after_fork();
 }
 
 void watch_init(void)
