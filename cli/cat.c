@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * cat.c: `rstwatch cat [--since WHEN] [FILE|DIR ...]`: the records of rstwatch logs, read like
  * report reads them (logscan: same inputs, the default log directory when none is given, the
@@ -77,7 +78,7 @@ static int parse_args(int argc, char **argv, struct cat_opts *opts)
                                              {NULL, 0, NULL, 0}};
     int c;
     opterr = 0;
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc then starts afresh (main.c may have used getopt already) */
     while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 's':

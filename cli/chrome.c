@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * chrome.c: records -> Chrome trace-event JSON, for Perfetto UI and chrome://tracing.
  *

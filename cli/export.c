@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * export.c: `rstwatch export --format chrome|html [-o OUT] [--since WHEN] [FILE|DIR ...]`.
  *
@@ -56,7 +57,7 @@ static int parse_args(int argc, char **argv, struct export_opts *opts)
                                              {NULL, 0, NULL, 0}};
     int c;
     opterr = 0;
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc then starts afresh (main.c may have used getopt already) */
     while ((c = getopt_long(argc, argv, "f:o:s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':

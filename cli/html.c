@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * html.c: records -> one self-contained HTML page (inline CSS and SVG; no scripts, no fetches).
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * incidents.c: folds a stream of records into what a human wants to see first.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* incidents.h: aggregation of log records into the groups and incidents that report/export show. */
 #ifndef RSTWATCH_INCIDENTS_H
 #define RSTWATCH_INCIDENTS_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * logread.c: turns one line of an rstwatch log into a struct log_record.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* logread.h: one line of an rstwatch log (record schema v1) parsed into a plain C struct. */
 #ifndef RSTWATCH_LOGREAD_H
 #define RSTWATCH_LOGREAD_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * report.c: `rstwatch report [--json] [--since WHEN] [FILE|DIR ...]`.
  *
@@ -83,7 +84,7 @@ static int parse_args(int argc, char **argv, struct report_opts *opts)
                                              {NULL, 0, NULL, 0}};
     int c;
     opterr = 0;
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc then starts afresh (main.c may have used getopt already) */
     while ((c = getopt_long(argc, argv, "hjs:", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': opts->json = 1; break;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * report_json.c: the `rstwatch report --json` document.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # rstwatch cat: the records of real logs, validated and pretty-printed.
 
 load lib

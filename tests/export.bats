@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # export.bats: `rstwatch export --format chrome|html`: trace-event JSON that
 # Perfetto/chrome://tracing load, and a self-contained HTML page checked both
 # as text and as rendered by a real headless Chromium (tests/browser/).

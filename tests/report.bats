@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # report.bats: `rstwatch report` over fixture logs (tests/fixtures), malformed
 # logs, big logs, and real logs produced by the shim against resetd.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """pngcheck.py: checks that a screenshot is a real, non-trivial picture.
 
     pngcheck.py FILE.png WIDTH HEIGHT [MIN_COLOURS]

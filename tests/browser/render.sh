@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # render.sh: renders a local HTML file with a real headless Chromium, the way a
 # user's browser would, for the export tests.
 #

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * fuzz_logread.c: libFuzzer target for the log reader and everything that renders a record.
  *
