@@ -21,7 +21,12 @@ Usage:
 Modes: defaults, all (RSTWATCH_RECORD=all), connect, idempotent; "self"
 runs bare twice (checks the harness's own determinism).
 Exit status 0 when no divergence was found (with --known: none that is not
-explained by a known defect).
+explained by a known defect). Known defects: 1-8 are the shim defects listed in
+the issue this fuzzer was written for (unix accept crash, malloc in signal
+paths, pipelined replay, stale replay buffer after sendfile, writev replay,
+stale fd entries after unseen closes, close while another thread is blocked,
+blocking replay in non-blocking calls); A-C were found by this fuzzer and are
+described in tests/fuzzdiff/regressions.txt.
 """
 import argparse
 import json
@@ -202,7 +207,11 @@ def classify(seed, bare, shim, i, b, s, skip, raw_shim=()):
         reps = [l for l in raw_shim if l.startswith("X REPLAY")]
         if any("answered=0" in l or " after=0 " not in l for l in reps):
             return "3 pipelined requests replayed whole (the replayed bytes are not one request)"
+        if shim and "signals=1" in shim[0]:
+            return "C a signal handler's socket()/close() spins on the pool lock (deadlock)"
         return None
+    if bc and sc and bc["name"] == sc["name"] == "sendmmsg" and bc["r"] == sc["r"] and bc["sig"] != sc["sig"]:
+        return "A sendmmsg partial success loses the SIGPIPE"
     name = (sc or bc or {}).get("name", "")
     if name in ("pipe_read", "null_read", "eventfd_write", "memfd_rw", "pipe_write") or (
             sc and sc["lk"] < 0):
@@ -216,6 +225,7 @@ def classify(seed, bare, shim, i, b, s, skip, raw_shim=()):
 def compare_calls(seed, mode, bare, shim, skip):
     """Diffs the two transcripts; returns (divergences, tainted lks, replays expected)."""
     divs, tainted = [], {}
+    thread_taint = []
     B, S = compared(bare), compared(shim)
     taint_k = set()
     lk_k = {}
@@ -263,11 +273,14 @@ def compare_calls(seed, mode, bare, shim, skip):
             ok_nb = is_read and sc["r"] < 0 and sc["e"] == "EAGAIN"
             if bare_failed and (ok_read or ok_write or ok_nb) and mode != "self":
                 tainted[bc["lk"]] = i
+                if bc["name"] == "thread_recv":
+                    thread_taint.append(i)
                 lost = unread_after(B, i, bc["lk"])
                 if lost:
                     divs.append(Divergence(seed, mode, "replay",
                                            "lk=%d: the replay at %r replaced a connection with %d unread "
-                                           "received bytes (bare: %r)" % (bc["lk"], s, lost[0], lost[1])))
+                                           "received bytes (bare: %r)" % (bc["lk"], s, lost[0], lost[1]),
+                                           "B a replay discards unread received bytes"))
                 if bc["lk"] in lk_k:
                     taint_k.add(lk_k[bc["lk"]])
                 continue
@@ -280,6 +293,8 @@ def compare_calls(seed, mode, bare, shim, skip):
                 "poll", "epoll_wait") and bc["name"] == sc["name"])):
             continue  # readiness/SIGPIPE totals of a replayed connection differ by design
         known = classify(seed, B, S, i, b, s, skip, shim)
+        if not known and thread_taint:
+            known = "7 close while another thread is blocked (its reset replayed the new connection)"
         divs.append(Divergence(seed, mode, "call", "bare %r / shim %r" % (b, s), known))
         break
     return divs, tainted, lk_k
@@ -325,6 +340,16 @@ def check_replays(seed, mode, shim, tainted, divs):
         elif qs[0]["h"] != rep["req_h"] or int(qs[0]["len"]) != int(rep["req_len"]):
             why = "the replayed bytes (len %s) are not the request the app sent (len %s)" % (
                 rep["req_len"], qs[0]["len"])
+        owner = None
+        for line in S:
+            if line.startswith("Q ") and (" h=%s " % rep["req_h"]) in line:
+                owner = int(re.search(r"lk=(\d+)", line).group(1))
+        if why and owner is not None and owner != lk:
+            why += " (the replayed request is lk=%d's)" % owner
+            divs.append(Divergence(seed, mode, "replay", "lk=%d: %s" % (lk, why),
+                                   "7 close while another thread is blocked" if "thread_started" in " ".join(S)
+                                   else "6 stale fd table entry after an unseen close"))
+            continue
         if why:
             known = None
             if len(qs) > 1 or any(q["kind"] != "one" for q in qs) or rep["after"] != "0" \

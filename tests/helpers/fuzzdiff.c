@@ -65,7 +65,7 @@
 #define MAXFD 64
 #define MAXLC 32
 #define PAYLOAD_MAX 6000
-#define SEQ_TIMEOUT_MS 5000
+#define SEQ_TIMEOUT_MS 2000
 
 static const char REPLAY_RESPONSE[] =
     "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nreplay";
@@ -349,11 +349,31 @@ static void peer_end(struct reply *rp)
     unix_path[0] = 0;
 }
 
+/* Reads on c until want bytes came (or EOF/RST, or 300 ms: after a replay the
+ * bytes went elsewhere). */
+static void peer_wait_bytes(struct pconn *c, uint64_t want)
+{
+    long long end = mono_ms() + 300;
+    while (c->fd >= 0 && c->n < want && !c->eof && !c->rst && mono_ms() < end) {
+        wait_events(c->fd, POLLIN, 5);
+        peer_drain(c);
+    }
+}
+
 static void peer_command(const struct msg *m, struct reply *rp)
 {
     peer_cmds++;
     for (int i = 0; i < npc; i++)
         if (pc[i].fd >= 0) peer_drain(&pc[i]);
+    if (m->op == CMD_END) {
+        const char *p = m->data;
+        int k, n, used;
+        while (sscanf(p, "%d:%d %n", &k, &n, &used) == 2) {
+            struct pconn *w = peer_find(k);
+            if (w) peer_wait_bytes(w, (uint64_t)n);
+            p += used;
+        }
+    }
     struct pconn *c =
         (m->op != CMD_BEGIN && m->op != CMD_END && m->op != CMD_ACCEPT && m->op != CMD_CONNECT_TO)
             ? peer_find(m->k)
@@ -605,6 +625,22 @@ struct pipe_m {
 };
 
 static struct lconn lc[MAXLC];
+/* Bytes the program handed to the kernel per peer connection k, shared with
+ * forked children: the peer waits for them before acting on k, so a slow
+ * softirq cannot reorder the program's data and the peer's FIN/RST. */
+static uint64_t *sent_to_k;
+#define K_MAX 64
+
+static void count_sent(int l, ssize_t r)
+{
+    if (r > 0 && l >= 0 && lc[l].k >= 0 && lc[l].k < K_MAX && sent_to_k)
+        __atomic_add_fetch(&sent_to_k[lc[l].k], (uint64_t)r, __ATOMIC_RELAXED);
+}
+
+static int32_t sent_k(int k)
+{
+    return sent_to_k && k >= 0 && k < K_MAX ? (int32_t)sent_to_k[k] : 0;
+}
 static int nlc;
 static struct fdent fds[MAXFD];
 static struct pipe_m pipes[MAXLC];
@@ -1038,6 +1074,7 @@ static void op_send(int fd)
     }
     e = errno;
     log_call(name, l, fd, (long)r, e, n);
+    count_sent(l, r);
     after_send(l, fd);
     if (lc[l].kind == K_PAIR && lc[l].other >= 0 && r > 0) lc[lc[l].other].pending += (int)r;
 }
@@ -1127,7 +1164,7 @@ static void op_peer(int l, int what)
     switch (what) {
     case 0: {
         size_t n = gen_response(b, sizeof b);
-        rp = peer_do(CMD_SEND, c->k, 0, b, n);
+        rp = peer_do(CMD_SEND, c->k, sent_k(c->k), b, n);
         tr("P %d send k=%d r=%d e=%s", step, c->k, rp->r, ename(rp->err));
         if (rp->r > 0 && !c->client_closed) c->pending += rp->r;
         if (rp->r > 0 && first_fd_of(l) >= 0 && c->kind == K_TCP && !c->shut_rd &&
@@ -1137,25 +1174,25 @@ static void op_peer(int l, int what)
     }
     case 1:
         if (c->peer_fin) return;
-        rp = peer_do(CMD_FIN, c->k, 0, NULL, 0);
+        rp = peer_do(CMD_FIN, c->k, sent_k(c->k), NULL, 0);
         tr("P %d fin k=%d r=%d", step, c->k, rp->r);
         c->peer_fin = 1;
         sync_peer_event(l, POLLRDHUP);
         break;
     case 2:
-        rp = peer_do(CMD_RST, c->k, 0, NULL, 0);
+        rp = peer_do(CMD_RST, c->k, sent_k(c->k), NULL, 0);
         tr("P %d rst k=%d r=%d", step, c->k, rp->r);
         c->peer_dead = 1;
         sync_peer_event(l, POLLERR | POLLHUP);
         break;
     case 3:
-        rp = peer_do(CMD_CLOSE, c->k, 0, NULL, 0);
+        rp = peer_do(CMD_CLOSE, c->k, sent_k(c->k), NULL, 0);
         tr("P %d close k=%d r=%d", step, c->k, rp->r);
         c->peer_dead = 1;
         sync_peer_event(l, POLLRDHUP);
         break;
     default:
-        rp = peer_do(CMD_REPORT, c->k, 0, NULL, 0);
+        rp = peer_do(CMD_REPORT, c->k, sent_k(c->k), NULL, 0);
         tr("P %d report k=%d n=%u h=%016llx eof=%d rst=%s", step, c->k, rp->n,
            (unsigned long long)rp->hash, rp->eof, ename(rp->rst));
         break;
@@ -1344,6 +1381,7 @@ static void op_fork(int fd)
         } else if (what == 1) {
             ssize_t r = send(fd, b, n, MSG_NOSIGNAL);
             log_call("child_send", l, fd, (long)r, errno, n);
+            count_sent(l, r);
             after_send(l, fd);
         } else {
             char rb[64];
@@ -1505,6 +1543,9 @@ static void run_sequence(uint64_t seed)
     rng = seed * 0x9e3779b97f4a7c15ULL + 0x1234567;
     for (int i = 0; i < 8; i++)
         rnd();
+    sent_to_k = mmap(NULL, K_MAX * sizeof *sent_to_k, PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sent_to_k == MAP_FAILED) sent_to_k = NULL;
     struct reply *rp = peer_do(CMD_BEGIN, 0, 0, NULL, 0);
     peer_port = rp->port;
     closed_port = rp->closed_port;
@@ -1583,7 +1624,11 @@ static void run_sequence(uint64_t seed)
     for (int fd = 3; fd < MAXFD; fd++)
         if (fds[fd].kind != K_FREE) op_close(fd, 0);
     if (my_listen_path[0]) unlink(my_listen_path);
-    rp = peer_do(CMD_END, 0, 0, NULL, 0);
+    char want[K_MAX * 24];
+    size_t wl = 0;
+    for (int k = 0; k < next_k && k < K_MAX; k++)
+        wl += (size_t)snprintf(want + wl, sizeof want - wl, "%d:%d ", k, sent_k(k));
+    rp = peer_do(CMD_END, 0, 0, want, wl);
     tr("END sigpipes=%d", (int)sigpipes);
     log_peer_summary(rp);
 }
