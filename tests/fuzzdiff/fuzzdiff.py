@@ -86,6 +86,9 @@ def spawn(mode_env, first, count, workdir, tag, skip):
     tf = open(tr_path, "wb")
     lf = open(log_path, "wb")
     base = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+    for v in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):  # sanitized builds (make SANITIZE=...)
+        if v in os.environ:
+            base[v] = os.environ[v]
     try:
         os.dup2(b.fileno(), 100)
         peer = subprocess.Popen([EXE, "peer"], pass_fds=[100], env=base, cwd="/tmp")
@@ -98,7 +101,8 @@ def spawn(mode_env, first, count, workdir, tag, skip):
             env["FUZZDIFF_SKIP"] = skip
         if mode_env is not None:
             env.update(mode_env)
-            env["LD_PRELOAD"] = LIB
+            san = os.environ.get("SAN_RUNTIME", "")
+            env["LD_PRELOAD"] = (san + ":" if san else "") + LIB
             env["RSTWATCH_LOG"] = "fd:102"
         client = subprocess.Popen([EXE, "client", str(first), str(count)], pass_fds=[100, 101, 102],
                                   env=env, cwd="/tmp", stderr=subprocess.PIPE)
@@ -219,6 +223,10 @@ def classify(seed, bare, shim, i, b, s, skip, raw_shim=()):
             return "6 stale fd table entry after an unseen close"
     if "thread_started" in ctx or name == "thread_recv":
         return "7 close while another thread is blocked"
+    before = " ".join(shim[:i + 1])
+    if any(w in before for w in ("raw_close", "fdopen_fclose", " stdio ")) and any(
+            l.startswith("X REPLAY") for l in raw_shim):
+        return "6 stale fd table entry after an unseen close (possibly: a replay after one)"
     return None
 
 
@@ -254,8 +262,8 @@ def compare_calls(seed, mode, bare, shim, skip):
             continue
         if bc and sc and bc["name"] == "recvmmsg_count" and sc["lk"] in tainted:
             continue
-        pm_b = re.match(r"^P \d+ \S+ k=(\d+)", b or "")
-        pm_s = re.match(r"^P \d+ \S+ k=(\d+)", s or "")
+        pm_b = re.match(r"^(?:P \d+ \S+|X PEER) k=(\d+)", b or "")
+        pm_s = re.match(r"^(?:P \d+ \S+|X PEER) k=(\d+)", s or "")
         if pm_b and pm_s and int(pm_b.group(1)) in taint_k:
             continue
         # A replay: the bare call failed with a reset/EOF, the shimmed one
@@ -527,10 +535,10 @@ def classify_record(div, shim):
     text = " ".join(shim)
     if div.known:
         return
-    if "raw_close" in text or "fdopen_fclose" in text or "stdio" in text:
-        div.known = "6 stale fd table entry after an unseen close (possibly)"
-    elif "thread_started" in text:
+    if "thread_started" in text:
         div.known = "7 close while another thread is blocked (possibly)"
+    elif "raw_close" in text or "fdopen_fclose" in text or "stdio" in text:
+        div.known = "6 stale fd table entry after an unseen close (possibly)"
 
 
 def compare_seed(seed, mode, bare, shim, records, skip):
@@ -584,6 +592,8 @@ def main():
     ap.add_argument("--chunk", type=int, default=1000)
     ap.add_argument("--skip", default="", help="FUZZDIFF_SKIP features (accept_addr,signals,...)")
     ap.add_argument("--known", action="store_true", help="divergences of known defects do not fail")
+    ap.add_argument("--allow", default="", help="comma-separated defect ids (e.g. A,B,C) that do not fail")
+    ap.add_argument("--regressions", default="", help="run the seed/mode cases listed in FILE")
     ap.add_argument("--tap", action="store_true", help="print TAP, one test per mode")
     ap.add_argument("--keep", default="", help="copy transcripts and logs here")
     ap.add_argument("--max-print", type=int, default=30)
@@ -596,6 +606,17 @@ def main():
         if m not in MODES:
             print("fuzzdiff: unknown mode %s" % m, file=sys.stderr)
             return 2
+    allow = [a for a in args.allow.split(",") if a]
+
+    def fails(d):
+        if not d.known:
+            return True
+        if args.known:
+            return False
+        return not any(d.known.startswith(a + " ") for a in allow)
+
+    if args.regressions:
+        return run_regressions(args.regressions, fails, args.tap)
     t0 = time.monotonic()
     divs = []
     ranges = []
@@ -621,7 +642,7 @@ def main():
     if args.tap:
         print("1..%d" % len(modes))
         for i, m in enumerate(modes, 1):
-            bad = [d for d in divs if d.mode == m and (not args.known or not d.known)]
+            bad = [d for d in divs if d.mode == m and fails(d)]
             known = [d for d in divs if d.mode == m and d.known]
             print("%sok %d - seeds %s: bare and %s run agree (%d known-defect divergences)"
                   % ("not " if bad else "", i, args.seeds or "%d..%d" % (args.first, args.first + args.count - 1),
@@ -638,8 +659,37 @@ def main():
           % (seqs, total, len(modes), args.seeds or "%d..%d" % (args.first, args.first + total - 1),
              elapsed, seqs / elapsed if elapsed else 0, len(divs), len(divs) - len(unexplained),
              len(unexplained)))
-    failing = unexplained if args.known else divs
-    return 1 if failing else 0
+    return 1 if any(fails(d) for d in divs) else 0
+
+
+def run_regressions(path, fails, tap):
+    """One TAP test per line of the regressions file: that seed, that mode, no divergence."""
+    cases = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            seed, mode, skip, rest = line.split(None, 3)
+            reps = 1
+            m = re.match(r"x(\d+) (.*)", rest)
+            if m:  # a timing-dependent defect: try the seed several times
+                reps, rest = int(m.group(1)), m.group(2)
+            cases.append((int(seed), mode, "" if skip == "-" else skip, reps, rest))
+    print("1..%d" % len(cases))
+    bad_total = 0
+    for i, (seed, mode, skip, reps, what) in enumerate(cases, 1):
+        divs = []
+        for _ in range(reps):
+            divs = run_chunk(seed, 1, [mode], skip, "")
+            if any(fails(d) for d in divs):
+                break
+        bad = [d for d in divs if fails(d)]
+        bad_total += bool(bad)
+        print("%sok %d - regression seed %d mode %s: %s" % ("not " if bad else "", i, seed, mode, what))
+        for d in divs[:5]:
+            print("#   %s" % d)
+    return 1 if bad_total else 0
 
 
 if __name__ == "__main__":
