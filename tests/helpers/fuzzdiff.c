@@ -327,12 +327,18 @@ static void peer_end(struct reply *rp)
         struct pconn *c = &pc[i];
         if (c->fd >= 0) peer_drain(c);
         int w;
+        char first[48];
+        size_t fl = 0;
+        for (; fl < c->kept && fl < sizeof first - 1 && c->buf[fl] != '\r'; fl++)
+            first[fl] = c->buf[fl] > ' ' && c->buf[fl] < 127 ? (char)c->buf[fl] : '_';
+        first[fl] = 0;
         if (c->replay)
             w = snprintf(rp->text + off, sizeof rp->text - off,
-                         "REPLAY at=%d n=%llu req_len=%zu req_h=%016llx after=%llu answered=%d\n",
+                         "REPLAY at=%d n=%llu req_len=%zu req_h=%016llx after=%llu answered=%d "
+                         "line=%s\n",
                          c->cmd_at, (unsigned long long)c->n, c->req_len,
-                         (unsigned long long)c->req_hash, (unsigned long long)c->after,
-                         c->answered);
+                         (unsigned long long)c->req_hash, (unsigned long long)c->after, c->answered,
+                         first);
         else
             w = snprintf(
                 rp->text + off, sizeof rp->text - off, "PEER k=%d n=%llu h=%016llx eof=%d rst=%s\n",
@@ -794,6 +800,17 @@ static size_t gen_request(char *b, size_t cap, int *idem)
     return n;
 }
 
+/* The request line of b (for reading transcripts), spaces as '_'. */
+static const char *first_line(const char *b, size_t n)
+{
+    static char line[48];
+    size_t i = 0;
+    for (; i < n && i < sizeof line - 1 && b[i] != '\r'; i++)
+        line[i] = b[i] > ' ' && b[i] < 127 ? b[i] : '_';
+    line[i] = 0;
+    return line;
+}
+
 /* The bytes of one write: one request (mostly), two pipelined, or junk. Logs
  * a Q line per complete request. */
 static size_t gen_payload(char *b, size_t cap, int l)
@@ -803,20 +820,20 @@ static size_t gen_payload(char *b, size_t cap, int l)
     int idem;
     if (what < 14) {
         n = gen_request(b, cap, &idem);
-        tr("Q %d lk=%d h=%016llx len=%zu idem=%d kind=one", step, l,
-           (unsigned long long)fnv(FNV0, b, n), n, idem);
+        tr("Q %d lk=%d h=%016llx len=%zu idem=%d kind=one line=%s", step, l,
+           (unsigned long long)fnv(FNV0, b, n), n, idem, first_line(b, n));
     } else if (what < 17) {
         size_t a = gen_request(b, cap / 2, &idem);
         int idem2;
         size_t c = gen_request(b + a, cap / 2, &idem2);
         n = a + c;
-        tr("Q %d lk=%d h=%016llx len=%zu idem=%d kind=pipelined", step, l,
-           (unsigned long long)fnv(FNV0, b, n), n, idem && idem2);
+        tr("Q %d lk=%d h=%016llx len=%zu idem=%d kind=pipelined line=%s", step, l,
+           (unsigned long long)fnv(FNV0, b, n), n, idem && idem2, first_line(b, n));
     } else if (what < 19) {
         n = gen_request(b, cap, &idem);
         n = n / 2 + 1;
-        tr("Q %d lk=%d h=%016llx len=%zu idem=%d kind=partial", step, l,
-           (unsigned long long)fnv(FNV0, b, n), n, idem);
+        tr("Q %d lk=%d h=%016llx len=%zu idem=%d kind=partial line=%s", step, l,
+           (unsigned long long)fnv(FNV0, b, n), n, idem, first_line(b, n));
     } else {
         n = 1 + pick(200);
         for (size_t i = 0; i < n; i++)
