@@ -171,14 +171,20 @@ def call(line):
 def requests_of(lines, upto, lk):
     """Q lines on lk since the last response byte, before index upto."""
     qs = []
+    pending = None  # the Q line whose write comes next
     for line in lines[:upto]:
         if line.startswith("Q "):
             f = dict(kv.split("=", 1) for kv in line.split()[2:])
             if int(f["lk"]) == lk:
                 qs.append(f)
+                pending = f
         c = call(line)
         if c and c["lk"] == lk and c["name"] in ALL_READS and c["r"] > 0:
             qs = []
+        if c and c["lk"] == lk and c["name"] in ALL_SENDS | {"child_send"} and pending is not None:
+            if c["r"] <= 0 and pending in qs:
+                qs.remove(pending)  # nothing of a failed write reached the peer
+            pending = None
     return qs
 
 
