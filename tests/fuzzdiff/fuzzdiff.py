@@ -17,7 +17,8 @@ and compares, seed by seed:
 
 Usage:
   fuzzdiff.py [--first N] [--count N] [--modes m1,m2] [--chunk N] [--tap]
-              [--skip FEATURES] [--known] [--seeds S1,S2,...] [--keep DIR]
+              [--skip FEATURES] [--known | --allow IDS] [--seeds S1,S2,...]
+              [--keep DIR] [--regressions tests/fuzzdiff/regressions.txt]
 Modes: defaults, all (RSTWATCH_RECORD=all), connect, idempotent; "self"
 runs bare twice (checks the harness's own determinism).
 Exit status 0 when no divergence was found (with --known: none that is not
@@ -510,6 +511,7 @@ def check_records(seed, mode, shim, records, tainted, divs):
         got.extend(r for r in records.get(p, []) if r.get("type") not in ("summary",))
     retry_ok = mode in ("connect", "idempotent")
     unmatched = list(got)
+    conn_ids = {}
     for e in sorted(exp, key=lambda e: e["optional"]):
         local, peer = addrs.get(e["lk"], ("-", "-"))
         kind = kinds.get(e["lk"])
@@ -528,6 +530,11 @@ def check_records(seed, mode, shim, records, tainted, divs):
         match = good[0] if good else (cands[0] if cands else None)
         if match:
             unmatched.remove(match)
+            if not e["optional"] and match.get("conn") is not None:
+                key = (e["pid"], match.get("conn"))
+                if conn_ids.setdefault(key, e["lk"]) != e["lk"]:
+                    divs.append(Divergence(seed, mode, "record", "lk=%d and lk=%d share conn id %s"
+                                           % (conn_ids[key], e["lk"], match.get("conn"))))
             if not fits(match, False) and e["lk"] not in tainted and not e["optional"]:
                 divs.append(Divergence(seed, mode, "record", "lk=%d %s record names local %s peer %s, expected %s %s"
                                        % (e["lk"], e["type"], match.get("local"), match.get("peer"), local, peer)))
