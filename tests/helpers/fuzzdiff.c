@@ -65,7 +65,7 @@
 #define MAXFD 64
 #define MAXLC 32
 #define PAYLOAD_MAX 6000
-#define SEQ_TIMEOUT_MS 2000
+#define SEQ_TIMEOUT_MS 5000
 
 static const char REPLAY_RESPONSE[] =
     "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nreplay";
@@ -355,11 +355,11 @@ static void peer_end(struct reply *rp)
     unix_path[0] = 0;
 }
 
-/* Reads on c until want bytes came (or EOF/RST, or 300 ms: after a replay the
+/* Reads on c until want bytes came (or EOF/RST, or 1 s: after a replay the
  * bytes went elsewhere). */
 static void peer_wait_bytes(struct pconn *c, uint64_t want)
 {
-    long long end = mono_ms() + 300;
+    long long end = mono_ms() + 1000;
     while (c->fd >= 0 && c->n < want && !c->eof && !c->rst && mono_ms() < end) {
         wait_events(c->fd, POLLIN, 5);
         peer_drain(c);
@@ -768,7 +768,7 @@ static int may_read_blocking(const struct lconn *c)
 static void sync_peer_event(int l, short ev)
 {
     int fd = first_fd_of(l);
-    if (fd >= 0 && lc[l].kind != K_UNIX && lc[l].kind != K_SRV) wait_events(fd, ev, 300);
+    if (fd >= 0 && lc[l].kind != K_UNIX && lc[l].kind != K_SRV) wait_events(fd, ev, 2000);
 }
 
 /* ---- the client: payloads ---------------------------------------------------- */
@@ -1187,7 +1187,7 @@ static void op_peer(int l, int what)
         if (!c->client_closed) c->pending += (int)n;
         if (rp->r > 0 && first_fd_of(l) >= 0 && c->kind == K_TCP && !c->shut_rd &&
             !reader_thread_on)
-            wait_inq(first_fd_of(l), c->pending, 300);
+            wait_inq(first_fd_of(l), c->pending, 2000);
         break;
     }
     case 1:
