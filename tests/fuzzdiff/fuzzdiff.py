@@ -156,9 +156,12 @@ def compared(lines):
 class Divergence:
     def __init__(self, seed, mode, what, detail, known=None):
         self.seed, self.mode, self.what, self.detail, self.known = seed, mode, what, detail, known
+        self.flaky = False
 
     def __str__(self):
         k = " [known: %s]" % self.known if self.known else ""
+        if self.flaky:
+            k += " [did not reproduce when re-run: timing noise]"
         return "seed=%d mode=%s %s: %s%s" % (self.seed, self.mode, self.what, self.detail, k)
 
 
@@ -589,6 +592,8 @@ def classify_record(div, shim):
 def compare_seed(seed, mode, bare, shim, records, skip):
     if mode == "self":
         divs, _, _ = compare_calls(seed, mode, bare, shim, skip)
+        for d in divs:
+            d.known = None  # two bare runs: any difference is the harness's own
         return divs
     divs, tainted, _ = compare_calls(seed, mode, bare, shim, skip)
     if any(d.what == "call" and ("CRASH" in d.detail or "TIMEOUT" in d.detail) for d in divs):
@@ -602,7 +607,7 @@ def compare_seed(seed, mode, bare, shim, records, skip):
     return divs
 
 
-def run_chunk(first, count, modes, skip, keep):
+def run_chunk(first, count, modes, skip, keep, recheck=True):
     workdir = tempfile.mkdtemp(prefix="fuzzdiff-")
     procs = {}
     try:
@@ -619,6 +624,17 @@ def run_chunk(first, count, modes, skip, keep):
             records = read_records(procs[m][3])
             for seed in range(first, first + count):
                 divs.extend(compare_seed(seed, m, bare.get(seed, []), shim.get(seed, []), records, skip))
+        if recheck and count > 1:
+            # a sequence that differed is run again alone: one that agrees then was
+            # timing noise of a loaded machine, not a property of the shim
+            for seed, m in sorted({(d.seed, d.mode) for d in divs}):
+                if not any(d.known is None or not d.known for d in divs if (d.seed, d.mode) == (seed, m)):
+                    continue
+                again = run_chunk(seed, 1, [m], skip, "", recheck=False)
+                if not again:
+                    for d in divs:
+                        if (d.seed, d.mode) == (seed, m):
+                            d.flaky = True
         if keep:
             os.makedirs(keep, exist_ok=True)
             for f in os.listdir(workdir):
@@ -654,6 +670,8 @@ def main():
     allow = [a for a in args.allow.split(",") if a]
 
     def fails(d):
+        if d.flaky:
+            return False
         if not d.known:
             return True
         if args.known:
@@ -683,6 +701,9 @@ def main():
                   % (total, len(modes), el, total * len(modes) / el, len(divs)), flush=True)
     elapsed = time.monotonic() - t0
     seqs = total * len(modes)
+    flaky = [d for d in divs if d.flaky]
+    divs_all = divs
+    divs = [d for d in divs if not d.flaky]
     unexplained = [d for d in divs if not d.known]
     if args.tap:
         print("1..%d" % len(modes))
@@ -692,19 +713,21 @@ def main():
             print("%sok %d - seeds %s: bare and %s run agree (%d known-defect divergences)"
                   % ("not " if bad else "", i, args.seeds or "%d..%d" % (args.first, args.first + args.count - 1),
                      m, len(known)))
-            for d in (bad + known)[:args.max_print]:
+            noise = [d for d in flaky if d.mode == m]
+            for d in (bad + known + noise)[:args.max_print]:
                 print("#   %s" % d)
     else:
-        for d in divs[:args.max_print]:
+        for d in divs_all[:args.max_print]:
             print(d)
-        if len(divs) > args.max_print:
-            print("... %d more" % (len(divs) - args.max_print))
+        if len(divs_all) > args.max_print:
+            print("... %d more" % (len(divs_all) - args.max_print))
     print("# fuzzdiff: %d sequences (%d seeds x %d modes, seeds %s) in %.1f s = %.0f sequences/s; "
-          "%d divergences, %d explained by known defects, %d unexplained"
+          "%d divergences, %d explained by known defects, %d unexplained; "
+          "%d more did not reproduce when re-run (timing noise)"
           % (seqs, total, len(modes), args.seeds or "%d..%d" % (args.first, args.first + total - 1),
              elapsed, seqs / elapsed if elapsed else 0, len(divs), len(divs) - len(unexplained),
-             len(unexplained)))
-    return 1 if any(fails(d) for d in divs) else 0
+             len(unexplained), len(flaky)))
+    return 1 if any(fails(d) for d in divs_all) else 0
 
 
 def run_regressions(path, fails, tap):
@@ -726,7 +749,7 @@ def run_regressions(path, fails, tap):
     for i, (seed, mode, skip, reps, what) in enumerate(cases, 1):
         divs = []
         for _ in range(reps):
-            divs = run_chunk(seed, 1, [mode], skip, "")
+            divs = run_chunk(seed, 1, [mode], skip, "", recheck=False)
             if any(fails(d) for d in divs):
                 break
         bad = [d for d in divs if fails(d)]
