@@ -26,7 +26,7 @@ explained by a known defect). Known defects: 1-8 are the shim defects listed in
 the issue this fuzzer was written for (unix accept crash, malloc in signal
 paths, pipelined replay, stale replay buffer after sendfile, writev replay,
 stale fd entries after unseen closes, close while another thread is blocked,
-blocking replay in non-blocking calls); A-C were found by this fuzzer and are
+blocking replay in non-blocking calls); A-F were found by this fuzzer; all are
 described in tests/fuzzdiff/regressions.txt.
 """
 import argparse
