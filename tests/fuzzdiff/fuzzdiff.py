@@ -209,6 +209,8 @@ def classify(seed, bare, shim, i, b, s, skip, raw_shim=()):
     """Names the known defect a divergence matches, or None."""
     sc = call(s) if s else None
     bc = call(b) if b else None
+    if b and (b.startswith("TIMEOUT") or b.startswith("CRASH")):
+        return None  # the bare reference run failed: the harness's problem, never the shim's
     ctx = " ".join(shim[max(0, i - 12):i + 1])
     if s and s.startswith("CRASH") and i > 0:
         prev = bare[i] if i < len(bare) else ""
