@@ -30,6 +30,7 @@ blocking replay in non-blocking calls); A-F were found by this fuzzer; all are
 described in tests/fuzzdiff/regressions.txt.
 """
 import argparse
+import calendar
 import json
 import os
 import re
@@ -142,10 +143,21 @@ def read_records(path):
     return by_pid
 
 
+def record_us(rec):
+    """A record's "time" (2026-12-02T13:21:48.610540Z) in microseconds since the epoch."""
+    try:
+        t = rec.get("time", "")
+        base = calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S"))
+        frac = t[20:-1] if len(t) > 20 else "0"
+        return base * 1000000 + int((frac + "000000")[:6])
+    except (ValueError, TypeError):
+        return 0
+
+
 def norm(line):
     if line.startswith("END "):
         return "END"  # the SIGPIPE total: each call's own count is compared already
-    return re.sub(r" pid=\d+", "", line)
+    return re.sub(r" (pid|t)=\d+", "", line)
 
 
 def compared(lines):
@@ -523,9 +535,19 @@ def check_records(seed, mode, shim, records, tainted, divs):
         m = re.match(r"^[SF] .*pid=(\d+)", line)
         if m:
             pids.add(int(m.group(1)))
+    # pids are reused within a long run: keep the records written while this
+    # sequence ran (S and DONE carry wall-clock microseconds)
+    t0 = t1 = None
+    for line in shim:
+        m = re.match(r"^(S|DONE) .*t=(\d+)", line)
+        if m and m.group(1) == "S":
+            t0 = int(m.group(2)) - 1000
+        elif m:
+            t1 = int(m.group(2)) + 1000
     got = []
     for p in pids:
-        got.extend(r for r in records.get(p, []) if r.get("type") not in ("summary",))
+        got.extend(r for r in records.get(p, []) if r.get("type") not in ("summary",)
+                   and (t0 is None or t1 is None or t0 <= record_us(r) <= t1))
     retry_ok = mode in ("connect", "idempotent")
     unmatched = list(got)
     conn_ids = {}

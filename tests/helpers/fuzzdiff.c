@@ -88,6 +88,16 @@ static void nap_us(long us)
     }
 }
 
+/* Wall-clock microseconds: records carry wall-clock times, and the driver
+ * keeps only the records written between a sequence's start and end (pids
+ * are reused within a long run). */
+static long long real_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static long long mono_ms(void)
 {
     struct timespec ts;
@@ -1567,7 +1577,7 @@ static void run_sequence(uint64_t seed)
     closed_port = rp->closed_port;
     snprintf(peer_path, sizeof peer_path, "%s", rp->path);
     signals_on = pick(6) == 0 && !skip_signals;
-    tr("S pid=%d signals=%d", (int)getpid(), signals_on);
+    tr("S pid=%d signals=%d t=%lld", (int)getpid(), signals_on, real_us());
     struct sigaction sa = {.sa_handler = on_sigpipe};
     sigaction(SIGPIPE, &sa, NULL);
     if (signals_on) {
@@ -1692,7 +1702,7 @@ static int client_main(uint64_t first, uint64_t count)
             snprintf(p, sizeof p, "/tmp/fuzzdiff-c%d.sock", (int)pid);
             unlink(p);
         }
-        tr("DONE");
+        tr("DONE t=%lld", real_us());
     }
     long long ms = mono_ms() - t0;
     fprintf(stderr, "fuzzdiff: %llu sequences in %lld ms\n", (unsigned long long)count, ms);
