@@ -12,6 +12,9 @@
 /* Fills c->tcp from fd (inet/inet6 only); returns 0 or -errno. errno preserved. */
 int tcpinfo_snap(int fd, struct conn *c, uint64_t now_ns);
 
+/* Fills *s from fd (family AF_INET or AF_INET6); returns 0 or -errno. errno preserved. */
+int tcpinfo_read(int fd, int family, struct tcp_snap *s, uint64_t now_ns);
+
 /* "ESTABLISHED", "CLOSE_WAIT", ... or "UNKNOWN". */
 const char *tcpinfo_state_name(unsigned state);
 
