@@ -116,7 +116,8 @@ static int parse_replay_max(const char *v, struct options *o)
     return parse_uint(v, 0, 1 << 24, &o->replay_max);
 }
 
-/* "500ms", "1s", "2m", "1min", "1h" -> ns; a bare number is seconds. */
+/* "500ms", "1s", "2m", "1min", "1h" -> ns; a bare number is seconds; a bare unit ("min", as
+ * in 1MiB/min) is one of it. */
 static int parse_duration(const char *s, size_t n, uint64_t *out)
 {
     uint64_t v = 0;
@@ -125,7 +126,10 @@ static int parse_duration(const char *s, size_t n, uint64_t *out)
         v = v * 10 + (uint64_t)(s[i] - '0');
         if (v > 1000000000ull) return -EINVAL;
     }
-    if (i == 0) return -EINVAL;
+    if (i == 0) {
+        if (n == 0) return -EINVAL;
+        v = 1;
+    }
     const char *u = s + i;
     size_t un = n - i;
     uint64_t mul;

@@ -144,8 +144,7 @@ uint64_t ratelimit_take_suppressed(struct rl_slot *s)
 int ratelimit_budget(size_t len, uint64_t now)
 {
     if (limits.off) return 1;
-    uint64_t cost =
-        (uint64_t)(((__uint128_t)limits.budget_period_ns * len) / limits.budget_bytes);
+    uint64_t cost = (uint64_t)(((__uint128_t)limits.budget_period_ns * len) / limits.budget_bytes);
     uint64_t tat = atomic_load(&budget_tat);
     for (;;) {
         uint64_t t = tat > now ? tat : now;

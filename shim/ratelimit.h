@@ -27,9 +27,9 @@
 
 /* The identity of a due record. */
 struct rl_key {
-    const char *type;  /* "reset", "error", "eof", "close", "retry", "inject" */
-    const char *cause; /* cause code, "" when the record has none */
-    int server;        /* role */
+    const char *type;         /* "reset", "error", "eof", "close", "retry", "inject" */
+    const char *cause;        /* cause code, "" when the record has none */
+    int server;               /* role */
     char peer[RL_PEER_MAX];   /* for the server role: the client's address without its port */
     char local[RL_LOCAL_MAX]; /* for the server role: the listening address, else "" */
 };

@@ -171,7 +171,9 @@ int sink_expand(const char *t, char *out, size_t len)
         else if (*t == 'h') {
             struct utsname u;
             sb_puts(&b, uname(&u) == 0 ? u.nodename : "unknown");
-        } else if (*t == '%')
+        } else if (*t == 'u')
+            sb_putu(&b, (uint64_t)geteuid());
+        else if (*t == '%')
             sb_putc(&b, '%');
         else
             sb_putc(&b, '%'), sb_putc(&b, *t);
