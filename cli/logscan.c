@@ -38,6 +38,7 @@ struct line_buf {
     char *data;
     size_t len, cap;
     int overflow; /* the current line exceeded LOGSCAN_MAX_LINE and is being skipped */
+    int mode;     /* 0 undecided, 1 JSON Lines (every line is a record), 2 wrapped (syslog) */
 };
 
 static int line_append(struct line_buf *lb, const char *p, size_t n)
@@ -240,8 +241,15 @@ static void finish_line(struct line_buf *lb, const char *name, size_t lineno, in
         snprintf(err, sizeof err, "line longer than %u MiB, skipped", LOGSCAN_MAX_LINE >> 20);
         bad_line(name, lineno, err, stats);
     } else if (!is_blank(lb->data, lb->len)) {
-        size_t len = 0;
-        const char *text = record_start(lb->data, lb->len, &len);
+        /* The first line decides: a file of records (or of journal entries) has every line
+         * checked; in a syslog file, lines without a record belong to other programs. */
+        size_t i = 0;
+        while (i < lb->len && (lb->data[i] == ' ' || lb->data[i] == '\t'))
+            i++;
+        if (!lb->mode) lb->mode = lb->data[i] == '{' ? 1 : 2;
+        size_t len = lb->len - i;
+        const char *text = lb->data + i;
+        if (lb->mode == 2) text = record_start(lb->data, lb->len, &len);
         if (text && !journal_line(text, len, name, lineno, fn, ctx, stats))
             deliver(text, len, name, lineno, terminated, fn, ctx, stats);
     }
@@ -261,7 +269,7 @@ int logscan_stream(FILE *fp, const char *name, logscan_fn fn, void *ctx,
         stats->unreadable = 1;
         return -1;
     }
-    stats->files++;
+    size_t before = stats->records + stats->bad_lines;
     size_t n;
     while ((n = fread(chunk, 1, LOGSCAN_CHUNK, fp)) > 0) {
         const char *p = chunk, *end = chunk + n;
@@ -289,6 +297,8 @@ int logscan_stream(FILE *fp, const char *name, logscan_fn fn, void *ctx,
         finish_line(&lb, name, lineno, 0, fn, ctx, stats);
     }
 out:
+    /* Files count when they held records: a directory may hold other files too. */
+    if (stats->records + stats->bad_lines > before || rc) stats->files++;
     free(lb.data);
     free(chunk);
     return rc;

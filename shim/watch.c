@@ -31,6 +31,7 @@
 #include "record.h"
 #include "retry.h"
 #include "sink.h"
+#include "summary.h"
 #include "tcpinfo.h"
 
 struct options opt;
@@ -280,6 +281,7 @@ static void on_last_close(struct conn *c)
         record_write(c, &ri);
     }
     retry_forget(c);
+    summary_poll(); /* a summary period that ended since the last record */
 }
 
 static void atfork_prepare(void)
