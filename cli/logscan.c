@@ -69,6 +69,14 @@ static int is_blank(const char *p, size_t n)
     return 1;
 }
 
+/* Printable text (a syslog line), not binary bytes. */
+static int is_text(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 && p[i] != '\t' && p[i] != '\r') return 0;
+    return 1;
+}
+
 static void bad_line(const char *name, size_t lineno, const char *reason,
                      struct logscan_stats *stats)
 {
@@ -246,7 +254,7 @@ static void finish_line(struct line_buf *lb, const char *name, size_t lineno, in
         size_t i = 0;
         while (i < lb->len && (lb->data[i] == ' ' || lb->data[i] == '\t'))
             i++;
-        if (!lb->mode) lb->mode = lb->data[i] == '{' ? 1 : 2;
+        if (!lb->mode) lb->mode = lb->data[i] == '{' || !is_text(lb->data, lb->len) ? 1 : 2;
         size_t len = lb->len - i;
         const char *text = lb->data + i;
         if (lb->mode == 2) text = record_start(lb->data, lb->len, &len);

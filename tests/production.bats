@@ -18,6 +18,7 @@ teardown() {
         kill "$p" 2>/dev/null || true
         wait "$p" 2>/dev/null || true
     done
+    for p in ${EXTRA_DIRS:-}; do rm -rf "$p"; done
     rstwatch_teardown
 }
 
@@ -152,4 +153,250 @@ if then == "exec":
     assert_equal server "$(jq_records '.[0].role')"
     assert_equal true "$(jq_records '.[0].tcp.after')"
     [ "$(jq_records '.[0].tcp.state')" != null ]
+}
+
+# py_phases PHASES: python3 under the shim (in the background, pid in
+# py_pid) makes one reset per phase; before phase i > 1 it waits for the
+# file $T/go.i. The file $T/done.i appears after each phase.
+py_phases() {
+    env LD_PRELOAD="$SHIM_PRELOAD" /usr/bin/python3 -c '
+import os, socket, sys, time
+phases, port, d = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+for i in range(1, phases + 1):
+    if i > 1:
+        deadline = time.time() + 30
+        while not os.path.exists(f"{d}/go.{i}") and time.time() < deadline:
+            time.sleep(0.02)
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    try:
+        s.recv(100)
+    except ConnectionResetError:
+        pass
+    s.close()
+    open(f"{d}/done.{i}", "w").close()
+' "$1" "$PORT" "$T" 3>&- &
+    py_pid=$!
+    EXTRA_PIDS="${EXTRA_PIDS:-} $py_pid"
+}
+
+wait_file() {
+    local i
+    for ((i = 0; i < 500; i++)); do
+        [ -e "$1" ] && return 0
+        sleep 0.02
+    done
+    echo "timed out waiting for $1" >&2
+    return 1
+}
+
+# rotate_with MODE: logrotate (the real one) rotates $T/rot/app.jsonl between
+# two resets of one long-lived process, with "create" or "copytruncate".
+rotate_with() {
+    command -v logrotate >/dev/null || skip "logrotate not installed"
+    start_server rst-after-request
+    export RSTWATCH_LOG="$T/rot/app.jsonl"
+    py_phases 2
+    wait_file "$T/done.1"
+    printf '%s {\n    rotate 3\n    %s\n    missingok\n}\n' "$T/rot/app.jsonl" "$1" >"$T/logrotate.conf"
+    run logrotate -f -s "$T/logrotate.state" "$T/logrotate.conf"
+    [ "$status" -eq 0 ] || { echo "$output" >&2; false; }
+    [ -f "$T/rot/app.jsonl.1" ]
+    touch "$T/go.2"
+    wait_file "$T/done.2"
+    wait "$py_pid"
+}
+
+@test "logrotate create: the record after the rotation goes to the new file" {
+    rotate_with "create 0600 $(id -un) $(id -gn)"
+    assert_equal 1 "$(jq -s length "$T/rot/app.jsonl.1")" "records in the rotated file"
+    assert_equal 1 "$(jq -s length "$T/rot/app.jsonl")" "records in the new file"
+    assert_equal 1 "$(jq -s '[.[] | select(.type == "reset")] | length' "$T/rot/app.jsonl")"
+    # both are found again by report, one directory for both
+    run "$RSTWATCH" report "$T/rot"
+    [[ "$output" == *"2 incidents"* ]] || { echo "$output" >&2; false; }
+}
+
+@test "logrotate copytruncate: the record after the rotation lands at the start of the truncated file" {
+    rotate_with copytruncate
+    assert_equal 1 "$(jq -s length "$T/rot/app.jsonl.1")" "records in the copy"
+    assert_equal 1 "$(jq -s length "$T/rot/app.jsonl")" "records in the truncated file"
+    # O_APPEND: no hole of NUL bytes where the old content was
+    assert_equal 0 "$(tr -cd '\000' <"$T/rot/app.jsonl" | wc -c)" "NUL bytes"
+}
+
+@test "report and export read rotated .gz files, syslog files and directory trees" {
+    start_server rst-after-request
+    py_resets 2
+    mkdir -p "$T/tree/a/b"
+    cat "$LOG_DIR"/*.jsonl | gzip >"$T/tree/a/b/app.jsonl.2.gz"
+    cat "$LOG_DIR"/*.jsonl | sed 's/^/Dec  2 13:00:00 web1 rstwatch[42]: /' >"$T/tree/a/syslog"
+    printf 'Dec  2 13:00:01 web1 sshd[7]: Accepted publickey for ops\n' >>"$T/tree/a/syslog"
+    run "$RSTWATCH" report "$T/tree"
+    [ "$status" -eq 0 ] || { echo "$output" >&2; false; }
+    [[ "$output" == *"4 incidents"*"in 2 files"* ]] || { echo "$output" >&2; false; }
+    run "$RSTWATCH" export --format chrome -o "$T/trace.json" "$T/tree/a/b/app.jsonl.2.gz"
+    [ "$status" -eq 0 ]
+    jq -e . "$T/trace.json" >/dev/null
+}
+
+@test "the systemd drop-in passes systemd-analyze verify and keeps one logs directory per service" {
+    command -v systemd-analyze >/dev/null || skip "systemd-analyze not installed (package systemd)"
+    local u="$T/units"
+    mkdir -p "$u/demo.service.d"
+    printf '[Unit]\nDescription=rstwatch drop-in check\n[Service]\nExecStart=/bin/true\n' >"$u/demo.service"
+    cp "$RSTWATCH_ROOT/examples/systemd-dropin.conf" "$u/demo.service.d/rstwatch.conf"
+    run env SYSTEMD_UNIT_PATH="$u:" timeout 60 systemd-analyze verify "$u/demo.service"
+    if [[ "$output" == *"Failed to"*"bus"* || "$output" == *"No such file or directory"*"/run/systemd"* ]]; then
+        skip "systemd-analyze cannot run in this container: $output"
+    fi
+    [ "$status" -eq 0 ] || { echo "$output" >&2; false; }
+    [[ "$output" != *rstwatch.conf* ]] || { echo "$output" >&2; false; }
+    grep -qx 'LogsDirectory=rstwatch/%N' "$u/demo.service.d/rstwatch.conf"
+    grep -qx 'Environment=RSTWATCH_LOG=/var/log/rstwatch/%N/%%p.jsonl' "$u/demo.service.d/rstwatch.conf"
+    # the check can fail: a broken copy is reported
+    echo 'LogsDirectory=../escape' >>"$u/demo.service.d/rstwatch.conf"
+    run env SYSTEMD_UNIT_PATH="$u:" timeout 60 systemd-analyze verify "$u/demo.service"
+    [[ "$output" == *"rstwatch.conf"* ]] || { echo "broken drop-in not reported: $output" >&2; false; }
+}
+
+# ---- daemons that drop privileges, systemd's directory layouts -----------------------------
+
+NOBODY_UID="$(id -u nobody 2>/dev/null || echo 65534)"
+OTHER_UID=54321
+
+need_root() {
+    [ "$(id -u)" = 0 ] || skip "needs root to switch users"
+    command -v setpriv >/dev/null || skip "setpriv not available"
+}
+
+# a directory every user can traverse (bats' own temporary directories are private)
+open_dir() {
+    PUB="$(mktemp -d /tmp/rstwatch-prodtest.XXXXXX)"
+    chmod 0755 "$PUB"
+    EXTRA_DIRS="${EXTRA_DIRS:-} $PUB"
+}
+
+# as_user UID CMD...: runs CMD as UID (and gid UID) under the shim
+as_user() {
+    local uid="$1"
+    shift
+    timeout 30 setpriv --reuid="$uid" --regid="$uid" --clear-groups \
+        env LD_PRELOAD="$SHIM_PRELOAD" "$@"
+}
+
+@test "nginx as root with 'user nobody nogroup': the workers' records reach root's log directory" {
+    need_root
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || skip "nginx is not installed"
+    start_server rst-after-request
+    local ngx="$T/nginx" port
+    mkdir -p "$ngx"
+    port="$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    cat >"$ngx/nginx.conf" <<EOF2
+daemon off;
+master_process on;
+worker_processes 2;
+user nobody nogroup;
+pid $ngx/nginx.pid;
+error_log $ngx/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path /tmp;
+    proxy_temp_path /tmp;
+    fastcgi_temp_path /tmp;
+    uwsgi_temp_path /tmp;
+    scgi_temp_path /tmp;
+    server {
+        listen 127.0.0.1:$port;
+        location / { proxy_pass http://127.0.0.1:$PORT; }
+    }
+}
+EOF2
+    env LD_PRELOAD="$SHIM_PRELOAD" /usr/sbin/nginx -p "$ngx" -c "$ngx/nginx.conf" >"$T/nginx.out" 2>&1 </dev/null 3>&- &
+    EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+    local master=$! i
+    for ((i = 0; i < 250; i++)); do
+        (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.02
+    done
+    run curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/"
+    assert_equal 502 "$output" "nginx's answer when the upstream resets"
+    sleep 0.3
+    # the worker (not the master) wrote it, as nobody, into root's directory
+    assert_equal 1 "$(jq_records '[.[] | select(.type == "reset")] | length')"
+    assert_equal "nginx client 127.0.0.1:$PORT" "$(jq_records '.[0] | "\(.prog) \(.role) \(.peer)"')"
+    [ "$(jq_records '.[0].pid')" != "$master" ]
+    assert_equal "$NOBODY_UID" "$(stat -c %u "/proc/$(jq_records '.[0].pid')")" "the worker's user"
+    assert_equal "700 0" "$(stat -c '%a %u' "$LOG_DIR")"
+    # nothing fell back to nginx's error log
+    if grep -q '"v":1' "$ngx/error.log" "$T/nginx.out"; then cat "$ngx/error.log" >&2; false; fi
+    run "$RSTWATCH" report "$LOG_DIR"
+    [[ "$output" == *"127.0.0.1:$PORT"* ]] || { echo "$output" >&2; false; }
+}
+
+@test "a program started as another user writes to that user's default directory, and root's report finds it" {
+    need_root
+    need_preloadable curl
+    start_server rst-after-request
+    rm -rf "/tmp/rstwatch-$OTHER_UID"
+    EXTRA_DIRS="${EXTRA_DIRS:-} /tmp/rstwatch-$OTHER_UID"
+    run as_user "$OTHER_UID" env -u RSTWATCH_LOG curl -sS "http://127.0.0.1:$PORT/"
+    assert_equal 56 "$status"
+    assert_equal "700 $OTHER_UID" "$(stat -c '%a %u' "/tmp/rstwatch-$OTHER_UID")"
+    run "$RSTWATCH" report --json
+    assert_equal 1 "$(jq -r --arg p "127.0.0.1:$PORT" '[.groups[] | select(.peer == $p)] | length' <<<"$output")"
+}
+
+@test "systemd User= with LogsDirectory=: the service user's own directory" {
+    need_root
+    need_preloadable curl
+    open_dir
+    start_server rst-after-request
+    mkdir -m 0755 -p "$PUB/log"
+    mkdir -m 0700 "$PUB/log/rstwatch"
+    chown "$NOBODY_UID" "$PUB/log/rstwatch"
+    run as_user "$NOBODY_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/%p.jsonl" curl -sS "http://127.0.0.1:$PORT/"
+    assert_equal 56 "$status"
+    [[ "$output" != *rstwatch:* ]] || { echo "$output" >&2; false; }
+    assert_equal 1 "$(cat "$PUB"/log/rstwatch/*.jsonl | jq -s length)"
+}
+
+@test "systemd DynamicUser=: a root-owned symlink into private/ is followed" {
+    need_root
+    need_preloadable curl
+    open_dir
+    start_server rst-after-request
+    # /var/log/NAME -> private/NAME, the directory owned by the dynamic user
+    mkdir -m 0755 -p "$PUB/log/private"
+    mkdir -m 0700 "$PUB/log/private/rstwatch"
+    chown "$NOBODY_UID" "$PUB/log/private/rstwatch"
+    ln -s private/rstwatch "$PUB/log/rstwatch"
+    run as_user "$NOBODY_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/%p.jsonl" curl -sS "http://127.0.0.1:$PORT/"
+    assert_equal 56 "$status"
+    [[ "$output" != *"Not a directory"* && "$output" != *rstwatch:* ]] || { echo "$output" >&2; false; }
+    assert_equal 1 "$(cat "$PUB"/log/private/rstwatch/*.jsonl | jq -s length)"
+    # the same link owned by another user is refused, and says it is a symlink
+    rm -f "$PUB"/log/private/rstwatch/*.jsonl
+    chown -h "$OTHER_UID" "$PUB/log/rstwatch"
+    run as_user "$NOBODY_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/%p.jsonl" curl -sS "http://127.0.0.1:$PORT/"
+    [[ "$output" == *"rstwatch: refusing log directory"*"symlink"* ]] || { echo "$output" >&2; false; }
+    [ -z "$(ls -A "$PUB/log/private/rstwatch")" ]
+}
+
+@test "two services with different users share LogsDirectory=rstwatch/%N, and one report reads both" {
+    need_root
+    need_preloadable curl
+    open_dir
+    start_server rst-after-request
+    mkdir -m 0755 -p "$PUB/log/rstwatch"
+    mkdir -m 0700 "$PUB/log/rstwatch/svc-a" "$PUB/log/rstwatch/svc-b"
+    chown "$NOBODY_UID" "$PUB/log/rstwatch/svc-a"
+    chown "$OTHER_UID" "$PUB/log/rstwatch/svc-b"
+    run as_user "$NOBODY_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/svc-a/%p.jsonl" curl -sS "http://127.0.0.1:$PORT/"
+    assert_equal 56 "$status"
+    run as_user "$OTHER_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/svc-b/%p.jsonl" curl -sS "http://127.0.0.1:$PORT/"
+    assert_equal 56 "$status"
+    run "$RSTWATCH" report "$PUB/log/rstwatch"
+    [[ "$output" == *"2 incidents"*"from 2 records in 2 files"* ]] || { echo "$output" >&2; false; }
 }
