@@ -400,3 +400,148 @@ EOF2
     run "$RSTWATCH" report "$PUB/log/rstwatch"
     [[ "$output" == *"2 incidents"*"from 2 records in 2 files"* ]] || { echo "$output" >&2; false; }
 }
+
+# ---- syslog and journald ---------------------------------------------------------------------
+
+# rsyslog_start DIR [extra config]: a private rsyslogd: socket DIR/log.sock,
+# everything into DIR/syslog.out.
+rsyslog_start() {
+    command -v rsyslogd >/dev/null || skip "rsyslogd not installed (package rsyslog)"
+    local d="$1"
+    mkdir -p "$d/work"
+    cat >"$d/rsyslog.conf" <<EOF2
+global(workDirectory="$d/work")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="$d/log.sock")
+*.* action(type="omfile" file="$d/syslog.out")
+${2:-}
+EOF2
+    rsyslogd -n -f "$d/rsyslog.conf" -i "$d/rsyslog.pid" >"$d/rsyslogd.out" 2>&1 </dev/null 3>&- &
+    EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+    wait_file "$d/log.sock"
+}
+
+# echo_then_reset_server: a bare python server that echoes N one-byte
+# exchanges and then resets the connection; port in ECHO_PORT.
+echo_then_reset_server() {
+    /usr/bin/python3 -c '
+import socket, struct, sys
+n, portfile = int(sys.argv[1]), sys.argv[2]
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(8)
+open(portfile + ".tmp", "w").write(str(l.getsockname()[1]))
+import os; os.rename(portfile + ".tmp", portfile)
+c, _ = l.accept()
+for _ in range(n):
+    c.sendall(c.recv(1))
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()
+' "$1" "$T/echo.port" 3>&- &
+    EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+    wait_file "$T/echo.port"
+    ECHO_PORT="$(<"$T/echo.port")"
+}
+
+# client_exchanges N: python under the shim makes N one-byte exchanges, then
+# reads until the server's reset.
+client_exchanges() {
+    run_shim /usr/bin/python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+for _ in range(int(sys.argv[1])):
+    s.sendall(b"x"); s.recv(1)
+try:
+    s.recv(1)
+except ConnectionResetError:
+    print("reset")
+' "$1" "$ECHO_PORT"
+}
+
+@test "syslog: a record too long for syslog drops its oldest events and stays one valid JSON line" {
+    rsyslog_start "$T/rs"
+    echo_then_reset_server 300
+    RSTWATCH_LOG="syslog:$T/rs/log.sock" RSTWATCH_EVENTS=1024 client_exchanges 300
+    assert_equal reset "$shim_output"
+    local i
+    for ((i = 0; i < 250; i++)); do
+        grep -q 'rstwatch\[' "$T/rs/syslog.out" 2>/dev/null && break
+        sleep 0.02
+    done
+    local line
+    line="$(grep 'rstwatch\[' "$T/rs/syslog.out")"
+    [ "$(grep -c . <<<"$line")" = 1 ] || { echo "$line" >&2; false; }
+    # rsyslog kept it whole: the JSON after the prefix parses
+    local json="{${line#*: \{}"
+    assert_equal reset "$(jq -r .type <<<"$json")"
+    [ "$(jq -r .events_dropped <<<"$json")" -gt 0 ]
+    [ "$(jq -r '.events | length' <<<"$json")" -gt 10 ]
+    assert_equal ECONNRESET "$(jq -r '.events[-1].errno' <<<"$json")" "the failing call is kept"
+    [ "${#line}" -le 8192 ]
+    # report reads the syslog file: prefix stripped, other lines ignored
+    logger -u "$T/rs/log.sock" "an unrelated message"
+    sleep 0.2
+    run "$RSTWATCH" report "$T/rs/syslog.out"
+    [ "$status" -eq 0 ] || { echo "$output" >&2; false; }
+    [[ "$output" == *"1 incident"* ]] || { echo "$output" >&2; false; }
+}
+
+@test "journal: records reach a real systemd-journald with structured fields; a large one as a memfd" {
+    local jd=/lib/systemd/systemd-journald
+    [ -x "$jd" ] || skip "systemd-journald not installed (package systemd)"
+    need_root
+    command -v unshare >/dev/null || skip "unshare not available"
+    echo_then_reset_server 3
+    local small_port=$ECHO_PORT
+    rm -f "$T/echo.port"
+    echo_then_reset_server 3000
+    local big_port=$ECHO_PORT
+    # a private journald: its own /run (socket) and journal directories, in a
+    # mount namespace of its own, so the host's journal is never touched
+    cat >"$T/journal.sh" <<EOF2
+set -e
+mount -t tmpfs tmpfs /run
+mkdir -p /run/systemd/journal /run/log/journal
+if [ -d /var/log/journal ]; then mount -t tmpfs tmpfs /var/log/journal; fi
+$jd >"$T/journald.out" 2>&1 &
+jpid=\$!
+for i in \$(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
+client() {
+    env LD_PRELOAD="$SHIM_PRELOAD" RSTWATCH_LOG=journal "\$@" /usr/bin/python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+for _ in range(int(sys.argv[1])):
+    s.sendall(b"x"); s.recv(1)
+try:
+    s.recv(1)
+except ConnectionResetError:
+    print("reset")
+' "\$N" "\$P"
+}
+N=3 P=$small_port client
+N=3000 P=$big_port client RSTWATCH_EVENTS=4096
+sleep 0.5
+journalctl --all -o json --no-pager -t rstwatch >"$T/journal.json"
+kill \$jpid
+EOF2
+    run timeout 60 unshare -m --propagation private bash "$T/journal.sh"
+    if [[ "$output" == *"unshare failed"* || "$output" == *"Operation not permitted"* ]]; then
+        skip "cannot make a mount namespace here: $output"
+    fi
+    [ "$status" -eq 0 ] || { echo "$output" >&2; cat "$T/journald.out" >&2; false; }
+    assert_equal "reset
+reset" "$output"
+    assert_equal 2 "$(grep -c . "$T/journal.json")" "rstwatch entries in the journal"
+    local e
+    e="$(head -1 "$T/journal.json")"
+    assert_equal "reset ECONNRESET 127.0.0.1:$small_port 4 rstwatch" \
+        "$(jq -r '"\(.RSTWATCH_TYPE) \(.RSTWATCH_ERRNO) \(.RSTWATCH_PEER) \(.PRIORITY) \(.SYSLOG_IDENTIFIER)"' <<<"$e")"
+    [ -n "$(jq -r .RSTWATCH_CAUSE <<<"$e")" ]
+    [[ "$(jq -r .MESSAGE <<<"$e")" == "reset to 127.0.0.1:$small_port (ECONNRESET)"* ]]
+    assert_equal "127.0.0.1:$small_port" "$(jq -r '.RSTWATCH_JSON | fromjson | .peer' <<<"$e")"
+    # the large record (4096 events, far over a datagram) arrived whole
+    e="$(sed -n 2p "$T/journal.json")"
+    [ "$(jq -r '.RSTWATCH_JSON | length' <<<"$e")" -gt 100000 ]
+    assert_equal 4096 "$(jq -r '.RSTWATCH_JSON | fromjson | .events | length' <<<"$e")"
+    # and report reads journalctl's JSON
+    run "$RSTWATCH" report "$T/journal.json"
+    [[ "$output" == *"2 incidents"* ]] || { echo "$output" >&2; false; }
+}
