@@ -19,6 +19,7 @@ teardown() {
         wait "$p" 2>/dev/null || true
     done
     for p in ${EXTRA_DIRS:-}; do rm -rf "$p"; done
+    for p in ${NETNS:-}; do ip netns del "$p" 2>/dev/null || true; done
     rstwatch_teardown
 }
 
@@ -544,4 +545,88 @@ reset" "$output"
     # and report reads journalctl's JSON
     run "$RSTWATCH" report "$T/journal.json"
     [[ "$output" == *"2 incidents"* ]] || { echo "$output" >&2; false; }
+}
+
+@test "two hosts: records forwarded by rsyslog from one network namespace to a collector in another keep their hosts apart" {
+    need_root
+    command -v rsyslogd >/dev/null || skip "rsyslogd not installed (package rsyslog)"
+    command -v ip >/dev/null && command -v unshare >/dev/null || skip "needs ip and unshare"
+    local a="rstwa$$" b="rstwb$$"
+    ip netns add "$a" 2>/dev/null || skip "cannot create network namespaces here"
+    NETNS="$a $b"
+    ip netns add "$b"
+    ip link add "va$$" type veth peer name "vb$$"
+    ip link set "va$$" netns "$a"
+    ip link set "vb$$" netns "$b"
+    ip -n "$a" addr add 10.213.7.1/24 dev "va$$"
+    ip -n "$b" addr add 10.213.7.2/24 dev "vb$$"
+    local n
+    for n in "$a" "$b"; do
+        ip -n "$n" link set lo up
+    done
+    ip -n "$a" link set "va$$" up
+    ip -n "$b" link set "vb$$" up
+    mkdir -p "$T/a" "$T/b"
+    # host-b: the collector (TCP syslog on 10.213.7.2:5140) and a program of its own
+    cat >"$T/b/run.sh" <<EOF2
+hostname host-b
+mkdir -p $T/b/work
+cat >$T/b/rsyslog.conf <<EOF3
+global(workDirectory="$T/b/work")
+module(load="imuxsock" SysSock.Use="off")
+module(load="imtcp")
+input(type="imuxsock" Socket="$T/b/log.sock")
+input(type="imtcp" port="5140" address="10.213.7.2")
+*.* action(type="omfile" file="$T/b/collected.log")
+EOF3
+rsyslogd -n -f $T/b/rsyslog.conf -i $T/b/rsyslog.pid >$T/b/rsyslogd.out 2>&1 &
+$RESETD --mode rst-after-request --port 8080 --lifetime 60 >/dev/null 2>&1 &
+while [ ! -e $T/b/go ]; do sleep 0.05; done
+env LD_PRELOAD="$SHIM_PRELOAD" RSTWATCH_LOG=syslog:$T/b/log.sock curl -sS http://127.0.0.1:8080/ 2>/dev/null
+sleep 0.5
+touch $T/b/done
+while [ ! -e $T/b/stop ]; do sleep 0.05; done
+kill %1 %2
+EOF2
+    # host-a: a program whose records rsyslog forwards to host-b
+    cat >"$T/a/run.sh" <<EOF2
+hostname host-a
+mkdir -p $T/a/work
+cat >$T/a/rsyslog.conf <<EOF3
+global(workDirectory="$T/a/work")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="$T/a/log.sock")
+*.* action(type="omfwd" target="10.213.7.2" port="5140" protocol="tcp")
+EOF3
+rsyslogd -n -f $T/a/rsyslog.conf -i $T/a/rsyslog.pid >$T/a/rsyslogd.out 2>&1 &
+$RESETD --mode rst-after-request --port 8080 --lifetime 60 >/dev/null 2>&1 &
+for i in \$(seq 100); do [ -S $T/a/log.sock ] && break; sleep 0.05; done
+sleep 0.3
+env LD_PRELOAD="$SHIM_PRELOAD" RSTWATCH_LOG=syslog:$T/a/log.sock curl -sS http://127.0.0.1:8080/ 2>/dev/null
+sleep 1
+kill %1 %2
+EOF2
+    ip netns exec "$b" unshare --uts bash "$T/b/run.sh" 3>&- &
+    EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+    wait_file "$T/b/log.sock"
+    sleep 0.3
+    run timeout 30 ip netns exec "$a" unshare --uts bash "$T/a/run.sh"
+    touch "$T/b/go"
+    wait_file "$T/b/done"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(grep -c 'rstwatch\[' "$T/b/collected.log" 2>/dev/null)" = 2 ] && break
+        sleep 0.05
+    done
+    touch "$T/b/stop"
+    # rsyslog's own hostname and the record's host agree, line by line
+    grep 'rstwatch\[' "$T/b/collected.log" >"$T/two-hosts.log" || true
+    assert_equal 2 "$(grep -c . "$T/two-hosts.log")" "records collected"
+    grep -q ' host-a rstwatch\[.*"host":"host-a"' "$T/two-hosts.log"
+    grep -q ' host-b rstwatch\[.*"host":"host-b"' "$T/two-hosts.log"
+    # the same peer on two hosts: report reads both, each with its host
+    run "$RSTWATCH" report --json "$T/b/collected.log"
+    assert_equal 2 "$(jq -r .summary.incidents <<<"$output")"
+    run "$RSTWATCH" export --format chrome -o "$T/trace.json" "$T/b/collected.log"
+    [ "$status" -eq 0 ]
 }
