@@ -6,8 +6,10 @@
  *   flood serve PORTFILE N       listens on 127.0.0.1:0 (port written to
  *                                PORTFILE), then N times: accept, read until
  *                                EOF or an error (the client's reset), close.
- *                                Prints "conns=N resets=R secs=S rate=C/s"
- *                                (first accept to last close).
+ *                                Prints "conns=N resets=R secs=S rate=C/s
+ *                                cpu=S cpu_rate=C/s": wall time from the
+ *                                first accept to the last close, and the
+ *                                server's own CPU time (user + system).
  *   flood abort PORT N [SECONDS] N times: connect, send one byte, abort.
  *                                With SECONDS, spread evenly over that time. */
 #include <arpa/inet.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,8 +52,12 @@ static int serve(const char *port_file, long n)
         close(c);
     }
     double secs = now_s() - t0;
-    printf("conns=%ld resets=%ld secs=%.3f rate=%.0f/s\n", n, resets, secs,
-           secs > 0 ? (double)n / secs : 0.0);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    printf("conns=%ld resets=%ld secs=%.3f rate=%.0f/s cpu=%.3f cpu_rate=%.0f/s\n", n, resets, secs,
+           secs > 0 ? (double)n / secs : 0.0, cpu, cpu > 0 ? (double)n / cpu : 0.0);
     return 0;
 }
 
