@@ -27,6 +27,7 @@ deps=(
   clang-format:clang-format
   chromium:chromium
   procps:ps psmisc:fuser
+  logrotate:logrotate rsyslog:rsyslogd systemd:systemd-analyze gzip:gzip
   nginx-light:/usr/sbin/nginx redis-server:redis-server redis-tools:redis-benchmark wrk:wrk
 )
 [ "$want_bench" = 1 ] && deps+=(hyperfine:hyperfine util-linux:taskset)

@@ -1,47 +1,46 @@
 // SPDX-License-Identifier: MIT
 /* lifecycle.c: exec and set*uid (see lifecycle.h). The real functions are
- * resolved once at load with dlsym(RTLD_NEXT) (exec is async-signal-safe and
- * may run in a vfork child: it must not resolve anything itself); a missing
- * one falls back to the raw system call or fails with ENOSYS. */
+ * resolved on first use with dlsym(RTLD_NEXT); a missing one falls back to
+ * the raw system call (execve) or fails with ENOSYS. */
 #include "lifecycle.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sink.h"
 #include "summary.h"
 
-static int (*real_execve)(const char *, char *const[], char *const[]);
-static int (*real_execv)(const char *, char *const[]);
-static int (*real_execvp)(const char *, char *const[]);
-static int (*real_execvpe)(const char *, char *const[], char *const[]);
-static int (*real_fexecve)(int, char *const[], char *const[]);
-static int (*real_setuid)(uid_t);
-static int (*real_seteuid)(uid_t);
-static int (*real_setreuid)(uid_t, uid_t);
-static int (*real_setresuid)(uid_t, uid_t, uid_t);
-
-/* dlsym(RTLD_NEXT), refusing our own definition (a double preload). */
-static void *next(const char *name, void *ours)
+/* dlsym(RTLD_NEXT) once, refusing our own definition (a double preload).
+ * Lazy: resolving nine symbols at load would cost every program that never
+ * calls them; exec and set*uid are rare, and their first call pays. */
+static void *next(void *_Atomic *slot, const char *name, void *ours)
 {
-    void *p = dlsym(RTLD_NEXT, name);
-    return p == ours ? NULL : p;
+    void *p = atomic_load_explicit(slot, memory_order_acquire);
+    if (p) return p;
+    p = dlsym(RTLD_NEXT, name);
+    if (p == ours) p = NULL;
+    if (p) atomic_store_explicit(slot, p, memory_order_release);
+    return p;
 }
 
-__attribute__((constructor)) static void lifecycle_resolve(void)
-{
-    real_execve = next("execve", (void *)&execve);
-    real_execv = next("execv", (void *)&execv);
-    real_execvp = next("execvp", (void *)&execvp);
-    real_execvpe = next("execvpe", (void *)&execvpe);
-    real_fexecve = next("fexecve", (void *)&fexecve);
-    real_setuid = next("setuid", (void *)&setuid);
-    real_seteuid = next("seteuid", (void *)&seteuid);
-    real_setreuid = next("setreuid", (void *)&setreuid);
-    real_setresuid = next("setresuid", (void *)&setresuid);
-}
+#define REAL(type, name, ...)                                                                      \
+    static type (*real_##name(void))(__VA_ARGS__)                                                  \
+    {                                                                                              \
+        static void *_Atomic slot;                                                                 \
+        return (type(*)(__VA_ARGS__))next(&slot, #name, (void *)&name);                            \
+    }
+REAL(int, execve, const char *, char *const[], char *const[])
+REAL(int, execv, const char *, char *const[])
+REAL(int, execvp, const char *, char *const[])
+REAL(int, execvpe, const char *, char *const[], char *const[])
+REAL(int, fexecve, int, char *const[], char *const[])
+REAL(int, setuid, uid_t)
+REAL(int, seteuid, uid_t)
+REAL(int, setreuid, uid_t, uid_t)
+REAL(int, setresuid, uid_t, uid_t, uid_t)
 
 static int nosys(void)
 {
@@ -52,32 +51,37 @@ static int nosys(void)
 int lifecycle_execve(const char *path, char *const argv[], char *const envp[])
 {
     summary_flush("exec");
-    if (!real_execve) return (int)syscall(SYS_execve, path, argv, envp);
-    return real_execve(path, argv, envp);
+    int (*f)(const char *, char *const[], char *const[]) = real_execve();
+    if (!f) return (int)syscall(SYS_execve, path, argv, envp);
+    return f(path, argv, envp);
 }
 
 int lifecycle_execv(const char *path, char *const argv[])
 {
     summary_flush("exec");
-    return real_execv ? real_execv(path, argv) : nosys();
+    __typeof__(real_execv()) f = real_execv();
+    return f ? f(path, argv) : nosys();
 }
 
 int lifecycle_execvp(const char *file, char *const argv[])
 {
     summary_flush("exec");
-    return real_execvp ? real_execvp(file, argv) : nosys();
+    __typeof__(real_execvp()) f = real_execvp();
+    return f ? f(file, argv) : nosys();
 }
 
 int lifecycle_execvpe(const char *file, char *const argv[], char *const envp[])
 {
     summary_flush("exec");
-    return real_execvpe ? real_execvpe(file, argv, envp) : nosys();
+    __typeof__(real_execvpe()) f = real_execvpe();
+    return f ? f(file, argv, envp) : nosys();
 }
 
 int lifecycle_fexecve(int fd, char *const argv[], char *const envp[])
 {
     summary_flush("exec");
-    return real_fexecve ? real_fexecve(fd, argv, envp) : nosys();
+    __typeof__(real_fexecve()) f = real_fexecve();
+    return f ? f(fd, argv, envp) : nosys();
 }
 
 /* Root is about to become someone else: open the log file while root still
@@ -93,23 +97,27 @@ static void before_uid_change(uid_t a, uid_t b, uid_t c)
 int lifecycle_setuid(uid_t uid)
 {
     before_uid_change(uid, uid, uid);
-    return real_setuid ? real_setuid(uid) : nosys();
+    __typeof__(real_setuid()) f = real_setuid();
+    return f ? f(uid) : nosys();
 }
 
 int lifecycle_seteuid(uid_t euid)
 {
     before_uid_change(euid, (uid_t)-1, (uid_t)-1);
-    return real_seteuid ? real_seteuid(euid) : nosys();
+    __typeof__(real_seteuid()) f = real_seteuid();
+    return f ? f(euid) : nosys();
 }
 
 int lifecycle_setreuid(uid_t ruid, uid_t euid)
 {
     before_uid_change(ruid, euid, (uid_t)-1);
-    return real_setreuid ? real_setreuid(ruid, euid) : nosys();
+    __typeof__(real_setreuid()) f = real_setreuid();
+    return f ? f(ruid, euid) : nosys();
 }
 
 int lifecycle_setresuid(uid_t ruid, uid_t euid, uid_t suid)
 {
     before_uid_change(ruid, euid, suid);
-    return real_setresuid ? real_setresuid(ruid, euid, suid) : nosys();
+    __typeof__(real_setresuid()) f = real_setresuid();
+    return f ? f(ruid, euid, suid) : nosys();
 }
