@@ -25,6 +25,18 @@ teardown() {
 
 FLOOD="$BUILD_DIR/helpers/flood"
 
+# py_get PORT: an HTTP request with python3 (which, unlike Debian's curl, also
+# runs with the ASan runtime preloaded); exits 56 (as curl) on a reset.
+PY_GET=(/usr/bin/python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+try:
+    s.recv(100)
+except ConnectionResetError:
+    sys.exit(56)
+')
+
 # flood_run N [SECONDS]: the flood server under the shim (environment from the
 # caller) takes N clients that abort; sets flood_out (its summary line) and
 # flood_pid.
@@ -338,11 +350,10 @@ EOF2
 
 @test "a program started as another user writes to that user's default directory, and root's report finds it" {
     need_root
-    need_preloadable curl
     start_server rst-after-request
     rm -rf "/tmp/rstwatch-$OTHER_UID"
     EXTRA_DIRS="${EXTRA_DIRS:-} /tmp/rstwatch-$OTHER_UID"
-    run as_user "$OTHER_UID" env -u RSTWATCH_LOG curl -sS "http://127.0.0.1:$PORT/"
+    run as_user "$OTHER_UID" env -u RSTWATCH_LOG "${PY_GET[@]}" "$PORT"
     assert_equal 56 "$status"
     assert_equal "700 $OTHER_UID" "$(stat -c '%a %u' "/tmp/rstwatch-$OTHER_UID")"
     run "$RSTWATCH" report --json
@@ -351,13 +362,12 @@ EOF2
 
 @test "systemd User= with LogsDirectory=: the service user's own directory" {
     need_root
-    need_preloadable curl
     open_dir
     start_server rst-after-request
     mkdir -m 0755 -p "$PUB/log"
     mkdir -m 0700 "$PUB/log/rstwatch"
     chown "$NOBODY_UID" "$PUB/log/rstwatch"
-    run as_user "$NOBODY_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/%p.jsonl" curl -sS "http://127.0.0.1:$PORT/"
+    run as_user "$NOBODY_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/%p.jsonl" "${PY_GET[@]}" "$PORT"
     assert_equal 56 "$status"
     [[ "$output" != *rstwatch:* ]] || { echo "$output" >&2; false; }
     assert_equal 1 "$(cat "$PUB"/log/rstwatch/*.jsonl | jq -s length)"
@@ -365,7 +375,6 @@ EOF2
 
 @test "systemd DynamicUser=: a root-owned symlink into private/ is followed" {
     need_root
-    need_preloadable curl
     open_dir
     start_server rst-after-request
     # /var/log/NAME -> private/NAME, the directory owned by the dynamic user
@@ -373,30 +382,29 @@ EOF2
     mkdir -m 0700 "$PUB/log/private/rstwatch"
     chown "$NOBODY_UID" "$PUB/log/private/rstwatch"
     ln -s private/rstwatch "$PUB/log/rstwatch"
-    run as_user "$NOBODY_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/%p.jsonl" curl -sS "http://127.0.0.1:$PORT/"
+    run as_user "$NOBODY_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/%p.jsonl" "${PY_GET[@]}" "$PORT"
     assert_equal 56 "$status"
     [[ "$output" != *"Not a directory"* && "$output" != *rstwatch:* ]] || { echo "$output" >&2; false; }
     assert_equal 1 "$(cat "$PUB"/log/private/rstwatch/*.jsonl | jq -s length)"
     # the same link owned by another user is refused, and says it is a symlink
     rm -f "$PUB"/log/private/rstwatch/*.jsonl
     chown -h "$OTHER_UID" "$PUB/log/rstwatch"
-    run as_user "$NOBODY_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/%p.jsonl" curl -sS "http://127.0.0.1:$PORT/"
+    run as_user "$NOBODY_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/%p.jsonl" "${PY_GET[@]}" "$PORT"
     [[ "$output" == *"rstwatch: refusing log directory"*"symlink"* ]] || { echo "$output" >&2; false; }
     [ -z "$(ls -A "$PUB/log/private/rstwatch")" ]
 }
 
 @test "two services with different users share LogsDirectory=rstwatch/%N, and one report reads both" {
     need_root
-    need_preloadable curl
     open_dir
     start_server rst-after-request
     mkdir -m 0755 -p "$PUB/log/rstwatch"
     mkdir -m 0700 "$PUB/log/rstwatch/svc-a" "$PUB/log/rstwatch/svc-b"
     chown "$NOBODY_UID" "$PUB/log/rstwatch/svc-a"
     chown "$OTHER_UID" "$PUB/log/rstwatch/svc-b"
-    run as_user "$NOBODY_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/svc-a/%p.jsonl" curl -sS "http://127.0.0.1:$PORT/"
+    run as_user "$NOBODY_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/svc-a/%p.jsonl" "${PY_GET[@]}" "$PORT"
     assert_equal 56 "$status"
-    run as_user "$OTHER_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/svc-b/%p.jsonl" curl -sS "http://127.0.0.1:$PORT/"
+    run as_user "$OTHER_UID" env RSTWATCH_LOG="$PUB/log/rstwatch/svc-b/%p.jsonl" "${PY_GET[@]}" "$PORT"
     assert_equal 56 "$status"
     run "$RSTWATCH" report "$PUB/log/rstwatch"
     [[ "$output" == *"2 incidents"*"from 2 records in 2 files"* ]] || { echo "$output" >&2; false; }
@@ -567,6 +575,7 @@ reset" "$output"
     ip -n "$a" link set "va$$" up
     ip -n "$b" link set "vb$$" up
     mkdir -p "$T/a" "$T/b"
+    printf '%s\n' "${PY_GET[2]}" >"$T/get.py"
     # host-b: the collector (TCP syslog on 10.213.7.2:5140) and a program of its own
     cat >"$T/b/run.sh" <<EOF2
 hostname host-b
@@ -582,7 +591,7 @@ EOF3
 rsyslogd -n -f $T/b/rsyslog.conf -i $T/b/rsyslog.pid >$T/b/rsyslogd.out 2>&1 &
 $RESETD --mode rst-after-request --port 8080 --lifetime 60 >/dev/null 2>&1 &
 while [ ! -e $T/b/go ]; do sleep 0.05; done
-env LD_PRELOAD="$SHIM_PRELOAD" RSTWATCH_LOG=syslog:$T/b/log.sock curl -sS http://127.0.0.1:8080/ 2>/dev/null
+env LD_PRELOAD="$SHIM_PRELOAD" RSTWATCH_LOG=syslog:$T/b/log.sock /usr/bin/python3 $T/get.py 8080
 sleep 0.5
 touch $T/b/done
 while [ ! -e $T/b/stop ]; do sleep 0.05; done
@@ -602,7 +611,7 @@ rsyslogd -n -f $T/a/rsyslog.conf -i $T/a/rsyslog.pid >$T/a/rsyslogd.out 2>&1 &
 $RESETD --mode rst-after-request --port 8080 --lifetime 60 >/dev/null 2>&1 &
 for i in \$(seq 100); do [ -S $T/a/log.sock ] && break; sleep 0.05; done
 sleep 0.3
-env LD_PRELOAD="$SHIM_PRELOAD" RSTWATCH_LOG=syslog:$T/a/log.sock curl -sS http://127.0.0.1:8080/ 2>/dev/null
+env LD_PRELOAD="$SHIM_PRELOAD" RSTWATCH_LOG=syslog:$T/a/log.sock /usr/bin/python3 $T/get.py 8080
 sleep 1
 kill %1 %2
 EOF2
