@@ -189,6 +189,7 @@ void options_rate_defaults(struct rate_limits *r)
 int options_parse_rate(const char *v, struct rate_limits *out)
 {
     struct rate_limits r = *out;
+    if (!*v) return -EINVAL;
     if (!strcmp(v, "off")) {
         out->off = 1;
         return 0;
