@@ -187,7 +187,9 @@ void summary_atfork_child(void)
     atomic_store(&next_ns, 0);
 }
 
-__attribute__((destructor)) static void summary_at_exit(void)
+/* After every other destructor (a lower number runs later): the shim's own
+ * exit work may still write records, which this last summary must count. */
+__attribute__((destructor(101))) static void summary_at_exit(void)
 {
     summary_flush("exit");
 }
