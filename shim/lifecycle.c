@@ -13,15 +13,21 @@
 #include "sink.h"
 #include "summary.h"
 
-/* dlsym(RTLD_NEXT) once, refusing our own definition (a double preload).
+/* This object's own image, from the linker (hidden: binds here, no GOT). */
+extern const char __ehdr_start __attribute__((visibility("hidden")));
+extern const char _end __attribute__((visibility("hidden")));
+
+/* dlsym(RTLD_NEXT) once, refusing a definition inside this object (a double
+ * preload would call itself forever); decided by address range, so no hook's
+ * address is taken (that would cost a GOT relocation per hook at load).
  * Lazy: resolving nine symbols at load would cost every program that never
  * calls them; exec and set*uid are rare, and their first call pays. */
-static void *next(void *_Atomic *slot, const char *name, void *ours)
+static void *next(void *_Atomic *slot, const char *name)
 {
     void *p = atomic_load_explicit(slot, memory_order_acquire);
     if (p) return p;
     p = dlsym(RTLD_NEXT, name);
-    if (p == ours) p = NULL;
+    if ((const char *)p >= &__ehdr_start && (const char *)p < &_end) p = NULL;
     if (p) atomic_store_explicit(slot, p, memory_order_release);
     return p;
 }
@@ -30,7 +36,7 @@ static void *next(void *_Atomic *slot, const char *name, void *ours)
     static type (*real_##name(void))(__VA_ARGS__)                                                  \
     {                                                                                              \
         static void *_Atomic slot;                                                                 \
-        return (type(*)(__VA_ARGS__))next(&slot, #name, (void *)&name);                            \
+        return (type(*)(__VA_ARGS__))next(&slot, #name);                                           \
     }
 REAL(int, execve, const char *, char *const[], char *const[])
 REAL(int, execv, const char *, char *const[])
