@@ -240,8 +240,9 @@ static int parse_rate(const char *v, struct options *o)
 }
 
 const struct option_def option_defs[] = {
-    {"RSTWATCH_LOG", "/tmp/rstwatch-$UID/%p.jsonl",
-     "PATH (%p pid, %t time, %h host) | stderr | fd:N | syslog",
+    {"RSTWATCH_LOG", "/tmp/rstwatch-$EUID/%p.jsonl",
+     "PATH (%p pid, %t time, %h host, %u euid) | stderr | fd:N | syslog[:SOCKET] | "
+     "journal[:SOCKET]",
      "where records go; the directory is created 0700 and must be yours", parse_log},
     {"RSTWATCH_RECORD", "resets", "resets | errors | all",
      "which events write a record: reset-family errors, any socket error, every connection at "
