@@ -639,3 +639,53 @@ EOF2
     run "$RSTWATCH" export --format chrome -o "$T/trace.json" "$T/b/collected.log"
     [ "$status" -eq 0 ]
 }
+
+# exact_count: every due record counted once, from the records and the summaries
+exact_count() {
+    jq_records "[.[] | select(.type == \"$1\") | 1 + (.suppressed // 0)] + [.[] | select(.type == \"summary\") | .counts[] | select(.type == \"$1\") | .suppressed] | add // 0"
+}
+
+@test "rate limit inside signal handlers: a 1 ms timer doing HTTP while the main thread is reset; no deadlock, exact counts" {
+    start_server every --every 4
+    local every=$PORT
+    start_server http
+    RUN_TIMEOUT=60 run_shim "$BUILD_DIR/helpers/hostile_proc" sigstorm 127.0.0.1 "$every" "$PORT" 1500
+    assert_equal 0 "$shim_status" "exit status"
+    [[ "$shim_output" =~ ^resets=([0-9]+)\ ok=([0-9]+)\ handler_ok=([0-9]+)\ handler_errors=0$ ]] ||
+        { echo "$shim_output" >&2; false; }
+    local resets="${BASH_REMATCH[1]}"
+    [ "$resets" -gt 20 ] || { echo "too little happened: $shim_output" >&2; false; }
+    [ "$(jq_records '[.[] | select(.type == "reset")] | length')" -lt "$resets" ] # the limit acted
+    assert_equal "$resets" "$(exact_count reset)" "resets counted"
+    assert_equal "$resets" "$(summary_total n)" "summary n"
+}
+
+@test "a summary period that ends while nothing fails is written at the next close, before exit" {
+    start_server rst-after-request
+    local rst=$PORT
+    start_server http
+    RSTWATCH_RATE="summary=1s" run_shim /usr/bin/python3 -c '
+import os, socket, sys, time
+rst, ok, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+for _ in range(30):
+    s = socket.create_connection(("127.0.0.1", rst))
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    try:
+        s.recv(100)
+    except ConnectionResetError:
+        pass
+    s.close()
+time.sleep(1.3)
+s = socket.create_connection(("127.0.0.1", ok))  # a clean exchange: no record due
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+while s.recv(4096):
+    pass
+s.close()
+path = log.replace("%p", str(os.getpid()))
+print(sum(1 for line in open(path) if "\"type\":\"summary\"" in line))
+' "$rst" "$PORT" "$RSTWATCH_LOG"
+    assert_equal 0 "$shim_status"
+    assert_equal 1 "$shim_output" "summaries in the log before exit"
+    assert_equal interval "$(jq_records '[.[] | select(.type == "summary")][0].reason')"
+    assert_equal 30 "$(exact_count reset)"
+}
