@@ -299,16 +299,22 @@ static int check_rotated(int fd)
     if (moved) {
         char old_path[sizeof opened_path];
         memcpy(old_path, opened_path, sizeof old_path);
-        int saved_warned = atomic_exchange(&warned_open, 0);
+        /* open_log_file's own warnings say "writing to stderr": not so here */
+        int saved_warned = atomic_exchange(&warned_open, 1);
         int nfd = open_log_file();
+        atomic_store(&warned_open, saved_warned);
         if (nfd < 0) {
             memcpy(opened_path, old_path, sizeof opened_path);
-            atomic_store(&warned_open, saved_warned);
-            if (!atomic_exchange(&warned_rotate, 1))
-                warn_path("log file", old_path, 0,
-                          " was moved and cannot be reopened; still writing to the moved file");
+            if (!atomic_exchange(&warned_rotate, 1)) {
+                char msg[480];
+                struct strbuf b;
+                sb_init(&b, msg, sizeof msg);
+                sb_puts(&b, "log file ");
+                sb_puts(&b, old_path);
+                sb_puts(&b, " was moved and cannot be reopened; still writing to the moved file");
+                sink_warn(sb_cstr(&b));
+            }
         } else {
-            atomic_store(&warned_open, saved_warned);
             int old = atomic_exchange(&file_fd, nfd);
             int prev = atomic_exchange(&retired_fd, old);
             if (prev >= 0) real_close(prev); /* two rotations within one write: rare */
