@@ -11,9 +11,10 @@
 
 struct rl_slot {
     _Atomic uint64_t hash; /* 0: free */
-    _Atomic int ready;     /* key fields are filled in */
-    struct rl_key key;     /* key.type/cause point to static strings */
-    _Atomic uint64_t tat;  /* GCRA: theoretical arrival time of the next record */
+    _Atomic int ready;     /* id and key are filled in */
+    struct rl_id id;
+    struct rl_key key;    /* key.type/cause point to static strings */
+    _Atomic uint64_t tat; /* GCRA: theoretical arrival time of the next record */
     _Atomic uint64_t n, written, pending;
 };
 
@@ -50,29 +51,31 @@ const struct rate_limits *ratelimit_limits(void)
     return &limits;
 }
 
-static uint64_t fnv(uint64_t h, const char *s)
+uint8_t ratelimit_type_index(const char *type)
 {
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return (h ^ 0xff) * 0x100000001b3ull; /* field separator */
-}
-
-static int same_key(const struct rl_key *a, const struct rl_key *b)
-{
-    return a->server == b->server && !strcmp(a->type, b->type) && !strcmp(a->cause, b->cause) &&
-           !strcmp(a->peer, b->peer) && !strcmp(a->local, b->local);
-}
-
-static struct rl_slot *other_slot(const struct rl_key *k)
-{
-    size_t t = 0;
-    while (t < NTYPES - 1 && strcmp(types[t], k->type))
+    uint8_t t = 0;
+    while (t < NTYPES - 1 && strcmp(types[t], type))
         t++;
-    struct rl_slot *s = &other[t * 2 + (k->server ? 1 : 0)];
+    return t;
+}
+
+static uint64_t hash_id(const struct rl_id *id)
+{
+    const unsigned char *p = (const unsigned char *)id;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < sizeof *id; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h ? h : 1;
+}
+
+static struct rl_slot *other_slot(const struct rl_id *id)
+{
+    size_t t = id->type < NTYPES ? id->type : NTYPES - 1;
+    struct rl_slot *s = &other[t * 2 + (id->server ? 1 : 0)];
     if (!atomic_load(&s->ready)) { /* racing initialisers write the same bytes */
         s->key.type = types[t];
         s->key.cause = "other";
-        s->key.server = k->server;
+        s->key.server = id->server;
         memcpy(s->key.peer, "other", 6);
         s->key.local[0] = 0;
         atomic_store(&s->ready, 1);
@@ -80,18 +83,9 @@ static struct rl_slot *other_slot(const struct rl_key *k)
     return s;
 }
 
-static void copy_str(char *dst, const char *src, size_t cap)
+struct rl_slot *ratelimit_count(const struct rl_id *id, rl_describe_fn describe, const void *ctx)
 {
-    size_t n = strnlen(src, cap - 1);
-    memcpy(dst, src, n);
-    dst[n] = 0;
-}
-
-struct rl_slot *ratelimit_count(const struct rl_key *k)
-{
-    uint64_t h = fnv(fnv(fnv(fnv(0xcbf29ce484222325ull, k->type), k->cause), k->peer), k->local);
-    h ^= k->server ? 0x9e3779b97f4a7c15ull : 0;
-    if (!h) h = 1;
+    uint64_t h = hash_id(id);
     struct rl_slot *found = NULL;
     for (size_t i = 0; i < RL_PROBE && !found; i++) {
         struct rl_slot *s = &slots[(h + i) & (RL_SLOTS - 1)];
@@ -99,11 +93,10 @@ struct rl_slot *ratelimit_count(const struct rl_key *k)
         if (cur == 0) {
             uint64_t expected = 0;
             if (atomic_compare_exchange_strong(&s->hash, &expected, h)) {
-                s->key.type = k->type;
-                s->key.cause = k->cause;
-                s->key.server = k->server;
-                copy_str(s->key.peer, k->peer, sizeof s->key.peer);
-                copy_str(s->key.local, k->local, sizeof s->key.local);
+                s->id = *id;
+                memset(&s->key, 0, sizeof s->key);
+                describe(&s->key, ctx);
+                s->key.server = id->server;
                 atomic_store(&s->ready, 1);
                 found = s;
                 break;
@@ -112,9 +105,9 @@ struct rl_slot *ratelimit_count(const struct rl_key *k)
         }
         if (cur != h) continue;
         if (!atomic_load(&s->ready)) break; /* being filled in: count under "other" */
-        if (same_key(&s->key, k)) found = s;
+        if (!memcmp(&s->id, id, sizeof *id)) found = s;
     }
-    if (!found) found = other_slot(k);
+    if (!found) found = other_slot(id);
     atomic_fetch_add(&found->n, 1);
     atomic_fetch_add(&due, 1);
     return found;

@@ -25,7 +25,20 @@
 #define RL_PEER_MAX 112
 #define RL_LOCAL_MAX 64
 
-/* The identity of a due record. */
+/* The identity of a due record, binary and compared with memcmp (zero it
+ * first): formatting addresses for every due record would cost more than
+ * the rest of the decision. */
+struct rl_id {
+    uint8_t type;   /* ratelimit_type_index() */
+    uint8_t cause;  /* enum cause_code + 1; 0: none */
+    uint8_t server; /* role */
+    uint8_t family;
+    uint16_t peer_port, local_port; /* server role: peer_port 0 (clients' ports all differ) */
+    uint8_t peer_addr[16], local_addr[16];
+    uint64_t path_hash; /* unix sockets: the path */
+};
+
+/* The same key as text, for summaries: filled once, when a key is first seen. */
 struct rl_key {
     const char *type;         /* "reset", "error", "eof", "close", "retry", "inject" */
     const char *cause;        /* cause code, "" when the record has none */
@@ -51,8 +64,16 @@ void ratelimit_configure(const struct rate_limits *r);
 /* The limits in force. */
 const struct rate_limits *ratelimit_limits(void);
 
-/* Counts one due record of key k; returns its slot (never NULL). */
-struct rl_slot *ratelimit_count(const struct rl_key *k);
+/* The index of a record type ("reset", "error", "eof", "close", "retry",
+ * "inject"); unknown types share the last. */
+uint8_t ratelimit_type_index(const char *type);
+
+/* Fills the text form of the key being counted (ctx: the caller's). */
+typedef void (*rl_describe_fn)(struct rl_key *k, const void *ctx);
+
+/* Counts one due record of key id; returns its slot (never NULL). describe
+ * is called only when the key is new. */
+struct rl_slot *ratelimit_count(const struct rl_id *id, rl_describe_fn describe, const void *ctx);
 
 /* 1 when the key may write a record at monotonic time now, else 0 (the record
  * is then counted as suppressed). Always 1 when limits are off. */

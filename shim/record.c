@@ -391,12 +391,20 @@ static void put_host_only(struct strbuf *b, const union sockaddr_any *a)
     }
 }
 
-static void build_key(struct rl_key *k, const struct conn *c, const struct record_info *ri,
-                      const char *cause)
+struct key_ctx {
+    const struct conn *c;
+    const struct record_info *ri;
+    const char *cause;
+};
+
+/* The key as text, when the rate limit first sees it (rl_describe_fn). */
+static void describe_key(struct rl_key *k, const void *arg)
 {
+    const struct key_ctx *x = arg;
+    const struct conn *c = x->c;
     struct strbuf p, l;
-    k->type = ri->type;
-    k->cause = cause;
+    k->type = x->ri->type;
+    k->cause = x->cause;
     k->server = c->role == ROLE_SERVER;
     sb_init(&p, k->peer, sizeof k->peer - 1);
     sb_init(&l, k->local, sizeof k->local - 1);
@@ -410,19 +418,55 @@ static void build_key(struct rl_key *k, const struct conn *c, const struct recor
     k->local[l.len] = 0;
 }
 
+static void id_addr(const union sockaddr_any *a, uint8_t addr[16], uint16_t *port)
+{
+    if (a->sa.sa_family == AF_INET) {
+        memcpy(addr, &a->in.sin_addr, 4);
+        *port = a->in.sin_port;
+    } else if (a->sa.sa_family == AF_INET6) {
+        memcpy(addr, &a->in6.sin6_addr, 16);
+        *port = a->in6.sin6_port;
+    }
+}
+
+/* The binary identity of the record's key: no formatting on this path. */
+static void build_id(struct rl_id *id, const struct conn *c, const struct record_info *ri,
+                     int cause_code)
+{
+    memset(id, 0, sizeof *id);
+    id->type = ratelimit_type_index(ri->type);
+    id->cause = (uint8_t)(cause_code + 1);
+    id->server = c->role == ROLE_SERVER;
+    id->family = (uint8_t)c->peer.sa.sa_family;
+    id_addr(&c->peer, id->peer_addr, &id->peer_port);
+    if (id->server) {
+        id->peer_port = 0;
+        id_addr(&c->local, id->local_addr, &id->local_port);
+    }
+    if (c->family == AF_UNIX) {
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (size_t i = 0; i < sizeof c->unix_path; i++) /* abstract names start with NUL */
+            h = (h ^ (unsigned char)c->unix_path[i]) * 0x100000001b3ull;
+        id->path_hash = h;
+    }
+}
+
 int record_write(const struct conn *c, const struct record_info *ri)
 {
     int saved = errno;
     uint64_t now = ri->now_ns ? ri->now_ns : clock_now_ns();
     const char *cause = "";
+    int cause_code = -1;
     if (ri->err || ri->eof) {
         struct cause_input in;
         record_cause_input(c, ri, &in);
-        cause = cause_code_name(cause_rules[cause_classify(&in)].code);
+        cause_code = (int)cause_rules[cause_classify(&in)].code;
+        cause = cause_code_name((enum cause_code)cause_code);
     }
-    struct rl_key key;
-    build_key(&key, c, ri, cause);
-    struct rl_slot *slot = ratelimit_count(&key);
+    struct rl_id id;
+    build_id(&id, c, ri, cause_code);
+    struct key_ctx kx = {c, ri, cause};
+    struct rl_slot *slot = ratelimit_count(&id, describe_key, &kx);
     if (!ratelimit_admit(slot, now)) {
         summary_tick(now);
         errno = saved;

@@ -14,11 +14,31 @@
 
 #define S 1000000000ull
 
-static struct rl_key key(const char *peer)
+/* Key n: a client-side reset to 10.x.y.z:80. */
+static struct rl_id key(unsigned n)
 {
-    struct rl_key k = {.type = "reset", .cause = "idle_reuse", .server = 0};
-    snprintf(k.peer, sizeof k.peer, "%s", peer);
-    return k;
+    struct rl_id id;
+    memset(&id, 0, sizeof id);
+    id.type = ratelimit_type_index("reset");
+    id.cause = 4;
+    id.family = 2;
+    id.peer_port = 80;
+    memcpy(id.peer_addr, &n, sizeof n);
+    return id;
+}
+
+static void describe(struct rl_key *k, const void *ctx)
+{
+    unsigned n = *(const unsigned *)ctx;
+    k->type = "reset";
+    k->cause = "idle_reuse";
+    snprintf(k->peer, sizeof k->peer, "10.%u.%u.%u:80", n >> 16 & 255, n >> 8 & 255, n & 255);
+}
+
+static struct rl_slot *count(unsigned n)
+{
+    struct rl_id id = key(n);
+    return ratelimit_count(&id, describe, &n);
 }
 
 /* Sum of every slot's counts (drains them). */
@@ -65,17 +85,16 @@ int main(void)
     r.budget_bytes = 1000;
     r.budget_period_ns = 10 * S;
     ratelimit_configure(&r);
-    struct rl_key a = key("10.0.0.1:80"), b = key("10.0.0.2:80");
     uint64_t t = 100 * S;
     int admitted = 0;
     for (int i = 0; i < 10; i++)
-        admitted += ratelimit_admit(ratelimit_count(&a), t);
+        admitted += ratelimit_admit(count(1), t);
     ok(admitted == 3, "a burst of 3 at one instant, the rest left out (admitted %d)", admitted);
-    ok(ratelimit_admit(ratelimit_count(&b), t), "another peer has its own burst");
-    struct rl_slot *sa = ratelimit_count(&a);
+    ok(ratelimit_admit(count(2), t), "another peer has its own burst");
+    struct rl_slot *sa = count(1);
     ok(ratelimit_admit(sa, t + S + 1), "one more after an interval");
     ok(ratelimit_take_suppressed(sa) == 7, "... and it reports the 7 left out before it");
-    ok(!ratelimit_admit(ratelimit_count(&a), t + S + 2), "but not two");
+    ok(!ratelimit_admit(count(1), t + S + 2), "but not two");
 
     uint64_t n, rec, sup;
     size_t keys;
@@ -97,21 +116,21 @@ int main(void)
     r.off = 1;
     ratelimit_configure(&r);
     uint64_t total = 0;
-    for (int i = 0; i < RL_SLOTS + 500; i++) {
-        char peer[32];
-        snprintf(peer, sizeof peer, "10.1.%d.%d:443", i / 250, i % 250);
-        struct rl_key k = key(peer);
-        ratelimit_written(ratelimit_count(&k));
+    for (unsigned i = 0; i < RL_SLOTS + 500; i++) {
+        ratelimit_written(count(1000 + i));
         total++;
     }
     struct rl_counts c;
     uint64_t other = 0;
+    int named = 0;
     n = 0;
     for (size_t i = 0; i < ratelimit_nslots(); i++) {
         if (!ratelimit_drain(i, &c)) continue;
         n += c.n;
         if (!strcmp(c.key.peer, "other")) other += c.n;
+        if (c.n == 1 && !strcmp(c.key.peer, "10.0.3.233:80")) named = 1;
     }
+    ok(named, "a key's text is the one its describe function gave");
     ok(n == total, "a full table still counts every record (%llu of %llu)", (unsigned long long)n,
        (unsigned long long)total);
     ok(other >= 500, "the overflow went to the \"other\" slot (%llu)", (unsigned long long)other);
