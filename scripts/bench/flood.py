@@ -183,7 +183,7 @@ def main():
     rows = a.rows or os.path.join(build, "bench", "flood-rows.tsv")
     if not a.rows:
         open(rows, "w").close()
-    n, secs, rounds = (5000, 4, 2) if a.quick else (20000, 13, 3)
+    n, secs, rounds = (5000, 4, 3) if a.quick else (20000, 13, 5)
     ncpu = os.cpu_count() or 1
     cpu, loadcpu = ncpu - 1, 0
     tmp = tempfile.mkdtemp(prefix="rstwatch-flood.")
