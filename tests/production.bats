@@ -276,7 +276,7 @@ rotate_with() {
 # ---- daemons that drop privileges, systemd's directory layouts -----------------------------
 
 NOBODY_UID="$(id -u nobody 2>/dev/null || echo 65534)"
-OTHER_UID=54321
+OTHER_UID=54329 # not foundation.bats's 54321: suites may run at the same time
 
 need_root() {
     [ "$(id -u)" = 0 ] || skip "needs root to switch users"
