@@ -689,3 +689,54 @@ print(sum(1 for line in open(path) if "\"type\":\"summary\"" in line))
     assert_equal interval "$(jq_records '[.[] | select(.type == "summary")][0].reason')"
     assert_equal 30 "$(exact_count reset)"
 }
+
+@test "nginx's record of a client that aborted mid-request carries the TCP state, taken after the failure" {
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || skip "nginx is not installed"
+    local ngx="$T/nginx2" port
+    mkdir -p "$ngx"
+    port="$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    cat >"$ngx/nginx.conf" <<EOF2
+daemon off;
+master_process on;
+worker_processes 1;
+$([ "$(id -u)" = 0 ] && echo "user root;")
+pid $ngx/nginx.pid;
+error_log $ngx/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $ngx;
+    proxy_temp_path $ngx;
+    fastcgi_temp_path $ngx;
+    uwsgi_temp_path $ngx;
+    scgi_temp_path $ngx;
+    server {
+        listen 127.0.0.1:$port;
+        location / { return 200 "ok\n"; }
+    }
+}
+EOF2
+    env LD_PRELOAD="$SHIM_PRELOAD" /usr/sbin/nginx -p "$ngx" -c "$ngx/nginx.conf" >"$T/nginx2.out" 2>&1 </dev/null 3>&- &
+    EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+    local i
+    for ((i = 0; i < 250; i++)); do
+        (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.02
+    done
+    # half a request, then an abort: nginx's next read fails with ECONNRESET
+    /usr/bin/python3 -c '
+import socket, struct, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+time.sleep(0.05)  # well under the idle gap after which a call first takes a snapshot
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+time.sleep(0.3)
+' "$port"
+    assert_equal 1 "$(jq_records '[.[] | select(.prog == "nginx" and .role == "server" and .type == "reset")] | length')"
+    local r
+    r="$(jq_records '.[] | select(.prog == "nginx" and .type == "reset")')"
+    [ "$(jq -r '.tcp | type' <<<"$r")" = object ] || { echo "$r" >&2; false; }
+    assert_equal true "$(jq -r .tcp.after <<<"$r")"
+    [ "$(jq -r .tcp.rtt_us <<<"$r")" -ge 0 ]
+}
