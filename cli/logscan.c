@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * logscan.c: the input side of `rstwatch report` and `rstwatch export`.
  *

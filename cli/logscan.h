@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* logscan.h: walks the inputs of report/export (files, directories, stdin) record by record. */
 #ifndef RSTWATCH_LOGSCAN_H
 #define RSTWATCH_LOGSCAN_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* config.c: the rules file (see config.h). Schema:
  *
  *   {"defaults": {"retry": "idempotent", "attempts": 3, "base_ms": 50, "cap_ms": 2000,

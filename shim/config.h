@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* config.h: the RSTWATCH_CONFIG rules file: per-peer retry mode, attempts,
  * backoff, budget and extra idempotent methods. Parsed once at load with
  * jansson, which is dlopen'ed only when a rules file is given (a host that

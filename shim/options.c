@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* options.c: the RSTWATCH_* options table (name, default, values, doc, parser),
  * defaults, and the one-pass loader. No allocation; safe in a constructor.
  * Each malformed value yields exactly one warning and the default. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* options.h: the one table of RSTWATCH_* settings, read once at load.
  * Shared with the CLI (rstwatch --help, rstwatch run) so names, defaults and
  * documentation exist in exactly one place. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* record.c: the JSON line writer (see record.h). Field order follows
  * DESIGN.md; every string goes through sb_put_json_str.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* record.h: one connection's timeline -> one schema-v1 JSON line, written
  * with a single write(). Malloc-free and async-signal-safe: the line is built
  * in an mmap'd scratch buffer by strbuf. */

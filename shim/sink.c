@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* sink.c: record destinations (see sink.h).
  *
  * File safety: the directory is created 0700 if missing, then opened with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* sink.h: where record lines go — a file (template with %p %t %h %u), stderr,
  * an inherited fd, syslog, or journald's native protocol — opened lazily at
  * the first record, so a clean run touches no file at all. Each line is one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* tcpinfo.c: TCP_INFO snapshots into the compact struct tcp_snap. */
 #include "tcpinfo.h"
 

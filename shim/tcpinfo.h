@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* tcpinfo.h: TCP_INFO snapshots, taken at moments the timeline can afford
  * (connection established, first call after an idle gap, EOF), so a record
  * shows the socket as it was *before* the failing call. */
