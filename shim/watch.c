@@ -548,6 +548,20 @@ out:
     return r;
 }
 
+/* Forgets every other fd that still points at c but is no longer its socket
+ * (closed behind our back). One getsockopt per such fd; only connections
+ * that were dup'd ever get here. */
+static void forget_stale_twins(struct conn *c)
+{
+    unsigned top = conn_table_max_fd();
+    for (unsigned j = 0; j <= top && j < CONN_SLOT_CAP; j++)
+        if (conn_table_get((int)j) == c && !fdident_same((int)j, c->ident)) {
+            guard_enter();
+            conn_table_forget_if((int)j, c);
+            guard_leave();
+        }
+}
+
 /* The first half of closing a tracked fd: the slot is emptied before the real
  * close, so a socket() racing in another thread cannot be clobbered. Returns
  * the connection to hand to close_end(), or NULL. */
@@ -555,6 +569,10 @@ static struct conn *close_begin(int fd)
 {
     struct conn *c = conn_table_take(fd);
     if (!conn_is_live(c)) return NULL;
+    /* Another fd of this connection may have been closed where no hook saw
+     * it: forget those first, so that this close is seen as the last one. */
+    if (atomic_load_explicit(&c->refs, memory_order_relaxed) > 1 && !guard_active())
+        forget_stale_twins(c);
     if (atomic_load_explicit(&c->refs, memory_order_relaxed) == 1) {
         ring_push(&c->ring, OP_CLOSE, 0, 0, clock_now_ns());
         c->close_fd = (uint64_t)fd;
@@ -697,7 +715,7 @@ int watch_sendmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, in
     int err = errno;
     if (!ORPHANED(c, id0)) {
         ssize_t bytes = mmsg_bytes(v, r);
-        if (c->retry && bytes > 0) retry_out_unbuffered(c); /* several messages: no replay */
+        if (c->retry) retry_out_unbuffered(c, bytes, err); /* several messages: no replay */
         io_end(fd, c, OP_SENDMMSG, 1, bytes, err, t0);
     }
     errno = err;
@@ -803,7 +821,7 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, enum call_variant 
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     if (!ORPHANED(c, id0)) {
-        if (c->retry && r > 0) retry_out_unbuffered(c); /* bytes the replay buffer never saw */
+        if (c->retry) retry_out_unbuffered(c, r, err); /* bytes the replay buffer never saw */
         io_end(out, c, OP_SENDFILE, 1, r, err, t0);
     }
     if (guard_signal && r < 0 && err == EPIPE) raise_sigpipe();
@@ -825,7 +843,7 @@ ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
     ssize_t r = real_splice(in, off_in, out, off_out, n, fl);
     int err = errno;
     if (!ORPHANED(c, id0)) {
-        if (co && c->retry && r > 0) retry_out_unbuffered(c);
+        if (co && c->retry) retry_out_unbuffered(c, r, err);
         io_end(fd, c, OP_SPLICE, co != NULL, r, r < 0 ? err : 0, t0);
     }
     errno = err;
@@ -931,6 +949,12 @@ int watch_dup3(int fd, int nfd, int fl, enum call_variant v)
     if (r >= 0 && conn_table_enabled() && fd != nfd &&
         (conn_table_get(fd) || conn_table_get(nfd)) && !in_vfork_child()) {
         int saved = errno;
+        /* The kernel closed what nfd was: if that was the last real fd of a
+         * dup'd connection, its other slots are stale and must go first. */
+        struct conn *old = conn_table_get(nfd);
+        if (conn_is_live(old) && atomic_load_explicit(&old->refs, memory_order_relaxed) > 1 &&
+            !guard_active())
+            forget_stale_twins(old);
         conn_table_dup(fd, r);
         errno = saved;
     }
