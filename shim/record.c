@@ -78,6 +78,15 @@ void record_cause_input(const struct conn *c, const struct record_info *ri, stru
                      (c->tcp.t_ns >= c->t_last ||
                       (c->dir == DIR_OUT && c->exchange_resp == 0 && c->tcp.t_ns >= c->t_exchange));
     in->total_retrans = c->tcp.total_retrans;
+    /* Only a snapshot taken as the current request began (io_begin's, at the
+     * request's first call) and after the previous exchange's last I/O tells
+     * how the connection was before the request; one taken at the failing EOF
+     * read tells only how it ended. */
+    in->snap_pre_request = c->exchanges > 0 && c->tcp.t_ns != 0 && c->tcp.t_ns <= c->t_exchange &&
+                           c->tcp.t_ns + c->idle_before >= c->t_exchange;
+    in->awaiting_response = c->dir == DIR_OUT;
+    in->quiet_ms = ri->now_ns > c->t_last ? (ri->now_ns - c->t_last) / 1000000 : 0;
+    in->proto = c->sniff.proto;
 }
 
 /* Days since 1970-01-01 -> civil date (proleptic Gregorian), after H. Hinnant's

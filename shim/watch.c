@@ -140,11 +140,21 @@ void watch_fill_local(int fd, struct conn *c)
     }
 }
 
+/* Under the default RSTWATCH_RECORD=resets, normal life (an idle pooled
+ * connection the peer closed, a write after our own shutdown) is counted by
+ * the classifier instead of recorded (cause.h cause_count_instead). */
+static int counted_instead(const struct conn *c, const struct record_info *ri)
+{
+    if (opt.record != RECORD_RESETS) return 0;
+    struct cause_input in;
+    record_cause_input(c, ri, &in);
+    return cause_count_instead(&in);
+}
+
 void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now)
 {
     if (atomic_exchange(&c->recorded, 1)) return; /* one record per connection */
     guard_enter();
-    watch_fill_local(fd, c);
     struct record_info ri = {
         .type = watch_is_reset_errno(err) ? "reset" : "error",
         .fd = fd,
@@ -152,7 +162,10 @@ void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t no
         .err = err,
         .now_ns = now,
     };
-    record_write(c, &ri);
+    if (!counted_instead(c, &ri)) {
+        watch_fill_local(fd, c);
+        record_write(c, &ri);
+    }
     guard_leave();
 }
 
@@ -163,10 +176,22 @@ static void eof_where_response_due(int fd, struct conn *c, unsigned op, uint64_t
 {
     if (atomic_exchange(&c->recorded, 1)) return;
     guard_enter();
-    watch_fill_local(fd, c);
     struct record_info ri = {.type = "eof", .fd = fd, .op = op, .eof = 1, .now_ns = now};
-    record_write(c, &ri);
+    if (!counted_instead(c, &ri)) {
+        watch_fill_local(fd, c);
+        record_write(c, &ri);
+    }
     guard_leave();
+}
+
+/* Request-direction bytes (a client's writes, a server's reads) say what the
+ * connection carries, and whether a TLS transfer was only handshake. iovcnt 0:
+ * nothing to look at (MSG_PEEK: the same bytes come again). */
+static inline void sniff(struct conn *c, int out, const struct iovec *iov, size_t iovcnt, ssize_t r)
+{
+    if (r <= 0 || !iovcnt || (c->role == ROLE_SERVER) == out) return;
+    if (__builtin_expect(c->sniff.proto == PROTO_UNSEEN || c->sniff.proto == PROTO_TLS, 0))
+        cause_sniff_request(&c->sniff, iov, iovcnt, (size_t)r);
 }
 
 /* The end of every I/O call on a tracked connection. out: bytes flowed out. */
@@ -180,13 +205,14 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
         /* A client's requests flow out, a server's flow in. */
         int request = (c->role == ROLE_SERVER) ? !out : out;
         if (request) {
-            if (c->dir != DIR_OUT) {
+            if (c->dir != DIR_OUT && !c->sniff.handshake_only) { /* a TLS handshake is no request */
                 c->exchanges++;
                 c->idle_before = t0 > c->t_last ? t0 - c->t_last : 0; /* quiet before the call */
                 c->t_exchange = t0;
                 c->exchange_resp = 0;
                 c->dir = DIR_OUT;
             }
+            c->sniff.handshake_only = 0;
         } else {
             c->exchange_resp += (uint64_t)r;
             c->dir = DIR_IN;
@@ -206,12 +232,16 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
             if (c->role == ROLE_CLIENT && c->exchanges > 1 && c->dir == DIR_OUT &&
                 c->exchange_resp == 0)
                 eof_where_response_due(fd, c, op, t);
+            else if (c->role == ROLE_CLIENT && c->dir == DIR_IN && c->exchanges &&
+                     t - c->t_last >= CAUSE_IDLE_CLOSE_MIN_MS * 1000000ull)
+                eof_where_response_due(fd, c, op, t); /* an idle close: counted, see cause.h */
         }
     } else {
         /* A request that failed on its first write still began an exchange:
          * the classifier must see the idle gap before it, not the last one. */
         int request = (c->role == ROLE_SERVER) ? !out : out;
-        if (request && c->dir != DIR_OUT && err != EAGAIN && err != EINTR) {
+        if (request && c->dir != DIR_OUT && err != EAGAIN && err != EINTR &&
+            !(c->sniff.proto == PROTO_TLS && !c->sniff.app_seen)) { /* TLS: still handshaking */
             c->exchanges++;
             c->idle_before = t0 > c->t_last ? t0 - c->t_last : 0;
             c->t_exchange = t0;
@@ -520,6 +550,7 @@ int watch_shutdown(int fd, int how)
         int err = inj ? inj : r < 0 ? errno : 0; /* success leaves errno alone */                  \
         if (__builtin_expect(c->retry != NULL, 0) && err != EFAULT) /* EFAULT: bad app memory */   \
             r = retry_after_out(fd, c, op, (iov), (iovcnt), r, &err);                              \
+        sniff(c, 1, (iov), (size_t)(iovcnt), r);                                                   \
         io_end(fd, c, op, 1, r, err, t0);                                                          \
         if (r < 0) {                                                                               \
             if (err == EPIPE && !((app_flags)&MSG_NOSIGNAL)) raise_sigpipe();                      \
@@ -587,10 +618,9 @@ ssize_t watch_write(int fd, struct conn *c, const void *b, size_t n)
         errno = err;
         return real_write(fd, b, n);
     }
-    if (c->retry) {
-        struct iovec one = {(void *)b, n};
-        r = retry_after_out(fd, c, OP_WRITE, &one, 1, r, &err);
-    }
+    struct iovec one = {(void *)b, n};
+    if (c->retry) r = retry_after_out(fd, c, OP_WRITE, &one, 1, r, &err);
+    sniff(c, 1, &one, 1, r);
     io_end(fd, c, OP_WRITE, 1, r, err, t0);
     if (r < 0 && err == EPIPE) raise_sigpipe();
     errno = err;
@@ -611,6 +641,7 @@ ssize_t watch_writev(int fd, struct conn *c, const struct iovec *v, int n)
         return real_writev(fd, v, n);
     }
     if (c->retry) r = retry_after_out(fd, c, OP_WRITEV, v, n, r, &err);
+    sniff(c, 1, v, (size_t)n, r);
     io_end(fd, c, OP_WRITEV, 1, r, err, t0);
     if (r < 0 && err == EPIPE) raise_sigpipe();
     errno = err;
@@ -669,7 +700,7 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
 
 /* ---- input ------------------------------------------------------------------- */
 
-#define IN_CALL(op, call_expr)                                                                     \
+#define IN_CALL(op, call_expr, iov, iovcnt)                                                        \
     do {                                                                                           \
         if (guard_active()) return (ssize_t)(call_expr);                                           \
         uint64_t t0 = io_begin(fd, c);                                                             \
@@ -681,6 +712,7 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
             err = inj ? inj : r < 0 ? errno : 0;                                                   \
             if (__builtin_expect(c->retry != NULL, 0)) r = retry_after_in(fd, c, op, r, &err);     \
         } while (r == RETRY_REISSUE);                                                              \
+        sniff(c, 0, (iov), (size_t)(iovcnt), r);                                                   \
         io_end(fd, c, op, 0, r, err, t0);                                                          \
         if (r < 0) errno = err;                                                                    \
         return r;                                                                                  \
@@ -688,29 +720,34 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
 
 ssize_t watch_recv(int fd, struct conn *c, void *b, size_t n, int fl)
 {
-    IN_CALL(OP_RECV, real_recv(fd, b, n, fl));
+    struct iovec one = {b, n};
+    IN_CALL(OP_RECV, real_recv(fd, b, n, fl), &one, !(fl & MSG_PEEK));
 }
 
 ssize_t watch_recv_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl)
 {
-    IN_CALL(OP_RECV, real___recv_chk(fd, b, n, bl, fl));
+    struct iovec one = {b, n};
+    IN_CALL(OP_RECV, real___recv_chk(fd, b, n, bl, fl), &one, !(fl & MSG_PEEK));
 }
 
 ssize_t watch_recvfrom(int fd, struct conn *c, void *b, size_t n, int fl, struct sockaddr *sa,
                        socklen_t *len)
 {
-    IN_CALL(OP_RECVFROM, real_recvfrom(fd, b, n, fl, sa, len));
+    struct iovec one = {b, n};
+    IN_CALL(OP_RECVFROM, real_recvfrom(fd, b, n, fl, sa, len), &one, !(fl & MSG_PEEK));
 }
 
 ssize_t watch_recvfrom_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl,
                            struct sockaddr *sa, socklen_t *len)
 {
-    IN_CALL(OP_RECVFROM, real___recvfrom_chk(fd, b, n, bl, fl, sa, len));
+    struct iovec one = {b, n};
+    IN_CALL(OP_RECVFROM, real___recvfrom_chk(fd, b, n, bl, fl, sa, len), &one, !(fl & MSG_PEEK));
 }
 
 ssize_t watch_recvmsg(int fd, struct conn *c, struct msghdr *m, int fl)
 {
-    IN_CALL(OP_RECVMSG, real_recvmsg(fd, m, fl));
+    IN_CALL(OP_RECVMSG, real_recvmsg(fd, m, fl), m ? m->msg_iov : NULL,
+            m && !(fl & MSG_PEEK) ? m->msg_iovlen : 0);
 }
 
 int watch_recvmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, int fl,
@@ -728,17 +765,19 @@ int watch_recvmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, in
 
 ssize_t watch_read(int fd, struct conn *c, void *b, size_t n)
 {
-    IN_CALL(OP_READ, real_read(fd, b, n));
+    struct iovec one = {b, n};
+    IN_CALL(OP_READ, real_read(fd, b, n), &one, 1);
 }
 
 ssize_t watch_read_chk(int fd, struct conn *c, void *b, size_t n, size_t bl)
 {
-    IN_CALL(OP_READ, real___read_chk(fd, b, n, bl));
+    struct iovec one = {b, n};
+    IN_CALL(OP_READ, real___read_chk(fd, b, n, bl), &one, 1);
 }
 
 ssize_t watch_readv(int fd, struct conn *c, const struct iovec *v, int n)
 {
-    IN_CALL(OP_READV, real_readv(fd, v, n));
+    IN_CALL(OP_READV, real_readv(fd, v, n), v, n > 0 ? n : 0);
 }
 
 /* ---- fd plumbing -------------------------------------------------------------- */
