@@ -84,7 +84,9 @@ void record_cause_input(const struct conn *c, const struct record_info *ri, stru
      * read tells only how it ended. */
     in->snap_pre_request = c->exchanges > 0 && c->tcp.t_ns != 0 && c->tcp.t_ns <= c->t_exchange &&
                            c->tcp.t_ns + c->idle_before >= c->t_exchange;
-    in->awaiting_response = c->dir == DIR_OUT;
+    /* Some of the request arrived or left (a call that failed at once began
+     * the exchange but carried nothing) and nothing of its response yet. */
+    in->awaiting_response = c->dir == DIR_OUT && c->t_last >= c->t_exchange;
     in->quiet_ms = ri->now_ns > c->t_last ? (ri->now_ns - c->t_last) / 1000000 : 0;
     in->proto = c->sniff.proto;
 }

@@ -169,9 +169,11 @@ void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t no
     guard_leave();
 }
 
-/* The peer closed a reused connection right where the response to our request
- * was due: the quiet form of a stale keep-alive ("Remote end closed connection
- * without response", "socket hang up"). No errno, but worth the same record. */
+/* The peer closed the connection right where the response to our request was
+ * due: the quiet form of a stale keep-alive or of a server that gave up on the
+ * request ("Remote end closed connection without response", "socket hang up",
+ * "Empty reply from server"). No errno, but worth the same record. Also the
+ * path of an idle close, which the classifier counts instead. */
 static void eof_where_response_due(int fd, struct conn *c, unsigned op, uint64_t now)
 {
     if (atomic_exchange(&c->recorded, 1)) return;
@@ -229,8 +231,12 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
              * connection as it was before the peer's FIN was read. */
             if (!(c->dir == DIR_OUT && c->tcp.t_ns && c->tcp.t_ns >= c->t_exchange))
                 snapshot(fd, c, t);
-            if (c->role == ROLE_CLIENT && c->exchanges > 1 && c->dir == DIR_OUT &&
-                c->exchange_resp == 0)
+            /* A response was due: on a reused connection the quiet stale
+             * keep-alive, on a fresh one a server that gave up or died
+             * ("Empty reply from server"). Not after our own shutdown(SHUT_WR):
+             * then the peer's FIN may be the whole, expected answer. */
+            if (c->role == ROLE_CLIENT && c->exchanges >= 1 && c->dir == DIR_OUT &&
+                c->exchange_resp == 0 && !(c->flags & CONN_SHUT_WR))
                 eof_where_response_due(fd, c, op, t);
             else if (c->role == ROLE_CLIENT && c->dir == DIR_IN && c->exchanges &&
                      t - c->t_last >= CAUSE_IDLE_CLOSE_MIN_MS * 1000000ull)
