@@ -694,3 +694,174 @@ s.sendall(b"hello two\n"); s.recv(100)' "$PORT"
     assert_cause reset_before_response "per-connection request limit"
     assert_jq '.exchanges == 2 and (.cause.hint | test("keepalive_requests|nginx|HTTP") | not)'
 }
+
+# ---- the accuracy matrix: real clients, intermediaries and failure mechanisms --------
+
+@test "matrix: curl, server killed (kill -9) while it holds the request -> reset_before_response" {
+    start_py_server hang
+    local server_pid="${PY_PIDS[-1]}"
+    (sleep 0.5; kill -9 "$server_pid") 3>&- &
+    run_shim curl -sS "http://127.0.0.1:$PORT/"
+    assert_equal 52 "$status" "curl exit status (empty reply)"
+    assert_cause reset_before_response "crashed or restarted"
+    assert_jq '.type == "eof" and .exchanges == 1 and .bytes_in == 0'
+}
+
+@test "matrix: python requests, per-connection request limit hit by the 2nd request -> reset_before_response" {
+    "$PYTHON" -c 'import requests' 2>/dev/null || skip "python3-requests is not installed"
+    start_server request-limit --every 1 --delay-ms 20
+    run_shim "$PYTHON" -c '
+import requests, sys
+s = requests.Session()
+u = "http://127.0.0.1:%s/" % sys.argv[1]
+print(s.get(u).status_code)
+s.get(u)' "$PORT"
+    assert_equal 1 "$status"
+    assert_cause reset_before_response "per-connection request limit"
+    assert_jq '.exchanges == 2 and .reused == true'
+}
+
+@test "matrix: node http client, request reset by the server -> reset_before_response" {
+    command -v node >/dev/null || skip "node is not installed"
+    start_server rst-after-request
+    run_shim node -e '
+const http = require("http");
+http.get(process.argv[1], r => r.resume()).on("error", e => { console.log(e.code); process.exit(1); });' \
+        "http://127.0.0.1:$PORT/"
+    assert_equal 1 "$status"
+    assert_equal ECONNRESET "$output"
+    assert_cause reset_before_response "check the server's logs"
+}
+
+@test "matrix: redis-cli, redis-server's idle timeout (timeout 1) closed the connection before the 2nd PING -> idle_reuse" {
+    command -v redis-server >/dev/null || skip "redis-server is not installed"
+    command -v redis-cli >/dev/null || skip "redis-cli is not installed"
+    local port
+    port="$(free_port)"
+    mkdir -p "$T/redis"
+    start_bg redis redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$T/redis" --daemonize no --timeout 1 --logfile "$T/redis/redis.log"
+    wait_for_port "$port"
+    run_shim redis-cli -p "$port" -r 2 -i 2.5 PING
+    [[ "$output" == PONG* ]] || { echo "$output" >&2; false; }
+    assert_cause idle_reuse "set the client's idle timeout below"
+    assert_jq '.type == "eof" and .exchanges == 2 and .idle_before_ms >= 2000'
+    assert_jq '.cause.hint | contains("the peer had already closed it")'
+}
+
+@test "matrix: psql, startup message reset by the server -> reset_before_response" {
+    command -v psql >/dev/null || skip "psql is not installed"
+    start_server rst-after-request
+    PGCONNECT_TIMEOUT=5 run_shim psql "host=127.0.0.1 port=$PORT user=x dbname=x sslmode=disable" -c 'select 1'
+    assert_equal 2 "$status" "psql exit status"
+    assert_cause reset_before_response "check the server's logs"
+    assert_jq '.exchanges == 1 and .bytes_in == 0'
+}
+
+# nginx_proxy UPSTREAM_PORT: nginx (one process, under the shim) proxying
+# /plain/ to the upstream with a new connection per request, and /ka/ over an
+# upstream keep-alive pool. Sets NGX_PORT.
+nginx_proxy() {
+    local nginx=/usr/sbin/nginx
+    [ -x "$nginx" ] || nginx="$(command -v nginx)" || skip "nginx is not installed"
+    local d="$T/nginx"
+    mkdir -p "$d/tmp"
+    NGX_PORT="$(free_port)"
+    cat >"$d/nginx.conf" <<EOF
+daemon off;
+master_process off;
+pid $d/nginx.pid;
+error_log $d/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp;
+    proxy_temp_path $d/tmp;
+    fastcgi_temp_path $d/tmp;
+    uwsgi_temp_path $d/tmp;
+    scgi_temp_path $d/tmp;
+    upstream pool { server 127.0.0.1:$1; keepalive 4; }
+    server {
+        listen 127.0.0.1:$NGX_PORT;
+        location /plain/ { proxy_pass http://127.0.0.1:$1/; }
+        location /ka/ {
+            proxy_pass http://pool/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    start_bg nginx shim "$nginx" -p "$d" -c "$d/nginx.conf"
+    wait_for_port "$NGX_PORT"
+}
+
+@test "matrix: nginx reverse proxy, no upstream keep-alive, upstream resets the request -> reset_before_response (nginx's record)" {
+    start_server rst-after-request
+    nginx_proxy "$PORT"
+    run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NGX_PORT/plain/x"
+    assert_equal 502 "$output" "curl's HTTP status through nginx"
+    stop_servers
+    assert_cause reset_before_response "check the server's logs"
+    assert_jq '.role == "client" and .peer == "127.0.0.1:\($p)" and .exchanges == 1' --arg p "$PORT"
+}
+
+@test "matrix: nginx upstream keep-alive pool, upstream resets the idle connection after 1.5 s -> idle_close (RECORD=errors)" {
+    start_server idle-close --delay-ms 1500
+    RSTWATCH_RECORD=errors nginx_proxy "$PORT"
+    run curl -s "http://127.0.0.1:$NGX_PORT/ka/x"
+    assert_equal ok "$output" "curl's body through nginx"
+    sleep 2.5
+    stop_servers
+    assert_cause idle_close "nothing failed"
+    assert_jq '.role == "client" and .idle_ms >= 1000'
+}
+
+@test "matrix: nginx upstream keep-alive pool, idle close under the default RECORD=resets -> counted, no record" {
+    start_server idle-close --delay-ms 1500
+    nginx_proxy "$PORT"
+    run curl -s "http://127.0.0.1:$NGX_PORT/ka/x"
+    assert_equal ok "$output"
+    sleep 2.5
+    stop_servers
+    assert_record_count 0
+}
+
+@test "matrix: HAProxy in front of an upstream that resets the request -> reset_before_response (HAProxy's record)" {
+    command -v haproxy >/dev/null || skip "haproxy is not installed"
+    start_server rst-after-request
+    local hp
+    hp="$(free_port)"
+    cat >"$T/haproxy.cfg" <<EOF
+global
+    maxconn 64
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+    retries 0
+frontend f
+    bind 127.0.0.1:$hp
+    default_backend b
+backend b
+    server s1 127.0.0.1:$PORT
+EOF
+    start_bg haproxy shim haproxy -db -f "$T/haproxy.cfg"
+    wait_for_port "$hp"
+    run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$hp/x"
+    assert_equal 502 "$output" "curl's HTTP status through HAProxy"
+    stop_servers
+    assert_cause reset_before_response "check the server's logs"
+    assert_jq '.role == "client" and .peer == "127.0.0.1:\($p)"' --arg p "$PORT"
+}
+
+@test "matrix: python, a firewall rejects the request with a TCP reset (iptables REJECT tcp-reset) -> reset_before_response" {
+    need_netns
+    start_server_in_ns silent
+    CAUSE_HOOK="ip netns exec $NS iptables -A INPUT -p tcp --dport $PORT -j REJECT --reject-with tcp-reset" \
+        run_shim ip netns exec "$NS" "$PYTHON" "$CAUSE_CLIENT" hold "$PORT" 0 before
+    assert_equal 1 "$status"
+    assert_cause reset_before_response "check the server's logs"
+    assert_jq '.errno == "ECONNRESET" and .bytes_out > 0 and .bytes_in == 0'
+}
