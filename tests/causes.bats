@@ -865,3 +865,58 @@ EOF
     assert_cause reset_before_response "check the server's logs"
     assert_jq '.errno == "ECONNRESET" and .bytes_out > 0 and .bytes_in == 0'
 }
+
+@test "matrix: curl over TLS to nginx, nginx killed (kill -9) during a fresh request -> reset_before_response, request 1" {
+    # The TLS handshake used to count as an exchange: this record said
+    # "reused" and idle_reuse although the server had crashed.
+    need_tls
+    local nginx=/usr/sbin/nginx
+    [ -x "$nginx" ] || nginx="$(command -v nginx)" || skip "nginx is not installed"
+    start_py_server hang
+    local up="$PORT" d="$T/nginx-tls"
+    mkdir -p "$d/tmp"
+    NGX_PORT="$(free_port)"
+    cat >"$d/nginx.conf" <<EOF
+daemon off;
+master_process off;
+pid $d/nginx.pid;
+error_log $d/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp;
+    proxy_temp_path $d/tmp;
+    fastcgi_temp_path $d/tmp;
+    uwsgi_temp_path $d/tmp;
+    scgi_temp_path $d/tmp;
+    server {
+        listen 127.0.0.1:$NGX_PORT ssl;
+        ssl_certificate $BATS_FILE_TMPDIR/cert.pem;
+        ssl_certificate_key $BATS_FILE_TMPDIR/key.pem;
+        location / { proxy_pass http://127.0.0.1:$up/; }
+    }
+}
+EOF
+    start_bg nginx "$nginx" -p "$d" -c "$d/nginx.conf"
+    local ngx_pid="${SERVER_PIDS[-1]}"
+    wait_for_port "$NGX_PORT"
+    (sleep 0.7; kill -9 "$ngx_pid") 3>&- &
+    run_shim curl -sSk "https://127.0.0.1:$NGX_PORT/"
+    [ "$status" != 0 ]
+    assert_cause reset_before_response "server's logs"
+    assert_jq '.exchanges == 1 and .reused == false and .bytes_out > 0'
+}
+
+@test "matrix: connect to a missing unix socket path under RECORD=all -> refused, not 'no pattern fits'" {
+    RSTWATCH_RECORD=all run_shim "$PYTHON" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+except FileNotFoundError:
+    print("ENOENT")' "$T/no-such.sock"
+    assert_equal ENOENT "$output"
+    assert_record_count 1
+    assert_jq '.errno == "ENOENT" and .cause.code == "refused" and (.cause.hint | contains("no socket exists at that path"))'
+    assert_hint_fits
+}
