@@ -280,6 +280,10 @@ start_server_in_ns() {
 # CODE with a hint that contains the next step STEP.
 assert_cause() {
     local code="$1" step="$2"
+    if [ -n "${ACCURACY_OUT:-}" ]; then # the README's accuracy table: test, expected, actual
+        printf '%s\t%s\t%s\n' "$BATS_TEST_DESCRIPTION" "$code" \
+            "$(records | jq -r '.cause.code // "-"' | paste -sd, -)" >>"$ACCURACY_OUT"
+    fi
     assert_record_count 1
     assert_jq 'any(.events[]; .op == "connect" or .op == "accept")'
     assert_jq '.cause.code == $c' --arg c "$code"
@@ -556,6 +560,7 @@ need_tls() {
 }
 
 @test "TLS: curl's fresh HTTPS request reset by the server is request 1, not a reused connection" {
+    need_preloadable curl
     need_tls
     start_py_server tls-rst-after-request
     run_shim curl -sSk "https://127.0.0.1:$PORT/"
@@ -578,6 +583,7 @@ c.getresponse()' "$PORT"
 }
 
 @test "TLS: a reset during the handshake gets the TLS hint, not 'the request was sent'" {
+    need_preloadable curl
     need_tls
     start_py_server tls-rst-on-hello
     run_shim curl -sSk "https://127.0.0.1:$PORT/"
@@ -588,6 +594,7 @@ c.getresponse()' "$PORT"
 }
 
 @test "wget: the server closes 20 ms after the 2nd request on a keep-alive connection: not idle_reuse" {
+    need_preloadable wget
     command -v wget >/dev/null || skip "wget is not installed"
     start_server request-limit --every 1 --delay-ms 20
     run_shim wget -q -O /dev/null -t 1 "http://127.0.0.1:$PORT/a" "http://127.0.0.1:$PORT/b"
@@ -608,6 +615,7 @@ c.getresponse()' "$PORT"
 }
 
 @test "response_timeout: curl's request closed unanswered after 2 s (a server request timeout)" {
+    need_preloadable curl
     start_server slow-close --delay-ms 2000
     run_shim curl -sS "http://127.0.0.1:$PORT/"
     assert_equal 52 "$status" "curl exit status (empty reply)"
@@ -698,6 +706,7 @@ s.sendall(b"hello two\n"); s.recv(100)' "$PORT"
 # ---- the accuracy matrix: real clients, intermediaries and failure mechanisms --------
 
 @test "matrix: curl, server killed (kill -9) while it holds the request -> reset_before_response" {
+    need_preloadable curl
     start_py_server hang
     local server_pid="${PY_PIDS[-1]}"
     (sleep 0.5; kill -9 "$server_pid") 3>&- &
@@ -750,6 +759,7 @@ http.get(process.argv[1], r => r.resume()).on("error", e => { console.log(e.code
 }
 
 @test "matrix: psql, startup message reset by the server -> reset_before_response" {
+    need_preloadable psql
     command -v psql >/dev/null || skip "psql is not installed"
     start_server rst-after-request
     PGCONNECT_TIMEOUT=5 run_shim psql "host=127.0.0.1 port=$PORT user=x dbname=x sslmode=disable" -c 'select 1'
@@ -870,6 +880,7 @@ EOF
     # The TLS handshake used to count as an exchange: this record said
     # "reused" and idle_reuse although the server had crashed.
     need_tls
+    need_preloadable curl
     local nginx=/usr/sbin/nginx
     [ -x "$nginx" ] || nginx="$(command -v nginx)" || skip "nginx is not installed"
     start_py_server hang
