@@ -28,6 +28,8 @@ deps=(
   chromium:chromium
   procps:ps psmisc:fuser
   nginx-light:/usr/sbin/nginx redis-server:redis-server redis-tools:redis-benchmark wrk:wrk
+  haproxy:/usr/sbin/haproxy wget:wget openssl:openssl postgresql-client:psql
+  python3-requests:/usr/lib/python3/dist-packages/requests/__init__.py
 )
 [ "$want_bench" = 1 ] && deps+=(hyperfine:hyperfine util-linux:taskset)
 [ "$want_fuzz" = 1 ] && deps+=(clang:clang libclang-rt-14-dev:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a)
