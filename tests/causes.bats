@@ -837,11 +837,11 @@ EOF
     assert_record_count 0
 }
 
-@test "matrix: HAProxy in front of an upstream that resets the request -> reset_before_response (HAProxy's record)" {
+# haproxy_proxy UPSTREAM_PORT: HAProxy (under the shim) in front of the
+# upstream, reusing idle server connections (http-reuse always). Sets HP_PORT.
+haproxy_proxy() {
     command -v haproxy >/dev/null || skip "haproxy is not installed"
-    start_server rst-after-request
-    local hp
-    hp="$(free_port)"
+    HP_PORT="$(free_port)"
     cat >"$T/haproxy.cfg" <<EOF
 global
     maxconn 64
@@ -851,15 +851,32 @@ defaults
     timeout client 5s
     timeout server 5s
     retries 0
+    http-reuse always
 frontend f
-    bind 127.0.0.1:$hp
+    bind 127.0.0.1:$HP_PORT
     default_backend b
 backend b
-    server s1 127.0.0.1:$PORT
+    server s1 127.0.0.1:$1
 EOF
     start_bg haproxy shim haproxy -db -f "$T/haproxy.cfg"
-    wait_for_port "$hp"
-    run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$hp/x"
+    wait_for_port "$HP_PORT"
+}
+
+@test "matrix: HAProxy's idle server connection reset by the upstream after 1.5 s -> idle_close (RECORD=errors)" {
+    start_server idle-close --delay-ms 1500
+    RSTWATCH_RECORD=errors haproxy_proxy "$PORT"
+    run curl -s "http://127.0.0.1:$HP_PORT/x"
+    assert_equal ok "$output" "curl's body through HAProxy"
+    sleep 2.5
+    stop_servers
+    assert_cause idle_close "nothing failed"
+    assert_jq '.role == "client" and .peer == "127.0.0.1:\($p)" and .idle_ms >= 1000' --arg p "$PORT"
+}
+
+@test "matrix: HAProxy in front of an upstream that resets the request -> reset_before_response (HAProxy's record)" {
+    start_server rst-after-request
+    haproxy_proxy "$PORT"
+    run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HP_PORT/x"
     assert_equal 502 "$output" "curl's HTTP status through HAProxy"
     stop_servers
     assert_cause reset_before_response "check the server's logs"
