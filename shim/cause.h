@@ -34,8 +34,16 @@ enum cause_code {
 
 enum op_class { OPC_CONNECT, OPC_ACCEPT, OPC_OUT, OPC_IN, OPC_OTHER };
 
-/* What the first bytes of the first request said the connection carries. */
-enum cause_proto { PROTO_UNSEEN, PROTO_HTTP, PROTO_TLS, PROTO_OTHER };
+/* What the first bytes of the first request said the connection carries.
+ * Below PROTO_SETTLED the request stream is still watched (unseen, or TLS
+ * whose record boundaries tell handshake from application data). */
+enum cause_proto {
+    PROTO_UNSEEN,
+    PROTO_TLS,
+    PROTO_SETTLED,
+    PROTO_HTTP = PROTO_SETTLED,
+    PROTO_OTHER
+};
 
 struct cause_input {
     int err;         /* errno of the failing call (0 for an EOF record) */
