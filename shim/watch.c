@@ -205,13 +205,28 @@ static void eof_where_response_due(int fd, struct conn *c, unsigned op, uint64_t
 /* Request-direction bytes (a client's writes, a server's reads) say what the
  * connection carries, and whether a TLS transfer was only handshake. iovcnt 0:
  * nothing to look at (MSG_PEEK: the same bytes come again). */
-static inline void sniff(struct conn *c, int out, const struct iovec *iov, size_t iovcnt, ssize_t r)
+static void sniff_slow(struct conn *c, int out, const struct iovec *iov, size_t iovcnt, ssize_t r)
 {
-    /* One compare on the fast path: plain HTTP and other protocols are settled. */
-    if (__builtin_expect(c->sniff.proto < PROTO_SETTLED, 0) && r > 0 && iovcnt &&
-        (c->role == ROLE_SERVER) != out)
-        cause_sniff_request(&c->sniff, iov, iovcnt, (size_t)r);
+    if (r <= 0 || !iovcnt || (c->role == ROLE_SERVER) == out) return;
+    int after_handshake = c->sniff.handshake_only;
+    cause_sniff_request(&c->sniff, iov, iovcnt, (size_t)r);
+    /* io_end begins an exchange when request bytes follow anything but
+     * request bytes: a TLS handshake transfer poses as one so that it does
+     * not, and the first application data after it begins one even when
+     * it follows the handshake directly (a TLS 1.3 client's Finished). */
+    if (c->sniff.handshake_only)
+        c->dir = DIR_OUT;
+    else if (after_handshake)
+        c->dir = DIR_NONE;
 }
+
+/* One compare on the fast path (plain HTTP and other protocols are settled);
+ * iov and iovcnt are evaluated only when the stream is still watched. */
+#define SNIFF(c, out, iov, iovcnt, r)                                                              \
+    do {                                                                                           \
+        if (__builtin_expect((c)->sniff.proto < PROTO_SETTLED, 0))                                 \
+            sniff_slow((c), (out), (iov), (size_t)(iovcnt), (r));                                  \
+    } while (0)
 
 /* The end of every I/O call on a tracked connection. out: bytes flowed out. */
 static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c, unsigned op,
@@ -224,14 +239,13 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
         /* A client's requests flow out, a server's flow in. */
         int request = (c->role == ROLE_SERVER) ? !out : out;
         if (request) {
-            if (c->dir != DIR_OUT && !c->sniff.handshake_only) { /* a TLS handshake is no request */
+            if (c->dir != DIR_OUT) {
                 c->exchanges++;
                 c->idle_before = t0 > c->t_last ? t0 - c->t_last : 0; /* quiet before the call */
                 c->t_exchange = t0;
                 c->exchange_resp = 0;
                 c->dir = DIR_OUT;
             }
-            c->sniff.handshake_only = 0;
         } else {
             c->exchange_resp += (uint64_t)r;
             c->dir = DIR_IN;
@@ -668,7 +682,7 @@ int watch_shutdown(int fd, int how)
             if (c->retry && err != EFAULT) /* EFAULT: bad app memory */                            \
                 r = retry_after_out(fd, c, op, (iov), (iovcnt), r, &err);                          \
         }                                                                                          \
-        sniff(c, 1, (iov), (size_t)(iovcnt), r);                                                   \
+        SNIFF(c, 1, (iov), (iovcnt), r);                                                           \
         io_end(fd, c, op, 1, r, err, t0);                                                          \
     out_done:                                                                                      \
         if (r < 0) {                                                                               \
@@ -740,12 +754,14 @@ ssize_t watch_write(int fd, struct conn *c, const void *b, size_t n)
         errno = err;
         return real_write(fd, b, n);
     }
-    struct iovec one = {(void *)b, n};
     if (__builtin_expect(RARE_AFTER_CALL(c, id0), 0)) {
         if (ORPHANED(c, id0)) goto done;
-        if (c->retry) r = retry_after_out(fd, c, OP_WRITE, &one, 1, r, &err);
+        if (c->retry) {
+            struct iovec one = {(void *)b, n};
+            r = retry_after_out(fd, c, OP_WRITE, &one, 1, r, &err);
+        }
     }
-    sniff(c, 1, &one, 1, r);
+    SNIFF(c, 1, (&(struct iovec){(void *)b, n}), 1, r);
     io_end(fd, c, OP_WRITE, 1, r, err, t0);
 done:
     if (r < 0 && err == EPIPE) raise_sigpipe();
@@ -768,7 +784,7 @@ ssize_t watch_writev(int fd, struct conn *c, const struct iovec *v, int n)
     }
     if (!ORPHANED(c, id0)) {
         if (c->retry) r = retry_after_out(fd, c, OP_WRITEV, v, n, r, &err);
-        sniff(c, 1, v, (size_t)n, r);
+        SNIFF(c, 1, v, n, r);
         io_end(fd, c, OP_WRITEV, 1, r, err, t0);
     }
     if (r < 0 && err == EPIPE) raise_sigpipe();
@@ -871,7 +887,7 @@ ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
                 return r;                                                                          \
             }                                                                                      \
         }                                                                                          \
-        sniff(c, 0, (iov), (size_t)(iovcnt), r);                                                   \
+        SNIFF(c, 0, iov, iovcnt, r);                                                               \
         io_end(fd, c, op, 0, r, err, t0);                                                          \
         if (r < 0) errno = err;                                                                    \
         return r;                                                                                  \
@@ -879,28 +895,26 @@ ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
 
 ssize_t watch_recv(int fd, struct conn *c, void *b, size_t n, int fl)
 {
-    struct iovec one = {b, n};
-    IN_CALL(OP_RECV, real_recv(fd, b, n, fl), &one, !(fl & MSG_PEEK));
+    IN_CALL(OP_RECV, real_recv(fd, b, n, fl), (&(struct iovec){b, n}), !(fl & MSG_PEEK));
 }
 
 ssize_t watch_recv_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl)
 {
-    struct iovec one = {b, n};
-    IN_CALL(OP_RECV, real___recv_chk(fd, b, n, bl, fl), &one, !(fl & MSG_PEEK));
+    IN_CALL(OP_RECV, real___recv_chk(fd, b, n, bl, fl), (&(struct iovec){b, n}), !(fl & MSG_PEEK));
 }
 
 ssize_t watch_recvfrom(int fd, struct conn *c, void *b, size_t n, int fl, struct sockaddr *sa,
                        socklen_t *len)
 {
-    struct iovec one = {b, n};
-    IN_CALL(OP_RECVFROM, real_recvfrom(fd, b, n, fl, sa, len), &one, !(fl & MSG_PEEK));
+    IN_CALL(OP_RECVFROM, real_recvfrom(fd, b, n, fl, sa, len), (&(struct iovec){b, n}),
+            !(fl & MSG_PEEK));
 }
 
 ssize_t watch_recvfrom_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl,
                            struct sockaddr *sa, socklen_t *len)
 {
-    struct iovec one = {b, n};
-    IN_CALL(OP_RECVFROM, real___recvfrom_chk(fd, b, n, bl, fl, sa, len), &one, !(fl & MSG_PEEK));
+    IN_CALL(OP_RECVFROM, real___recvfrom_chk(fd, b, n, bl, fl, sa, len), (&(struct iovec){b, n}),
+            !(fl & MSG_PEEK));
 }
 
 ssize_t watch_recvmsg(int fd, struct conn *c, struct msghdr *m, int fl)
@@ -923,14 +937,12 @@ int watch_recvmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, in
 
 ssize_t watch_read(int fd, struct conn *c, void *b, size_t n)
 {
-    struct iovec one = {b, n};
-    IN_CALL(OP_READ, real_read(fd, b, n), &one, 1);
+    IN_CALL(OP_READ, real_read(fd, b, n), (&(struct iovec){b, n}), 1);
 }
 
 ssize_t watch_read_chk(int fd, struct conn *c, void *b, size_t n, size_t bl)
 {
-    struct iovec one = {b, n};
-    IN_CALL(OP_READ, real___read_chk(fd, b, n, bl), &one, 1);
+    IN_CALL(OP_READ, real___read_chk(fd, b, n, bl), (&(struct iovec){b, n}), 1);
 }
 
 ssize_t watch_readv(int fd, struct conn *c, const struct iovec *v, int n)
