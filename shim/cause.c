@@ -139,17 +139,22 @@ static int is_reset_family(int err)
     }
 }
 
-/* On a fresh TLS 1.3 connection the first exchange's few hundred response
- * bytes may be nothing but session tickets: no proof that a response began. */
-static int maybe_only_tickets(const struct cause_input *in)
+int cause_tls_not_a_response(int proto, uint32_t exchanges, uint64_t bytes)
 {
-    return in->proto == PROTO_TLS && in->exchanges == 1 && in->exchange_in > 0 &&
-           in->exchange_in <= CAUSE_TLS_TICKETS_MAX;
+    if (proto != PROTO_TLS || bytes == 0) return 0;
+    return bytes <= (exchanges <= 1 ? CAUSE_TLS_TICKETS_MAX : CAUSE_TLS_ALERT_MAX);
+}
+
+/* On a TLS connection a few response-direction bytes may be session tickets
+ * or the peer's close_notify: no proof that a response began. */
+static int maybe_not_a_response(const struct cause_input *in)
+{
+    return cause_tls_not_a_response(in->proto, in->exchanges, in->exchange_in);
 }
 
 static int no_response_yet(const struct cause_input *in)
 {
-    return in->exchange_in == 0 || maybe_only_tickets(in);
+    return in->exchange_in == 0 || maybe_not_a_response(in);
 }
 
 /* Evidence that the peer had closed before the request left: a snapshot taken
@@ -205,12 +210,23 @@ static int m_not_a_reset(const struct cause_input *in)
 static int m_idle_close(const struct cause_input *in)
 {
     return !in->server && (in->eof || in->err == ECONNRESET) && in->op_class == OPC_IN &&
-           !in->awaiting_response && in->exchanges >= 1 && in->quiet_ms >= CAUSE_IDLE_CLOSE_MIN_MS;
+           !in->awaiting_response && in->exchanges >= 1 &&
+           in->quiet_ms >= CAUSE_IDLE_CLOSE_MIN_MS && !maybe_not_a_response(in);
+}
+
+/* TLS, nothing outstanding as far as the byte counts tell, but what came back
+ * may have been only session tickets: the peer either closed an idle
+ * connection or gave up on the request. Say so rather than guess. */
+static int m_tls_ambiguous(const struct cause_input *in)
+{
+    return !in->server && (in->eof || in->err == ECONNRESET) && in->op_class == OPC_IN &&
+           !in->awaiting_response && in->quiet_ms >= CAUSE_IDLE_CLOSE_MIN_MS &&
+           maybe_not_a_response(in);
 }
 
 static int m_idle_reuse(const struct cause_input *in)
 {
-    if (!is_reset(in) || in->server || in->exchanges < 2 || in->exchange_in != 0) return 0;
+    if (!is_reset(in) || in->server || in->exchanges < 2 || !no_response_yet(in)) return 0;
     if (peer_closed_before(in)) return 1;
     if (in->snap_pre_request && in->snap_state == TCP_CLOSE &&
         in->idle_before_ms >= IDLE_RST_MIN_MS)
@@ -255,7 +271,7 @@ static int m_unread_data_close(const struct cause_input *in)
     return is_reset(in) && !in->eof &&
            (in->peer_fin ||
             (!in->server && in->op_class == OPC_OUT &&
-             ((in->exchange_in > 0 && !maybe_only_tickets(in)) || in->resp_before_write > 0)));
+             ((in->exchange_in > 0 && !maybe_not_a_response(in)) || in->resp_before_write > 0)));
 }
 
 /* No response byte, and the peer gave up long after the request, at a
@@ -318,6 +334,10 @@ const struct cause_rule cause_rules[] = {
      "the peer closed this pooled connection while it was idle with no request outstanding, so "
      "nothing failed; if a request fails soon after, set the client's pool idle timeout below "
      "the peer's"},
+    {CAUSE_UNKNOWN, m_tls_ambiguous,
+     "on this TLS connection the few bytes that came back may have been session tickets or a "
+     "short response, so either the peer gave up on the request or it closed the idle "
+     "connection: compare the timeline with the peer's logs at this time"},
     {CAUSE_WRITE_AFTER_PEER_FIN, m_write_after_eof, HINT_WRITE_AFTER_FIN},
     {CAUSE_IDLE_REUSE, m_idle_reuse,
      "the peer or a load balancer closed this keep-alive connection at its idle timeout and the "
@@ -448,12 +468,15 @@ void cause_write_hint(struct strbuf *b, size_t rule, const struct cause_input *i
         sb_puts(b, " after the request: if a server or proxy timeout is set near that, it is the "
                    "cause)");
     }
-    if ((r->code == CAUSE_RESET_BEFORE_RESPONSE || r->code == CAUSE_RESPONSE_TIMEOUT) &&
-        maybe_only_tickets(in)) {
+    if ((r->code == CAUSE_RESET_BEFORE_RESPONSE || r->code == CAUSE_RESPONSE_TIMEOUT ||
+         r->code == CAUSE_IDLE_REUSE) &&
+        maybe_not_a_response(in)) {
         sb_puts(b, " (the ");
         sb_putu(b, in->exchange_in);
-        sb_puts(b, " bytes received after the request fit the TLS session tickets of a new "
-                   "connection, not a response)");
+        sb_puts(b, in->exchanges <= 1 ? " bytes received after the request fit the TLS session "
+                                        "tickets of a new connection, not a response)"
+                                      : " bytes received after the request fit the peer's TLS "
+                                        "close_notify alert, not a response)");
     }
     if (r->code == CAUSE_CLIENT_ABORT) {
         if (in->proto == PROTO_TLS && in->exchanges == 0)

@@ -131,6 +131,14 @@ void cause_sniff_request(struct cause_sniff *s, const struct iovec *iov, size_t 
  * without any response: the server's NewSessionTicket messages, sent right
  * after the handshake (RFC 8446 4.6.1; OpenSSL sends two of ~250 bytes). */
 #define CAUSE_TLS_TICKETS_MAX 1200
+/* ... and a later exchange: the peer's close_notify alert before its FIN, one
+ * record of 23 to 31 bytes with the common AEAD ciphers (RFC 8446 6.1). */
+#define CAUSE_TLS_ALERT_MAX 64
+
+/* 1 when bytes of response-direction data in exchange number exchanges of a
+ * connection carrying proto may be TLS housekeeping (tickets, close_notify)
+ * rather than the start of a response. */
+int cause_tls_not_a_response(int proto, uint32_t exchanges, uint64_t bytes);
 
 #pragma GCC visibility pop
 

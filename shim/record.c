@@ -88,6 +88,9 @@ void record_cause_input(const struct conn *c, const struct record_info *ri, stru
     /* Some of the request arrived or left (a call that failed at once began
      * the exchange but carried nothing) and nothing of its response yet. */
     in->awaiting_response = c->dir == DIR_OUT && c->t_last >= c->t_exchange;
+    if (ri->eof && c->dir == DIR_IN && c->exchanges > 1 &&
+        cause_tls_not_a_response(c->sniff.proto, c->exchanges, c->exchange_resp))
+        in->awaiting_response = 1; /* only the peer's close_notify came back (watch.c) */
     in->quiet_ms = ri->now_ns > c->t_last ? (ri->now_ns - c->t_last) / 1000000 : 0;
     in->proto = c->sniff.proto;
 }

@@ -228,6 +228,19 @@ static void sniff_slow(struct conn *c, int out, const struct iovec *iov, size_t 
             sniff_slow((c), (out), (iov), (size_t)(iovcnt), (r));                                  \
     } while (0)
 
+/* A TLS peer that closed an idle keep-alive connection sent its close_notify
+ * before its FIN: a client that reused the connection reads that alert where
+ * the response was due. Only trusted when a snapshot taken as the request
+ * began shows the peer's FIN already in. */
+static int tls_alert_before_request(const struct conn *c)
+{
+    return c->exchanges > 1 && c->dir == DIR_IN &&
+           cause_tls_not_a_response(c->sniff.proto, c->exchanges, c->exchange_resp) &&
+           c->tcp.t_ns && c->tcp.t_ns <= c->t_exchange &&
+           c->tcp.t_ns + c->idle_before >= c->t_exchange &&
+           (c->tcp.state == 8 /* CLOSE_WAIT */ || c->tcp.state == 9 /* LAST_ACK */);
+}
+
 /* The end of every I/O call on a tracked connection. out: bytes flowed out. */
 static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c, unsigned op,
                                                          int out, ssize_t r, int err, uint64_t t0)
@@ -258,16 +271,15 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
     } else if (r == 0) {
         if (!out && !(c->flags & CONN_PEER_FIN)) {
             c->flags |= CONN_PEER_FIN;
+            int due = c->dir == DIR_OUT || tls_alert_before_request(c);
             /* Keep a snapshot taken when this request began: it shows the
              * connection as it was before the peer's FIN was read. */
-            if (!(c->dir == DIR_OUT && c->tcp.t_ns && c->tcp.t_ns >= c->t_exchange))
-                snapshot(fd, c, t);
+            if (!(due && c->tcp.t_ns && c->tcp.t_ns >= c->t_exchange)) snapshot(fd, c, t);
             /* A response was due: on a reused connection the quiet stale
              * keep-alive, on a fresh one a server that gave up or died
              * ("Empty reply from server"). Not after our own shutdown(SHUT_WR):
              * then the peer's FIN may be the whole, expected answer. */
-            if (c->role == ROLE_CLIENT && c->exchanges >= 1 && c->dir == DIR_OUT &&
-                c->exchange_resp == 0 && !(c->flags & CONN_SHUT_WR))
+            if (c->role == ROLE_CLIENT && c->exchanges >= 1 && !(c->flags & CONN_SHUT_WR) && due)
                 eof_where_response_due(fd, c, op, t);
             else if (c->role == ROLE_CLIENT && c->dir == DIR_IN && c->exchanges &&
                      t - c->t_last >= CAUSE_IDLE_CLOSE_MIN_MS * 1000000ull)
@@ -344,6 +356,18 @@ static const char *env_get(const char *name)
 
 static void on_last_close(struct conn *c)
 {
+    /* A TLS client (OpenSSL) stops at the peer's close_notify and never reads
+     * the FIN after it: a reused connection whose request got only that alert
+     * is a stale keep-alive, recorded when the app closes it. */
+    if (c->role == ROLE_CLIENT && tls_alert_before_request(c) &&
+        !atomic_exchange(&c->recorded, 1)) {
+        struct record_info ri = {.type = "eof",
+                                 .fd = (int)c->close_fd,
+                                 .op = OP_CLOSE,
+                                 .eof = 1,
+                                 .now_ns = clock_now_ns()};
+        if (!counted_instead(c, &ri)) record_write(c, &ri);
+    }
     if (opt.record == RECORD_ALL && !atomic_exchange(&c->recorded, 1)) {
         struct record_info ri = {
             .type = "close", .fd = (int)c->close_fd, .op = OP_CLOSE, .now_ns = clock_now_ns()};

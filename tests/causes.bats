@@ -948,3 +948,49 @@ except FileNotFoundError:
     assert_jq '.errno == "ENOENT" and .cause.code == "refused" and (.cause.hint | contains("no socket exists at that path"))'
     assert_hint_fits
 }
+
+@test "matrix: python HTTPS reuses a connection nginx closed at keepalive_timeout (close_notify + FIN) -> idle_reuse" {
+    # OpenSSL stops at the peer's close_notify and never reads the FIN: the
+    # record comes when the app closes the connection.
+    need_tls
+    local nginx=/usr/sbin/nginx
+    [ -x "$nginx" ] || nginx="$(command -v nginx)" || skip "nginx is not installed"
+    local d="$T/nginx-ka"
+    mkdir -p "$d/tmp"
+    NGX_PORT="$(free_port)"
+    cat >"$d/nginx.conf" <<EOF
+daemon off;
+master_process off;
+pid $d/nginx.pid;
+error_log $d/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    keepalive_timeout 1s;
+    client_body_temp_path $d/tmp;
+    proxy_temp_path $d/tmp;
+    fastcgi_temp_path $d/tmp;
+    uwsgi_temp_path $d/tmp;
+    scgi_temp_path $d/tmp;
+    server {
+        listen 127.0.0.1:$NGX_PORT ssl;
+        ssl_certificate $BATS_FILE_TMPDIR/cert.pem;
+        ssl_certificate_key $BATS_FILE_TMPDIR/key.pem;
+        location / { return 200 "ok\n"; }
+    }
+}
+EOF
+    start_bg nginx "$nginx" -p "$d" -c "$d/nginx.conf"
+    wait_for_port "$NGX_PORT"
+    run_shim "$PYTHON" -c '
+import http.client, ssl, sys, time
+c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ssl._create_unverified_context())
+c.request("GET", "/"); r = c.getresponse(); print(r.status, r.read())
+time.sleep(2.5)
+c.request("GET", "/"); c.getresponse()' "$NGX_PORT"
+    assert_equal 1 "$status"
+    [[ "$stderr" == *RemoteDisconnected* ]] || { echo "$stderr" >&2; false; }
+    assert_cause idle_reuse "set the client's idle timeout below"
+    assert_jq '.type == "eof" and .exchanges == 2 and .idle_before_ms >= 2000'
+    assert_jq '.cause.hint | contains("the peer had already closed it") and contains("close_notify")'
+}
