@@ -428,6 +428,10 @@ static void write_hint_prefix(struct strbuf *b, const struct cause_rule *r,
         put_seconds(b, in->quiet_ms);
         sb_puts(b, in->eof ? " then FIN from the peer (its idle timeout is about that long); "
                            : " then RST from the peer (its idle timeout is about that long); ");
+    } else if (r->match == m_tls_ambiguous) {
+        sb_puts(b, in->eof ? "FIN " : "reset ");
+        put_seconds(b, in->quiet_ms);
+        sb_puts(b, " after the last bytes received; ");
     } else if (r->code == CAUSE_RESPONSE_TIMEOUT) {
         sb_puts(b, "no response ");
         put_seconds(b, in->quiet_ms);

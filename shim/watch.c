@@ -241,6 +241,16 @@ static int tls_alert_before_request(const struct conn *c)
            (c->tcp.state == 8 /* CLOSE_WAIT */ || c->tcp.state == 9 /* LAST_ACK */);
 }
 
+/* A fresh TLS 1.3 connection whose first request got only what may be
+ * session tickets, then a FIN after a long silence: a server that gave up (or
+ * an idle close after a short response; the classifier says it cannot tell). */
+static int tls_silence_after_tickets(const struct conn *c, uint64_t t)
+{
+    return c->exchanges == 1 && c->dir == DIR_IN &&
+           cause_tls_not_a_response(c->sniff.proto, c->exchanges, c->exchange_resp) &&
+           t - c->t_last >= CAUSE_IDLE_CLOSE_MIN_MS * 1000000ull;
+}
+
 /* The end of every I/O call on a tracked connection. out: bytes flowed out. */
 static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c, unsigned op,
                                                          int out, ssize_t r, int err, uint64_t t0)
@@ -271,7 +281,8 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
     } else if (r == 0) {
         if (!out && !(c->flags & CONN_PEER_FIN)) {
             c->flags |= CONN_PEER_FIN;
-            int due = c->dir == DIR_OUT || tls_alert_before_request(c);
+            int due =
+                c->dir == DIR_OUT || tls_alert_before_request(c) || tls_silence_after_tickets(c, t);
             /* Keep a snapshot taken when this request began: it shows the
              * connection as it was before the peer's FIN was read. */
             if (!(due && c->tcp.t_ns && c->tcp.t_ns >= c->t_exchange)) snapshot(fd, c, t);

@@ -114,6 +114,8 @@ EOF
     # cause_server.py MODE PORT_FILE: a server resetd has no mode for.
     #   tls-rst-after-request: TLS handshake (cert.pem/key.pem next to the
     #                 script), read the request, abort (RST) without answering.
+    #   tls-slow-close: TLS handshake, read the request, close (FIN, no
+    #                 close_notify) 2 s later without answering.
     #   tls-rst-on-hello: read the ClientHello, abort: a TLS handshake reset.
     #   hang:         read the request and never answer (kill -9 it).
     #   early-answer: read 4 bytes of the request, answer 413 at once, wait
@@ -165,6 +167,14 @@ try:
         time.sleep(0.05)
         abort(t)
         time.sleep(2)
+    elif mode == "tls-slow-close":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(here, "cert.pem"), os.path.join(here, "key.pem"))
+        t = ctx.wrap_socket(c, server_side=True)
+        read_request(t)
+        time.sleep(2)
+        t.close()
+        time.sleep(1)
     elif mode == "tls-rst-on-hello":
         c.recv(16)
         time.sleep(0.05)
@@ -202,6 +212,8 @@ def has($s): .cause.hint | contains($s);
     ((has("(EOF)") | not) or .type == "eof"),
     ((has("peer reset") | not) or .type == "reset"),
     ((has("TLS handshake") | not) or .exchanges == 0),
+    ((.cause.hint | test("^(FIN|reset) [0-9.]+ s after the last bytes") | not)
+        or has(" \(.idle_ms | secs) after the last bytes")),
     ((.cause.hint | [match("request ([0-9]+) on a reused").captures[0].string | tonumber] | first) as $n
         | $n == null or ($n == .exchanges and .reused)),
     ((.cause.hint | [match("[(]([0-9]+) retransmissions").captures[0].string | tonumber] | first) as $n
@@ -993,4 +1005,19 @@ c.request("GET", "/"); c.getresponse()' "$NGX_PORT"
     assert_cause idle_reuse "set the client's idle timeout below"
     assert_jq '.type == "eof" and .exchanges == 2 and .idle_before_ms >= 2000'
     assert_jq '.cause.hint | contains("the peer had already closed it") and contains("close_notify")'
+}
+
+@test "TLS: a fresh request closed unanswered after 2 s, after session tickets: recorded, and unknown says why" {
+    # Session tickets and a short response look alike from outside the TLS
+    # stream, so the record must not pretend to know which it was.
+    need_tls
+    start_py_server tls-slow-close
+    run_shim "$PYTHON" -c '
+import http.client, ssl, sys
+c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ssl._create_unverified_context())
+c.request("GET", "/")
+c.getresponse()' "$PORT"
+    assert_equal 1 "$status"
+    assert_cause unknown "session tickets or a short response"
+    assert_jq '.type == "eof" and .exchanges == 1 and .idle_ms >= 1000 and (.cause.hint | test("^FIN [0-9.]+ s after the last bytes received"))'
 }
