@@ -117,7 +117,8 @@ EOF
     #   tls-slow-close: TLS handshake, read the request, close (FIN, no
     #                 close_notify) 2 s later without answering.
     #   tls-rst-on-hello: read the ClientHello, abort: a TLS handshake reset.
-    #   hang:         read the request and never answer (kill -9 it).
+    #   hang:         read the request, create PORT_FILE.got, never answer
+    #                 (kill -9 it, or what is in front of it).
     #   early-answer: read 4 bytes of the request, answer 413 at once, wait
     #                 50 ms, close() with the rest of the upload unread (RST).
     #   big-response: answer any request with 8 MiB (a client that gives up
@@ -182,6 +183,7 @@ try:
         time.sleep(2)
     elif mode == "hang":
         read_request(c)
+        open(port_file + ".got", "w").close()
         time.sleep(60)
 except OSError as e:
     print("server error:", e.errno, e)
@@ -717,11 +719,23 @@ s.sendall(b"hello two\n"); s.recv(100)' "$PORT"
 
 # ---- the accuracy matrix: real clients, intermediaries and failure mechanisms --------
 
+# kill_when_request_held PID: kill -9 PID once the hang server has the
+# request (at most 10 s), so the kill lands while the request is outstanding.
+kill_when_request_held() {
+    local i
+    exec 3>&-
+    for ((i = 0; i < 500; i++)); do
+        [ -e "$T/py.hang.port.got" ] && break
+        sleep 0.02
+    done
+    kill -9 "$1"
+}
+
 @test "matrix: curl, server killed (kill -9) while it holds the request -> reset_before_response" {
     need_preloadable curl
     start_py_server hang
     local server_pid="${PY_PIDS[-1]}"
-    (sleep 0.5; kill -9 "$server_pid") 3>&- &
+    kill_when_request_held "$server_pid" &
     run_shim curl -sS "http://127.0.0.1:$PORT/"
     assert_equal 52 "$status" "curl exit status (empty reply)"
     assert_cause reset_before_response "crashed or restarted"
@@ -763,7 +777,7 @@ http.get(process.argv[1], r => r.resume()).on("error", e => { console.log(e.code
     start_bg redis redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
         --dir "$T/redis" --daemonize no --timeout 1 --logfile "$T/redis/redis.log"
     wait_for_port "$port"
-    run_shim redis-cli -p "$port" -r 2 -i 2.5 PING
+    run_shim redis-cli -p "$port" -r 2 -i 3 PING
     [[ "$output" == PONG* ]] || { echo "$output" >&2; false; }
     assert_cause idle_reuse "set the client's idle timeout below"
     assert_jq '.type == "eof" and .exchanges == 2 and .idle_before_ms >= 2000'
@@ -940,7 +954,7 @@ EOF
     start_bg nginx "$nginx" -p "$d" -c "$d/nginx.conf"
     local ngx_pid="${SERVER_PIDS[-1]}"
     wait_for_port "$NGX_PORT"
-    (sleep 0.7; kill -9 "$ngx_pid") 3>&- &
+    kill_when_request_held "$ngx_pid" &
     run_shim curl -sSk "https://127.0.0.1:$NGX_PORT/"
     [ "$status" != 0 ]
     assert_cause reset_before_response "server's logs"
