@@ -1035,3 +1035,14 @@ c.getresponse()' "$PORT"
     assert_cause unknown "session tickets or a short response"
     assert_jq '.type == "eof" and .exchanges == 1 and .idle_ms >= 1000 and (.cause.hint | test("^FIN [0-9.]+ s after the last bytes received"))'
 }
+
+@test "matrix: nginx as the server, its client aborts mid-request (SO_LINGER 0) -> client_abort (nginx's record)" {
+    start_server http
+    nginx_proxy "$PORT"
+    run "$PYTHON" "$CAUSE_CLIENT" abort "$NGX_PORT"
+    assert_equal 0 "$status"
+    sleep 0.3
+    stop_servers
+    assert_cause client_abort "check the client side"
+    assert_jq '.role == "server" and .errno == "ECONNRESET" and .bytes_in > 0'
+}
