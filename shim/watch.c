@@ -634,7 +634,8 @@ static struct conn *close_begin(int fd)
         c->close_fd = (uint64_t)fd;
         /* Its close record is written after the fd is gone: learn the local
          * address while it can still be asked. */
-        if (opt.record == RECORD_ALL && !c->recorded) watch_fill_local(fd, c);
+        if (!c->recorded && (opt.record == RECORD_ALL || tls_alert_before_request(c)))
+            watch_fill_local(fd, c);
     }
     return c;
 }

@@ -1019,6 +1019,7 @@ c.request("GET", "/"); c.getresponse()' "$NGX_PORT"
     assert_cause idle_reuse "set the client's idle timeout below"
     assert_jq '.type == "eof" and .exchanges == 2 and .idle_before_ms >= 2000'
     assert_jq '.cause.hint | contains("the peer had already closed it") and contains("close_notify")'
+    assert_jq '.local | startswith("127.0.0.1:")'
 }
 
 @test "TLS: a fresh request closed unanswered after 2 s, after session tickets: recorded, and unknown says why" {
