@@ -732,11 +732,35 @@ static void check_sniff(void)
        "sniff: a record spread over two iovecs, bounded by the transfer length");
 }
 
+/* ---- record or count ---------------------------------------------------------------- */
+
+static void check_count_instead(void)
+{
+    const struct cause_input idle = {CLIENT, .err = ECONNRESET, .op_class = OPC_IN,
+                                     .exchange_in = 91, .quiet_ms = 1500};
+    const struct cause_input own_shutdown = {CLIENT, .err = EPIPE, .op_class = OPC_OUT,
+                                             .shut_wr = 1};
+    const struct cause_input stale = {STALE(65000)};
+    uint64_t idle0 = cause_counted(CAUSE_IDLE_CLOSE), local0 = cause_counted(CAUSE_LOCAL_ABORT);
+    int a = cause_count_instead(&idle), b = cause_count_instead(&idle);
+    int c = cause_count_instead(&own_shutdown), d = cause_count_instead(&stale);
+    ok(a && b && c && !d, "idle_close and a write after our own shutdown are counted, a stale "
+                          "keep-alive is recorded");
+    ok(cause_counted(CAUSE_IDLE_CLOSE) == idle0 + 2 &&
+           cause_counted(CAUSE_LOCAL_ABORT) == local0 + 1,
+       "the counters count them (idle_close +2, local_abort +1)");
+    const struct cause_input aborted = {CLIENT, .err = ECONNABORTED, .op_class = OPC_IN};
+    ok(!cause_count_instead(&aborted) && cause_counted(CAUSE_LOCAL_ABORT) == local0 + 1,
+       "ECONNABORTED (ss -K) is still recorded");
+    ok(cause_counted(CAUSE_COUNT) == 0, "an out-of-range code counts nothing");
+}
+
 int main(void)
 {
     check_codes();
     check_hints();
     check_table();
     check_sniff();
+    check_count_instead();
     return tap_done();
 }
