@@ -251,6 +251,25 @@ static int tls_silence_after_tickets(const struct conn *c, uint64_t t)
            t - c->t_last >= CAUSE_IDLE_CLOSE_MIN_MS * 1000000ull;
 }
 
+/* The first EOF read on c (cold: once per connection, kept out of io_end). */
+static __attribute__((noinline)) void peer_fin_read(int fd, struct conn *c, unsigned op, uint64_t t)
+{
+    c->flags |= CONN_PEER_FIN;
+    int due = c->dir == DIR_OUT || tls_alert_before_request(c) || tls_silence_after_tickets(c, t);
+    /* Keep a snapshot taken when this request began: it shows the
+     * connection as it was before the peer's FIN was read. */
+    if (!(due && c->tcp.t_ns && c->tcp.t_ns >= c->t_exchange)) snapshot(fd, c, t);
+    /* A response was due: on a reused connection the quiet stale
+     * keep-alive, on a fresh one a server that gave up or died
+     * ("Empty reply from server"). Not after our own shutdown(SHUT_WR):
+     * then the peer's FIN may be the whole, expected answer. */
+    if (c->role == ROLE_CLIENT && c->exchanges >= 1 && !(c->flags & CONN_SHUT_WR) && due)
+        eof_where_response_due(fd, c, op, t);
+    else if (c->role == ROLE_CLIENT && c->dir == DIR_IN && c->exchanges &&
+             t - c->t_last >= CAUSE_IDLE_CLOSE_MIN_MS * 1000000ull)
+        eof_where_response_due(fd, c, op, t); /* an idle close: counted, see cause.h */
+}
+
 /* The end of every I/O call on a tracked connection. out: bytes flowed out. */
 static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c, unsigned op,
                                                          int out, ssize_t r, int err, uint64_t t0)
@@ -279,23 +298,7 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
             c->bytes_in += (uint64_t)r, c->calls_in++;
         c->t_last = t;
     } else if (r == 0) {
-        if (!out && !(c->flags & CONN_PEER_FIN)) {
-            c->flags |= CONN_PEER_FIN;
-            int due =
-                c->dir == DIR_OUT || tls_alert_before_request(c) || tls_silence_after_tickets(c, t);
-            /* Keep a snapshot taken when this request began: it shows the
-             * connection as it was before the peer's FIN was read. */
-            if (!(due && c->tcp.t_ns && c->tcp.t_ns >= c->t_exchange)) snapshot(fd, c, t);
-            /* A response was due: on a reused connection the quiet stale
-             * keep-alive, on a fresh one a server that gave up or died
-             * ("Empty reply from server"). Not after our own shutdown(SHUT_WR):
-             * then the peer's FIN may be the whole, expected answer. */
-            if (c->role == ROLE_CLIENT && c->exchanges >= 1 && !(c->flags & CONN_SHUT_WR) && due)
-                eof_where_response_due(fd, c, op, t);
-            else if (c->role == ROLE_CLIENT && c->dir == DIR_IN && c->exchanges &&
-                     t - c->t_last >= CAUSE_IDLE_CLOSE_MIN_MS * 1000000ull)
-                eof_where_response_due(fd, c, op, t); /* an idle close: counted, see cause.h */
-        }
+        if (!out && !(c->flags & CONN_PEER_FIN)) peer_fin_read(fd, c, op, t);
     } else {
         /* A request that failed on its first write still began an exchange:
          * the classifier must see the idle gap before it, not the last one. */
