@@ -48,6 +48,8 @@ deps=(
   procps:ps psmisc:fuser
   logrotate:logrotate rsyslog:rsyslogd systemd:systemd-analyze gzip:gzip
   nginx-light:/usr/sbin/nginx redis-server:redis-server redis-tools:redis-benchmark wrk:wrk
+  haproxy:/usr/sbin/haproxy wget:wget openssl:openssl postgresql-client:psql
+  python3-requests:/usr/lib/python3/dist-packages/requests/__init__.py
   dpkg-dev:dpkg-buildpackage devscripts:hardening-check lintian:lintian man-db:man
   bash-completion:/usr/share/bash-completion/bash_completion golang-go:go
 )

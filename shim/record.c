@@ -99,6 +99,20 @@ void record_cause_input(const struct conn *c, const struct record_info *ri, stru
                      (c->tcp.t_ns >= c->t_last ||
                       (c->dir == DIR_OUT && c->exchange_resp == 0 && c->tcp.t_ns >= c->t_exchange));
     in->total_retrans = c->tcp.total_retrans;
+    /* Only a snapshot taken as the current request began (io_begin's, at the
+     * request's first call) and after the previous exchange's last I/O tells
+     * how the connection was before the request; one taken at the failing EOF
+     * read tells only how it ended. */
+    in->snap_pre_request = c->exchanges > 0 && c->tcp.t_ns != 0 && c->tcp.t_ns <= c->t_exchange &&
+                           c->tcp.t_ns + c->idle_before >= c->t_exchange;
+    /* Some of the request arrived or left (a call that failed at once began
+     * the exchange but carried nothing) and nothing of its response yet. */
+    in->awaiting_response = c->dir == DIR_OUT && c->t_last >= c->t_exchange;
+    if (ri->eof && c->dir == DIR_IN && c->exchanges > 1 &&
+        cause_tls_not_a_response(c->sniff.proto, c->exchanges, c->exchange_resp))
+        in->awaiting_response = 1; /* only the peer's close_notify came back (watch.c) */
+    in->quiet_ms = ri->now_ns > c->t_last ? (ri->now_ns - c->t_last) / 1000000 : 0;
+    in->proto = c->sniff.proto;
 }
 
 /* Days since 1970-01-01 -> civil date (proleptic Gregorian), after H. Hinnant's
