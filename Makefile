@@ -95,7 +95,7 @@ demo: deps
 bench:
 	@scripts/install-deps.sh --bench
 	@$(MAKE) --no-print-directory all check-helpers
-	@BUILD=$(BUILD) scripts/bench/run.sh
+	@BUILD=$(BUILD) scripts/bench/run.py
 
 fuzz:
 	@scripts/install-deps.sh --fuzz
