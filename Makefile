@@ -5,6 +5,7 @@
 #   make demo            a curl reset, recorded and explained
 #   make bench           benchmark table (ratios against bare runs)
 #   make SANITIZE=address,undefined test    the same suite under ASan+UBSan
+#   make sanitize-build  the ASan+UBSan build in build-san/ (the sanitizer phase of make test)
 #   make fuzz            libFuzzer targets for the log reader and config parser
 #   make format-check    clang-format conformance
 #   make install PREFIX=/usr/local DESTDIR=
@@ -43,7 +44,7 @@ HELPERS := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/helpers/%)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNITS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all deps test demo bench fuzz clean format format-check install check-helpers
+.PHONY: all deps test demo bench fuzz clean format format-check install check-helpers sanitize-build
 
 all: $(BUILD)/librstwatch.so $(BUILD)/rstwatch
 
@@ -83,6 +84,12 @@ $(BUILD)/shim $(BUILD)/cli $(BUILD)/helpers $(BUILD)/unit:
 	@mkdir -p $@
 
 check-helpers: $(HELPERS) $(UNITS)
+
+# The shim, CLI, helpers and unit tests built with ASan+UBSan into build-san/,
+# whatever this make's own SANITIZE/BUILD: tests/run.sh runs the suite again
+# against it.
+sanitize-build:
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined BUILD=build-san all check-helpers
 
 test: deps
 	@$(MAKE) --no-print-directory all check-helpers

@@ -19,10 +19,7 @@
 #   TESTS          subset, e.g. TESTS="foundation report": names of bats files
 #                  (without .bats) and/or unit programs; "unit" = all units
 #   FILE_TIMEOUT   seconds allowed per bats file or unit program (default 300)
-#
-# Reuse for further phases (sanitizer re-run, valgrind subset): source this
-# file with RUN_SH_LIBRARY=1 to get tap_count / run_tap_phase / print_summary
-# without running anything.
+#   SKIP_EXTRA     1: leave out the valgrind, format and sanitizer phases
 set -u
 
 cd "$(dirname "$0")/.." || exit 2
@@ -135,10 +132,6 @@ selected() {
     return 1
 }
 
-if [ "${RUN_SH_LIBRARY:-0}" = 1 ]; then
-    return 0 2>/dev/null || exit 0
-fi
-
 # Unit test programs.
 for prog in "$BUILD"/unit/*; do
     [ -f "$prog" ] && [ -x "$prog" ] || continue
@@ -160,9 +153,11 @@ else
     done
 fi
 
-# The continuous checks (issue 6): each is part of `make test`, each counted
-# like any test. TESTS selects them by name ("valgrind", "format", "sanitize",
-# or "extra" for all three); SKIP_EXTRA=1 leaves them out (quick local runs).
+# The checks that catch what a plain run cannot (leaks and invalid accesses
+# that do not crash, formatting drift): each is part of `make test`, so a
+# regression there fails the suite like any test, and each is counted like
+# one. TESTS selects them by name ("valgrind", "format", "sanitize", or
+# "extra" for all three); SKIP_EXTRA=1 leaves them out (quick local runs).
 if [ "${SKIP_EXTRA:-0}" != 1 ] && [ -z "$SAN_RUNTIME" ]; then
     if selected valgrind extra && command -v valgrind >/dev/null 2>&1; then
         run_tap_phase "valgrind" tests/valgrind.sh
@@ -174,8 +169,8 @@ if [ "${SKIP_EXTRA:-0}" != 1 ] && [ -z "$SAN_RUNTIME" ]; then
         # The same suite against the ASan+UBSan build (build-san/), curl excepted
         # (Debian's curl cannot start with libasan preloaded; see tests/lib.bash).
         run_tap_phase "sanitize: build with -fsanitize=address,undefined" \
-            make --no-print-directory BUILD=build-san SANITIZE=address,undefined all check-helpers
-        san_build=build-san
+            make --no-print-directory sanitize-build
+        san_build=build-san # where `make sanitize-build` puts it
         san_rt="$(${CC:-gcc} -print-file-name=libasan.so)"
         for prog in "$san_build"/unit/*; do
             [ -f "$prog" ] && [ -x "$prog" ] || continue
