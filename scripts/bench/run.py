@@ -46,6 +46,18 @@ import stats
 ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
+def cpu_setting(name, default, ncpu):
+    """A CPU number from the environment; a bad one warns once and is replaced by default."""
+    value = os.environ.get(name, "")
+    if value == "":
+        return default
+    if value.isdigit() and int(value) < ncpu:
+        return int(value)
+    print("bench: %s=%r is not a CPU number below %d; using %d" % (name, value, ncpu, default),
+          file=sys.stderr)
+    return default
+
+
 class Bench:
     """The run's settings, paths and helpers, shared by every row."""
 
@@ -53,9 +65,11 @@ class Bench:
         env = os.environ
         self.build = env.get("BUILD", "build")
         self.quick = env.get("BENCH_QUICK", "0") == "1"
+        if env.get("BENCH_QUICK", "0") not in ("0", "1", ""):
+            print("bench: BENCH_QUICK=%r is not 0 or 1; using 0" % env["BENCH_QUICK"], file=sys.stderr)
         self.ncpu = os.cpu_count() or 1
-        self.cpu = int(env.get("BENCH_CPU", self.ncpu - 1))
-        self.loadcpu = int(env.get("BENCH_LOADCPU", 0))
+        self.cpu = cpu_setting("BENCH_CPU", self.ncpu - 1, self.ncpu)
+        self.loadcpu = cpu_setting("BENCH_LOADCPU", 0, self.ncpu)
         self.out = os.path.join(self.build, "bench")
         self.helpers = os.path.join(self.build, "helpers")
         self.shim = os.path.join(ROOT, self.build, "librstwatch.so")
