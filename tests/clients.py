@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """clients.py: the Python programs of the bats suites (ordinary stdlib
-clients, and one small server), so a test can check that a Python program
+clients, one small server, one launcher), so a test can check that a Python program
 behaves identically with and without the shim.
 
     clients.py socket HOST PORT [--ipv6]
@@ -40,6 +40,10 @@ behaves identically with and without the shim.
         the same (reused) connection and waits for a reply. The second
         message is plain "GET / HTTP/1.1": even bytes that look like HTTP must
         never be replayed once the connection carried TLS.
+    clients.py broken-pipe-run COMMAND...
+        runs COMMAND with its stderr, and fd 7, on the write end of a pipe
+        whose read end is already closed; prints "status=<exit status>" and
+        then COMMAND's stdout.
     clients.py keepalive-server PORTFILE LOG
         a keep-alive HTTP server on 127.0.0.1 (port written atomically to
         PORTFILE) that logs, per connection, each request and how the
@@ -56,6 +60,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -188,6 +193,14 @@ def tls_then_http(port):
     print("second reply %d bytes" % len(data), flush=True)
 
 
+def broken_pipe_run(*command):
+    r, w = os.pipe()
+    os.close(r)
+    os.dup2(w, 7)
+    p = subprocess.run(command, stderr=w, stdout=subprocess.PIPE, pass_fds=(7,))
+    sys.stdout.write("status=%d\n%s" % (p.returncode, p.stdout.decode()))
+
+
 def keepalive_server(portfile, logpath):
     import threading  # the server alone needs threads
 
@@ -241,6 +254,7 @@ COMMANDS = {
     "connects": (connects, 1, True),
     "connect-timed": (connect_timed, 1, True),
     "tls-then-http": (tls_then_http, 1, True),
+    "broken-pipe-run": (broken_pipe_run, 1, True),
     "keepalive-server": (keepalive_server, 2, False),
 }
 

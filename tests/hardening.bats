@@ -347,21 +347,13 @@ alarms=1" "$shim_output"
 @test "a log on a broken pipe (stderr or fd:N whose reader is gone) never kills the host with SIGPIPE" {
     start_server rst-after-request
     # fd 2 and fd 7: the write end of a pipe whose read end is already closed
-    cat >"$T/broken.py" <<'EOF'
-import os, subprocess, sys
-r, w = os.pipe()
-os.close(r)
-os.dup2(w, 7)
-p = subprocess.run(sys.argv[1:], stderr=w, stdout=subprocess.PIPE, pass_fds=(7,))
-sys.stdout.write("status=%d\n%s" % (p.returncode, p.stdout.decode()))
-EOF
     local bare dest
-    bare="$(python3 "$T/broken.py" "$HOSTILE" probe 127.0.0.1 "$PORT" | grep -v '^shim=')"
+    bare="$(python3 "$CLIENTS_PY" broken-pipe-run "$HOSTILE" probe 127.0.0.1 "$PORT" | grep -v '^shim=')"
     assert_equal "status=0
 $RESET_LINE" "$bare"
     for dest in stderr fd:7 "$T/afile/x.jsonl"; do
         [ "$dest" != "$T/afile/x.jsonl" ] || touch "$T/afile"
-        assert_equal "$bare" "$(RSTWATCH_LOG="$dest" python3 "$T/broken.py" env LD_PRELOAD="$SHIM_PRELOAD" \
+        assert_equal "$bare" "$(RSTWATCH_LOG="$dest" python3 "$CLIENTS_PY" broken-pipe-run env LD_PRELOAD="$SHIM_PRELOAD" \
             "$HOSTILE" probe 127.0.0.1 "$PORT" | grep -v '^shim=')" "RSTWATCH_LOG=$dest"
     done
 }

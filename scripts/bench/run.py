@@ -41,7 +41,8 @@ import sys
 import tempfile
 import time
 
-import stats
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import stats  # noqa: E402  (after the line above on purpose)
 
 ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
