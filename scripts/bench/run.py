@@ -653,7 +653,8 @@ class Script(Row):
                    BENCH_CPU=str(b.cpu), BENCH_LOADCPU=str(b.loadcpu), BENCH_ROUNDS=str(b.rounds),
                    BENCH_SHIM=b.shim, BENCH_PASSTHROUGH=b.passthrough,
                    BENCH_ROWS=os.path.abspath(b.rows), BENCH_RAW=os.path.abspath(b.raw_log),
-                   BENCH_TMP=tmp, RSTWATCH_LOG=os.path.join(tmp, "log", "%p.jsonl"))
+                   BENCH_TMP=tmp, RSTWATCH_LOG=os.path.join(tmp, "log", "%p.jsonl"),
+                   PYTHONDONTWRITEBYTECODE="1")
         sys.stdout.flush()
         try:
             rc = subprocess.run([os.path.join(ROOT, self.path)], env=env).returncode
