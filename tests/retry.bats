@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# retry.bats: connect retry and idempotent replay (docs/design.md, "Retry and
-# replay") seen from the outside: real clients (python http.client,
+# retry.bats: connect retry and idempotent replay seen from the outside
+# (docs/design.md, "Retry and replay"): real clients (python http.client,
 # curl, an epoll event-loop client) against resetd on loopback. Each test
 # checks what the user sees (exit status, output), what the server saw
 # (resetd's request counts) and the JSON records the shim wrote.

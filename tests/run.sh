@@ -122,6 +122,29 @@ print_summary() {
     [ "$FAILED" = 0 ]
 }
 
+# design_refs: every citation of a section of docs/design.md in the tree
+# (the path, an optional comma, then the section title in double quotes,
+# escaped or not) names a heading that exists, so renaming a section cannot leave code pointing
+# nowhere. Prints TAP, one line per distinct citation.
+design_refs() {
+    local refs title n=0 bad=0
+    local where=(shim cli tests scripts examples docs README.md Makefile)
+    refs="$(grep -rIohE --exclude=design.md 'docs/design\.md,? \\?"[^"\\]+\\?"' "${where[@]}" |
+        sed -E 's/^docs\/design\.md,? \\?"//; s/\\?"$//' | sort -u)"
+    echo "1..$(printf '%s\n' "$refs" | grep -c .)"
+    while IFS= read -r title; do
+        [ -n "$title" ] || continue
+        n=$((n + 1))
+        if grep -qxF "## $title" docs/design.md || grep -qxF "### $title" docs/design.md; then
+            echo "ok $n docs/design.md has the section \"$title\""
+        else
+            echo "not ok $n docs/design.md has no section \"$title\" (cited in: $(grep -rIlF --exclude=design.md "$title" "${where[@]}" | tr '\n' ' '))"
+            bad=1
+        fi
+    done <<<"$refs"
+    return "$bad"
+}
+
 # selected NAME [GROUP]: true when TESTS is unset or names NAME (or GROUP).
 selected() {
     [ -z "${TESTS:-}" ] && return 0
@@ -154,16 +177,21 @@ else
 fi
 
 # The checks that catch what a plain run cannot (leaks and invalid accesses
-# that do not crash, formatting drift): each is part of `make test`, so a
+# that do not crash, formatting drift, citations of the design document that
+# point nowhere): each is part of `make test`, so a
 # regression there fails the suite like any test, and each is counted like
-# one. TESTS selects them by name ("valgrind", "format", "sanitize", or
-# "extra" for all three); SKIP_EXTRA=1 leaves them out (quick local runs).
+# one. TESTS selects them by name ("valgrind", "format", "design-refs",
+# "sanitize", or "extra" for all); SKIP_EXTRA=1 leaves them out (quick local
+# runs).
 if [ "${SKIP_EXTRA:-0}" != 1 ] && [ -z "$SAN_RUNTIME" ]; then
     if selected valgrind extra && command -v valgrind >/dev/null 2>&1; then
         run_tap_phase "valgrind" tests/valgrind.sh
     fi
     if selected format extra; then
         run_tap_phase "format-check" scripts/format-check.sh
+    fi
+    if selected design-refs extra; then
+        run_tap_phase "design-refs" bash -c "$(declare -f design_refs); design_refs"
     fi
     if selected sanitize extra; then
         # The same suite against the ASan+UBSan build (build-san/), curl excepted
