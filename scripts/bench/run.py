@@ -5,8 +5,8 @@
 Every timing is a paired ratio: in each round the bare run and the preloaded
 runs are done back to back (order rotated round to round), the ratio is taken
 within the round, and the table shows the median ratio and its min–max.
-Instruction counts come from valgrind callgrind (deterministic) and are the
-primary gate. Two preloads are compared with bare:
+Instruction counts come from valgrind callgrind (deterministic but for the
+shim's clock calibration, see README.md) and are the primary gate. Two preloads are compared with bare:
   passthrough  build/bench/libpassthrough.so: forwards the same I/O calls,
                nothing else (the floor any LD_PRELOAD pays)
   rstwatch     build/librstwatch.so, default options, RSTWATCH_LOG in a temp dir
@@ -68,7 +68,7 @@ class Bench:
         self.quick = env.get("BENCH_QUICK", "0") == "1"
         if env.get("BENCH_QUICK", "0") not in ("0", "1", ""):
             print("bench: BENCH_QUICK=%r is not 0 or 1; using 0" % env["BENCH_QUICK"], file=sys.stderr)
-        self.ncpu = os.cpu_count() or 1
+        self.ncpu = len(os.sched_getaffinity(0))  # as nproc: the CPUs we may use
         self.cpu = cpu_setting("BENCH_CPU", self.ncpu - 1, self.ncpu)
         self.loadcpu = cpu_setting("BENCH_LOADCPU", 0, self.ncpu)
         self.out = os.path.join(self.build, "bench")
