@@ -216,3 +216,21 @@ non-blocking recv returned within 1.5 s: True" "$shim_output"
     assert_true "three different connections, each with its response" \
         'map(.conn) | unique | length == 3'
 }
+
+@test "close records name both addresses, on the client and on the accepting server" {
+    RSTWATCH_RECORD=all run_shim "$PYTHON" -c "
+import socket, threading
+ls = socket.socket(); ls.bind(('127.0.0.1', 0)); ls.listen(1)
+port = ls.getsockname()[1]
+def serve():
+    c, _ = ls.accept(); c.recv(100); c.sendall(b'x'); c.close()
+t = threading.Thread(target=serve); t.start()
+s = socket.create_connection(('127.0.0.1', port)); s.sendall(b'hi'); s.recv(10); s.close(); t.join()
+print(port)"
+    assert_equal 0 "$shim_status" "stderr: $shim_stderr"
+    local port="$shim_output"
+    assert_equal 2 "$(count_type close)" "close records"
+    assert_true "the server's local is its service address, the client's peer is the same" \
+        'map(select(.role == "server"))[0].local == $svc and map(select(.role == "client"))[0].peer == $svc and all(.local != "unknown")' \
+        --arg svc "127.0.0.1:$port"
+}
