@@ -46,6 +46,7 @@ deps=(
   clang-format:clang-format
   chromium:chromium
   procps:ps psmisc:fuser
+  logrotate:logrotate rsyslog:rsyslogd systemd:systemd-analyze gzip:gzip
   nginx-light:/usr/sbin/nginx redis-server:redis-server redis-tools:redis-benchmark wrk:wrk
   dpkg-dev:dpkg-buildpackage devscripts:hardening-check lintian:lintian man-db:man
   bash-completion:/usr/share/bash-completion/bash_completion golang-go:go

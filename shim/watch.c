@@ -32,6 +32,7 @@
 #include "record.h"
 #include "retry.h"
 #include "sink.h"
+#include "summary.h"
 #include "tcpinfo.h"
 
 struct options opt;
@@ -152,14 +153,20 @@ int watch_conn_at(int fd, struct conn *c)
     return 0;
 }
 
-int watch_record(int fd, struct conn *c, const struct record_info *ri)
+/* watch_record() once the identity is known to hold. */
+static int record_checked(int fd, struct conn *c, const struct record_info *ri)
 {
-    if (!watch_conn_at(fd, c)) return -ESTALE;
     guard_enter();
     watch_fill_local(fd, c);
     int r = record_write(c, ri);
     guard_leave();
     return r;
+}
+
+int watch_record(int fd, struct conn *c, const struct record_info *ri)
+{
+    if (!watch_conn_at(fd, c)) return -ESTALE;
+    return record_checked(fd, c, ri);
 }
 
 void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now)
@@ -174,7 +181,7 @@ void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t no
         .err = err,
         .now_ns = now,
     };
-    watch_record(fd, c, &ri);
+    record_checked(fd, c, &ri);
 }
 
 /* The peer closed a reused connection right where the response to our request
@@ -186,7 +193,7 @@ static void eof_where_response_due(int fd, struct conn *c, unsigned op, uint64_t
     if (!watch_conn_at(fd, c)) return;
     if (atomic_exchange(&c->recorded, 1)) return;
     struct record_info ri = {.type = "eof", .fd = fd, .op = op, .eof = 1, .now_ns = now};
-    watch_record(fd, c, &ri);
+    record_checked(fd, c, &ri);
 }
 
 /* The end of every I/O call on a tracked connection. out: bytes flowed out. */
@@ -303,6 +310,7 @@ static void on_last_close(struct conn *c)
         record_write(c, &ri);
     }
     retry_forget(c);
+    summary_poll(); /* a summary period that ended since the last record */
 }
 
 static void atfork_prepare(void)

@@ -114,7 +114,7 @@ now_iso() {
     [[ "$(grep -m1 '^Incident 1/3' <<<"$output")" == *"05:31:02"* ]]
 }
 
-@test "a directory argument reads every *.jsonl inside it and nothing else" {
+@test "a directory argument reads the files inside it; files without records are skipped silently" {
     report "$F/logs"
     [ "$status" -eq 0 ]
     [ -z "$stderr" ]
