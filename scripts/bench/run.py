@@ -639,12 +639,14 @@ class Script(Row):
       RSTWATCH_LOG records of its shim runs, under BENCH_TMP (kept apart from
                    the record counts of the built-in rows).
 
-    It prints its own section ("== title") and rows. A script that exits
-    nonzero gets an ERROR row."""
+    args: its command-line arguments, where "{rows}" stands for the rows
+    file (for a script that takes it as an option rather than from
+    BENCH_ROWS). run.py prints a "== title" line before it; the script
+    appends its rows. A script that exits nonzero gets an ERROR row."""
 
-    def __init__(self, name, path):
+    def __init__(self, name, path, title, args=()):
         super().__init__(name, self._run)
-        self.path = path
+        self.path, self.title, self.args = path, title, tuple(args)
 
     def _run(self, b):
         tmp = b.t("script." + self.name)
@@ -655,9 +657,10 @@ class Script(Row):
                    BENCH_ROWS=os.path.abspath(b.rows), BENCH_RAW=os.path.abspath(b.raw_log),
                    BENCH_TMP=tmp, RSTWATCH_LOG=os.path.join(tmp, "log", "%p.jsonl"),
                    PYTHONDONTWRITEBYTECODE="1")
-        sys.stdout.flush()
+        b.section(self.title)
+        argv = [os.path.join(ROOT, self.path)] + [a.format(rows=env["BENCH_ROWS"]) for a in self.args]
         try:
-            rc = subprocess.run([os.path.join(ROOT, self.path)], env=env).returncode
+            rc = subprocess.run(argv, env=env).returncode
             why = "%s exited with status %d" % (self.path, rc)
         except OSError as e:
             rc, why = -1, "%s: %s" % (self.path, e.strerror)
@@ -666,7 +669,7 @@ class Script(Row):
 
 
 # The table, in order. A standalone row written as its own script is one more
-# line here: Script("NAME", "scripts/bench/NAME.py").
+# line here: Script("NAME", "scripts/bench/NAME.py", "section title").
 ROWS = [
     Row("callgrind", bench_callgrind),
     Row("micro", bench_eagain),
@@ -677,6 +680,9 @@ ROWS = [
     Row("nginx", bench_nginx),
     Row("redis", bench_redis),
     Row("server-records", bench_server_records, after=("nginx", "redis")),
+    Script("flood", "scripts/bench/flood.py",
+           "production: abort flood (records written, summary counts, conns per CPU second), "
+           "nginx connection churn", args=("--rows", "{rows}")),
 ]
 
 
