@@ -193,3 +193,17 @@ deb:
 
 clean:
 	rm -rf build build-san build-fuzz rstwatch_*.deb
+
+# Differential fuzzer, long run (tests/fuzzdiff/, tests/helpers/fuzzdiff.c):
+# FUZZDIFF_SEEDS seeds x 4 modes (defaults, RECORD=all, RETRY=connect,
+# RETRY=idempotent), each sequence run bare and under the shim. The short run
+# is tests/fuzzdiff.bats. FUZZDIFF_FLAGS=--known: divergences of the known
+# defects listed in tests/fuzzdiff/regressions.txt do not fail the run.
+FUZZDIFF_FIRST ?= 100000
+FUZZDIFF_SEEDS ?= 25000
+FUZZDIFF_FLAGS ?= --known
+.PHONY: fuzz-diff
+fuzz-diff:
+	@$(MAKE) --no-print-directory all check-helpers
+	@BUILD=$(BUILD) SAN_RUNTIME=$(SAN_RUNTIME) tests/fuzzdiff/fuzzdiff.py --first $(FUZZDIFF_FIRST) \
+	    --count $(FUZZDIFF_SEEDS) --chunk 2000 $(FUZZDIFF_FLAGS)
