@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# foundation.bats: end-to-end behaviour of the shim's foundation (issue 3):
-# unmodified programs (curl, python, the C client) behave exactly as without
+# foundation.bats: end-to-end behaviour of the shim's foundation (the layers
+# and state of docs/design.md, seen from outside): unmodified programs (curl, python, the C client) behave exactly as without
 # the shim, and a reset-family failure leaves exactly one JSON record that
 # names the connection, the failing call, the counters and the timeline.
 

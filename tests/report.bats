@@ -7,7 +7,7 @@ load lib
 setup() {
     rstwatch_setup
     F="$RSTWATCH_ROOT/tests/fixtures"
-    [ -x "$RSTWATCH" ] || skip "$RSTWATCH is not built yet"
+    [ -x "$RSTWATCH" ] || { echo "$RSTWATCH is missing (run make all)" >&2; return 1; }
 }
 
 teardown() {
@@ -293,8 +293,8 @@ EOF
 # --- real logs: the shim and resetd ------------------------------------------
 
 need_real_stack() {
-    [ -f "$SHIM" ] || skip "$SHIM is not built yet"
-    [ -x "$RESETD" ] || skip "$RESETD is not built yet"
+    need_shim
+    [ -x "$RESETD" ] || { echo "$RESETD is missing (run make check-helpers)" >&2; return 1; }
     command -v curl >/dev/null || skip "curl is not installed"
     need_preloadable curl
 }

@@ -614,7 +614,7 @@ static void check_table(void)
     int names_ok = 1;
     for (int c = 0; c < CAUSE_COUNT; c++)
         if (strcmp(cause_code_name(c), names[c])) names_ok = 0;
-    ok(names_ok, "cause_code_name matches DESIGN.md's code list");
+    ok(names_ok, "cause_code_name matches the code list of docs/design.md \"The record\"");
     ok(!strcmp(cause_code_name(CAUSE_COUNT), "unknown") &&
            !strcmp(cause_code_name((enum cause_code) - 1), "unknown"),
        "out-of-range codes are named unknown");
