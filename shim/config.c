@@ -243,7 +243,7 @@ static void defaults_from_options(struct retry_rule *d, const struct options *o)
     d->attempts = o->retry_attempts;
     d->base_ms = o->retry_base_ms;
     d->cap_ms = o->retry_cap_ms;
-    d->budget_percent = 20; /* DESIGN.md: replays at most 20% of requests ... */
+    d->budget_percent = 20; /* docs/design.md "Retry and replay": at most 20% */
     d->budget_min = 3;      /* ... with a floor of 3 (Envoy's retry budgets work alike) */
 }
 

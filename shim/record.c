@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* record.c: the JSON line writer (see record.h). Field order follows
- * DESIGN.md; every string goes through sb_put_json_str.
+ * docs/design.md "The record"; every string goes through sb_put_json_str.
  *
  * Before a record is formatted the rate limit decides (ratelimit.c): a record
  * it leaves out costs a classification and a few atomics, no formatting and

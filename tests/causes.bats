@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# causes.bats: every cause code of DESIGN.md produced by a REAL failure, not a
+# causes.bats: every cause code (docs/design.md "The record") from a REAL failure, not a
 # synthetic one: real servers (resetd, small python servers), real clients
 # (the C client, python http.client and raw sockets), and for the timeouts a
 # private network namespace whose iptables rules drop packets. Each test
