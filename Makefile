@@ -7,6 +7,7 @@
 #   make demo            a curl reset, recorded and explained
 #   make bench           benchmark table (ratios against bare runs)
 #   make SANITIZE=address,undefined test    the same suite under ASan+UBSan
+#   make sanitize-build  the ASan+UBSan build in build-san/ (the sanitizer phase of make test)
 #   make fuzz            libFuzzer targets for the log reader and config parser
 #   make format-check    clang-format conformance
 #   make install   [PREFIX=/usr/local] [LIBDIR=$(PREFIX)/lib] [DESTDIR=]
@@ -78,7 +79,7 @@ MAN_OUT := $(MAN_SRC:docs/man/%.scd=$(BUILD)/man/%)
 COMPLETION := completion/rstwatch.bash
 
 .PHONY: all man deps test demo bench fuzz clean format format-check install uninstall \
-        check-helpers deb
+        check-helpers deb sanitize-build
 
 all: $(BUILD)/librstwatch.so $(BUILD)/rstwatch
 
@@ -137,6 +138,12 @@ $(BUILD)/shim $(BUILD)/cli $(BUILD)/helpers $(BUILD)/unit $(BUILD)/man:
 
 check-helpers: $(HELPERS) $(UNITS)
 
+# The shim, CLI, helpers and unit tests built with ASan+UBSan into build-san/,
+# whatever this make's own SANITIZE/BUILD: tests/run.sh runs the suite again
+# against it.
+sanitize-build:
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined BUILD=build-san all check-helpers
+
 test: deps
 	@$(MAKE) --no-print-directory WERROR=1 all man check-helpers
 	@WERROR=1 BUILD=$(BUILD) SAN_RUNTIME=$(SAN_RUNTIME) tests/run.sh
@@ -148,7 +155,7 @@ demo: deps
 bench:
 	@scripts/install-deps.sh --bench
 	@$(MAKE) --no-print-directory all check-helpers
-	@BUILD=$(BUILD) scripts/bench/run.sh
+	@BUILD=$(BUILD) scripts/bench/run.py
 	@BUILD=$(BUILD) scripts/bench/report_speed.py
 
 fuzz:
@@ -193,3 +200,17 @@ deb:
 
 clean:
 	rm -rf build build-san build-fuzz rstwatch_*.deb
+
+# Differential fuzzer, long run (tests/fuzzdiff/, tests/helpers/fuzzdiff.c):
+# FUZZDIFF_SEEDS seeds x 4 modes (defaults, RECORD=all, RETRY=connect,
+# RETRY=idempotent), each sequence run bare and under the shim. The short run
+# is tests/fuzzdiff.bats. FUZZDIFF_FLAGS=--known: divergences of the known
+# defects listed in tests/fuzzdiff/regressions.txt do not fail the run.
+FUZZDIFF_FIRST ?= 100000
+FUZZDIFF_SEEDS ?= 25000
+FUZZDIFF_FLAGS ?= --known
+.PHONY: fuzz-diff
+fuzz-diff:
+	@$(MAKE) --no-print-directory all check-helpers
+	@BUILD=$(BUILD) SAN_RUNTIME=$(SAN_RUNTIME) tests/fuzzdiff/fuzzdiff.py --first $(FUZZDIFF_FIRST) \
+	    --count $(FUZZDIFF_SEEDS) --chunk 2000 $(FUZZDIFF_FLAGS)

@@ -46,7 +46,10 @@ deps=(
   clang-format:clang-format
   chromium:chromium
   procps:ps psmisc:fuser
+  logrotate:logrotate rsyslog:rsyslogd systemd:systemd-analyze gzip:gzip
   nginx-light:/usr/sbin/nginx redis-server:redis-server redis-tools:redis-benchmark wrk:wrk
+  haproxy:/usr/sbin/haproxy wget:wget openssl:openssl postgresql-client:psql
+  python3-requests:/usr/lib/python3/dist-packages/requests/__init__.py
   dpkg-dev:dpkg-buildpackage devscripts:hardening-check lintian:lintian man-db:man
   bash-completion:/usr/share/bash-completion/bash_completion golang-go:go
 )

@@ -27,6 +27,15 @@
 #define REPLAY_BLOCKING_MS 3000
 #define REPLAY_NONBLOCKING_MS 250
 
+/* r is what the app is handed: an EOF or an error other than "try again"
+ * means it now knows this connection failed, and nothing sent on it later
+ * may be replayed (it would mix requests across a failure the app saw). */
+static ssize_t handed_to_app(struct retry_state *rs, ssize_t r, int err)
+{
+    if (r == 0 || (r < 0 && err != EAGAIN && err != EINTR)) rs->app_saw_failure = 1;
+    return r;
+}
+
 /* A new request begins on c; its first bytes, if known, are first[0..n). */
 static void request_begin(struct conn *c, const void *first, size_t n)
 {
@@ -64,12 +73,13 @@ static void retry_copy_outv(struct conn *c, const struct iovec *v, int cnt, size
     }
 }
 
-void retry_out_unbuffered(struct conn *c)
+void retry_out_unbuffered(struct conn *c, ssize_t r, int err)
 {
     struct retry_state *rs = c->retry;
-    if (!rs) return;
+    if (!rs || (r < 0 && (err == EAGAIN || err == EINTR))) return;
     if (c->dir != DIR_OUT) request_begin(c, NULL, 0);
     rs->req_incomplete = 1;
+    handed_to_app(rs, r < 0 ? r : 1, err);
 }
 
 /* Bytes the kernel still holds for the app on fd (Linux keeps a reset
@@ -88,6 +98,7 @@ static const char *replay_refusal(int fd, const struct conn *c, const struct ret
     if (c->role == ROLE_SERVER) return "server-side connection";
     if (rs->tls) return "TLS payload is never replayed";
     if (rs->replayed) return "the request was already replayed once";
+    if (rs->app_saw_failure) return "the app already saw this connection fail";
     if (c->flags & CONN_STDIO)
         return "the socket is also used through stdio, whose bytes the shim cannot see";
     if (rs->req_incomplete || !rs->req_cap)
@@ -200,6 +211,16 @@ static int replay_request(int fd, struct conn *c, unsigned op, int cause_err, co
     return e;
 }
 
+/* A write that failed and reaches the app as an error: it still began a
+ * request (the exchange count moves on), its bytes never left, and the app
+ * now knows the connection failed, so nothing buffered here is replayed. */
+static ssize_t write_failed(struct conn *c, struct retry_state *rs, ssize_t r, int err)
+{
+    if (c->dir != DIR_OUT) request_begin(c, NULL, 0);
+    rs->req_incomplete = 1;
+    return handed_to_app(rs, r, err);
+}
+
 ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec *v, int cnt,
                         ssize_t r, int *err)
 {
@@ -212,26 +233,22 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
     /* After the app's own shutdown(SHUT_WR), EPIPE is its own doing: never a replay. */
     if (rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER ||
         !(*err == ECONNRESET || *err == EPIPE) || (c->flags & CONN_SHUT_WR)) {
-        /* A failed write still begins a request (the exchange count moves on):
-         * whatever the buffer held is no longer the current request. */
-        if (c->dir != DIR_OUT) request_begin(c, NULL, 0);
-        rs->req_incomplete = 1;
-        return r;
+        return write_failed(c, rs, r, *err);
     }
     /* The connection died under this write (the peer's RST was already in):
      * this call's bytes complete the buffered request, then the usual rules.
      * The kernel may have failed the call before reading the app's buffers,
      * so they are read with process_vm_readv (EFAULT, never a crash). */
     struct iovec app[64];
-    if (cnt <= 0 || cnt > 64) return r;
+    if (cnt <= 0 || cnt > 64) return write_failed(c, rs, r, *err);
     struct iovec vec_local = {app, sizeof app[0] * (size_t)cnt};
     struct iovec vec_remote = {(void *)v, vec_local.iov_len};
     if (process_vm_readv(getpid(), &vec_local, 1, &vec_remote, 1, 0) != (ssize_t)vec_local.iov_len)
-        return r;
+        return write_failed(c, rs, r, *err);
     size_t total = 0;
     for (int i = 0; i < cnt; i++)
         total += app[i].iov_len;
-    if (!total || total > SSIZE_MAX) return r;
+    if (!total || total > SSIZE_MAX) return write_failed(c, rs, r, *err);
     int first = c->dir != DIR_OUT;
     if (first) request_begin(c, NULL, 0);
     if (!rs->req_cap || total > rs->req_cap - rs->req_len) {
@@ -239,7 +256,7 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
     } else {
         struct iovec dst = {rs->req + rs->req_len, total};
         if (process_vm_readv(getpid(), &dst, 1, app, (unsigned long)cnt, 0) != (ssize_t)total)
-            return r;
+            return write_failed(c, rs, r, *err);
         if (first && c->bytes_out == 0 && (unsigned char)rs->req[rs->req_len] == 0x16) rs->tls = 1;
         rs->req_len += total;
     }
@@ -250,19 +267,19 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
         return (ssize_t)total;
     }
     if (why) retry_record(fd, c, op, *err, 0, "none", "refused", why);
-    /* The app was told these bytes did not leave: they belong to no request
-     * the shim may ever send, so nothing on this connection is replayed now. */
-    rs->req_incomplete = 1;
-    return r;
+    return write_failed(c, rs, r, *err);
 }
 
 ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
 {
     struct retry_state *rs = c->retry;
-    if (r > 0 || rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER) return r;
+    if (r > 0) return r;
+    if (rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER)
+        return handed_to_app(rs, r, *err);
     int reset = r < 0 && (*err == ECONNRESET || *err == EPIPE);
     int stale_eof = r == 0 && c->exchanges > 1;
-    if (!(reset || stale_eof) || c->exchange_resp > 0 || c->dir != DIR_OUT) return r;
+    if (!(reset || stale_eof) || c->exchange_resp > 0 || c->dir != DIR_OUT)
+        return handed_to_app(rs, r, *err);
     /* Only a socket gives EOF or a reset: anything else at this fd number
      * (a pipe after a close we did not see) is not this connection. */
     if (!watch_conn_at(fd, c)) return r;
@@ -270,11 +287,11 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
     const char *why = replay_refusal(fd, c, rs);
     if (why) {
         retry_record(fd, c, op, cause_err, 0, "none", "refused", why);
-        return r;
+        return handed_to_app(rs, r, *err);
     }
     if (replay_request(fd, c, op, cause_err,
                        reset ? "reset before any response byte"
                              : "EOF on a reused connection before any response byte"))
-        return r;
+        return handed_to_app(rs, r, *err);
     return RETRY_REISSUE;
 }

@@ -60,6 +60,7 @@ struct retry_state {
     size_t req_len, req_cap;
     int req_incomplete; /* overflowed, or bytes left through a call we could not copy */
     int tls, replayed;
+    int app_saw_failure; /* the app was handed a reset, EOF or write error here */
     struct peer_budget *budget;
     char req[]; /* req_cap bytes */
 };

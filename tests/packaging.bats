@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: MIT
+# sanitize: skip (builds and installs the Debian package; no shim code runs differently)
 # rstwatch as a packager and a user of the package meet it: `make deb`,
 # lintian, hardening-check, `dpkg -i`, a curl reset recorded by the installed
 # copy, `man rstwatch`, bash completion, `dpkg -r` leaving nothing behind;
