@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # stale-keepalive.sh: the classic "connection reset by peer" of a reused
 # keep-alive connection, diagnosed and then survived.
 #

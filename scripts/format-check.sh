@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # format-check.sh: every C file matches .clang-format. Prints the offenders and
 # exits 1 when one does not.
 set -u

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # fuzz.sh: builds the libFuzzer targets in tests/fuzz/ with clang
 # (-fsanitize=fuzzer,address,undefined) into build-fuzz/ and runs each one for
 # a fixed number of executions, printing executions and crashes per target.

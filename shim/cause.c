@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* cause.c: the cause classifier. One ordered table of rules (predicate, code,
  * hint); the thresholds and the known timeouts live in tables below with their
  * sources. Also the request-direction protocol sniffer (TLS record walking)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* cause.h: errno + the connection's own timeline + its last TCP_INFO snapshot
  * -> a cause code and a one-sentence hint with the next troubleshooting step.
  * Pure functions over plain structs: table-driven and unit-tested. Also the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* clock.c: TSC calibration for clock_now_ns() (see clock.h). */
 #include "clock.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* clock.h: the timeline's clock, CLOCK_MONOTONIC nanoseconds.
  *
  * On x86-64 with an invariant TSC (CPUID 0x80000007 EDX bit 8) the hot path

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* conn_table.c: the fd table and the connection pool (see conn_table.h).
  *
  * Allocation and release take a spinlock that is only ever held for a few

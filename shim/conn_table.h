@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* conn_table.h: fd -> connection state.
  *
  * A flat array of pointers indexed by fd, in demand-zero .bss: untouched

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* fdident.c: socket identity by SO_COOKIE, with an inode fallback (see fdident.h). */
 #include "fdident.h"
 

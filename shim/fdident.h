@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* fdident.h: is this fd still the socket we think it is?
  *
  * The fd table is a hint, never the truth: the kernel can close an fd behind

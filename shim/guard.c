@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* guard.c: storage for the reentrancy guard (see guard.h). */
 #include "guard.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* guard.h: the thread-local reentrancy guard.
  *
  * Set while the shim does anything that takes a lock or calls into libc

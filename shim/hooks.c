@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* hooks.c: the exported symbols, and nothing else. Each hook forwards to the
  * logic in watch.c; the I/O hooks first make the one-load "is this fd tracked"
  * test inline. The list here is the list in shim.map. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* http_req.c: HTTP/1.x request framing and the idempotency test, for the
  * replay policy (see http_req.h). RFC 9112 section 6 decides where a request
  * message ends: Transfer-Encoding chunked, else Content-Length, else no body.

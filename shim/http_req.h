@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* http_req.h: what the replay policy needs to know about the bytes of an
  * HTTP/1.x request, decided from the bytes alone (no state, no allocation,
  * async-signal-safe): is this exactly one complete request, and is it one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* inject.c: fault injection (see inject.h).
  *
  *   RSTWATCH_INJECT="ACTION:key=value,...[;ACTION:...]"

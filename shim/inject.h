@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* inject.h: fault injection (RSTWATCH_INJECT): make resets, refusals and
  * delays happen on purpose inside any program, deterministically with seed=. */
 #ifndef RSTWATCH_INJECT_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* prng.h: xorshift64* (Vigna, "An experimental exploration of Marsaglia's
  * xorshift generators"), the one pseudo-random step the shim uses for retry
  * jitter and for fault-injection coins. Lock-free: threads racing on one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* real.c: the real socket API, resolved lazily with dlsym(RTLD_NEXT) at each
  * function's first call (so loading the shim costs no lookups at all), and the
  * raw-syscall stand-ins used when a lookup is impossible.

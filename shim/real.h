@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* real.h: the real libc functions behind every hook.
  *
  * Each pointer starts at a first-call resolver that looks the function up

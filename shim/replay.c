@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* replay.c: the replay of idempotent requests (see retry.h, and
  * docs/design.md "Retry and replay"): the copy of the request being sent,
  * the rules that decide whether it may be sent again, and the bounded

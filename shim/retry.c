@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* retry.c: connect retry (see retry.h, and docs/design.md "Retry and
  * replay"): which connections get retry state, refused or unreachable
  * connects retried with backoff on a replacement socket, and non-blocking

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* retry.h: connect retry and idempotent replay (RSTWATCH_RETRY; the rules:
  * docs/design.md "Retry and replay"). Every function is a no-op when retry is off, and
  * the hot path only reaches here through c->retry != NULL. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* retry_state.c: the per-connection retry state (see retry_state.h): its
  * pool, the recipe notes taken from the app's calls (options, flags, bind
  * address, epoll registrations), the per-peer budgets, and the replacement

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* retry_state.h: what retry.c (reconnects) and replay.c (replays) share
  * about one connection with retry on: the recipe to rebuild its socket, its
  * epoll registrations, the replay buffer, the per-peer budget; and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* ring.c: event names for the timeline (see ring.h). */
 #include "ring.h"
 

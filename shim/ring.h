@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* ring.h: the per-connection event timeline, a fixed-size lock-free ring.
  *
  * Writers advance the head with a relaxed load and store, no locked

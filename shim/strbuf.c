@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* strbuf.c: the bounded string builder behind every record and hint. No libc
  * formatting (printf is neither async-signal-safe nor allocation-free). */
 #include "strbuf.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* strbuf.h: bounded, allocation-free, async-signal-safe string building.
  * Appending past the end sets overflow and stops; the caller decides whether
  * a truncated result may be used (a record line never is). */

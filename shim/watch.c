@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* watch.c: the logic layer. For a tracked socket each call is: (rarely) a
  * TCP_INFO snapshot after an idle gap, the real call, one event into the
  * connection's ring, counters, and — only when the call failed with an error

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* watch.h: the logic behind every hook (the middle of the three layers:
  * hooks.c -> watch.c -> real.c). Each watch_*() has the exact contract of the
  * libc call it stands for: same return value, same errno, same side effects

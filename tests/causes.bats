@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # causes.bats: every cause code (docs/design.md "The record") from a REAL failure, not a
 # synthetic one: real servers (resetd, small python servers), real clients
 # (the C client, python http.client and raw sockets), and for the timeouts a

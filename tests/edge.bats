@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Bad arguments on tracked sockets: the host gets exactly the errno bare libc
 # gives (EFAULT, EINVAL, EBADF), never a crash inside the shim, with retry and
 # replay on (the paths that look at the app's buffers).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # The quiet stale keep-alive: the server (like nginx at keepalive_timeout)
 # closed an idle keep-alive connection with a FIN; the client reuses it and
 # reads EOF where the response was due ("Remote end closed connection without

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # foundation.bats: end-to-end behaviour of the shim's foundation (the layers
 # and state of docs/design.md, seen from outside): unmodified programs (curl, python, the C client) behave exactly as without
 # the shim, and a reset-family failure leaves exactly one JSON record that

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # hardening.bats: the shim never hurts its host and never loses a record
 # (docs/design.md, "Never hurt the host"). Concurrency and process life (threads, several processes on one
 # log, fork with busy threads, vfork/posix_spawn, exec, daemon, close_range,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # inject.bats: fault injection with RSTWATCH_INJECT (syntax in the header
 # comment of shim/inject.c): reset, refuse and delay against real servers on
 # loopback, the matching keys (port, after, count, prob, seed),

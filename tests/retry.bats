@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # retry.bats: connect retry and idempotent replay seen from the outside
 # (docs/design.md, "Retry and replay"): real clients (python http.client,
 # curl, an epoll event-loop client) against resetd on loopback. Each test

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run.sh: the suite runner behind `make test`. Runs every unit test program in
 # $BUILD/unit/, then every tests/*.bats file with `bats --tap`, shows their TAP
 # output, and ends with exactly one summary line:

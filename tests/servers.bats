@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # servers.bats: real event-loop servers and clients run under the shim with
 # the same results as bare (docs/design.md, "Never hurt the host"): nginx (master + workers, epoll,
 # sendfile, accept4) under wrk load, redis-server under redis-benchmark, and

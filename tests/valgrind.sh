@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # valgrind.sh: memcheck over a representative subset, as TAP: the shim inside
 # real clients (blocking, non-blocking, epoll, threads, fork, dup, retry and
 # replay, injection) and the CLI over real and malformed logs. A test passes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* passthrough.c: the floor of `make bench`: a preload that interposes the
  * same I/O calls as librstwatch.so and only forwards them to libc (pointers
  * resolved once with dlsym(RTLD_NEXT) in a constructor). Whatever it costs is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* fuzz_config.c: libFuzzer target for the RSTWATCH_CONFIG rules parser
  * (config_parse) and the rule matcher, the only code in the shim that reads a
  * structured file. Every input must end in "ok" or one clear error string,

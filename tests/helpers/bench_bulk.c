@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* bench_bulk.c: bulk TCP transfer over loopback for `make bench`.
  *
  *   bench_bulk recv PORTFILE        listens on 127.0.0.1:0 (port written to

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* bench_callgrind.c: the callgrind driver of `make bench`. Does N round trips
  * of intercepted calls inside one non-inlined function, bench_region(), so
  * `valgrind --tool=callgrind --toggle-collect=bench_region` counts exactly

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* bench_conns.c: memory per connection, for `make bench`.
  *
  *   bench_conns accept PORTFILE N   listens on 127.0.0.1:0 (port written to

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* bench_eagain.c: the cheapest intercepted call, for `make bench`.
  *
  *   bench_eagain N [BATCHES]

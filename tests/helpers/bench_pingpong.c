@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* bench_pingpong.c: TCP loopback ping-pong for `make bench`.
  *
  *   bench_pingpong server PORTFILE [--io send|write]

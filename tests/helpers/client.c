@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* client.c: a small, deterministic socket client for the cases curl and
  * python cannot express: every send/receive call variant (including the
  * fortified __recv_chk), non-blocking connects driven by poll or epoll, dup'd

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* common.h: small shared pieces of the test helpers (resetd, client):
  * option parsing of numbers, monotonic time, sleeping, atomic file writes
  * and "fail loudly" exits. Header-only so every helper stays one .c file. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* evloop_client.c: a minimal event-loop HTTP client, the way libevent/libuv
  * style programs talk to a server: one non-blocking socket registered with
  * epoll ONCE (EPOLL_CTL_ADD right after socket(), never modified or re-added),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* hostile_proc.c: a host program that does what real programs do to a
  * preloaded library at the worst moment: signals whose handlers do socket
  * I/O, SIGPIPE in every disposition, fork while other threads are in the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* resetd.c: the project's misbehaving test server. It listens on 127.0.0.1
  * (or ::1, or an AF_UNIX path), announces its port, and then serves every
  * connection in one of several modes that end in a TCP reset, a refusal, a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* stress_pingpong.c: many threads, each making connections with a long
  * timeline that end in a reset, so every record line is large (tens of KiB
  * with RSTWATCH_EVENTS=1024: far beyond PIPE_BUF) and several processes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* cause_test.c: the cause classifier (shim/cause.c), table-driven.
  *
  * One table of cause_input -> expected cause code (every code at least twice,

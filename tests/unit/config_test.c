@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* config_test.c: the RSTWATCH_CONFIG rules file (shim/config.c).
  *
  * A table of documents -> accepted (with field checks) or rejected (with the

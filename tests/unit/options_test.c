@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* options_test.c: options_load (shim/options.c) through a stub getenv.
  *
  * Each case sets a few RSTWATCH_* variables and states the resulting

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* record_test.c: the JSON record writer (shim/record.c, shim/strbuf.c).
  *
  * Synthetic connections (struct conn filled by hand, its ring slots allocated

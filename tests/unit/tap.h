@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* tap.h: the Test Anything Protocol for the C unit tests: ok() prints one
  * result line, tap_done() the plan and the exit status. Each unit program
  * includes it once. A failure whose name carries "# TODO" is expected (TAP). */
