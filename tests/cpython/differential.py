@@ -45,7 +45,7 @@ MODES = {
 MODULES = ["test_socket", "test_socketserver", "test_selectors", "test_asyncio"]
 # Outcomes that a shim run must reproduce exactly when the bare run had them.
 STABLE = {"ok", "skip", "xfail"}
-RECORD_TYPES = {"reset", "error", "close", "retry", "inject", "summary"}
+RECORD_TYPES = {"reset", "eof", "error", "close", "retry", "inject", "summary"}
 PER_TEST_TIMEOUT = 120  # seconds; regrtest's own default is far longer
 MAX_RESUMES = 8  # restarts after a crash, each skipping the tests already seen
 
