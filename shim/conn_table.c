@@ -159,6 +159,18 @@ void conn_table_dup(int fd, int nfd)
     guard_leave();
 }
 
+void conn_table_forget_if(int fd, struct conn *c)
+{
+    if ((unsigned)fd >= conn_slot_cap) return;
+    struct conn *expect = c;
+    if (!atomic_compare_exchange_strong_explicit(&conn_slots[fd], &expect, NULL,
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        return;
+    guard_enter();
+    release_closed(c, fd);
+    guard_leave();
+}
+
 struct conn *conn_table_take(int fd)
 {
     if ((unsigned)fd >= conn_slot_cap) return NULL;

@@ -1,10 +1,11 @@
 /* conn_table.h: fd -> connection state.
  *
- * A flat array of pointers indexed by fd, reserved once with mmap(NORESERVE):
- * untouched pages cost nothing and read as NULL, so a lookup for any fd is one
- * bounds check and one load, and an untracked fd (file, pipe) costs exactly
- * that. Connections live in a pool that is never returned to the OS; a
- * connection is shared by all fds dup'd from it (refs) and ends when the last
+ * A flat array of pointers indexed by fd, in demand-zero .bss: untouched
+ * pages cost nothing and read as NULL, so a lookup for any fd is one bounds
+ * check and one load, and an untracked fd (file, pipe) costs exactly that.
+ * The table is a hint, never the truth: an fd can be closed behind our back
+ * and reused; slow paths confirm it with fdident.h first. Connections live in a pool that is never
+ * returned to the OS; a connection is shared by all fds dup'd from it (refs) and ends when the last
  * one closes. Each gets a process-unique id, the "conn" of its records, which
  * doubles as its generation: a recycled slot never reuses an id. */
 #ifndef RSTWATCH_CONN_TABLE_H
@@ -53,6 +54,7 @@ struct conn {
     uint64_t exchange_resp;     /* response-direction bytes in the current exchange */
     uint64_t resp_before_write; /* the previous exchange's, when a failed write began one */
     uint64_t close_fd;          /* fd whose close ended the connection */
+    uint64_t ident;             /* the socket's identity (fdident.h); 0 = unknown */
     uint32_t calls_in, calls_out, exchanges;
     uint8_t role, dir, family;
     _Atomic uint8_t recorded; /* a record was written: one per connection */
@@ -70,6 +72,7 @@ enum {
     CONN_PEER_FIN = 1u << 2, /* we read EOF */
     CONN_SHUT_WR = 1u << 3,  /* we shut down our side */
     CONN_LINGER0 = 1u << 4,  /* app set SO_LINGER {1,0}: its close aborts */
+    CONN_STDIO = 1u << 5,    /* fdopen()ed: stdio moves bytes the shim cannot see */
 };
 
 /* A socket we saw created (or a listener) but that is not a connection yet:
@@ -121,6 +124,9 @@ void conn_table_mark(int fd, struct conn *mark);
 
 /* Points nfd at fd's connection (dup family); releases what nfd held. */
 void conn_table_dup(int fd, int nfd);
+
+/* Forgets fd if its slot still holds c (a close we did not see): releases c. */
+void conn_table_forget_if(int fd, struct conn *c);
 
 /* Detaches fd's slot and returns it (caller must conn_release() a live one),
  * or NULL. Call before the real close so a racing socket() cannot be clobbered. */

@@ -1,7 +1,9 @@
-/* hooks.c: the exported symbols, and nothing else. Each hook is one line that
- * forwards to the logic in watch.c; the list here is the list in shim.map. */
+/* hooks.c: the exported symbols, and nothing else. Each hook forwards to the
+ * logic in watch.c; the I/O hooks first make the one-load "is this fd tracked"
+ * test inline. The list here is the list in shim.map. */
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -165,6 +167,18 @@ HOOK ssize_t sendfile(int out, int in, off_t *off, size_t n)
 HOOK ssize_t sendfile64(int out, int in, off_t *off, size_t n)
 {
     return watch_sendfile(out, in, off, n, 1);
+}
+HOOK ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n, unsigned int fl)
+{
+    return watch_splice(in, off_in, out, off_out, n, fl);
+}
+HOOK FILE *fdopen(int fd, const char *mode)
+{
+    return watch_fdopen(fd, mode);
+}
+HOOK int fclose(FILE *f)
+{
+    return watch_fclose(f);
 }
 HOOK int dup(int fd)
 {

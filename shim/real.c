@@ -224,6 +224,27 @@ static int raw_ioctl(int fd, unsigned long req, void *arg)
 {
     return (int)syscall(SYS_ioctl, fd, req, arg);
 }
+static ssize_t raw_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
+                          unsigned int fl)
+{
+    return syscall(SYS_splice, in, off_in, out, off_out, n, fl);
+}
+
+/* stdio has no system call: glibc's _IO_ aliases of the same functions are not
+ * interposed by us, so they are the stand-ins. */
+extern FILE *_IO_fdopen(int fd, const char *mode);
+extern int _IO_fclose(FILE *f);
+
+static FILE *raw_fdopen(int fd, const char *mode)
+{
+    return _IO_fdopen(fd, mode);
+}
+
+static int raw_fclose(FILE *f)
+{
+    return _IO_fclose(f);
+}
+
 static int raw_ioctl_va(int fd, unsigned long req, ...)
 {
     va_list ap;

@@ -1,10 +1,10 @@
 /* real.h: the real libc functions behind every hook.
  *
- * Each pointer is resolved once with dlsym(RTLD_NEXT) (real_resolve(), called
- * from the constructor and lazily from the first hook that runs before it).
- * While a thread is inside the resolver, or if a symbol is missing, the
- * real_*() wrappers fall back to the raw system call, so a host whose own
- * constructors already use sockets can never deadlock in us.
+ * Each pointer starts at a first-call resolver that looks the function up
+ * with dlsym(RTLD_NEXT) and replaces itself. While a thread is inside that
+ * lookup, or if a symbol is missing, the call falls back to the raw system
+ * call (for stdio's fdopen/fclose: glibc's own _IO_ aliases), so a host whose
+ * own constructors already use sockets can never deadlock in us.
  * Nothing in the shim may call an intercepted function except through here. */
 #ifndef RSTWATCH_REAL_H
 #define RSTWATCH_REAL_H
@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -67,7 +68,12 @@
     X(int, epoll_ctl, (int ep, int op, int fd, struct epoll_event *ev), (ep, op, fd, ev))          \
     X(int, epoll_wait, (int ep, struct epoll_event *ev, int n, int tmo), (ep, ev, n, tmo))         \
     X(int, epoll_pwait, (int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m),       \
-      (ep, ev, n, tmo, m))
+      (ep, ev, n, tmo, m))                                                                         \
+    X(ssize_t, splice,                                                                             \
+      (int in, loff_t *off_in, int out, loff_t *off_out, size_t n, unsigned int fl),               \
+      (in, off_in, out, off_out, n, fl))                                                           \
+    X(FILE *, fdopen, (int fd, const char *mode), (fd, mode))                                      \
+    X(int, fclose, (FILE * f), (f))
 
 struct real_fns {
 #define REAL_MEMBER(ret, name, params, args) ret(*name) params;

@@ -43,7 +43,8 @@ static unsigned op_class_of(unsigned op)
     case OP_SENDMMSG:
     case OP_WRITE:
     case OP_WRITEV:
-    case OP_SENDFILE: return OPC_OUT;
+    case OP_SENDFILE:
+    case OP_SPLICE: return OPC_OUT;
     case OP_RECV:
     case OP_RECVFROM:
     case OP_RECVMSG:

@@ -16,20 +16,19 @@
 #include "retry.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
-#include <pthread.h>
+#include <limits.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/syscall.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "config.h"
+#include "fdident.h"
 #include "guard.h"
+#include "http_req.h"
 #include "real.h"
 #include "record.h"
 #include "watch.h"
@@ -39,7 +38,12 @@
 #define EPS_MAX 4
 #define PEERS_MAX 64
 #define PENDING_MAX 256
-#define REPLAY_CONNECT_TIMEOUT_MS 3000
+#define STATE_SLAB_BYTES (1u << 20)
+/* The whole replay (connect + send) inside one app call is bounded: a
+ * blocking call waits at most this long, a non-blocking one (an event loop
+ * that must not stall) far less; past it the app gets its original error. */
+#define REPLAY_BLOCKING_MS 3000
+#define REPLAY_NONBLOCKING_MS 250
 
 struct sockopt_rec {
     int level, name;
@@ -52,14 +56,17 @@ struct ep_reg {
     struct epoll_event ev;
 };
 
-/* Per-peer budget: replays <= max(budget_min, requests * budget_percent / 100). */
+/* Per-peer budget: replays <= max(budget_min, requests * budget_percent / 100).
+ * Slots are claimed once (state 0 -> 1 -> 2) and never released: lock-free. */
 struct peer_budget {
+    _Atomic int state;
     union sockaddr_any addr;
     _Atomic uint32_t requests, replays;
 };
 
 struct retry_state {
     const struct retry_rule *rule;
+    struct retry_state *next_free;
     int domain, type, proto;
     int fl, have_fl;
     struct sockopt_rec opts[OPTS_MAX];
@@ -70,35 +77,85 @@ struct retry_state {
     socklen_t peer_len;
     struct ep_reg eps[EPS_MAX];
     unsigned neps;
-    unsigned attempt; /* connect attempts made so far */
-    int pending;      /* a non-blocking connect we watch in poll/epoll */
-    /* replay */
-    char *req;
+    unsigned attempt;    /* connect attempts made so far */
+    _Atomic int pending; /* a non-blocking connect we watch in poll/epoll */
+    /* replay: the current request's bytes, exactly as they left */
     size_t req_len, req_cap;
-    int req_incomplete; /* overflowed, or sent through a call we could not copy */
+    int req_incomplete; /* overflowed, or bytes left through a call we could not copy */
     int tls, replayed;
     struct peer_budget *budget;
+    char req[]; /* req_cap bytes */
 };
 
 static struct retry_config cfg;
 static int retry_any; /* some rule (or the default) enables retry */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct peer_budget budgets[PEERS_MAX];
-static unsigned nbudgets;
+/* Non-blocking connects being watched: claimed and released by compare-and-swap. */
 static struct {
-    int fd;
-    struct conn *c;
+    _Atomic(struct conn *) c;
+    _Atomic int fd;
 } pending[PENDING_MAX];
 static _Atomic unsigned npending;
 static _Atomic uint64_t rng_state;
+
+/* The retry states come from a pool of mmap'd slabs, recycled and never
+ * returned: socket(), connect() and close() are async-signal-safe, so nothing
+ * they reach may call malloc or free. The pool's spinlock is only taken under
+ * the reentrancy guard, so a signal handler on the same thread never waits on it. */
+static size_t state_stride;
+static size_t state_req_cap;
+static atomic_flag state_lock = ATOMIC_FLAG_INIT;
+static struct retry_state *state_free;
 
 void retry_init(void)
 {
     config_load(&cfg, &opt, opt.config);
     retry_any = cfg.defaults.mode != RETRY_OFF;
-    for (unsigned i = 0; i < cfg.nrules; i++)
+    int any_replay = cfg.defaults.mode == RETRY_IDEMPOTENT;
+    for (unsigned i = 0; i < cfg.nrules; i++) {
         retry_any |= cfg.rules[i].mode != RETRY_OFF;
+        any_replay |= cfg.rules[i].mode == RETRY_IDEMPOTENT;
+    }
+    state_req_cap = any_replay ? opt.replay_max : 0;
+    state_stride = (sizeof(struct retry_state) + state_req_cap + 63) & ~(size_t)63;
     rng_state = clock_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+}
+
+/* A zeroed state from the pool, or NULL. Call under the guard. */
+static struct retry_state *state_get(void)
+{
+    while (atomic_flag_test_and_set_explicit(&state_lock, memory_order_acquire))
+        cpu_relax();
+    if (!state_free) {
+        size_t n = STATE_SLAB_BYTES / state_stride;
+        if (n == 0) n = 1;
+        char *slab = mmap(NULL, n * state_stride, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (slab != MAP_FAILED)
+            for (size_t i = n; i-- > 0;) {
+                struct retry_state *rs = (struct retry_state *)(slab + i * state_stride);
+                rs->next_free = state_free;
+                state_free = rs;
+            }
+    }
+    struct retry_state *rs = state_free;
+    if (rs) state_free = rs->next_free;
+    atomic_flag_clear_explicit(&state_lock, memory_order_release);
+    if (rs) {
+        memset(rs, 0, sizeof *rs); /* the request bytes need no clearing */
+        rs->req_cap = state_req_cap;
+    }
+    return rs;
+}
+
+/* Back to the pool. Call under the guard. */
+static void state_put(struct retry_state *rs)
+{
+    while (atomic_flag_test_and_set_explicit(&state_lock, memory_order_acquire))
+        cpu_relax();
+    rs->next_free = state_free;
+    state_free = rs;
+    atomic_flag_clear_explicit(&state_lock, memory_order_release);
 }
 
 /* xorshift64*: good enough for jitter; races between threads only mix it more. */
@@ -143,36 +200,49 @@ static struct retry_state *state_of(int fd)
 
 void retry_note_socket(int fd, int domain, int type, int proto)
 {
-    if (!retry_any || domain == AF_UNIX) return;
+    if (!retry_any || domain == AF_UNIX || guard_active()) return;
     struct conn *c = conn_table_open(fd, domain, ROLE_CLIENT, clock_now_ns());
     if (!c) return;
-    struct retry_state *rs = calloc(1, sizeof *rs);
+    c->ident = fdident_take(fd);
+    guard_enter();
+    struct retry_state *rs = state_get();
+    guard_leave();
     if (!rs) return;
     rs->domain = domain, rs->type = type, rs->proto = proto;
     rs->rule = &cfg.defaults;
     c->retry = rs;
 }
 
+static int same_peer(const union sockaddr_any *x, const union sockaddr_any *a)
+{
+    if (x->sa.sa_family != a->sa.sa_family) return 0;
+    if (a->sa.sa_family == AF_INET)
+        return x->in.sin_port == a->in.sin_port && x->in.sin_addr.s_addr == a->in.sin_addr.s_addr;
+    if (a->sa.sa_family == AF_INET6)
+        return x->in6.sin6_port == a->in6.sin6_port &&
+               !memcmp(&x->in6.sin6_addr, &a->in6.sin6_addr, 16);
+    return 0;
+}
+
+/* The budget slot for peer a, claimed on first use; NULL when all are taken.
+ * Two threads racing for a new peer may claim two slots: each budget is then
+ * looser, never stricter, which errs on the side of the app's own error. */
 static struct peer_budget *budget_for(const union sockaddr_any *a)
 {
-    pthread_mutex_lock(&lock);
-    struct peer_budget *b = NULL;
-    for (unsigned i = 0; i < nbudgets && !b; i++) {
-        const union sockaddr_any *x = &budgets[i].addr;
-        if (x->sa.sa_family != a->sa.sa_family) continue;
-        if (a->sa.sa_family == AF_INET && x->in.sin_port == a->in.sin_port &&
-            x->in.sin_addr.s_addr == a->in.sin_addr.s_addr)
-            b = &budgets[i];
-        if (a->sa.sa_family == AF_INET6 && x->in6.sin6_port == a->in6.sin6_port &&
-            !memcmp(&x->in6.sin6_addr, &a->in6.sin6_addr, 16))
-            b = &budgets[i];
+    for (unsigned i = 0; i < PEERS_MAX; i++) {
+        int st = atomic_load_explicit(&budgets[i].state, memory_order_acquire);
+        if (st == 0) break;
+        if (st == 2 && same_peer(&budgets[i].addr, a)) return &budgets[i];
     }
-    if (!b && nbudgets < PEERS_MAX) {
-        b = &budgets[nbudgets++];
-        b->addr = *a;
+    for (unsigned i = 0; i < PEERS_MAX; i++) {
+        int expect = 0;
+        if (atomic_compare_exchange_strong(&budgets[i].state, &expect, 1)) {
+            budgets[i].addr = *a;
+            atomic_store_explicit(&budgets[i].state, 2, memory_order_release);
+            return &budgets[i];
+        }
     }
-    pthread_mutex_unlock(&lock);
-    return b;
+    return NULL;
 }
 
 void retry_attach(int fd, struct conn *c)
@@ -183,14 +253,13 @@ void retry_attach(int fd, struct conn *c)
     rs->rule = config_match(&cfg, &c->peer.sa);
     if (rs->rule->mode == RETRY_OFF) { /* this peer is not ours to retry: zero cost from here */
         c->retry = NULL;
-        free(rs);
+        guard_enter();
+        state_put(rs);
+        guard_leave();
         return;
     }
-    if (rs->rule->mode == RETRY_IDEMPOTENT && opt.replay_max) {
-        rs->req = malloc(opt.replay_max);
-        rs->req_cap = rs->req ? opt.replay_max : 0;
-        rs->budget = budget_for(&c->peer);
-    }
+    if (rs->rule->mode != RETRY_IDEMPOTENT) rs->req_cap = 0;
+    if (rs->req_cap) rs->budget = budget_for(&c->peer);
 }
 
 void retry_note_sockopt(int fd, int level, int name, const void *val, socklen_t len)
@@ -239,38 +308,39 @@ void retry_note_epoll(int ep, int op, int fd, const struct epoll_event *ev)
 
 static void pending_add(int fd, struct conn *c)
 {
-    pthread_mutex_lock(&lock);
-    unsigned n = atomic_load(&npending);
-    if (n < PENDING_MAX) {
-        pending[n].fd = fd, pending[n].c = c;
-        atomic_store(&npending, n + 1);
-        c->retry->pending = 1;
+    for (unsigned i = 0; i < PENDING_MAX; i++) {
+        struct conn *expect = NULL;
+        if (atomic_compare_exchange_strong(&pending[i].c, &expect, c)) {
+            atomic_store(&pending[i].fd, fd);
+            atomic_store(&c->retry->pending, 1);
+            atomic_fetch_add(&npending, 1);
+            return;
+        }
     }
-    pthread_mutex_unlock(&lock);
 }
 
 static void pending_remove(struct conn *c)
 {
-    pthread_mutex_lock(&lock);
-    unsigned n = atomic_load(&npending);
-    for (unsigned i = 0; i < n; i++)
-        if (pending[i].c == c) {
-            pending[i] = pending[--n];
-            break;
+    struct retry_state *rs = c->retry;
+    if (!rs || !atomic_exchange(&rs->pending, 0)) return;
+    for (unsigned i = 0; i < PENDING_MAX; i++) {
+        struct conn *expect = c;
+        if (atomic_compare_exchange_strong(&pending[i].c, &expect, NULL)) {
+            atomic_fetch_sub(&npending, 1);
+            return;
         }
-    atomic_store(&npending, n);
-    if (c->retry) c->retry->pending = 0;
-    pthread_mutex_unlock(&lock);
+    }
 }
 
 void retry_forget(struct conn *c)
 {
     struct retry_state *rs = c->retry;
     if (!rs) return;
-    if (rs->pending) pending_remove(c);
+    pending_remove(c);
     c->retry = NULL;
-    free(rs->req);
-    free(rs);
+    guard_enter();
+    state_put(rs);
+    guard_leave();
 }
 
 /* ---- the replacement socket ----------------------------------------------------- */
@@ -292,14 +362,22 @@ static int fresh_socket(const struct retry_state *rs)
 }
 
 /* Puts nfd on the app's fd number (keeping its close-on-exec flag) and
- * re-registers it with every epoll set the app had added it to. */
-static int move_onto(int nfd, int fd, const struct retry_state *rs)
+ * re-registers it with every epoll set the app had added it to. Refuses
+ * (-ESTALE, nfd closed) when fd is no longer c's socket: dup3 over an fd the
+ * app now uses for something else would destroy it. */
+static int move_onto(int nfd, int fd, struct conn *c)
 {
+    const struct retry_state *rs = c->retry;
+    if (!watch_conn_at(fd, c)) {
+        real_close(nfd);
+        return -ESTALE;
+    }
     int fdflags = real_fcntl(fd, F_GETFD, NULL);
     int r = real_dup3(nfd, fd, fdflags > 0 && (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0);
     int e = errno;
     real_close(nfd);
     if (r < 0) return -e;
+    c->ident = fdident_take(fd);
     for (unsigned i = 0; i < rs->neps; i++) {
         struct epoll_event ev = rs->eps[i].ev;
         if (real_epoll_ctl(rs->eps[i].ep, EPOLL_CTL_ADD, fd, &ev) < 0 && errno == EEXIST)
@@ -311,8 +389,6 @@ static int move_onto(int nfd, int fd, const struct retry_state *rs)
 static void retry_record(int fd, struct conn *c, unsigned op, int err, int attempt,
                          const char *action, const char *outcome, const char *reason)
 {
-    guard_enter();
-    watch_fill_local(fd, c);
     struct record_info ri = {.type = "retry",
                              .fd = fd,
                              .op = op,
@@ -322,8 +398,7 @@ static void retry_record(int fd, struct conn *c, unsigned op, int err, int attem
                              .action = action,
                              .outcome = outcome,
                              .reason = reason};
-    record_write(c, &ri);
-    guard_leave();
+    watch_record(fd, c, &ri);
 }
 
 /* ---- connect retry ---------------------------------------------------------------- */
@@ -347,7 +422,7 @@ int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t l
         rs->attempt++;
         int nfd = fresh_socket(rs);
         if (nfd < 0) break;
-        if (move_onto(nfd, fd, rs) < 0) break;
+        if (move_onto(nfd, fd, c) < 0) break;
         c->local.sa.sa_family = 0; /* a new socket, a new local address */
         r = watch_connect_once(fd, c, sa, len, &e);
         ring_push(&c->ring, OP_RETRY, (int64_t)rs->attempt, 0, clock_now_ns());
@@ -364,7 +439,7 @@ int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t l
 
 void retry_connect_settled(struct conn *c)
 {
-    if (c->retry && c->retry->pending) pending_remove(c);
+    pending_remove(c);
 }
 
 /* A watched non-blocking connect reported readiness: decide, and maybe replace
@@ -372,29 +447,29 @@ void retry_connect_settled(struct conn *c)
 static int check_pending(int fd, struct conn *c)
 {
     struct retry_state *rs = c->retry;
+    if (!rs || !atomic_load(&rs->pending)) return 0;
     int so_error = 0;
     socklen_t sl = sizeof so_error;
     /* We read SO_ERROR only while another attempt is possible, so the error of
      * the final attempt always reaches the app through its own getsockopt. */
-    if (real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &sl) < 0) return 0;
-    if (so_error == 0) {
+    if (!watch_conn_at(fd, c)) {
         pending_remove(c);
         return 0;
     }
-    if (!retryable_connect_errno(so_error)) {
+    if (real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &sl) < 0) return 0;
+    if (so_error == 0 || !retryable_connect_errno(so_error)) {
         pending_remove(c);
-        /* Put the error back where the app will look: connect() again returns it. */
         return 0;
     }
     ring_push(&c->ring, OP_SOCKOPT_ERROR, -1, so_error, clock_now_ns());
     sleep_ms(backoff_ms(rs->rule, rs->attempt));
     rs->attempt++;
     int nfd = fresh_socket(rs);
-    if (nfd < 0) {
+    if (nfd < 0 || move_onto(nfd, fd, c) < 0) {
+        if (nfd >= 0) real_close(nfd);
         pending_remove(c);
         return 0;
     }
-    move_onto(nfd, fd, rs);
     c->local.sa.sa_family = 0;
     int e;
     int r = watch_connect_once(fd, c, &rs->peer.sa, rs->peer_len, &e);
@@ -430,7 +505,7 @@ int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, c
         for (nfds_t i = 0; i < n; i++) {
             if (!p[i].revents) continue;
             struct conn *c = conn_table_get(p[i].fd);
-            if (!conn_is_live(c) || !c->retry || !c->retry->pending) continue;
+            if (!conn_is_live(c) || !c->retry || !atomic_load(&c->retry->pending)) continue;
             if (check_pending(p[i].fd, c)) p[i].revents = 0, hidden++;
         }
         errno = saved;
@@ -445,6 +520,22 @@ int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, c
     }
 }
 
+/* The watched connect whose epoll registration on ep carries data, if any. */
+static struct conn *pending_for_event(int ep, uint64_t data, int *fd)
+{
+    for (unsigned k = 0; k < PENDING_MAX; k++) {
+        struct conn *c = atomic_load(&pending[k].c);
+        if (!c) continue;
+        struct retry_state *rs = c->retry;
+        for (unsigned j = 0; rs && j < rs->neps && j < EPS_MAX; j++)
+            if (rs->eps[j].ep == ep && rs->eps[j].ev.data.u64 == data) {
+                *fd = atomic_load(&pending[k].fd);
+                return c;
+            }
+    }
+    return NULL;
+}
+
 int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m,
                      int is_pwait)
 {
@@ -456,19 +547,9 @@ int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigse
             return r;
         int saved = errno, kept = 0;
         for (int i = 0; i < r; i++) {
-            int hide = 0;
-            pthread_mutex_lock(&lock);
             int fd = -1;
-            struct conn *c = NULL;
-            for (unsigned k = 0; k < npending && fd < 0; k++) {
-                struct retry_state *rs = pending[k].c->retry;
-                for (unsigned j = 0; rs && j < rs->neps; j++)
-                    if (rs->eps[j].ep == ep && rs->eps[j].ev.data.u64 == ev[i].data.u64)
-                        fd = pending[k].fd, c = pending[k].c;
-            }
-            pthread_mutex_unlock(&lock);
-            if (c) hide = check_pending(fd, c);
-            if (!hide) ev[kept++] = ev[i];
+            struct conn *c = pending_for_event(ep, ev[i].data.u64, &fd);
+            if (!(c && fd >= 0 && check_pending(fd, c))) ev[kept++] = ev[i];
         }
         errno = saved;
         if (kept) return kept;
@@ -480,7 +561,7 @@ int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigse
 
 /* ---- replay ------------------------------------------------------------------------ */
 
-/* A new request begins on c (its first bytes, if known, are first[0..n)). */
+/* A new request begins on c; its first bytes, if known, are first[0..n). */
 static void request_begin(struct conn *c, const void *first, size_t n)
 {
     struct retry_state *rs = c->retry;
@@ -492,66 +573,55 @@ static void request_begin(struct conn *c, const void *first, size_t n)
     if (rs->budget) atomic_fetch_add(&rs->budget->requests, 1);
 }
 
-static void retry_copy_out(struct conn *c, const void *buf, size_t n)
-{
-    struct retry_state *rs = c->retry;
-    if (c->dir != DIR_OUT) request_begin(c, buf, n);
-    if (!rs->req) return;
-    if (!buf || n > rs->req_cap - rs->req_len) {
-        rs->req_incomplete = 1;
-        return;
-    }
-    memcpy(rs->req + rs->req_len, buf, n);
-    rs->req_len += n;
-}
-
+/* Appends the n bytes that one output call sent from v[0..cnt) to the
+ * current request (starting a new one if the last call was a read). */
 static void retry_copy_outv(struct conn *c, const struct iovec *v, int cnt, size_t n)
 {
+    struct retry_state *rs = c->retry;
+    if (c->dir != DIR_OUT) {
+        const void *first = NULL;
+        size_t first_len = 0;
+        for (int i = 0; i < cnt && !first_len; i++)
+            first = v[i].iov_base, first_len = v[i].iov_len;
+        request_begin(c, first, first_len);
+    }
     for (int i = 0; i < cnt && n; i++) {
         size_t part = v[i].iov_len < n ? v[i].iov_len : n;
-        if (part) retry_copy_out(c, v[i].iov_base, part);
         n -= part;
+        if (!part) continue;
+        if (!v[i].iov_base || part > rs->req_cap - rs->req_len) {
+            rs->req_incomplete = 1;
+            continue;
+        }
+        memcpy(rs->req + rs->req_len, v[i].iov_base, part);
+        rs->req_len += part;
     }
 }
 
-static int method_is(const char *req, size_t mlen, const char *m)
+void retry_out_unbuffered(struct conn *c)
 {
-    return strlen(m) == mlen && !memcmp(req, m, mlen);
+    struct retry_state *rs = c->retry;
+    if (!rs) return;
+    if (c->dir != DIR_OUT) request_begin(c, NULL, 0);
+    rs->req_incomplete = 1;
 }
 
 /* NULL if the buffered request may be replayed, else why not. */
 static const char *replay_refusal(const struct conn *c, const struct retry_state *rs)
 {
-    static const char *const safe[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    if (c->role == ROLE_SERVER) return "server-side connection";
     if (rs->tls) return "TLS payload is never replayed";
     if (rs->replayed) return "the request was already replayed once";
-    if (rs->req_incomplete || !rs->req)
-        return "the request is not fully buffered (too large or sent via sendmsg/sendfile)";
-    const char *req = rs->req;
-    size_t len = rs->req_len;
-    size_t mlen = 0;
-    while (mlen < len && mlen < 16 && req[mlen] >= 'A' && req[mlen] <= 'Z')
-        mlen++;
-    const char *eol = memmem(req, len, "\r\n", 2);
-    if (!mlen || mlen >= len || req[mlen] != ' ' || !eol ||
-        !memmem(req, (size_t)(eol - req), " HTTP/1.", 8))
-        return "not a plain-text HTTP/1.x request";
-    const char *eoh = memmem(req, len, "\r\n\r\n", 4);
-    if (!eoh) return "the request headers are incomplete";
-    int ok = 0;
-    for (size_t i = 0; i < sizeof safe / sizeof safe[0] && !ok; i++)
-        ok = method_is(req, mlen, safe[i]);
-    for (unsigned i = 0; i < rs->rule->nmethods && !ok; i++)
-        ok = method_is(req, mlen, rs->rule->methods[i]);
-    /* Header lines run from after the request line up to eoh; each ends in CRLF. */
-    for (const char *h = eol + 2; !ok && h < eoh + 2;) {
-        if ((size_t)(eoh - h) >= 16 && !strncasecmp(h, "Idempotency-Key:", 16)) ok = 1;
-        const char *next = memmem(h, (size_t)(eoh + 2 - h), "\r\n", 2);
-        if (!next) break;
-        h = next + 2;
-    }
-    if (!ok) return "the method is not idempotent and there is no Idempotency-Key header";
-    if (c->role == ROLE_SERVER) return "server-side connection";
+    if (c->flags & CONN_STDIO)
+        return "the socket is also used through stdio, whose bytes the shim cannot see";
+    if (rs->req_incomplete || !rs->req_cap)
+        return "the request is not fully buffered (too large, or sent via "
+               "sendfile/splice/sendmmsg)";
+    const char *why = http_req_single(rs->req, rs->req_len);
+    if (!why)
+        why = http_req_idempotent(rs->req, rs->req_len, (const char(*)[16])rs->rule->methods,
+                                  rs->rule->nmethods);
+    if (why) return why;
     if (rs->budget) {
         uint32_t reqs = atomic_load(&rs->budget->requests),
                  done = atomic_load(&rs->budget->replays);
@@ -562,54 +632,77 @@ static const char *replay_refusal(const struct conn *c, const struct retry_state
     return NULL;
 }
 
-/* Connects nfd to the peer within a bounded time, whatever its blocking mode. */
-static int connect_bounded(int nfd, const struct retry_state *rs)
+/* Waits until nfd is ready for events or the deadline (monotonic ns) passes. */
+static int wait_until(int nfd, short events, uint64_t deadline)
+{
+    for (;;) {
+        uint64_t now = clock_now_ns();
+        if (now >= deadline) return -ETIMEDOUT;
+        struct pollfd pfd = {.fd = nfd, .events = events};
+        int r = real_poll(&pfd, 1, (int)((deadline - now + 999999) / 1000000));
+        if (r == 1) return 0;
+        if (r < 0 && errno != EINTR) return -errno;
+    }
+}
+
+/* Connects nfd to the peer by the deadline, whatever its blocking mode. 0 or -errno. */
+static int connect_bounded(int nfd, const struct retry_state *rs, uint64_t deadline)
 {
     int fl = real_fcntl(nfd, F_GETFL, NULL);
     real_fcntl(nfd, F_SETFL, (void *)(intptr_t)(fl | O_NONBLOCK));
-    int r = real_connect(nfd, &rs->peer.sa, rs->peer_len);
-    if (r < 0 && errno == EINPROGRESS) {
-        struct pollfd pfd = {.fd = nfd, .events = POLLOUT};
-        int so_error = ETIMEDOUT;
-        socklen_t sl = sizeof so_error;
-        if (real_poll(&pfd, 1, REPLAY_CONNECT_TIMEOUT_MS) == 1)
+    int r = real_connect(nfd, &rs->peer.sa, rs->peer_len) == 0 ? 0 : -errno;
+    if (r == -EINPROGRESS) {
+        r = wait_until(nfd, POLLOUT, deadline);
+        if (r == 0) {
+            int so_error = 0;
+            socklen_t sl = sizeof so_error;
             real_getsockopt(nfd, SOL_SOCKET, SO_ERROR, &so_error, &sl);
-        r = so_error ? -1 : 0;
-        errno = so_error;
+            r = -so_error;
+        }
     }
-    int e = errno;
     real_fcntl(nfd, F_SETFL, (void *)(intptr_t)fl);
-    errno = e;
     return r;
 }
 
-static int send_all(int nfd, const char *p, size_t len)
+/* Sends all of p[0..len) on nfd by the deadline. 0 or -errno. */
+static int send_all(int nfd, const char *p, size_t len, uint64_t deadline)
 {
     size_t done = 0;
     while (done < len) {
-        ssize_t n = real_send(nfd, p + done, len - done, MSG_NOSIGNAL);
+        ssize_t n = real_send(nfd, p + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno == EAGAIN) {
-            struct pollfd pfd = {.fd = nfd, .events = POLLOUT};
-            if (real_poll(&pfd, 1, REPLAY_CONNECT_TIMEOUT_MS) != 1) return -1;
+            int w = wait_until(nfd, POLLOUT, deadline);
+            if (w < 0) return w;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return -1;
+        if (n <= 0) return n < 0 ? -errno : -EPIPE;
         done += (size_t)n;
     }
     return 0;
 }
 
-/* Sends the buffered request on a fresh connection and puts it on fd.
- * Returns 0, or -errno (the app's connection is then untouched). */
+/* Sends the buffered request on a fresh connection and puts it on fd, within
+ * the replay's time bound (shorter for a non-blocking fd). Returns 0, or
+ * -errno (the app's connection is then untouched). */
 static int replay_request(int fd, struct conn *c, unsigned op, int cause_err, const char *why_ok)
 {
     struct retry_state *rs = c->retry;
     rs->replayed = 1;
+    if (!watch_conn_at(fd, c)) return -ESTALE; /* closed behind our back: not ours to touch */
     watch_fill_local(fd, c); /* the replay record names the connection that failed */
+    int app_fl = real_fcntl(fd, F_GETFL, NULL);
+    uint64_t bound_ms =
+        app_fl >= 0 && (app_fl & O_NONBLOCK) ? REPLAY_NONBLOCKING_MS : REPLAY_BLOCKING_MS;
+    uint64_t deadline = clock_now_ns() + bound_ms * 1000000ull;
     int nfd = fresh_socket(rs);
-    if (nfd >= 0 && connect_bounded(nfd, rs) == 0 && send_all(nfd, rs->req, rs->req_len) == 0 &&
-        move_onto(nfd, fd, rs) == 0) {
+    int e = nfd < 0 ? nfd : connect_bounded(nfd, rs, deadline);
+    if (!e) e = send_all(nfd, rs->req, rs->req_len, deadline);
+    if (!e) {
+        e = move_onto(nfd, fd, c); /* closes nfd either way */
+        nfd = -1;
+    }
+    if (!e) {
         if (rs->budget) atomic_fetch_add(&rs->budget->replays, 1);
         uint64_t t = clock_now_ns();
         ring_push(&c->ring, op, -1, cause_err, t);
@@ -620,11 +713,12 @@ static int replay_request(int fd, struct conn *c, unsigned op, int cause_err, co
         c->local.sa.sa_family = 0; /* later records name the new connection's address */
         return 0;
     }
-    int e = nfd < 0 ? -nfd : errno;
     if (nfd >= 0) real_close(nfd);
-    const char *desc = strerrordesc_np(e);
+    if (e == -ESTALE) return e;
+    const char *desc =
+        e == -ETIMEDOUT ? "the replay did not finish within its time bound" : strerrordesc_np(-e);
     retry_record(fd, c, op, cause_err, 1, "replay", "failed", desc ? desc : "error");
-    return -e;
+    return e;
 }
 
 ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec *v, int cnt,
@@ -632,7 +726,7 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
 {
     struct retry_state *rs = c->retry;
     if (r > 0) {
-        retry_copy_outv(c, v, cnt, (size_t)r);
+        if (rs->req_cap || c->dir != DIR_OUT) retry_copy_outv(c, v, cnt, (size_t)r);
         return r;
     }
     if (r == 0 || rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER ||
@@ -654,7 +748,7 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
     if (!total || total > SSIZE_MAX) return r;
     int first = c->dir != DIR_OUT;
     if (first) request_begin(c, NULL, 0);
-    if (!rs->req || total > rs->req_cap - rs->req_len) {
+    if (!rs->req_cap || total > rs->req_cap - rs->req_len) {
         rs->req_incomplete = 1;
     } else {
         struct iovec dst = {rs->req + rs->req_len, total};
@@ -682,6 +776,9 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
     int reset = r < 0 && (*err == ECONNRESET || *err == EPIPE);
     int stale_eof = r == 0 && c->exchanges > 1;
     if (!(reset || stale_eof) || c->exchange_resp > 0 || c->dir != DIR_OUT) return r;
+    /* Only a socket gives EOF or a reset: anything else at this fd number
+     * (a pipe after a close we did not see) is not this connection. */
+    if (!watch_conn_at(fd, c)) return r;
     int cause_err = reset ? *err : ECONNRESET;
     const char *why = replay_refusal(c, rs);
     if (why) {

@@ -29,6 +29,7 @@ enum ev_op {
     OP_WRITE,
     OP_WRITEV,
     OP_SENDFILE,
+    OP_SPLICE,
     OP_RECV,
     OP_RECVFROM,
     OP_RECVMSG,

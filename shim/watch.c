@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fdident.h"
 #include "guard.h"
 #include "inject.h"
 #include "real.h"
@@ -92,6 +93,8 @@ static void store_addr(union sockaddr_any *dst, char *unix_path, const struct so
 {
     if (!sa || len < sizeof(sa_family_t)) return;
     if (sa->sa_family == AF_UNIX) {
+        dst->sa.sa_family = AF_UNIX;
+        if (!unix_path) return; /* this side's path is not kept (e.g. an accepted peer) */
         const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
         size_t n = len - offsetof(struct sockaddr_un, sun_path);
         if (n > sizeof un->sun_path) n = sizeof un->sun_path;
@@ -101,7 +104,6 @@ static void store_addr(union sockaddr_any *dst, char *unix_path, const struct so
             unix_path[0] = unix_path[1] = 0;
         else if (n == 1 && un->sun_path[0] == 0)
             unix_path[1] = 0;
-        dst->sa.sa_family = AF_UNIX;
         return;
     }
     size_t n = len < sizeof *dst ? len : sizeof *dst;
@@ -140,11 +142,31 @@ void watch_fill_local(int fd, struct conn *c)
     }
 }
 
-void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now)
+int watch_conn_at(int fd, struct conn *c)
 {
-    if (atomic_exchange(&c->recorded, 1)) return; /* one record per connection */
+    if (fdident_same(fd, c->ident)) return 1;
+    /* Closed behind our back (and maybe reused): forget it, never act on it. */
+    guard_enter();
+    conn_table_forget_if(fd, c);
+    guard_leave();
+    return 0;
+}
+
+int watch_record(int fd, struct conn *c, const struct record_info *ri)
+{
+    if (!watch_conn_at(fd, c)) return -ESTALE;
     guard_enter();
     watch_fill_local(fd, c);
+    int r = record_write(c, ri);
+    guard_leave();
+    return r;
+}
+
+void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now)
+{
+    if (atomic_load_explicit(&c->recorded, memory_order_relaxed)) return;
+    if (!watch_conn_at(fd, c)) return;
+    if (atomic_exchange(&c->recorded, 1)) return; /* one record per connection */
     struct record_info ri = {
         .type = watch_is_reset_errno(err) ? "reset" : "error",
         .fd = fd,
@@ -152,8 +174,7 @@ void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t no
         .err = err,
         .now_ns = now,
     };
-    record_write(c, &ri);
-    guard_leave();
+    watch_record(fd, c, &ri);
 }
 
 /* The peer closed a reused connection right where the response to our request
@@ -161,12 +182,11 @@ void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t no
  * without response", "socket hang up"). No errno, but worth the same record. */
 static void eof_where_response_due(int fd, struct conn *c, unsigned op, uint64_t now)
 {
+    if (atomic_load_explicit(&c->recorded, memory_order_relaxed)) return;
+    if (!watch_conn_at(fd, c)) return;
     if (atomic_exchange(&c->recorded, 1)) return;
-    guard_enter();
-    watch_fill_local(fd, c);
     struct record_info ri = {.type = "eof", .fd = fd, .op = op, .eof = 1, .now_ns = now};
-    record_write(c, &ri);
-    guard_leave();
+    watch_record(fd, c, &ri);
 }
 
 /* The end of every I/O call on a tracked connection. out: bytes flowed out. */
@@ -249,6 +269,7 @@ static void adopt_failed(int fd, unsigned op, int err)
     uint64_t t = clock_now_ns();
     struct conn *c = conn_table_open(fd, domain, ROLE_CLIENT, t);
     if (!c) return;
+    c->ident = fdident_take(fd);
     c->flags |= CONN_ESTABLISHED;
     struct sockaddr_storage ss;
     len = sizeof ss;
@@ -319,7 +340,9 @@ void watch_init(void)
 int watch_socket(int domain, int type, int proto)
 {
     int fd = real_socket(domain, type, proto);
-    if (fd < 0 || !conn_slot_cap) return fd;
+    /* Under the guard (a signal handler interrupting the shim on this thread)
+     * the table may be mid-update by this very thread: leave it alone. */
+    if (fd < 0 || !conn_slot_cap || guard_active()) return fd;
     if ((type & 0xf) == SOCK_STREAM &&
         (domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX)) {
         int saved = errno;
@@ -337,6 +360,7 @@ static struct conn *open_client(int fd, struct conn *mark, const struct sockaddr
 {
     struct conn *c = conn_table_open(fd, CONN_MARK_FAMILY(mark), ROLE_CLIENT, clock_now_ns());
     if (!c) return NULL;
+    c->ident = fdident_take(fd);
     store_addr(&c->peer, c->unix_path, sa, len);
     if (c->family == AF_UNIX) c->local.sa.sa_family = AF_UNIX;
     retry_attach(fd, c);
@@ -403,6 +427,7 @@ int watch_connect(int fd, const struct sockaddr *sa, socklen_t len)
     errno = saved;
     if (!clen || copy.ss_family == AF_UNSPEC) return real_connect(fd, sa, len);
     const struct sockaddr *peer = (const struct sockaddr *)&copy;
+    if (conn_is_live(c) && !watch_conn_at(fd, c)) return real_connect(fd, sa, len);
     if (!conn_is_live(c)) {
         c = open_client(fd, c, peer, clen);
     } else if (!c->peer.sa.sa_family) { /* opened at socket() for retry: now we know the peer */
@@ -433,65 +458,123 @@ int watch_bind(int fd, const struct sockaddr *sa, socklen_t len)
     return r;
 }
 
+/* Learns the family of a listener we did not see created (inherited from
+ * systemd or an nginx re-exec) and marks it; 0 when it is not ours to watch. */
+static int learn_listener(int fd)
+{
+    int type = 0, family = 0;
+    socklen_t sl = sizeof type;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) < 0 || type != SOCK_STREAM) return 0;
+    sl = sizeof family;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &sl) < 0) return 0;
+    if (family != AF_INET && family != AF_INET6 && family != AF_UNIX) return 0;
+    conn_table_mark(fd, CONN_MARK(family));
+    return family;
+}
+
 int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, int is_accept4)
 {
-    int r = is_accept4 ? real_accept4(fd, sa, len, flags) : real_accept(fd, sa, len);
-    if (r < 0 || !conn_slot_cap || guard_active()) return r;
+    if (!conn_slot_cap || guard_active())
+        return is_accept4 ? real_accept4(fd, sa, len, flags) : real_accept(fd, sa, len);
+    /* An app that wants no address (accept(fd, NULL, NULL)) lends the kernel
+     * our buffer instead: the peer's address at no extra system call. An app
+     * buffer is never read by us: its capacity is unknown after the call. */
+    struct sockaddr_storage own;
+    socklen_t own_len = sizeof own;
+    int use_own = sa == NULL;
+    struct sockaddr *ksa = use_own ? (struct sockaddr *)&own : sa;
+    socklen_t *klen = use_own ? &own_len : len;
+    int r = is_accept4 ? real_accept4(fd, ksa, klen, flags) : real_accept(fd, ksa, klen);
+    if (r < 0) return r;
     int saved = errno;
     struct conn *l = conn_table_get(fd);
     int family;
     if (conn_is_mark(l)) {
         family = CONN_MARK_FAMILY(l);
-    } else if (!l) { /* an inherited listener (systemd, nginx re-exec): learn it once */
-        int type = 0;
-        socklen_t sl = sizeof type;
-        family = 0;
-        if (real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) < 0 || type != SOCK_STREAM)
-            goto out;
-        sl = sizeof family;
-        if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &sl) < 0) goto out;
-        if (family != AF_INET && family != AF_INET6 && family != AF_UNIX) goto out;
-        conn_table_mark(fd, CONN_MARK(family));
+    } else if (!l) {
+        family = learn_listener(fd);
+        if (!family) goto out;
     } else {
         /* accept() on something we thought was a connection: it is a listener now */
-        conn_table_mark(fd, CONN_MARK(l->family));
         family = l->family;
+        conn_table_mark(fd, CONN_MARK(family));
     }
     uint64_t t = clock_now_ns();
     struct conn *c = conn_table_open(r, family, ROLE_SERVER, t);
     if (!c) goto out;
+    c->ident = fdident_take(r);
     c->flags |= CONN_ESTABLISHED;
-    if (sa && len) {
-        store_addr(&c->peer, NULL, sa, *len);
-    } else if (family != AF_UNIX) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        if (getpeername(r, (struct sockaddr *)&ss, &sl) == 0)
-            store_addr(&c->peer, NULL, (struct sockaddr *)&ss, sl);
+    if (family == AF_UNIX) {
+        c->peer.sa.sa_family = AF_UNIX; /* a unix client is nearly always unnamed */
+    } else if (use_own) {
+        store_addr(&c->peer, NULL, (struct sockaddr *)&own, own_len);
+    } else {
+        socklen_t sl = sizeof own;
+        if (getpeername(r, (struct sockaddr *)&own, &sl) == 0)
+            store_addr(&c->peer, NULL, (struct sockaddr *)&own, sl);
     }
-    if (family == AF_UNIX) c->peer.sa.sa_family = AF_UNIX;
     ring_push(&c->ring, OP_ACCEPT, r, 0, t);
 out:
     errno = saved;
     return r;
 }
 
-int watch_close(int fd)
+/* The first half of closing a tracked fd: the slot is emptied before the real
+ * close, so a socket() racing in another thread cannot be clobbered. Returns
+ * the connection to hand to close_end(), or NULL. */
+static struct conn *close_begin(int fd)
 {
-    if (__builtin_expect(!conn_table_get(fd), 1) || in_vfork_child()) return real_close(fd);
     struct conn *c = conn_table_take(fd);
-    if (!conn_is_live(c)) return real_close(fd);
+    if (!conn_is_live(c)) return NULL;
     if (atomic_load_explicit(&c->refs, memory_order_relaxed) == 1) {
         ring_push(&c->ring, OP_CLOSE, 0, 0, clock_now_ns());
         c->close_fd = (uint64_t)fd;
     }
-    int r = real_close(fd);
+    return c;
+}
+
+static void close_end(struct conn *c)
+{
     int saved = errno;
     /* Under the guard (a signal handler interrupting the shim) the pool lock may
      * be held by this very thread: leak the connection rather than deadlock. */
     if (!guard_active()) conn_release(c);
     errno = saved;
+}
+
+int watch_close(int fd)
+{
+    if (__builtin_expect(!conn_table_get(fd), 1) || in_vfork_child()) return real_close(fd);
+    struct conn *c = close_begin(fd);
+    int r = real_close(fd);
+    if (c) close_end(c);
     return r;
+}
+
+/* fclose() of a FILE over a tracked socket closes the fd inside libc, where
+ * close() is never called: forget it here, as close() would. */
+int watch_fclose(FILE *f)
+{
+    int fd = f ? fileno_unlocked(f) : -1;
+    if (__builtin_expect(fd < 0 || !conn_table_get(fd), 1) || in_vfork_child())
+        return real_fclose(f);
+    struct conn *c = close_begin(fd);
+    int r = real_fclose(f);
+    if (c) close_end(c);
+    return r;
+}
+
+/* stdio reads and writes a socket through libc's internal calls, which no
+ * hook sees: such a connection's bytes are not all known, so it is never
+ * replayed. */
+FILE *watch_fdopen(int fd, const char *mode)
+{
+    FILE *f = real_fdopen(fd, mode);
+    if (f && conn_slot_cap) {
+        struct conn *c = conn_table_get(fd);
+        if (conn_is_live(c)) c->flags |= CONN_STDIO;
+    }
+    return f;
 }
 
 int watch_shutdown(int fd, int how)
@@ -508,19 +591,26 @@ int watch_shutdown(int fd, int how)
 
 /* ---- output ------------------------------------------------------------------ */
 
+/* A call that blocked may complete after another thread closed its fd and the
+ * connection's memory went to a new connection (its id changes then): such an
+ * orphaned completion must not touch the new connection, record, or replay. */
+#define ORPHANED(c, id0) __builtin_expect((c)->id != (id0), 0)
+
 /* A send-family call on fd: untracked -> the plain call (adopting the fd if it
  * fails with a reset); tracked -> the call with MSG_NOSIGNAL, accounted, and
  * on EPIPE the record first and then the SIGPIPE the app would have had. */
 #define OUT_CALL(op, untracked_call, tracked_call, app_flags, iov, iovcnt)                         \
     do {                                                                                           \
         if (guard_active()) return (ssize_t)(untracked_call);                                      \
-        uint64_t t0 = io_begin(fd, c);                                                             \
+        uint64_t t0 = io_begin(fd, c), id0 = c->id;                                                \
         int inj = inject_io(fd, c, 1);                                                             \
         ssize_t r = inj ? -1 : (ssize_t)(tracked_call);                                            \
         int err = inj ? inj : r < 0 ? errno : 0; /* success leaves errno alone */                  \
-        if (__builtin_expect(c->retry != NULL, 0) && err != EFAULT) /* EFAULT: bad app memory */   \
-            r = retry_after_out(fd, c, op, (iov), (iovcnt), r, &err);                              \
-        io_end(fd, c, op, 1, r, err, t0);                                                          \
+        if (!ORPHANED(c, id0)) {                                                                   \
+            if (__builtin_expect(c->retry != NULL, 0) && err != EFAULT) /* EFAULT: bad memory */   \
+                r = retry_after_out(fd, c, op, (iov), (iovcnt), r, &err);                          \
+            io_end(fd, c, op, 1, r, err, t0);                                                      \
+        }                                                                                          \
         if (r < 0) {                                                                               \
             if (err == EPIPE && !((app_flags)&MSG_NOSIGNAL)) raise_sigpipe();                      \
             errno = err;                                                                           \
@@ -562,11 +652,14 @@ static ssize_t mmsg_bytes(const struct mmsghdr *v, int r)
 int watch_sendmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, int fl)
 {
     if (guard_active()) return real_sendmmsg(fd, v, n, fl);
-    uint64_t t0 = io_begin(fd, c);
+    uint64_t t0 = io_begin(fd, c), id0 = c->id;
     int r = real_sendmmsg(fd, v, n, fl | MSG_NOSIGNAL);
     int err = errno;
-    ssize_t bytes = mmsg_bytes(v, r);
-    io_end(fd, c, OP_SENDMMSG, 1, bytes, err, t0);
+    if (!ORPHANED(c, id0)) {
+        ssize_t bytes = mmsg_bytes(v, r);
+        if (c->retry && bytes > 0) retry_out_unbuffered(c); /* several messages: no replay */
+        io_end(fd, c, OP_SENDMMSG, 1, bytes, err, t0);
+    }
     if (r < 0 && err == EPIPE && !(fl & MSG_NOSIGNAL)) raise_sigpipe();
     errno = err;
     return r;
@@ -578,20 +671,22 @@ int watch_sendmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, in
 ssize_t watch_write(int fd, struct conn *c, const void *b, size_t n)
 {
     if (guard_active()) return real_write(fd, b, n);
-    uint64_t t0 = io_begin(fd, c);
+    uint64_t t0 = io_begin(fd, c), id0 = c->id;
     int inj = inject_io(fd, c, 1);
     ssize_t r = inj ? -1 : real_send(fd, b, n, MSG_NOSIGNAL);
     int err = inj ? inj : errno;
     if (r < 0 && err == ENOTSOCK) {
-        conn_table_mark(fd, NULL);
+        conn_table_forget_if(fd, c);
         errno = err;
         return real_write(fd, b, n);
     }
-    if (c->retry) {
-        struct iovec one = {(void *)b, n};
-        r = retry_after_out(fd, c, OP_WRITE, &one, 1, r, &err);
+    if (!ORPHANED(c, id0)) {
+        if (c->retry) {
+            struct iovec one = {(void *)b, n};
+            r = retry_after_out(fd, c, OP_WRITE, &one, 1, r, &err);
+        }
+        io_end(fd, c, OP_WRITE, 1, r, err, t0);
     }
-    io_end(fd, c, OP_WRITE, 1, r, err, t0);
     if (r < 0 && err == EPIPE) raise_sigpipe();
     errno = err;
     return r;
@@ -601,17 +696,19 @@ ssize_t watch_writev(int fd, struct conn *c, const struct iovec *v, int n)
 {
     /* An iovec count sendmsg() could judge differently goes to writev() as is. */
     if (guard_active() || n <= 0 || n > IOV_MAX) return real_writev(fd, v, n);
-    uint64_t t0 = io_begin(fd, c);
+    uint64_t t0 = io_begin(fd, c), id0 = c->id;
     struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
     int inj = inject_io(fd, c, 1);
     ssize_t r = inj ? -1 : real_sendmsg(fd, &m, MSG_NOSIGNAL);
     int err = inj ? inj : errno;
     if (r < 0 && err == ENOTSOCK) {
-        conn_table_mark(fd, NULL);
+        conn_table_forget_if(fd, c);
         return real_writev(fd, v, n);
     }
-    if (c->retry) r = retry_after_out(fd, c, OP_WRITEV, v, n, r, &err);
-    io_end(fd, c, OP_WRITEV, 1, r, err, t0);
+    if (!ORPHANED(c, id0)) {
+        if (c->retry) r = retry_after_out(fd, c, OP_WRITEV, v, n, r, &err);
+        io_end(fd, c, OP_WRITEV, 1, r, err, t0);
+    }
     if (r < 0 && err == EPIPE) raise_sigpipe();
     errno = err;
     return r;
@@ -651,7 +748,7 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
         sigpending(&pend);
         was_pending = sigismember(&pend, SIGPIPE);
     }
-    uint64_t t0 = io_begin(out, c);
+    uint64_t t0 = io_begin(out, c), id0 = c->id;
     ssize_t r = is64 ? real_sendfile64(out, in, off, n) : real_sendfile(out, in, off, n);
     int err = errno;
     if (guard_signal) {
@@ -661,8 +758,32 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
         }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
-    io_end(out, c, OP_SENDFILE, 1, r, err, t0);
+    if (!ORPHANED(c, id0)) {
+        if (c->retry && r > 0) retry_out_unbuffered(c); /* bytes the replay buffer never saw */
+        io_end(out, c, OP_SENDFILE, 1, r, err, t0);
+    }
     if (guard_signal && r < 0 && err == EPIPE) raise_sigpipe();
+    errno = err;
+    return r;
+}
+
+/* splice() moves bytes between a pipe and a socket without the app's buffers:
+ * accounted as output (to a socket) or input (from one), never buffered for a
+ * replay. The kernel's SIGPIPE comes before any record (splice takes no
+ * MSG_NOSIGNAL), so a program killed by it leaves none. */
+ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n, unsigned int fl)
+{
+    struct conn *co = live_conn(out), *ci = co ? NULL : live_conn(in);
+    if (!co && !ci) return real_splice(in, off_in, out, off_out, n, fl);
+    struct conn *c = co ? co : ci;
+    int fd = co ? out : in;
+    uint64_t t0 = io_begin(fd, c), id0 = c->id;
+    ssize_t r = real_splice(in, off_in, out, off_out, n, fl);
+    int err = errno;
+    if (!ORPHANED(c, id0)) {
+        if (co && c->retry && r > 0) retry_out_unbuffered(c);
+        io_end(fd, c, OP_SPLICE, co != NULL, r, r < 0 ? err : 0, t0);
+    }
     errno = err;
     return r;
 }
@@ -672,16 +793,17 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
 #define IN_CALL(op, call_expr)                                                                     \
     do {                                                                                           \
         if (guard_active()) return (ssize_t)(call_expr);                                           \
-        uint64_t t0 = io_begin(fd, c);                                                             \
+        uint64_t t0 = io_begin(fd, c), id0 = c->id;                                                \
         ssize_t r;                                                                                 \
         int err;                                                                                   \
         do {                                                                                       \
             int inj = inject_io(fd, c, 0);                                                         \
             r = inj ? -1 : (ssize_t)(call_expr);                                                   \
             err = inj ? inj : r < 0 ? errno : 0;                                                   \
+            if (ORPHANED(c, id0)) break;                                                           \
             if (__builtin_expect(c->retry != NULL, 0)) r = retry_after_in(fd, c, op, r, &err);     \
         } while (r == RETRY_REISSUE);                                                              \
-        io_end(fd, c, op, 0, r, err, t0);                                                          \
+        if (!ORPHANED(c, id0)) io_end(fd, c, op, 0, r, err, t0);                                   \
         if (r < 0) errno = err;                                                                    \
         return r;                                                                                  \
     } while (0)
@@ -717,11 +839,10 @@ int watch_recvmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, in
                    struct timespec *tmo)
 {
     if (guard_active()) return real_recvmmsg(fd, v, n, fl, tmo);
-    uint64_t t0 = io_begin(fd, c);
+    uint64_t t0 = io_begin(fd, c), id0 = c->id;
     int r = real_recvmmsg(fd, v, n, fl, tmo);
     int err = errno;
-    ssize_t bytes = mmsg_bytes(v, r);
-    io_end(fd, c, OP_RECVMMSG, 0, bytes, err, t0);
+    if (!ORPHANED(c, id0)) io_end(fd, c, OP_RECVMMSG, 0, mmsg_bytes(v, r), err, t0);
     errno = err;
     return r;
 }

@@ -8,6 +8,7 @@
 
 #include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -57,6 +58,10 @@ ssize_t watch_read(int fd, struct conn *c, void *b, size_t n);
 ssize_t watch_read_chk(int fd, struct conn *c, void *b, size_t n, size_t bl);
 ssize_t watch_readv(int fd, struct conn *c, const struct iovec *v, int n);
 
+ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n, unsigned int fl);
+FILE *watch_fdopen(int fd, const char *mode);
+int watch_fclose(FILE *f);
+
 int watch_dup(int fd);
 int watch_dup3(int fd, int nfd, int fl, int which); /* which: 2 = dup2, 3 = dup3 */
 int watch_fcntl(int fd, int cmd, void *arg, int is64);
@@ -72,6 +77,18 @@ int watch_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, c
 int watch_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev);
 int watch_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m,
                      int is_pwait);
+
+struct record_info;
+
+/* 1 if fd is still the socket of connection c (fdident.h). If not, the fd
+ * was closed behind our back: c is forgotten there and 0 returned; the caller
+ * must then neither record on c, nor replay, reconnect or dup3 onto fd. */
+int watch_conn_at(int fd, struct conn *c);
+
+/* Writes one record about c, which failed (or ended) on fd: under the guard,
+ * after the identity check and learning the local address. 0, -ESTALE (fd is
+ * no longer c's socket: nothing written) or the sink's -errno. */
+int watch_record(int fd, struct conn *c, const struct record_info *ri);
 
 /* Records a failure of conn c on fd (once per connection); used by retry/inject too. */
 void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now_ns);
