@@ -18,7 +18,8 @@
  * DIR is a directory for path sockets, NAME a prefix for socket and abstract
  * names (the same in both runs so the transcripts match). --tight allocates
  * each address buffer with exactly the length the caller passes (no canary
- * bytes), so ASan or valgrind report any access past it. Exits 0 when it ran
+ * bytes), so ASan or valgrind report any access past it, and leaves out
+ * the getpeername/getsockname calls with NULL buffers (EFAULT). Exits 0 when it ran
  * to the end (what it saw is in the transcript), 2 on a setup error. */
 #include "common.h"
 
@@ -142,6 +143,9 @@ static void report_names(const char *label, int fd, socklen_t peer_exact, sockle
     char l[160];
     for (int k = 0; k < N_BUF_KINDS; k++) {
         struct addrbuf b;
+        /* NULL buffers are EFAULT here: a valid case for the shim to pass
+         * through, but memcheckers flag the call itself */
+        if (tight && (k == BUF_NULL || k == BUF_LENONLY)) continue;
         buf_init(&b, (enum buf_kind)k, peer_exact);
         int r = getpeername(fd, (struct sockaddr *)b.mem, b.lenp);
         int e = errno;
