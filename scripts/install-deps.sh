@@ -30,7 +30,7 @@ deps=(
   nginx-light:/usr/sbin/nginx redis-server:redis-server redis-tools:redis-benchmark wrk:wrk
   # a peer's test suite (tests/cpython) and real servers on unix sockets (tests/unix.bats)
   libpython3.11-testsuite:/usr/lib/python3.11/test/test_socket.py
-  postgresql:/usr/sbin/pg_createcluster memcached:memcached netcat-openbsd:/usr/bin/nc.openbsd
+  postgresql:pg_createcluster memcached:memcached netcat-openbsd:/usr/bin/nc.openbsd
 )
 [ "$want_bench" = 1 ] && deps+=(hyperfine:hyperfine util-linux:taskset)
 [ "$want_fuzz" = 1 ] && deps+=(clang:clang libclang-rt-14-dev:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a)
