@@ -279,10 +279,12 @@ EOF
     wait_for_socket "$S/ngx.sock"
 }
 
-# nginx_unix_session PRELOAD: a few curl requests over the unix socket.
+# nginx_unix_session PRELOAD: a few curl requests over the unix socket. In
+# sanitized runs curl runs bare (Debian's curl cannot start with libasan
+# preloaded; see need_preloadable): the server side is still under test.
 nginx_unix_session() {
     local pre=()
-    [ -z "$1" ] || pre=(env LD_PRELOAD="$1")
+    [ -z "$1" ] || [ -n "${SAN_RUNTIME:-}" ] || pre=(env LD_PRELOAD="$1")
     local u=(--unix-socket "$S/ngx.sock" -sS --max-time 10)
     timeout 30 "${pre[@]}" curl "${u[@]}" http://localhost/hello http://localhost/index.html 3>&-
     timeout 30 "${pre[@]}" curl "${u[@]}" -X PUT -d data http://localhost/hello 3>&-
@@ -291,7 +293,6 @@ nginx_unix_session() {
 
 @test "nginx listening on unix:/path under the shim: curl --unix-socket gets the same responses, nginx survives" {
     [ -x /usr/sbin/nginx ] || skip "nginx is not installed"
-    need_preloadable curl
     nginx_unix_start ""
     local bare_out shim_out
     bare_out="$(nginx_unix_session "")"

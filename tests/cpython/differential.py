@@ -47,7 +47,8 @@ MODULES = ["test_socket", "test_socketserver", "test_selectors", "test_asyncio"]
 STABLE = {"ok", "skip", "xfail"}
 RECORD_TYPES = {"reset", "eof", "error", "close", "retry", "inject", "summary"}
 PER_TEST_TIMEOUT = 120  # seconds; regrtest's own default is far longer
-MAX_RESUMES = 8  # restarts after a crash, each skipping the tests already seen
+MAX_RESUMES = 30  # restarts after a crash, each skipping the tests already seen
+SHOW_IDS = 40  # diverging ids printed per module x mode
 
 
 def test_dir(python):
@@ -284,8 +285,10 @@ def main():
             if diverged:
                 failed += 1
                 print(f"not ok {n} - {desc}; {len(diverged)} end differently under the shim")
-                for tid, (b, s, s2) in sorted(diverged.items()):
+                for tid, (b, s, s2) in sorted(diverged.items())[:SHOW_IDS]:
                     print(f"#   {tid}: bare {b}, shim {s} (rerun: {s2})")
+                if len(diverged) > SHOW_IDS:
+                    print(f"#   ... and {len(diverged) - SHOW_IDS} more")
             else:
                 print(f"ok {n} - {desc}; the same under the shim")
             for f in flaky:

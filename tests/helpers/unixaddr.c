@@ -28,7 +28,10 @@
 
 #define PROG "unixaddr"
 #define CANARY 0xA5
-#define PAD 16 /* canary bytes after each buffer (not with --tight) */
+/* Canary bytes after each buffer (not with --tight). As many as the largest
+ * address: ASan's recvmsg interceptor marks msg_namelen bytes as written, and
+ * after a truncation that is the full length, not the length the caller gave. */
+#define PAD ((socklen_t)sizeof(struct sockaddr_storage))
 
 static int tight;
 static const char *dir, *name;
