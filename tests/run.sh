@@ -161,11 +161,17 @@ else
 fi
 
 # The continuous checks (issue 6): each is part of `make test`, each counted
-# like any test. TESTS selects them by name ("valgrind", "format", "sanitize",
-# or "extra" for all three); SKIP_EXTRA=1 leaves them out (quick local runs).
+# like any test. TESTS selects them by name ("valgrind", "cpython", "format",
+# "sanitize", or "extra" for all of them); SKIP_EXTRA=1 leaves them out (quick local runs).
 if [ "${SKIP_EXTRA:-0}" != 1 ] && [ -z "$SAN_RUNTIME" ]; then
     if selected valgrind extra && command -v valgrind >/dev/null 2>&1; then
         run_tap_phase "valgrind" tests/valgrind.sh
+    fi
+    if selected cpython extra; then
+        # CPython's own socket/asyncio tests bare and under the shim in three
+        # modes, compared per test case (about 5 minutes on 2 cores).
+        FILE_TIMEOUT=900 run_tap_phase "cpython: a peer's test suite, bare vs under the shim" \
+            /usr/bin/python3 tests/cpython/differential.py
     fi
     if selected format extra; then
         run_tap_phase "format-check" scripts/format-check.sh

@@ -201,6 +201,11 @@ def check_records(logroot):
     return by_type, by_unit, problems
 
 
+def skip_all(reason):
+    """One skipped TAP result, so the runner counts the phase as skipped."""
+    print(f"1..1\nok 1 - CPython differential # SKIP {reason}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--python", default=os.environ.get("CPYTHON", "/usr/bin/python3.11"))
@@ -218,19 +223,18 @@ def main():
             return 2
 
     if not os.path.exists(args.python):
-        print("1..0 # SKIP " + args.python + " is not installed")
+        skip_all(args.python + " is not installed")
         return 0
     try:
         tdir = test_dir(args.python)
     except subprocess.CalledProcessError:
-        print("1..0 # SKIP " + args.python + " has no test package")
+        skip_all(args.python + " has no test package")
         return 0
     missing = [m for m in modules
                if not os.path.exists(os.path.join(tdir, m + ".py"))
                and not os.path.isdir(os.path.join(tdir, m))]
     if missing:
-        print(f"1..0 # SKIP {tdir} lacks {', '.join(missing)}"
-              " (Debian package libpython3.11-testsuite)")
+        skip_all(f"{tdir} lacks {', '.join(missing)} (Debian package libpython3.11-testsuite)")
         return 0
 
     work = tempfile.mkdtemp(prefix="rstwatch-cpython.")
