@@ -200,8 +200,7 @@ static void connection_cases(int type, enum addr_kind kind, enum addr_kind clien
         for (int k = 0; k < N_BUF_KINDS; k++) {
             char label[128], l[160];
             snprintf(label, sizeof label, "%s %s<-%s %s %s", tname, addr_kind_names[kind],
-                     addr_kind_names[client_kind], use4 ? "accept4" : "accept",
-                     buf_kind_names[k]);
+                     addr_kind_names[client_kind], use4 ? "accept4" : "accept", buf_kind_names[k]);
             int cfd = must(socket(AF_UNIX, type, 0), "socket");
             socklen_t cli_len = make_addr(&cli, client_kind, "cli");
             if (client_kind != ADDR_UNBOUND)
@@ -209,9 +208,9 @@ static void connection_cases(int type, enum addr_kind kind, enum addr_kind clien
             must(connect(cfd, (struct sockaddr *)&srv, srv_len), "connect");
             struct addrbuf b;
             buf_init(&b, (enum buf_kind)k, cli_len);
-            int afd = use4 ? accept4(lfd, (struct sockaddr *)b.mem, b.lenp,
-                                     SOCK_CLOEXEC | SOCK_NONBLOCK)
-                           : accept(lfd, (struct sockaddr *)b.mem, b.lenp);
+            int afd =
+                use4 ? accept4(lfd, (struct sockaddr *)b.mem, b.lenp, SOCK_CLOEXEC | SOCK_NONBLOCK)
+                     : accept(lfd, (struct sockaddr *)b.mem, b.lenp);
             int e = errno;
             snprintf(l, sizeof l, "%s", label);
             buf_report(l, &b, afd < 0 ? -1 : 0, e);
