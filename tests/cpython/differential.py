@@ -46,7 +46,7 @@ MODULES = ["test_socket", "test_socketserver", "test_selectors", "test_asyncio"]
 # Outcomes that a shim run must reproduce exactly when the bare run had them.
 STABLE = {"ok", "skip", "xfail"}
 RECORD_TYPES = {"reset", "eof", "error", "close", "retry", "inject", "summary"}
-PER_TEST_TIMEOUT = 120  # seconds; regrtest's own default is far longer
+PER_TEST_TIMEOUT = 60  # seconds; the slowest of these tests takes a few
 MAX_RESUMES = 30  # restarts after a crash, each skipping the tests already seen
 SHOW_IDS = 40  # diverging ids printed per module x mode
 

@@ -21,6 +21,7 @@ import argparse
 import faulthandler
 import importlib
 import os
+import signal
 import sys
 import unittest
 
@@ -114,6 +115,10 @@ def main():
     args = ap.parse_args()
 
     faulthandler.enable(all_threads=True)
+    # A job started in the background by a shell inherits SIGINT ignored, and
+    # then Python installs no KeyboardInterrupt handler: tests that interrupt
+    # themselves (_thread.interrupt_main) would wait forever.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # regrtest -u network: test_socketserver needs it as a whole; the one
     # internet test it enables skips itself when there is no internet.
     support.use_resources = ["network"]
