@@ -257,3 +257,8 @@ __attribute__((constructor)) static void rstwatch_load(void)
 {
     watch_init();
 }
+
+__attribute__((destructor)) static void rstwatch_unload(void)
+{
+    watch_fini();
+}

@@ -248,9 +248,11 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
 static inline uint64_t io_begin(int fd, struct conn *c)
 {
     uint64_t now = clock_now_ns();
+    /* The common case (not idle) is decided by the first test alone. */
+    if (__builtin_expect((int64_t)(now - c->t_last) <= (int64_t)TCPINFO_IDLE_NS, 1)) return now;
     if (c->family == AF_UNIX) return now;
     if (c->tcp.t_ns >= c->t_last && c->tcp.t_ns) return now; /* already fresh */
-    if (now > c->t_last && now - c->t_last > TCPINFO_IDLE_NS) snapshot(fd, c, now);
+    snapshot(fd, c, now);
     return now;
 }
 
@@ -333,6 +335,23 @@ void watch_init(void)
     inject_init();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     if (conn_table_init(opt.events) < 0) sink_warn("cannot reserve the fd table; not recording");
+}
+
+void watch_fini(void)
+{
+    if (!conn_slot_cap || opt.record != RECORD_ALL || guard_active()) return;
+    /* Connections whose fd was closed where no hook could see it (libuv and
+     * BIND close with a raw system call) and whose number was never reused
+     * would otherwise end without their close record. */
+    unsigned top = conn_table_max_fd();
+    for (unsigned fd = 0; fd <= top && fd < CONN_SLOT_CAP; fd++) {
+        struct conn *c = conn_table_get((int)fd);
+        if (conn_is_live(c) && !fdident_same((int)fd, c->ident)) {
+            guard_enter();
+            conn_table_forget_if((int)fd, c);
+            guard_leave();
+        }
+    }
 }
 
 /* ---- creation and teardown --------------------------------------------------- */
@@ -529,6 +548,9 @@ static struct conn *close_begin(int fd)
     if (atomic_load_explicit(&c->refs, memory_order_relaxed) == 1) {
         ring_push(&c->ring, OP_CLOSE, 0, 0, clock_now_ns());
         c->close_fd = (uint64_t)fd;
+        /* Its close record is written after the fd is gone: learn the local
+         * address while it can still be asked. */
+        if (opt.record == RECORD_ALL && !c->recorded) watch_fill_local(fd, c);
     }
     return c;
 }
@@ -595,6 +617,8 @@ int watch_shutdown(int fd, int how)
  * connection's memory went to a new connection (its id changes then): such an
  * orphaned completion must not touch the new connection, record, or replay. */
 #define ORPHANED(c, id0) __builtin_expect((c)->id != (id0), 0)
+/* One test on the fast path for both rare cases after a call: orphaned, or retry on. */
+#define RARE_AFTER_CALL(c, id0) ((((c)->id ^ (id0)) | (uintptr_t)(c)->retry) != 0)
 
 /* A send-family call on fd: untracked -> the plain call (adopting the fd if it
  * fails with a reset); tracked -> the call with MSG_NOSIGNAL, accounted, and
@@ -606,11 +630,13 @@ int watch_shutdown(int fd, int how)
         int inj = inject_io(fd, c, 1);                                                             \
         ssize_t r = inj ? -1 : (ssize_t)(tracked_call);                                            \
         int err = inj ? inj : r < 0 ? errno : 0; /* success leaves errno alone */                  \
-        if (!ORPHANED(c, id0)) {                                                                   \
-            if (__builtin_expect(c->retry != NULL, 0) && err != EFAULT) /* EFAULT: bad memory */   \
+        if (__builtin_expect(RARE_AFTER_CALL(c, id0), 0)) {                                        \
+            if (ORPHANED(c, id0)) goto out_done;                                                   \
+            if (c->retry && err != EFAULT) /* EFAULT: bad app memory */                            \
                 r = retry_after_out(fd, c, op, (iov), (iovcnt), r, &err);                          \
-            io_end(fd, c, op, 1, r, err, t0);                                                      \
         }                                                                                          \
+        io_end(fd, c, op, 1, r, err, t0);                                                          \
+    out_done:                                                                                      \
         if (r < 0) {                                                                               \
             if (err == EPIPE && !((app_flags)&MSG_NOSIGNAL)) raise_sigpipe();                      \
             errno = err;                                                                           \
@@ -680,13 +706,15 @@ ssize_t watch_write(int fd, struct conn *c, const void *b, size_t n)
         errno = err;
         return real_write(fd, b, n);
     }
-    if (!ORPHANED(c, id0)) {
+    if (__builtin_expect(RARE_AFTER_CALL(c, id0), 0)) {
+        if (ORPHANED(c, id0)) goto done;
         if (c->retry) {
             struct iovec one = {(void *)b, n};
             r = retry_after_out(fd, c, OP_WRITE, &one, 1, r, &err);
         }
-        io_end(fd, c, OP_WRITE, 1, r, err, t0);
     }
+    io_end(fd, c, OP_WRITE, 1, r, err, t0);
+done:
     if (r < 0 && err == EPIPE) raise_sigpipe();
     errno = err;
     return r;
@@ -794,16 +822,22 @@ ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
     do {                                                                                           \
         if (guard_active()) return (ssize_t)(call_expr);                                           \
         uint64_t t0 = io_begin(fd, c), id0 = c->id;                                                \
-        ssize_t r;                                                                                 \
-        int err;                                                                                   \
-        do {                                                                                       \
-            int inj = inject_io(fd, c, 0);                                                         \
-            r = inj ? -1 : (ssize_t)(call_expr);                                                   \
-            err = inj ? inj : r < 0 ? errno : 0;                                                   \
-            if (ORPHANED(c, id0)) break;                                                           \
-            if (__builtin_expect(c->retry != NULL, 0)) r = retry_after_in(fd, c, op, r, &err);     \
-        } while (r == RETRY_REISSUE);                                                              \
-        if (!ORPHANED(c, id0)) io_end(fd, c, op, 0, r, err, t0);                                   \
+        int inj = inject_io(fd, c, 0);                                                             \
+        ssize_t r = inj ? -1 : (ssize_t)(call_expr);                                               \
+        int err = inj ? inj : r < 0 ? errno : 0;                                                   \
+        if (__builtin_expect(RARE_AFTER_CALL(c, id0), 0)) {                                        \
+            while (!ORPHANED(c, id0) && c->retry &&                                                \
+                   (r = retry_after_in(fd, c, op, r, &err)) == RETRY_REISSUE) {                    \
+                inj = inject_io(fd, c, 0);                                                         \
+                r = inj ? -1 : (ssize_t)(call_expr);                                               \
+                err = inj ? inj : r < 0 ? errno : 0;                                               \
+            }                                                                                      \
+            if (ORPHANED(c, id0)) {                                                                \
+                if (r < 0) errno = err;                                                            \
+                return r;                                                                          \
+            }                                                                                      \
+        }                                                                                          \
+        io_end(fd, c, op, 0, r, err, t0);                                                          \
         if (r < 0) errno = err;                                                                    \
         return r;                                                                                  \
     } while (0)

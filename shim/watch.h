@@ -29,6 +29,10 @@ extern struct options opt;
 /* Reads options, sets up the table and sink; inert when disabled or AT_SECURE. */
 void watch_init(void);
 
+/* At exit: ends (and, with RSTWATCH_RECORD=all, records) the connections whose
+ * fd was closed where no hook could see it. */
+void watch_fini(void);
+
 int watch_socket(int domain, int type, int proto);
 int watch_connect(int fd, const struct sockaddr *sa, socklen_t len);
 int watch_bind(int fd, const struct sockaddr *sa, socklen_t len);

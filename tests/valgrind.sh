@@ -11,7 +11,8 @@ T=$(mktemp -d /tmp/rstwatch-vg.XXXXXX)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$T"' EXIT
 
-VG=(valgrind -q --error-exitcode=99 --leak-check=no --track-fds=no)
+# --trace-children: the shim runs in the program env execs, not in env itself.
+VG=(valgrind -q --trace-children=yes --error-exitcode=99 --leak-check=no --track-fds=no)
 
 start() { # start NAME MODE [ARGS]: resetd in the background; sets port_NAME
     local name=$1 mode=$2
@@ -39,8 +40,9 @@ check() { # check NAME CMD...: valgrind (with the shim where the command is a cl
 start rst rst-after-request
 start stale stale-keepalive
 start http http
+start slowrst rst-after-request --delay-ms 300
 shim=(env "LD_PRELOAD=$PWD/$B/librstwatch.so" "RSTWATCH_LOG=$T/logs/%p.jsonl")
-echo "1..10"
+echo "1..12"
 check "blocking client, reset recorded" "${shim[@]}" "$B/helpers/client" 127.0.0.1 "$port_rst"
 check "non-blocking client (poll)" "${shim[@]}" "$B/helpers/client" --nonblock 127.0.0.1 "$port_rst"
 check "epoll client" "${shim[@]}" "$B/helpers/client" --epoll 127.0.0.1 "$port_rst"
@@ -51,5 +53,9 @@ check "idempotent replay on a stale keep-alive" "${shim[@]}" RSTWATCH_RETRY=idem
     "$B/helpers/client" --requests 2 127.0.0.1 "$port_stale"
 check "injected reset" "${shim[@]}" "RSTWATCH_INJECT=reset:port=$port_http,after=1" \
     "$B/helpers/client" --requests 3 127.0.0.1 "$port_http"
+check "signal handler doing socket() + close(), retry on" "${shim[@]}" RSTWATCH_RETRY=idempotent \
+    "$B/helpers/hostcases" sigalrm-socket 300
+check "close while another thread is blocked in recv" "${shim[@]}" \
+    "$B/helpers/hostcases" blocked-close "$port_slowrst" "$port_http"
 check "rstwatch report over real and malformed logs" "$B/rstwatch" report "$T/logs" tests/fixtures
 check "rstwatch export html" "$B/rstwatch" export --format html -o "$T/out.html" "$T"/logs/*.jsonl

@@ -1,0 +1,236 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# host.bats: "never hurt the host". Each test is a real program doing what real
+# hosts do (a unix-socket server, a signal handler that opens sockets,
+# pipelined or vectored requests, a socket closed behind the shim's back, a
+# blocked reader whose fd is closed by another thread) and checks that under
+# the shim it behaves exactly as it does bare: same output, same exit status,
+# and the same requests reaching the server (docs/design.md, "Never hurt the
+# host").
+
+load lib
+
+setup() {
+    rstwatch_setup
+    PYTHON="${PYTHON:-python3}"
+    PEER="$RSTWATCH_ROOT/tests/host/peer.py"
+    CASES="$RSTWATCH_ROOT/tests/host/cases.py"
+    HOSTCASES="$BUILD_DIR/helpers/hostcases"
+}
+
+teardown() { rstwatch_teardown; }
+
+# start_peer NAME [peer.py args]: starts tests/host/peer.py logging to
+# $T/NAME.log; sets PEER_PORT.
+start_peer() {
+    local name="$1"
+    shift
+    rm -f "$T/$name.port" "$T/$name.log"
+    "$PYTHON" "$PEER" --port-file "$T/$name.port" --log "$T/$name.log" "$@" \
+        >"$T/$name.out" 2>&1 </dev/null 3>&- &
+    SERVER_PIDS+=("$!")
+    local i
+    for ((i = 0; i < 250; i++)); do
+        [ -s "$T/$name.port" ] && break
+        sleep 0.02
+    done
+    PEER_PORT="$(<"$T/$name.port")"
+}
+
+peer_log() { cat "$T/$1.log" 2>/dev/null || true; }
+
+# same_case CASE [peer args]: runs cases.py CASE bare and under the shim with
+# the given RSTWATCH_* environment, each against a fresh peer; the app's
+# output and the requests the peer logged must be identical.
+same_case() {
+    local case="$1"
+    shift
+    start_peer bare "$@"
+    run_bare "$PYTHON" "$CASES" "$case" "$PEER_PORT"
+    sleep 0.1
+    bare_log="$(peer_log bare)"
+    start_peer shim "$@"
+    run_shim "$PYTHON" "$CASES" "$case" "$PEER_PORT"
+    sleep 0.1
+    shim_log="$(peer_log shim)"
+    assert_same_as_bare
+    if [ "$bare_log" != "$shim_log" ]; then
+        echo "the server received different requests:" >&2
+        diff <(echo "$bare_log") <(echo "$shim_log") >&2 || true
+        return 1
+    fi
+}
+
+# ---- a unix-socket server, default settings -----------------------------------------
+
+@test "a python unix-socket server accepts under the shim with default settings, exactly as bare" {
+    run_bare "$PYTHON" "$CASES" unix-accept "$T/bare.sock"
+    run_shim "$PYTHON" "$CASES" unix-accept "$T/shim.sock"
+    assert_equal 0 "$shim_status" "exit status (stderr: $shim_stderr)"
+    assert_equal "accepted, peer address ''
+server got b'ping'
+client got b'pong'" "$shim_output"
+    assert_equal "$bare_output" "$shim_output"
+}
+
+@test "redis-server on a unix socket answers redis-cli under the shim" {
+    command -v redis-server >/dev/null || skip "redis-server not installed"
+    local sock="$T/redis.sock"
+    LD_PRELOAD="$SHIM_PRELOAD" redis-server --port 0 --unixsocket "$sock" --save '' \
+        --appendonly no --dir "$T" >"$T/redis.out" 2>&1 </dev/null 3>&- &
+    SERVER_PIDS+=("$!")
+    local i
+    for ((i = 0; i < 250; i++)); do [ -S "$sock" ] && break; sleep 0.02; done
+    run redis-cli -s "$sock" ping
+    assert_equal PONG "$output"
+    run redis-cli -s "$sock" set k v
+    run redis-cli -s "$sock" get k
+    assert_equal v "$output"
+    kill -0 "${SERVER_PIDS[-1]}" || { cat "$T/redis.out" >&2; return 1; }
+}
+
+# ---- async-signal safety ---------------------------------------------------------------
+
+@test "a SIGALRM handler doing socket() + close() while main mallocs survives with retry on" {
+    for mode in off connect idempotent; do
+        RSTWATCH_RETRY=$mode run_shim "$HOSTCASES" sigalrm-socket 1500
+        assert_equal 0 "$shim_status" "RSTWATCH_RETRY=$mode exit status (stderr: $shim_stderr)"
+        assert_equal "survived many signals" "$shim_output" "RSTWATCH_RETRY=$mode"
+    done
+}
+
+# ---- replay only of exactly one complete request ----------------------------------------
+
+@test "pipelined GET + POST in one write: the POST reaches the server once, the app sees the reset" {
+    RSTWATCH_RETRY=idempotent same_case pipeline-one-write --delay-ms 50
+    assert_equal "response: ConnectionResetError errno=104" "$shim_output"
+    [[ "$shim_log" != *POST*POST* ]]
+    assert_true "the refusal names the pipelining" \
+        'map(select(.type == "retry"))[0].reason | test("pipelined")'
+}
+
+@test "pipelined GET + POST in two writes: nothing is replayed" {
+    RSTWATCH_RETRY=idempotent same_case pipeline-two-writes --delay-ms 50
+    assert_true "refused as pipelined" 'map(select(.type == "retry")) | all(.outcome == "refused")'
+}
+
+@test "writev of two GETs: the app never gets /b's response as /a's" {
+    RSTWATCH_RETRY=idempotent same_case writev-two-gets --delay-ms 50
+    [[ "$shim_output" != *"b'/b'"* ]]
+}
+
+@test "a POST whose body looks like a GET is never replayed as that GET" {
+    RSTWATCH_RETRY=idempotent same_case post-body-like-get --delay-ms 20
+    [[ "$shim_log" != *"GET /y"* ]]
+    assert_true "refused: not idempotent" \
+        'map(select(.type == "retry"))[0].reason | test("not idempotent")'
+}
+
+@test "a PUT sent by writev (headers + body, as node's fetch does) is replayed whole" {
+    start_peer shim --delay-ms 20
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$CASES" writev-put "$PEER_PORT"
+    assert_equal "response: b'/item'" "$shim_output"
+    sleep 0.1
+    assert_equal "1 PUT /item 100
+2 PUT /item 100" "$(peer_log shim)"
+    assert_true "one replay record, ok" \
+        'map(select(.type == "retry")) | length == 1 and .[0].action == "replay" and .[0].outcome == "ok"'
+}
+
+@test "GET by write then POST by sendfile: the stale GET is not replayed for the POST" {
+    RSTWATCH_RETRY=idempotent same_case sendfile-post-after-get --answer 1 --delay-ms 20
+    assert_equal "response /a: b'/a'
+response /pay: ConnectionResetError errno=104" "$shim_output"
+}
+
+@test "a PUT whose body went by sendfile: its headers are not replayed alone" {
+    RSTWATCH_RETRY=idempotent same_case sendfile-body --delay-ms 20
+    assert_equal "response: ConnectionResetError errno=104" "$shim_output"
+    assert_true "refused: not fully buffered" \
+        'map(select(.type == "retry"))[0].reason | test("not fully buffered")'
+}
+
+# ---- the fd table is a hint ------------------------------------------------------------
+
+@test "a socket closed by syscall(SYS_close), its number reused by a pipe: the pipe reads EOF, no HTTP bytes" {
+    RSTWATCH_RETRY=idempotent same_case syscall-close-pipe --answer 1 --delay-ms 20
+    [[ "$shim_output" == *"pipe read: b''"* ]]
+    assert_equal 0 "$(record_count)" "records about a pipe"
+}
+
+@test "a socket closed by fclose() of its fdopen() FILE, its number reused by a pipe: untouched pipe" {
+    RSTWATCH_RETRY=idempotent same_case fclose-pipe --answer 1 --delay-ms 20
+    [[ "$shim_output" == *"pipe reused the number: True"* ]]
+    [[ "$shim_output" == *"pipe read: b''"* ]]
+}
+
+# ---- close while another thread is blocked -----------------------------------------------
+
+@test "close while another thread is blocked in recv: the old reset is not written into the new connection" {
+    start_peer one --delay-ms 300
+    local p1="$PEER_PORT"
+    start_peer two --answer 100 --delay-ms 700 --delay-all
+    run_shim "$HOSTCASES" blocked-close "$p1" "$PEER_PORT"
+    assert_equal 0 "$shim_status" "stderr: $shim_stderr"
+    [[ "$shim_output" == *"main: new connection reuses the closed fd number"* ]]
+    [[ "$shim_output" == *"thread A: recv -1 Connection reset by peer"* ]]
+    [[ "$shim_output" == *"main: recv "*" 200 OK"* ]]
+    assert_equal 0 "$(records | jq -s --arg p "127.0.0.1:$PEER_PORT" 'map(select(.peer == $p)) | length')" \
+        "records naming the healthy new connection's peer"
+}
+
+@test "close while another thread is blocked in recv, retry on: the new connection's request is not replayed" {
+    start_peer one --delay-ms 300
+    local p1="$PEER_PORT"
+    start_peer two --answer 100 --delay-ms 700 --delay-all
+    RSTWATCH_RETRY=idempotent run_shim "$HOSTCASES" blocked-close "$p1" "$PEER_PORT"
+    assert_equal 0 "$shim_status" "stderr: $shim_stderr"
+    [[ "$shim_output" == *"main: recv "*" 200 OK"* ]]
+    sleep 0.2
+    assert_equal "1 GET /second 0" "$(peer_log two)"
+}
+
+# ---- a replay inside a non-blocking call is bounded ---------------------------------------
+
+@test "a replay inside a non-blocking recv gives up within its bound when the new connection stalls" {
+    start_peer shim --delay-ms 20 --stall-later
+    RSTWATCH_RETRY=idempotent RSTWATCH_REPLAY_MAX=2000000 \
+        run_shim "$PYTHON" "$CASES" nonblocking-replay-stall "$PEER_PORT"
+    assert_equal "response: ConnectionResetError errno=104
+non-blocking recv returned within 1.5 s: True" "$shim_output"
+    assert_true "the replay failed on its time bound" \
+        'map(select(.type == "retry"))[0] | .outcome == "failed" and (.reason | test("time bound"))'
+}
+
+@test "node closes sockets with a raw system call: RSTWATCH_RECORD=all still gives one close record per connection" {
+    command -v node >/dev/null || skip "node not installed"
+    start_server http
+    RSTWATCH_RECORD=all run_shim node -e "
+        const http = require('http'); let n = 0;
+        function go() { http.get({host: '127.0.0.1', port: $PORT, agent: false},
+            r => { r.resume(); r.on('end', () => { if (++n < 3) go(); else console.log('done'); }); }); }
+        go();"
+    assert_equal 0 "$shim_status" "stderr: $shim_stderr"
+    assert_equal done "$shim_output"
+    assert_equal 3 "$(count_type close)" "close records"
+    assert_true "three different connections, each with its response" \
+        'map(.conn) | unique | length == 3'
+}
+
+@test "close records name both addresses, on the client and on the accepting server" {
+    RSTWATCH_RECORD=all run_shim "$PYTHON" -c "
+import socket, threading
+ls = socket.socket(); ls.bind(('127.0.0.1', 0)); ls.listen(1)
+port = ls.getsockname()[1]
+def serve():
+    c, _ = ls.accept(); c.recv(100); c.sendall(b'x'); c.close()
+t = threading.Thread(target=serve); t.start()
+s = socket.create_connection(('127.0.0.1', port)); s.sendall(b'hi'); s.recv(10); s.close(); t.join()
+print(port)"
+    assert_equal 0 "$shim_status" "stderr: $shim_stderr"
+    local port="$shim_output"
+    assert_equal 2 "$(count_type close)" "close records"
+    assert_true "the server's local is its service address, the client's peer is the same" \
+        'map(select(.role == "server"))[0].local == $svc and map(select(.role == "client"))[0].peer == $svc and all(.local != "unknown")' \
+        --arg svc "127.0.0.1:$port"
+}

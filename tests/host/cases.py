@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""cases.py: client programs for the "never hurt the host" tests. Each case is
+an ordinary program doing one thing that an earlier shim got wrong; the tests
+run it bare and under the shim and compare what the program printed, its exit
+status and what the peer (tests/host/peer.py) logged.
+
+    cases.py CASE PORT
+
+Prints what the app received (the response bodies, or the error), one line
+per step. Errors are printed, not raised, so both runs exit 0 unless the
+shim crashes the program.
+"""
+import ctypes
+import os
+import signal
+import socket
+import sys
+import tempfile
+
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_close = 3
+
+
+def req(method, path, body=b"", extra=b""):
+    head = b"%s %s HTTP/1.1\r\nHost: t\r\n%s" % (method.encode(), path.encode(), extra)
+    if body or method in ("POST", "PUT"):
+        head += b"Content-Length: %d\r\n" % len(body)
+    return head + b"\r\n" + body
+
+
+def read_response(s):
+    """Reads one response; returns its body, or raises OSError/EOFError."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise EOFError("EOF")
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    n = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            n = int(v)
+    while len(rest) < n:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise EOFError("EOF in body")
+        rest += chunk
+    return rest[:n]
+
+
+def report(label, fn):
+    try:
+        out = fn()
+        print("%s: %r" % (label, out))
+    except (OSError, EOFError) as e:
+        print("%s: %s" % (label, type(e).__name__ + (" errno=%s" % e.errno if isinstance(e, OSError) else "")))
+    sys.stdout.flush()
+
+
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port))
+    return s
+
+
+def case_pipeline_one_write(port):
+    s = connect(port)
+    s.sendall(req("GET", "/a") + req("POST", "/pay", b"amount=10"))
+    report("response", lambda: read_response(s))
+
+
+def case_pipeline_two_writes(port):
+    s = connect(port)
+    s.sendall(req("GET", "/a"))
+    s.sendall(req("POST", "/pay", b"amount=10"))
+    report("response", lambda: read_response(s))
+
+
+def case_writev_two_gets(port):
+    s = connect(port)
+    os.writev(s.fileno(), [req("GET", "/a"), req("GET", "/b")])
+    report("response /a", lambda: read_response(s))
+    report("response /b", lambda: read_response(s))
+
+
+def case_post_body_like_get(port):
+    s = connect(port)
+    body = b"GET /y HTTP/1.1\r\nHost: t\r\n\r\n"
+    head = b"POST /form HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
+    os.writev(s.fileno(), [head, body])
+    report("response", lambda: read_response(s))
+
+
+def case_writev_put(port):
+    # headers and body in one writev, as node's fetch sends a PUT: one
+    # complete idempotent request, which may be replayed.
+    s = connect(port)
+    body = b"x" * 100
+    head = b"PUT /item HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
+    os.writev(s.fileno(), [head, body])
+    report("response", lambda: read_response(s))
+
+
+def sendfile_bytes(s, data):
+    with tempfile.TemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        os.sendfile(s.fileno(), f.fileno(), 0, len(data))
+
+
+def case_sendfile_post_after_get(port):
+    s = connect(port)
+    s.sendall(req("GET", "/a"))
+    report("response /a", lambda: read_response(s))
+    sendfile_bytes(s, req("POST", "/pay", b"amount=10"))
+    report("response /pay", lambda: read_response(s))
+
+
+def case_sendfile_body(port):
+    s = connect(port)
+    body = b"y" * 64
+    s.sendall(b"PUT /item HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body))
+    sendfile_bytes(s, body)
+    report("response", lambda: read_response(s))
+
+
+def unseen_close_then_pipe(port, how):
+    s = connect(port)
+    s.sendall(req("GET", "/a"))
+    report("response /a", lambda: read_response(s))
+    s.sendall(req("GET", "/b"))
+    fd = s.detach()
+    if how == "syscall":
+        libc.syscall(SYS_close, fd)
+    else:
+        libc.fdopen.restype = ctypes.c_void_p
+        f = libc.fdopen(fd, b"r+")
+        libc.fclose(ctypes.c_void_p(f))
+    r, w = os.pipe()
+    print("pipe reused the number: %s" % (r == fd))
+    os.close(w)
+    report("pipe read", lambda: os.read(r, 100))
+    report("pipe read again", lambda: os.read(r, 100))
+
+
+def case_syscall_close_pipe(port):
+    unseen_close_then_pipe(port, "syscall")
+
+
+def case_fclose_pipe(port):
+    unseen_close_then_pipe(port, "fclose")
+
+
+def case_nonblocking_replay_stall(port):
+    # A big idempotent request, a small send buffer (inherited by the
+    # replay's socket) and a peer that never reads on the new connection:
+    # the replay inside this non-blocking recv must give up quickly.
+    import select
+    import time
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    body = b"z" * 1500000
+    s.sendall(b"PUT /big HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    s.setblocking(False)
+    select.select([s], [], [], 10)
+    t0 = time.monotonic()
+    report("response", lambda: s.recv(100))
+    took = time.monotonic() - t0
+    print("non-blocking recv returned within 1.5 s: %s" % (took < 1.5))
+
+
+def case_unix_accept(path):
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind(path)
+    ls.listen(4)
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(path)
+    conn, addr = ls.accept()
+    print("accepted, peer address %r" % (addr,))
+    c.sendall(b"ping")
+    print("server got %r" % conn.recv(10))
+    conn.sendall(b"pong")
+    print("client got %r" % c.recv(10))
+
+
+CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
+
+if __name__ == "__main__":
+    signal.alarm(30)
+    name, arg = sys.argv[1], sys.argv[2]
+    CASES[name.replace("-", "_")](arg if name == "unix-accept" else int(arg))
