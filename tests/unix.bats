@@ -103,12 +103,16 @@ unixaddr_diff() {
     printf '%s\n' "$bare_output" | grep -qx 'seqpacket abstract<-abstract accept null data: server got 4+4 bytes "pingPING"'
 }
 
-@test "unix address buffers: the same under the shim with RSTWATCH_RECORD=all, and every unix stream connection gives one well-formed close record" {
+@test "unix address buffers: the same under the shim with RSTWATCH_RECORD=all, and every unix stream connection gives one close record naming the listener" {
     unixaddr_diff RSTWATCH_RECORD=all
     # 2 address kinds x 2 client kinds x 2 accept calls x 7 buffers, both ends
     assert_record_count 112
     assert_equal true "$(jq_records 'all(.[]; .type == "close" and .family == "unix")')" "close records for unix"
-    assert_equal 56 "$(jq_records '[.[] | select(.role == "server")] | length')" "server-side records"
+    # each side names the listener: the server as its local address, the client as its peer
+    assert_equal 28 "$(jq_records '[.[] | select(.role == "server" and .local == $a)] | length' --arg a "unix:$S/u.srv")" "server records on the path listener"
+    assert_equal 28 "$(jq_records '[.[] | select(.role == "server" and .local == "unix:@u.srv")] | length')" "server records on the abstract listener"
+    assert_equal 28 "$(jq_records '[.[] | select(.role == "client" and .peer == $a)] | length' --arg a "unix:$S/u.srv")" "client records to the path listener"
+    assert_equal 28 "$(jq_records '[.[] | select(.role == "client" and .peer == "unix:@u.srv")] | length')" "client records to the abstract listener"
 }
 
 @test "unix address buffers: the same under the shim with RSTWATCH_RETRY=idempotent and RSTWATCH_RECORD=all" {
