@@ -152,7 +152,8 @@ class Runner:
             with open(skipfile, "w", encoding="utf-8") as f:
                 seen, _, _ = parse_results(results)
                 f.write("\n".join(sorted(set(seen) | set(crashed))) + "\n")
-            with open(os.path.join(jdir, f"stderr.{attempt}"), "wb") as err:
+            errpath = os.path.join(jdir, f"stderr.{attempt}")
+            with open(errpath, "wb") as err:
                 try:
                     proc = subprocess.run(cmd, cwd=cwd, env=self.env(mode, logdir),
                                           stdin=subprocess.DEVNULL, stdout=err, stderr=err,
@@ -164,11 +165,15 @@ class Runner:
             if done and rc == 0:
                 break
             what = describe_exit(rc)
+            with open(errpath, "rb") as err:
+                # faulthandler's per-test timeout prints "Timeout (0:01:00)!"
+                if rc == 1 and b"Timeout (" in err.read():
+                    what = f"timed out after {PER_TEST_TIMEOUT} s"
             if pending is None:
                 notes.append(f"{unit}: runner ended ({what}) outside any test;"
                              f" see {jdir}/stderr.{attempt}")
                 break
-            crashed[pending] = f"crashed: {what}"
+            crashed[pending] = what if what.startswith("timed out") else f"crashed: {what}"
         outcomes, _, _ = parse_results(results)
         outcomes.update(crashed)
         return outcomes, notes, time.monotonic() - started
