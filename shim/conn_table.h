@@ -23,6 +23,14 @@
 #pragma GCC visibility push(hidden)
 
 enum conn_role { ROLE_UNKNOWN, ROLE_CLIENT, ROLE_SERVER };
+
+/* Which of two libc functions with one logic a hook stands for: the plain
+ * one (accept, dup2, fcntl, sendfile, poll, epoll_wait) or its sibling
+ * (accept4, dup3, fcntl64, sendfile64, ppoll, epoll_pwait). */
+enum call_variant { CALL_PLAIN, CALL_SIBLING };
+
+/* Is the shim recording at all (not disabled, table set up)? */
+#define conn_table_enabled() (conn_slot_cap != 0)
 enum conn_dir { DIR_NONE, DIR_OUT, DIR_IN };
 
 /* Compact TCP_INFO: the fields a diagnosis needs. */

@@ -53,11 +53,11 @@ HOOK int bind(int fd, const struct sockaddr *sa, socklen_t len)
 }
 HOOK int accept(int fd, struct sockaddr *sa, socklen_t *len)
 {
-    return watch_accept(fd, sa, len, 0, 0);
+    return watch_accept(fd, sa, len, 0, CALL_PLAIN);
 }
 HOOK int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 {
-    return watch_accept(fd, sa, len, flags, 1);
+    return watch_accept(fd, sa, len, flags, CALL_SIBLING);
 }
 HOOK int close(int fd)
 {
@@ -162,11 +162,11 @@ HOOK ssize_t __recvfrom_chk(int fd, void *b, size_t n, size_t bl, int fl, struct
 }
 HOOK ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
-    return watch_sendfile(out, in, off, n, 0);
+    return watch_sendfile(out, in, off, n, CALL_PLAIN);
 }
 HOOK ssize_t sendfile64(int out, int in, off_t *off, size_t n)
 {
-    return watch_sendfile(out, in, off, n, 1);
+    return watch_sendfile(out, in, off, n, CALL_SIBLING);
 }
 HOOK ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n, unsigned int fl)
 {
@@ -186,11 +186,11 @@ HOOK int dup(int fd)
 }
 HOOK int dup2(int fd, int nfd)
 {
-    return watch_dup3(fd, nfd, 0, 2);
+    return watch_dup3(fd, nfd, 0, CALL_PLAIN);
 }
 HOOK int dup3(int fd, int nfd, int fl)
 {
-    return watch_dup3(fd, nfd, fl, 3);
+    return watch_dup3(fd, nfd, fl, CALL_SIBLING);
 }
 HOOK int fcntl(int fd, int cmd, ...)
 {
@@ -198,7 +198,7 @@ HOOK int fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *); /* what glibc's fcntl does: int or pointer alike */
     va_end(ap);
-    return watch_fcntl(fd, cmd, arg, 0);
+    return watch_fcntl(fd, cmd, arg, CALL_PLAIN);
 }
 HOOK int fcntl64(int fd, int cmd, ...)
 {
@@ -206,7 +206,7 @@ HOOK int fcntl64(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    return watch_fcntl(fd, cmd, arg, 1);
+    return watch_fcntl(fd, cmd, arg, CALL_SIBLING);
 }
 HOOK int ioctl(int fd, unsigned long req, ...)
 {
@@ -234,11 +234,11 @@ HOOK int setsockopt(int fd, int lv, int nm, const void *v, socklen_t len)
 }
 HOOK int poll(struct pollfd *p, nfds_t n, int tmo)
 {
-    return watch_poll(p, n, tmo, NULL, NULL, 0);
+    return watch_poll(p, n, tmo, NULL, NULL, CALL_PLAIN);
 }
 HOOK int ppoll(struct pollfd *p, nfds_t n, const struct timespec *ts, const sigset_t *m)
 {
-    return watch_poll(p, n, -1, ts, m, 1);
+    return watch_poll(p, n, -1, ts, m, CALL_SIBLING);
 }
 HOOK int epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
 {
@@ -246,11 +246,11 @@ HOOK int epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
 }
 HOOK int epoll_wait(int ep, struct epoll_event *ev, int n, int tmo)
 {
-    return watch_epoll_wait(ep, ev, n, tmo, NULL, 0);
+    return watch_epoll_wait(ep, ev, n, tmo, NULL, CALL_PLAIN);
 }
 HOOK int epoll_pwait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m)
 {
-    return watch_epoll_wait(ep, ev, n, tmo, m, 1);
+    return watch_epoll_wait(ep, ev, n, tmo, m, CALL_SIBLING);
 }
 
 __attribute__((constructor)) static void rstwatch_load(void)

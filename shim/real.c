@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -28,23 +29,32 @@ struct real_fns real = {REAL_FIXED_FUNCS(REAL_INIT)};
 
 static __thread int resolving_here;
 
-/* dlsym(RTLD_NEXT), refusing our own definition (a double preload). */
-static void *next_symbol(const char *name, void *ours)
+/* This object's own image, from the linker: [__ehdr_start, _end). Hidden, so
+ * each reference binds to this object's symbols, never the program's. */
+extern const char __ehdr_start __attribute__((visibility("hidden")));
+extern const char _end __attribute__((visibility("hidden")));
+
+/* dlsym(RTLD_NEXT), refusing a definition inside this very object (which
+ * would call itself forever). Decided by address range, so no hook's address
+ * is ever taken and no symbol table is searched. A second copy of the library
+ * under another path is another object, and a fine "next". */
+static void *next_symbol(const char *name)
 {
     void *p = dlsym(RTLD_NEXT, name);
-    return p == ours ? NULL : p;
+    if ((const char *)p >= &__ehdr_start && (const char *)p < &_end) return NULL;
+    return p;
 }
 
 /* Resolves one symbol into *slot: the next definition, or raw (the syscall
  * stand-in) when there is none, so a missing symbol is looked up only once.
  * Returns what is now in *slot, or NULL if this thread is already inside the
  * dynamic loader for us (then the caller uses raw for this one call). */
-static void *resolve_one(void **slot, const char *name, void *ours, void *raw)
+static void *resolve_one(void **slot, const char *name, void *raw)
 {
     if (resolving_here) return NULL;
     resolving_here = 1;
     int saved = errno;
-    void *p = next_symbol(name, ours);
+    void *p = next_symbol(name);
     errno = saved;
     resolving_here = 0;
     __atomic_store_n(slot, p ? p : raw, __ATOMIC_RELEASE);
@@ -259,8 +269,7 @@ static int raw_ioctl_va(int fd, unsigned long req, ...)
 #define REAL_LAZY(ret, name, params, args)                                                         \
     ret real_fallback_##name params                                                                \
     {                                                                                              \
-        extern ret name params;                                                                    \
-        void *fn_ = resolve_one((void **)&real.name, #name, (void *)&name, (void *)&raw_##name);   \
+        void *fn_ = resolve_one((void **)&real.name, #name, (void *)&raw_##name);                  \
         return fn_ ? ((ret(*) params)fn_)args : raw_##name args;                                   \
     }
 REAL_FIXED_FUNCS(REAL_LAZY)
@@ -268,9 +277,7 @@ REAL_FIXED_FUNCS(REAL_LAZY)
 
 void real_fallback_closefrom(int lo)
 {
-    extern void closefrom(int);
-    void *p = resolve_one((void **)&real.closefrom, "closefrom", (void *)&closefrom,
-                          (void *)&raw_closefrom);
+    void *p = resolve_one((void **)&real.closefrom, "closefrom", (void *)&raw_closefrom);
     if (p)
         ((void (*)(int))p)(lo);
     else
@@ -279,22 +286,18 @@ void real_fallback_closefrom(int lo)
 
 int real_fallback_fcntl(int fd, int cmd, void *arg)
 {
-    extern int fcntl(int, int, ...);
-    void *p = resolve_one((void **)&real.fcntl, "fcntl", (void *)&fcntl, (void *)&raw_fcntl_va);
+    void *p = resolve_one((void **)&real.fcntl, "fcntl", (void *)&raw_fcntl_va);
     return p ? ((int (*)(int, int, ...))p)(fd, cmd, arg) : raw_fcntl(fd, cmd, arg);
 }
 
 int real_fallback_fcntl64(int fd, int cmd, void *arg)
 {
-    extern int fcntl64(int, int, ...);
-    void *p =
-        resolve_one((void **)&real.fcntl64, "fcntl64", (void *)&fcntl64, (void *)&raw_fcntl_va);
+    void *p = resolve_one((void **)&real.fcntl64, "fcntl64", (void *)&raw_fcntl_va);
     return p ? ((int (*)(int, int, ...))p)(fd, cmd, arg) : raw_fcntl(fd, cmd, arg);
 }
 
 int real_fallback_ioctl(int fd, unsigned long req, void *arg)
 {
-    extern int ioctl(int, unsigned long, ...);
-    void *p = resolve_one((void **)&real.ioctl, "ioctl", (void *)&ioctl, (void *)&raw_ioctl_va);
+    void *p = resolve_one((void **)&real.ioctl, "ioctl", (void *)&raw_ioctl_va);
     return p ? ((int (*)(int, unsigned long, ...))p)(fd, req, arg) : raw_ioctl(fd, req, arg);
 }

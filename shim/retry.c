@@ -1,5 +1,5 @@
-/* retry.c: connect retry and idempotent replay (see retry.h and DESIGN.md
- * "Retry and replay rules").
+/* retry.c: connect retry and idempotent replay (see retry.h, and
+ * docs/design.md "Retry and replay").
  *
  * A connection with retry enabled carries a struct retry_state (allocated at
  * socket()/connect(), never on the send/recv path): how to rebuild its socket
@@ -491,10 +491,11 @@ static int64_t ms_left(uint64_t start, int tmo)
 }
 
 int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, const sigset_t *m,
-               int is_ppoll)
+               enum call_variant v)
 {
     uint64_t start = clock_now_ns();
     /* Each wait gets what is left of the app's timeout, measured from start. */
+    const int is_ppoll = v == CALL_SIBLING;
     const int tmo0 = is_ppoll ? (ts ? (int)(ts->tv_sec * 1000 + ts->tv_nsec / 1000000) : -1) : tmo;
     struct timespec rest;
     for (;;) {
@@ -537,12 +538,13 @@ static struct conn *pending_for_event(int ep, uint64_t data, int *fd)
 }
 
 int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m,
-                     int is_pwait)
+                     enum call_variant v)
 {
     uint64_t start = clock_now_ns();
     const int tmo0 = tmo; /* each wait gets what is left of it, measured from start */
     for (;;) {
-        int r = is_pwait ? real_epoll_pwait(ep, ev, n, tmo, m) : real_epoll_wait(ep, ev, n, tmo);
+        int r = v == CALL_SIBLING ? real_epoll_pwait(ep, ev, n, tmo, m)
+                                  : real_epoll_wait(ep, ev, n, tmo);
         if (r <= 0 || !atomic_load_explicit(&npending, memory_order_relaxed) || guard_active())
             return r;
         int saved = errno, kept = 0;

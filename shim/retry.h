@@ -1,5 +1,5 @@
-/* retry.h: connect retry and idempotent replay (RSTWATCH_RETRY, DESIGN.md
- * "Retry and replay rules"). Every function is a no-op when retry is off, and
+/* retry.h: connect retry and idempotent replay (RSTWATCH_RETRY; the rules:
+ * docs/design.md "Retry and replay"). Every function is a no-op when retry is off, and
  * the hot path only reaches here through c->retry != NULL. */
 #ifndef RSTWATCH_RETRY_H
 #define RSTWATCH_RETRY_H
@@ -65,9 +65,9 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
 
 /* poll/ppoll and epoll_wait, with non-blocking connect retries made transparent. */
 int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, const sigset_t *m,
-               int is_ppoll);
+               enum call_variant v);
 int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m,
-                     int is_pwait);
+                     enum call_variant v);
 
 #pragma GCC visibility pop
 

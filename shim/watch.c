@@ -260,7 +260,7 @@ static inline uint64_t io_begin(int fd, struct conn *c)
  * loaded): adopt it so its failure is still recorded, with what can be known. */
 static void adopt_failed(int fd, unsigned op, int err)
 {
-    if (!conn_slot_cap || guard_active() || !watch_is_reset_errno(err)) return;
+    if (!conn_table_enabled() || guard_active() || !watch_is_reset_errno(err)) return;
     if (conn_table_get(fd)) return;
     int type = 0, domain = 0;
     socklen_t len = sizeof type;
@@ -339,7 +339,7 @@ void watch_init(void)
 
 void watch_fini(void)
 {
-    if (!conn_slot_cap || opt.record != RECORD_ALL || guard_active()) return;
+    if (!conn_table_enabled() || opt.record != RECORD_ALL || guard_active()) return;
     /* Connections whose fd was closed where no hook could see it (libuv and
      * BIND close with a raw system call) and whose number was never reused
      * would otherwise end without their close record. */
@@ -361,7 +361,7 @@ int watch_socket(int domain, int type, int proto)
     int fd = real_socket(domain, type, proto);
     /* Under the guard (a signal handler interrupting the shim on this thread)
      * the table may be mid-update by this very thread: leave it alone. */
-    if (fd < 0 || !conn_slot_cap || guard_active()) return fd;
+    if (fd < 0 || !conn_table_enabled() || guard_active()) return fd;
     if ((type & 0xf) == SOCK_STREAM &&
         (domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX)) {
         int saved = errno;
@@ -469,7 +469,7 @@ int watch_connect(int fd, const struct sockaddr *sa, socklen_t len)
 int watch_bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
     int r = real_bind(fd, sa, len);
-    if (r == 0 && conn_slot_cap) {
+    if (r == 0 && conn_table_enabled()) {
         int saved = errno;
         retry_note_bind(fd, sa, len);
         errno = saved;
@@ -491,10 +491,10 @@ static int learn_listener(int fd)
     return family;
 }
 
-int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, int is_accept4)
+int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, enum call_variant v)
 {
-    if (!conn_slot_cap || guard_active())
-        return is_accept4 ? real_accept4(fd, sa, len, flags) : real_accept(fd, sa, len);
+    if (!conn_table_enabled() || guard_active())
+        return v == CALL_SIBLING ? real_accept4(fd, sa, len, flags) : real_accept(fd, sa, len);
     /* An app that wants no address (accept(fd, NULL, NULL)) lends the kernel
      * our buffer instead: the peer's address at no extra system call. An app
      * buffer is never read by us: its capacity is unknown after the call. */
@@ -503,7 +503,7 @@ int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, int is_
     int use_own = sa == NULL;
     struct sockaddr *ksa = use_own ? (struct sockaddr *)&own : sa;
     socklen_t *klen = use_own ? &own_len : len;
-    int r = is_accept4 ? real_accept4(fd, ksa, klen, flags) : real_accept(fd, ksa, klen);
+    int r = v == CALL_SIBLING ? real_accept4(fd, ksa, klen, flags) : real_accept(fd, ksa, klen);
     if (r < 0) return r;
     int saved = errno;
     struct conn *l = conn_table_get(fd);
@@ -592,7 +592,7 @@ int watch_fclose(FILE *f)
 FILE *watch_fdopen(int fd, const char *mode)
 {
     FILE *f = real_fdopen(fd, mode);
-    if (f && conn_slot_cap) {
+    if (f && conn_table_enabled()) {
         struct conn *c = conn_table_get(fd);
         if (conn_is_live(c)) c->flags |= CONN_STDIO;
     }
@@ -761,10 +761,12 @@ static int sigpipe_ignored(void)
 /* sendfile() cannot take MSG_NOSIGNAL: unless SIGPIPE is ignored, block it
  * around the call so the record is written first, then raise it as the kernel
  * would have (a SIGPIPE already pending before the call is left alone). */
-ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
+ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, enum call_variant v)
 {
     struct conn *c = live_conn(out);
-    if (!c) return is64 ? real_sendfile64(out, in, off, n) : real_sendfile(out, in, off, n);
+    if (!c)
+        return v == CALL_SIBLING ? real_sendfile64(out, in, off, n)
+                                 : real_sendfile(out, in, off, n);
     int guard_signal = !sigpipe_ignored();
     sigset_t pipe_set, old;
     int was_pending = 0;
@@ -777,7 +779,8 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64)
         was_pending = sigismember(&pend, SIGPIPE);
     }
     uint64_t t0 = io_begin(out, c), id0 = c->id;
-    ssize_t r = is64 ? real_sendfile64(out, in, off, n) : real_sendfile(out, in, off, n);
+    ssize_t r =
+        v == CALL_SIBLING ? real_sendfile64(out, in, off, n) : real_sendfile(out, in, off, n);
     int err = errno;
     if (guard_signal) {
         if (r < 0 && err == EPIPE && !was_pending) {
@@ -901,7 +904,7 @@ ssize_t watch_readv(int fd, struct conn *c, const struct iovec *v, int n)
 int watch_dup(int fd)
 {
     int r = real_dup(fd);
-    if (r >= 0 && conn_slot_cap) {
+    if (r >= 0 && conn_table_enabled()) {
         int saved = errno;
         conn_table_dup(fd, r);
         errno = saved;
@@ -909,11 +912,11 @@ int watch_dup(int fd)
     return r;
 }
 
-int watch_dup3(int fd, int nfd, int fl, int which)
+int watch_dup3(int fd, int nfd, int fl, enum call_variant v)
 {
-    int r = which == 2 ? real_dup2(fd, nfd) : real_dup3(fd, nfd, fl);
-    if (r >= 0 && conn_slot_cap && fd != nfd && (conn_table_get(fd) || conn_table_get(nfd)) &&
-        !in_vfork_child()) {
+    int r = v == CALL_PLAIN ? real_dup2(fd, nfd) : real_dup3(fd, nfd, fl);
+    if (r >= 0 && conn_table_enabled() && fd != nfd &&
+        (conn_table_get(fd) || conn_table_get(nfd)) && !in_vfork_child()) {
         int saved = errno;
         conn_table_dup(fd, r);
         errno = saved;
@@ -921,10 +924,10 @@ int watch_dup3(int fd, int nfd, int fl, int which)
     return r;
 }
 
-int watch_fcntl(int fd, int cmd, void *arg, int is64)
+int watch_fcntl(int fd, int cmd, void *arg, enum call_variant v)
 {
-    int r = is64 ? real_fcntl64(fd, cmd, arg) : real_fcntl(fd, cmd, arg);
-    if (r < 0 || !conn_slot_cap) return r;
+    int r = v == CALL_SIBLING ? real_fcntl64(fd, cmd, arg) : real_fcntl(fd, cmd, arg);
+    if (r < 0 || !conn_table_enabled()) return r;
     int saved = errno;
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
         conn_table_dup(fd, r);
@@ -938,7 +941,7 @@ int watch_fcntl(int fd, int cmd, void *arg, int is64)
 int watch_ioctl(int fd, unsigned long req, void *arg)
 {
     int r = real_ioctl(fd, req, arg);
-    if (r == 0 && req == FIONBIO && conn_slot_cap && arg) {
+    if (r == 0 && req == FIONBIO && conn_table_enabled() && arg) {
         int on = *(int *)arg;
         retry_note_fl(fd, on ? O_NONBLOCK : 0);
     }
@@ -948,7 +951,8 @@ int watch_ioctl(int fd, unsigned long req, void *arg)
 int watch_close_range(unsigned lo, unsigned hi, int fl)
 {
     int r = real_close_range(lo, hi, fl);
-    if (r == 0 && conn_slot_cap && !(fl & CLOSE_RANGE_CLOEXEC) && lo <= hi && !in_vfork_child()) {
+    if (r == 0 && conn_table_enabled() && !(fl & CLOSE_RANGE_CLOEXEC) && lo <= hi &&
+        !in_vfork_child()) {
         int saved = errno;
         conn_table_forget_range(lo, hi);
         errno = saved;
@@ -959,7 +963,7 @@ int watch_close_range(unsigned lo, unsigned hi, int fl)
 void watch_closefrom(int lo)
 {
     real_closefrom(lo);
-    if (conn_slot_cap && lo >= 0 && !in_vfork_child()) {
+    if (conn_table_enabled() && lo >= 0 && !in_vfork_child()) {
         int saved = errno;
         conn_table_forget_range((unsigned)lo, ~0u);
         errno = saved;
@@ -1000,7 +1004,7 @@ int watch_getsockopt(int fd, int lv, int nm, void *v, socklen_t *len)
 int watch_setsockopt(int fd, int lv, int nm, const void *v, socklen_t len)
 {
     int r = real_setsockopt(fd, lv, nm, v, len);
-    if (r < 0 || !conn_slot_cap) return r;
+    if (r < 0 || !conn_table_enabled()) return r;
     int saved = errno;
     struct conn *c = live_conn(fd);
     if (c && lv == SOL_SOCKET && nm == SO_LINGER && v && len >= sizeof(struct linger)) {
@@ -1016,9 +1020,9 @@ int watch_setsockopt(int fd, int lv, int nm, const void *v, socklen_t len)
 }
 
 int watch_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, const sigset_t *m,
-               int is_ppoll)
+               enum call_variant v)
 {
-    int r = retry_poll(p, n, tmo, ts, m, is_ppoll);
+    int r = retry_poll(p, n, tmo, ts, m, v);
     if (r <= 0 || !atomic_load_explicit(&conn_connecting, memory_order_relaxed)) return r;
     int saved = errno;
     for (nfds_t i = 0; i < n; i++) {
@@ -1033,7 +1037,7 @@ int watch_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, c
 int watch_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
 {
     int r = real_epoll_ctl(ep, op, fd, ev);
-    if (r == 0 && conn_slot_cap) {
+    if (r == 0 && conn_table_enabled()) {
         int saved = errno;
         retry_note_epoll(ep, op, fd, ev);
         errno = saved;
@@ -1042,7 +1046,7 @@ int watch_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
 }
 
 int watch_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m,
-                     int is_pwait)
+                     enum call_variant v)
 {
-    return retry_epoll_wait(ep, ev, n, tmo, m, is_pwait);
+    return retry_epoll_wait(ep, ev, n, tmo, m, v);
 }

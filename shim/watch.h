@@ -36,7 +36,7 @@ void watch_fini(void);
 int watch_socket(int domain, int type, int proto);
 int watch_connect(int fd, const struct sockaddr *sa, socklen_t len);
 int watch_bind(int fd, const struct sockaddr *sa, socklen_t len);
-int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, int is_accept4);
+int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, enum call_variant v);
 int watch_close(int fd);
 int watch_shutdown(int fd, int how);
 
@@ -47,7 +47,7 @@ ssize_t watch_sendmsg(int fd, struct conn *c, const struct msghdr *m, int fl);
 int watch_sendmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, int fl);
 ssize_t watch_write(int fd, struct conn *c, const void *b, size_t n);
 ssize_t watch_writev(int fd, struct conn *c, const struct iovec *v, int n);
-ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, int is64);
+ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, enum call_variant v);
 
 ssize_t watch_recv(int fd, struct conn *c, void *b, size_t n, int fl);
 ssize_t watch_recv_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl);
@@ -67,8 +67,8 @@ FILE *watch_fdopen(int fd, const char *mode);
 int watch_fclose(FILE *f);
 
 int watch_dup(int fd);
-int watch_dup3(int fd, int nfd, int fl, int which); /* which: 2 = dup2, 3 = dup3 */
-int watch_fcntl(int fd, int cmd, void *arg, int is64);
+int watch_dup3(int fd, int nfd, int fl, enum call_variant v);
+int watch_fcntl(int fd, int cmd, void *arg, enum call_variant v);
 int watch_ioctl(int fd, unsigned long req, void *arg);
 int watch_close_range(unsigned lo, unsigned hi, int fl);
 void watch_closefrom(int lo);
@@ -77,10 +77,10 @@ int watch_getsockopt(int fd, int lv, int nm, void *v, socklen_t *len);
 int watch_setsockopt(int fd, int lv, int nm, const void *v, socklen_t len);
 
 int watch_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, const sigset_t *m,
-               int is_ppoll);
+               enum call_variant v);
 int watch_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev);
 int watch_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m,
-                     int is_pwait);
+                     enum call_variant v);
 
 struct record_info;
 
