@@ -101,13 +101,21 @@ unixaddr_diff() {
     printf '%s\n' "$bare_output" | grep -qx 'stream socketpair end0 getpeername exact: ret=0 len=2 addr=0100 tail=intact'
     printf '%s\n' "$bare_output" | grep -qx 'seqpacket abstract<-abstract accept null: ret=0'
     printf '%s\n' "$bare_output" | grep -qx 'seqpacket abstract<-abstract accept null data: server got 4+4 bytes "pingPING"'
+    printf '%s\n' "$bare_output" | grep -qx 'stream path server closed with data unread: client recv=-1 ECONNRESET'
+    # the two unix stream resets, each recorded once on the client, naming the listener
+    assert_record_count 2
+    assert_equal "unix:$S/u.rst unix:@u.rst" \
+        "$(jq_records '[.[] | select(.type == "reset" and .family == "unix" and .role == "client" and .op == "recv" and .errno == "ECONNRESET") | .peer] | sort | join(" ")')" \
+        "peers of the reset records"
 }
 
 @test "unix address buffers: the same under the shim with RSTWATCH_RECORD=all, and every unix stream connection gives one close record naming the listener" {
     unixaddr_diff RSTWATCH_RECORD=all
-    # 2 address kinds x 2 client kinds x 2 accept calls x 7 buffers, both ends
-    assert_record_count 112
-    assert_equal true "$(jq_records 'all(.[]; .type == "close" and .family == "unix")')" "close records for unix"
+    # 2 address kinds x 2 client kinds x 2 accept calls x 7 buffers, both ends;
+    # and the two stream resets, each with its server end
+    assert_record_count 116
+    assert_equal 2 "$(jq_records '[.[] | select(.type == "reset" and .family == "unix")] | length')" "reset records"
+    assert_equal 114 "$(jq_records '[.[] | select(.type == "close" and .family == "unix")] | length')" "close records"
     # each side names the listener: the server as its local address, the client as its peer
     assert_equal 28 "$(jq_records '[.[] | select(.role == "server" and .local == $a)] | length' --arg a "unix:$S/u.srv")" "server records on the path listener"
     assert_equal 28 "$(jq_records '[.[] | select(.role == "server" and .local == "unix:@u.srv")] | length')" "server records on the abstract listener"

@@ -246,6 +246,32 @@ static void connection_cases(int type, enum addr_kind kind, enum addr_kind clien
     if (kind == ADDR_PATH) unlink(srv.sun_path);
 }
 
+/* The server closes with the client's bytes unread: the kernel then fails
+ * the client's next read with ECONNRESET, on stream and seqpacket sockets
+ * alike (the shim records the stream ones). */
+static void reset_case(int type, enum addr_kind kind)
+{
+    const char *tname = type == SOCK_STREAM ? "stream" : "seqpacket";
+    struct sockaddr_un srv;
+    socklen_t srv_len = make_addr(&srv, kind, "rst");
+    int lfd = must(socket(AF_UNIX, type, 0), "socket");
+    must(bind(lfd, (struct sockaddr *)&srv, srv_len), "bind");
+    must(listen(lfd, 8), "listen");
+    int cfd = must(socket(AF_UNIX, type, 0), "socket");
+    must(connect(cfd, (struct sockaddr *)&srv, srv_len), "connect");
+    int afd = must(accept(lfd, NULL, NULL), "accept");
+    must((int)send(cfd, "unread", 6, 0), "send");
+    close(afd);
+    char buf[8];
+    ssize_t n = recv(cfd, buf, sizeof buf, 0);
+    int e = errno;
+    printf("%s %s server closed with data unread: client recv=%zd%s%s\n", tname,
+           addr_kind_names[kind], n, n < 0 ? " " : "", n < 0 ? errno_name(e) : "");
+    close(cfd);
+    close(lfd);
+    if (kind == ADDR_PATH) unlink(srv.sun_path);
+}
+
 static void socketpair_cases(int type)
 {
     const char *tname = type == SOCK_STREAM      ? "stream"
@@ -329,6 +355,7 @@ int main(int argc, char **argv)
         for (int kind = ADDR_PATH; kind <= ADDR_ABSTRACT; kind++) {
             connection_cases(types[t], (enum addr_kind)kind, ADDR_UNBOUND);
             connection_cases(types[t], (enum addr_kind)kind, (enum addr_kind)kind);
+            reset_case(types[t], (enum addr_kind)kind);
         }
         socketpair_cases(types[t]);
     }
