@@ -193,6 +193,11 @@ if [ "${SKIP_EXTRA:-0}" != 1 ] && [ -z "$SAN_RUNTIME" ]; then
             BUILD="$san_build" SAN_RUNTIME="$san_rt" \
                 run_tap_phase "sanitize: $(basename "$file" .bats)" bats --tap "$file"
         done
+        # CPython's socket tests against the sanitized shim (test_asyncio is left
+        # to the plain phase: ten minutes under ASan)
+        BUILD="$san_build" SAN_RUNTIME="$san_rt" FILE_TIMEOUT=1200 \
+            run_tap_phase "sanitize: cpython" /usr/bin/python3 tests/cpython/differential.py \
+            --modules test_socket,test_socketserver,test_selectors --modes default,retry-idempotent
     fi
 fi
 
