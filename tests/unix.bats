@@ -465,9 +465,9 @@ public class UnixEcho {
     mkdir -p "$T/java"
     printf '%s\n' "$JAVA_SRC" >"$T/java/UnixEcho.java"
     javac -d "$T/java" "$T/java/UnixEcho.java"
-    RUN_TIMEOUT=120 run_bare java -Xshare:auto -cp "$T/java" UnixEcho "$S/java.sock"
+    RUN_TIMEOUT=120 run_bare java -Xshare:auto -XX:ErrorFile="$T/hs_err_%p.log" -cp "$T/java" UnixEcho "$S/java.sock"
     assert_equal 0 "$bare_status" "bare exit status"
     assert_equal "client: echo msg 0" "$(printf '%s\n' "$bare_output" | grep '^client' | head -n 1)"
-    RUN_TIMEOUT=120 run_shim java -Xshare:auto -cp "$T/java" UnixEcho "$S/java.sock"
+    RUN_TIMEOUT=120 run_shim java -Xshare:auto -XX:ErrorFile="$T/hs_err_%p.log" -cp "$T/java" UnixEcho "$S/java.sock"
     assert_same_as_bare
 }
