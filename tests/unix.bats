@@ -342,6 +342,18 @@ pg_start() {
     wait_for_socket "$S/.s.PGSQL.5432"
 }
 
+# pg_stop: a fast shutdown (SIGINT), waited for, so the postmaster removes
+# its shared memory; stop_servers would escalate to SIGKILL after 2 s.
+pg_stop() {
+    local i
+    kill -INT "$PG_PID" 2>/dev/null || return 0
+    for ((i = 0; i < 500; i++)); do
+        kill -0 "$PG_PID" 2>/dev/null || break
+        sleep 0.02
+    done
+    stop_servers
+}
+
 # pg_session PRELOAD: several psql connections over the socket.
 pg_session() {
     local pre=()
@@ -366,13 +378,13 @@ pg_session() {
     pg_start ""
     local bare_out shim_out
     bare_out="$(pg_session "")"
-    stop_servers
+    pg_stop
     assert_equal 1 "$(printf '%s\n' "$bare_out" | head -n 1)" "select 1 bare"
     pg_start "$SHIM_PRELOAD"
     shim_out="$(pg_session "$SHIM_PRELOAD")"
     assert_alive "$PG_PID" postgres
     assert_equal "$bare_out" "$shim_out" "psql output"
-    stop_servers
+    pg_stop
     assert_no_warnings postgres
 }
 
