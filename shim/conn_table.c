@@ -92,6 +92,11 @@ static void note_fd(int fd)
         ;
 }
 
+uint64_t conn_table_next_id(void)
+{
+    return atomic_load_explicit(&next_id, memory_order_relaxed);
+}
+
 unsigned conn_table_max_fd(void)
 {
     return atomic_load_explicit(&max_fd, memory_order_relaxed);

@@ -149,6 +149,9 @@ extern void (*conn_on_last_close)(struct conn *c);
 /* Forgets every fd in [lo, hi] (close_range/closefrom). */
 void conn_table_forget_range(unsigned lo, unsigned hi);
 
+/* The id the next connection will get (ids only grow). */
+uint64_t conn_table_next_id(void);
+
 /* Highest fd ever stored, to bound scans. */
 unsigned conn_table_max_fd(void);
 

@@ -87,12 +87,25 @@ static long long chunked_end(const char *req, size_t len, size_t p)
     }
 }
 
+/* Is req[0..n) exactly "METHOD SP request-target SP HTTP/1.D" (RFC 9112
+ * section 3), the target being visible characters without spaces? */
+static int request_line_ok(const char *req, size_t n, size_t mlen)
+{
+    static const char version[] = " HTTP/1.";
+    const size_t vlen = sizeof version - 1 + 1; /* " HTTP/1." and one digit */
+    if (mlen == 0 || n < mlen + 2 + vlen || req[mlen] != ' ') return 0;
+    const char *v = req + n - vlen;
+    if (memcmp(v, version, vlen - 1) != 0 || v[vlen - 1] < '0' || v[vlen - 1] > '9') return 0;
+    for (const char *t = req + mlen + 1; t < v; t++)
+        if ((unsigned char)*t <= ' ' || (unsigned char)*t >= 0x7f) return 0;
+    return v > req + mlen + 1;
+}
+
 const char *http_req_single(const char *req, size_t len)
 {
     size_t mlen = method_len(req, len);
     const char *eol = len ? memmem(req, len, "\r\n", 2) : NULL;
-    if (!mlen || mlen >= len || req[mlen] != ' ' || !eol ||
-        !memmem(req, (size_t)(eol - req), " HTTP/1.", 8))
+    if (!eol || !request_line_ok(req, (size_t)(eol - req), mlen))
         return "not a plain-text HTTP/1.x request";
     const char *eoh = memmem(req, len, "\r\n\r\n", 4);
     if (!eoh) return "the request headers are incomplete";

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/ioctl.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -97,6 +98,9 @@ static struct {
 } pending[PENDING_MAX];
 static _Atomic unsigned npending;
 static _Atomic uint64_t rng_state;
+/* Connections with a smaller id existed at the last fork(): both processes
+ * hold the socket, and neither sees the other's writes. */
+static _Atomic uint64_t shared_below;
 
 /* The retry states come from a pool of mmap'd slabs, recycled and never
  * returned: socket(), connect() and close() are async-signal-safe, so nothing
@@ -330,6 +334,11 @@ static void pending_remove(struct conn *c)
             return;
         }
     }
+}
+
+void retry_after_fork(void)
+{
+    atomic_store_explicit(&shared_below, conn_table_next_id(), memory_order_relaxed);
 }
 
 void retry_forget(struct conn *c)
@@ -608,8 +617,18 @@ void retry_out_unbuffered(struct conn *c)
     rs->req_incomplete = 1;
 }
 
+/* Bytes the kernel still holds for the app on fd (Linux keeps a reset
+ * socket's receive queue): the end of an earlier response the app has not
+ * read yet. A replay would drop them and hand the app the replay's answer in
+ * their place. */
+static int unread_bytes_queued(int fd)
+{
+    int n = 0;
+    return real_ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 /* NULL if the buffered request may be replayed, else why not. */
-static const char *replay_refusal(const struct conn *c, const struct retry_state *rs)
+static const char *replay_refusal(int fd, const struct conn *c, const struct retry_state *rs)
 {
     if (c->role == ROLE_SERVER) return "server-side connection";
     if (rs->tls) return "TLS payload is never replayed";
@@ -624,6 +643,9 @@ static const char *replay_refusal(const struct conn *c, const struct retry_state
         why = http_req_idempotent(rs->req, rs->req_len, (const char(*)[16])rs->rule->methods,
                                   rs->rule->nmethods);
     if (why) return why;
+    if (c->id < atomic_load_explicit(&shared_below, memory_order_relaxed))
+        return "the socket is shared with a forked process, whose writes the shim cannot see";
+    if (unread_bytes_queued(fd)) return "response bytes the app has not read are still queued";
     if (rs->budget) {
         uint32_t reqs = atomic_load(&rs->budget->requests),
                  done = atomic_load(&rs->budget->replays);
@@ -731,9 +753,16 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
         if (rs->req_cap || c->dir != DIR_OUT) retry_copy_outv(c, v, cnt, (size_t)r);
         return r;
     }
-    if (r == 0 || rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER ||
-        !(*err == ECONNRESET || *err == EPIPE))
+    if (r == 0 || *err == EAGAIN || *err == EINTR) return r; /* nothing left, nothing lost */
+    /* After the app's own shutdown(SHUT_WR), EPIPE is its own doing: never a replay. */
+    if (rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER ||
+        !(*err == ECONNRESET || *err == EPIPE) || (c->flags & CONN_SHUT_WR)) {
+        /* A failed write still begins a request (the exchange count moves on):
+         * whatever the buffer held is no longer the current request. */
+        if (c->dir != DIR_OUT) request_begin(c, NULL, 0);
+        rs->req_incomplete = 1;
         return r;
+    }
     /* The connection died under this write (the peer's RST was already in):
      * this call's bytes complete the buffered request, then the usual rules.
      * The kernel may have failed the call before reading the app's buffers,
@@ -759,16 +788,17 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
         if (first && c->bytes_out == 0 && (unsigned char)rs->req[rs->req_len] == 0x16) rs->tls = 1;
         rs->req_len += total;
     }
-    const char *why = replay_refusal(c, rs);
-    if (why) {
-        retry_record(fd, c, op, *err, 0, "none", "refused", why);
-        return r;
+    const char *why = replay_refusal(fd, c, rs);
+    if (!why && !replay_request(fd, c, op, *err,
+                                "reset under the request's write, before any response byte")) {
+        *err = 0;
+        return (ssize_t)total;
     }
-    if (replay_request(fd, c, op, *err,
-                       "reset under the request's write, before any response byte"))
-        return r;
-    *err = 0;
-    return (ssize_t)total;
+    if (why) retry_record(fd, c, op, *err, 0, "none", "refused", why);
+    /* The app was told these bytes did not leave: they belong to no request
+     * the shim may ever send, so nothing on this connection is replayed now. */
+    rs->req_incomplete = 1;
+    return r;
 }
 
 ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
@@ -782,7 +812,7 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
      * (a pipe after a close we did not see) is not this connection. */
     if (!watch_conn_at(fd, c)) return r;
     int cause_err = reset ? *err : ECONNRESET;
-    const char *why = replay_refusal(c, rs);
+    const char *why = replay_refusal(fd, c, rs);
     if (why) {
         retry_record(fd, c, op, cause_err, 0, "none", "refused", why);
         return r;

@@ -31,6 +31,9 @@ void retry_note_sockopt(int fd, int level, int name, const void *val, socklen_t 
 void retry_note_fl(int fd, int flags);
 void retry_note_bind(int fd, const struct sockaddr *sa, socklen_t len);
 void retry_note_epoll(int ep, int op, int fd, const struct epoll_event *ev);
+/* After fork(), in parent and child: every connection open now is shared
+ * with the other process and is never replayed. */
+void retry_after_fork(void);
 /* The connection ended: free its retry state. */
 void retry_forget(struct conn *c);
 

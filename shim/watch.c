@@ -313,6 +313,7 @@ static void atfork_prepare(void)
 static void atfork_parent(void)
 {
     conn_table_atfork_parent();
+    retry_after_fork();
 }
 
 static void atfork_child(void)
@@ -320,6 +321,7 @@ static void atfork_child(void)
     shim_pid = (pid_t)syscall(SYS_getpid);
     conn_table_atfork_child();
     sink_atfork_child();
+    retry_after_fork();
 }
 
 void watch_init(void)
@@ -675,18 +677,21 @@ static ssize_t mmsg_bytes(const struct mmsghdr *v, int r)
     return r > 0 ? bytes : r;
 }
 
+/* sendmmsg() keeps the app's flags: when a later message meets a dead peer
+ * after earlier ones went out, the kernel reports that EPIPE only through
+ * SIGPIPE (the call returns the count sent), so MSG_NOSIGNAL plus a re-raise
+ * could not give the same signal. A program killed by it leaves no record. */
 int watch_sendmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, int fl)
 {
     if (guard_active()) return real_sendmmsg(fd, v, n, fl);
     uint64_t t0 = io_begin(fd, c), id0 = c->id;
-    int r = real_sendmmsg(fd, v, n, fl | MSG_NOSIGNAL);
+    int r = real_sendmmsg(fd, v, n, fl);
     int err = errno;
     if (!ORPHANED(c, id0)) {
         ssize_t bytes = mmsg_bytes(v, r);
         if (c->retry && bytes > 0) retry_out_unbuffered(c); /* several messages: no replay */
         io_end(fd, c, OP_SENDMMSG, 1, bytes, err, t0);
     }
-    if (r < 0 && err == EPIPE && !(fl & MSG_NOSIGNAL)) raise_sigpipe();
     errno = err;
     return r;
 }

@@ -99,6 +99,24 @@ client got b'pong'" "$shim_output"
     done
 }
 
+@test "sendmmsg whose second message meets a dead peer: the same SIGPIPE as bare" {
+    "$PYTHON" -c "
+import socket, sys
+ls = socket.socket(); ls.bind(('127.0.0.1', 0)); ls.listen(8)
+print(ls.getsockname()[1]); sys.stdout.flush()
+while True:
+    c, _ = ls.accept(); c.close()
+" >"$T/closer.port" 2>/dev/null </dev/null 3>&- &
+    SERVER_PIDS+=("$!")
+    local i
+    for ((i = 0; i < 250; i++)); do [ -s "$T/closer.port" ] && break; sleep 0.02; done
+    local port="$(head -1 "$T/closer.port")"
+    run_bare "$HOSTCASES" sendmmsg-sigpipe "$port"
+    run_shim "$HOSTCASES" sendmmsg-sigpipe "$port"
+    assert_same_as_bare
+    assert_equal "sendmmsg returned 1 (ok), SIGPIPE seen 1 time(s)" "$shim_output"
+}
+
 # ---- replay only of exactly one complete request ----------------------------------------
 
 @test "pipelined GET + POST in one write: the POST reaches the server once, the app sees the reset" {
@@ -148,6 +166,12 @@ response /pay: ConnectionResetError errno=104" "$shim_output"
     assert_equal "response: ConnectionResetError errno=104" "$shim_output"
     assert_true "refused: not fully buffered" \
         'map(select(.type == "retry"))[0].reason | test("not fully buffered")'
+}
+
+@test "a write after a reset, with response bytes still unread: no replay, the app reads them as bare" {
+    RSTWATCH_RETRY=idempotent same_case unread-response-then-write --answer 1 --rst-after-answer \
+        --body-bytes 2000 --delay-ms 50
+    [[ "$shim_output" == *"write: ConnectionResetError"* ]]
 }
 
 # ---- the fd table is a hint ------------------------------------------------------------

@@ -12,7 +12,12 @@
  *       closes that fd, connects to PORT2 (the kernel hands out the same
  *       number), sends "GET PATH" and reads the response. PORT1's server
  *       resets A's connection meanwhile. Prints each side's outcome and the
- *       main thread's tid. */
+ *       main thread's tid.
+ *   hostcases sendmmsg-sigpipe PORT
+ *       Connects to a server that closes at once, waits for its FIN, then
+ *       sendmmsg()s two messages without MSG_NOSIGNAL: the first goes out,
+ *       the second meets the peer's RST. Prints the return value and how
+ *       many SIGPIPEs the handler saw (the kernel sends one). */
 #include "common.h"
 
 #include <pthread.h>
@@ -118,6 +123,32 @@ static int blocked_close(int port1, int port2, const char *path)
     return 0;
 }
 
+static volatile sig_atomic_t sigpipes;
+
+static void on_sigpipe(int sig)
+{
+    (void)sig;
+    sigpipes++;
+}
+
+static int sendmmsg_sigpipe(int port)
+{
+    struct sigaction sa = {.sa_handler = on_sigpipe};
+    sigaction(SIGPIPE, &sa, NULL);
+    int fd = connect_port(port);
+    sleep_ms(200); /* the server has closed: its FIN is in */
+    char a[19] = "first message ....", b[19] = "second message ...";
+    struct iovec va = {a, sizeof a}, vb = {b, sizeof b};
+    struct mmsghdr m[2];
+    memset(m, 0, sizeof m);
+    m[0].msg_hdr.msg_iov = &va, m[0].msg_hdr.msg_iovlen = 1;
+    m[1].msg_hdr.msg_iov = &vb, m[1].msg_hdr.msg_iovlen = 1;
+    int r = sendmmsg(fd, m, 2, 0);
+    printf("sendmmsg returned %d (%s), SIGPIPE seen %d time(s)\n", r,
+           r < 0 ? strerror(errno) : "ok", (int)sigpipes);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -126,5 +157,8 @@ int main(int argc, char **argv)
     if (argc >= 4 && strcmp(argv[1], "blocked-close") == 0)
         return blocked_close((int)parse_count(argv[2], 65535), (int)parse_count(argv[3], 65535),
                              argc >= 5 ? argv[4] : "/second");
-    die(PROG, "usage: hostcases sigalrm-socket MS | blocked-close PORT1 PORT2 [PATH]");
+    if (argc >= 3 && strcmp(argv[1], "sendmmsg-sigpipe") == 0)
+        return sendmmsg_sigpipe((int)parse_count(argv[2], 65535));
+    die(PROG, "usage: hostcases sigalrm-socket MS | blocked-close PORT1 PORT2 [PATH] | "
+              "sendmmsg-sigpipe PORT");
 }

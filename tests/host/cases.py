@@ -172,6 +172,21 @@ def case_nonblocking_replay_stall(port):
     print("non-blocking recv returned within 1.5 s: %s" % (took < 1.5))
 
 
+def case_unread_response_then_write(port):
+    # The app reads only the start of a response; the peer resets; the app
+    # then sends its next request and reads on. Linux keeps the unread bytes
+    # after the reset: bare, the app reads them next.
+    import time
+    s = connect(port)
+    s.sendall(req("GET", "/a"))
+    time.sleep(0.1)
+    print("first read: %d bytes" % len(s.recv(100)))
+    time.sleep(0.3)  # the peer's RST arrives
+    report("write", lambda: s.send(req("GET", "/r")))
+    report("read", lambda: len(s.recv(65536)))
+    report("read again", lambda: len(s.recv(65536)))
+
+
 def case_unix_accept(path):
     ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     ls.bind(path)
