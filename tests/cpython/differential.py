@@ -12,6 +12,11 @@ list. Prints TAP: one line per module x mode (test_asyncio counts as one
 module) naming the diverging test ids, then one line per mode checking that
 every record the shim wrote is a well-formed schema-v1 JSON line.
 
+A process that crashes or hits the per-test timeout is restarted after that
+test, so one crash costs one test, not the module. A test that diverges runs
+once more in the same mode before it counts (a timing test can lose to a
+loaded machine); one that then ends as it did bare is listed, not failed.
+
     tests/cpython/differential.py [--jobs N] [--modes a,b] [--modules m,...]
 
 Environment: BUILD (default build), SAN_RUNTIME (libasan.so for a sanitized
