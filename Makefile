@@ -1,49 +1,85 @@
-# rstwatch — build, test, demo, bench.
+# SPDX-License-Identifier: MIT
+# rstwatch — build, test, demo, bench, install, package.
 #
 #   make                 build/librstwatch.so and build/rstwatch
-#   make test            install deps, build, run every suite, print "N passed, N failed"
+#   make man             build/man/rstwatch.1 and rstwatch.7 (scdoc)
+#   make test            install deps, build with -Werror, run every suite, print "N passed, N failed"
 #   make demo            a curl reset, recorded and explained
 #   make bench           benchmark table (ratios against bare runs)
 #   make SANITIZE=address,undefined test    the same suite under ASan+UBSan
+#   make sanitize-build  the ASan+UBSan build in build-san/ (the sanitizer phase of make test)
 #   make fuzz            libFuzzer targets for the log reader and config parser
 #   make format-check    clang-format conformance
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install   [PREFIX=/usr/local] [LIBDIR=$(PREFIX)/lib] [DESTDIR=]
+#   make uninstall [the same variables]
+#   make deb             ./rstwatch_$(VERSION)_<arch>.deb (dpkg-buildpackage -us -uc -b, in build/deb/)
+#
+# Flags: CFLAGS, CPPFLAGS and LDFLAGS (from the environment, the command line
+# or dpkg-buildflags) are the packager's; the flags rstwatch itself needs are
+# kept apart in RSTWATCH_* variables and always added after them, so a
+# command-line CFLAGS cannot drop -std=c11 or -D_GNU_SOURCE. Warnings are
+# errors only with WERROR=1 (make test and CI set it).
 
 CC      ?= gcc
-PREFIX  ?= /usr/local
 SANITIZE ?=
+WERROR  ?=
 VERSION := 0.1.0
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+PKGLIBDIR ?= $(LIBDIR)/rstwatch
+MANDIR  ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+DESTDIR ?=
 
 ifeq ($(SANITIZE),)
 BUILD   ?= build
-OPT     ?= -O2
+CFLAGS  ?= -g -O2
 else
 BUILD   ?= build-san
-OPT     ?= -O1 -fno-omit-frame-pointer
-SANFLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
+CFLAGS  ?= -g -O1 -fno-omit-frame-pointer
+RSTWATCH_SANFLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
 endif
 
-WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
-CFLAGS  ?= -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -DRSTWATCH_VERSION=\"$(VERSION)\"
+RSTWATCH_WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+                 $(if $(filter 1 yes,$(WERROR)),-Werror)
+RSTWATCH_CPPFLAGS := -D_GNU_SOURCE -DRSTWATCH_VERSION=\"$(VERSION)\"
+RSTWATCH_CFLAGS := -std=c11 $(RSTWATCH_WARN) $(RSTWATCH_SANFLAGS)
+# Immediate binding and RELRO whatever LDFLAGS says: the shim is preloaded
+# into every program it watches.
+RSTWATCH_LDFLAGS := -Wl,-z,relro -Wl,-z,now $(RSTWATCH_SANFLAGS)
+
+# The order matters: the packager's flags first, ours after them.
+ALL_CFLAGS = $(CPPFLAGS) $(RSTWATCH_CPPFLAGS) $(CFLAGS) $(RSTWATCH_CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS) $(RSTWATCH_LDFLAGS)
+
 SAN_RUNTIME := $(if $(findstring address,$(SANITIZE)),$(shell $(CC) -print-file-name=libasan.so))
 
 SHIM_SRC := $(wildcard shim/*.c)
 SHIM_OBJ := $(SHIM_SRC:shim/%.c=$(BUILD)/shim/%.o)
-SHIM_CFLAGS := $(CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec -fno-plt
+SHIM_CFLAGS = $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec -fno-plt
 
 # The CLI shares the options table (and the record vocabulary) with the shim.
+# It finds the library at the installed PKGLIBDIR first (then next to itself,
+# for the build tree; RSTWATCH_LIB overrides both).
 CLI_SRC := $(wildcard cli/*.c)
 CLI_OBJ := $(CLI_SRC:cli/%.c=$(BUILD)/cli/%.o) $(BUILD)/cli/shim_options.o
-CLI_CFLAGS := $(CFLAGS) -Ishim -DRSTWATCH_SAN_RUNTIME=\"$(SAN_RUNTIME)\"
-CLI_LIBS := -ljansson
+CLI_CFLAGS = $(ALL_CFLAGS) -fPIE -Ishim -DRSTWATCH_SAN_RUNTIME=\"$(SAN_RUNTIME)\" \
+             -DRSTWATCH_PKGLIBDIR=\"$(PKGLIBDIR)\"
+CLI_LIBS := -ljansson -lm
 
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPERS := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/helpers/%)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNITS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all deps test demo bench fuzz clean format format-check install check-helpers
+MAN_SRC := docs/man/rstwatch.1.scd docs/man/rstwatch.7.scd
+MAN_OUT := $(MAN_SRC:docs/man/%.scd=$(BUILD)/man/%)
+COMPLETION := completion/rstwatch.bash
+
+.PHONY: all man deps test demo bench fuzz clean format format-check install uninstall \
+        check-helpers deb sanitize-build
 
 all: $(BUILD)/librstwatch.so $(BUILD)/rstwatch
 
@@ -56,10 +92,10 @@ $(BUILD)/shim/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/shim
 
 $(BUILD)/librstwatch.so: $(SHIM_OBJ) shim/shim.map
 	@echo "  LD      $@"
-	@$(CC) $(SHIM_CFLAGS) -shared -Wl,--version-script=shim/shim.map -Wl,-z,now -Wl,-z,relro \
+	@$(CC) $(SHIM_CFLAGS) $(ALL_LDFLAGS) -shared -Wl,--version-script=shim/shim.map \
 	    -o $@ $(SHIM_OBJ) -ldl -lpthread
 
-$(BUILD)/cli/%.o: cli/%.c $(wildcard cli/*.h) $(wildcard shim/*.h) | $(BUILD)/cli
+$(BUILD)/cli/%.o: cli/%.c $(wildcard cli/*.h) $(wildcard shim/*.h) Makefile | $(BUILD)/cli
 	@echo "  CC      $<"
 	@$(CC) $(CLI_CFLAGS) -c $< -o $@
 
@@ -68,25 +104,43 @@ $(BUILD)/cli/shim_options.o: shim/options.c shim/options.h | $(BUILD)/cli
 
 $(BUILD)/rstwatch: $(CLI_OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(CLI_CFLAGS) -o $@ $(CLI_OBJ) $(CLI_LIBS) -lm
+	@$(CC) $(CLI_CFLAGS) $(ALL_LDFLAGS) -pie -o $@ $(CLI_OBJ) $(CLI_LIBS)
 
 $(BUILD)/helpers/%: tests/helpers/%.c $(wildcard tests/helpers/*.h) | $(BUILD)/helpers
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) -o $@ $< -lpthread
+	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lpthread
 
 # Unit tests link the shim's objects directly (hidden symbols are visible to a static link).
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/tap.h $(SHIM_OBJ) | $(BUILD)/unit
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) -Ishim -o $@ $< $(filter-out $(BUILD)/shim/hooks.o,$(SHIM_OBJ)) -ldl -lpthread -ljansson
+	@$(CC) $(ALL_CFLAGS) -Ishim $(ALL_LDFLAGS) -o $@ $< \
+	    $(filter-out $(BUILD)/shim/hooks.o,$(SHIM_OBJ)) -ldl -lpthread -ljansson
 
-$(BUILD)/shim $(BUILD)/cli $(BUILD)/helpers $(BUILD)/unit:
+# Man pages: written once in scdoc; the environment section is generated from
+# the options table (shim/options.c), as --help is.
+$(BUILD)/envdoc: docs/man/envdoc.c shim/options.c shim/options.h | $(BUILD)/man
+	@$(CC) $(ALL_CFLAGS) -Ishim $(ALL_LDFLAGS) -o $@ docs/man/envdoc.c shim/options.c
+
+$(BUILD)/man/%: docs/man/%.scd $(BUILD)/envdoc | $(BUILD)/man
+	@echo "  SCDOC   $@"
+	@$(BUILD)/envdoc $< | scdoc >$@.tmp && mv $@.tmp $@
+
+man: $(MAN_OUT)
+
+$(BUILD)/shim $(BUILD)/cli $(BUILD)/helpers $(BUILD)/unit $(BUILD)/man:
 	@mkdir -p $@
 
 check-helpers: $(HELPERS) $(UNITS)
 
+# The shim, CLI, helpers and unit tests built with ASan+UBSan into build-san/,
+# whatever this make's own SANITIZE/BUILD: tests/run.sh runs the suite again
+# against it.
+sanitize-build:
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined BUILD=build-san all check-helpers
+
 test: deps
-	@$(MAKE) --no-print-directory all check-helpers
-	@BUILD=$(BUILD) SAN_RUNTIME=$(SAN_RUNTIME) tests/run.sh
+	@$(MAKE) --no-print-directory WERROR=1 all man check-helpers
+	@WERROR=1 BUILD=$(BUILD) SAN_RUNTIME=$(SAN_RUNTIME) tests/run.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all check-helpers >/dev/null
@@ -95,7 +149,7 @@ demo: deps
 bench:
 	@scripts/install-deps.sh --bench
 	@$(MAKE) --no-print-directory all check-helpers
-	@BUILD=$(BUILD) scripts/bench/run.sh
+	@BUILD=$(BUILD) scripts/bench/run.py
 
 fuzz:
 	@scripts/install-deps.sh --fuzz
@@ -107,10 +161,49 @@ format:
 format-check:
 	@scripts/format-check.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/rstwatch
-	install -m 0755 $(BUILD)/rstwatch $(DESTDIR)$(PREFIX)/bin/rstwatch
-	install -m 0755 $(BUILD)/librstwatch.so $(DESTDIR)$(PREFIX)/lib/rstwatch/librstwatch.so
+install: all man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0755 $(BUILD)/rstwatch $(DESTDIR)$(BINDIR)/rstwatch
+	install -m 0644 $(BUILD)/librstwatch.so $(DESTDIR)$(PKGLIBDIR)/librstwatch.so
+	install -m 0644 $(BUILD)/man/rstwatch.1 $(DESTDIR)$(MANDIR)/man1/rstwatch.1
+	install -m 0644 $(BUILD)/man/rstwatch.7 $(DESTDIR)$(MANDIR)/man7/rstwatch.7
+	install -m 0644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/rstwatch
+
+# Removes exactly what install put there (and the library directory if empty).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/rstwatch $(DESTDIR)$(PKGLIBDIR)/librstwatch.so \
+	    $(DESTDIR)$(MANDIR)/man1/rstwatch.1 $(DESTDIR)$(MANDIR)/man7/rstwatch.7 \
+	    $(DESTDIR)$(BASHCOMPDIR)/rstwatch
+	-rmdir $(DESTDIR)$(PKGLIBDIR) 2>/dev/null
+
+# The package is built from a copy of the source in build/deb/ so that
+# dpkg-buildpackage's files (debian/rstwatch/, debian/files, ../*.changes)
+# never land in the working tree or next to it.
+DEB_ARCH = $(shell dpkg-architecture -qDEB_HOST_ARCH 2>/dev/null)
+deb:
+	@scripts/install-deps.sh --deb
+	@rm -rf build/deb && mkdir -p build/deb/rstwatch-$(VERSION)
+	@tar --exclude=./build --exclude=./build-san --exclude=./build-fuzz --exclude=./.git \
+	    --exclude=./tests/.tmp -cf - . | tar -xf - -C build/deb/rstwatch-$(VERSION)
+	@cd build/deb/rstwatch-$(VERSION) && dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
+	    { tail -40 ../build.log >&2; exit 1; }
+	@cp build/deb/rstwatch_$(VERSION)_$(DEB_ARCH).deb .
+	@echo "rstwatch_$(VERSION)_$(DEB_ARCH).deb (apt install ./rstwatch_$(VERSION)_$(DEB_ARCH).deb)"
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz rstwatch_*.deb
+
+# Differential fuzzer, long run (tests/fuzzdiff/, tests/helpers/fuzzdiff.c):
+# FUZZDIFF_SEEDS seeds x 4 modes (defaults, RECORD=all, RETRY=connect,
+# RETRY=idempotent), each sequence run bare and under the shim. The short run
+# is tests/fuzzdiff.bats. FUZZDIFF_FLAGS=--known: divergences of the known
+# defects listed in tests/fuzzdiff/regressions.txt do not fail the run.
+FUZZDIFF_FIRST ?= 100000
+FUZZDIFF_SEEDS ?= 25000
+FUZZDIFF_FLAGS ?= --known
+.PHONY: fuzz-diff
+fuzz-diff:
+	@$(MAKE) --no-print-directory all check-helpers
+	@BUILD=$(BUILD) SAN_RUNTIME=$(SAN_RUNTIME) tests/fuzzdiff/fuzzdiff.py --first $(FUZZDIFF_FIRST) \
+	    --count $(FUZZDIFF_SEEDS) --chunk 2000 $(FUZZDIFF_FLAGS)

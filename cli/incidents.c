@@ -129,7 +129,7 @@ static void group_account(struct incidents *inc, const struct log_record *rec)
     if (!g) return;
     if (g->count == 0 || rec->time_us < g->first_us) g->first_us = rec->time_us;
     if (g->count == 0 || rec->time_us > g->last_us) g->last_us = rec->time_us;
-    g->count++;
+    g->count += rec->count ? rec->count : 1; /* with what the rate limit left out */
     if (!g->hint) g->hint = dup_or_null(rec->cause_hint);
     value_set_add(&g->progs, rec->prog);
     value_set_add(&g->errnos, rec->err);
@@ -188,13 +188,15 @@ void incidents_add(struct incidents *inc, struct log_record *rec)
         inc->inject_records++;
         tally(inc->injections, &inc->ninjections, rec->action, NULL, NULL);
     } else if (!incidents_is_incident(rec)) {
-        inc->clean_closes++;
+        inc->clean_closes += rec->count ? rec->count : 1;
     } else {
-        inc->incidents++;
+        inc->incidents += rec->count ? rec->count : 1;
         group_account(inc, rec);
+        if (rec->summarized) goto done; /* counts only: no timeline to show */
         keep_detail(inc, rec);
         return;
     }
+done:
     log_record_free(rec);
 }
 

@@ -326,6 +326,9 @@ static void parse_optional(const json_t *root, struct log_record *rec)
     rec->action = get_string(root, "action");
     rec->outcome = get_string(root, "outcome");
     rec->reason = get_string(root, "reason");
+    rec->host = get_string(root, "host");
+    rec->suppressed = get_count(root, "suppressed");
+    rec->count = 1 + (unsigned long long)(rec->suppressed > 0 ? rec->suppressed : 0);
 }
 
 static void record_init(struct log_record *rec)
@@ -374,7 +377,8 @@ void log_record_free(struct log_record *rec)
 {
     char **strings[] = {&rec->prog,       &rec->family, &rec->role,    &rec->local,
                         &rec->peer,       &rec->op,     &rec->err,     &rec->cause_code,
-                        &rec->cause_hint, &rec->action, &rec->outcome, &rec->reason};
+                        &rec->cause_hint, &rec->action, &rec->outcome, &rec->reason,
+                        &rec->host};
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
         free(*strings[i]);
         *strings[i] = NULL;

@@ -56,6 +56,13 @@ struct log_record {
     size_t events_truncated;         /* dropped by the reader (over LOG_MAX_EVENTS) */
     long long attempt;               /* retry records */
     char *action, *outcome, *reason; /* retry ("reconnect"...) and inject ("reset"...) records */
+    char *host;                      /* the host the record was written on (NULL: older shims) */
+    long long
+        suppressed; /* records of the same type/peer/cause the rate limit left out before it */
+    /* Due records this one stands for: 1 + suppressed for a written record; for an entry of a
+     * summary record (summarized set: counts only, no timeline) its unreported suppressed count. */
+    unsigned long long count;
+    int summarized;
 };
 
 /*

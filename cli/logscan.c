@@ -1,11 +1,20 @@
+// SPDX-License-Identifier: MIT
 /*
  * logscan.c: the input side of `rstwatch report` and `rstwatch export`.
  *
- * Expands the command-line inputs (files, directories of *.jsonl, "-" for stdin, or the default
- * log directory), splits each stream into lines with a bounded buffer (huge lines are skipped,
- * not loaded), hands every line to logread_parse_line and every good record to a callback. Bad
- * lines are reported as "rstwatch: FILE:LINE: reason", the way compilers report errors, so an
+ * Expands the command-line inputs (files, directories walked recursively, "-" for stdin, or the
+ * default log directories), splits each stream into lines with a bounded buffer (huge lines are
+ * skipped, not loaded), finds the record in each line and hands every good record to a callback.
+ * Bad lines are reported as "rstwatch: FILE:LINE: reason", the way compilers report errors, so an
  * editor can jump to them; the caller decides the exit status from the statistics.
+ *
+ * Where records travel, they arrive wrapped: a line of a syslog file carries one after its
+ * "Dec  2 13:00:00 host rstwatch[42]: " prefix, `journalctl -o json` puts it in the
+ * RSTWATCH_JSON field, logrotate compresses old files with gzip (read through `gzip -dc`, by
+ * content, whatever the name). Lines without a record (other programs' syslog messages, other
+ * journal entries) are skipped silently; a line that starts a record and breaks is reported.
+ * A summary record (the counts behind the rate limit) becomes one counts-only record per entry
+ * that still has unreported suppressed records, so totals count every due record once.
  */
 #include "logscan.h"
 
@@ -13,11 +22,15 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define LOGSCAN_CHUNK 65536
 #define LOGSCAN_ERRLEN 256
@@ -26,6 +39,7 @@ struct line_buf {
     char *data;
     size_t len, cap;
     int overflow; /* the current line exceeded LOGSCAN_MAX_LINE and is being skipped */
+    int mode;     /* 0 undecided, 1 JSON Lines (every line is a record), 2 wrapped (syslog) */
 };
 
 static int line_append(struct line_buf *lb, const char *p, size_t n)
@@ -56,11 +70,175 @@ static int is_blank(const char *p, size_t n)
     return 1;
 }
 
+/* Printable text (a syslog line), not binary bytes. */
+static int is_text(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 && p[i] != '\t' && p[i] != '\r') return 0;
+    return 1;
+}
+
 static void bad_line(const char *name, size_t lineno, const char *reason,
                      struct logscan_stats *stats)
 {
     fprintf(stderr, "rstwatch: %s:%zu: %s\n", name, lineno, reason);
     stats->bad_lines++;
+}
+
+/* Where the record starts in a line: the line itself, or after a syslog prefix. NULL: none. */
+static const char *record_start(const char *p, size_t n, size_t *len)
+{
+    size_t i = 0;
+    while (i < n && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    if (i < n && p[i] == '{') {
+        *len = n - i;
+        return p + i;
+    }
+    static const char mark[] = "{\"v\":";
+    for (size_t k = i; k + sizeof mark - 1 <= n; k++) {
+        if (p[k] == '{' && !memcmp(p + k, mark, sizeof mark - 1)) {
+            *len = n - k;
+            while (*len && (p[k + *len - 1] == '\r' || p[k + *len - 1] == ' '))
+                (*len)--;
+            return p + k;
+        }
+    }
+    return NULL;
+}
+
+/* A journal field as bytes: a string, or an array of byte values (binary-safe form). */
+static char *journal_field(const json_t *v, size_t *len)
+{
+    if (json_is_string(v)) {
+        *len = json_string_length(v);
+        char *s = malloc(*len + 1);
+        if (s) memcpy(s, json_string_value(v), *len + 1);
+        return s;
+    }
+    if (!json_is_array(v)) return NULL;
+    *len = json_array_size(v);
+    char *s = malloc(*len + 1);
+    if (!s) return NULL;
+    for (size_t i = 0; i < *len; i++)
+        s[i] = (char)json_integer_value(json_array_get(v, i));
+    s[*len] = 0;
+    return s;
+}
+
+static void deliver(const char *rec_text, size_t len, const char *name, size_t lineno,
+                    int terminated, logscan_fn fn, void *ctx, struct logscan_stats *stats);
+
+/* A summary record: one counts-only record per entry with unreported suppressed records. */
+static int deliver_summary(const char *text, size_t len, logscan_fn fn, void *ctx,
+                           struct logscan_stats *stats, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *root = json_loadb(text, len, 0, &je);
+    if (!root || !json_is_object(root)) {
+        snprintf(err, errlen, "summary record: %s", root ? "not an object" : je.text);
+        json_decref(root);
+        return -1;
+    }
+    json_t *counts = json_object_get(root, "counts");
+    if (!json_is_array(counts)) {
+        snprintf(err, errlen, "summary record without a \"counts\" array");
+        json_decref(root);
+        return -1;
+    }
+    stats->records++;
+    stats->summaries++;
+    size_t i;
+    json_t *e;
+    json_array_foreach(counts, i, e)
+    {
+        json_int_t sup = json_integer_value(json_object_get(e, "suppressed"));
+        if (sup <= 0 || !json_is_string(json_object_get(e, "type"))) continue;
+        /* The entry as a record of its own, read by the one schema reader. */
+        json_t *r =
+            json_pack("{s:i,s:O,s:O,s:O}", "v", 1, "type", json_object_get(e, "type"), "time",
+                      json_object_get(root, "time"), "pid", json_object_get(root, "pid"));
+        if (!r) continue;
+        const char *copy[] = {"host", "prog"};
+        for (size_t k = 0; k < 2; k++)
+            if (json_object_get(root, copy[k]))
+                json_object_set(r, copy[k], json_object_get(root, copy[k]));
+        const char *fields[] = {"role", "peer", "local"};
+        for (size_t k = 0; k < 3; k++)
+            if (json_object_get(e, fields[k]))
+                json_object_set(r, fields[k], json_object_get(e, fields[k]));
+        if (json_is_string(json_object_get(e, "cause")))
+            json_object_set_new(r, "cause",
+                                json_pack("{s:O}", "code", json_object_get(e, "cause")));
+        char *line = json_dumps(r, JSON_COMPACT);
+        json_decref(r);
+        if (!line) continue;
+        struct log_record rec;
+        char e2[LOGSCAN_ERRLEN];
+        if (logread_parse_line(line, strlen(line), &rec, e2, sizeof e2) == 0) {
+            rec.count = (unsigned long long)sup;
+            rec.summarized = 1;
+            stats->suppressed += (unsigned long long)sup;
+            fn(&rec, ctx);
+        }
+        free(line);
+    }
+    json_decref(root);
+    return 0;
+}
+
+static void deliver(const char *text, size_t len, const char *name, size_t lineno, int terminated,
+                    logscan_fn fn, void *ctx, struct logscan_stats *stats)
+{
+    char err[LOGSCAN_ERRLEN];
+    static const char summary[] = "\"type\":\"summary\"";
+    if (len > 8 && memmem(text, len < 64 ? len : 64, summary, sizeof summary - 1)) {
+        if (deliver_summary(text, len, fn, ctx, stats, err, sizeof err) < 0)
+            bad_line(name, lineno, err, stats);
+        return;
+    }
+    struct log_record rec;
+    if (logread_parse_line(text, len, &rec, err, sizeof err) == 0) {
+        stats->records++;
+        if (rec.suppressed > 0) stats->suppressed += (unsigned long long)rec.suppressed;
+        fn(&rec, ctx);
+    } else if (!terminated) {
+        char msg[LOGSCAN_ERRLEN + 64];
+        snprintf(msg, sizeof msg, "truncated last line (no newline at end of file): %s", err);
+        bad_line(name, lineno, msg, stats);
+    } else {
+        bad_line(name, lineno, err, stats);
+    }
+}
+
+/* A line of `journalctl -o json`: the record is RSTWATCH_JSON, or MESSAGE when a record went to
+ * syslog and syslog into the journal. Other entries are skipped. Returns 1 when it was one. */
+static int journal_line(const char *p, size_t n, const char *name, size_t lineno, logscan_fn fn,
+                        void *ctx, struct logscan_stats *stats)
+{
+    if (!memmem(p, n, "\"__CURSOR\"", 10) && !memmem(p, n, "\"RSTWATCH_JSON\"", 15)) return 0;
+    json_t *root = json_loadb(p, n, 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return 0; /* not a journal entry after all: the record reader will say why */
+    }
+    size_t len = 0;
+    char *text = journal_field(json_object_get(root, "RSTWATCH_JSON"), &len);
+    if (!text) {
+        char *msg = journal_field(json_object_get(root, "MESSAGE"), &len);
+        size_t rl = 0;
+        const char *start = msg ? record_start(msg, len, &rl) : NULL;
+        if (start && rl && *start == '{' && memmem(start, rl, "\"v\":", 4)) {
+            text = malloc(rl + 1);
+            if (text) memcpy(text, start, rl), text[rl] = 0;
+            len = rl;
+        }
+        free(msg);
+    }
+    json_decref(root);
+    if (text) deliver(text, len, name, lineno, 1, fn, ctx, stats);
+    free(text);
+    return 1;
 }
 
 /* Handles one complete line; terminated says whether a newline ended it. */
@@ -72,17 +250,17 @@ static void finish_line(struct line_buf *lb, const char *name, size_t lineno, in
         snprintf(err, sizeof err, "line longer than %u MiB, skipped", LOGSCAN_MAX_LINE >> 20);
         bad_line(name, lineno, err, stats);
     } else if (!is_blank(lb->data, lb->len)) {
-        struct log_record rec;
-        if (logread_parse_line(lb->data, lb->len, &rec, err, sizeof err) == 0) {
-            stats->records++;
-            fn(&rec, ctx);
-        } else if (!terminated) {
-            char msg[LOGSCAN_ERRLEN + 64];
-            snprintf(msg, sizeof msg, "truncated last line (no newline at end of file): %s", err);
-            bad_line(name, lineno, msg, stats);
-        } else {
-            bad_line(name, lineno, err, stats);
-        }
+        /* The first line decides: a file of records (or of journal entries) has every line
+         * checked; in a syslog file, lines without a record belong to other programs. */
+        size_t i = 0;
+        while (i < lb->len && (lb->data[i] == ' ' || lb->data[i] == '\t'))
+            i++;
+        if (!lb->mode) lb->mode = lb->data[i] == '{' || !is_text(lb->data, lb->len) ? 1 : 2;
+        size_t len = lb->len - i;
+        const char *text = lb->data + i;
+        if (lb->mode == 2) text = record_start(lb->data, lb->len, &len);
+        if (text && !journal_line(text, len, name, lineno, fn, ctx, stats))
+            deliver(text, len, name, lineno, terminated, fn, ctx, stats);
     }
     lb->len = 0;
     lb->overflow = 0;
@@ -100,7 +278,7 @@ int logscan_stream(FILE *fp, const char *name, logscan_fn fn, void *ctx,
         stats->unreadable = 1;
         return -1;
     }
-    stats->files++;
+    size_t before = stats->records + stats->bad_lines;
     size_t n;
     while ((n = fread(chunk, 1, LOGSCAN_CHUNK, fp)) > 0) {
         const char *p = chunk, *end = chunk + n;
@@ -128,9 +306,33 @@ int logscan_stream(FILE *fp, const char *name, logscan_fn fn, void *ctx,
         finish_line(&lb, name, lineno, 0, fn, ctx, stats);
     }
 out:
+    /* Files count when they held records: a directory may hold other files too. */
+    if (stats->records + stats->bad_lines > before || rc) stats->files++;
     free(lb.data);
     free(chunk);
     return rc;
+}
+
+/* gzip -dc on fd (the file), its output as a stream; *pid for reaping. NULL on failure. */
+static FILE *gunzip(int fd, pid_t *pid)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) return NULL;
+    *pid = fork();
+    if (*pid < 0) {
+        close(p[0]), close(p[1]);
+        return NULL;
+    }
+    if (*pid == 0) {
+        dup2(fd, 0);
+        dup2(p[1], 1);
+        execlp("gzip", "gzip", "-dc", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    FILE *fp = fdopen(p[0], "r");
+    if (!fp) close(p[0]);
+    return fp;
 }
 
 static void scan_file(const char *path, logscan_fn fn, void *ctx, struct logscan_stats *stats)
@@ -141,22 +343,47 @@ static void scan_file(const char *path, logscan_fn fn, void *ctx, struct logscan
         stats->unreadable = 1;
         return;
     }
+    unsigned char magic[2] = {0, 0};
+    size_t got = fread(magic, 1, 2, fp);
+    if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) { /* gzip, whatever the name */
+        pid_t pid;
+        lseek(fileno(fp), 0, SEEK_SET);
+        FILE *z = gunzip(fileno(fp), &pid);
+        if (!z) {
+            fprintf(stderr, "rstwatch: %s: cannot run gzip -dc: %s\n", path, strerror(errno));
+            stats->unreadable = 1;
+        } else {
+            logscan_stream(z, path, fn, ctx, stats);
+            fclose(z);
+            int st = 0;
+            while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                fprintf(stderr, "rstwatch: %s: gzip -dc failed (corrupt or truncated file?)\n",
+                        path);
+                stats->unreadable = 1;
+            }
+        }
+        fclose(fp);
+        return;
+    }
+    rewind(fp);
     logscan_stream(fp, path, fn, ctx, stats);
     fclose(fp);
 }
 
-static int jsonl_filter(const struct dirent *d)
+static int visible(const struct dirent *d)
 {
-    size_t n = strlen(d->d_name);
-    return d->d_name[0] != '.' && n > 6 && strcmp(d->d_name + n - 6, ".jsonl") == 0;
+    return d->d_name[0] != '.';
 }
 
-/* Reads every *.jsonl directly inside dir; missing_ok: a missing directory is not an error. */
+/* Reads every file under dir, recursively, in name order (symlinked directories are not
+ * followed: no loops); missing_ok: a missing directory is not an error. */
 static void scan_dir(const char *dir, int missing_ok, logscan_fn fn, void *ctx,
                      struct logscan_stats *stats)
 {
     struct dirent **names;
-    int n = scandir(dir, &names, jsonl_filter, alphasort);
+    int n = scandir(dir, &names, visible, alphasort);
     if (n < 0) {
         if (!(missing_ok && errno == ENOENT)) {
             fprintf(stderr, "rstwatch: %s: %s\n", dir, strerror(errno));
@@ -167,14 +394,38 @@ static void scan_dir(const char *dir, int missing_ok, logscan_fn fn, void *ctx,
     for (int i = 0; i < n; i++) {
         char path[PATH_MAX];
         int len = snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
-        if (len > 0 && (size_t)len < sizeof path) {
-            struct stat st;
-            /* Skip subdirectories and sockets that happen to end in .jsonl. */
-            if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) scan_file(path, fn, ctx, stats);
+        struct stat st;
+        if (len > 0 && (size_t)len < sizeof path && lstat(path, &st) == 0) {
+            if (S_ISDIR(st.st_mode))
+                scan_dir(path, 0, fn, ctx, stats);
+            else if (S_ISREG(st.st_mode) ||
+                     (S_ISLNK(st.st_mode) && stat(path, &st) == 0 && S_ISREG(st.st_mode)))
+                scan_file(path, fn, ctx, stats); /* sockets and FIFOs are skipped */
         }
         free(names[i]);
     }
     free(names);
+}
+
+/* root's services drop privileges (nginx workers, apt's methods): a process that started as
+ * another user writes to that user's /tmp/rstwatch-UID. For root, those directories are part
+ * of the default input when they belong to the user they are named after. */
+static void scan_other_users(logscan_fn fn, void *ctx, struct logscan_stats *stats)
+{
+    struct dirent **names;
+    int n = scandir("/tmp", &names, visible, alphasort);
+    for (int i = 0; i < n; i++) {
+        const char *d = names[i]->d_name;
+        char *end = NULL;
+        unsigned long uid = strncmp(d, "rstwatch-", 9) ? 0 : strtoul(d + 9, &end, 10);
+        char path[PATH_MAX];
+        struct stat st;
+        if (uid && end && !*end && snprintf(path, sizeof path, "/tmp/%s", d) < (int)sizeof path &&
+            lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid && !(st.st_mode & 022))
+            scan_dir(path, 1, fn, ctx, stats);
+        free(names[i]);
+    }
+    if (n >= 0) free(names);
 }
 
 void logscan_run(char *const *inputs, size_t ninputs, logscan_fn fn, void *ctx,
@@ -184,6 +435,7 @@ void logscan_run(char *const *inputs, size_t ninputs, logscan_fn fn, void *ctx,
     if (ninputs == 0) {
         char dir[PATH_MAX];
         if (cli_default_log_dir(dir, sizeof dir) == 0) scan_dir(dir, 1, fn, ctx, stats);
+        if (getuid() == 0) scan_other_users(fn, ctx, stats);
         return;
     }
     for (size_t i = 0; i < ninputs; i++) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* logscan.h: walks the inputs of report/export (files, directories, stdin) record by record. */
 #ifndef RSTWATCH_LOGSCAN_H
 #define RSTWATCH_LOGSCAN_H
@@ -14,18 +15,24 @@ struct logscan_stats {
     size_t files;     /* inputs opened and read */
     size_t records;   /* good lines handed to the callback */
     size_t bad_lines; /* lines skipped with a message on stderr */
-    int unreadable;   /* an input could not be opened or read */
+    size_t summaries; /* summary records read (their entries are handed on as records) */
+    unsigned long long suppressed; /* records the rate limit left out, from both places */
+    int unreadable;                /* an input could not be opened or read */
 };
 
 /* Receives ownership of each good record (must log_record_free it or keep it). */
 typedef void (*logscan_fn)(struct log_record *rec, void *ctx);
 
 /*
- * Reads every record of the given inputs, in order: "-" is stdin, a directory means every
- * "*.jsonl" directly inside it (sorted by name), anything else is a file. With no inputs, reads
- * the default log directory (a missing default directory simply holds no records). Bad lines
- * are reported on stderr as "rstwatch: FILE:LINE: reason" and skipped; unreadable inputs as
- * "rstwatch: PATH: reason". Streams: memory use is one line at a time. Fills *stats.
+ * Reads every record of the given inputs, in order: "-" is stdin, a directory means every file
+ * under it, recursively (sorted by name, hidden names skipped), anything else is a file. A file
+ * may be JSON Lines, a syslog file (the prefix before a record is stripped, lines without one
+ * are skipped), `journalctl -o json` output, or any of these gzip-compressed. With no inputs,
+ * reads the default log directory, and for root also the other users' /tmp/rstwatch-UID (a
+ * missing default directory simply holds no records). A summary record is handed on as one
+ * record per entry with unreported suppressed records (summarized = 1, count = that number).
+ * Bad lines are reported on stderr as "rstwatch: FILE:LINE: reason" and skipped; unreadable
+ * inputs as "rstwatch: PATH: reason". Streams: memory use is one line at a time. Fills *stats.
  */
 void logscan_run(char *const *inputs, size_t ninputs, logscan_fn fn, void *ctx,
                  struct logscan_stats *stats);

@@ -1,5 +1,9 @@
-/* main.c: the rstwatch command: dispatch to run / report / export, and the
- * top-level --help (which prints the shim's own options table) and --version. */
+// SPDX-License-Identifier: MIT
+/* main.c: the rstwatch command: dispatch to run / report / export / cat /
+ * lib, and the top-level --help (which prints the shim's own options table,
+ * so help, man page and README list the same variables) and --version. */
+#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,45 +12,92 @@
 
 static void usage(FILE *out)
 {
-    fputs("rstwatch " RSTWATCH_VERSION " - explain \"connection reset by peer\"\n"
-          "\n"
-          "usage:\n"
-          "  rstwatch run [--log DEST] [--record MODE] [--retry MODE] [--config FILE]\n"
-          "               [--inject SPEC] [--events N] -- COMMAND [ARGS...]\n"
-          "  rstwatch report [--json] [--since DURATION] [FILE|DIR ...]\n"
-          "  rstwatch export --format chrome|html [-o OUT] FILE...\n"
-          "  rstwatch cat [FILE...]                   (the records, validated and pretty-printed)\n"
-          "  LD_PRELOAD=/path/to/librstwatch.so RSTWATCH_...=... COMMAND   (same as run)\n"
-          "\n"
-          "environment (read once when a program starts; bad values warn and use the default):\n",
+    fputs(
+        "rstwatch " RSTWATCH_VERSION " - explain \"connection reset by peer\"\n"
+        "\n"
+        "usage:\n"
+        "  rstwatch run [OPTION...] [--] COMMAND [ARGS...]\n"
+        "  rstwatch report [--json] [--since DURATION] [FILE|DIR ...]\n"
+        "  rstwatch export --format chrome|html [-o OUT] FILE...\n"
+        "  rstwatch cat [FILE|DIR...]               (the records, validated and pretty-printed)\n"
+        "  rstwatch lib                             (the path of librstwatch.so, for LD_PRELOAD)\n"
+        "  LD_PRELOAD=$(rstwatch lib) RSTWATCH_...=... COMMAND   (the same as run)\n"
+        "\n"
+        "run options (each sets the variable of the same name; -l DEST = --log DEST):\n",
+        out);
+    run_print_options(out);
+    fputs("\nenvironment (read once when a program starts; bad values warn and use the default):\n",
           out);
     for (size_t i = 0; i < option_count; i++) {
         const struct option_def *d = &option_defs[i];
         fprintf(out, "  %-24s %s\n  %-24s   values: %s; default: %s\n", d->name, d->doc, "",
                 d->values, *d->def ? d->def : "none");
     }
-    fputs("\nrecords: one JSON line per reset, see README.md (\"The record\").\n", out);
+    fputs("  RSTWATCH_LIB             rstwatch run, rstwatch lib: the library to preload\n"
+          "\n"
+          "exit status: run exits with the command's status; 125 when rstwatch itself fails\n"
+          "(bad usage, library not found); 126 command not executable; 127 command not found.\n"
+          "\n"
+          "records: one JSON line per reset; see rstwatch(1), rstwatch(7).\n",
+          out);
+}
+
+/* `rstwatch lib`: the library `run` would preload. */
+static int cmd_lib(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) {
+        fputs("usage: rstwatch lib\n", stderr);
+        return CLI_EXIT_USAGE;
+    }
+    char lib[PATH_MAX];
+    if (cli_find_library(lib, sizeof lib) < 0) {
+        fputs("rstwatch lib: cannot find librstwatch.so (set RSTWATCH_LIB to its path)\n", stderr);
+        return 1;
+    }
+    puts(lib);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return 0;
+        }
+        if (c == 'V') {
+            puts("rstwatch " RSTWATCH_VERSION);
+            return 0;
+        }
+        fprintf(stderr, "rstwatch: unknown option '%s' (try rstwatch --help)\n", argv[optind - 1]);
+        return CLI_EXIT_USAGE;
     }
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    if (optind >= argc) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = argv[optind];
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    optind = 1; /* each subcommand parses its own argv from the start */
+    opterr = 1;
+    if (!strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
     }
-    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
-        puts("rstwatch " RSTWATCH_VERSION);
-        return 0;
-    }
-    if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
-    if (!strcmp(cmd, "report")) return cmd_report(argc - 1, argv + 1);
-    if (!strcmp(cmd, "export")) return cmd_export(argc - 1, argv + 1);
-    if (!strcmp(cmd, "cat")) return cmd_cat(argc - 1, argv + 1);
+    if (!strcmp(cmd, "run")) return cmd_run(sub_argc, sub_argv);
+    if (!strcmp(cmd, "report")) return cmd_report(sub_argc, sub_argv);
+    if (!strcmp(cmd, "export")) return cmd_export(sub_argc, sub_argv);
+    if (!strcmp(cmd, "cat")) return cmd_cat(sub_argc, sub_argv);
+    if (!strcmp(cmd, "lib")) return cmd_lib(sub_argc, sub_argv);
     fprintf(stderr, "rstwatch: unknown command '%s' (try rstwatch --help)\n", cmd);
-    return 2;
+    return CLI_EXIT_USAGE;
 }

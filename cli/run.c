@@ -1,180 +1,83 @@
+// SPDX-License-Identifier: MIT
 /* run.c: `rstwatch run`: prepend librstwatch.so to LD_PRELOAD (keeping what
  * was there), set RSTWATCH_* from the flags, run the command, and exit with
  * its status (re-raising its fatal signal, so a shell sees the same thing).
- * Afterwards, one line on stderr says how many records were written and
- * where, only when there were any. */
-#include <dirent.h>
+ *
+ * Like timeout(1) and tini it stays the command's parent and forwards
+ * SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to it, so a
+ * supervisor that signals the wrapper reaches the program. Signals the
+ * terminal sends to the whole foreground process group are not forwarded:
+ * the command, in the same group, already got its own copy.
+ *
+ * Before running it warns (one line, and runs the command anyway) when the
+ * target cannot be watched (see target.c); afterwards one line on stderr
+ * says how many of the command's own records were written and where (see
+ * runcount.c). Its own failures exit 125; a command that cannot be run exits
+ * 126 (not executable) or 127 (not found), as in the shell. */
+#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "options.h"
 
-#define MAX_TRACKED_FILES 4096
+static const int forwarded_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+#define N_FORWARDED (sizeof forwarded_signals / sizeof forwarded_signals[0])
 
-struct file_size {
-    char name[256];
-    off_t size;
-};
+static volatile sig_atomic_t child_pid;
 
-struct log_snapshot {
-    char dir[PATH_MAX];
-    struct file_size *files;
-    size_t count;
-};
-
-static void run_usage(void)
+/* "RSTWATCH_RETRY_BASE_MS" -> "retry-base-ms": every variable is a flag. */
+static void flag_name(const char *var, char *out, size_t len)
 {
-    fputs("usage: rstwatch run [--log DEST] [--record resets|errors|all] [--retry "
-          "off|connect|idempotent]\n"
-          "                    [--config FILE] [--inject SPEC] [--events N] -- COMMAND [ARGS...]\n",
-          stderr);
+    const char *p = var + strlen("RSTWATCH_");
+    size_t i = 0;
+    for (; *p && i + 1 < len; p++)
+        out[i++] = *p == '_' ? '-' : (char)tolower((unsigned char)*p);
+    out[i] = 0;
 }
 
-/* The shim next to this executable (build tree or PREFIX/bin + PREFIX/lib/rstwatch). */
-static int find_library(char *out, size_t len)
-{
-    const char *env = getenv("RSTWATCH_LIB");
-    if (env && *env) {
-        snprintf(out, len, "%s", env);
-        return access(out, R_OK) == 0 ? 0 : -ENOENT;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n < 0) return -errno;
-    exe[n] = 0;
-    char *slash = strrchr(exe, '/');
-    if (!slash) return -ENOENT;
-    *slash = 0;
-    const char *candidates[] = {"%s/librstwatch.so", "%s/../lib/rstwatch/librstwatch.so"};
-    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, candidates[i], exe);
-        if (access(path, R_OK) == 0 && realpath(path, out)) return 0;
-    }
-    (void)len;
-    return -ENOENT;
-}
-
-/* Sets variable name from a flag value after validating it with the shim's own parser. */
-static int set_option(const char *name, const char *value)
+void run_print_options(FILE *out)
 {
     for (size_t i = 0; i < option_count; i++) {
-        if (strcmp(option_defs[i].name, name)) continue;
-        struct options o;
-        options_defaults(&o);
-        if (!*value || option_defs[i].parse(value, &o) < 0) {
-            fprintf(stderr, "rstwatch run: bad value '%s' for %s (expected %s)\n", value, name,
-                    option_defs[i].values);
-            return -1;
-        }
-        setenv(name, value, 1);
-        return 0;
+        char flag[64];
+        flag_name(option_defs[i].name, flag, sizeof flag);
+        fprintf(out, "  --%-20s sets %s (%s)\n", flag, option_defs[i].name, option_defs[i].values);
     }
-    return -1;
 }
 
-/* The directory records will land in, if they go to files; "" otherwise. */
-static void log_dir_of(char *out, size_t len)
+static void run_usage(FILE *out)
 {
-    out[0] = 0;
-    const char *log = getenv("RSTWATCH_LOG");
-    if (!log || !*log) {
-        cli_default_log_dir(out, len);
-        return;
-    }
-    if (!strcmp(log, "stderr") || !strcmp(log, "syslog") || !strncmp(log, "fd:", 3)) return;
-    const char *slash = strrchr(log, '/');
-    if (!slash) {
-        snprintf(out, len, ".");
-        return;
-    }
-    size_t n = (size_t)(slash - log);
-    if (n == 0) n = 1;
-    if (n >= len || memchr(log, '%', n)) return; /* a templated directory: can't tell */
-    memcpy(out, log, n);
-    out[n] = 0;
+    fputs("usage: rstwatch run [OPTION...] [--] COMMAND [ARGS...]\n"
+          "\n"
+          "Runs COMMAND with librstwatch.so preloaded; exits with its status.\n"
+          "Options stop at COMMAND or at \"--\". --NAME=VALUE and --NAME VALUE both work.\n"
+          "  -l, --log DEST           the same as --log=DEST below\n"
+          "  -h, --help               this text\n",
+          out);
+    run_print_options(out);
 }
 
-static void snapshot_logs(struct log_snapshot *s)
+/* Sets the variable from a flag value after validating it with the shim's own parser. */
+static int set_option(const struct option_def *d, const char *value)
 {
-    s->files = NULL;
-    s->count = 0;
-    log_dir_of(s->dir, sizeof s->dir);
-    if (!s->dir[0]) return;
-    DIR *d = opendir(s->dir);
-    if (!d) return;
-    s->files = calloc(MAX_TRACKED_FILES, sizeof *s->files);
-    struct dirent *e;
-    while (s->files && (e = readdir(d)) && s->count < MAX_TRACKED_FILES) {
-        struct stat st;
-        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-            continue;
-        snprintf(s->files[s->count].name, sizeof s->files[0].name, "%s", e->d_name);
-        s->files[s->count++].size = st.st_size;
+    struct options o;
+    options_defaults(&o);
+    if (!*value || d->parse(value, &o) < 0) {
+        fprintf(stderr, "rstwatch run: bad value '%s' for %s (expected %s)\n", value, d->name,
+                d->values);
+        return -1;
     }
-    closedir(d);
-}
-
-static off_t old_size(const struct log_snapshot *s, const char *name)
-{
-    for (size_t i = 0; i < s->count; i++)
-        if (!strcmp(s->files[i].name, name)) return s->files[i].size;
+    setenv(d->name, value, 1);
     return 0;
-}
-
-/* Newlines appended to dir/name past offset from. */
-static long count_new_lines(int dfd, const char *name, off_t from)
-{
-    int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return 0;
-    long lines = 0;
-    char buf[65536];
-    ssize_t n;
-    if (lseek(fd, from, SEEK_SET) == from)
-        while ((n = read(fd, buf, sizeof buf)) > 0)
-            for (ssize_t i = 0; i < n; i++)
-                lines += buf[i] == '\n';
-    close(fd);
-    return lines;
-}
-
-static void report_new_records(const struct log_snapshot *before)
-{
-    if (!before->dir[0]) return;
-    DIR *d = opendir(before->dir);
-    if (!d) return;
-    long total = 0, files = 0;
-    char last[256] = "";
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        struct stat st;
-        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-            continue;
-        off_t was = old_size(before, e->d_name);
-        if (st.st_size <= was) continue;
-        long n = count_new_lines(dirfd(d), e->d_name, was);
-        if (n <= 0) continue;
-        total += n;
-        files++;
-        snprintf(last, sizeof last, "%s", e->d_name);
-    }
-    closedir(d);
-    if (!total) return;
-    if (files == 1)
-        fprintf(stderr, "rstwatch: %ld record%s written to %s/%s (rstwatch report %s/%s)\n", total,
-                total == 1 ? "" : "s", before->dir, last, before->dir, last);
-    else
-        fprintf(stderr, "rstwatch: %ld records written to %ld files in %s (rstwatch report %s)\n",
-                total, files, before->dir, before->dir);
 }
 
 static int prepend_preload(const char *lib)
@@ -191,95 +94,160 @@ static int prepend_preload(const char *lib)
     return 0;
 }
 
+static void forward_signal(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    /* SI_KERNEL: the terminal (or a hangup) signalled the whole process
+     * group, the command included; passing it on would deliver it twice. */
+    if (si && si->si_code == SI_KERNEL) return;
+    pid_t p = child_pid;
+    if (p > 0) kill(p, sig);
+}
+
+/* Parses the flags; returns the index of COMMAND, or -1 (help printed) / -2 (usage error). */
+static int parse_flags(int argc, char **argv)
+{
+    struct option *longopts = calloc(option_count + 2, sizeof *longopts);
+    char(*names)[64] = calloc(option_count, sizeof *names);
+    if (!longopts || !names) {
+        free(longopts);
+        free(names);
+        return -2;
+    }
+    for (size_t i = 0; i < option_count; i++) {
+        flag_name(option_defs[i].name, names[i], sizeof names[i]);
+        longopts[i] = (struct option){names[i], required_argument, NULL, 256 + (int)i};
+    }
+    longopts[option_count] = (struct option){"help", no_argument, NULL, 'h'};
+    int result = 0, c;
+    opterr = 0;
+    optind = 1;
+    while (result == 0 && (c = getopt_long(argc, argv, "+:hl:", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            run_usage(stdout);
+            result = -1;
+        } else if (c == 'l' || c >= 256) {
+            const char *var = c == 'l' ? "RSTWATCH_LOG" : option_defs[c - 256].name;
+            for (size_t i = 0; i < option_count; i++)
+                if (!strcmp(option_defs[i].name, var) && set_option(&option_defs[i], optarg) < 0)
+                    result = -2;
+        } else if (c == ':') {
+            fprintf(stderr, "rstwatch run: %s needs a value\n", argv[optind - 1]);
+            result = -2;
+        } else {
+            if (optopt)
+                fprintf(stderr, "rstwatch run: unknown option '-%c'\n", optopt);
+            else
+                fprintf(stderr, "rstwatch run: unknown option '%s'\n", argv[optind - 1]);
+            fputs("(rstwatch run --help lists the options)\n", stderr);
+            result = -2;
+        }
+    }
+    free(longopts);
+    free(names);
+    if (result) return result;
+    if (optind >= argc) {
+        fputs("rstwatch run: no command given\n", stderr);
+        run_usage(stderr);
+        return -2;
+    }
+    return optind;
+}
+
+/* Waits for the child, reaping adopted orphans and feeding the record counter. */
+static int wait_child(pid_t pid, struct run_count *rc, int *status)
+{
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    struct pollfd fds[3] = {{.fd = pidfd, .events = POLLIN}};
+    int extra[2];
+    int n_extra = run_count_fds(rc, extra);
+    for (int k = 0; k < n_extra; k++)
+        fds[1 + k] = (struct pollfd){.fd = extra[k], .events = POLLIN};
+    for (;;) {
+        int st;
+        pid_t r;
+        while ((r = waitpid(-1, &st, WNOHANG)) > 0)
+            if (r == pid) {
+                *status = st;
+                if (pidfd >= 0) close(pidfd);
+                return 0;
+            }
+        if (r < 0 && errno != EINTR && errno != ECHILD) break;
+        /* Without a pidfd (old kernels), look again every 100 ms. */
+        int n = poll(fds, (nfds_t)(1 + n_extra), pidfd >= 0 ? -1 : 100);
+        if (n < 0 && errno != EINTR) break;
+        int events = 0;
+        for (int k = 0; n > 0 && k < n_extra; k++)
+            events |= fds[1 + k].revents & POLLIN;
+        if (events) run_count_event(rc);
+    }
+    if (pidfd >= 0) close(pidfd);
+    while (waitpid(pid, status, 0) < 0)
+        if (errno != EINTR) return -1;
+    return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
-    static const struct {
-        const char *flag, *env;
-    } flags[] = {
-        {"--log", "RSTWATCH_LOG"},       {"--record", "RSTWATCH_RECORD"},
-        {"--retry", "RSTWATCH_RETRY"},   {"--config", "RSTWATCH_CONFIG"},
-        {"--inject", "RSTWATCH_INJECT"}, {"--events", "RSTWATCH_EVENTS"},
-    };
-    int i = 1;
-    while (i < argc) {
-        if (!strcmp(argv[i], "--")) {
-            i++;
-            break;
-        }
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            run_usage();
-            return 0;
-        }
-        if (argv[i][0] != '-') break;
-        size_t f = 0;
-        const char *value = NULL;
-        for (; f < sizeof flags / sizeof flags[0]; f++) {
-            size_t fl = strlen(flags[f].flag);
-            if (!strncmp(argv[i], flags[f].flag, fl) && argv[i][fl] == '=') {
-                value = argv[i] + fl + 1;
-                break;
-            }
-            if (!strcmp(argv[i], flags[f].flag)) {
-                if (i + 1 >= argc) {
-                    fprintf(stderr, "rstwatch run: %s needs a value\n", argv[i]);
-                    return 2;
-                }
-                value = argv[++i];
-                break;
-            }
-        }
-        if (!value) {
-            fprintf(stderr, "rstwatch run: unknown option '%s'\n", argv[i]);
-            run_usage();
-            return 2;
-        }
-        if (set_option(flags[f].env, value) < 0) return 2;
-        i++;
-    }
-    if (i >= argc) {
-        run_usage();
-        return 2;
-    }
+    int cmd = parse_flags(argc, argv);
+    if (cmd == -1) return 0;
+    if (cmd < 0) return CLI_EXIT_USAGE;
     char lib[PATH_MAX];
-    if (find_library(lib, sizeof lib) < 0) {
-        fprintf(stderr, "rstwatch run: cannot find librstwatch.so next to this program "
-                        "(set RSTWATCH_LIB)\n");
-        return 2;
+    if (cli_find_library(lib, sizeof lib) < 0) {
+        fprintf(stderr,
+                "rstwatch run: cannot find librstwatch.so (installed in %s, or next to "
+                "this program; set RSTWATCH_LIB to its path)\n",
+                RSTWATCH_PKGLIBDIR);
+        return CLI_EXIT_USAGE;
     }
-    if (prepend_preload(lib) < 0) return 2;
+    if (prepend_preload(lib) < 0) return CLI_EXIT_USAGE;
 
-    struct log_snapshot before;
-    snapshot_logs(&before);
+    char path[PATH_MAX];
+    if (cli_resolve_command(argv[cmd], path, sizeof path) == 0) cli_warn_unwatchable(path);
 
-    /* Like system(): the terminal's SIGINT/SIGQUIT go to the child; we wait. */
-    struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
-    sigaction(SIGINT, &ign, &old_int);
-    sigaction(SIGQUIT, &ign, &old_quit);
+    struct run_count *rc = run_count_start();
+
+    /* Forwarded signals wait, blocked, until the child's pid is known. */
+    sigset_t fwd, old_mask;
+    sigemptyset(&fwd);
+    for (size_t k = 0; k < N_FORWARDED; k++)
+        sigaddset(&fwd, forwarded_signals[k]);
+    sigprocmask(SIG_BLOCK, &fwd, &old_mask);
+    fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         perror("rstwatch run: fork");
-        return 2;
+        return CLI_EXIT_USAGE;
     }
     if (pid == 0) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGQUIT, &old_quit, NULL);
-        execvp(argv[i], argv + i);
-        fprintf(stderr, "rstwatch run: %s: %s\n", argv[i], strerror(errno));
-        _exit(errno == ENOENT ? 127 : 126);
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
+        execvp(argv[cmd], argv + cmd);
+        int err = errno;
+        fprintf(stderr, "rstwatch run: %s: %s\n", argv[cmd], strerror(err));
+        _exit(err == ENOENT ? 127 : 126);
     }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) {
-            perror("rstwatch run: waitpid");
-            return 2;
-        }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGQUIT, &old_quit, NULL);
-    report_new_records(&before);
-    free(before.files);
+    child_pid = pid;
+    run_count_child(rc, pid);
+    struct sigaction fw = {.sa_sigaction = forward_signal, .sa_flags = SA_SIGINFO | SA_RESTART};
+    sigemptyset(&fw.sa_mask);
+    for (size_t k = 0; k < N_FORWARDED; k++)
+        sigaction(forwarded_signals[k], &fw, NULL);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+
+    int status = 0;
+    if (wait_child(pid, rc, &status) < 0) {
+        perror("rstwatch run: waitpid");
+        return CLI_EXIT_USAGE;
+    }
+    child_pid = 0;
+    run_count_finish(rc);
     if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         signal(sig, SIG_DFL);
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        sigprocmask(SIG_UNBLOCK, &one, NULL);
         raise(sig);
         return 128 + sig;
     }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # install-deps.sh: install, from Debian packages, whatever rstwatch's build,
 # tests, demo and benchmarks need and this machine lacks. A no-op (no apt-get
 # at all) when everything is already present.
@@ -6,18 +7,36 @@
 #   scripts/install-deps.sh            build + test + demo dependencies
 #   scripts/install-deps.sh --bench    also the benchmark tools (nginx, wrk, redis)
 #   scripts/install-deps.sh --fuzz     also clang/libFuzzer
+#   scripts/install-deps.sh --deb      only what `make deb` needs (Build-Depends, dpkg-dev)
+#
+# The build dependencies are the package's Build-Depends (debian/control),
+# the one list of them; the array below adds what the tests, the demo and
+# the benchmarks use. It installs packages and nothing else: it never starts,
+# stops, enables or disables a service (the tests run private instances).
 set -eu
+cd "$(dirname "$0")/.."
 
-want_bench=0 want_fuzz=0
+want_bench=0 want_fuzz=0 want_deb=0
 for a in "$@"; do
   case "$a" in
     --bench) want_bench=1 ;;
     --fuzz) want_fuzz=1 ;;
+    --deb) want_deb=1 ;;
     *) echo "install-deps.sh: unknown option '$a'" >&2; exit 2 ;;
   esac
 done
 
-# package:probe pairs; a probe starting with / is a file, otherwise a command.
+# build_deps: the package names in debian/control's Build-Depends (first of
+# each alternative, without versions or architecture qualifiers), with
+# debhelper-compat mapped to the package that provides it.
+build_deps() {
+  sed -n '/^Build-Depends:/,/^[^ ]/{s/^Build-Depends://;/^[^ ]/d;p}' debian/control |
+    tr ',' '\n' | sed -E 's/\|.*//; s/\(.*\)//; s/\[.*\]//; s/<.*>//; s/[[:space:]]//g' |
+    sed 's/^debhelper-compat$/debhelper/' | grep -v '^$'
+}
+
+# package:probe pairs; a probe starting with / is a file, "=" means the
+# package itself must be installed (dpkg), otherwise a command.
 deps=(
   gcc:gcc make:make pkg-config:pkg-config
   libjansson-dev:/usr/include/jansson.h
@@ -27,18 +46,27 @@ deps=(
   clang-format:clang-format
   chromium:chromium
   procps:ps psmisc:fuser
+  logrotate:logrotate rsyslog:rsyslogd systemd:systemd-analyze gzip:gzip
   nginx-light:/usr/sbin/nginx redis-server:redis-server redis-tools:redis-benchmark wrk:wrk
+  haproxy:/usr/sbin/haproxy wget:wget openssl:openssl postgresql-client:psql
+  python3-requests:/usr/lib/python3/dist-packages/requests/__init__.py
+  dpkg-dev:dpkg-buildpackage devscripts:hardening-check lintian:lintian man-db:man
+  bash-completion:/usr/share/bash-completion/bash_completion golang-go:go
   # a peer's test suite (tests/cpython) and real servers on unix sockets (tests/unix.bats)
   libpython3.11-testsuite:/usr/lib/python3.11/test/test_socket.py
   postgresql:pg_createcluster memcached:memcached netcat-openbsd:/usr/bin/nc.openbsd
 )
+[ "$want_deb" = 1 ] && deps=(gcc:gcc make:make dpkg-dev:dpkg-buildpackage)
+for p in $(build_deps); do deps+=("$p:="); done
 [ "$want_bench" = 1 ] && deps+=(hyperfine:hyperfine util-linux:taskset)
 [ "$want_fuzz" = 1 ] && deps+=(clang:clang libclang-rt-14-dev:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a)
 
 missing=()
 for d in "${deps[@]}"; do
   pkg=${d%%:*} probe=${d#*:}
-  if [ "${probe#/}" != "$probe" ]; then
+  if [ "$probe" = "=" ]; then
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" = installed ] && continue
+  elif [ "${probe#/}" != "$probe" ]; then
     [ -e "$probe" ] && continue
   else
     command -v "$probe" >/dev/null 2>&1 && continue
@@ -57,8 +85,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >&2
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-# nginx/redis packages start system services; the tests run their own copies.
-for svc in nginx redis-server; do
-  $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || $sudo service "$svc" stop >/dev/null 2>&1 || true
-done
 exit 0

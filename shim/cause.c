@@ -1,8 +1,12 @@
 /* cause.c: the cause classifier. One ordered table of rules (predicate, code,
- * hint); the thresholds live in one table below with their sources. */
+ * hint); the thresholds and the known timeouts live in tables below with their
+ * sources. Also the request-direction protocol sniffer (TLS record walking)
+ * and the count-instead-of-record policy (see cause.h). */
 #include "cause.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
 
 /* ---- thresholds ---------------------------------------------------------- */
 
@@ -13,18 +17,28 @@
 #define IDLE_REUSE_MIN_MS 1000
 
 /* Below that, a reset is still called idle_reuse when the peer's RST was
- * already in before the request's first call (a fresh CLOSE snapshot) and
- * that call followed a quiet gap of at least this long: the shim only
- * snapshots TCP_INFO after such a gap (tcpinfo.h TCPINFO_IDLE_NS), so a fresh
- * snapshot proves the connection died while idle, not under load. */
+ * already in before the request's first call (a CLOSE snapshot taken as the
+ * request began) and that call followed a quiet gap of at least this long:
+ * the shim only snapshots TCP_INFO after such a gap (tcpinfo.h
+ * TCPINFO_IDLE_NS), so that snapshot proves the connection died while idle,
+ * not under load. */
 #define IDLE_RST_MIN_MS 200
+
+/* A response is called timed out only when the peer gave up at least this
+ * long after the request's last byte. */
+#define RESPONSE_TIMEOUT_MIN_MS 1000
+
+/* TCP states (include/net/tcp_states.h). */
+enum { TCP_ESTABLISHED = 1, TCP_CLOSE = 7, TCP_CLOSE_WAIT = 8, TCP_LAST_ACK = 9 };
+
+struct known_timeout {
+    uint64_t ms;
+    const char *who;
+};
 
 /* Well-known idle timeouts, ascending. The hint names the largest one the
  * measured idle time reached, as the likely culprit. */
-static const struct known_timeout {
-    uint64_t ms;
-    const char *who;
-} known_timeouts[] = {
+static const struct known_timeout idle_timeouts[] = {
     /* Node.js http.Server keepAliveTimeout default: 5000 ms (nodejs.org/api/http.html);
      * Apache httpd KeepAliveTimeout default: 5 s (httpd.apache.org/docs/2.4/mod/core.html). */
     {5000, "Node.js and Apache httpd keep-alive defaults, 5 s"},
@@ -44,26 +58,123 @@ static const struct known_timeout {
     {3600000, "a firewall's 1 h connection timeout (Cisco ASA default)"},
 };
 
+/* Well-known request (response) timeouts: how long a server or proxy lets a
+ * request run before it gives up and closes the connection. */
+static const struct known_timeout request_timeouts[] = {
+    /* gunicorn --timeout default 30 s: a silent worker is killed
+       (docs.gunicorn.org/en/stable/settings.html#timeout); PHP max_execution_time default 30
+       (php.net/manual/en/info.configuration.php). */
+    {30000, "gunicorn's worker timeout and PHP's max_execution_time, 30 s by default"},
+    /* HAProxy has no default `timeout server`; Debian's stock /etc/haproxy/haproxy.cfg sets
+       50000 ms (docs.haproxy.org, timeout server). */
+    {50000, "HAProxy's timeout server in Debian's stock haproxy.cfg, 50 s"},
+    /* nginx proxy_read_timeout default 60 s (nginx.org/en/docs/http/ngx_http_proxy_module.html);
+       Apache httpd Timeout default 60 s (httpd.apache.org/docs/2.4/mod/core.html#timeout);
+       AWS ALB idle timeout default 60 s (docs.aws.amazon.com/elasticloadbalancing). */
+    {60000, "nginx proxy_read_timeout, Apache httpd Timeout and the AWS ALB idle timeout, 60 s "
+            "by default"},
+    /* Node.js http.Server requestTimeout default 300000 ms since v18 (nodejs.org/api/http.html). */
+    {300000, "Node.js http.Server requestTimeout default, 300 s"},
+};
+
+/* A timeout fires after its value: the peer's close lands from 2% before
+ * (clock and start-point differences) to 5% + 1 s after it (gunicorn's
+ * arbiter checks its workers about once a second). */
+static int near_timeout(uint64_t ms, uint64_t t)
+{
+    return ms + t / 50 >= t && ms <= t + t / 20 + 1000;
+}
+
+/* Configured timeouts are whole seconds (nginx "5s", gunicorn --timeout 10,
+ * uWSGI harakiri 20): from 2 s to 30 s, a close within 30 ms before to 250 ms
+ * after a whole second also looks like one. Not below 2 s: request timeouts
+ * that short are rare, and a crash or a killed query at about 1 s is not. */
+#define ROUND_SECOND_MIN_MS 2000
+#define ROUND_SECOND_EARLY_MS 30
+#define ROUND_SECOND_LATE_MS 250
+#define ROUND_SECOND_MAX_MS 30000
+
+/* The known request timeout that a wait of ms matches, or NULL; *round_s is
+ * set to the whole seconds when only the round-number rule matched. */
+static const struct known_timeout *request_timeout_match(uint64_t ms, uint64_t *round_s)
+{
+    *round_s = 0;
+    for (size_t i = 0; i < sizeof request_timeouts / sizeof request_timeouts[0]; i++)
+        if (near_timeout(ms, request_timeouts[i].ms)) return &request_timeouts[i];
+    if (ms >= ROUND_SECOND_MIN_MS - ROUND_SECOND_EARLY_MS && ms < ROUND_SECOND_MAX_MS) {
+        uint64_t frac = ms % 1000;
+        if (frac <= ROUND_SECOND_LATE_MS)
+            *round_s = ms / 1000;
+        else if (frac >= 1000 - ROUND_SECOND_EARLY_MS)
+            *round_s = ms / 1000 + 1;
+    }
+    return NULL;
+}
+
+static int looks_like_request_timeout(uint64_t ms)
+{
+    uint64_t round_s;
+    return request_timeout_match(ms, &round_s) || round_s > 0;
+}
+
 /* ---- predicates ------------------------------------------------------------ */
 
-/* A reset, or its quiet twin: EOF on a reused connection before any response. */
+/* A reset, or its quiet twin: the peer's FIN where it matters (EOF record). */
 static int is_reset(const struct cause_input *in)
 {
     return in->err == ECONNRESET || in->err == EPIPE || in->eof;
 }
 
-/* The peer had sent its FIN before the failing call (a graceful idle close).
- * A bare CLOSE (a RST already in) is not proof of an idle timeout by itself:
- * a peer that answers early and resets does the same within milliseconds. */
+static int is_reset_family(int err)
+{
+    switch (err) {
+    case ECONNRESET:
+    case EPIPE:
+    case ECONNREFUSED:
+    case ECONNABORTED:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH: return 1;
+    default: return 0;
+    }
+}
+
+int cause_tls_not_a_response(int proto, uint32_t exchanges, uint64_t bytes)
+{
+    if (proto != PROTO_TLS || bytes == 0) return 0;
+    return bytes <= (exchanges <= 1 ? CAUSE_TLS_TICKETS_MAX : CAUSE_TLS_ALERT_MAX);
+}
+
+/* On a TLS connection a few response-direction bytes may be session tickets
+ * or the peer's close_notify: no proof that a response began. */
+static int maybe_not_a_response(const struct cause_input *in)
+{
+    return cause_tls_not_a_response(in->proto, in->exchanges, in->exchange_in);
+}
+
+static int no_response_yet(const struct cause_input *in)
+{
+    return in->exchange_in == 0 || maybe_not_a_response(in);
+}
+
+/* Evidence that the peer had closed before the request left: a snapshot taken
+ * as the request began shows its FIN (CLOSE_WAIT, LAST_ACK). A snapshot taken
+ * later (at the failing EOF read) proves nothing about before. */
 static int peer_closed_before(const struct cause_input *in)
 {
-    /* TCP states (include/net/tcp_states.h): 8 CLOSE_WAIT, 9 LAST_ACK. */
-    return in->snap_fresh && (in->snap_state == 8 || in->snap_state == 9);
+    return in->snap_pre_request &&
+           (in->snap_state == TCP_CLOSE_WAIT || in->snap_state == TCP_LAST_ACK);
 }
 
 static int m_refused(const struct cause_input *in)
 {
     return in->err == ECONNREFUSED;
+}
+
+/* connect() to an AF_UNIX path that does not exist: the local "refused". */
+static int m_no_socket_path(const struct cause_input *in)
+{
+    return in->err == ENOENT && in->op_class == OPC_CONNECT;
 }
 
 static int m_connect_timeout(const struct cause_input *in)
@@ -88,12 +199,46 @@ static int m_write_after_shutdown(const struct cause_input *in)
     return in->err == EPIPE && in->shut_wr && in->op_class == OPC_OUT;
 }
 
+/* Not a reset at all (EINVAL, EACCES, ...: RSTWATCH_RECORD=errors). */
+static int m_not_a_reset(const struct cause_input *in)
+{
+    return in->err && !in->eof && !is_reset_family(in->err);
+}
+
+/* A client's idle pooled connection, its last response read, closed by the
+ * peer (RST or FIN) after a quiet spell: the pool drops it, nobody fails. */
+static int m_idle_close(const struct cause_input *in)
+{
+    return !in->server && (in->eof || in->err == ECONNRESET) && in->op_class == OPC_IN &&
+           !in->awaiting_response && in->exchanges >= 1 &&
+           in->quiet_ms >= CAUSE_IDLE_CLOSE_MIN_MS && !maybe_not_a_response(in);
+}
+
+/* TLS, nothing outstanding as far as the byte counts tell, but what came back
+ * may have been only session tickets: the peer either closed an idle
+ * connection or gave up on the request. Say so rather than guess. */
+static int m_tls_ambiguous(const struct cause_input *in)
+{
+    return !in->server && (in->eof || in->err == ECONNRESET) && in->op_class == OPC_IN &&
+           !in->awaiting_response && in->quiet_ms >= CAUSE_IDLE_CLOSE_MIN_MS &&
+           maybe_not_a_response(in);
+}
+
 static int m_idle_reuse(const struct cause_input *in)
 {
-    int reset_while_idle =
-        in->snap_fresh && in->snap_state == 7 /* CLOSE */ && in->idle_before_ms >= IDLE_RST_MIN_MS;
-    return is_reset(in) && !in->server && in->exchanges > 1 && in->exchange_in == 0 &&
-           (in->idle_before_ms >= IDLE_REUSE_MIN_MS || peer_closed_before(in) || reset_while_idle);
+    if (!is_reset(in) || in->server || in->exchanges < 2 || !no_response_yet(in)) return 0;
+    if (peer_closed_before(in)) return 1;
+    if (in->snap_pre_request && in->snap_state == TCP_CLOSE &&
+        in->idle_before_ms >= IDLE_RST_MIN_MS)
+        return 1; /* its RST was already in as the request began */
+    if (in->idle_before_ms < IDLE_REUSE_MIN_MS) return 0;
+    /* Long idle, no proof. When the connection still looked open as the
+     * request left, a FIN or a reset that took a while is the peer's answer
+     * to the request, not an idle close; a prompt RST is what a peer or
+     * middlebox that silently forgot the idle connection sends. */
+    if (in->snap_pre_request && in->snap_state == TCP_ESTABLISHED)
+        return !in->eof && in->quiet_ms < IDLE_REUSE_MIN_MS;
+    return 1;
 }
 
 /* The app itself read EOF and still wrote: a protocol mismatch, however long it waited. */
@@ -105,24 +250,47 @@ static int m_write_after_eof(const struct cause_input *in)
 /* The peer's FIN was already there (CLOSE_WAIT) though the app had not read it. */
 static int m_write_after_peer_fin(const struct cause_input *in)
 {
-    return is_reset(in) && in->op_class == OPC_OUT && in->snap_fresh && in->snap_state == 8;
-}
-
-static int m_unread_data_close(const struct cause_input *in)
-{
-    /* The peer answered or closed, and reset us while our bytes were unread. */
-    return is_reset(in) && (in->peer_fin || (!in->server && in->op_class == OPC_OUT &&
-                                             (in->exchange_in > 0 || in->resp_before_write > 0)));
-}
-
-static int m_reset_before_response(const struct cause_input *in)
-{
-    return is_reset(in) && !in->server && in->exchange_in == 0 && in->bytes_out > 0;
+    return is_reset(in) && in->op_class == OPC_OUT && in->snap_fresh &&
+           in->snap_state == TCP_CLOSE_WAIT;
 }
 
 static int m_client_abort(const struct cause_input *in)
 {
     return is_reset(in) && in->server;
+}
+
+/* The client's TLS handshake was reset: the request never left. */
+static int m_tls_handshake_reset(const struct cause_input *in)
+{
+    return is_reset(in) && !in->server && in->proto == PROTO_TLS && in->exchanges == 0;
+}
+
+static int m_unread_data_close(const struct cause_input *in)
+{
+    /* The peer answered or closed, and reset us while our bytes were unread. */
+    return is_reset(in) && !in->eof &&
+           (in->peer_fin ||
+            (!in->server && in->op_class == OPC_OUT &&
+             ((in->exchange_in > 0 && !maybe_not_a_response(in)) || in->resp_before_write > 0)));
+}
+
+/* No response byte, and the peer gave up long after the request, at a
+ * known or round-number request timeout. */
+static int m_response_timeout(const struct cause_input *in)
+{
+    return is_reset(in) && !in->server && in->op_class == OPC_IN && in->awaiting_response &&
+           no_response_yet(in) && in->quiet_ms >= RESPONSE_TIMEOUT_MIN_MS &&
+           looks_like_request_timeout(in->quiet_ms);
+}
+
+static int m_closed_before_response(const struct cause_input *in)
+{
+    return in->eof && !in->server && no_response_yet(in) && in->bytes_out > 0;
+}
+
+static int m_reset_before_response(const struct cause_input *in)
+{
+    return is_reset(in) && !in->server && no_response_yet(in) && in->bytes_out > 0;
 }
 
 static int m_reset_mid_stream(const struct cause_input *in)
@@ -136,10 +304,17 @@ static int m_any(const struct cause_input *in)
     return 1;
 }
 
+#define HINT_WRITE_AFTER_FIN                                                                       \
+    "we wrote after the peer had already closed its side (we had seen EOF or half-close): "        \
+    "check the protocol, e.g. Connection: close or a response the client did not wait for"
+
 const struct cause_rule cause_rules[] = {
     {CAUSE_REFUSED, m_refused,
      "nothing was listening on the peer's port (server down or restarting, wrong port, or a "
      "firewall rejecting with a reset): check that the service is up and listening there"},
+    {CAUSE_REFUSED, m_no_socket_path,
+     "no socket exists at that path (the server is not running, or listens on another path): "
+     "check that the service is up and listening there"},
     {CAUSE_CONNECT_TIMEOUT, m_connect_timeout,
      "the connection never completed (SYN unanswered or host unreachable): check firewalls, "
      "security groups and routing to the peer"},
@@ -147,26 +322,45 @@ const struct cause_rule cause_rules[] = {
      "data went unacknowledged until the kernel gave up (network loss or a dead peer): check "
      "the path and whether the peer host is alive"},
     {CAUSE_LOCAL_ABORT, m_write_after_shutdown,
-     "this program wrote after shutting down its own sending side (shutdown SHUT_WR): the bug is "
-     "local, in the order of its shutdown and writes"},
+     "this program wrote after shutting down its own sending side (shutdown SHUT_WR), which is "
+     "part of its own close and not a network failure: nothing to fix unless data was lost"},
     {CAUSE_LOCAL_ABORT, m_local_abort,
      "the connection was aborted on this host (local timeout, a killed or crashed peer before "
-     "accept, or SO_LINGER 0): check this host's logs and limits"},
-    {CAUSE_WRITE_AFTER_PEER_FIN, m_write_after_eof,
-     "we wrote after the peer had already closed its side (we had seen EOF or half-close): "
-     "check the protocol, e.g. Connection: close or a response the client did not wait for"},
+     "accept, ss -K, or SO_LINGER 0): check this host's logs and limits"},
+    {CAUSE_UNKNOWN, m_not_a_reset,
+     "the call failed with an ordinary error, not a reset (see errno: a bad argument, a missing "
+     "path, a permission): check the program's own error message"},
+    {CAUSE_IDLE_CLOSE, m_idle_close,
+     "the peer closed this pooled connection while it was idle with no request outstanding, so "
+     "nothing failed; if a request fails soon after, set the client's pool idle timeout below "
+     "the peer's"},
+    {CAUSE_UNKNOWN, m_tls_ambiguous,
+     "on this TLS connection the few bytes that came back may have been session tickets or a "
+     "short response, so either the peer gave up on the request or it closed the idle "
+     "connection: compare the timeline with the peer's logs at this time"},
+    {CAUSE_WRITE_AFTER_PEER_FIN, m_write_after_eof, HINT_WRITE_AFTER_FIN},
     {CAUSE_IDLE_REUSE, m_idle_reuse,
      "the peer or a load balancer closed this keep-alive connection at its idle timeout and the "
      "client reused it: set the client's idle timeout below the smallest one on the path"},
-    {CAUSE_WRITE_AFTER_PEER_FIN, m_write_after_peer_fin,
-     "we wrote after the peer had already closed its side (we had seen EOF or half-close): "
-     "check the protocol, e.g. Connection: close or a response the client did not wait for"},
-    {CAUSE_RESET_MID_STREAM, m_client_abort,
-     "the client aborted this connection (it crashed, timed out, or closed with SO_LINGER 0): "
-     "check the client side and any proxy in front of this server"},
+    {CAUSE_WRITE_AFTER_PEER_FIN, m_write_after_peer_fin, HINT_WRITE_AFTER_FIN},
+    {CAUSE_CLIENT_ABORT, m_client_abort,
+     "the client aborted this connection (it gave up or timed out, crashed, or closed with "
+     "SO_LINGER 0): check the client side and any proxy in front of this server"},
+    {CAUSE_RESET_BEFORE_RESPONSE, m_tls_handshake_reset,
+     "the peer reset the connection during the TLS handshake, before any request: a TLS version, "
+     "cipher, certificate or SNI the server rejects, or a middlebox blocking TLS; try openssl "
+     "s_client -connect HOST:PORT -servername NAME"},
     {CAUSE_UNREAD_DATA_CLOSE, m_unread_data_close,
      "the peer closed while our data was still unread, which makes the kernel send a reset: "
      "the peer answered early (an error, a size limit) or does not read the whole request"},
+    {CAUSE_RESPONSE_TIMEOUT, m_response_timeout,
+     "the peer gave up on this request before answering: a server or proxy request timeout "
+     "(e.g. gunicorn --timeout, nginx proxy_read_timeout, HAProxy timeout server, uWSGI "
+     "harakiri); find the slow request in the server's logs, or raise that timeout"},
+    {CAUSE_RESET_BEFORE_RESPONSE, m_closed_before_response,
+     "the request was sent and the peer closed the connection (EOF) before any response byte: "
+     "it crashed or restarted, killed the request, or closes after a number of requests; check "
+     "the server's logs at this time"},
     {CAUSE_RESET_BEFORE_RESPONSE, m_reset_before_response,
      "the request was sent and the peer reset before any response byte: it crashed, restarted "
      "or rejected the request; check the server's logs at this time"},
@@ -176,6 +370,8 @@ const struct cause_rule cause_rules[] = {
     {CAUSE_UNKNOWN, m_any,
      "no pattern fits this reset: compare the timeline with the peer's logs at this time"},
 };
+
+const size_t cause_rule_count = sizeof cause_rules / sizeof cause_rules[0];
 
 size_t cause_classify(const struct cause_input *in)
 {
@@ -188,9 +384,9 @@ size_t cause_classify(const struct cause_input *in)
 const char *cause_code_name(enum cause_code code)
 {
     static const char *const names[CAUSE_COUNT] = {
-        "refused",          "connect_timeout",    "reset_before_response",
-        "idle_reuse",       "unread_data_close",  "write_after_peer_fin",
-        "reset_mid_stream", "retransmit_timeout", "local_abort",
+        "refused",           "connect_timeout",      "reset_before_response", "idle_reuse",
+        "unread_data_close", "write_after_peer_fin", "reset_mid_stream",      "retransmit_timeout",
+        "local_abort",       "idle_close",           "client_abort",          "response_timeout",
         "unknown",
     };
     return (unsigned)code < CAUSE_COUNT ? names[code] : "unknown";
@@ -204,31 +400,95 @@ static void put_seconds(struct strbuf *b, uint64_t ms)
     sb_puts(b, " s");
 }
 
-void cause_write_hint(struct strbuf *b, size_t rule, const struct cause_input *in)
+/* Before the rule's own hint: the measured facts that make it specific. */
+static void write_hint_prefix(struct strbuf *b, const struct cause_rule *r,
+                              const struct cause_input *in)
 {
-    const struct cause_rule *r = &cause_rules[rule];
     if (r->code == CAUSE_IDLE_REUSE) {
-        sb_puts(b, "reused keep-alive connection had sat idle ");
+        sb_puts(b, "reused connection had sat idle ");
         put_seconds(b, in->idle_before_ms);
         const struct known_timeout *hit = NULL;
-        for (size_t i = 0; i < sizeof known_timeouts / sizeof known_timeouts[0]; i++)
-            if (in->idle_before_ms >= known_timeouts[i].ms) hit = &known_timeouts[i];
+        for (size_t i = 0; i < sizeof idle_timeouts / sizeof idle_timeouts[0]; i++)
+            if (in->idle_before_ms >= idle_timeouts[i].ms) hit = &idle_timeouts[i];
         if (hit) {
             sb_puts(b, " (past the ");
             sb_puts(b, hit->who);
             sb_puts(b, ")");
         }
-        if (peer_closed_before(in)) sb_puts(b, " and the peer had already closed it");
+        if (peer_closed_before(in))
+            sb_puts(b, " and the peer had already closed it");
+        else if (in->snap_pre_request && in->snap_state == TCP_CLOSE)
+            sb_puts(b, " and the peer had already reset it");
+        else if (in->snap_pre_request && in->snap_state == TCP_ESTABLISHED)
+            sb_puts(b, " and still looked open when the request left, so the peer or a middlebox "
+                       "had silently forgotten it (no FIN or RST at its idle timeout)");
+        sb_puts(b, "; ");
+    } else if (r->code == CAUSE_IDLE_CLOSE) {
+        sb_puts(b, "idle ");
+        put_seconds(b, in->quiet_ms);
+        sb_puts(b, in->eof ? " then FIN from the peer (its idle timeout is about that long); "
+                           : " then RST from the peer (its idle timeout is about that long); ");
+    } else if (r->match == m_tls_ambiguous) {
+        sb_puts(b, in->eof ? "FIN " : "reset ");
+        put_seconds(b, in->quiet_ms);
+        sb_puts(b, " after the last bytes received; ");
+    } else if (r->code == CAUSE_RESPONSE_TIMEOUT) {
+        sb_puts(b, "no response ");
+        put_seconds(b, in->quiet_ms);
+        sb_puts(b, " after the request, then ");
+        sb_puts(b, in->eof ? "EOF" : "a reset");
+        uint64_t round_s;
+        const struct known_timeout *hit = request_timeout_match(in->quiet_ms, &round_s);
+        if (hit) {
+            sb_puts(b, ", matching ");
+            sb_puts(b, hit->who);
+        } else {
+            sb_puts(b, ", close to a round ");
+            sb_putu(b, round_s);
+            sb_puts(b, " s like a configured timeout");
+        }
         sb_puts(b, "; ");
     }
+}
+
+void cause_write_hint(struct strbuf *b, size_t rule, const struct cause_input *in)
+{
+    const struct cause_rule *r = &cause_rules[rule];
+    write_hint_prefix(b, r, in);
     sb_puts(b, r->hint);
     if (r->code == CAUSE_RESET_BEFORE_RESPONSE && in->exchanges > 1) {
         /* A reused connection reset at a later request, without an idle gap:
          * servers also close after a number of requests per connection. */
         sb_puts(b, " (it was request ");
         sb_putu(b, in->exchanges);
-        sb_puts(b, " on a reused keep-alive connection: also check the server's per-connection "
-                   "request limit, e.g. nginx keepalive_requests)");
+        sb_puts(b, " on a reused connection: also check the server's per-connection request limit");
+        if (in->proto == PROTO_HTTP) sb_puts(b, ", e.g. nginx keepalive_requests");
+        sb_puts(b, ")");
+    }
+    if (r->code == CAUSE_RESET_BEFORE_RESPONSE && in->exchanges > 0 &&
+        in->quiet_ms >= RESPONSE_TIMEOUT_MIN_MS && in->op_class == OPC_IN) {
+        sb_puts(b, " (it came ");
+        put_seconds(b, in->quiet_ms);
+        sb_puts(b, " after the request: if a server or proxy timeout is set near that, it is the "
+                   "cause)");
+    }
+    if ((r->code == CAUSE_RESET_BEFORE_RESPONSE || r->code == CAUSE_RESPONSE_TIMEOUT ||
+         r->code == CAUSE_IDLE_REUSE) &&
+        maybe_not_a_response(in)) {
+        sb_puts(b, " (the ");
+        sb_putu(b, in->exchange_in);
+        sb_puts(b, in->exchanges <= 1 ? " bytes received after the request fit the TLS session "
+                                        "tickets of a new connection, not a response)"
+                                      : " bytes received after the request fit the peer's TLS "
+                                        "close_notify alert, not a response)");
+    }
+    if (r->code == CAUSE_CLIENT_ABORT) {
+        if (in->proto == PROTO_TLS && in->exchanges == 0)
+            sb_puts(b, " (during the TLS handshake: the client likely rejected this server's "
+                       "certificate, name or protocol)");
+        else if (in->awaiting_response)
+            sb_puts(b, " (its request had not been answered yet: a client or proxy timeout "
+                       "shorter than this server's response time?)");
     }
     if ((r->code == CAUSE_RESET_MID_STREAM || r->code == CAUSE_RETRANSMIT_TIMEOUT) &&
         in->total_retrans) {
@@ -236,4 +496,117 @@ void cause_write_hint(struct strbuf *b, size_t rule, const struct cause_input *i
         sb_putu(b, in->total_retrans);
         sb_puts(b, " retransmissions before the failure)");
     }
+}
+
+/* ---- record or count ----------------------------------------------------------- */
+
+static _Atomic uint64_t counted[CAUSE_COUNT];
+
+int cause_count_instead(const struct cause_input *in)
+{
+    const struct cause_rule *r = &cause_rules[cause_classify(in)];
+    if (r->code != CAUSE_IDLE_CLOSE && r->match != m_write_after_shutdown) return 0;
+    atomic_fetch_add_explicit(&counted[r->code], 1, memory_order_relaxed);
+    return 1;
+}
+
+uint64_t cause_counted(enum cause_code code)
+{
+    return (unsigned)code < CAUSE_COUNT ? atomic_load_explicit(&counted[code], memory_order_relaxed)
+                                        : 0;
+}
+
+/* ---- protocol sniffing ------------------------------------------------------------ */
+
+/* TLS record content types (RFC 8446 5.1). */
+enum { TLS_CCS = 20, TLS_ALERT = 21, TLS_HANDSHAKE = 22, TLS_APPDATA = 23 };
+
+/* The first bytes of a plain HTTP/1.x request: a method and a space. */
+static int looks_like_http(const uint8_t *p, size_t n)
+{
+    static const char *const methods[] = {"GET ",   "POST ",    "HEAD ",  "PUT ",    "DELETE ",
+                                          "PATCH ", "OPTIONS ", "TRACE ", "CONNECT "};
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        size_t m = strlen(methods[i]);
+        if (n >= m && memcmp(p, methods[i], m) == 0) return 1;
+    }
+    return 0;
+}
+
+/* The first up to 8 bytes of a transfer, gathered across the iovec. */
+static size_t gather(const struct iovec *iov, size_t iovcnt, size_t len, uint8_t *out, size_t cap)
+{
+    size_t got = 0;
+    for (size_t i = 0; i < iovcnt && got < cap && got < len; i++) {
+        size_t n = iov[i].iov_len;
+        if (n > cap - got) n = cap - got;
+        if (n > len - got) n = len - got;
+        if (n && iov[i].iov_base) memcpy(out + got, iov[i].iov_base, n);
+        got += n;
+    }
+    return got;
+}
+
+/* A complete record header: decide what the record is. Returns 1 when it is
+ * application data that can carry a request. */
+static int tls_record_begins(struct cause_sniff *s)
+{
+    uint8_t type = s->hdr[0];
+    s->left = (uint32_t)s->hdr[3] << 8 | s->hdr[4];
+    if (s->hdr[1] != 3 || (type < TLS_CCS || type > TLS_APPDATA)) {
+        s->proto = PROTO_OTHER; /* lost the record boundaries: stop interpreting */
+        return 1;
+    }
+    if (type != TLS_APPDATA) {
+        s->after_ccs = type == TLS_CCS;
+        return 0;
+    }
+    /* TLS 1.3 encrypts the client's Finished as an application-data record
+     * right after the compatibility ChangeCipherSpec (RFC 8446 D.4). */
+    if (s->after_ccs && !s->app_seen) {
+        s->after_ccs = 0;
+        return 0;
+    }
+    s->after_ccs = 0;
+    s->app_seen = 1;
+    return 1;
+}
+
+void cause_sniff_request(struct cause_sniff *s, const struct iovec *iov, size_t iovcnt, size_t len)
+{
+    s->handshake_only = 0;
+    if (!iov || !len) return;
+    if (s->proto == PROTO_UNSEEN) {
+        uint8_t head[8];
+        size_t n = gather(iov, iovcnt, len, head, sizeof head);
+        if (n >= 2 && head[0] == TLS_HANDSHAKE && head[1] == 3)
+            s->proto = PROTO_TLS;
+        else
+            s->proto = looks_like_http(head, n) ? PROTO_HTTP : PROTO_OTHER;
+    }
+    if (s->proto != PROTO_TLS) return;
+    int app = 0;
+    size_t done = 0;
+    for (size_t i = 0; i < iovcnt && done < len && s->proto == PROTO_TLS; i++) {
+        const uint8_t *p = iov[i].iov_base;
+        size_t n = iov[i].iov_len;
+        if (n > len - done) n = len - done;
+        if (!p) n = 0;
+        done += n;
+        while (n && s->proto == PROTO_TLS) {
+            if (s->left) {
+                size_t k = n < s->left ? n : s->left;
+                s->left -= (uint32_t)k, p += k, n -= k;
+                continue;
+            }
+            s->hdr[s->hdr_have++] = *p++;
+            n--;
+            if (s->hdr_have == sizeof s->hdr) {
+                s->hdr_have = 0;
+                app |= tls_record_begins(s);
+            }
+        }
+    }
+    if (s->proto != PROTO_TLS) app = 1;
+    s->handshake_only = !app;
 }

@@ -1,9 +1,11 @@
+// SPDX-License-Identifier: MIT
 /* config.c: the rules file (see config.h). Schema:
  *
  *   {"defaults": {"retry": "idempotent", "attempts": 3, "base_ms": 50, "cap_ms": 2000,
  *                 "budget_percent": 20, "budget_min": 3, "methods": ["POST"]},
  *    "rules": [{"peer": "127.0.0.1:8080" | "10.0.0.0/8" | "[::1]:443" | "*",
- *               "ports": "8000-8999" | 8080, ...same keys as defaults...}]}
+ *               "ports": "8000-8999" | 8080, ...same keys as defaults...}],
+ *    "rate": "burst=10,interval=1s,budget=1MiB/min,summary=60s" | "off"}
  *
  * Unknown keys are errors (a typo must not silently change behaviour). */
 #include "config.h"
@@ -19,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ratelimit.h"
 #include "sink.h"
 
 /* jansson's public types, declared here so the shim does not link it. */
@@ -240,7 +243,7 @@ static void defaults_from_options(struct retry_rule *d, const struct options *o)
     d->attempts = o->retry_attempts;
     d->base_ms = o->retry_base_ms;
     d->cap_ms = o->retry_cap_ms;
-    d->budget_percent = 20; /* DESIGN.md: replays at most 20% of requests ... */
+    d->budget_percent = 20; /* docs/design.md "Retry and replay": at most 20% */
     d->budget_min = 3;      /* ... with a floor of 3 (Envoy's retry budgets work alike) */
 }
 
@@ -249,6 +252,7 @@ int config_parse(struct retry_config *cfg, const struct options *o, const char *
 {
     memset(cfg, 0, sizeof *cfg);
     defaults_from_options(&cfg->defaults, o);
+    cfg->rate = o->rate;
     if (load_jansson(err, errlen)) goto fail;
     json_error_t je;
     json_t *root = J.loadb(json, len, 0, &je);
@@ -274,6 +278,14 @@ int config_parse(struct retry_config *cfg, const struct options *o, const char *
             char e2[160];
             if ((rc = apply_object(v, &cfg->defaults, 0, e2, sizeof e2)))
                 snprintf(sub, sizeof sub, "defaults: %s", e2);
+        } else if (!strcmp(key, "rate")) {
+            /* The same syntax as RSTWATCH_RATE: "burst=10,interval=1s,..." or "off". */
+            const char *rv = jtype(v) == JT_STRING ? J.string_value(v) : NULL;
+            if (!rv || !*rv || options_parse_rate(rv, &cfg->rate)) {
+                snprintf(sub, sizeof sub, "\"rate\" must be a string like \"%s\" or \"off\"",
+                         RATE_DEFAULT);
+                rc = -EINVAL;
+            }
         } else if (!strcmp(key, "rules")) {
             if (jtype(v) != JT_ARRAY || J.array_size(v) > RULES_MAX) {
                 snprintf(sub, sizeof sub, "\"rules\" must be an array of at most %d", RULES_MAX);
@@ -305,6 +317,7 @@ fail:
     memset(cfg, 0, sizeof *cfg);
     defaults_from_options(&cfg->defaults, o);
     cfg->defaults.mode = RETRY_OFF;
+    cfg->rate = o->rate;
     return -EINVAL;
 }
 
@@ -313,6 +326,8 @@ int config_load(struct retry_config *cfg, const struct options *o, const char *p
     if (!path || !*path) { /* the common case: no file, only the defaults (no 13 KiB memset) */
         cfg->nrules = 0;
         defaults_from_options(&cfg->defaults, o);
+        cfg->rate = o->rate;
+        ratelimit_configure(&cfg->rate);
         return 0;
     }
     char err[300];
@@ -346,6 +361,7 @@ int config_load(struct retry_config *cfg, const struct options *o, const char *p
             rc = config_parse(cfg, o, buf, len, err, sizeof err);
     }
     free(buf);
+    ratelimit_configure(rc == 0 ? &cfg->rate : &o->rate);
     if (rc == 0) return 0;
     char msg[480];
     snprintf(msg, sizeof msg, "ignoring RSTWATCH_CONFIG=%.150s: %.280s; retry is off", path, err);

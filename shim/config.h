@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* config.h: the RSTWATCH_CONFIG rules file: per-peer retry mode, attempts,
  * backoff, budget and extra idempotent methods. Parsed once at load with
  * jansson, which is dlopen'ed only when a rules file is given (a host that
@@ -32,9 +33,11 @@ struct retry_config {
     struct retry_rule defaults; /* from the environment, then "defaults" in the file */
     struct retry_rule rules[RULES_MAX];
     unsigned nrules;
+    struct rate_limits rate; /* from the environment, then "rate" in the file */
 };
 
-/* Fills cfg from the options and, if path is non-empty, the rules file.
+/* Fills cfg from the options and, if path is non-empty, the rules file, and
+ * puts cfg->rate in force (ratelimit_configure).
  * Returns 0, or -EINVAL after one warning (cfg then holds the defaults with
  * retry off: a broken rules file means pass-through). */
 int config_load(struct retry_config *cfg, const struct options *o, const char *path);

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "cause.h"
 #include "ring.h"
 
 /* Everything declared here is internal to the shim: direct, GOT-free access. */
@@ -70,8 +71,9 @@ struct conn {
     union sockaddr_any local, peer;
     char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
     struct retry_state *retry;
-    struct conn *next_free; /* pool free list link */
-    struct ring ring;       /* must be last: the events follow */
+    struct conn *next_free;   /* pool free list link */
+    struct cause_sniff sniff; /* what the request-direction bytes carry (cause.h) */
+    struct ring ring;         /* must be last: the events follow */
 };
 
 enum {

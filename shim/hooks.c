@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "conn_table.h"
+#include "lifecycle.h"
 #include "real.h"
 #include "watch.h"
 
@@ -261,4 +262,43 @@ __attribute__((constructor)) static void rstwatch_load(void)
 __attribute__((destructor)) static void rstwatch_unload(void)
 {
     watch_fini();
+}
+
+/* Process lifecycle: exec writes the rate limit's summary first; a user-id
+ * change opens the log file while the old user still may (lifecycle.c). */
+HOOK int execve(const char *path, char *const argv[], char *const envp[])
+{
+    return lifecycle_execve(path, argv, envp);
+}
+HOOK int execv(const char *path, char *const argv[])
+{
+    return lifecycle_execv(path, argv);
+}
+HOOK int execvp(const char *file, char *const argv[])
+{
+    return lifecycle_execvp(file, argv);
+}
+HOOK int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    return lifecycle_execvpe(file, argv, envp);
+}
+HOOK int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    return lifecycle_fexecve(fd, argv, envp);
+}
+HOOK int setuid(uid_t uid)
+{
+    return lifecycle_setuid(uid);
+}
+HOOK int seteuid(uid_t euid)
+{
+    return lifecycle_seteuid(euid);
+}
+HOOK int setreuid(uid_t ruid, uid_t euid)
+{
+    return lifecycle_setreuid(ruid, euid);
+}
+HOOK int setresuid(uid_t ruid, uid_t euid, uid_t suid)
+{
+    return lifecycle_setresuid(ruid, euid, suid);
 }

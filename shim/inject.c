@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "config.h"
 #include "guard.h"
+#include "prng.h"
 #include "real.h"
 #include "record.h"
 #include "sink.h"
@@ -151,10 +152,7 @@ void inject_init(void)
 static int coin(double p)
 {
     if (p >= 1.0) return 1;
-    uint64_t x = atomic_load_explicit(&rng, memory_order_relaxed);
-    x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
-    atomic_store_explicit(&rng, x, memory_order_relaxed);
-    return (double)((x * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0 < p;
+    return (double)(prng_next(&rng) >> 11) / 9007199254740992.0 < p;
 }
 
 static int take_one(struct inj_spec *sp)

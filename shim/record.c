@@ -1,5 +1,13 @@
+// SPDX-License-Identifier: MIT
 /* record.c: the JSON line writer (see record.h). Field order follows
- * DESIGN.md; every string goes through sb_put_json_str. */
+ * docs/design.md "The record"; every string goes through sb_put_json_str.
+ *
+ * Before a record is formatted the rate limit decides (ratelimit.c): a record
+ * it leaves out costs a classification and a few atomics, no formatting and
+ * no write. A failure record on a connection that never had a TCP_INFO
+ * snapshot (an accepted connection) gets one taken now, marked "after":true.
+ * A destination with a line limit (syslog) gets the record whole: the oldest
+ * events are left out and counted in events_dropped. */
 #include "record.h"
 
 #include <arpa/inet.h>
@@ -7,10 +15,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "ratelimit.h"
 #include "sink.h"
+#include "summary.h"
 #include "tcpinfo.h"
 
 extern char *program_invocation_short_name;
@@ -19,9 +31,17 @@ extern char *program_invocation_short_name;
  * (nginx: "nginx: worker process", postgres, sshd), and glibc's short name
  * points into that memory: read later, it names a fragment ("ker process"). */
 static char prog_name[256];
+/* The host name at load: records from many hosts end up in one report. */
+static char host_name[65];
 
 __attribute__((constructor)) static void record_capture_prog(void)
 {
+    struct utsname u;
+    if (uname(&u) == 0) {
+        size_t hn = strnlen(u.nodename, sizeof host_name - 1);
+        memcpy(host_name, u.nodename, hn);
+        host_name[hn] = 0;
+    }
     const char *p = program_invocation_short_name;
     if (!p) return;
     size_t n = strlen(p);
@@ -79,6 +99,20 @@ void record_cause_input(const struct conn *c, const struct record_info *ri, stru
                      (c->tcp.t_ns >= c->t_last ||
                       (c->dir == DIR_OUT && c->exchange_resp == 0 && c->tcp.t_ns >= c->t_exchange));
     in->total_retrans = c->tcp.total_retrans;
+    /* Only a snapshot taken as the current request began (io_begin's, at the
+     * request's first call) and after the previous exchange's last I/O tells
+     * how the connection was before the request; one taken at the failing EOF
+     * read tells only how it ended. */
+    in->snap_pre_request = c->exchanges > 0 && c->tcp.t_ns != 0 && c->tcp.t_ns <= c->t_exchange &&
+                           c->tcp.t_ns + c->idle_before >= c->t_exchange;
+    /* Some of the request arrived or left (a call that failed at once began
+     * the exchange but carried nothing) and nothing of its response yet. */
+    in->awaiting_response = c->dir == DIR_OUT && c->t_last >= c->t_exchange;
+    if (ri->eof && c->dir == DIR_IN && c->exchanges > 1 &&
+        cause_tls_not_a_response(c->sniff.proto, c->exchanges, c->exchange_resp))
+        in->awaiting_response = 1; /* only the peer's close_notify came back (watch.c) */
+    in->quiet_ms = ri->now_ns > c->t_last ? (ri->now_ns - c->t_last) / 1000000 : 0;
+    in->proto = c->sniff.proto;
 }
 
 /* Days since 1970-01-01 -> civil date (proleptic Gregorian), after H. Hinnant's
@@ -202,10 +236,19 @@ static void put_addr_field(struct strbuf *b, const char *key, const union sockad
     sb_put_json_str(b, tmp, t.overflow ? 0 : t.len);
 }
 
-static void put_tcp(struct strbuf *b, const struct conn *c, uint64_t now)
+/* What record_write adds to what the connection knows. */
+struct record_extra {
+    const struct tcp_snap *tcp; /* the snapshot to show (NULL: the connection's) */
+    int tcp_after;              /* it was taken after the failure */
+    uint64_t suppressed;        /* records of this key left out since the last one */
+    uint32_t skip_events;       /* oldest events left out to fit the line limit */
+};
+
+static void put_tcp(struct strbuf *b, const struct conn *c, uint64_t now,
+                    const struct record_extra *x)
 {
     put_key(b, "tcp");
-    const struct tcp_snap *s = &c->tcp;
+    const struct tcp_snap *s = x->tcp ? x->tcp : &c->tcp;
     if (!s->t_ns) {
         sb_puts(b, "null");
         return;
@@ -222,15 +265,25 @@ static void put_tcp(struct strbuf *b, const struct conn *c, uint64_t now)
     put_u_field(b, "last_data_recv_ms", s->last_data_recv_ms);
     put_u_field(b, "last_data_sent_ms", s->last_data_sent_ms);
     put_ms_field(b, "snapshot_age_ms", now > s->t_ns ? now - s->t_ns : 0);
+    if (x->tcp_after) sb_puts(b, ",\"after\":true");
     sb_putc(b, '}');
 }
 
-static void put_events(struct strbuf *b, const struct conn *c)
+/* Events in the record (at most the ring's size). */
+static uint32_t event_count(const struct conn *c)
+{
+    uint32_t head = atomic_load_explicit(&c->ring.head, memory_order_acquire);
+    uint32_t slots = c->ring.mask + 1;
+    return head > slots ? slots : head;
+}
+
+static void put_events(struct strbuf *b, const struct conn *c, uint32_t skip)
 {
     const struct ring *r = &c->ring;
     uint32_t head = atomic_load_explicit(&r->head, memory_order_acquire);
     uint32_t slots = r->mask + 1;
     uint32_t first = head > slots ? head - slots : 0;
+    first = head - first > skip ? first + skip : head;
     put_key(b, "events");
     sb_putc(b, '[');
     for (uint32_t i = first; i < head; i++) {
@@ -250,23 +303,30 @@ static void put_events(struct strbuf *b, const struct conn *c)
         sb_putc(b, '}');
     }
     sb_putc(b, ']');
-    put_u_field(b, "events_dropped", ring_dropped(r));
+    put_u_field(b, "events_dropped", ring_dropped(r) + skip);
 }
 
-void record_format(struct strbuf *b, const struct conn *c, const struct record_info *ri)
+void record_put_header(struct strbuf *b, const char *type)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     sb_puts(b, "{\"v\":1");
-    put_str_field(b, "type", ri->type);
+    put_str_field(b, "type", type);
     put_key(b, "time");
     sb_putc(b, '"');
     record_put_time(b, ts.tv_sec, ts.tv_nsec);
     sb_putc(b, '"');
+    put_str_field(b, "host", host_name);
     put_u_field(b, "pid", (uint64_t)syscall(SYS_getpid));
     put_u_field(b, "tid", (uint64_t)syscall(SYS_gettid));
     const char *prog = prog_name[0] ? prog_name : program_invocation_short_name;
     put_str_field(b, "prog", prog ? prog : "");
+}
+
+static void format_record(struct strbuf *b, const struct conn *c, const struct record_info *ri,
+                          const struct record_extra *x)
+{
+    record_put_header(b, ri->type);
     put_key(b, "fd");
     sb_puti(b, ri->fd);
     put_u_field(b, "conn", c->id);
@@ -295,7 +355,7 @@ void record_format(struct strbuf *b, const struct conn *c, const struct record_i
     put_u_field(b, "exchanges", c->exchanges);
     put_key(b, "reused");
     sb_puts(b, c->exchanges > 1 ? "true" : "false");
-    put_tcp(b, c, now);
+    put_tcp(b, c, now, x);
     if (ri->err || ri->eof) {
         struct cause_input in;
         record_cause_input(c, ri, &in);
@@ -319,30 +379,176 @@ void record_format(struct strbuf *b, const struct conn *c, const struct record_i
         if (ri->outcome) put_str_field(b, "outcome", ri->outcome);
         if (ri->reason) put_str_field(b, "reason", ri->reason);
     }
-    put_events(b, c);
+    if (x->suppressed) put_u_field(b, "suppressed", x->suppressed);
+    put_events(b, c, x->skip_events);
     sb_putc(b, '}');
+}
+
+void record_format(struct strbuf *b, const struct conn *c, const struct record_info *ri)
+{
+    struct record_extra x = {0};
+    format_record(b, c, ri, &x);
+}
+
+/* An address without its port: a server's clients come from many ports, and
+ * the rate limit and summaries count them per client host. */
+static void put_host_only(struct strbuf *b, const union sockaddr_any *a)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (a->sa.sa_family == AF_INET) {
+        inet_ntop(AF_INET, &a->in.sin_addr, ip, sizeof ip);
+        sb_puts(b, ip);
+    } else if (a->sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &a->in6.sin6_addr, ip, sizeof ip);
+        sb_putc(b, '['), sb_puts(b, ip), sb_putc(b, ']');
+    } else {
+        record_put_addr(b, a, NULL);
+    }
+}
+
+struct key_ctx {
+    const struct conn *c;
+    const struct record_info *ri;
+    const char *cause;
+};
+
+/* The key as text, when the rate limit first sees it (rl_describe_fn). */
+static void describe_key(struct rl_key *k, const void *arg)
+{
+    const struct key_ctx *x = arg;
+    const struct conn *c = x->c;
+    struct strbuf p, l;
+    k->type = x->ri->type;
+    k->cause = x->cause;
+    k->server = c->role == ROLE_SERVER;
+    sb_init(&p, k->peer, sizeof k->peer - 1);
+    sb_init(&l, k->local, sizeof k->local - 1);
+    if (k->server) {
+        put_host_only(&p, &c->peer);
+        record_put_addr(&l, &c->local, c->unix_path);
+    } else {
+        record_put_addr(&p, &c->peer, c->unix_path);
+    }
+    k->peer[p.len] = 0;
+    k->local[l.len] = 0;
+}
+
+static void id_addr(const union sockaddr_any *a, uint8_t addr[16], uint16_t *port)
+{
+    if (a->sa.sa_family == AF_INET) {
+        memcpy(addr, &a->in.sin_addr, 4);
+        *port = a->in.sin_port;
+    } else if (a->sa.sa_family == AF_INET6) {
+        memcpy(addr, &a->in6.sin6_addr, 16);
+        *port = a->in6.sin6_port;
+    }
+}
+
+/* The binary identity of the record's key: no formatting on this path. */
+static void build_id(struct rl_id *id, const struct conn *c, const struct record_info *ri,
+                     int cause_code)
+{
+    memset(id, 0, sizeof *id);
+    id->type = ratelimit_type_index(ri->type);
+    id->cause = (uint8_t)(cause_code + 1);
+    id->server = c->role == ROLE_SERVER;
+    id->family = (uint8_t)c->peer.sa.sa_family;
+    id_addr(&c->peer, id->peer_addr, &id->peer_port);
+    if (id->server) {
+        id->peer_port = 0;
+        id_addr(&c->local, id->local_addr, &id->local_port);
+    }
+    if (c->family == AF_UNIX) {
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (size_t i = 0; i < sizeof c->unix_path; i++) /* abstract names start with NUL */
+            h = (h ^ (unsigned char)c->unix_path[i]) * 0x100000001b3ull;
+        id->path_hash = h;
+    }
 }
 
 int record_write(const struct conn *c, const struct record_info *ri)
 {
     int saved = errno;
+    uint64_t now = ri->now_ns ? ri->now_ns : clock_now_ns();
+    const char *cause = "";
+    int cause_code = -1;
+    if (ri->err || ri->eof) {
+        struct cause_input in;
+        record_cause_input(c, ri, &in);
+        cause_code = (int)cause_rules[cause_classify(&in)].code;
+        cause = cause_code_name((enum cause_code)cause_code);
+    }
+    struct rl_id id;
+    build_id(&id, c, ri, cause_code);
+    struct key_ctx kx = {c, ri, cause};
+    struct rl_slot *slot = ratelimit_count(&id, describe_key, &kx);
+    if (!ratelimit_admit(slot, now)) {
+        summary_tick(now);
+        errno = saved;
+        return 0;
+    }
+    struct record_extra x = {.suppressed = ratelimit_take_suppressed(slot)};
+    struct tcp_snap after;
+    if ((ri->err || ri->eof) && !c->tcp.t_ns &&
+        tcpinfo_read(ri->fd, c->family, &after, clock_now_ns()) == 0) {
+        x.tcp = &after;
+        x.tcp_after = 1;
+    }
     uint32_t slots = c->ring.mask + 1;
     size_t cap = 4096 + (size_t)slots * 128; /* header + worst-case event length */
     cap = (cap + 4095) & ~(size_t)4095;
     char *buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (buf == MAP_FAILED) {
+        ratelimit_suppress(slot, 1 + x.suppressed);
         errno = saved;
         return -ENOMEM;
     }
     struct strbuf b;
     sb_init(&b, buf, cap - 1);
-    record_format(&b, c, ri);
+    format_record(&b, c, ri, &x);
+    size_t limit = sink_line_limit();
+    uint32_t nev = event_count(c);
+    while (limit && !b.overflow && b.len + 1 > limit && x.skip_events < nev) {
+        /* Leave out the oldest events: about as many as the excess needs. */
+        uint32_t avg = (uint32_t)(b.len / (nev - x.skip_events + 4)) + 1;
+        uint32_t more = (uint32_t)((b.len + 1 - limit) / avg) + 1;
+        x.skip_events = x.skip_events + more < nev ? x.skip_events + more : nev;
+        sb_init(&b, buf, cap - 1);
+        format_record(&b, c, ri, &x);
+    }
     int rc = -EOVERFLOW;
-    if (!b.overflow) { /* a torn line is never written */
+    if (!b.overflow && !(limit && b.len + 1 > limit)) { /* a torn line is never written */
         buf[b.len++] = '\n';
-        rc = sink_write(buf, b.len);
+        if (!ratelimit_budget(b.len, now)) {
+            ratelimit_suppress(slot, 1 + x.suppressed);
+            rc = 0;
+        } else {
+            ratelimit_written(slot);
+            char peer[RL_PEER_MAX + 8], msg[320];
+            struct strbuf pb, mb;
+            sb_init(&pb, peer, sizeof peer);
+            record_put_addr(&pb, &c->peer, c->role == ROLE_SERVER ? NULL : c->unix_path);
+            const char *err = ri->err ? errno_name(ri->err) : NULL;
+            sb_init(&mb, msg, sizeof msg);
+            sb_puts(&mb, ri->type);
+            sb_puts(&mb, c->role == ROLE_SERVER ? " from " : " to ");
+            sb_puts(&mb, sb_cstr(&pb));
+            if (err) sb_puts(&mb, " ("), sb_puts(&mb, err), sb_putc(&mb, ')');
+            sb_puts(&mb, " on "), sb_puts(&mb, ring_op_name(ri->op));
+            if (*cause) sb_puts(&mb, ", cause "), sb_puts(&mb, cause);
+            struct sink_fields f = {
+                .type = ri->type,
+                .cause = cause,
+                .peer = peer,
+                .err = err,
+                .message = sb_cstr(&mb),
+                .priority = (ri->err || ri->eof) ? 4 : 6,
+            };
+            rc = sink_write_record(buf, b.len, &f);
+        }
     }
     munmap(buf, cap);
+    summary_tick(now);
     errno = saved;
     return rc;
 }

@@ -53,9 +53,10 @@ void retry_connect_settled(struct conn *c);
  * succeeded; otherwise returns r unchanged (with a refusal record). */
 ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec *v, int cnt,
                         ssize_t r, int *err);
-/* Bytes left c through a call whose buffers the replay buffer cannot copy
- * (sendfile, splice, sendmmsg): the current request can no longer be replayed. */
-void retry_out_unbuffered(struct conn *c);
+/* A call whose buffers the replay buffer cannot copy (sendfile, splice,
+ * sendmmsg) returned r (errno err) on c: unless nothing happened (EAGAIN,
+ * EINTR), the current request can no longer be replayed. */
+void retry_out_unbuffered(struct conn *c, ssize_t r, int err);
 
 /* retry_after_in()'s answer "the request was replayed on a fresh connection
  * now on the same fd: issue the same read again". */

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
 /* sink.c: record destinations (see sink.h).
  *
  * File safety: the directory is created 0700 if missing, then opened with
- * O_NOFOLLOW and checked (a real directory, owned by us); the file is created
+ * O_NOFOLLOW and checked (a real directory, owned by us; a symlink to one is
+ * followed only when root or we own the link, the layout systemd's
+ * DynamicUser= creates for LogsDirectory=); the file is created
  * 0600 with O_APPEND|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK (a FIFO without a reader
  * fails instead of hanging the host) and must be a regular file owned by us.
  * Anything else is refused with one warning and the record goes to stderr.
@@ -12,7 +15,18 @@
  * and the signal they caused is consumed. A destination that stays full
  * (EAGAIN) is given up after WRITE_STALL_MS rather than stalling the host.
  * Warnings are one line each: control bytes in the text (an environment value
- * or path with a newline or a terminal escape) are shown as '?'. */
+ * or path with a newline or a terminal escape) are shown as '?'.
+ *
+ * Rotation: before each record the path the file was opened under is
+ * stat()ed; when it names another file or none (logrotate's "create" renamed
+ * it) the file is reopened. "copytruncate" needs nothing: O_APPEND writes go
+ * to the new end. The old fd is closed only once no writer can be using it
+ * (a count of writers in flight), so a concurrent record never lands on an fd
+ * number the host has reused.
+ *
+ * journald: the native protocol (KEY=value lines in one datagram, the
+ * length-prefixed form for values with a newline; a record too big for a
+ * datagram goes in a sealed memfd passed with SCM_RIGHTS). */
 #include "sink.h"
 
 #include <errno.h>
@@ -21,29 +35,46 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "ratelimit.h"
 #include "real.h"
+#include "summary.h"
 #include "strbuf.h"
 
-enum sink_kind { SINK_FILE, SINK_STDERR, SINK_FD, SINK_SYSLOG };
+enum sink_kind { SINK_FILE, SINK_STDERR, SINK_FD, SINK_SYSLOG, SINK_JOURNAL };
 
 static enum sink_kind kind = SINK_FILE;
 static char tmpl[512];
+static char sock_path[108]; /* SINK_SYSLOG / SINK_JOURNAL */
 static int is_default;
+static int configured;           /* sink_configure ran: the shim is active */
 static int target_fd = 2;        /* SINK_FD */
-static _Atomic int file_fd = -1; /* SINK_FILE / SINK_SYSLOG, opened lazily */
+static _Atomic int file_fd = -1; /* SINK_FILE / SINK_SYSLOG / SINK_JOURNAL, opened lazily */
 static _Atomic int fell_back;    /* 1: writing to stderr after a failure */
 static _Atomic int warned_write;
 static _Atomic int warned_open; /* racing first records: one warning, not one per thread */
+static _Atomic int warned_rotate;
+static _Atomic int writers;         /* sink_write calls in flight */
+static _Atomic int retired_fd = -1; /* replaced by a reopen; closed when no writer is left */
+static _Atomic int reopening;
+static char opened_path[512]; /* the path file_fd was opened under */
 
 #define WRITE_STALL_MS 2000 /* total wait for a full non-blocking destination */
+/* rsyslog's and syslog-ng's default message limit is 8 KiB with the header;
+ * a line this long (newline included) arrives whole. */
+#define SYSLOG_LINE_MAX 8000
+/* Larger journal records go in a memfd (the datagram limit is the socket's
+ * send buffer, often 208 KiB; stay well below it). */
+#define JOURNAL_DGRAM_MAX (96 * 1024)
 
 static int all_digits(const char *s)
 {
@@ -57,18 +88,22 @@ void sink_configure(const char *spec)
 {
     kind = SINK_FILE;
     is_default = 0;
+    configured = 1;
     if (!spec || !*spec) {
-        struct strbuf b;
-        sb_init(&b, tmpl, sizeof tmpl);
-        sb_puts(&b, "/tmp/rstwatch-");
-        sb_putu(&b, (uint64_t)geteuid());
-        sb_puts(&b, "/%p.jsonl");
-        sb_cstr(&b);
+        /* %u: the effective uid when the file is opened, so a process that
+         * dropped privileges writes where its new user may. */
+        strcpy(tmpl, "/tmp/rstwatch-%u/%p.jsonl");
         is_default = 1;
     } else if (!strcmp(spec, "stderr")) {
         kind = SINK_STDERR;
-    } else if (!strcmp(spec, "syslog")) {
+    } else if (!strcmp(spec, "syslog") || !strncmp(spec, "syslog:", 7)) {
         kind = SINK_SYSLOG;
+        const char *p = spec[6] ? spec + 7 : "/dev/log";
+        strncpy(sock_path, *p ? p : "/dev/log", sizeof sock_path - 1);
+    } else if (!strcmp(spec, "journal") || !strncmp(spec, "journal:", 8)) {
+        kind = SINK_JOURNAL;
+        const char *p = spec[7] ? spec + 8 : "/run/systemd/journal/socket";
+        strncpy(sock_path, *p ? p : "/run/systemd/journal/socket", sizeof sock_path - 1);
     } else if (!strncmp(spec, "fd:", 3) && all_digits(spec + 3)) {
         kind = SINK_FD;
         int fd = 0;
@@ -137,7 +172,9 @@ int sink_expand(const char *t, char *out, size_t len)
         else if (*t == 'h') {
             struct utsname u;
             sb_puts(&b, uname(&u) == 0 ? u.nodename : "unknown");
-        } else if (*t == '%')
+        } else if (*t == 'u')
+            sb_putu(&b, (uint64_t)geteuid());
+        else if (*t == '%')
             sb_putc(&b, '%');
         else
             sb_putc(&b, '%'), sb_putc(&b, *t);
@@ -185,11 +222,22 @@ static int open_log_file(void)
     }
     make_parents(dir);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (dfd < 0 && (errno == ENOTDIR || errno == ELOOP) && lstat(dir, &st) == 0 &&
+        S_ISLNK(st.st_mode)) {
+        /* systemd's DynamicUser= makes /var/log/NAME a root-owned symlink
+         * into private/: follow a link that root or we own, nobody else's. */
+        if (st.st_uid != 0 && st.st_uid != geteuid()) {
+            warn_path("refusing log directory", dir, 0,
+                      " (a symlink owned by another user); writing records to stderr");
+            return -1;
+        }
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
     if (dfd < 0) {
         warn_path("cannot use log directory", dir, errno, "; writing records to stderr");
         return -1;
     }
-    struct stat st;
     if (fstat(dfd, &st) < 0 || st.st_uid != geteuid()) {
         real_close(dfd);
         warn_path("refusing log directory", dir, 0,
@@ -211,19 +259,70 @@ static int open_log_file(void)
                   " (not a regular file of ours); writing records to stderr");
         return -1;
     }
+    memcpy(opened_path, path, sizeof opened_path);
     return fd;
 }
 
-static int open_syslog(void)
+static int open_socket(void)
 {
     int fd = real_socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
-    struct sockaddr_un sun = {.sun_family = AF_UNIX, .sun_path = "/dev/log"};
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    memcpy(sun.sun_path, sock_path, sizeof sock_path);
     if (real_connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
-        warn_path("cannot reach syslog at", "/dev/log", errno, "; writing records to stderr");
+        warn_path(kind == SINK_SYSLOG ? "cannot reach syslog at" : "cannot reach journald at",
+                  sock_path, errno, "; writing records to stderr");
         real_close(fd);
         return -1;
     }
+    return fd;
+}
+
+/* Closes the fd a reopen replaced, once no writer may still hold it. */
+static void close_retired(void)
+{
+    if (atomic_load(&retired_fd) < 0 || atomic_load(&writers) != 0) return;
+    int fd = atomic_exchange(&retired_fd, -1);
+    if (fd >= 0) real_close(fd);
+}
+
+/* Log rotation: the path no longer names the open file -> reopen. Returns the
+ * fd to write to. Called with writers counted. */
+static int check_rotated(int fd)
+{
+    if (atomic_exchange(&reopening, 1)) return fd; /* another thread is at it */
+    struct stat now, ours;
+    int moved = 0;
+    if (stat(opened_path, &now) < 0)
+        moved = errno == ENOENT; /* EACCES after a privilege drop: not a rotation */
+    else if (fstat(fd, &ours) == 0)
+        moved = now.st_dev != ours.st_dev || now.st_ino != ours.st_ino;
+    if (moved) {
+        char old_path[sizeof opened_path];
+        memcpy(old_path, opened_path, sizeof old_path);
+        /* open_log_file's own warnings say "writing to stderr": not so here */
+        int saved_warned = atomic_exchange(&warned_open, 1);
+        int nfd = open_log_file();
+        atomic_store(&warned_open, saved_warned);
+        if (nfd < 0) {
+            memcpy(opened_path, old_path, sizeof opened_path);
+            if (!atomic_exchange(&warned_rotate, 1)) {
+                char msg[480];
+                struct strbuf b;
+                sb_init(&b, msg, sizeof msg);
+                sb_puts(&b, "log file ");
+                sb_puts(&b, old_path);
+                sb_puts(&b, " was moved and cannot be reopened; still writing to the moved file");
+                sink_warn(sb_cstr(&b));
+            }
+        } else {
+            int old = atomic_exchange(&file_fd, nfd);
+            int prev = atomic_exchange(&retired_fd, old);
+            if (prev >= 0) real_close(prev); /* two rotations within one write: rare */
+            fd = nfd;
+        }
+    }
+    atomic_store(&reopening, 0);
     return fd;
 }
 
@@ -235,11 +334,12 @@ static int sink_fd(void)
     case SINK_STDERR: return 2;
     case SINK_FD: return target_fd;
     case SINK_FILE:
-    case SINK_SYSLOG: break;
+    case SINK_SYSLOG:
+    case SINK_JOURNAL: break;
     }
     int fd = atomic_load(&file_fd);
-    if (fd >= 0) return fd;
-    fd = kind == SINK_FILE ? open_log_file() : open_syslog();
+    if (fd >= 0) return kind == SINK_FILE ? check_rotated(fd) : fd;
+    fd = kind == SINK_FILE ? open_log_file() : open_socket();
     if (fd < 0) {
         atomic_store(&fell_back, 1);
         return 2;
@@ -295,10 +395,102 @@ static ssize_t write_all(int fd, const char *p, size_t len)
     return (ssize_t)done;
 }
 
+/* One journald field: "KEY=value\n", or for a value with a newline
+ * "KEY\n" + 64-bit little-endian length + value + "\n". Uses 3 iovecs. */
+static size_t journal_field(struct iovec *iov, char *hdr, const char *key, const char *v, size_t n)
+{
+    size_t k = strlen(key);
+    memcpy(hdr, key, k);
+    if (memchr(v, '\n', n)) {
+        hdr[k] = '\n';
+        for (int i = 0; i < 8; i++)
+            hdr[k + 1 + i] = (char)((uint64_t)n >> (8 * i));
+        iov[0] = (struct iovec){hdr, k + 9};
+    } else {
+        hdr[k] = '=';
+        iov[0] = (struct iovec){hdr, k + 1};
+    }
+    iov[1] = (struct iovec){(void *)v, n};
+    iov[2] = (struct iovec){(void *)"\n", 1};
+    return 3;
+}
+
+#define JOURNAL_FIELDS 9
+
+/* Sends one record to journald; returns 0 or -errno. */
+static int journal_send(int fd, const char *line, size_t len, const struct sink_fields *f)
+{
+    struct iovec iov[JOURNAL_FIELDS * 3];
+    char hdr[JOURNAL_FIELDS][32];
+    char prio[2] = {(char)('0' + (f && f->priority >= 0 && f->priority <= 7 ? f->priority : 6)), 0};
+    size_t n = 0, h = 0;
+    const char *msg = f && f->message ? f->message : "rstwatch record";
+    n += journal_field(iov + n, hdr[h++], "MESSAGE", msg, strlen(msg));
+    n += journal_field(iov + n, hdr[h++], "PRIORITY", prio, 1);
+    n += journal_field(iov + n, hdr[h++], "SYSLOG_IDENTIFIER", "rstwatch", 8);
+    n += journal_field(iov + n, hdr[h++], "RSTWATCH_JSON", line, len);
+    const char *keys[] = {"RSTWATCH_TYPE", "RSTWATCH_CAUSE", "RSTWATCH_PEER", "RSTWATCH_ERRNO"};
+    const char *vals[] = {f ? f->type : NULL, f ? f->cause : NULL, f ? f->peer : NULL,
+                          f ? f->err : NULL};
+    for (int i = 0; i < 4; i++)
+        if (vals[i] && *vals[i])
+            n += journal_field(iov + n, hdr[h++], keys[i], vals[i], strlen(vals[i]));
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = n};
+    if (total <= JOURNAL_DGRAM_MAX) {
+        if (real_sendmsg(fd, &mh, MSG_NOSIGNAL) >= 0) return 0;
+        if (errno != EMSGSIZE && errno != ENOBUFS) return -errno;
+    }
+    /* Too big for a datagram: the same bytes in a sealed memfd. */
+    int mfd = (int)syscall(SYS_memfd_create, "rstwatch-record", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0) return -errno;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t done = 0;
+        while (done < iov[i].iov_len) {
+            ssize_t w =
+                real_write(mfd, (const char *)iov[i].iov_base + done, iov[i].iov_len - done);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                rc = w < 0 ? -errno : -EIO;
+                break;
+            }
+            done += (size_t)w;
+        }
+    }
+    if (!rc && syscall(SYS_fcntl, mfd, F_ADD_SEALS,
+                       F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+        rc = -errno;
+    if (!rc) {
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } cm;
+        memset(&cm, 0, sizeof cm);
+        struct msghdr fm = {.msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&fm);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &mfd, sizeof mfd);
+        if (real_sendmsg(fd, &fm, MSG_NOSIGNAL) < 0) rc = -errno;
+    }
+    real_close(mfd);
+    return rc;
+}
+
 int sink_write(const char *line, size_t len)
+{
+    return sink_write_record(line, len, NULL);
+}
+
+int sink_write_record(const char *line, size_t len, const struct sink_fields *f)
 {
     int saved = errno;
     int rc = 0;
+    atomic_fetch_add(&writers, 1);
     int fd = sink_fd();
     if (kind == SINK_SYSLOG && fd != 2) {
         char msg[64];
@@ -310,24 +502,54 @@ int sink_write(const char *line, size_t len)
         struct iovec iov[2] = {{msg, b.len}, {(void *)line, len - 1}};
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
         if (real_sendmsg(fd, &mh, MSG_NOSIGNAL) >= 0) goto out;
+    } else if (kind == SINK_JOURNAL && fd != 2) {
+        int jr = journal_send(fd, line, len - 1, f);
+        if (jr == 0) goto out;
+        errno = -jr;
     } else if (write_all(fd, line, len) >= 0) {
         goto out;
     }
     rc = -errno;
     if (!atomic_exchange(&warned_write, 1)) {
         atomic_store(&warned_open, 0); /* a distinct failure: says so once too */
-        warn_path("cannot write a record to", kind == SINK_FD ? "the log fd" : tmpl, -rc,
-                  "; writing records to stderr from now on");
+        warn_path("cannot write a record to",
+                  kind == SINK_FD                               ? "the log fd"
+                  : kind == SINK_SYSLOG || kind == SINK_JOURNAL ? sock_path
+                                                                : tmpl,
+                  -rc, "; writing records to stderr from now on");
     }
     atomic_store(&fell_back, 1);
     if (fd != 2 && write_all(2, line, len) >= 0) rc = 0;
 out:
+    if (atomic_fetch_sub(&writers, 1) == 1) close_retired();
     errno = saved;
     return rc;
+}
+
+size_t sink_line_limit(void)
+{
+    return kind == SINK_SYSLOG && !atomic_load(&fell_back) ? SYSLOG_LINE_MAX : 0;
+}
+
+void sink_before_uid_change(void)
+{
+    if (!configured || kind != SINK_FILE || atomic_load(&file_fd) >= 0 || atomic_load(&fell_back))
+        return;
+    int saved = errno;
+    atomic_fetch_add(&writers, 1);
+    (void)sink_fd();
+    if (atomic_fetch_sub(&writers, 1) == 1) close_retired();
+    errno = saved;
 }
 
 void sink_atfork_child(void)
 {
     int fd = atomic_exchange(&file_fd, -1);
     if (fd >= 0) real_close(fd);
+    fd = atomic_exchange(&retired_fd, -1);
+    if (fd >= 0) real_close(fd);
+    atomic_store(&writers, 0);
+    atomic_store(&reopening, 0);
+    ratelimit_atfork_child();
+    summary_atfork_child();
 }

@@ -1,8 +1,11 @@
-/* sink.h: where record lines go — a file (template with %p %t %h), stderr,
- * an inherited fd, or syslog — opened lazily at the first record, so a clean
- * run touches no file at all. Each line is one write() (atomic against other
- * writers of the same O_APPEND file). Any failure warns once on stderr and
- * falls back to stderr; records are never silently dropped. */
+// SPDX-License-Identifier: MIT
+/* sink.h: where record lines go — a file (template with %p %t %h %u), stderr,
+ * an inherited fd, syslog, or journald's native protocol — opened lazily at
+ * the first record, so a clean run touches no file at all. Each line is one
+ * write() (atomic against other writers of the same O_APPEND file). A file
+ * that was renamed or removed (log rotation) is reopened before the next
+ * record. Any failure warns once on stderr and falls back to stderr; records
+ * are never silently dropped. */
 #ifndef RSTWATCH_SINK_H
 #define RSTWATCH_SINK_H
 
@@ -11,8 +14,27 @@
 /* Parses the destination (NULL or "" = the default); no I/O. */
 void sink_configure(const char *spec);
 
+/* What journald gets as separate fields besides the JSON (NULL = absent). */
+struct sink_fields {
+    const char *type, *cause, *peer, *err;
+    const char *message; /* one line for humans */
+    int priority;        /* syslog priority, 0..7 */
+};
+
 /* Writes one complete line (must end in '\n'). Async-signal-safe. Returns 0 or -errno. */
 int sink_write(const char *line, size_t len);
+
+/* Same, with the structured fields a journal destination keeps (f may be NULL). */
+int sink_write_record(const char *line, size_t len, const struct sink_fields *f);
+
+/* The longest line (newline included) the destination keeps whole: syslog
+ * daemons cut longer messages; other destinations take any length (0). */
+size_t sink_line_limit(void);
+
+/* The process is about to change its user id: open a file destination now,
+ * while the current user may still create it, and keep it (the fd stays
+ * valid after the change). Async-signal-safe. */
+void sink_before_uid_change(void);
 
 /* Writes "rstwatch: <msg>\n" to stderr. */
 void sink_warn(const char *msg);
@@ -20,7 +42,8 @@ void sink_warn(const char *msg);
 /* In a forked child: forget the parent's file so %p names the child. */
 void sink_atfork_child(void);
 
-/* Expands a template ("%p" pid, "%t" unix time, "%h" host, "%%") into out;
+/* Expands a template ("%p" pid, "%t" unix time, "%h" host, "%u" effective
+ * uid at the time of writing, "%%") into out;
  * returns 0 or -ENAMETOOLONG. Exposed for unit tests. */
 int sink_expand(const char *tmpl, char *out, size_t len);
 

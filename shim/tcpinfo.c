@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* tcpinfo.c: TCP_INFO snapshots into the compact struct tcp_snap. */
 #include "tcpinfo.h"
 
@@ -9,7 +10,12 @@
 
 int tcpinfo_snap(int fd, struct conn *c, uint64_t now_ns)
 {
-    if (c->family != AF_INET && c->family != AF_INET6) return -EAFNOSUPPORT;
+    return tcpinfo_read(fd, c->family, &c->tcp, now_ns);
+}
+
+int tcpinfo_read(int fd, int family, struct tcp_snap *s, uint64_t now_ns)
+{
+    if (family != AF_INET && family != AF_INET6) return -EAFNOSUPPORT;
     int saved = errno;
     struct tcp_info ti;
     socklen_t len = sizeof ti;
@@ -19,7 +25,6 @@ int tcpinfo_snap(int fd, struct conn *c, uint64_t now_ns)
         errno = saved;
         return rc ? rc : -EINVAL;
     }
-    struct tcp_snap *s = &c->tcp;
     s->state = ti.tcpi_state;
     s->retransmits = ti.tcpi_retransmits;
     s->rtt_us = ti.tcpi_rtt;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* tcpinfo.h: TCP_INFO snapshots, taken at moments the timeline can afford
  * (connection established, first call after an idle gap, EOF), so a record
  * shows the socket as it was *before* the failing call. */
@@ -11,6 +12,9 @@
 
 /* Fills c->tcp from fd (inet/inet6 only); returns 0 or -errno. errno preserved. */
 int tcpinfo_snap(int fd, struct conn *c, uint64_t now_ns);
+
+/* Fills *s from fd (family AF_INET or AF_INET6); returns 0 or -errno. errno preserved. */
+int tcpinfo_read(int fd, int family, struct tcp_snap *s, uint64_t now_ns);
 
 /* "ESTABLISHED", "CLOSE_WAIT", ... or "UNKNOWN". */
 const char *tcpinfo_state_name(unsigned state);

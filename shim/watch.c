@@ -32,6 +32,7 @@
 #include "record.h"
 #include "retry.h"
 #include "sink.h"
+#include "summary.h"
 #include "tcpinfo.h"
 
 struct options opt;
@@ -142,6 +143,17 @@ void watch_fill_local(int fd, struct conn *c)
     }
 }
 
+/* Under the default RSTWATCH_RECORD=resets, normal life (an idle pooled
+ * connection the peer closed, a write after our own shutdown) is counted by
+ * the classifier instead of recorded (cause.h cause_count_instead). */
+static int counted_instead(const struct conn *c, const struct record_info *ri)
+{
+    if (opt.record != RECORD_RESETS) return 0;
+    struct cause_input in;
+    record_cause_input(c, ri, &in);
+    return cause_count_instead(&in);
+}
+
 int watch_conn_at(int fd, struct conn *c)
 {
     if (fdident_same(fd, c->ident)) return 1;
@@ -152,14 +164,20 @@ int watch_conn_at(int fd, struct conn *c)
     return 0;
 }
 
-int watch_record(int fd, struct conn *c, const struct record_info *ri)
+/* watch_record() once the identity is known to hold. */
+static int record_checked(int fd, struct conn *c, const struct record_info *ri)
 {
-    if (!watch_conn_at(fd, c)) return -ESTALE;
     guard_enter();
     watch_fill_local(fd, c);
     int r = record_write(c, ri);
     guard_leave();
     return r;
+}
+
+int watch_record(int fd, struct conn *c, const struct record_info *ri)
+{
+    if (!watch_conn_at(fd, c)) return -ESTALE;
+    return record_checked(fd, c, ri);
 }
 
 void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now)
@@ -174,19 +192,89 @@ void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t no
         .err = err,
         .now_ns = now,
     };
-    watch_record(fd, c, &ri);
+    if (!counted_instead(c, &ri)) record_checked(fd, c, &ri);
 }
 
-/* The peer closed a reused connection right where the response to our request
- * was due: the quiet form of a stale keep-alive ("Remote end closed connection
- * without response", "socket hang up"). No errno, but worth the same record. */
+/* The peer closed the connection right where the response to our request was
+ * due: the quiet form of a stale keep-alive or of a server that gave up on the
+ * request ("Remote end closed connection without response", "socket hang up",
+ * "Empty reply from server"). No errno, but worth the same record. Also the
+ * path of an idle close, which the classifier counts instead. */
 static void eof_where_response_due(int fd, struct conn *c, unsigned op, uint64_t now)
 {
     if (atomic_load_explicit(&c->recorded, memory_order_relaxed)) return;
     if (!watch_conn_at(fd, c)) return;
     if (atomic_exchange(&c->recorded, 1)) return;
     struct record_info ri = {.type = "eof", .fd = fd, .op = op, .eof = 1, .now_ns = now};
-    watch_record(fd, c, &ri);
+    if (!counted_instead(c, &ri)) record_checked(fd, c, &ri);
+}
+
+/* Request-direction bytes (a client's writes, a server's reads) say what the
+ * connection carries, and whether a TLS transfer was only handshake. iovcnt 0:
+ * nothing to look at (MSG_PEEK: the same bytes come again). */
+static void sniff_slow(struct conn *c, int out, const struct iovec *iov, size_t iovcnt, ssize_t r)
+{
+    if (r <= 0 || !iovcnt || (c->role == ROLE_SERVER) == out) return;
+    int after_handshake = c->sniff.handshake_only;
+    cause_sniff_request(&c->sniff, iov, iovcnt, (size_t)r);
+    /* io_end begins an exchange when request bytes follow anything but
+     * request bytes: a TLS handshake transfer poses as one so that it does
+     * not, and the first application data after it begins one even when
+     * it follows the handshake directly (a TLS 1.3 client's Finished). */
+    if (c->sniff.handshake_only)
+        c->dir = DIR_OUT;
+    else if (after_handshake)
+        c->dir = DIR_NONE;
+}
+
+/* One compare on the fast path (plain HTTP and other protocols are settled);
+ * iov and iovcnt are evaluated only when the stream is still watched. */
+#define SNIFF(c, out, iov, iovcnt, r)                                                              \
+    do {                                                                                           \
+        if (__builtin_expect((c)->sniff.proto < PROTO_SETTLED, 0))                                 \
+            sniff_slow((c), (out), (iov), (size_t)(iovcnt), (r));                                  \
+    } while (0)
+
+/* A TLS peer that closed an idle keep-alive connection sent its close_notify
+ * before its FIN: a client that reused the connection reads that alert where
+ * the response was due. Only trusted when a snapshot taken as the request
+ * began shows the peer's FIN already in. */
+static int tls_alert_before_request(const struct conn *c)
+{
+    return c->exchanges > 1 && c->dir == DIR_IN &&
+           cause_tls_not_a_response(c->sniff.proto, c->exchanges, c->exchange_resp) &&
+           c->tcp.t_ns && c->tcp.t_ns <= c->t_exchange &&
+           c->tcp.t_ns + c->idle_before >= c->t_exchange &&
+           (c->tcp.state == 8 /* CLOSE_WAIT */ || c->tcp.state == 9 /* LAST_ACK */);
+}
+
+/* A fresh TLS 1.3 connection whose first request got only what may be
+ * session tickets, then a FIN after a long silence: a server that gave up (or
+ * an idle close after a short response; the classifier says it cannot tell). */
+static int tls_silence_after_tickets(const struct conn *c, uint64_t t)
+{
+    return c->exchanges == 1 && c->dir == DIR_IN &&
+           cause_tls_not_a_response(c->sniff.proto, c->exchanges, c->exchange_resp) &&
+           t - c->t_last >= CAUSE_IDLE_CLOSE_MIN_MS * 1000000ull;
+}
+
+/* The first EOF read on c (cold: once per connection, kept out of io_end). */
+static __attribute__((noinline)) void peer_fin_read(int fd, struct conn *c, unsigned op, uint64_t t)
+{
+    c->flags |= CONN_PEER_FIN;
+    int due = c->dir == DIR_OUT || tls_alert_before_request(c) || tls_silence_after_tickets(c, t);
+    /* Keep a snapshot taken when this request began: it shows the
+     * connection as it was before the peer's FIN was read. */
+    if (!(due && c->tcp.t_ns && c->tcp.t_ns >= c->t_exchange)) snapshot(fd, c, t);
+    /* A response was due: on a reused connection the quiet stale
+     * keep-alive, on a fresh one a server that gave up or died
+     * ("Empty reply from server"). Not after our own shutdown(SHUT_WR):
+     * then the peer's FIN may be the whole, expected answer. */
+    if (c->role == ROLE_CLIENT && c->exchanges >= 1 && !(c->flags & CONN_SHUT_WR) && due)
+        eof_where_response_due(fd, c, op, t);
+    else if (c->role == ROLE_CLIENT && c->dir == DIR_IN && c->exchanges &&
+             t - c->t_last >= CAUSE_IDLE_CLOSE_MIN_MS * 1000000ull)
+        eof_where_response_due(fd, c, op, t); /* an idle close: counted, see cause.h */
 }
 
 /* The end of every I/O call on a tracked connection. out: bytes flowed out. */
@@ -217,21 +305,13 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
             c->bytes_in += (uint64_t)r, c->calls_in++;
         c->t_last = t;
     } else if (r == 0) {
-        if (!out && !(c->flags & CONN_PEER_FIN)) {
-            c->flags |= CONN_PEER_FIN;
-            /* Keep a snapshot taken when this request began: it shows the
-             * connection as it was before the peer's FIN was read. */
-            if (!(c->dir == DIR_OUT && c->tcp.t_ns && c->tcp.t_ns >= c->t_exchange))
-                snapshot(fd, c, t);
-            if (c->role == ROLE_CLIENT && c->exchanges > 1 && c->dir == DIR_OUT &&
-                c->exchange_resp == 0)
-                eof_where_response_due(fd, c, op, t);
-        }
+        if (!out && !(c->flags & CONN_PEER_FIN)) peer_fin_read(fd, c, op, t);
     } else {
         /* A request that failed on its first write still began an exchange:
          * the classifier must see the idle gap before it, not the last one. */
         int request = (c->role == ROLE_SERVER) ? !out : out;
-        if (request && c->dir != DIR_OUT && err != EAGAIN && err != EINTR) {
+        if (request && c->dir != DIR_OUT && err != EAGAIN && err != EINTR &&
+            !(c->sniff.proto == PROTO_TLS && !c->sniff.app_seen)) { /* TLS: still handshaking */
             c->exchanges++;
             c->idle_before = t0 > c->t_last ? t0 - c->t_last : 0;
             c->t_exchange = t0;
@@ -297,12 +377,25 @@ static const char *env_get(const char *name)
 
 static void on_last_close(struct conn *c)
 {
+    /* A TLS client (OpenSSL) stops at the peer's close_notify and never reads
+     * the FIN after it: a reused connection whose request got only that alert
+     * is a stale keep-alive, recorded when the app closes it. */
+    if (c->role == ROLE_CLIENT && tls_alert_before_request(c) &&
+        !atomic_exchange(&c->recorded, 1)) {
+        struct record_info ri = {.type = "eof",
+                                 .fd = (int)c->close_fd,
+                                 .op = OP_CLOSE,
+                                 .eof = 1,
+                                 .now_ns = clock_now_ns()};
+        if (!counted_instead(c, &ri)) record_write(c, &ri);
+    }
     if (opt.record == RECORD_ALL && !atomic_exchange(&c->recorded, 1)) {
         struct record_info ri = {
             .type = "close", .fd = (int)c->close_fd, .op = OP_CLOSE, .now_ns = clock_now_ns()};
         record_write(c, &ri);
     }
     retry_forget(c);
+    summary_poll(); /* a summary period that ended since the last record */
 }
 
 static void atfork_prepare(void)
@@ -540,6 +633,20 @@ out:
     return r;
 }
 
+/* Forgets every other fd that still points at c but is no longer its socket
+ * (closed behind our back). One getsockopt per such fd; only connections
+ * that were dup'd ever get here. */
+static void forget_stale_twins(struct conn *c)
+{
+    unsigned top = conn_table_max_fd();
+    for (unsigned j = 0; j <= top && j < CONN_SLOT_CAP; j++)
+        if (conn_table_get((int)j) == c && !fdident_same((int)j, c->ident)) {
+            guard_enter();
+            conn_table_forget_if((int)j, c);
+            guard_leave();
+        }
+}
+
 /* The first half of closing a tracked fd: the slot is emptied before the real
  * close, so a socket() racing in another thread cannot be clobbered. Returns
  * the connection to hand to close_end(), or NULL. */
@@ -547,12 +654,17 @@ static struct conn *close_begin(int fd)
 {
     struct conn *c = conn_table_take(fd);
     if (!conn_is_live(c)) return NULL;
+    /* Another fd of this connection may have been closed where no hook saw
+     * it: forget those first, so that this close is seen as the last one. */
+    if (atomic_load_explicit(&c->refs, memory_order_relaxed) > 1 && !guard_active())
+        forget_stale_twins(c);
     if (atomic_load_explicit(&c->refs, memory_order_relaxed) == 1) {
         ring_push(&c->ring, OP_CLOSE, 0, 0, clock_now_ns());
         c->close_fd = (uint64_t)fd;
         /* Its close record is written after the fd is gone: learn the local
          * address while it can still be asked. */
-        if (opt.record == RECORD_ALL && !c->recorded) watch_fill_local(fd, c);
+        if (!c->recorded && (opt.record == RECORD_ALL || tls_alert_before_request(c)))
+            watch_fill_local(fd, c);
     }
     return c;
 }
@@ -637,6 +749,7 @@ int watch_shutdown(int fd, int how)
             if (c->retry && err != EFAULT) /* EFAULT: bad app memory */                            \
                 r = retry_after_out(fd, c, op, (iov), (iovcnt), r, &err);                          \
         }                                                                                          \
+        SNIFF(c, 1, (iov), (iovcnt), r);                                                           \
         io_end(fd, c, op, 1, r, err, t0);                                                          \
     out_done:                                                                                      \
         if (r < 0) {                                                                               \
@@ -689,7 +802,7 @@ int watch_sendmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, in
     int err = errno;
     if (!ORPHANED(c, id0)) {
         ssize_t bytes = mmsg_bytes(v, r);
-        if (c->retry && bytes > 0) retry_out_unbuffered(c); /* several messages: no replay */
+        if (c->retry) retry_out_unbuffered(c, bytes, err); /* several messages: no replay */
         io_end(fd, c, OP_SENDMMSG, 1, bytes, err, t0);
     }
     errno = err;
@@ -718,6 +831,7 @@ ssize_t watch_write(int fd, struct conn *c, const void *b, size_t n)
             r = retry_after_out(fd, c, OP_WRITE, &one, 1, r, &err);
         }
     }
+    SNIFF(c, 1, (&(struct iovec){(void *)b, n}), 1, r);
     io_end(fd, c, OP_WRITE, 1, r, err, t0);
 done:
     if (r < 0 && err == EPIPE) raise_sigpipe();
@@ -740,6 +854,7 @@ ssize_t watch_writev(int fd, struct conn *c, const struct iovec *v, int n)
     }
     if (!ORPHANED(c, id0)) {
         if (c->retry) r = retry_after_out(fd, c, OP_WRITEV, v, n, r, &err);
+        SNIFF(c, 1, v, n, r);
         io_end(fd, c, OP_WRITEV, 1, r, err, t0);
     }
     if (r < 0 && err == EPIPE) raise_sigpipe();
@@ -795,7 +910,7 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, enum call_variant 
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     if (!ORPHANED(c, id0)) {
-        if (c->retry && r > 0) retry_out_unbuffered(c); /* bytes the replay buffer never saw */
+        if (c->retry) retry_out_unbuffered(c, r, err); /* bytes the replay buffer never saw */
         io_end(out, c, OP_SENDFILE, 1, r, err, t0);
     }
     if (guard_signal && r < 0 && err == EPIPE) raise_sigpipe();
@@ -817,7 +932,7 @@ ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
     ssize_t r = real_splice(in, off_in, out, off_out, n, fl);
     int err = errno;
     if (!ORPHANED(c, id0)) {
-        if (co && c->retry && r > 0) retry_out_unbuffered(c);
+        if (co && c->retry) retry_out_unbuffered(c, r, err);
         io_end(fd, c, OP_SPLICE, co != NULL, r, r < 0 ? err : 0, t0);
     }
     errno = err;
@@ -826,7 +941,7 @@ ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
 
 /* ---- input ------------------------------------------------------------------- */
 
-#define IN_CALL(op, call_expr)                                                                     \
+#define IN_CALL(op, call_expr, iov, iovcnt)                                                        \
     do {                                                                                           \
         if (guard_active()) return (ssize_t)(call_expr);                                           \
         uint64_t t0 = io_begin(fd, c), id0 = c->id;                                                \
@@ -845,6 +960,7 @@ ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
                 return r;                                                                          \
             }                                                                                      \
         }                                                                                          \
+        SNIFF(c, 0, iov, iovcnt, r);                                                               \
         io_end(fd, c, op, 0, r, err, t0);                                                          \
         if (r < 0) errno = err;                                                                    \
         return r;                                                                                  \
@@ -852,29 +968,32 @@ ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
 
 ssize_t watch_recv(int fd, struct conn *c, void *b, size_t n, int fl)
 {
-    IN_CALL(OP_RECV, real_recv(fd, b, n, fl));
+    IN_CALL(OP_RECV, real_recv(fd, b, n, fl), (&(struct iovec){b, n}), !(fl & MSG_PEEK));
 }
 
 ssize_t watch_recv_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl)
 {
-    IN_CALL(OP_RECV, real___recv_chk(fd, b, n, bl, fl));
+    IN_CALL(OP_RECV, real___recv_chk(fd, b, n, bl, fl), (&(struct iovec){b, n}), !(fl & MSG_PEEK));
 }
 
 ssize_t watch_recvfrom(int fd, struct conn *c, void *b, size_t n, int fl, struct sockaddr *sa,
                        socklen_t *len)
 {
-    IN_CALL(OP_RECVFROM, real_recvfrom(fd, b, n, fl, sa, len));
+    IN_CALL(OP_RECVFROM, real_recvfrom(fd, b, n, fl, sa, len), (&(struct iovec){b, n}),
+            !(fl & MSG_PEEK));
 }
 
 ssize_t watch_recvfrom_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl,
                            struct sockaddr *sa, socklen_t *len)
 {
-    IN_CALL(OP_RECVFROM, real___recvfrom_chk(fd, b, n, bl, fl, sa, len));
+    IN_CALL(OP_RECVFROM, real___recvfrom_chk(fd, b, n, bl, fl, sa, len), (&(struct iovec){b, n}),
+            !(fl & MSG_PEEK));
 }
 
 ssize_t watch_recvmsg(int fd, struct conn *c, struct msghdr *m, int fl)
 {
-    IN_CALL(OP_RECVMSG, real_recvmsg(fd, m, fl));
+    IN_CALL(OP_RECVMSG, real_recvmsg(fd, m, fl), m ? m->msg_iov : NULL,
+            m && !(fl & MSG_PEEK) ? m->msg_iovlen : 0);
 }
 
 int watch_recvmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, int fl,
@@ -891,17 +1010,17 @@ int watch_recvmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, in
 
 ssize_t watch_read(int fd, struct conn *c, void *b, size_t n)
 {
-    IN_CALL(OP_READ, real_read(fd, b, n));
+    IN_CALL(OP_READ, real_read(fd, b, n), (&(struct iovec){b, n}), 1);
 }
 
 ssize_t watch_read_chk(int fd, struct conn *c, void *b, size_t n, size_t bl)
 {
-    IN_CALL(OP_READ, real___read_chk(fd, b, n, bl));
+    IN_CALL(OP_READ, real___read_chk(fd, b, n, bl), (&(struct iovec){b, n}), 1);
 }
 
 ssize_t watch_readv(int fd, struct conn *c, const struct iovec *v, int n)
 {
-    IN_CALL(OP_READV, real_readv(fd, v, n));
+    IN_CALL(OP_READV, real_readv(fd, v, n), v, n > 0 ? n : 0);
 }
 
 /* ---- fd plumbing -------------------------------------------------------------- */
@@ -923,6 +1042,12 @@ int watch_dup3(int fd, int nfd, int fl, enum call_variant v)
     if (r >= 0 && conn_table_enabled() && fd != nfd &&
         (conn_table_get(fd) || conn_table_get(nfd)) && !in_vfork_child()) {
         int saved = errno;
+        /* The kernel closed what nfd was: if that was the last real fd of a
+         * dup'd connection, its other slots are stale and must go first. */
+        struct conn *old = conn_table_get(nfd);
+        if (conn_is_live(old) && atomic_load_explicit(&old->refs, memory_order_relaxed) > 1 &&
+            !guard_active())
+            forget_stale_twins(old);
         conn_table_dup(fd, r);
         errno = saved;
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# causes.bats: every cause code of DESIGN.md produced by a REAL failure, not a
+# causes.bats: every cause code (docs/design.md "The record") from a REAL failure, not a
 # synthetic one: real servers (resetd, small python servers), real clients
 # (the C client, python http.client and raw sockets), and for the timeouts a
 # private network namespace whose iptables rules drop packets. Each test
@@ -9,6 +9,13 @@
 # The classifier's unit tests (tests/unit/cause_test.c) cover the rule table
 # case by case; this file proves the rules meet reality: the counters,
 # exchanges, EOF flags and TCP_INFO snapshots the shim really collects.
+#
+# The second half is the accuracy matrix of the README: real clients (curl,
+# python http.client and requests, node http and fetch, wget, redis-cli,
+# psql), real intermediaries (nginx, HAProxy) and real failure mechanisms
+# (kill -9, idle timeouts with RST and FIN, request limits, slow requests,
+# iptables REJECT and DROP, ss -K, TLS). Every record is also checked against
+# hint_fits.jq: no hint may contradict its own record's fields.
 
 load lib
 
@@ -105,6 +112,13 @@ except OSError as e:
 EOF
 
     # cause_server.py MODE PORT_FILE: a server resetd has no mode for.
+    #   tls-rst-after-request: TLS handshake (cert.pem/key.pem next to the
+    #                 script), read the request, abort (RST) without answering.
+    #   tls-slow-close: TLS handshake, read the request, close (FIN, no
+    #                 close_notify) 2 s later without answering.
+    #   tls-rst-on-hello: read the ClientHello, abort: a TLS handshake reset.
+    #   hang:         read the request, create PORT_FILE.got, never answer
+    #                 (kill -9 it, or what is in front of it).
     #   early-answer: read 4 bytes of the request, answer 413 at once, wait
     #                 50 ms, close() with the rest of the upload unread (RST).
     #   big-response: answer any request with 8 MiB (a client that gives up
@@ -112,8 +126,19 @@ EOF
 #   read-request: read until the peer goes away (a server under the shim
     #                 whose client aborts).
     cat >"$CAUSE_SERVER" <<'EOF'
-import os, socket, sys, time
+import os, socket, ssl, struct, sys, time
 mode, port_file = sys.argv[1], sys.argv[2]
+here = os.path.dirname(os.path.abspath(__file__))
+def abort(s):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+def read_request(s):
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(4096)
+        if not d:
+            break
+        buf += d
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("127.0.0.1", 0)); l.listen(16)
 with open(port_file + ".tmp", "w") as f:
@@ -135,9 +160,67 @@ try:
     elif mode == "read-request":
         while c.recv(4096):
             pass
+    elif mode == "tls-rst-after-request":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(here, "cert.pem"), os.path.join(here, "key.pem"))
+        t = ctx.wrap_socket(c, server_side=True)
+        read_request(t)
+        time.sleep(0.05)
+        abort(t)
+        time.sleep(2)
+    elif mode == "tls-slow-close":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(here, "cert.pem"), os.path.join(here, "key.pem"))
+        t = ctx.wrap_socket(c, server_side=True)
+        read_request(t)
+        time.sleep(2)
+        t.close()
+        time.sleep(1)
+    elif mode == "tls-rst-on-hello":
+        c.recv(16)
+        time.sleep(0.05)
+        abort(c)
+        time.sleep(2)
+    elif mode == "hang":
+        read_request(c)
+        open(port_file + ".got", "w").close()
+        time.sleep(60)
 except OSError as e:
     print("server error:", e.errno, e)
     sys.exit(1)
+EOF
+    if command -v openssl >/dev/null; then
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout "$H/key.pem" -out "$H/cert.pem" -days 2 -subj /CN=localhost >/dev/null 2>&1
+    fi
+
+    # hint_fits.jq: true when the record's hint agrees with its own fields
+    # (the numbers it quotes, the role, reset vs EOF, the request number).
+    export HINT_FITS="$H/hint_fits.jq"
+    cat >"$HINT_FITS" <<'EOF'
+def secs: (. // 0 | floor) as $m | "\($m / 1000 | floor).\(($m / 100 | floor) % 10) s";
+def has($s): .cause.hint | contains($s);
+.cause.code as $c
+| [ ($c != "idle_reuse" or (.role == "client" and .reused and has("sat idle \(.idle_before_ms | secs)"))),
+    ($c != "idle_close" or (.role == "client" and .idle_ms >= 1000 and has("idle \(.idle_ms | secs) then")
+                            and has(if .type == "eof" then "then FIN" else "then RST" end))),
+    ($c != "response_timeout" or (.role == "client" and .idle_ms >= 1000
+                            and has("no response \(.idle_ms | secs) after the request")
+                            and has(if .type == "eof" then "then EOF" else "then a reset" end))),
+    ($c != "client_abort" or .role == "server"),
+    (($c != "refused" and $c != "connect_timeout") or (.bytes_out == 0 and .exchanges == 0)),
+    ($c != "reset_mid_stream" or .bytes_in > 0),
+    ($c != "unread_data_close" or .bytes_out > 0),
+    ((has("(EOF)") | not) or .type == "eof"),
+    ((has("peer reset") | not) or .type == "reset"),
+    ((has("TLS handshake") | not) or .exchanges == 0),
+    ((.cause.hint | test("^(FIN|reset) [0-9.]+ s after the last bytes") | not)
+        or has(" \(.idle_ms | secs) after the last bytes")),
+    ((.cause.hint | [match("request ([0-9]+) on a reused").captures[0].string | tonumber] | first) as $n
+        | $n == null or ($n == .exchanges and .reused)),
+    ((.cause.hint | [match("[(]([0-9]+) retransmissions").captures[0].string | tonumber] | first) as $n
+        | $n == null or $n == .tcp.total_retrans)
+  ] | all
 EOF
 }
 
@@ -195,16 +278,45 @@ in_ns() {
     ip netns exec "$NS" "$@"
 }
 
+# start_server_in_ns MODE [resetd args...]: start_server, with resetd running
+# inside $NS (call need_netns first).
+start_server_in_ns() {
+    local real="$RESETD"
+    RESETD="$T/resetd-in-ns"
+    printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$NS" "$real" >"$RESETD"
+    chmod +x "$RESETD"
+    start_server "$@"
+    RESETD="$real"
+}
+
 # assert_cause CODE STEP: exactly one record, of a connection the shim
 # tracked from its start (not one adopted at its failure), whose cause is
 # CODE with a hint that contains the next step STEP.
 assert_cause() {
     local code="$1" step="$2"
+    if [ -n "${ACCURACY_OUT:-}" ]; then # the README's accuracy table: test, expected, actual
+        printf '%s\t%s\t%s\n' "$BATS_TEST_DESCRIPTION" "$code" \
+            "$(records | jq -r '.cause.code // "-"' | paste -sd, -)" >>"$ACCURACY_OUT"
+    fi
     assert_record_count 1
     assert_jq 'any(.events[]; .op == "connect" or .op == "accept")'
     assert_jq '.cause.code == $c' --arg c "$code"
     assert_jq '(.cause.hint | type) == "string" and (.cause.hint | length) > 20'
     assert_jq '.cause.hint | contains($s)' --arg s "$step"
+    assert_hint_fits
+}
+
+# assert_hint_fits: no record's hint contradicts the record's own fields.
+assert_hint_fits() {
+    local bad
+    bad="$(records | jq -c "select(.cause and ($(<"$HINT_FITS") | not))")" || {
+        echo "hint_fits.jq failed" >&2
+        return 1
+    }
+    if [ -n "$bad" ]; then
+        echo "hint contradicts its record: $bad" >&2
+        return 1
+    fi
 }
 
 @test "refused: connect to a port nothing listens on" {
@@ -247,23 +359,23 @@ assert_cause() {
     assert_jq '.op == "recv" and .bytes_in > 1000 and .errno == "ECONNRESET"'
 }
 
-@test "reset_mid_stream (server role): the client aborts with SO_LINGER 0" {
+@test "client_abort (server role): the client aborts with SO_LINGER 0" {
     start_py_server read-request shim
     local server_pid="${PY_PIDS[-1]}"
     run_shim "$PYTHON" "$CAUSE_CLIENT" abort "$PORT"
     assert_equal 0 "$status" "client exit status"
     wait "$server_pid" || true
-    assert_cause reset_mid_stream "check the client side"
+    assert_cause client_abort "check the client side"
     assert_jq '.role == "server" and .op == "recv" and .errno == "ECONNRESET" and .bytes_in > 0'
 }
 
-@test "reset_mid_stream (server role): the client gives up mid-download and closes" {
+@test "client_abort (server role): the client gives up mid-download and closes" {
     start_py_server big-response shim
     local server_pid="${PY_PIDS[-1]}"
     run_shim "$PYTHON" "$CAUSE_CLIENT" read-some-close "$PORT"
     assert_equal 0 "$status" "client exit status"
     wait "$server_pid" || true
-    assert_cause reset_mid_stream "check the client side"
+    assert_cause client_abort "check the client side"
     assert_jq '.role == "server" and (.op == "send" or .op == "sendto") and (.errno == "ECONNRESET" or .errno == "EPIPE")'
 }
 
@@ -340,7 +452,7 @@ assert_cause() {
     # The classic BSD source of ECONNABORTED: a client connects, aborts with
     # SO_LINGER 0, and only then the server accepts. Linux hands the dead
     # connection to accept() and the server's first recv fails with
-    # ECONNRESET instead, which is a client abort (reset_mid_stream).
+    # ECONNRESET instead, which is a client abort.
     run_shim "$PYTHON" -c '
 import socket, struct, sys, time
 l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4)
@@ -358,7 +470,7 @@ error 104" "$output" "python output (accept succeeds, recv gets ECONNRESET)"
     assert_record_count 1
     assert_jq '.op == "recv"'
     assert_jq '.errno == "ECONNRESET" and .role == "server"'
-    assert_cause reset_mid_stream "check the client side"
+    assert_cause client_abort "check the client side"
 }
 
 @test "connect_timeout: SYNs dropped in a network namespace (tcp_syn_retries=1)" {
@@ -384,11 +496,7 @@ error 104" "$output" "python output (accept succeeds, recv gets ECONNRESET)"
 
 @test "retransmit_timeout: an established connection whose packets start being dropped (TCP_USER_TIMEOUT)" {
     need_netns
-    RESETD_REAL="$RESETD"
-    RESETD="$T/resetd-in-ns"
-    printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$NS" "$RESETD_REAL" >"$RESETD"
-    chmod +x "$RESETD"
-    start_server silent
+    start_server_in_ns silent
     CAUSE_HOOK="ip netns exec $NS iptables -A INPUT -p tcp --dport $PORT -j DROP" \
         run_shim ip netns exec "$NS" "$PYTHON" "$CAUSE_CLIENT" hold "$PORT" 1500 before
     assert_equal 1 "$status"
@@ -401,11 +509,7 @@ error 104" "$output" "python output (accept succeeds, recv gets ECONNRESET)"
 
 @test "retransmit_timeout: ICMP host-unreachable answers on an established connection (EHOSTUNREACH)" {
     need_netns
-    RESETD_REAL="$RESETD"
-    RESETD="$T/resetd-in-ns"
-    printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$NS" "$RESETD_REAL" >"$RESETD"
-    chmod +x "$RESETD"
-    start_server silent
+    start_server_in_ns silent
     CAUSE_HOOK="ip netns exec $NS iptables -A INPUT -p tcp --dport $PORT -j REJECT --reject-with icmp-host-unreachable" \
         run_shim ip netns exec "$NS" "$PYTHON" "$CAUSE_CLIENT" hold "$PORT" 1500 before
     assert_equal 1 "$status"
@@ -432,4 +536,514 @@ except OSError as e:
     assert_equal 1 "$status"
     assert_cause reset_before_response "server's logs"
     assert_jq '.peer == "127.0.0.1:\($p)"' --arg p "$PORT"
+}
+
+# ---- classification on real programs: the cases that used to be wrong --------------
+
+# free_port: a loopback port nobody listens on right now.
+free_port() {
+    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for_port PORT: until something accepts on 127.0.0.1:PORT (5 s).
+wait_for_port() {
+    local i
+    for ((i = 0; i < 250; i++)); do
+        if (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.02
+    done
+    echo "nothing listens on $1 after 5 s" >&2
+    return 1
+}
+
+# start_bg NAME [shim] CMD...: CMD in the background (under the shim, logging
+# to $LOG_DIR, with the second argument "shim"); output in $T/NAME.out.
+start_bg() {
+    local name="$1" pre=""
+    shift
+    if [ "$1" = shim ]; then
+        pre="$SHIM_PRELOAD"
+        shift
+    fi
+    env ${pre:+LD_PRELOAD="$pre"} "$@" >"$T/$name.out" 2>&1 </dev/null 3>&- &
+    SERVER_PIDS+=("$!")
+}
+
+need_tls() {
+    [ -s "$BATS_FILE_TMPDIR/cert.pem" ] || skip "openssl could not make a test certificate"
+}
+
+@test "TLS: curl's fresh HTTPS request reset by the server is request 1, not a reused connection" {
+    need_preloadable curl
+    need_tls
+    start_py_server tls-rst-after-request
+    run_shim curl -sSk "https://127.0.0.1:$PORT/"
+    assert_equal 56 "$status" "curl exit status (recv failure)"
+    assert_cause reset_before_response "check the server's logs"
+    assert_jq '.exchanges == 1 and .reused == false and .errno == "ECONNRESET" and .bytes_out > 0'
+}
+
+@test "TLS: python's HTTPS request reset after it was read is reset_before_response, not mid-stream" {
+    need_tls
+    start_py_server tls-rst-after-request
+    run_shim "$PYTHON" -c '
+import http.client, ssl, sys
+c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ssl._create_unverified_context())
+c.request("GET", "/")
+c.getresponse()' "$PORT"
+    assert_equal 1 "$status"
+    assert_cause reset_before_response "check the server's logs"
+    assert_jq '.exchanges == 1 and .reused == false'
+}
+
+@test "TLS: a reset during the handshake gets the TLS hint, not 'the request was sent'" {
+    need_preloadable curl
+    need_tls
+    start_py_server tls-rst-on-hello
+    run_shim curl -sSk "https://127.0.0.1:$PORT/"
+    [ "$status" != 0 ]
+    assert_cause reset_before_response "openssl s_client"
+    assert_jq '.exchanges == 0 and (.cause.hint | contains("during the TLS handshake"))'
+    assert_jq '.cause.hint | contains("request was sent") | not'
+}
+
+@test "wget: the server closes 20 ms after the 2nd request on a keep-alive connection: not idle_reuse" {
+    need_preloadable wget
+    command -v wget >/dev/null || skip "wget is not installed"
+    start_server request-limit --every 1 --delay-ms 20
+    run_shim wget -q -O /dev/null -t 1 "http://127.0.0.1:$PORT/a" "http://127.0.0.1:$PORT/b"
+    assert_record_count 1
+    assert_jq '.type == "eof" and .exchanges == 2 and .reused == true and .idle_before_ms < 500'
+    assert_cause reset_before_response "per-connection request limit, e.g. nginx keepalive_requests"
+    assert_jq '.cause.hint | contains("already closed") | not'
+}
+
+@test "a server that kills a running request 1.3 s in: reset_before_response naming the wait, not idle_reuse" {
+    # Two requests on one connection, the second one killed by the server
+    # (the mariadb KILL <id> story): EOF long after the request, nothing idle.
+    start_server request-limit --every 1 --delay-ms 1300
+    run_shim "$PYTHON" "$CAUSE_CLIENT" keepalive "$PORT" 0
+    assert_equal 1 "$status"
+    assert_cause reset_before_response "closed the connection (EOF)"
+    assert_jq '.exchanges == 2 and .idle_ms >= 1000 and (.cause.hint | test("it came 1\\.[0-9] s after the request"))'
+}
+
+@test "response_timeout: curl's request closed unanswered after 2 s (a server request timeout)" {
+    need_preloadable curl
+    start_server slow-close --delay-ms 2000
+    run_shim curl -sS "http://127.0.0.1:$PORT/"
+    assert_equal 52 "$status" "curl exit status (empty reply)"
+    assert_cause response_timeout "raise that timeout"
+    assert_jq '.type == "eof" and .exchanges == 1 and .bytes_in == 0 and .idle_ms >= 1900'
+    assert_jq '.cause.hint | contains("round 2 s")'
+}
+
+@test "response_timeout: python's request reset unanswered after 2 s" {
+    start_server rst-after-request --delay-ms 2000
+    run_shim "$PYTHON" "$CAUSE_CLIENT" keepalive "$PORT" 0
+    assert_equal 1 "$status"
+    assert_cause response_timeout "server's logs"
+    assert_jq '.errno == "ECONNRESET" and .exchanges == 1 and .idle_ms >= 1900'
+}
+
+# node_pool_client URL: one request on a keep-alive pool (node's http.Agent
+# or fetch), then 2.5 s idle with the pooled connection open.
+NODE_HTTP_POOL='
+const http = require("http");
+const agent = new http.Agent({keepAlive: true});
+http.get(process.argv[1], {agent}, r => {
+    r.resume();
+    r.on("end", () => { console.log("status", r.statusCode); setTimeout(() => {}, 2500); });
+});'
+NODE_FETCH_POOL='
+fetch(process.argv[1]).then(r => r.text()).then(t => {
+    console.log("body", t.trim()); setTimeout(() => {}, 2500);
+});'
+
+@test "idle_close: node fetch's pooled connection reset by the server after 1.5 s idle is only counted" {
+    command -v node >/dev/null || skip "node is not installed"
+    start_server idle-close --delay-ms 1500
+    run_shim node -e "$NODE_FETCH_POOL" "http://127.0.0.1:$PORT/"
+    assert_equal 0 "$status" "node exit status ($stderr)"
+    assert_equal "body ok" "$output"
+    assert_record_count 0
+}
+
+@test "idle_close: with RSTWATCH_RECORD=errors node fetch's idle pooled connection gets its record" {
+    command -v node >/dev/null || skip "node is not installed"
+    start_server idle-close --delay-ms 1500
+    RSTWATCH_RECORD=errors run_shim node -e "$NODE_FETCH_POOL" "http://127.0.0.1:$PORT/"
+    assert_equal 0 "$status"
+    assert_cause idle_close "nothing failed"
+    assert_jq '.errno == "ECONNRESET" and .idle_ms >= 1000 and .bytes_in > 0'
+}
+
+@test "idle_close: node http.Agent's pooled connection closed with FIN after 1.5 s idle (RECORD=errors)" {
+    command -v node >/dev/null || skip "node is not installed"
+    start_server idle-fin --delay-ms 1500
+    RSTWATCH_RECORD=errors run_shim node -e "$NODE_HTTP_POOL" "http://127.0.0.1:$PORT/"
+    assert_equal 0 "$status"
+    assert_cause idle_close "nothing failed"
+    assert_jq '.type == "eof" and .idle_ms >= 1000 and (.cause.hint | contains("then FIN"))'
+}
+
+@test "a write after this program's own shutdown(SHUT_WR) is counted, not recorded (RECORD=errors records it)" {
+    start_server silent
+    local prog='
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"bye")
+s.shutdown(socket.SHUT_WR)
+try:
+    s.send(b"more")
+except BrokenPipeError:
+    print("EPIPE")'
+    run_shim "$PYTHON" -c "$prog" "$PORT"
+    assert_equal "EPIPE" "$output"
+    assert_record_count 0
+    RSTWATCH_RECORD=errors run_shim "$PYTHON" -c "$prog" "$PORT"
+    assert_cause local_abort "not a network failure"
+}
+
+@test "a non-HTTP protocol reset at its 2nd message gets no HTTP advice" {
+    start_server stale-keepalive
+    run_shim "$PYTHON" -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"hello one\n"); print(s.recv(100)[:12])
+s.sendall(b"hello two\n"); s.recv(100)' "$PORT"
+    assert_equal 1 "$status"
+    assert_cause reset_before_response "per-connection request limit"
+    assert_jq '.exchanges == 2 and (.cause.hint | test("keepalive_requests|nginx|HTTP") | not)'
+}
+
+# ---- the accuracy matrix: real clients, intermediaries and failure mechanisms --------
+
+# kill_when_request_held PID: kill -9 PID once the hang server has the
+# request (at most 10 s), so the kill lands while the request is outstanding.
+kill_when_request_held() {
+    local i
+    exec 3>&-
+    for ((i = 0; i < 500; i++)); do
+        [ -e "$T/py.hang.port.got" ] && break
+        sleep 0.02
+    done
+    kill -9 "$1"
+}
+
+@test "matrix: curl, server killed (kill -9) while it holds the request -> reset_before_response" {
+    need_preloadable curl
+    start_py_server hang
+    local server_pid="${PY_PIDS[-1]}"
+    kill_when_request_held "$server_pid" &
+    run_shim curl -sS "http://127.0.0.1:$PORT/"
+    assert_equal 52 "$status" "curl exit status (empty reply)"
+    assert_cause reset_before_response "crashed or restarted"
+    assert_jq '.type == "eof" and .exchanges == 1 and .bytes_in == 0'
+}
+
+@test "matrix: python requests, per-connection request limit hit by the 2nd request -> reset_before_response" {
+    "$PYTHON" -c 'import requests' 2>/dev/null || skip "python3-requests is not installed"
+    start_server request-limit --every 1 --delay-ms 20
+    run_shim "$PYTHON" -c '
+import requests, sys
+s = requests.Session()
+u = "http://127.0.0.1:%s/" % sys.argv[1]
+print(s.get(u).status_code)
+s.get(u)' "$PORT"
+    assert_equal 1 "$status"
+    assert_cause reset_before_response "per-connection request limit"
+    assert_jq '.exchanges == 2 and .reused == true'
+}
+
+@test "matrix: node http client, request reset by the server -> reset_before_response" {
+    command -v node >/dev/null || skip "node is not installed"
+    start_server rst-after-request
+    run_shim node -e '
+const http = require("http");
+http.get(process.argv[1], r => r.resume()).on("error", e => { console.log(e.code); process.exit(1); });' \
+        "http://127.0.0.1:$PORT/"
+    assert_equal 1 "$status"
+    assert_equal ECONNRESET "$output"
+    assert_cause reset_before_response "check the server's logs"
+}
+
+@test "matrix: redis-cli, redis-server's idle timeout (timeout 1) closed the connection before the 2nd PING -> idle_reuse" {
+    command -v redis-server >/dev/null || skip "redis-server is not installed"
+    command -v redis-cli >/dev/null || skip "redis-cli is not installed"
+    local port
+    port="$(free_port)"
+    mkdir -p "$T/redis"
+    start_bg redis redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$T/redis" --daemonize no --timeout 1 --logfile "$T/redis/redis.log"
+    wait_for_port "$port"
+    run_shim redis-cli -p "$port" -r 2 -i 3 PING
+    [[ "$output" == PONG* ]] || { echo "$output" >&2; false; }
+    assert_cause idle_reuse "set the client's idle timeout below"
+    assert_jq '.type == "eof" and .exchanges == 2 and .idle_before_ms >= 2000'
+    assert_jq '.cause.hint | contains("the peer had already closed it")'
+}
+
+@test "matrix: psql, startup message reset by the server -> reset_before_response" {
+    need_preloadable psql
+    command -v psql >/dev/null || skip "psql is not installed"
+    start_server rst-after-request
+    PGCONNECT_TIMEOUT=5 run_shim psql "host=127.0.0.1 port=$PORT user=x dbname=x sslmode=disable" -c 'select 1'
+    assert_equal 2 "$status" "psql exit status"
+    assert_cause reset_before_response "check the server's logs"
+    assert_jq '.exchanges == 1 and .bytes_in == 0'
+}
+
+# nginx_proxy UPSTREAM_PORT: nginx (one process, under the shim) proxying
+# /plain/ to the upstream with a new connection per request, and /ka/ over an
+# upstream keep-alive pool. Sets NGX_PORT.
+nginx_proxy() {
+    local nginx=/usr/sbin/nginx
+    [ -x "$nginx" ] || nginx="$(command -v nginx)" || skip "nginx is not installed"
+    local d="$T/nginx"
+    mkdir -p "$d/tmp"
+    NGX_PORT="$(free_port)"
+    cat >"$d/nginx.conf" <<EOF
+daemon off;
+master_process off;
+pid $d/nginx.pid;
+error_log $d/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp;
+    proxy_temp_path $d/tmp;
+    fastcgi_temp_path $d/tmp;
+    uwsgi_temp_path $d/tmp;
+    scgi_temp_path $d/tmp;
+    upstream pool { server 127.0.0.1:$1; keepalive 4; }
+    server {
+        listen 127.0.0.1:$NGX_PORT;
+        location /plain/ { proxy_pass http://127.0.0.1:$1/; }
+        location /ka/ {
+            proxy_pass http://pool/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    start_bg nginx shim "$nginx" -p "$d" -c "$d/nginx.conf"
+    wait_for_port "$NGX_PORT"
+}
+
+@test "matrix: nginx reverse proxy, no upstream keep-alive, upstream resets the request -> reset_before_response (nginx's record)" {
+    start_server rst-after-request
+    nginx_proxy "$PORT"
+    run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NGX_PORT/plain/x"
+    assert_equal 502 "$output" "curl's HTTP status through nginx"
+    stop_servers
+    assert_cause reset_before_response "check the server's logs"
+    assert_jq '.role == "client" and .peer == "127.0.0.1:\($p)" and .exchanges == 1' --arg p "$PORT"
+}
+
+@test "matrix: nginx upstream keep-alive pool, upstream resets the idle connection after 1.5 s -> idle_close (RECORD=errors)" {
+    start_server idle-close --delay-ms 1500
+    RSTWATCH_RECORD=errors nginx_proxy "$PORT"
+    run curl -s "http://127.0.0.1:$NGX_PORT/ka/x"
+    assert_equal ok "$output" "curl's body through nginx"
+    sleep 2.5
+    stop_servers
+    assert_cause idle_close "nothing failed"
+    assert_jq '.role == "client" and .idle_ms >= 1000'
+}
+
+@test "matrix: nginx upstream keep-alive pool, idle close under the default RECORD=resets -> counted, no record" {
+    start_server idle-close --delay-ms 1500
+    nginx_proxy "$PORT"
+    run curl -s "http://127.0.0.1:$NGX_PORT/ka/x"
+    assert_equal ok "$output"
+    sleep 2.5
+    stop_servers
+    assert_record_count 0
+}
+
+# haproxy_proxy UPSTREAM_PORT: HAProxy (under the shim) in front of the
+# upstream, reusing idle server connections (http-reuse always). Sets HP_PORT.
+haproxy_proxy() {
+    command -v haproxy >/dev/null || skip "haproxy is not installed"
+    HP_PORT="$(free_port)"
+    cat >"$T/haproxy.cfg" <<EOF
+global
+    maxconn 64
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+    retries 0
+    http-reuse always
+frontend f
+    bind 127.0.0.1:$HP_PORT
+    default_backend b
+backend b
+    server s1 127.0.0.1:$1
+EOF
+    start_bg haproxy shim haproxy -db -f "$T/haproxy.cfg"
+    wait_for_port "$HP_PORT"
+}
+
+@test "matrix: HAProxy's idle server connection reset by the upstream after 1.5 s -> idle_close (RECORD=errors)" {
+    start_server idle-close --delay-ms 1500
+    RSTWATCH_RECORD=errors haproxy_proxy "$PORT"
+    run curl -s "http://127.0.0.1:$HP_PORT/x"
+    assert_equal ok "$output" "curl's body through HAProxy"
+    sleep 2.5
+    stop_servers
+    assert_cause idle_close "nothing failed"
+    assert_jq '.role == "client" and .peer == "127.0.0.1:\($p)" and .idle_ms >= 1000' --arg p "$PORT"
+}
+
+@test "matrix: HAProxy in front of an upstream that resets the request -> reset_before_response (HAProxy's record)" {
+    start_server rst-after-request
+    haproxy_proxy "$PORT"
+    run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HP_PORT/x"
+    assert_equal 502 "$output" "curl's HTTP status through HAProxy"
+    stop_servers
+    assert_cause reset_before_response "check the server's logs"
+    assert_jq '.role == "client" and .peer == "127.0.0.1:\($p)"' --arg p "$PORT"
+}
+
+@test "matrix: python, a firewall rejects the request with a TCP reset (iptables REJECT tcp-reset) -> reset_before_response" {
+    need_netns
+    start_server_in_ns silent
+    CAUSE_HOOK="ip netns exec $NS iptables -A INPUT -p tcp --dport $PORT -j REJECT --reject-with tcp-reset" \
+        run_shim ip netns exec "$NS" "$PYTHON" "$CAUSE_CLIENT" hold "$PORT" 0 before
+    assert_equal 1 "$status"
+    assert_cause reset_before_response "check the server's logs"
+    assert_jq '.errno == "ECONNRESET" and .bytes_out > 0 and .bytes_in == 0'
+}
+
+@test "matrix: curl over TLS to nginx, nginx killed (kill -9) during a fresh request -> reset_before_response, request 1" {
+    # The TLS handshake used to count as an exchange: this record said
+    # "reused" and idle_reuse although the server had crashed.
+    need_tls
+    need_preloadable curl
+    local nginx=/usr/sbin/nginx
+    [ -x "$nginx" ] || nginx="$(command -v nginx)" || skip "nginx is not installed"
+    start_py_server hang
+    local up="$PORT" d="$T/nginx-tls"
+    mkdir -p "$d/tmp"
+    NGX_PORT="$(free_port)"
+    cat >"$d/nginx.conf" <<EOF
+daemon off;
+master_process off;
+pid $d/nginx.pid;
+error_log $d/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp;
+    proxy_temp_path $d/tmp;
+    fastcgi_temp_path $d/tmp;
+    uwsgi_temp_path $d/tmp;
+    scgi_temp_path $d/tmp;
+    server {
+        listen 127.0.0.1:$NGX_PORT ssl;
+        ssl_certificate $BATS_FILE_TMPDIR/cert.pem;
+        ssl_certificate_key $BATS_FILE_TMPDIR/key.pem;
+        location / { proxy_pass http://127.0.0.1:$up/; }
+    }
+}
+EOF
+    start_bg nginx "$nginx" -p "$d" -c "$d/nginx.conf"
+    local ngx_pid="${SERVER_PIDS[-1]}"
+    wait_for_port "$NGX_PORT"
+    kill_when_request_held "$ngx_pid" &
+    run_shim curl -sSk "https://127.0.0.1:$NGX_PORT/"
+    [ "$status" != 0 ]
+    assert_cause reset_before_response "server's logs"
+    assert_jq '.exchanges == 1 and .reused == false and .bytes_out > 0'
+}
+
+@test "matrix: connect to a missing unix socket path under RECORD=all -> refused, not 'no pattern fits'" {
+    RSTWATCH_RECORD=all run_shim "$PYTHON" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+except FileNotFoundError:
+    print("ENOENT")' "$T/no-such.sock"
+    assert_equal ENOENT "$output"
+    assert_record_count 1
+    assert_jq '.errno == "ENOENT" and .cause.code == "refused" and (.cause.hint | contains("no socket exists at that path"))'
+    assert_hint_fits
+}
+
+@test "matrix: python HTTPS reuses a connection nginx closed at keepalive_timeout (close_notify + FIN) -> idle_reuse" {
+    # OpenSSL stops at the peer's close_notify and never reads the FIN: the
+    # record comes when the app closes the connection.
+    need_tls
+    local nginx=/usr/sbin/nginx
+    [ -x "$nginx" ] || nginx="$(command -v nginx)" || skip "nginx is not installed"
+    local d="$T/nginx-ka"
+    mkdir -p "$d/tmp"
+    NGX_PORT="$(free_port)"
+    cat >"$d/nginx.conf" <<EOF
+daemon off;
+master_process off;
+pid $d/nginx.pid;
+error_log $d/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    keepalive_timeout 1s;
+    client_body_temp_path $d/tmp;
+    proxy_temp_path $d/tmp;
+    fastcgi_temp_path $d/tmp;
+    uwsgi_temp_path $d/tmp;
+    scgi_temp_path $d/tmp;
+    server {
+        listen 127.0.0.1:$NGX_PORT ssl;
+        ssl_certificate $BATS_FILE_TMPDIR/cert.pem;
+        ssl_certificate_key $BATS_FILE_TMPDIR/key.pem;
+        location / { return 200 "ok\n"; }
+    }
+}
+EOF
+    start_bg nginx "$nginx" -p "$d" -c "$d/nginx.conf"
+    wait_for_port "$NGX_PORT"
+    run_shim "$PYTHON" -c '
+import http.client, ssl, sys, time
+c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ssl._create_unverified_context())
+c.request("GET", "/"); r = c.getresponse(); print(r.status, r.read())
+time.sleep(2.5)
+c.request("GET", "/"); c.getresponse()' "$NGX_PORT"
+    assert_equal 1 "$status"
+    [[ "$stderr" == *RemoteDisconnected* ]] || { echo "$stderr" >&2; false; }
+    assert_cause idle_reuse "set the client's idle timeout below"
+    assert_jq '.type == "eof" and .exchanges == 2 and .idle_before_ms >= 2000'
+    assert_jq '.cause.hint | contains("the peer had already closed it") and contains("close_notify")'
+    assert_jq '.local | startswith("127.0.0.1:")'
+}
+
+@test "TLS: a fresh request closed unanswered after 2 s, after session tickets: recorded, and unknown says why" {
+    # Session tickets and a short response look alike from outside the TLS
+    # stream, so the record must not pretend to know which it was.
+    need_tls
+    start_py_server tls-slow-close
+    run_shim "$PYTHON" -c '
+import http.client, ssl, sys
+c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ssl._create_unverified_context())
+c.request("GET", "/")
+c.getresponse()' "$PORT"
+    assert_equal 1 "$status"
+    assert_cause unknown "session tickets or a short response"
+    assert_jq '.type == "eof" and .exchanges == 1 and .idle_ms >= 1000 and (.cause.hint | test("^FIN [0-9.]+ s after the last bytes received"))'
+}
+
+@test "matrix: nginx as the server, its client aborts mid-request (SO_LINGER 0) -> client_abort (nginx's record)" {
+    start_server http
+    nginx_proxy "$PORT"
+    run "$PYTHON" "$CAUSE_CLIENT" abort "$NGX_PORT"
+    assert_equal 0 "$status"
+    sleep 0.3
+    stop_servers
+    assert_cause client_abort "check the client side"
+    assert_jq '.role == "server" and .errno == "ECONNRESET" and .bytes_in > 0'
 }

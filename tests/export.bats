@@ -10,7 +10,7 @@ setup() {
     F="$RSTWATCH_ROOT/tests/fixtures"
     RENDER="$RSTWATCH_ROOT/tests/browser/render.sh"
     PNGCHECK="$RSTWATCH_ROOT/tests/browser/pngcheck.py"
-    [ -x "$RSTWATCH" ] || skip "$RSTWATCH is not built yet"
+    [ -x "$RSTWATCH" ] || { echo "$RSTWATCH is missing (run make all)" >&2; return 1; }
 }
 
 teardown() {
@@ -225,8 +225,8 @@ all_fixtures() {
 # --- real logs ----------------------------------------------------------------------
 
 @test "real: a curl reset recorded by the shim exports to a loadable trace and an HTML timeline" {
-    [ -f "$SHIM" ] || skip "$SHIM is not built yet"
-    [ -x "$RESETD" ] || skip "$RESETD is not built yet"
+    need_shim
+    [ -x "$RESETD" ] || { echo "$RESETD is missing (run make check-helpers)" >&2; return 1; }
     command -v curl >/dev/null || skip "curl is not installed"
     need_preloadable curl
     start_server rst-after-request

@@ -5,8 +5,8 @@
 # pipelined or vectored requests, a socket closed behind the shim's back, a
 # blocked reader whose fd is closed by another thread) and checks that under
 # the shim it behaves exactly as it does bare: same output, same exit status,
-# and the same requests reaching the server (docs/design.md, "Never hurt the
-# host").
+# and the same requests reaching the server.
+# See docs/design.md "Never hurt the host".
 
 load lib
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
-# inject.bats: fault injection with RSTWATCH_INJECT (issue 5; syntax in the
-# header comment of shim/inject.c): reset, refuse and delay against real
-# servers on loopback, the matching keys (port, after, count, prob, seed),
+# inject.bats: fault injection with RSTWATCH_INJECT (syntax in the header
+# comment of shim/inject.c): reset, refuse and delay against real servers on
+# loopback, the matching keys (port, after, count, prob, seed),
 # determinism of the random choice, and malformed specs.
 
 load lib
@@ -9,123 +9,6 @@ load lib
 setup_file() {
     PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
     export PYTHON
-    PYDIR="$BATS_FILE_TMPDIR/py"
-    export PYDIR
-    mkdir -p "$PYDIR"
-
-    # seq.py HOST PORT N [SERVERLOG]: N GETs on one http.client connection.
-    # Prints "<i> <status> <bytes> <ms>" per request (ms: request to end of
-    # body) or "<i> error <Exception> <errno>"; after an error the next
-    # request goes out on a new connection. With SERVERLOG (server.py's
-    # log), after an error and BEFORE closing its socket it waits (<= 2 s)
-    # for the server to log how its side ended and prints "server: <line>"
-    # (a close with unread data would also reset the server's side, so the
-    # check must happen while the socket is still open). Exit 0.
-    cat >"$PYDIR/seq.py" <<'EOF'
-import http.client, re, signal, sys, time
-signal.alarm(30)
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-serverlog = sys.argv[4] if len(sys.argv) > 4 else None
-conn = http.client.HTTPConnection(host, port)
-for i in range(1, n + 1):
-    t = time.monotonic()
-    try:
-        conn.request("GET", "/%d" % i)
-        resp = conn.getresponse()
-        data = resp.read()
-    except OSError as e:
-        print("%d error %s %s" % (i, type(e).__name__, e.errno), flush=True)
-        if serverlog:
-            seen, deadline = "nothing", time.monotonic() + 2
-            while seen == "nothing" and time.monotonic() < deadline:
-                for line in open(serverlog):
-                    if re.match(r"conn [0-9]+ (eof|[A-Z])", line):
-                        seen = line.strip()
-                        break
-                time.sleep(0.01)
-            print("server: " + seen, flush=True)
-        conn.close()
-        continue
-    print("%d %d %d %d" % (i, resp.status, len(data), (time.monotonic() - t) * 1000), flush=True)
-conn.close()
-EOF
-
-    # conns.py PORT N: N connections, one GET each; prints "<i> ok" or
-    # "<i> <Exception>" per connection.
-    cat >"$PYDIR/conns.py" <<'EOF'
-import http.client, signal, sys
-signal.alarm(30)
-port, n = int(sys.argv[1]), int(sys.argv[2])
-for i in range(1, n + 1):
-    conn = http.client.HTTPConnection("127.0.0.1", port)
-    try:
-        conn.request("GET", "/")
-        conn.getresponse().read()
-        print("%d ok" % i, flush=True)
-    except OSError as e:
-        print("%d %s" % (i, type(e).__name__), flush=True)
-    conn.close()
-EOF
-
-    # connect.py PORT [N]: N (default 1) blocking connects; prints
-    # "<i> connected" or "<i> <Exception>"; exit 1 if any failed.
-    cat >"$PYDIR/connect.py" <<'EOF'
-import signal, socket, sys
-signal.alarm(30)
-port, n, bad = int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 1, 0
-for i in range(1, n + 1):
-    s = socket.socket()
-    try:
-        s.connect(("127.0.0.1", port))
-        print("%d connected" % i, flush=True)
-    except OSError as e:
-        print("%d %s" % (i, type(e).__name__), flush=True)
-        bad = 1
-    s.close()
-sys.exit(bad)
-EOF
-
-    # server.py PORTFILE LOG: a keep-alive HTTP server that logs, per
-    # connection, each request and how the connection ended:
-    # "conn <n> request <m>", then "conn <n> eof" or "conn <n> <Exception>".
-    cat >"$PYDIR/server.py" <<'EOF'
-import os, socket, sys, threading
-portfile, log = sys.argv[1], open(sys.argv[2], "a", buffering=1)
-lock = threading.Lock()
-def note(s):
-    with lock:
-        log.write(s + "\n")
-def serve(c, n):
-    buf, m = b"", 0
-    try:
-        while True:
-            while b"\r\n\r\n" not in buf:
-                chunk = c.recv(65536)
-                if not chunk:
-                    note("conn %d eof" % n)
-                    return
-                buf += chunk
-            _, _, buf = buf.partition(b"\r\n\r\n")
-            m += 1
-            note("conn %d request %d" % (n, m))
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
-    except OSError as e:
-        note("conn %d %s" % (n, type(e).__name__))
-    finally:
-        c.close()
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 0))
-srv.listen(64)
-with open(portfile + ".tmp", "w") as f:
-    f.write("%d\n" % srv.getsockname()[1])
-os.rename(portfile + ".tmp", portfile)
-n = 0
-while True:
-    c, _ = srv.accept()
-    n += 1
-    threading.Thread(target=serve, args=(c, n), daemon=True).start()
-EOF
 }
 
 setup() {
@@ -159,37 +42,37 @@ warnings() {
     printf '%s\n' "$shim_stderr" | grep '^rstwatch:' || true
 }
 
-# start_pyserver: starts server.py in the background (tracked like resetd
+# start_pyserver: starts clients.py keepalive-server in the background (tracked like resetd
 # servers, so teardown stops it); sets PORT and PYLOG.
 start_pyserver() {
     _server_seq=$((_server_seq + 1))
     local base="$T/pyserver.$_server_seq"
     PYLOG="$base.log"
     : >"$PYLOG"
-    "$PYTHON" "$PYDIR/server.py" "$base.port" "$PYLOG" >"$base.out" 2>"$base.err" </dev/null 3>&- &
+    "$PYTHON" "$CLIENTS_PY" keepalive-server "$base.port" "$PYLOG" >"$base.out" 2>"$base.err" </dev/null 3>&- &
     SERVER_PIDS+=("$!")
     local i
     for ((i = 0; i < 250; i++)); do
         [ -s "$base.port" ] && PORT="$(<"$base.port")" && return 0
         sleep 0.02
     done
-    echo "server.py did not start: $(cat "$base.err")" >&2
+    echo "keepalive-server did not start: $(cat "$base.err")" >&2
     return 1
 }
 
-# strip_ms: the seq.py output without the timing column.
+# strip_ms: the output of clients.py gets without the timing column.
 strip_ms() {
     sed -E 's/^([0-9]+ [0-9]+ [0-9]+) [0-9]+$/\1/'
 }
 
 @test "reset after 1 request: the second read fails with ECONNRESET, a record says so, the server sees a RST" {
     start_server http --count-file "$T/count"
-    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 3
+    run_bare "$PYTHON" "$CLIENTS_PY" gets 127.0.0.1 "$PORT" 3
     assert_equal "1 200 3
 2 200 3
 3 200 3" "$(strip_ms <<<"$bare_output")" "output without injection"
 
-    RSTWATCH_INJECT="reset:port=$PORT,after=1" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 3
+    RSTWATCH_INJECT="reset:port=$PORT,after=1" run_shim "$PYTHON" "$CLIENTS_PY" gets 127.0.0.1 "$PORT" 3
     assert_equal 0 "$shim_status"
     assert_equal "" "$shim_stderr" "stderr (a valid spec: no warning)"
     # request 2 fails; request 3 goes out on a new connection, which has
@@ -210,11 +93,11 @@ strip_ms() {
     # ECONNRESET, not a clean EOF (a python server logs how each ended).
     rm -rf "$LOG_DIR"
     start_pyserver
-    RSTWATCH_INJECT="reset:port=$PORT,after=1" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 3 "$PYLOG"
+    RSTWATCH_INJECT="reset:port=$PORT,after=1" run_shim "$PYTHON" "$CLIENTS_PY" gets 127.0.0.1 "$PORT" 3 "$PYLOG"
     assert_equal "1 200 3
 2 error ConnectionResetError 104
 server: conn 1 ConnectionResetError
-3 200 3" "$(strip_ms <<<"$shim_output")" "output against server.py"
+3 200 3" "$(strip_ms <<<"$shim_output")" "output against keepalive-server"
     local i
     for ((i = 0; i < 100; i++)); do
         grep -q '^conn 1 [A-Z]' "$PYLOG" && grep -q '^conn 2 eof' "$PYLOG" && break
@@ -227,7 +110,7 @@ server: conn 1 ConnectionResetError
 
 @test "an injected reset: the inject and reset records name the connection's local address" {
     start_server http
-    RSTWATCH_INJECT="reset:port=$PORT,after=1" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 2
+    RSTWATCH_INJECT="reset:port=$PORT,after=1" run_shim "$PYTHON" "$CLIENTS_PY" gets 127.0.0.1 "$PORT" 2
     assert_equal 2 "$(record_count)" "records (inject, reset)"
     # not "unknown", and not 0.0.0.0 (the socket is unbound once disconnected)
     assert_true "local addresses" \
@@ -238,11 +121,11 @@ server: conn 1 ConnectionResetError
     start_server http
     local other="$PORT"
     start_server http
-    RSTWATCH_INJECT="reset:port=$PORT" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$other" 2
+    RSTWATCH_INJECT="reset:port=$PORT" run_shim "$PYTHON" "$CLIENTS_PY" gets 127.0.0.1 "$other" 2
     assert_equal "1 200 3
 2 200 3" "$(strip_ms <<<"$shim_output")" "other port: no injection"
     [ ! -e "$LOG_DIR" ] || { records >&2; false; }
-    RSTWATCH_INJECT="reset:port=$PORT" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 2
+    RSTWATCH_INJECT="reset:port=$PORT" run_shim "$PYTHON" "$CLIENTS_PY" gets 127.0.0.1 "$PORT" 2
     assert_equal "1 error ConnectionResetError 104
 2 error ConnectionResetError 104" "$(strip_ms <<<"$shim_output")" "matching port, after=0: every connection"
     assert_equal 2 "$(count_type inject)"
@@ -250,7 +133,7 @@ server: conn 1 ConnectionResetError
 
 @test "refuse with count=2: without retry two connects fail, the third succeeds" {
     start_server http
-    RSTWATCH_INJECT="refuse:port=$PORT,count=2" run_shim "$PYTHON" "$PYDIR/connect.py" "$PORT" 3
+    RSTWATCH_INJECT="refuse:port=$PORT,count=2" run_shim "$PYTHON" "$CLIENTS_PY" connects "$PORT" 3
     assert_equal "1 ConnectionRefusedError
 2 ConnectionRefusedError
 3 connected" "$shim_output"
@@ -261,7 +144,7 @@ server: conn 1 ConnectionResetError
 @test "refuse with count=2 and RSTWATCH_RETRY=connect: the connect succeeds on the 3rd attempt" {
     start_server http
     RSTWATCH_INJECT="refuse:port=$PORT,count=2" RSTWATCH_RETRY=connect RSTWATCH_RETRY_BASE_MS=10 \
-        run_shim "$PYTHON" "$PYDIR/connect.py" "$PORT"
+        run_shim "$PYTHON" "$CLIENTS_PY" connects "$PORT"
     assert_equal "1 connected" "$shim_output" "the app's one connect (stderr: $shim_stderr)"
     assert_equal 0 "$shim_status"
     assert_equal 2 "$(count_type inject)" "inject records"
@@ -275,7 +158,7 @@ server: conn 1 ConnectionResetError
     start_server http
     local other="$PORT"
     start_server http
-    RSTWATCH_INJECT="delay:port=$PORT,delay_ms=300" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 2
+    RSTWATCH_INJECT="delay:port=$PORT,delay_ms=300" run_shim "$PYTHON" "$CLIENTS_PY" gets 127.0.0.1 "$PORT" 2
     assert_equal 0 "$shim_status"
     assert_equal "1 200 3
 2 200 3" "$(strip_ms <<<"$shim_output")"
@@ -287,7 +170,7 @@ server: conn 1 ConnectionResetError
     assert_true "delay records" 'all(.type == "inject" and .action == "delay")'
 
     rm -rf "$LOG_DIR"
-    RSTWATCH_INJECT="delay:port=$PORT,delay_ms=300" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$other" 2
+    RSTWATCH_INJECT="delay:port=$PORT,delay_ms=300" run_shim "$PYTHON" "$CLIENTS_PY" gets 127.0.0.1 "$other" 2
     for ms in $(awk '{ print $4 }' <<<"$shim_output"); do
         [ "$ms" -lt 300 ] || { echo "an undelayed request took $ms ms: $shim_output" >&2; false; }
     done
@@ -297,7 +180,7 @@ server: conn 1 ConnectionResetError
 @test "prob=0.5,seed=7: the same connections are reset in two runs" {
     start_server http
     local spec="reset:port=$PORT,prob=0.5,seed=7" first
-    RSTWATCH_INJECT="$spec" run_shim "$PYTHON" "$PYDIR/conns.py" "$PORT" 10
+    RSTWATCH_INJECT="$spec" run_shim "$PYTHON" "$CLIENTS_PY" conns "$PORT" 10
     first="$shim_output"
     local resets
     resets="$(grep -c ConnectionResetError <<<"$first" || true)"
@@ -308,21 +191,21 @@ server: conn 1 ConnectionResetError
     [ "$resets" -le 9 ]
     assert_equal "$resets" "$(count_type inject)" "inject records = resets the app saw"
     rm -rf "$LOG_DIR"
-    RSTWATCH_INJECT="$spec" run_shim "$PYTHON" "$PYDIR/conns.py" "$PORT" 10
+    RSTWATCH_INJECT="$spec" run_shim "$PYTHON" "$CLIENTS_PY" conns "$PORT" 10
     assert_equal "$first" "$shim_output" "second run with the same seed"
     assert_equal "$resets" "$(count_type inject)" "inject records, second run"
 }
 
 @test "a malformed spec warns once and injects nothing" {
     start_server http
-    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 3
+    run_bare "$PYTHON" "$CLIENTS_PY" gets 127.0.0.1 "$PORT" 3
     local spec
     for spec in "reset:port=abc" "explode:port=$PORT" "reset:after" "reset:port=$PORT,prob=2" \
         "reset:port=$PORT,bogus=1" "delay:port=$PORT,delay_ms=-5" "reset:port=$PORT;nonsense" \
         "reset:port=$PORT,after=1x" "refuse:port=99999"; do
         echo "# RSTWATCH_INJECT=$spec" >&2
         rm -rf "$LOG_DIR"
-        RSTWATCH_INJECT="$spec" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" 3
+        RSTWATCH_INJECT="$spec" run_shim "$PYTHON" "$CLIENTS_PY" gets 127.0.0.1 "$PORT" 3
         assert_equal 0 "$shim_status" "exit status with $spec"
         assert_equal "$(strip_ms <<<"$bare_output")" "$(strip_ms <<<"$shim_output")" "output with $spec"
         assert_equal "" "$(shim_stderr_without_warnings)" "stderr besides the warning"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# retry.bats: connect retry and idempotent replay (issue 5, DESIGN.md "Retry
-# and replay rules") seen from the outside: real clients (python http.client,
+# retry.bats: connect retry and idempotent replay seen from the outside
+# (docs/design.md, "Retry and replay"): real clients (python http.client,
 # curl, an epoll event-loop client) against resetd on loopback. Each test
 # checks what the user sees (exit status, output), what the server saw
 # (resetd's request counts) and the JSON records the shim wrote.
@@ -15,79 +15,6 @@ setup_file() {
     # under the shim too).
     PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
     export PYTHON
-    PYDIR="$BATS_FILE_TMPDIR/py"
-    export PYDIR
-    mkdir -p "$PYDIR"
-
-    # seq.py HOST PORT [--continue] METHOD...: one http.client connection,
-    # one request per METHOD (path /1, /2, ...). "METHOD+key" adds an
-    # Idempotency-Key header; POST/PUT send a 3-byte body. Prints
-    # "<i> <METHOD> <status> <body bytes>". Without --continue an error is
-    # not caught (traceback, exit 1); with it the error is printed as
-    # "<i> <METHOD> error <ExceptionName>", the connection closed, and the
-    # next request goes out on a new connection.
-    cat >"$PYDIR/seq.py" <<'EOF'
-import http.client, signal, sys
-signal.alarm(30)
-host, port, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-keep_going = "--continue" in args
-methods = [a for a in args if a != "--continue"]
-conn = http.client.HTTPConnection(host, port)
-for i, spec in enumerate(methods, 1):
-    method, _, key = spec.partition("+")
-    headers = {"Idempotency-Key": "k-%d" % i} if key else {}
-    body = b"a=1" if method in ("POST", "PUT") else None
-    try:
-        conn.request(method, "/%d" % i, body=body, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
-    except OSError as e:
-        if not keep_going:
-            raise
-        print("%d %s error %s" % (i, method, type(e).__name__), flush=True)
-        conn.close()
-        continue
-    print("%d %s %d %d" % (i, method, resp.status, len(data)), flush=True)
-conn.close()
-EOF
-
-    # connect.py PORT: one blocking connect() to 127.0.0.1:PORT; prints
-    # "connected" (exit 0) or lets the error escape (traceback, exit 1).
-    # Always writes "connect_ms <n>" (time spent in connect()) to stderr.
-    cat >"$PYDIR/connect.py" <<'EOF'
-import signal, socket, sys, time
-signal.alarm(30)
-s = socket.socket()
-t = time.monotonic()
-try:
-    s.connect(("127.0.0.1", int(sys.argv[1])))
-finally:
-    sys.stderr.write("connect_ms %d\n" % ((time.monotonic() - t) * 1000))
-print("connected")
-EOF
-
-    # tls.py PORT: a raw socket that starts like a TLS client: a handshake
-    # record (first byte 0x16), reads the server's answer, then sends a
-    # second message on the same (reused) connection and waits for a reply.
-    # The second message is plain "GET / HTTP/1.1": even bytes that look
-    # like HTTP must never be replayed once the connection carried TLS.
-    cat >"$PYDIR/tls.py" <<'EOF'
-import signal, socket, sys
-signal.alarm(30)
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-hello = b"\x16\x03\x01\x00\x2e\x01\x00\x00\x2a\x03\x03" + bytes(range(32)) + b"\x00\x00\x02\x13\x01\x01\x00"
-s.sendall(hello)
-got = b""
-while not got.endswith(b"ok\n"):
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    got += chunk
-print("first reply %d bytes" % len(got), flush=True)
-s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-data = s.recv(4096)
-print("second reply %d bytes" % len(data), flush=True)
-EOF
 }
 
 setup() {
@@ -152,14 +79,14 @@ warnings() {
 
 @test "python GET, GET on a stale keep-alive: fails bare, replayed once under idempotent" {
     start_counted stale-keepalive
-    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    run_bare "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" GET GET
     assert_equal 1 "$bare_status" "exit status without the shim"
     assert_equal "1 GET 200 3" "$bare_output" "output without the shim"
     [[ "$bare_stderr" == *ConnectionResetError* ]]
     assert_equal "1 2" "$(answered) $(received)" "answered/received without the shim"
 
     start_counted stale-keepalive
-    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" GET GET
     assert_equal 0 "$shim_status" "exit status with replay (stderr: $shim_stderr)"
     assert_equal "1 GET 200 3
 2 GET 200 3" "$shim_output"
@@ -251,10 +178,10 @@ response 3: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et output wit
 
 @test "retry off (the default): the stale keep-alive failure is byte-for-byte unchanged" {
     start_counted stale-keepalive
-    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    run_bare "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" GET GET
     local bare_counts="$(answered) $(received)"
     start_counted stale-keepalive
-    run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" GET GET
     assert_same_as_bare
     assert_equal "$bare_stderr" "$shim_stderr" "stderr (no warnings expected)"
     assert_equal 1 "$shim_status"
@@ -264,7 +191,7 @@ response 3: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et output wit
     # RSTWATCH_RETRY=off is the same as unset
     rm -rf "$LOG_DIR"
     start_counted stale-keepalive
-    RSTWATCH_RETRY=off run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    RSTWATCH_RETRY=off run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" GET GET
     assert_same_as_bare
     assert_equal "$bare_counts" "$(answered) $(received)" "server counts with RSTWATCH_RETRY=off"
     assert_equal 0 "$(count_type retry)" "retry records with RSTWATCH_RETRY=off"
@@ -273,7 +200,7 @@ response 3: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et output wit
 @test "retry records name the connection's local address, the old one for a replay, the new one after it" {
     start_counted stale-keepalive
     # GET 2 is replayed on a new connection, where the POST is then refused
-    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET POST
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" GET GET POST
     assert_equal 1 "$shim_status"
     assert_equal 3 "$(record_count)" "records (replay, refusal, reset)"
     assert_true "every record has a local 127.0.0.1:port" 'all(.local | test("^127\\.0\\.0\\.1:[0-9]+$"))'
@@ -286,9 +213,9 @@ response 3: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et output wit
 
 @test "a POST without Idempotency-Key is never replayed: the server sees it once, the app gets the reset" {
     start_counted stale-keepalive
-    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" POST POST
+    run_bare "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" POST POST
     start_counted stale-keepalive
-    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" POST POST
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" POST POST
     assert_same_as_bare
     assert_equal 1 "$shim_status"
     assert_equal "1 POST 200 3" "$shim_output"
@@ -305,7 +232,7 @@ response 3: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et output wit
 
 @test "a POST with an Idempotency-Key header is replayed" {
     start_counted stale-keepalive
-    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" POST+key POST+key
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" POST+key POST+key
     assert_equal 0 "$shim_status" "exit status (stderr: $shim_stderr)"
     assert_equal "1 POST 200 3
 2 POST 200 3" "$shim_output"
@@ -319,7 +246,7 @@ response 3: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et output wit
     start_counted stale-keepalive
     # GET opens the connection; each following request meets a reused
     # connection and is replayed: 3 replays = the budget floor.
-    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET PUT DELETE HEAD
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" GET PUT DELETE HEAD
     assert_equal 0 "$shim_status" "exit status (stderr: $shim_stderr)"
     assert_equal "1 GET 200 3
 2 PUT 200 3
@@ -334,7 +261,7 @@ HEAD 1" "$(cat "$COUNT.methods")"
     assert_true "three successful replays" 'all(.type == "retry" and .action == "replay" and .outcome == "ok")'
     rm -rf "$LOG_DIR"
     start_counted stale-keepalive
-    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET OPTIONS TRACE
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" GET OPTIONS TRACE
     assert_equal 0 "$shim_status" "exit status (stderr: $shim_stderr)"
     assert_equal "3 5" "$(answered) $(received)" "answered/received (OPTIONS, TRACE)"
     assert_equal 2 "$(count_type retry)"
@@ -344,9 +271,9 @@ HEAD 1" "$(cat "$COUNT.methods")"
 @test "at most one replay per request: a request reset again after its replay reaches the app" {
     # rst-after-request resets every request, the replayed one too.
     start_counted rst-after-request
-    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET
+    run_bare "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" GET
     start_counted rst-after-request
-    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" GET
     assert_same_as_bare
     assert_equal 1 "$shim_status"
     [[ "$shim_stderr" == *ConnectionResetError* ]]
@@ -361,11 +288,11 @@ HEAD 1" "$(cat "$COUNT.methods")"
 
 @test "TLS bytes are never replayed, even when a later message looks like HTTP" {
     start_counted stale-keepalive
-    run_bare "$PYTHON" "$PYDIR/tls.py" "$PORT"
+    run_bare "$PYTHON" "$CLIENTS_PY" tls-then-http "$PORT"
     assert_equal 1 "$bare_status"
     [[ "$bare_stderr" == *ConnectionResetError* ]]
     start_counted stale-keepalive
-    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/tls.py" "$PORT"
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$CLIENTS_PY" tls-then-http "$PORT"
     assert_same_as_bare
     [[ "$shim_output" == "first reply "*" bytes" ]]
     # the second message reached the server once and was never sent again
@@ -379,7 +306,7 @@ HEAD 1" "$(cat "$COUNT.methods")"
     start_counted stale-keepalive
     # Every request after a connection's first is reset; the client goes on
     # after an error with a new connection (whose first request succeeds).
-    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" --continue \
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" --continue \
         GET GET GET GET GET GET GET GET GET GET
     assert_equal 0 "$shim_status" "exit status (stderr: $shim_stderr)"
     # requests 2-4 replayed (3 of 4 requests: the floor of 3 applies), then
@@ -408,7 +335,7 @@ HEAD 1" "$(cat "$COUNT.methods")"
     start_counted stale-keepalive
     # floor 1, 0%: a single replay for this peer
     printf '{"defaults": {"retry": "idempotent", "budget_min": 1, "budget_percent": 0}}\n' >"$T/budget.json"
-    RSTWATCH_CONFIG="$T/budget.json" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" --continue GET GET GET GET
+    RSTWATCH_CONFIG="$T/budget.json" run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" --continue GET GET GET GET
     assert_equal "" "$(warnings)" "warnings"
     assert_equal "1 GET 200 3
 2 GET 200 3
@@ -420,7 +347,7 @@ HEAD 1" "$(cat "$COUNT.methods")"
     rm -rf "$LOG_DIR"
     start_counted stale-keepalive
     printf '{"defaults": {"retry": "idempotent", "methods": ["POST"]}}\n' >"$T/methods.json"
-    RSTWATCH_CONFIG="$T/methods.json" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" POST POST
+    RSTWATCH_CONFIG="$T/methods.json" run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" POST POST
     assert_equal 0 "$shim_status" "exit status (stderr: $shim_stderr)"
     assert_equal "2 3" "$(answered) $(received)" "answered/received"
     assert_equal 1 "$(jq_records '[.[] | select(.action == "replay" and .outcome == "ok")] | length')" "replays"
@@ -429,7 +356,7 @@ HEAD 1" "$(cat "$COUNT.methods")"
 @test "a request larger than RSTWATCH_REPLAY_MAX is not replayed" {
     start_counted stale-keepalive
     # http.client's GET is about 70 bytes
-    RSTWATCH_RETRY=idempotent RSTWATCH_REPLAY_MAX=32 run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    RSTWATCH_RETRY=idempotent RSTWATCH_REPLAY_MAX=32 run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" GET GET
     assert_equal 1 "$shim_status"
     [[ "$shim_stderr" == *ConnectionResetError* ]]
     assert_equal "1 2" "$(answered) $(received)" "answered/received"
@@ -437,7 +364,7 @@ HEAD 1" "$(cat "$COUNT.methods")"
         'map(select(.type == "retry")) | length == 1 and .[0].outcome == "refused" and (.[0].reason | test("buffered"))'
     rm -rf "$LOG_DIR"
     start_counted stale-keepalive
-    RSTWATCH_RETRY=idempotent RSTWATCH_REPLAY_MAX=0 run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    RSTWATCH_RETRY=idempotent RSTWATCH_REPLAY_MAX=0 run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" GET GET
     assert_equal 1 "$shim_status" "exit status with RSTWATCH_REPLAY_MAX=0"
     assert_equal "1 2" "$(answered) $(received)" "answered/received with RSTWATCH_REPLAY_MAX=0"
     assert_equal 0 "$(jq_records '[.[] | select(.action == "replay")] | length')" "replays with RSTWATCH_REPLAY_MAX=0"
@@ -547,9 +474,9 @@ response 1: HTTP/1.1 200 OK body=3"
         --arg p "127.0.0.1:$PORT"
 
     rm -rf "$LOG_DIR"
-    run_bare "$PYTHON" "$PYDIR/connect.py" "$PORT"
+    run_bare "$PYTHON" "$CLIENTS_PY" connect-timed "$PORT"
     RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=3 RSTWATCH_RETRY_BASE_MS=10 \
-        run_shim "$PYTHON" "$PYDIR/connect.py" "$PORT"
+        run_shim "$PYTHON" "$CLIENTS_PY" connect-timed "$PORT"
     assert_equal 1 "$shim_status"
     assert_equal "$bare_output" "$shim_output"
     [[ "$shim_stderr" == *ConnectionRefusedError* ]]
@@ -563,7 +490,7 @@ response 1: HTTP/1.1 200 OK body=3"
     local ms t0 t1
     t0="$(date +%s%N)"
     RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=3 RSTWATCH_RETRY_BASE_MS=100 RSTWATCH_RETRY_CAP_MS=150 \
-        run_shim "$PYTHON" "$PYDIR/connect.py" "$PORT"
+        run_shim "$PYTHON" "$CLIENTS_PY" connect-timed "$PORT"
     t1="$(date +%s%N)"
     assert_equal 1 "$shim_status"
     [[ "$shim_stderr" == *ConnectionRefusedError* ]]
@@ -583,7 +510,7 @@ response 1: HTTP/1.1 200 OK body=3"
     # to 12.7 s; without sleeping ~0 ms).
     rm -rf "$LOG_DIR"
     RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=8 RSTWATCH_RETRY_BASE_MS=100 RSTWATCH_RETRY_CAP_MS=100 \
-        run_shim "$PYTHON" "$PYDIR/connect.py" "$PORT"
+        run_shim "$PYTHON" "$CLIENTS_PY" connect-timed "$PORT"
     ms="$(printf '%s\n' "$shim_stderr" | sed -n 's/^connect_ms //p')"
     echo "# 8 attempts: connect() took $ms ms" >&2
     assert_between 50 850 "$ms" "connect() time in ms, 8 attempts"
@@ -613,7 +540,7 @@ response 1: HTTP/1.1 200 OK body=3"
     jq --argjson p "$port_a" '.rules = [{"peer": "127.0.0.1", "ports": $p, "retry": "idempotent"}]' \
         "$RSTWATCH_ROOT/examples/rules.json" >"$T/rules.json"
 
-    RSTWATCH_CONFIG="$T/rules.json" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$port_a" GET GET
+    RSTWATCH_CONFIG="$T/rules.json" run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$port_a" GET GET
     assert_equal 0 "$shim_status" "port A (ruled) exit status (stderr: $shim_stderr)"
     assert_equal "" "$shim_stderr"
     assert_equal "2 3" "$(cat "$count_a") $(cat "$count_a.received")" "port A answered/received"
@@ -622,8 +549,8 @@ response 1: HTTP/1.1 200 OK body=3"
         --arg p "127.0.0.1:$port_a"
 
     rm -rf "$LOG_DIR"
-    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$port_b" GET GET
-    RSTWATCH_CONFIG="$T/rules.json" run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$port_b" GET GET
+    run_bare "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$port_b" GET GET
+    RSTWATCH_CONFIG="$T/rules.json" run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$port_b" GET GET
     assert_same_as_bare
     assert_equal 1 "$shim_status" "port B (not ruled) exit status"
     # both runs: GET 1 answered, GET 2 reset, nothing replayed
@@ -634,7 +561,7 @@ response 1: HTTP/1.1 200 OK body=3"
 
 @test "an invalid rules file: one warning naming the file (and line/column), and no retry" {
     start_counted stale-keepalive
-    run_bare "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+    run_bare "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" GET GET
     assert_equal 1 "$bare_status"
     printf '{\n  "defaults": {"retry": "idempotent"},\n  "rules": [{"ports": 80,}]\n}\n' >"$T/syntax.json"
     printf '{"defaults": {"retry": "idempotent", "atempts": 3}}\n' >"$T/unknown-key.json"
@@ -654,7 +581,7 @@ response 1: HTTP/1.1 200 OK body=3"
         echo "# $f.json" >&2
         rm -rf "$LOG_DIR"
         RSTWATCH_RETRY=idempotent RSTWATCH_CONFIG="$T/$f.json" \
-            run_shim "$PYTHON" "$PYDIR/seq.py" 127.0.0.1 "$PORT" GET GET
+            run_shim "$PYTHON" "$CLIENTS_PY" methods 127.0.0.1 "$PORT" GET GET
         assert_same_as_bare
         assert_equal 1 "$(warnings | grep -c .)" "warning lines for $f.json"
         warnings | grep -qF "$T/$f.json" || { echo "warning does not name the file: $(warnings)" >&2; false; }

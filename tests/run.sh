@@ -19,10 +19,7 @@
 #   TESTS          subset, e.g. TESTS="foundation report": names of bats files
 #                  (without .bats) and/or unit programs; "unit" = all units
 #   FILE_TIMEOUT   seconds allowed per bats file or unit program (default 300)
-#
-# Reuse for further phases (sanitizer re-run, valgrind subset): source this
-# file with RUN_SH_LIBRARY=1 to get tap_count / run_tap_phase / print_summary
-# without running anything.
+#   SKIP_EXTRA     1: leave out the valgrind, format and sanitizer phases
 set -u
 
 cd "$(dirname "$0")/.." || exit 2
@@ -125,6 +122,29 @@ print_summary() {
     [ "$FAILED" = 0 ]
 }
 
+# design_refs: every citation of a section of docs/design.md in the tree
+# (the path, an optional comma, then the section title in double quotes,
+# escaped or not) names a heading that exists, so renaming a section cannot leave code pointing
+# nowhere. Prints TAP, one line per distinct citation.
+design_refs() {
+    local refs title n=0 bad=0
+    local where=(shim cli tests scripts examples docs README.md Makefile)
+    refs="$(grep -rIohE --exclude=design.md 'docs/design\.md,? \\?"[^"\\]+\\?"' "${where[@]}" |
+        sed -E 's/^docs\/design\.md,? \\?"//; s/\\?"$//' | sort -u)"
+    echo "1..$(printf '%s\n' "$refs" | grep -c .)"
+    while IFS= read -r title; do
+        [ -n "$title" ] || continue
+        n=$((n + 1))
+        if grep -qxF "## $title" docs/design.md || grep -qxF "### $title" docs/design.md; then
+            echo "ok $n docs/design.md has the section \"$title\""
+        else
+            echo "not ok $n docs/design.md has no section \"$title\" (cited in: $(grep -rIlF --exclude=design.md "$title" "${where[@]}" | tr '\n' ' '))"
+            bad=1
+        fi
+    done <<<"$refs"
+    return "$bad"
+}
+
 # selected NAME [GROUP]: true when TESTS is unset or names NAME (or GROUP).
 selected() {
     [ -z "${TESTS:-}" ] && return 0
@@ -134,10 +154,6 @@ selected() {
     done
     return 1
 }
-
-if [ "${RUN_SH_LIBRARY:-0}" = 1 ]; then
-    return 0 2>/dev/null || exit 0
-fi
 
 # Unit test programs.
 for prog in "$BUILD"/unit/*; do
@@ -160,9 +176,14 @@ else
     done
 fi
 
-# The continuous checks (issue 6): each is part of `make test`, each counted
-# like any test. TESTS selects them by name ("valgrind", "cpython", "format",
-# "sanitize", or "extra" for all of them); SKIP_EXTRA=1 leaves them out (quick local runs).
+# The checks that catch what a plain run cannot (leaks and invalid accesses
+# that do not crash, formatting drift, citations of the design document that
+# point nowhere, a peer's test suite that disagrees with a bare run): each is
+# part of `make test`, so a
+# regression there fails the suite like any test, and each is counted like
+# one. TESTS selects them by name ("valgrind", "cpython", "format", "design-refs",
+# "sanitize", or "extra" for all); SKIP_EXTRA=1 leaves them out (quick local
+# runs).
 if [ "${SKIP_EXTRA:-0}" != 1 ] && [ -z "$SAN_RUNTIME" ]; then
     if selected valgrind extra && command -v valgrind >/dev/null 2>&1; then
         run_tap_phase "valgrind" tests/valgrind.sh
@@ -177,12 +198,15 @@ if [ "${SKIP_EXTRA:-0}" != 1 ] && [ -z "$SAN_RUNTIME" ]; then
     if selected format extra; then
         run_tap_phase "format-check" scripts/format-check.sh
     fi
+    if selected design-refs extra; then
+        run_tap_phase "design-refs" bash -c "$(declare -f design_refs); design_refs"
+    fi
     if selected sanitize extra; then
         # The same suite against the ASan+UBSan build (build-san/), curl excepted
         # (Debian's curl cannot start with libasan preloaded; see tests/lib.bash).
         run_tap_phase "sanitize: build with -fsanitize=address,undefined" \
-            make --no-print-directory BUILD=build-san SANITIZE=address,undefined all check-helpers
-        san_build=build-san
+            make --no-print-directory sanitize-build
+        san_build=build-san # where `make sanitize-build` puts it
         san_rt="$(${CC:-gcc} -print-file-name=libasan.so)"
         for prog in "$san_build"/unit/*; do
             [ -f "$prog" ] && [ -x "$prog" ] || continue
@@ -190,6 +214,10 @@ if [ "${SKIP_EXTRA:-0}" != 1 ] && [ -z "$SAN_RUNTIME" ]; then
         done
         for file in tests/*.bats; do
             [ -f "$file" ] || continue
+            # A file that tests no shim code of its own (the package build,
+            # a peer's own test suite already run three ways) says so with a
+            # "# sanitize: skip" line and its reason, and is not run twice.
+            grep -q '^# sanitize: skip' "$file" && continue
             BUILD="$san_build" SAN_RUNTIME="$san_rt" \
                 run_tap_phase "sanitize: $(basename "$file" .bats)" bats --tap "$file"
         done

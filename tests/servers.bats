@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # servers.bats: real event-loop servers and clients run under the shim with
-# the same results as bare (issue 6): nginx (master + workers, epoll,
+# the same results as bare (docs/design.md, "Never hurt the host"): nginx (master + workers, epoll,
 # sendfile, accept4) under wrk load, redis-server under redis-benchmark, and
 # node's http server and client (libuv). Each load is bounded (about 2 s),
 # on loopback, with its own temp config and ports; the system services are

@@ -2,7 +2,7 @@
  * same I/O calls as librstwatch.so and only forwards them to libc (pointers
  * resolved once with dlsym(RTLD_NEXT) in a constructor). Whatever it costs is
  * what any LD_PRELOAD interposition pays; rstwatch is measured against both
- * bare runs and this. Built by scripts/bench/run.sh into build/bench/. */
+ * bare runs and this. Built by scripts/bench/run.py into build/bench/. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <sys/socket.h>

@@ -1,9 +1,12 @@
-#!/usr/bin/env python3
-"""stats.py: the arithmetic and the table of `make bench` (scripts/bench/run.sh).
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""stats.py: the arithmetic and the table of `make bench` (scripts/bench/run.py
+imports it; standalone bench scripts may call it as a command or import it).
 
   stats.py pair ROWS NAME VARIANT UNIT GOAL BARE WITH
-      BARE and WITH are comma lists, one value per interleaved round, paired by
-      position. UNIT ending in "/s" means higher is better; anything else
+      BARE and WITH are comma lists (from Python: lists, where None marks a
+      failed run), one value per interleaved round, paired by position; a
+      round where either side has no value is left out. UNIT ending in "/s" means higher is better; anything else
       (ns, us) means lower is better. The ratio of a round is the variant's
       speed over bare's (so < 1 means slower); prints and appends one row with
       the paired median and min-max of those ratios. GOAL: ">=0.97" or "-".
@@ -46,14 +49,23 @@ def append(rows, fields):
     print("  " + " | ".join(fields), flush=True)
 
 
+def samples(values):
+    """A comma list or a sequence of numbers -> floats, None where missing."""
+    if isinstance(values, str):
+        values = values.split(",")
+        if values and values[-1] == "":
+            values.pop()  # "1,2," from a shell loop
+    return [None if v is None or v == "" else float(v) for v in values]
+
+
 def pair(rows, name, variant, unit, goal, bare, with_):
-    b = [float(x) for x in bare.split(",") if x]
-    w = [float(x) for x in with_.split(",") if x]
-    n = min(len(b), len(w))
+    both = [(bi, wi) for bi, wi in zip(samples(bare), samples(with_))
+            if bi is not None and wi is not None]
+    n = len(both)
     if n == 0:
         append(rows, [name, variant, "n/a", "n/a", "no data", goal, "ERROR"])
         return
-    b, w = b[:n], w[:n]
+    b, w = [x[0] for x in both], [x[1] for x in both]
     higher = unit.endswith("/s")
     ratios = [(wi / bi) if higher else (bi / wi) for bi, wi in zip(b, w)]
     med = statistics.median(ratios)

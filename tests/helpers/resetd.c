@@ -54,6 +54,14 @@
  *                        after its first request has been read.
  *   echo                 echoes everything back (optionally after --delay-ms
  *                        per chunk).
+ *   slow-close           reads one request, never answers, and after --delay-ms
+ *                        (default 2000) closes gracefully (FIN): a server or
+ *                        proxy request timeout (gunicorn killing a slow worker).
+ *   request-limit        like http, but after --every N answered requests on a
+ *                        connection (default 1) the next request is read, left
+ *                        unanswered, and --delay-ms later (default 20) the
+ *                        connection is closed gracefully: a per-connection
+ *                        request limit racing a client's next request.
  *
  * --count-file F (http, stale-keepalive, idle-close, every, close-after-
  * response, rst-* modes) is rewritten atomically after every request:
@@ -99,6 +107,8 @@ enum mode {
     MODE_IDLE_FIN,
     MODE_EVERY,
     MODE_ECHO,
+    MODE_SLOW_CLOSE,
+    MODE_REQUEST_LIMIT,
 };
 
 static const struct {
@@ -119,6 +129,8 @@ static const struct {
     {"idle-fin", MODE_IDLE_FIN, 300},
     {"every", MODE_EVERY, 0},
     {"echo", MODE_ECHO, 0},
+    {"slow-close", MODE_SLOW_CLOSE, 2000},
+    {"request-limit", MODE_REQUEST_LIMIT, 20},
 };
 
 static struct {
@@ -527,6 +539,12 @@ static void serve_http(struct conn *c, bool abort_first)
             abort_conn(c);
             return;
         }
+        if (opt.mode == MODE_REQUEST_LIMIT && served >= (unsigned long)opt.every) {
+            counts_add(&req, false);
+            sleep_ms(opt.delay_ms);
+            graceful_close(c);
+            return;
+        }
         /* Counted before the response leaves: a client that got its answer
          * never reads a count that does not include it yet. */
         counts_add(&req, true);
@@ -551,6 +569,19 @@ static void serve_rst_after_request(struct conn *c)
         counts_add(&req, false);
         sleep_ms(opt.delay_ms);
         abort_conn(c);
+    } else {
+        close(c->fd);
+        c->fd = -1;
+    }
+}
+
+static void serve_slow_close(struct conn *c)
+{
+    struct request req;
+    if (read_request(c, &req, IDLE_TIMEOUT_MS) == 1) {
+        counts_add(&req, false);
+        sleep_ms(opt.delay_ms);
+        graceful_close(c);
     } else {
         close(c->fd);
         c->fd = -1;
@@ -645,7 +676,9 @@ static void serve(struct conn *c)
         sleep_ms(opt.delay_ms);
         abort_conn(c);
         break;
+    case MODE_SLOW_CLOSE: serve_slow_close(c); break;
     case MODE_HTTP:
+    case MODE_REQUEST_LIMIT:
     case MODE_STALE_KEEPALIVE:
     case MODE_IDLE_CLOSE:
     case MODE_IDLE_FIN: serve_http(c, false); break;

@@ -95,9 +95,9 @@ static const struct code_case code_cases[] = {
      {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
       .idle_before_ms = 999},
      CAUSE_RESET_BEFORE_RESPONSE},
-    {"idle 999 ms but a fresh CLOSE_WAIT snapshot -> idle_reuse",
+    {"idle 999 ms but a CLOSE_WAIT snapshot taken as the request began -> idle_reuse",
      {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
-      .idle_before_ms = 999, .snap_state = ST_CLOSE_WAIT, .snap_fresh = 1},
+      .idle_before_ms = 999, .snap_state = ST_CLOSE_WAIT, .snap_fresh = 1, .snap_pre_request = 1},
      CAUSE_IDLE_REUSE},
     {"idle 10 ms and a fresh CLOSE snapshot (a RST, not a FIN) is no idle timeout -> "
      "reset_before_response",
@@ -115,11 +115,11 @@ static const struct code_case code_cases[] = {
     {"a write after 600 ms of quiet finds the peer's RST already in (fresh CLOSE) -> idle_reuse",
      {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .exchanges = 2, .bytes_in = 3,
       .bytes_out = 40, .resp_before_write = 3, .idle_before_ms = 600, .snap_state = ST_CLOSE,
-      .snap_fresh = 1},
+      .snap_fresh = 1, .snap_pre_request = 1, .awaiting_response = 1},
      CAUSE_IDLE_REUSE},
     {"idle 10 ms but a fresh LAST_ACK snapshot -> idle_reuse",
      {CLIENT, .err = EPIPE, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
-      .idle_before_ms = 10, .snap_state = ST_LAST_ACK, .snap_fresh = 1},
+      .idle_before_ms = 10, .snap_state = ST_LAST_ACK, .snap_fresh = 1, .snap_pre_request = 1},
      CAUSE_IDLE_REUSE},
     {"CLOSE_WAIT snapshot that is not fresh does not count (idle 999)",
      {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
@@ -140,9 +140,9 @@ static const struct code_case code_cases[] = {
      {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 500,
       .exchange_in = 400, .idle_before_ms = 5000},
      CAUSE_RESET_MID_STREAM},
-    {"server role is never idle_reuse (client aborted) -> reset_mid_stream",
+    {"server role is never idle_reuse (client aborted) -> client_abort",
      {SERVER, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .idle_before_ms = 5000},
-     CAUSE_RESET_MID_STREAM},
+     CAUSE_CLIENT_ABORT},
     /* We had read EOF: the app wrote after seeing the peer's FIN. That is the
      * more precise diagnosis than a stale keep-alive, whatever the idle gap. */
     {"EOF seen, then a write 1.5 s later -> write_after_peer_fin (not idle_reuse)",
@@ -204,20 +204,139 @@ static const struct code_case code_cases[] = {
     {"server-push stream reset (client never sent)",
      {.established = 1, .err = ECONNRESET, .op_class = OPC_IN, .bytes_in = 5000},
      CAUSE_RESET_MID_STREAM},
-    {"server: client reset while we read its request",
+    {"server: client reset while we read its request -> client_abort",
      {SERVER, .err = ECONNRESET, .op_class = OPC_IN},
-     CAUSE_RESET_MID_STREAM},
+     CAUSE_CLIENT_ABORT},
     /* The client closed (we read its EOF), then reset because our answer was
      * unread: from the server's side the client went away. */
-    {"server: recv reset after the client's EOF -> reset_mid_stream (client gone)",
+    {"server: recv reset after the client's EOF -> client_abort (client gone)",
      {SERVER, .err = ECONNRESET, .op_class = OPC_IN, .peer_fin = 1},
-     CAUSE_RESET_MID_STREAM},
+     CAUSE_CLIENT_ABORT},
     /* A server's exchange_in counts the bytes of its own response; a client
      * that goes away mid-download is a client abort, not "our data unread
      * after an early answer". */
-    {"server: send reset mid-response (client went away) -> reset_mid_stream",
+    {"server: send reset mid-response (client went away) -> client_abort",
      {SERVER, .err = ECONNRESET, .op_class = OPC_OUT, .bytes_out = 20000, .exchange_in = 20000},
+     CAUSE_CLIENT_ABORT},
+
+    /* ---- idle_close: a pooled connection closed while nothing was outstanding ---- */
+    {"client: RST read on an idle pooled connection 1.5 s after its response -> idle_close",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .bytes_in = 91, .exchange_in = 91,
+      .quiet_ms = 1500},
+     CAUSE_IDLE_CLOSE},
+    {"client: EOF read on an idle pooled connection 5 s after its response -> idle_close",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .exchanges = 3, .bytes_in = 300,
+      .exchange_in = 100, .quiet_ms = 5000},
+     CAUSE_IDLE_CLOSE},
+    {"client: RST 0.3 s into a response pause is no idle close -> reset_mid_stream",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .bytes_in = 91, .exchange_in = 91,
+      .quiet_ms = 300},
      CAUSE_RESET_MID_STREAM},
+    {"client: RST 1.5 s after the request, nothing back, is not idle -> reset_before_response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .awaiting_response = 1, .quiet_ms = 1500},
+     CAUSE_RESET_BEFORE_RESPONSE},
+
+    /* ---- response_timeout: nothing back, the peer gave up at a timeout ---- */
+    {"EOF 30.4 s after the request, no response (gunicorn) -> response_timeout",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .awaiting_response = 1,
+      .quiet_ms = 30400},
+     CAUSE_RESPONSE_TIMEOUT},
+    {"RST 60.0 s after the request on a reused connection -> response_timeout",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 4, .bytes_in = 900,
+      .awaiting_response = 1, .quiet_ms = 60010},
+     CAUSE_RESPONSE_TIMEOUT},
+    {"EOF 2.01 s after the request (a round 2 s) -> response_timeout",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .awaiting_response = 1,
+      .quiet_ms = 2010},
+     CAUSE_RESPONSE_TIMEOUT},
+    {"EOF 1.0 s after the query (a server killed it, the mariadb KILL case): too short for the "
+     "round-second rule -> reset_before_response",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .exchanges = 3, .bytes_in = 200,
+      .awaiting_response = 1, .quiet_ms = 1004, .snap_state = ST_CLOSE_WAIT, .snap_fresh = 1},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"EOF 1.6 s after the request (no round number) -> reset_before_response",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .awaiting_response = 1,
+      .quiet_ms = 1600},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"RST 45 s after the request (no known timeout, past 30 s) -> reset_before_response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .awaiting_response = 1, .quiet_ms = 45000},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"EOF 0.9 s after the request is too soon -> reset_before_response",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .awaiting_response = 1, .quiet_ms = 900},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"response bytes already in: a reset 30 s later is mid-stream, not a timeout",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .bytes_in = 5000, .exchange_in = 5000,
+      .awaiting_response = 0, .quiet_ms = 200},
+     CAUSE_RESET_MID_STREAM},
+
+    /* ---- snapshots after the request began prove nothing about before it ---- */
+    {"wget's 2nd request, EOF 20 ms later, CLOSE_WAIT snapshot taken at the EOF -> "
+     "reset_before_response",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 200,
+      .awaiting_response = 1, .quiet_ms = 20, .snap_state = ST_CLOSE_WAIT, .snap_fresh = 1},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"1.5 s idle, pre-request snapshot ESTABLISHED, then EOF: the peer answered the request by "
+     "closing -> reset_before_response",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 200,
+      .awaiting_response = 1, .idle_before_ms = 1500, .quiet_ms = 30, .snap_state = ST_ESTABLISHED,
+      .snap_fresh = 1, .snap_pre_request = 1},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"1.5 s idle, pre-request snapshot ESTABLISHED, prompt RST: silently forgotten -> idle_reuse",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 200,
+      .awaiting_response = 1, .idle_before_ms = 1500, .quiet_ms = 2, .snap_state = ST_ESTABLISHED,
+      .snap_fresh = 1, .snap_pre_request = 1},
+     CAUSE_IDLE_REUSE},
+    {"1.5 s idle, pre-request snapshot CLOSE_WAIT, EOF -> idle_reuse",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 200,
+      .awaiting_response = 1, .idle_before_ms = 1500, .quiet_ms = 1, .snap_state = ST_CLOSE_WAIT,
+      .snap_fresh = 1, .snap_pre_request = 1},
+     CAUSE_IDLE_REUSE},
+
+    /* ---- TLS ---- */
+    {"TLS client reset during the handshake -> reset_before_response (TLS hint)",
+     {.established = 1,
+      .err = ECONNRESET,
+      .op_class = OPC_IN,
+      .bytes_out = 517,
+      .bytes_in = 0,
+      .proto = PROTO_TLS},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"fresh TLS 1.3 connection: 510 bytes of tickets then a reset -> reset_before_response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .bytes_out = 900, .bytes_in = 3500,
+      .exchange_in = 510, .awaiting_response = 0, .proto = PROTO_TLS},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"TLS, a real response (8 KiB) then a reset -> reset_mid_stream",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .bytes_out = 900, .bytes_in = 12000,
+      .exchange_in = 8192, .proto = PROTO_TLS},
+     CAUSE_RESET_MID_STREAM},
+    {"TLS server: client aborts the handshake -> client_abort",
+     {.server = 1,
+      .established = 1,
+      .err = ECONNRESET,
+      .op_class = OPC_IN,
+      .bytes_in = 517,
+      .proto = PROTO_TLS},
+     CAUSE_CLIENT_ABORT},
+
+    {"TLS, 600 bytes back (tickets or a short response), RST 2 s later: ambiguous -> unknown",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .bytes_in = 3500, .exchange_in = 600,
+      .quiet_ms = 2000, .proto = PROTO_TLS},
+     CAUSE_UNKNOWN},
+    {"TLS reused connection, only a 31-byte close_notify back, peer closed before the request "
+     "-> idle_reuse",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_OTHER, .exchanges = 2, .bytes_in = 1065,
+      .exchange_in = 31, .awaiting_response = 1, .idle_before_ms = 2000,
+      .snap_state = ST_CLOSE_WAIT, .snap_fresh = 1, .snap_pre_request = 1, .proto = PROTO_TLS},
+     CAUSE_IDLE_REUSE},
+    {"TLS pooled connection after a 5 KiB response, RST 3 s idle -> idle_close",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 9000,
+      .exchange_in = 5000, .quiet_ms = 3000, .proto = PROTO_TLS},
+     CAUSE_IDLE_CLOSE},
+
+    /* ---- not a reset ---- */
+    {"ENOENT connecting to a missing AF_UNIX path -> refused",
+     {.err = ENOENT, .op_class = OPC_CONNECT},
+     CAUSE_REFUSED},
 
     /* ---- unknown ---- */
     {"recv reset before anything was sent or received",
@@ -308,8 +427,8 @@ static const struct hint_case hint_cases[] = {
      {STALE(7200000)},
      {"7200.0 s", "1 h connection timeout"},
      {NULL, NULL, NULL}},
-    {"a fresh CLOSE_WAIT snapshot says the peer had already closed",
-     {STALE(65000), .snap_state = ST_CLOSE_WAIT, .snap_fresh = 1},
+    {"a CLOSE_WAIT snapshot from before the request says the peer had already closed",
+     {STALE(65000), .snap_state = ST_CLOSE_WAIT, .snap_fresh = 1, .snap_pre_request = 1},
      {"AWS ALB/ELB", "the peer had already closed it"},
      {NULL, NULL, NULL}},
     {"retransmit_timeout appends the retransmission count",
@@ -353,6 +472,76 @@ static const struct hint_case hint_cases[] = {
      {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .peer_fin = 1},
      {"still unread", "answered early"},
      {NULL, NULL, NULL}},
+    {"a CLOSE_WAIT snapshot taken at the failure does not say 'already closed'",
+     {STALE(65000), .snap_state = ST_CLOSE_WAIT, .snap_fresh = 1},
+     {"65.0 s"},
+     {"already closed", NULL, NULL}},
+    {"response_timeout at 30.4 s names gunicorn and PHP",
+     {CLIENT, .eof = 1, .op_class = OPC_IN, .awaiting_response = 1, .quiet_ms = 30400},
+     {"no response 30.4 s after the request, then EOF", "gunicorn", "max_execution_time"},
+     {"round", "60 s", NULL}},
+    {"response_timeout at 61 s names nginx proxy_read_timeout",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .awaiting_response = 1, .quiet_ms = 61000},
+     {"then a reset", "nginx proxy_read_timeout", "raise that timeout"},
+     {"gunicorn's", NULL, NULL}},
+    {"response_timeout at 2.01 s says a round 2 s",
+     {CLIENT, .eof = 1, .op_class = OPC_IN, .awaiting_response = 1, .quiet_ms = 2010},
+     {"2.0 s after the request", "round 2 s"},
+     {"gunicorn's", NULL, NULL}},
+    {"EOF 1.6 s after the request: reset_before_response names the wait",
+     {CLIENT, .eof = 1, .op_class = OPC_IN, .awaiting_response = 1, .quiet_ms = 1600},
+     {"closed the connection (EOF)", "it came 1.6 s after the request"},
+     {"reset before", NULL, NULL}},
+    {"request 3 of an HTTP connection mentions keepalive_requests",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 3, .awaiting_response = 1,
+      .proto = PROTO_HTTP},
+     {"request 3", "per-connection request limit", "keepalive_requests"},
+     {NULL, NULL, NULL}},
+    {"request 3 of an ssh-like connection does not mention HTTP settings",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 3, .awaiting_response = 1,
+      .proto = PROTO_OTHER},
+     {"request 3", "per-connection request limit"},
+     {"keepalive_requests", "nginx", "HTTP"}},
+    {"TLS handshake reset names TLS causes and openssl s_client",
+     {.established = 1,
+      .err = ECONNRESET,
+      .op_class = OPC_IN,
+      .bytes_out = 517,
+      .proto = PROTO_TLS},
+     {"during the TLS handshake", "SNI", "openssl s_client"},
+     {"request was sent", NULL, NULL}},
+    {"TLS tickets are named as such, not as a response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .bytes_in = 3500, .exchange_in = 510,
+      .proto = PROTO_TLS},
+     {"before any response byte", "510 bytes", "session tickets"},
+     {NULL, NULL, NULL}},
+    {"the close_notify of a reused TLS connection is named, not taken for a response",
+     {CLIENT, .eof = 1, .op_class = OPC_OTHER, .exchanges = 2, .exchange_in = 31,
+      .awaiting_response = 1, .idle_before_ms = 2000, .snap_state = ST_CLOSE_WAIT,
+      .snap_pre_request = 1, .proto = PROTO_TLS},
+     {"sat idle 2.0 s", "already closed it", "close_notify alert, not a response"},
+     {"session tickets", NULL, NULL}},
+    {"the TLS tickets-or-response ambiguity is said, not guessed",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchange_in = 600, .quiet_ms = 2000,
+      .proto = PROTO_TLS},
+     {"either the peer gave up on the request or it closed the idle connection"},
+     {"nothing failed", NULL, NULL}},
+    {"idle_close names the idle time and FIN",
+     {CLIENT, .eof = 1, .op_class = OPC_IN, .exchange_in = 91, .quiet_ms = 5200},
+     {"idle 5.2 s then FIN", "nothing failed"},
+     {"crash", "IDS", NULL}},
+    {"client_abort while the request was unanswered suggests a client timeout",
+     {SERVER, .err = ECONNRESET, .op_class = OPC_IN, .awaiting_response = 1},
+     {"client aborted", "not been answered yet"},
+     {NULL, NULL, NULL}},
+    {"ENOENT on connect names the missing path",
+     {.err = ENOENT, .op_class = OPC_CONNECT},
+     {"no socket exists at that path"},
+     {"no pattern fits", NULL, NULL}},
+    {"EINVAL is not called a reset",
+     {CLIENT, .err = EINVAL, .op_class = OPC_IN},
+     {"not a reset"},
+     {"no pattern fits this reset", NULL, NULL}},
     {"unknown: compare with the peer's logs",
      {.established = 1, .err = ECONNRESET, .op_class = OPC_IN},
      {"no pattern fits", "peer's logs"},
@@ -389,9 +578,8 @@ static void check_hints(void)
 static void check_table(void)
 {
     /* The last rule is the catch-all: cause_classify must stop there for any input. */
-    size_t n = 0;
-    while (cause_rules[n].code != CAUSE_UNKNOWN)
-        n++;
+    size_t n = cause_rule_count - 1;
+    ok(cause_rules[n].code == CAUSE_UNKNOWN, "the last rule is the unknown catch-all");
     struct cause_input junk;
     memset(&junk, 0xa5, sizeof junk);
     size_t r = cause_classify(&junk);
@@ -418,12 +606,15 @@ static void check_table(void)
         [CAUSE_RESET_MID_STREAM] = "reset_mid_stream",
         [CAUSE_RETRANSMIT_TIMEOUT] = "retransmit_timeout",
         [CAUSE_LOCAL_ABORT] = "local_abort",
+        [CAUSE_IDLE_CLOSE] = "idle_close",
+        [CAUSE_CLIENT_ABORT] = "client_abort",
+        [CAUSE_RESPONSE_TIMEOUT] = "response_timeout",
         [CAUSE_UNKNOWN] = "unknown",
     };
     int names_ok = 1;
     for (int c = 0; c < CAUSE_COUNT; c++)
         if (strcmp(cause_code_name(c), names[c])) names_ok = 0;
-    ok(names_ok, "cause_code_name matches DESIGN.md's code list");
+    ok(names_ok, "cause_code_name matches the code list of docs/design.md \"The record\"");
     ok(!strcmp(cause_code_name(CAUSE_COUNT), "unknown") &&
            !strcmp(cause_code_name((enum cause_code) - 1), "unknown"),
        "out-of-range codes are named unknown");
@@ -448,10 +639,128 @@ static void check_table(void)
     ok(fits, "every hint fits the record's 768-byte hint buffer with extreme numbers");
 }
 
+/* ---- the request-direction sniffer ------------------------------------------------- */
+
+/* Feeds one transfer of n bytes; returns s->handshake_only. */
+static int feed(struct cause_sniff *s, const void *p, size_t n)
+{
+    struct iovec v = {(void *)p, n};
+    cause_sniff_request(s, &v, 1, n);
+    return s->handshake_only;
+}
+
+/* A TLS record of type t with a body of n bytes (n <= 64) into out; returns its length. */
+static size_t tls_record(uint8_t *out, uint8_t t, size_t n)
+{
+    out[0] = t, out[1] = 3, out[2] = 3, out[3] = 0, out[4] = (uint8_t)n;
+    memset(out + 5, 0xab, n);
+    return 5 + n;
+}
+
+static void check_sniff(void)
+{
+    uint8_t buf[512];
+    size_t n;
+
+    struct cause_sniff s = {0};
+    feed(&s, "GET / HTTP/1.1\r\n", 16);
+    ok(s.proto == PROTO_HTTP && !s.handshake_only, "sniff: a GET is plain HTTP");
+    s = (struct cause_sniff){0};
+    feed(&s, "SSH-2.0-OpenSSH_9.2\r\n", 21);
+    ok(s.proto == PROTO_OTHER, "sniff: an ssh banner is another protocol");
+
+    /* TLS 1.3 client: ClientHello; CCS + encrypted Finished; the request. */
+    s = (struct cause_sniff){0};
+    n = tls_record(buf, 22, 60);
+    buf[2] = 1; /* ClientHello's record version is 3,1 */
+    int hs1 = feed(&s, buf, n);
+    n = tls_record(buf, 20, 1);
+    n += tls_record(buf + n, 23, 53);
+    int hs2 = feed(&s, buf, n);
+    n = tls_record(buf, 23, 40);
+    int hs3 = feed(&s, buf, n);
+    int hs4 = feed(&s, buf, n);
+    ok(s.proto == PROTO_TLS && hs1 && hs2 && !hs3 && !hs4,
+       "sniff: TLS 1.3 ClientHello and CCS+Finished are handshake, then requests are data "
+       "(%d %d %d %d)",
+       hs1, hs2, hs3, hs4);
+
+    /* The same with CCS and Finished in separate writes, and a 5-byte header
+     * split across two reads (a server reading in pieces). */
+    s = (struct cause_sniff){0};
+    n = tls_record(buf, 22, 60);
+    hs1 = feed(&s, buf, n);
+    n = tls_record(buf, 20, 1);
+    hs2 = feed(&s, buf, n);
+    n = tls_record(buf, 23, 53);
+    hs3 = feed(&s, buf, 3) & feed(&s, buf + 3, n - 3);
+    n = tls_record(buf, 23, 40);
+    hs4 = feed(&s, buf, 2);
+    int hs5 = feed(&s, buf + 2, n - 2);
+    ok(hs1 && hs2 && hs3 && !hs5 && s.proto == PROTO_TLS,
+       "sniff: split records and headers keep their boundaries (%d %d %d %d %d)", hs1, hs2, hs3,
+       hs4, hs5);
+
+    /* TLS 1.2 client: ClientHello; ClientKeyExchange + CCS + Finished (a
+     * handshake record); then application data. */
+    s = (struct cause_sniff){0};
+    n = tls_record(buf, 22, 60);
+    hs1 = feed(&s, buf, n);
+    n = tls_record(buf, 22, 40);
+    n += tls_record(buf + n, 20, 1);
+    n += tls_record(buf + n, 22, 40);
+    hs2 = feed(&s, buf, n);
+    n = tls_record(buf, 23, 30);
+    hs3 = feed(&s, buf, n);
+    ok(hs1 && hs2 && !hs3, "sniff: TLS 1.2 handshake flights, then data (%d %d %d)", hs1, hs2, hs3);
+
+    /* A stream that stops looking like TLS records is no longer interpreted. */
+    s = (struct cause_sniff){0};
+    n = tls_record(buf, 22, 10);
+    feed(&s, buf, n);
+    hs1 = feed(&s, "garbage!", 8);
+    ok(s.proto == PROTO_OTHER && !hs1, "sniff: lost record boundaries: other protocol, data");
+
+    /* Several iovecs, and a length shorter than the buffers. */
+    s = (struct cause_sniff){0};
+    uint8_t a[8], b[64];
+    n = tls_record(b, 22, 40);
+    memcpy(a, b, 2);
+    struct iovec v[2] = {{a, 2}, {b + 2, sizeof b - 2}};
+    cause_sniff_request(&s, v, 2, n);
+    ok(s.proto == PROTO_TLS && s.handshake_only && s.left == 0 && s.hdr_have == 0,
+       "sniff: a record spread over two iovecs, bounded by the transfer length");
+}
+
+/* ---- record or count ---------------------------------------------------------------- */
+
+static void check_count_instead(void)
+{
+    const struct cause_input idle = {CLIENT, .err = ECONNRESET, .op_class = OPC_IN,
+                                     .exchange_in = 91, .quiet_ms = 1500};
+    const struct cause_input own_shutdown = {CLIENT, .err = EPIPE, .op_class = OPC_OUT,
+                                             .shut_wr = 1};
+    const struct cause_input stale = {STALE(65000)};
+    uint64_t idle0 = cause_counted(CAUSE_IDLE_CLOSE), local0 = cause_counted(CAUSE_LOCAL_ABORT);
+    int a = cause_count_instead(&idle), b = cause_count_instead(&idle);
+    int c = cause_count_instead(&own_shutdown), d = cause_count_instead(&stale);
+    ok(a && b && c && !d, "idle_close and a write after our own shutdown are counted, a stale "
+                          "keep-alive is recorded");
+    ok(cause_counted(CAUSE_IDLE_CLOSE) == idle0 + 2 &&
+           cause_counted(CAUSE_LOCAL_ABORT) == local0 + 1,
+       "the counters count them (idle_close +2, local_abort +1)");
+    const struct cause_input aborted = {CLIENT, .err = ECONNABORTED, .op_class = OPC_IN};
+    ok(!cause_count_instead(&aborted) && cause_counted(CAUSE_LOCAL_ABORT) == local0 + 1,
+       "ECONNABORTED (ss -K) is still recorded");
+    ok(cause_counted(CAUSE_COUNT) == 0, "an out-of-range code counts nothing");
+}
+
 int main(void)
 {
     check_codes();
     check_hints();
     check_table();
+    check_sniff();
+    check_count_instead();
     return tap_done();
 }

@@ -130,7 +130,7 @@ static void check_good_docs(void)
            cfg.defaults.cap_ms == 2000 && cfg.defaults.budget_percent == 20 &&
            cfg.defaults.budget_min == 3 && cfg.defaults.port_lo == 0 &&
            cfg.defaults.port_hi == 65535 && cfg.defaults.family == 0,
-       "{}: the environment's settings and DESIGN.md's budget (20%%, floor 3) as defaults");
+       "{}: the environment's settings and the documented budget (20%%, floor 3) as defaults");
 
     rc = parse(" \n\t{ \"version\" : 1 }\n\n", err, sizeof err);
     ok(rc == 0, "whitespace and \"version\": 1 are accepted");

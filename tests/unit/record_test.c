@@ -2,9 +2,9 @@
  *
  * Synthetic connections (struct conn filled by hand, its ring slots allocated
  * right after it) go through record_format; every line is parsed back with
- * jansson and checked against DESIGN.md's schema v1: required fields, their
- * JSON types and values, the events array (merged events carry n/span_ms),
- * wrap-around accounting. Then table-driven checks of the pieces:
+ * jansson and checked against schema v1 (docs/design.md "The record"):
+ * required fields, their JSON types and values, the events array (merged
+ * events carry n/span_ms), wrap-around accounting. Then table-driven checks of the pieces:
  * sb_put_json_str round trips for hostile strings, record_put_time against
  * known dates and gmtime_r, record_put_addr for every family, and
  * record_cause_input (how the classifier's input is derived from a conn).
@@ -57,7 +57,7 @@ static void set_in6(union sockaddr_any *a, const char *ip, unsigned port)
     a->in6.sin6_port = htons((uint16_t)port);
 }
 
-/* DESIGN.md's example: curl sent 78 bytes, the peer reset 1.5 s later. */
+/* The example of docs/design.md "The record": curl sent 78 bytes, the peer reset 1.5 s later. */
 static struct conn *example_conn(void)
 {
     struct conn *c = conn_new(64);
@@ -200,7 +200,7 @@ static void test_example_record(void)
     json_t *j = format_parse(c, &ri);
     ok(j != NULL, "the example record parses as JSON");
     ok(!strncmp(linebuf, "{\"v\":1,\"type\":\"reset\",\"time\":\"", 30),
-       "the line starts {\"v\":1,\"type\":...,\"time\" (DESIGN.md order)");
+       "the line starts {\"v\":1,\"type\":...,\"time\" (the schema's order)");
     ok(!raw_controls(linebuf) && !strchr(linebuf, '\n'), "the line has no raw control bytes");
 
     const struct field_want want[] = {

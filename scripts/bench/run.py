@@ -1,0 +1,738 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""run.py: `make bench` — what rstwatch costs, side by side with bare runs.
+
+Every timing is a paired ratio: in each round the bare run and the preloaded
+runs are done back to back (order rotated round to round), the ratio is taken
+within the round, and the table shows the median ratio and its min–max.
+Instruction counts come from valgrind callgrind (deterministic but for the
+shim's clock calibration, see README.md) and are the primary gate. Two preloads are compared with bare:
+  passthrough  build/bench/libpassthrough.so: forwards the same I/O calls,
+               nothing else (the floor any LD_PRELOAD pays)
+  rstwatch     build/librstwatch.so, default options, RSTWATCH_LOG in a temp dir
+and `strace -f -e trace=%network -o FILE` (what users reach for today).
+
+The benchmarks are the ROWS list at the end of this file, in table order: each
+is a function here or a standalone script (see Script). Adding a row means
+adding one entry there.
+
+Environment:
+  BUILD         build directory holding librstwatch.so and helpers/ (default build)
+  BENCH_QUICK   1: fewer rounds and smaller sizes, finishes in < 2 minutes
+  BENCH_CPU     CPU for the pinned micro-benchmarks and the servers (default: last)
+  BENCH_LOADCPU CPU for the load generators wrk/redis-benchmark (default 0)
+  BENCH_ONLY    space-separated subset of the row names in ROWS
+                (default: all of them)
+
+Output: the table on stdout and in $BUILD/bench/results.md; raw samples in
+$BUILD/bench/raw.log.
+"""
+import datetime
+import os
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import stats  # noqa: E402  (after the line above on purpose)
+
+ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
+def cpu_setting(name, default, ncpu):
+    """A CPU number from the environment; a bad one warns once and is replaced by default."""
+    value = os.environ.get(name, "")
+    if value == "":
+        return default
+    if value.isdigit() and int(value) < ncpu:
+        return int(value)
+    print("bench: %s=%r is not a CPU number below %d; using %d" % (name, value, ncpu, default),
+          file=sys.stderr)
+    return default
+
+
+class Bench:
+    """The run's settings, paths and helpers, shared by every row."""
+
+    def __init__(self):
+        env = os.environ
+        self.build = env.get("BUILD", "build")
+        self.quick = env.get("BENCH_QUICK", "0") == "1"
+        if env.get("BENCH_QUICK", "0") not in ("0", "1", ""):
+            print("bench: BENCH_QUICK=%r is not 0 or 1; using 0" % env["BENCH_QUICK"], file=sys.stderr)
+        self.ncpu = len(os.sched_getaffinity(0))  # as nproc: the CPUs we may use
+        self.cpu = cpu_setting("BENCH_CPU", self.ncpu - 1, self.ncpu)
+        self.loadcpu = cpu_setting("BENCH_LOADCPU", 0, self.ncpu)
+        self.out = os.path.join(self.build, "bench")
+        self.helpers = os.path.join(self.build, "helpers")
+        self.shim = os.path.join(ROOT, self.build, "librstwatch.so")
+        self.passthrough = os.path.join(ROOT, self.out, "libpassthrough.so")
+        self.rows = os.path.join(self.out, "rows.tsv")
+        self.raw_log = os.path.join(self.out, "raw.log")
+        if self.quick:
+            self.rounds, self.pp_n, self.bulk_mib, self.cg_n = 5, 5000, 256, 2000
+            self.eagain_n, self.conns = 200000, 2000
+            self.srv_rounds, self.srv_secs, self.redis_n, self.redis_np = 3, 2, 20000, 100000
+        else:
+            self.rounds, self.pp_n, self.bulk_mib, self.cg_n = 9, 40000, 1024, 20000
+            self.eagain_n, self.conns = 2000000, 10000
+            self.srv_rounds, self.srv_secs, self.redis_n, self.redis_np = 5, 5, 100000, 500000
+        self.tmp = None
+        self.procs = []
+
+    # ---- paths and processes ------------------------------------------------------
+
+    def helper(self, name):
+        return os.path.join(self.helpers, name)
+
+    def t(self, name):
+        """A path in the run's private temp dir."""
+        return os.path.join(self.tmp, name)
+
+    def pre(self, variant):
+        """The command prefix of a variant: bare, pass (passthrough) or shim."""
+        return {"bare": ["env"], "pass": ["env", "LD_PRELOAD=" + self.passthrough],
+                "shim": ["env", "LD_PRELOAD=" + self.shim]}[variant]
+
+    def pin(self, cpu):
+        return ["taskset", "-c", str(cpu)]
+
+    def spawn(self, argv, **kw):
+        """Starts a background process that cleanup() kills if still running."""
+        p = subprocess.Popen(argv, **kw)
+        self.procs.append(p)
+        return p
+
+    def output(self, argv, **kw):
+        """Runs argv to completion; its stdout ("" if it could not start)."""
+        try:
+            return subprocess.run(argv, stdout=subprocess.PIPE, text=True, **kw).stdout
+        except OSError as e:
+            print("bench: %s: %s" % (argv[0], e), file=sys.stderr)
+            return ""
+
+    def reap(self, *procs):
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+            p.wait()
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # ---- waiting and parsing -------------------------------------------------------
+
+    @staticmethod
+    def wait_file(path, tries=500):
+        """Waits (<= 5 s) until path exists and is not empty."""
+        for _ in range(tries):
+            if os.path.exists(path) and os.path.getsize(path) > 0:
+                return True
+            time.sleep(0.01)
+        return False
+
+    @staticmethod
+    def wait_port(port, tries=300):
+        """Waits (<= ~6 s) until something accepts on 127.0.0.1:port."""
+        for _ in range(tries):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                time.sleep(0.02)
+        return False
+
+    @staticmethod
+    def free_ports(n):
+        """n distinct ports that were free a moment ago."""
+        ports = set()
+        while len(ports) < n:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                ports.add(s.getsockname()[1])
+        return sorted(ports)
+
+    @staticmethod
+    def val(text, key):
+        """The number after "key=" in a helper's output line, or None."""
+        m = re.search(r"(?:^|\s)%s=([0-9.]+)" % re.escape(key), text or "")
+        return float(m.group(1)) if m else None
+
+    @staticmethod
+    def rotate(r, items):
+        """The run order of round r."""
+        n = len(items)
+        return [items[(i + r) % n] for i in range(n)]
+
+    # ---- output ---------------------------------------------------------------------
+
+    @staticmethod
+    def section(title):
+        print("\n== " + title, flush=True)
+
+    def raw(self, line):
+        with open(self.raw_log, "a") as f:
+            f.write(line + "\n")
+
+    def value(self, name, variant, bare, with_, v, unit, goal):
+        stats.value(self.rows, name, variant, bare, with_, v, unit, goal)
+
+    def pair(self, name, variant, unit, goal, bare, with_):
+        stats.pair(self.rows, name, variant, unit, goal, bare, with_)
+
+    def paired_rounds(self, variants, run_one, rounds=None):
+        """Runs run_one(variant, round) for every variant in every round, the
+        order rotated each round; returns {variant: [value or None, ...]}."""
+        got = {v: [] for v in variants}
+        for r in range(self.rounds if rounds is None else rounds):
+            for v in self.rotate(r, variants):
+                got[v].append(run_one(v, r))
+        return got
+
+
+def num(x):
+    """A figure for the raw log and the table: "ERR" when missing."""
+    return "ERR" if x is None else ("%d" % x if float(x).is_integer() else "%s" % x)
+
+
+# ---------------------------------------------------------------------------------------
+# instructions per intercepted call (callgrind)
+# ---------------------------------------------------------------------------------------
+
+def callgrind_ir(b, variant, mode, n, toggle=True):
+    """Collected Ir of bench_callgrind MODE N under a variant, or None."""
+    f = b.t("cg.%d" % random.randrange(1 << 30))
+    extra = ["--toggle-collect=bench_region"] if toggle else []
+    with open(f + ".err", "w") as err:
+        rc = subprocess.run(b.pre(variant) + ["valgrind", "--tool=callgrind"] + extra +
+                            ["--callgrind-out-file=" + f, b.helper("bench_callgrind"), mode, str(n)],
+                            stdout=subprocess.DEVNULL, stderr=err).returncode
+    if rc != 0:
+        return None
+    m = re.search(r"Collected : ([0-9]+)", open(f + ".err").read())
+    return int(m.group(1)) if m else None
+
+
+def bench_callgrind(b):
+    b.section("instructions per intercepted call (callgrind, N=%d iterations)" % b.cg_n)
+    if not shutil.which("valgrind"):
+        b.value("instructions (callgrind)", "rstwatch", "-", "-", "valgrind missing", "", "<=60")
+        return
+    labels = {"send": "tracked socket, send/recv", "write": "tracked socket, write/read",
+              "pipe": "untracked fd: pipe write/read", "file": "untracked fd: file write/read"}
+    for mode, label in labels.items():
+        tracked = mode in ("send", "write")
+        calls, goal = (b.cg_n * 4, "<=60") if tracked else (b.cg_n * 2, "<=8")
+        ir = {v: callgrind_ir(b, v, mode, b.cg_n) for v in ("bare", "pass", "shim")}
+        b.raw("callgrind %s bare=%s pass=%s shim=%s calls=%d" %
+              (mode, num(ir["bare"]), num(ir["pass"]), num(ir["shim"]), calls))
+        for v, name in (("pass", "passthrough"), ("shim", "rstwatch")):
+            w = ir[v]
+            d = "ERR" if None in (w, ir["bare"]) else str(round((w - ir["bare"]) / calls, 1))
+            b.value("instr/call, " + label, name, num(ir["bare"]) + " Ir", num(w) + " Ir", d,
+                    "Ir/call", goal if v == "shim" else "-")
+    ir = {v: callgrind_ir(b, v, "none", 0, toggle=False) for v in ("bare", "pass", "shim")}
+    b.raw("callgrind load bare=%s pass=%s shim=%s" % (num(ir["bare"]), num(ir["pass"]), num(ir["shim"])))
+    for v, name, goal in (("pass", "passthrough", "-"), ("shim", "rstwatch", "<=100000")):
+        d = "ERR" if None in (ir[v], ir["bare"]) else str(ir[v] - ir["bare"])
+        b.value("instr to load (whole run of an empty program)", name,
+                num(ir["bare"]) + " Ir", num(ir[v]) + " Ir", d, "Ir", goal)
+
+
+# ---------------------------------------------------------------------------------------
+# the cheapest call: recv(MSG_DONTWAIT) -> EAGAIN on a tracked socket
+# ---------------------------------------------------------------------------------------
+
+def bench_eagain(b):
+    b.section("recv(MSG_DONTWAIT) -> EAGAIN, ns per call (pinned CPU %d)" % b.cpu)
+
+    def one(v, r):
+        x = b.val(b.output(b.pin(b.cpu) + b.pre(v) + [b.helper("bench_eagain"), str(b.eagain_n), "5"]),
+                  "ns_per_call")
+        b.raw("eagain round=%d %s ns=%s" % (r, v, num(x)))
+        return x
+
+    ns = b.paired_rounds(["bare", "pass", "shim"], one)
+    for v, name, goal in (("pass", "passthrough", "-"), ("shim", "rstwatch", "<=30")):
+        pairs = [(bi, wi) for bi, wi in zip(ns["bare"], ns[v]) if bi is not None and wi is not None]
+        if not pairs:
+            b.value("recv(MSG_DONTWAIT)->EAGAIN, extra ns/call", name, "-", "-", "no data", "", goal)
+            continue
+        d = [wi - bi for bi, wi in pairs]
+        b.value("recv(MSG_DONTWAIT)->EAGAIN, extra ns/call", name,
+                "%.1f ns" % statistics.median(p[0] for p in pairs),
+                "%.1f ns" % statistics.median(p[1] for p in pairs),
+                "%+.1f" % statistics.median(d), "ns (%+.1f..%+.1f)" % (min(d), max(d)), goal)
+
+
+# ---------------------------------------------------------------------------------------
+# ping-pong, 64-byte messages, client and server pinned to one CPU
+# ---------------------------------------------------------------------------------------
+
+def strace_prefix(out):
+    return ["strace", "-f", "-qq", "-e", "trace=%network", "-o", out]
+
+
+def pingpong_run(b, v, io, sides):
+    """ns per round trip of one client run, or None."""
+    portfile = b.t("pp.port")
+    if os.path.exists(portfile):
+        os.unlink(portfile)
+    if v == "strace":
+        cpre = strace_prefix(b.t("strace.out"))
+        spre = strace_prefix(b.t("strace.srv")) if sides == "both" else ["env"]
+    else:
+        cpre = b.pre(v)
+        spre = b.pre(v) if sides == "both" else ["env"]
+    srv = b.spawn(b.pin(b.cpu) + spre + [b.helper("bench_pingpong"), "server", portfile, "--io", io])
+    if not b.wait_file(portfile):
+        b.reap(srv)
+        return None
+    port = open(portfile).read().strip()
+    out = b.output(b.pin(b.cpu) + cpre + [b.helper("bench_pingpong"), "client", port, str(b.pp_n),
+                                          "--io", io])
+    srv.wait()
+    return b.val(out, "ns_per_rt")
+
+
+def bench_pingpong(b):
+    for io in ("send", "write"):
+        for sides in ("client", "both"):
+            b.section("ping-pong 64 B, --io %s, preload on %s side(s), %d round trips (pinned CPU %d)"
+                      % (io, sides, b.pp_n, b.cpu))
+
+            def one(v, r):
+                x = pingpong_run(b, v, io, sides)
+                b.raw("pingpong io=%s sides=%s round=%d %s ns_per_rt=%s" % (io, sides, r, v, num(x)))
+                return 1e9 / x if x else None  # round trips per second: higher is better
+
+            rps = b.paired_rounds(["bare", "pass", "shim", "strace"], one)
+            name = "ping-pong 64B %s/%s, preload on %s" % (io, "recv" if io == "send" else "read", sides)
+            b.pair(name, "passthrough", "rt/s", "-", rps["bare"], rps["pass"])
+            b.pair(name, "rstwatch", "rt/s", ">=0.97", rps["bare"], rps["shim"])
+            b.pair(name, "strace %network", "rt/s", "-", rps["bare"], rps["strace"])
+
+
+# ---------------------------------------------------------------------------------------
+# bulk transfer, 64 KiB write()s, preload on both sides
+# ---------------------------------------------------------------------------------------
+
+def bulk_run(b, v):
+    """MiB/s of one transfer, or None."""
+    portfile = b.t("bulk.port")
+    if os.path.exists(portfile):
+        os.unlink(portfile)
+    p = strace_prefix(b.t("strace.bulk")) if v == "strace" else b.pre(v)
+    srv = b.spawn(b.pin(b.cpu) + p + [b.helper("bench_bulk"), "recv", portfile])
+    if not b.wait_file(portfile):
+        b.reap(srv)
+        return None
+    out = b.output(b.pin(b.cpu) + p + [b.helper("bench_bulk"), "send", open(portfile).read().strip(),
+                                       str(b.bulk_mib)])
+    srv.wait()
+    return b.val(out, "mib_per_s")
+
+
+def bench_bulk(b):
+    b.section("bulk %d MiB in 64 KiB writes, preload on both sides (pinned CPU %d)" % (b.bulk_mib, b.cpu))
+
+    def one(v, r):
+        x = bulk_run(b, v)
+        b.raw("bulk round=%d %s MiB/s=%s" % (r, v, num(x)))
+        return x
+
+    mibs = b.paired_rounds(["bare", "pass", "shim", "strace"], one)
+    name = "bulk %d MiB, 64 KiB writes" % b.bulk_mib
+    b.pair(name, "passthrough", "MiB/s", "-", mibs["bare"], mibs["pass"])
+    b.pair(name, "rstwatch", "MiB/s", ">=0.97", mibs["bare"], mibs["shim"])
+    b.pair(name, "strace %network", "MiB/s", "-", mibs["bare"], mibs["strace"])
+
+
+# ---------------------------------------------------------------------------------------
+# memory: RSS per tracked connection, and for untracked fds
+# ---------------------------------------------------------------------------------------
+
+def bench_memory(b):
+    b.section("memory: %d connections held, %d pipe fds" % (b.conns, b.conns))
+    conns = b.conns
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < conns + 64:
+        conns = hard - 64
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (conns + 64, hard))
+        except (ValueError, OSError):
+            pass
+    before, after = {}, {}
+    for v in ("bare", "shim"):
+        portfile = b.t("mem.port")
+        if os.path.exists(portfile):
+            os.unlink(portfile)
+        hold_r, hold_w = os.pipe()  # the acceptor holds its connections until this closes
+        acc = b.spawn([b.helper("bench_conns"), "accept", portfile, str(conns)], stdin=hold_r)
+        os.close(hold_r)
+        if not b.wait_file(portfile):
+            os.close(hold_w)
+            sys.exit("bench: memory acceptor did not start")
+        line = b.output(b.pre(v) + [b.helper("bench_conns"), "hold", open(portfile).read().strip(),
+                                    str(conns)])
+        os.close(hold_w)
+        acc.wait()
+        before[v], after[v] = int(b.val(line, "rss_before_kib") or 0), int(b.val(line, "rss_after_kib") or 0)
+        b.raw("memory %s conns: %d -> %d KiB" % (v, before[v], after[v]))
+    # untracked fds: RSS moves by +-64 KiB run to run (bare too), so take the
+    # median growth of 5 interleaved runs each
+    growth = {"bare": [], "shim": []}
+    for r in range(5):
+        for v in b.rotate(r, ["bare", "shim"]):
+            line = b.output(b.pre(v) + [b.helper("bench_conns"), "pipes", str(conns)])
+            g = int(b.val(line, "rss_after_kib") or 0) - int(b.val(line, "rss_before_kib") or 0)
+            growth[v].append(g)
+            b.raw("memory %s pipes round=%d: +%d KiB" % (v, r, g))
+    pipes = {v: sorted(g)[2] for v, g in growth.items()}
+    grown = {v: after[v] - before[v] for v in before}
+    per = int((grown["shim"] - grown["bare"]) * 1024 / conns)  # truncated, as shell arithmetic
+    b.value("RSS per tracked connection (%d open)" % conns, "rstwatch", "+%d KiB" % grown["bare"],
+            "+%d KiB" % grown["shim"], str(per), "B/conn", "<=2048")
+    # RSS moves in 4 KiB pages and malloc arenas: a real per-fd allocation would
+    # show as >= 8 B/fd; under 1 B/fd is page-level noise, i.e. 0.
+    per = round((pipes["shim"] - pipes["bare"]) * 1024 / conns, 2)
+    b.value("RSS per untracked fd (%d pipe fds, median of 5)" % conns, "rstwatch",
+            "+%d KiB" % pipes["bare"], "+%d KiB" % pipes["shim"], str(per), "B/fd", "<=1")
+    b.value("RSS at start, before any socket (lazy allocation)", "rstwatch", "%d KiB" % before["bare"],
+            "%d KiB" % before["shim"], str(before["shim"] - before["bare"]), "KiB", "-")
+
+
+# ---------------------------------------------------------------------------------------
+# zero I/O on a clean run
+# ---------------------------------------------------------------------------------------
+
+IO_CALL = re.compile(r"\b(open|openat|creat|mkdir|mkdirat|write|writev|pwrite64)\((\d*).*= (-?\d+)")
+
+
+def io_trace(b, v):
+    """(files opened, bytes written) by a clean ping-pong client under strace,
+    the loader opening the preloaded object itself excluded."""
+    portfile = b.t("pp.port")
+    if os.path.exists(portfile):
+        os.unlink(portfile)
+    srv = b.spawn([b.helper("bench_pingpong"), "server", portfile])
+    b.wait_file(portfile)
+    trace = b.t("io." + v)
+    subprocess.run(["strace", "-f", "-qq", "-e",
+                    "trace=open,openat,creat,mkdir,mkdirat,write,writev,pwrite64",
+                    "-E", "LD_PRELOAD=" + (b.shim if v == "shim" else ""), "-o", trace,
+                    b.helper("bench_pingpong"), "client", open(portfile).read().strip(), "1000"],
+                   stdout=subprocess.DEVNULL)
+    srv.wait()
+    opens = writes = 0
+    for line in open(trace, errors="replace"):
+        if b.shim in line:
+            continue
+        m = IO_CALL.search(line)
+        if not m or m.group(2) == "1":  # fd 1: the client reporting its figures
+            continue
+        if m.group(1) in ("write", "writev", "pwrite64"):
+            writes += max(int(m.group(3)), 0)
+        elif int(m.group(3)) >= 0:
+            opens += 1
+    return opens, writes
+
+
+def bench_io(b):
+    b.section("I/O on a clean run (strace of a ping-pong client, bare vs rstwatch)")
+    if shutil.which("strace"):
+        (ob, wb), (os_, ws) = io_trace(b, "bare"), io_trace(b, "shim")
+        b.raw("io bare: opens=%d writes=%d; shim: opens=%d writes=%d" % (ob, wb, os_, ws))
+        b.value("files opened by the shim, clean run", "rstwatch", "%d opens" % ob, "%d opens" % os_,
+                str(os_ - ob), "", "==0")
+        b.value("bytes written by the shim, clean run", "rstwatch", "%d B" % wb, "%d B" % ws,
+                str(ws - wb), "B", "==0")
+    n = sum(len(files) for _, _, files in os.walk(b.t("log")))
+    b.value("record files after the micro-benchmarks", "rstwatch", "-", "-", str(n), "", "==0")
+
+
+# ---------------------------------------------------------------------------------------
+# real servers side by side: nginx + wrk, redis-server + redis-benchmark
+# ---------------------------------------------------------------------------------------
+# Servers on BENCH_CPU, load generators on BENCH_LOADCPU: both instances get
+# the same CPUs at the same time, so drift and neighbours hit both alike.
+
+NGINX_CONF = """{user}worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  sendfile {sendfile};
+  tcp_nopush off;
+  keepalive_requests 1000000;
+  client_body_temp_path {d}/tmp/body;
+  proxy_temp_path {d}/tmp/proxy;
+  fastcgi_temp_path {d}/tmp/fastcgi;
+  uwsgi_temp_path {d}/tmp/uwsgi;
+  scgi_temp_path {d}/tmp/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    root {www};
+    location / {{ }}
+  }}
+}}
+"""
+
+
+def nginx_start(b, d, port, sendfile, preload):
+    os.makedirs(os.path.join(d, "www"), exist_ok=True)
+    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+    www = b.t("www")
+    if not os.path.exists(os.path.join(www, "index.html")):
+        os.makedirs(www, exist_ok=True)
+        with open(os.path.join(www, "index.html"), "w") as f:
+            f.write("x" * 16384)
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF.format(user="user root;\n" if os.getuid() == 0 else "\n", d=d,
+                                  sendfile=sendfile, port=port, www=www))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    return b.spawn(b.pin(b.cpu) + b.pre(preload) +
+                   [nginx, "-p", d, "-e", os.path.join(d, "error.log"), "-c", os.path.join(d, "nginx.conf")],
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def side_by_side(b, commands):
+    """Runs the load generators in commands {variant: argv} at the same time;
+    returns {variant: their output}."""
+    files = {v: open(b.t("load." + v), "w+") for v in commands}
+    procs = [b.spawn(b.pin(b.loadcpu) + argv, stdout=files[v], stderr=subprocess.STDOUT)
+             for v, argv in commands.items()]
+    for p in procs:
+        p.wait()
+    out = {}
+    for v, f in files.items():
+        f.seek(0)
+        out[v] = f.read()
+        f.close()
+    return out
+
+
+def bench_nginx(b):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.access(nginx, os.X_OK) or not shutil.which("wrk"):
+        return
+    for sf in ("off", "on"):
+        b.section("nginx (sendfile %s) + wrk, bare and rstwatch side by side, %d x %ds"
+                  % (sf, b.srv_rounds, b.srv_secs))
+        pb, ps = b.free_ports(2)
+        nb = nginx_start(b, b.t("ngx-bare"), pb, sf, "bare")
+        ns = nginx_start(b, b.t("ngx-shim"), ps, sf, "shim")
+        if b.wait_port(pb) and b.wait_port(ps):
+            rps = {"bare": [], "shim": []}
+            for r in range(b.srv_rounds):
+                out = side_by_side(b, {v: ["wrk", "-t1", "-c32", "-d%ds" % b.srv_secs,
+                                           "http://127.0.0.1:%d/index.html" % port]
+                                       for v, port in (("bare", pb), ("shim", ps))})
+                x = {}
+                for v in out:
+                    m = re.search(r"^Requests/sec: *([0-9.]+)", out[v], re.M)
+                    x[v] = float(m.group(1)) if m else None
+                    rps[v].append(x[v])
+                if any("Non-2xx" in o for o in out.values()):
+                    print("bench: nginx answered non-2xx", file=sys.stderr)
+                b.raw("nginx sendfile=%s round=%d bare=%s shim=%s" % (sf, r, num(x["bare"]), num(x["shim"])))
+            b.pair("nginx sendfile %s + wrk (16 KiB file, c32)" % sf, "rstwatch", "req/s", ">=0.97",
+                   rps["bare"], rps["shim"])
+        else:
+            b.value("nginx sendfile %s + wrk" % sf, "rstwatch", "-", "-", "nginx did not start", "",
+                    ">=0.97")
+            for d in ("ngx-bare", "ngx-shim"):
+                log = b.t(d + "/error.log")
+                if os.path.exists(log):
+                    sys.stderr.write(open(log, errors="replace").read())
+        b.reap(nb, ns)
+
+
+def bench_redis(b):
+    if not shutil.which("redis-server") or not shutil.which("redis-benchmark"):
+        return
+    pb, ps = b.free_ports(2)
+    opts = ["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--protected-mode", "no",
+            "--daemonize", "no", "--logfile", "", "--dir", b.tmp]
+    quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rb = b.spawn(b.pin(b.cpu) + ["redis-server", "--port", str(pb)] + opts, **quiet)
+    rs = b.spawn(b.pin(b.cpu) + b.pre("shim") + ["redis-server", "--port", str(ps)] + opts, **quiet)
+    if b.wait_port(pb) and b.wait_port(ps):
+        for pipeline in (1, 16):
+            n = b.redis_n if pipeline == 1 else b.redis_np
+            b.section("redis-server + redis-benchmark -t get,set -P %d -n %d, bare and rstwatch side by side"
+                      % (pipeline, n))
+            got = {t: {"bare": [], "shim": []} for t in ("SET", "GET")}
+            for r in range(b.srv_rounds):
+                out = side_by_side(b, {v: ["redis-benchmark", "-p", str(port), "-t", "get,set", "-n", str(n),
+                                           "-P", str(pipeline), "-q", "--csv"]
+                                       for v, port in (("bare", pb), ("shim", ps))})
+                for t in ("SET", "GET"):
+                    x = {}
+                    for v in out:
+                        m = re.search(r'^"%s","([0-9.]+)"' % t, out[v], re.M)
+                        x[v] = float(m.group(1)) if m else None
+                        got[t][v].append(x[v])
+                    b.raw("redis P=%d %s round=%d bare=%s shim=%s" % (pipeline, t, r, num(x["bare"]),
+                                                                       num(x["shim"])))
+            for t in ("SET", "GET"):
+                b.pair("redis-benchmark %s -P %d (c50)" % (t, pipeline), "rstwatch", "req/s", ">=0.97",
+                       got[t]["bare"], got[t]["shim"])
+    else:
+        b.value("redis-benchmark", "rstwatch", "-", "-", "redis-server did not start", "", ">=0.97")
+    b.reap(rb, rs)
+
+
+def bench_server_records(b):
+    n = 0
+    for d, _, files in os.walk(b.t("log")):
+        for f in files:
+            with open(os.path.join(d, f), "rb") as fh:
+                n += fh.read().count(b"\n")
+    b.value("records written during the server runs (informational)", "rstwatch", "-", "-", str(n),
+            "records", "-")
+
+
+# ---------------------------------------------------------------------------------------
+# the row list
+# ---------------------------------------------------------------------------------------
+
+class Row:
+    """A benchmark: name (what BENCH_ONLY selects) and a function of the Bench
+    that prints its section and appends its rows. after: run only when one of
+    these rows ran (a summary of theirs)."""
+
+    def __init__(self, name, run, after=()):
+        self.name, self.run, self.after = name, run, tuple(after)
+        self.selectable = not after
+
+
+class Script(Row):
+    """A standalone benchmark script (any language; run directly, so it needs
+    its shebang and execute bit). It gets the environment of this run:
+
+      BUILD, BENCH_QUICK, BENCH_CPU, BENCH_LOADCPU, BENCH_ROUNDS as above;
+      BENCH_SHIM, BENCH_PASSTHROUGH  absolute paths of the two preloads;
+      BENCH_ROWS   the rows file: append rows with `scripts/bench/stats.py
+                   value|pair "$BENCH_ROWS" ...` or, from Python in this
+                   directory, `import stats; stats.value(os.environ["BENCH_ROWS"], ...)`;
+      BENCH_RAW    the raw log (append raw samples);
+      BENCH_TMP    a private temp dir, removed afterwards;
+      RSTWATCH_LOG records of its shim runs, under BENCH_TMP (kept apart from
+                   the record counts of the built-in rows).
+
+    args: its command-line arguments, where "{rows}" stands for the rows
+    file (for a script that takes it as an option rather than from
+    BENCH_ROWS). run.py prints a "== title" line before it; the script
+    appends its rows. A script that exits nonzero gets an ERROR row."""
+
+    def __init__(self, name, path, title, args=()):
+        super().__init__(name, self._run)
+        self.path, self.title, self.args = path, title, tuple(args)
+
+    def _run(self, b):
+        tmp = b.t("script." + self.name)
+        os.makedirs(os.path.join(tmp, "log"))
+        env = dict(os.environ, BUILD=b.build, BENCH_QUICK="1" if b.quick else "0",
+                   BENCH_CPU=str(b.cpu), BENCH_LOADCPU=str(b.loadcpu), BENCH_ROUNDS=str(b.rounds),
+                   BENCH_SHIM=b.shim, BENCH_PASSTHROUGH=b.passthrough,
+                   BENCH_ROWS=os.path.abspath(b.rows), BENCH_RAW=os.path.abspath(b.raw_log),
+                   BENCH_TMP=tmp, RSTWATCH_LOG=os.path.join(tmp, "log", "%p.jsonl"),
+                   PYTHONDONTWRITEBYTECODE="1")
+        b.section(self.title)
+        argv = [os.path.join(ROOT, self.path)] + [a.format(rows=env["BENCH_ROWS"]) for a in self.args]
+        try:
+            rc = subprocess.run(argv, env=env).returncode
+            why = "%s exited with status %d" % (self.path, rc)
+        except OSError as e:
+            rc, why = -1, "%s: %s" % (self.path, e.strerror)
+        if rc != 0:
+            stats.append(b.rows, [self.name, "-", "-", "-", why, "", "ERROR"])
+
+
+# The table, in order. A standalone row written as its own script is one more
+# line here: Script("NAME", "scripts/bench/NAME.py", "section title").
+ROWS = [
+    Row("callgrind", bench_callgrind),
+    Row("micro", bench_eagain),
+    Row("pingpong", bench_pingpong),
+    Row("bulk", bench_bulk),
+    Row("memory", bench_memory),
+    Row("io", bench_io),
+    Row("nginx", bench_nginx),
+    Row("redis", bench_redis),
+    Row("server-records", bench_server_records, after=("nginx", "redis")),
+    Script("flood", "scripts/bench/flood.py",
+           "production: abort flood (records written, summary counts, conns per CPU second), "
+           "nginx connection churn", args=("--rows", "{rows}")),
+]
+
+
+def main():
+    os.chdir(ROOT)
+    b = Bench()
+    names = [r.name for r in ROWS if r.selectable]
+    only = os.environ.get("BENCH_ONLY", "").split() or names
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        sys.exit("bench: unknown BENCH_ONLY row(s) %s; rows: %s" % (" ".join(unknown), " ".join(names)))
+    for f in ["librstwatch.so"] + ["helpers/" + h for h in ("bench_pingpong", "bench_bulk", "bench_eagain",
+                                                            "bench_conns", "bench_callgrind")]:
+        if not os.path.exists(os.path.join(b.build, f)):
+            sys.exit("bench: missing %s/%s (run 'make all check-helpers' or 'make bench')" % (b.build, f))
+    os.makedirs(b.out, exist_ok=True)
+    cc = os.environ.get("CC", "gcc")
+    if subprocess.run([cc, "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror",
+                       "-o", b.passthrough, "scripts/bench/passthrough.c", "-ldl"]).returncode:
+        sys.exit("bench: cannot build the pass-through preload")
+
+    b.tmp = tempfile.mkdtemp(prefix="rstwatch-bench.", dir="/tmp")
+    os.chmod(b.tmp, 0o755)  # nginx workers may run as another user
+    os.makedirs(b.t("log"))
+    os.environ["RSTWATCH_LOG"] = b.t("log/%p.jsonl")
+    for f in (b.rows, b.raw_log):
+        open(f, "w").close()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+    start = time.time()
+    try:
+        print("rstwatch bench: %s, %s, %d CPUs, quick=%d, pinned CPU %d, load CPU %d, %d rounds"
+              % (datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 os.uname().release, b.ncpu, b.quick, b.cpu, b.loadcpu, b.rounds), flush=True)
+        for row in ROWS:
+            if row.name in only or any(a in only for a in row.after):
+                row.run(b)
+        b.section("results (%d s)" % (time.time() - start))
+        results = os.path.join(b.out, "results.md")
+        stats.table(b.rows, results)
+        with open(results, "a") as f:
+            f.write("\nMachine: %d CPUs, %s; quick=%d; rounds=%d; %s.\n"
+                    % (b.ncpu, os.uname().release, b.quick, b.rounds,
+                       datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")))
+            f.write("Reproduce: `make bench` (or `BENCH_QUICK=1 make bench`); raw samples in %s.\n"
+                    % b.raw_log)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    finally:
+        b.cleanup()
+
+
+if __name__ == "__main__":
+    main()

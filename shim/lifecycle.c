@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+/* lifecycle.c: exec and set*uid (see lifecycle.h). The real functions are
+ * resolved on first use with dlsym(RTLD_NEXT); a missing one falls back to
+ * the raw system call (execve) or fails with ENOSYS. */
+#include "lifecycle.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sink.h"
+#include "summary.h"
+
+/* This object's own image, from the linker (hidden: binds here, no GOT). */
+extern const char __ehdr_start __attribute__((visibility("hidden")));
+extern const char _end __attribute__((visibility("hidden")));
+
+/* dlsym(RTLD_NEXT) once, refusing a definition inside this object (a double
+ * preload would call itself forever); decided by address range, so no hook's
+ * address is taken (that would cost a GOT relocation per hook at load).
+ * Lazy: resolving nine symbols at load would cost every program that never
+ * calls them; exec and set*uid are rare, and their first call pays. */
+static void *next(void *_Atomic *slot, const char *name)
+{
+    void *p = atomic_load_explicit(slot, memory_order_acquire);
+    if (p) return p;
+    p = dlsym(RTLD_NEXT, name);
+    if ((const char *)p >= &__ehdr_start && (const char *)p < &_end) p = NULL;
+    if (p) atomic_store_explicit(slot, p, memory_order_release);
+    return p;
+}
+
+#define REAL(type, name, ...)                                                                      \
+    static type (*real_##name(void))(__VA_ARGS__)                                                  \
+    {                                                                                              \
+        static void *_Atomic slot;                                                                 \
+        return (type(*)(__VA_ARGS__))next(&slot, #name);                                           \
+    }
+REAL(int, execve, const char *, char *const[], char *const[])
+REAL(int, execv, const char *, char *const[])
+REAL(int, execvp, const char *, char *const[])
+REAL(int, execvpe, const char *, char *const[], char *const[])
+REAL(int, fexecve, int, char *const[], char *const[])
+REAL(int, setuid, uid_t)
+REAL(int, seteuid, uid_t)
+REAL(int, setreuid, uid_t, uid_t)
+REAL(int, setresuid, uid_t, uid_t, uid_t)
+
+static int nosys(void)
+{
+    errno = ENOSYS;
+    return -1;
+}
+
+int lifecycle_execve(const char *path, char *const argv[], char *const envp[])
+{
+    summary_flush("exec");
+    int (*f)(const char *, char *const[], char *const[]) = real_execve();
+    if (!f) return (int)syscall(SYS_execve, path, argv, envp);
+    return f(path, argv, envp);
+}
+
+int lifecycle_execv(const char *path, char *const argv[])
+{
+    summary_flush("exec");
+    __typeof__(real_execv()) f = real_execv();
+    return f ? f(path, argv) : nosys();
+}
+
+int lifecycle_execvp(const char *file, char *const argv[])
+{
+    summary_flush("exec");
+    __typeof__(real_execvp()) f = real_execvp();
+    return f ? f(file, argv) : nosys();
+}
+
+int lifecycle_execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    summary_flush("exec");
+    __typeof__(real_execvpe()) f = real_execvpe();
+    return f ? f(file, argv, envp) : nosys();
+}
+
+int lifecycle_fexecve(int fd, char *const argv[], char *const envp[])
+{
+    summary_flush("exec");
+    __typeof__(real_fexecve()) f = real_fexecve();
+    return f ? f(fd, argv, envp) : nosys();
+}
+
+/* Root is about to become someone else: open the log file while root still
+ * may (the fd stays usable). An unchanged or unprivileged id needs nothing. */
+static void before_uid_change(uid_t a, uid_t b, uid_t c)
+{
+    if (geteuid() != 0) return;
+    uid_t keep = (uid_t)-1;
+    if ((a == keep || a == 0) && (b == keep || b == 0) && (c == keep || c == 0)) return;
+    sink_before_uid_change();
+}
+
+int lifecycle_setuid(uid_t uid)
+{
+    before_uid_change(uid, uid, uid);
+    __typeof__(real_setuid()) f = real_setuid();
+    return f ? f(uid) : nosys();
+}
+
+int lifecycle_seteuid(uid_t euid)
+{
+    before_uid_change(euid, (uid_t)-1, (uid_t)-1);
+    __typeof__(real_seteuid()) f = real_seteuid();
+    return f ? f(euid) : nosys();
+}
+
+int lifecycle_setreuid(uid_t ruid, uid_t euid)
+{
+    before_uid_change(ruid, euid, (uid_t)-1);
+    __typeof__(real_setreuid()) f = real_setreuid();
+    return f ? f(ruid, euid) : nosys();
+}
+
+int lifecycle_setresuid(uid_t ruid, uid_t euid, uid_t suid)
+{
+    before_uid_change(ruid, euid, suid);
+    __typeof__(real_setresuid()) f = real_setresuid();
+    return f ? f(ruid, euid, suid) : nosys();
+}

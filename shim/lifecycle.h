@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: MIT
+/* lifecycle.h: the process events records care about that are not socket
+ * calls. exec replaces the image, so the summary of what the rate limit left
+ * out is written first; a user-id change (a daemon dropping root) may leave
+ * the process unable to create its log file, so the file is opened before. */
+#ifndef RSTWATCH_LIFECYCLE_H
+#define RSTWATCH_LIFECYCLE_H
+
+#include <sys/types.h>
+
+/* The exec family: writes the summary of what the rate limit left out (not in
+ * a vfork child), then calls the real function; same return and errno. */
+int lifecycle_execve(const char *path, char *const argv[], char *const envp[]);
+int lifecycle_execv(const char *path, char *const argv[]);
+int lifecycle_execvp(const char *file, char *const argv[]);
+int lifecycle_execvpe(const char *file, char *const argv[], char *const envp[]);
+int lifecycle_fexecve(int fd, char *const argv[], char *const envp[]);
+
+/* The set*uid family: when root changes to another user, opens the log file
+ * first (sink_before_uid_change), then calls the real function; same return
+ * and errno. */
+int lifecycle_setuid(uid_t uid);
+int lifecycle_seteuid(uid_t euid);
+int lifecycle_setreuid(uid_t ruid, uid_t euid);
+int lifecycle_setresuid(uid_t ruid, uid_t euid, uid_t suid);
+
+#endif
