@@ -52,6 +52,9 @@ deps=(
   python3-requests:/usr/lib/python3/dist-packages/requests/__init__.py
   dpkg-dev:dpkg-buildpackage devscripts:hardening-check lintian:lintian man-db:man
   bash-completion:/usr/share/bash-completion/bash_completion golang-go:go
+  # a peer's test suite (tests/cpython) and real servers on unix sockets (tests/unix.bats)
+  libpython3.11-testsuite:/usr/lib/python3.11/test/test_socket.py
+  postgresql:pg_createcluster memcached:memcached netcat-openbsd:/usr/bin/nc.openbsd
 )
 [ "$want_deb" = 1 ] && deps=(gcc:gcc make:make dpkg-dev:dpkg-buildpackage)
 for p in $(build_deps); do deps+=("$p:="); done
