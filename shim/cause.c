@@ -126,7 +126,7 @@ static int is_reset(const struct cause_input *in)
     return in->err == ECONNRESET || in->err == EPIPE || in->eof;
 }
 
-static int is_reset_family(int err)
+int cause_is_reset_errno(int err)
 {
     switch (err) {
     case ECONNRESET:
@@ -203,7 +203,7 @@ static int m_write_after_shutdown(const struct cause_input *in)
 /* Not a reset at all (EINVAL, EACCES, ...: RSTWATCH_RECORD=errors). */
 static int m_not_a_reset(const struct cause_input *in)
 {
-    return in->err && !in->eof && !is_reset_family(in->err);
+    return in->err && !in->eof && !cause_is_reset_errno(in->err);
 }
 
 /* A client's idle pooled connection, its last response read, closed by the

@@ -141,6 +141,10 @@ void cause_sniff_request(struct cause_sniff *s, const struct iovec *iov, size_t 
  * rather than the start of a response. */
 int cause_tls_not_a_response(int proto, uint32_t exchanges, uint64_t bytes);
 
+/* True if err is in the reset family (ECONNRESET, EPIPE, ECONNREFUSED,
+ * ECONNABORTED, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH). */
+int cause_is_reset_errno(int err);
+
 #pragma GCC visibility pop
 
 #endif

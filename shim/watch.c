@@ -59,16 +59,7 @@ static inline struct conn *live_conn(int fd)
 
 int watch_is_reset_errno(int err)
 {
-    switch (err) {
-    case ECONNRESET:
-    case EPIPE:
-    case ECONNREFUSED:
-    case ECONNABORTED:
-    case ETIMEDOUT:
-    case EHOSTUNREACH:
-    case ENETUNREACH: return 1;
-    default: return 0;
-    }
+    return cause_is_reset_errno(err);
 }
 
 static int worth_a_record(int err)

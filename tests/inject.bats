@@ -21,24 +21,6 @@ teardown() {
     rstwatch_teardown
 }
 
-# count_type TYPE: how many records of that type.
-count_type() {
-    jq_records '[.[] | select(.type == $t)] | length' --arg t "$1"
-}
-
-# assert_true DESCRIPTION FILTER [jq args...]: FILTER over all records (an
-# array) is true; prints the records otherwise.
-assert_true() {
-    local what="$1" filter="$2"
-    shift 2
-    if [ "$(jq_records "$filter" "$@")" != true ]; then
-        echo "records do not satisfy ($what): $filter" >&2
-        records | jq -c . >&2 || records >&2
-        [ -z "${shim_stderr:-}" ] || printf 'stderr of the shim run:\n%s\n' "$shim_stderr" >&2
-        return 1
-    fi
-}
-
 warnings() {
     printf '%s\n' "$shim_stderr" | grep '^rstwatch:' || true
 }

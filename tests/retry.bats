@@ -45,24 +45,6 @@ retry_records() {
     jq_record 'select(.type == "retry") | tojson'
 }
 
-# count_type TYPE: how many records of that type.
-count_type() {
-    jq_records '[.[] | select(.type == $t)] | length' --arg t "$1"
-}
-
-# assert_true DESCRIPTION FILTER [jq args...]: FILTER over all records (an
-# array) is true; prints the records otherwise.
-assert_true() {
-    local what="$1" filter="$2"
-    shift 2
-    if [ "$(jq_records "$filter" "$@")" != true ]; then
-        echo "records do not satisfy ($what): $filter" >&2
-        records | jq -c . >&2 || records >&2
-        [ -z "${shim_stderr:-}" ] || printf 'stderr of the shim run:\n%s\n' "$shim_stderr" >&2
-        return 1
-    fi
-}
-
 # assert_between LO HI VALUE WHAT: LO <= VALUE <= HI (integers).
 assert_between() {
     if ! [[ "$3" =~ ^[0-9]+$ ]] || [ "$3" -lt "$1" ] || [ "$3" -gt "$2" ]; then
