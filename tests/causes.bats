@@ -546,17 +546,6 @@ free_port() {
     "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# wait_for_port PORT: until something accepts on 127.0.0.1:PORT (5 s).
-wait_for_port() {
-    local i
-    for ((i = 0; i < 250; i++)); do
-        if (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.02
-    done
-    echo "nothing listens on $1 after 5 s" >&2
-    return 1
-}
-
 # start_bg NAME [shim] CMD...: CMD in the background (under the shim, logging
 # to $LOG_DIR, with the second argument "shim"); output in $T/NAME.out.
 start_bg() {

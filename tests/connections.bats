@@ -29,10 +29,6 @@ assert_contains() {
     fi
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 wait_for_port() {
     local i
     for ((i = 0; i < 250; i++)); do

@@ -112,6 +112,37 @@ stop_servers() {
     SERVER_PIDS=()
 }
 
+# free_port: a loopback port nobody listens on right now.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for_port PORT: until something accepts on 127.0.0.1:PORT (5 s).
+wait_for_port() {
+    local i
+    for ((i = 0; i < 250; i++)); do
+        if (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.02
+    done
+    echo "nothing listens on $1 after 5 s" >&2
+    return 1
+}
+
+# start_bg PRELOAD NAME CMD...: starts CMD in the background (LD_PRELOAD=PRELOAD
+# when non-empty), stdout/stderr into $T/NAME.out/.err; stop_servers ends it.
+# Its pid is in LAST_BG_PID.
+start_bg() {
+    local preload="$1" name="$2"
+    shift 2
+    if [ -n "$preload" ]; then
+        env LD_PRELOAD="$preload" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null 3>&- &
+    else
+        "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null 3>&- &
+    fi
+    SERVER_PIDS+=("$!")
+    LAST_BG_PID=$!
+}
+
 # _capture PRELOAD CMD...: runs CMD (a program, not a function) with stdin
 # from /dev/null, only fds 0-2 open (plus those listed in KEEP_FDS="7 8"),
 # bounded by RUN_TIMEOUT, with LD_PRELOAD=PRELOAD set only

@@ -26,20 +26,6 @@ teardown() {
     rm -rf "$S"
 }
 
-# start_bg PRELOAD NAME CMD...: starts CMD in the background (LD_PRELOAD=PRELOAD
-# when non-empty), stdout/stderr into $T/NAME.out/.err; stop_servers ends it.
-start_bg() {
-    local preload="$1" name="$2"
-    shift 2
-    if [ -n "$preload" ]; then
-        env LD_PRELOAD="$preload" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null 3>&- &
-    else
-        "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null 3>&- &
-    fi
-    SERVER_PIDS+=("$!")
-    LAST_BG_PID=$!
-}
-
 # wait_for_socket PATH: until PATH is a socket that accepts a connection (10 s).
 wait_for_socket() {
     local i
