@@ -1437,6 +1437,13 @@ static void *blocked_recv(void *arg)
 {
     struct blocked *b = arg;
     char buf[4096];
+    /* The sequence's SIGALRM must not land here: with SA_RESTART the kernel
+     * restarts recv() by fd number, and after main has closed that number and
+     * opened a new connection on it, the restarted call would wait on the new
+     * connection forever (bare and under the shim alike). */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
     b->tid = (pid_t)syscall(SYS_gettid);
     b->r = recv(b->fd, buf, sizeof buf, 0);
     b->err = errno;
