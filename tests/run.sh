@@ -40,8 +40,23 @@ FAILED_NAMES=()
 # without any failure reported, the difference counts as failed.
 tap_count() {
     local name="$1" file="$2" rc="${3:-0}"
-    local line plan=-1 seen=0 failed_here=0
+    local line plan=-1 seen=0 failed_here=0 detail=-1 kept=0 after_inner=0
     while IFS= read -r line || [ -n "$line" ]; do
+        # keep what a failure's diagnostics say for the summary at the end,
+        # which is what survives when a long log is cut in the middle: the
+        # first lines, and every nested "not ok" with the line after it
+        if [ "$detail" -ge 0 ] && [[ "$line" == "#"* ]]; then
+            if [ "$kept" -lt 4 ] || [[ "$line" == *"not ok"* ]] || [ "$after_inner" = 1 ]; then
+                after_inner=0
+                [[ "$line" == *"not ok"* ]] && after_inner=1
+                if [ "$kept" -lt 24 ]; then
+                    FAILED_NAMES[detail]+=$'\n#     '"${line:0:300}"
+                    kept=$((kept + 1))
+                fi
+            fi
+            continue
+        fi
+        detail=-1
         case "$line" in
         [0-9]*..[0-9]*)
             if [[ "$line" =~ ^1\.\.([0-9]+) ]]; then plan="${BASH_REMATCH[1]}"; fi
@@ -52,6 +67,7 @@ tap_count() {
             FAILED=$((FAILED + 1))
             failed_here=$((failed_here + 1))
             FAILED_NAMES+=("$name: ${line#not ok }")
+            detail=$((${#FAILED_NAMES[@]} - 1)) kept=0 after_inner=0
             ;;
         "ok "*)
             seen=$((seen + 1))
