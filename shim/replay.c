@@ -231,8 +231,11 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
         return r;
     }
     if (r == 0 || *err == EAGAIN || *err == EINTR) return r; /* nothing left, nothing lost */
-    /* After the app's own shutdown(SHUT_WR), EPIPE is its own doing: never a replay. */
-    if (rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER ||
+    /* After the app's own shutdown(SHUT_WR), EPIPE is its own doing: never a
+     * replay. Once the app has seen this connection fail, its later writes on
+     * it (a TLS client's close_notify) are its own clean-up, not a request:
+     * no replay, and no refusal record either. */
+    if (rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER || rs->app_saw_failure ||
         !(*err == ECONNRESET || *err == EPIPE) || (c->flags & CONN_SHUT_WR)) {
         return write_failed(c, rs, r, *err);
     }
@@ -275,7 +278,7 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
 {
     struct retry_state *rs = c->retry;
     if (r > 0) return r;
-    if (rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER)
+    if (rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER || rs->app_saw_failure)
         return handed_to_app(rs, r, *err);
     int reset = r < 0 && (*err == ECONNRESET || *err == EPIPE);
     int stale_eof = r == 0 && c->exchanges > 1;
