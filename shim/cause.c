@@ -201,6 +201,15 @@ static int m_write_after_shutdown(const struct cause_input *in)
 }
 
 /* Not a reset at all (EINVAL, EACCES, ...: RSTWATCH_RECORD=errors). */
+/* A client that had already sent its TLS close_notify (the app was done with
+ * the connection) met the peer's reset: the peer closed without waiting for
+ * the close_notify exchange, which TLS allows (RFC 8446 6.1), and our alert
+ * reached a closed socket. Nothing was outstanding. */
+static int m_tls_close_race(const struct cause_input *in)
+{
+    return !in->server && in->closing && (in->eof || cause_is_reset_errno(in->err));
+}
+
 static int m_not_a_reset(const struct cause_input *in)
 {
     return in->err && !in->eof && !cause_is_reset_errno(in->err);
@@ -328,6 +337,10 @@ const struct cause_rule cause_rules[] = {
     {CAUSE_LOCAL_ABORT, m_local_abort,
      "the connection was aborted on this host (local timeout, a killed or crashed peer before "
      "accept, ss -K, or SO_LINGER 0): check this host's logs and limits"},
+    {CAUSE_TLS_CLOSE_RACE, m_tls_close_race,
+     "this side had already sent its TLS close_notify (the program was done with the "
+     "connection) when the peer reset it: the peer closed without waiting for the close_notify "
+     "exchange, which TLS allows; nothing was outstanding"},
     {CAUSE_UNKNOWN, m_not_a_reset,
      "the call failed with an ordinary error, not a reset (see errno: a bad argument, a missing "
      "path, a permission): check the program's own error message"},
@@ -385,9 +398,19 @@ size_t cause_classify(const struct cause_input *in)
 const char *cause_code_name(enum cause_code code)
 {
     static const char *const names[CAUSE_COUNT] = {
-        "refused",           "connect_timeout",      "reset_before_response", "idle_reuse",
-        "unread_data_close", "write_after_peer_fin", "reset_mid_stream",      "retransmit_timeout",
-        "local_abort",       "idle_close",           "client_abort",          "response_timeout",
+        "refused",
+        "connect_timeout",
+        "reset_before_response",
+        "idle_reuse",
+        "unread_data_close",
+        "write_after_peer_fin",
+        "reset_mid_stream",
+        "retransmit_timeout",
+        "local_abort",
+        "idle_close",
+        "client_abort",
+        "response_timeout",
+        "tls_close_race",
         "unknown",
     };
     return (unsigned)code < CAUSE_COUNT ? names[code] : "unknown";
@@ -506,7 +529,9 @@ static _Atomic uint64_t counted[CAUSE_COUNT];
 int cause_count_instead(const struct cause_input *in)
 {
     const struct cause_rule *r = &cause_rules[cause_classify(in)];
-    if (r->code != CAUSE_IDLE_CLOSE && r->match != m_write_after_shutdown) return 0;
+    if (r->code != CAUSE_IDLE_CLOSE && r->code != CAUSE_TLS_CLOSE_RACE &&
+        r->match != m_write_after_shutdown)
+        return 0;
     atomic_fetch_add_explicit(&counted[r->code], 1, memory_order_relaxed);
     return 1;
 }
@@ -548,34 +573,49 @@ static size_t gather(const struct iovec *iov, size_t iovcnt, size_t len, uint8_t
     return got;
 }
 
-/* A complete record header: decide what the record is. Returns 1 when it is
- * application data that can carry a request. */
-static int tls_record_begins(struct cause_sniff *s)
+/* What one TLS record of the request direction is. */
+enum tls_rec { REC_HOUSEKEEPING, REC_APP, REC_ALERT };
+
+/* The body of a TLS 1.3 alert: 2 bytes, the inner content type, a 16-byte
+ * AEAD tag (AES-GCM, ChaCha20-Poly1305; RFC 8446 5.2). Its outer type is
+ * application data, so its size is what tells it apart; an application
+ * record of 2 bytes of payload would look the same, and none carries a
+ * request. */
+#define TLS13_ALERT_BODY 19
+
+/* A complete record header: decide what the record is. */
+static enum tls_rec tls_record_begins(struct cause_sniff *s)
 {
     uint8_t type = s->hdr[0];
     s->left = (uint32_t)s->hdr[3] << 8 | s->hdr[4];
     if (s->hdr[1] != 3 || (type < TLS_CCS || type > TLS_APPDATA)) {
         s->proto = PROTO_OTHER; /* lost the record boundaries: stop interpreting */
-        return 1;
+        return REC_APP;
+    }
+    if (type == TLS_ALERT) {
+        s->after_ccs = 0;
+        return REC_ALERT;
     }
     if (type != TLS_APPDATA) {
         s->after_ccs = type == TLS_CCS;
-        return 0;
+        return REC_HOUSEKEEPING;
     }
     /* TLS 1.3 encrypts the client's Finished as an application-data record
      * right after the compatibility ChangeCipherSpec (RFC 8446 D.4). */
     if (s->after_ccs && !s->app_seen) {
         s->after_ccs = 0;
-        return 0;
+        return REC_HOUSEKEEPING;
     }
     s->after_ccs = 0;
+    if (s->app_seen && s->left == TLS13_ALERT_BODY) return REC_ALERT; /* close_notify */
     s->app_seen = 1;
-    return 1;
+    return REC_APP;
 }
 
 void cause_sniff_request(struct cause_sniff *s, const struct iovec *iov, size_t iovcnt, size_t len)
 {
     s->handshake_only = 0;
+    s->alert_only = 0;
     if (!iov || !len) return;
     if (s->proto == PROTO_UNSEEN) {
         uint8_t head[8];
@@ -586,7 +626,7 @@ void cause_sniff_request(struct cause_sniff *s, const struct iovec *iov, size_t 
             s->proto = looks_like_http(head, n) ? PROTO_HTTP : PROTO_OTHER;
     }
     if (s->proto != PROTO_TLS) return;
-    int app = 0;
+    int app = 0, alerts = 0;
     size_t done = 0;
     for (size_t i = 0; i < iovcnt && done < len && s->proto == PROTO_TLS; i++) {
         const uint8_t *p = iov[i].iov_base;
@@ -604,10 +644,13 @@ void cause_sniff_request(struct cause_sniff *s, const struct iovec *iov, size_t 
             n--;
             if (s->hdr_have == sizeof s->hdr) {
                 s->hdr_have = 0;
-                app |= tls_record_begins(s);
+                enum tls_rec k = tls_record_begins(s);
+                app |= k == REC_APP;
+                alerts |= k == REC_ALERT;
             }
         }
     }
     if (s->proto != PROTO_TLS) app = 1;
-    s->handshake_only = !app;
+    s->handshake_only = !app && !alerts;
+    s->alert_only = !app && alerts;
 }

@@ -29,6 +29,7 @@ enum cause_code {
     CAUSE_IDLE_CLOSE,
     CAUSE_CLIENT_ABORT,
     CAUSE_RESPONSE_TIMEOUT,
+    CAUSE_TLS_CLOSE_RACE,
     CAUSE_UNKNOWN,
     CAUSE_COUNT
 };
@@ -70,6 +71,7 @@ struct cause_input {
     int awaiting_response; /* the last bytes moved were the request's: a response was due */
     uint64_t quiet_ms;     /* from the last successful I/O to the failure (the record's idle_ms) */
     int proto;             /* enum cause_proto */
+    int closing;           /* this side had sent its TLS close_notify (no request since) */
 };
 
 struct cause_rule {
@@ -96,7 +98,8 @@ void cause_write_hint(struct strbuf *b, size_t rule, const struct cause_input *i
 /* ---- record or count --------------------------------------------------------- */
 
 /* 1 when in is normal life rather than a failure (a pooled connection the
- * peer closed while idle, a write after this program's own shutdown): with
+ * peer closed while idle, a write after this program's own shutdown, a reset
+ * after this side's own TLS close_notify): with
  * the default RSTWATCH_RECORD=resets it is counted, not recorded. The
  * counter is bumped here; 0 means "write the record". Async-signal-safe. */
 int cause_count_instead(const struct cause_input *in);
@@ -117,6 +120,7 @@ struct cause_sniff {
     uint8_t after_ccs;      /* TLS: the previous record was a ChangeCipherSpec */
     uint8_t app_seen;       /* TLS: an application-data record has gone by */
     uint8_t handshake_only; /* the last transfer carried only TLS handshake records */
+    uint8_t alert_only;     /* ... only TLS alerts (a close_notify): this side is closing */
     uint8_t hdr[5];
     uint32_t left; /* TLS: body bytes of the current record still to come */
 };
@@ -124,7 +128,9 @@ struct cause_sniff {
 /* Feeds one successful request-direction transfer (a client's write, a
  * server's read) of len bytes in iov. Sets s->handshake_only when the
  * transfer carried no application data (TLS handshake, ChangeCipherSpec, the
- * TLS 1.3 Finished that follows it), so it must not begin an exchange. Only
+ * TLS 1.3 Finished that follows it), so it must not begin an exchange, and
+ * s->alert_only when it carried only alerts (the close_notify of a closing
+ * client, whose answer is the peer's FIN, not a response). Only
  * called while s->proto is PROTO_UNSEEN or PROTO_TLS. Never reads past len. */
 void cause_sniff_request(struct cause_sniff *s, const struct iovec *iov, size_t iovcnt, size_t len);
 

@@ -107,10 +107,7 @@ void conn_forget_local(struct conn *c)
  * the classifier instead of recorded (cause.h cause_count_instead). */
 int conn_counted_instead(const struct conn *c, const struct record_info *ri)
 {
-    if (record_mode != RECORD_RESETS) return 0;
-    struct cause_input in;
-    record_cause_input(c, ri, &in);
-    return cause_count_instead(&in);
+    return record_mode == RECORD_RESETS && record_counted_instead(c, ri);
 }
 
 int conn_at(int fd, struct conn *c)

@@ -33,7 +33,10 @@ enum call_variant { CALL_PLAIN, CALL_SIBLING };
 
 /* Is the shim recording at all (not disabled, table set up)? */
 #define conn_table_enabled() (conn_slot_cap != 0)
-enum conn_dir { DIR_NONE, DIR_OUT, DIR_IN };
+/* Where the connection's bytes last flowed. Below DIR_OUT a request-direction
+ * transfer begins a new exchange; DIR_CLOSING (this side sent a TLS
+ * close_notify) takes no request and awaits no response. */
+enum conn_dir { DIR_NONE, DIR_IN, DIR_OUT, DIR_CLOSING };
 
 /* Compact TCP_INFO: the fields a diagnosis needs. */
 struct tcp_snap {

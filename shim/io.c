@@ -50,6 +50,8 @@ static void sniff_slow(struct conn *c, int out, const struct iovec *iov, size_t 
      * it follows the handshake directly (a TLS 1.3 client's Finished). */
     if (c->sniff.handshake_only)
         c->dir = DIR_OUT;
+    else if (c->sniff.alert_only)
+        c->dir = DIR_CLOSING; /* our close_notify: the peer's FIN is its answer */
     else if (after_handshake)
         c->dir = DIR_NONE;
 }
@@ -106,7 +108,7 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
         /* A client's requests flow out, a server's flow in. */
         int request = (c->role == ROLE_SERVER) ? !out : out;
         if (request) {
-            if (c->dir != DIR_OUT) {
+            if (c->dir < DIR_OUT) {
                 c->exchanges++;
                 c->idle_before = t0 > c->t_last ? t0 - c->t_last : 0; /* quiet before the call */
                 c->t_exchange = t0;
@@ -128,7 +130,7 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
         /* A request that failed on its first write still began an exchange:
          * the classifier must see the idle gap before it, not the last one. */
         int request = (c->role == ROLE_SERVER) ? !out : out;
-        if (request && c->dir != DIR_OUT && err != EAGAIN && err != EINTR &&
+        if (request && c->dir < DIR_OUT && err != EAGAIN && err != EINTR &&
             !(c->sniff.proto == PROTO_TLS && !c->sniff.app_seen)) { /* TLS: still handshaking */
             c->exchanges++;
             c->idle_before = t0 > c->t_last ? t0 - c->t_last : 0;

@@ -113,6 +113,7 @@ void record_cause_input(const struct conn *c, const struct record_info *ri, stru
         in->awaiting_response = 1; /* only the peer's close_notify came back (watch.c) */
     in->quiet_ms = ri->now_ns > c->t_last ? (ri->now_ns - c->t_last) / 1000000 : 0;
     in->proto = c->sniff.proto;
+    in->closing = c->dir == DIR_CLOSING;
 }
 
 /* Days since 1970-01-01 -> civil date (proleptic Gregorian), after H. Hinnant's
@@ -551,4 +552,22 @@ int record_write(const struct conn *c, const struct record_info *ri)
     summary_tick(now);
     errno = saved;
     return rc;
+}
+
+int record_counted_instead(const struct conn *c, const struct record_info *ri)
+{
+    struct cause_input in;
+    record_cause_input(c, ri, &in);
+    if (!cause_count_instead(&in)) return 0;
+    /* Not in the log, so in the summary: counted under its key and cause as
+     * left out, which is how report adds it to its totals. */
+    int saved = errno;
+    int code = (int)cause_rules[cause_classify(&in)].code;
+    struct rl_id id;
+    build_id(&id, c, ri, code);
+    struct key_ctx kx = {c, ri, cause_code_name((enum cause_code)code)};
+    ratelimit_suppress(ratelimit_count(&id, describe_key, &kx), 1);
+    summary_tick(ri->now_ns ? ri->now_ns : clock_now_ns());
+    errno = saved;
+    return 1;
 }

@@ -33,6 +33,12 @@ void record_format(struct strbuf *b, const struct conn *c, const struct record_i
  * out (then only counted; returns 0). Returns 0 or -errno. errno preserved. */
 int record_write(const struct conn *c, const struct record_info *ri);
 
+/* Normal life that the default RSTWATCH_RECORD=resets counts instead of
+ * recording (cause.h cause_count_instead): returns 1 after counting ri on c
+ * for the summary records (as left out of the log, under its cause), 0 when
+ * ri deserves its record. Async-signal-safe; errno preserved. */
+int record_counted_instead(const struct conn *c, const struct record_info *ri);
+
 /* The fields every record starts with: {"v":1,"type":...,"time","host",
  * "pid","tid","prog" (no closing brace). */
 void record_put_header(struct strbuf *b, const char *type);

@@ -115,6 +115,8 @@ EOF
     # cause_server.py MODE PORT_FILE: a server resetd has no mode for.
     #   tls-rst-after-request: TLS handshake (cert.pem/key.pem next to the
     #                 script), read the request, abort (RST) without answering.
+    #   tls-rst-on-close-notify: TLS handshake, read the request, answer it,
+    #                 wait for the client's close_notify, then abort (RST).
     #   tls-slow-close: TLS handshake, read the request, close (FIN, no
     #                 close_notify) 2 s later without answering.
     #   tls-rst-on-hello: read the ClientHello, abort: a TLS handshake reset.
@@ -169,6 +171,16 @@ try:
         time.sleep(0.05)
         abort(t)
         time.sleep(2)
+    elif mode == "tls-rst-on-close-notify":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(here, "cert.pem"), os.path.join(here, "key.pem"))
+        t = ctx.wrap_socket(c, server_side=True)
+        read_request(t)
+        t.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        while t.recv(4096):  # b"" once the client's close_notify is in
+            pass
+        abort(t)
+        time.sleep(1)
     elif mode == "tls-slow-close":
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(os.path.join(here, "cert.pem"), os.path.join(here, "key.pem"))
@@ -585,6 +597,34 @@ need_tls() {
         'length == 1 and .[0].type == "reset" and .[0].errno == "ECONNRESET" and .[0].op == "recv"'
     assert_true "no record blames a write after the peer's FIN" \
         'all(.cause.code != "write_after_peer_fin")'
+}
+
+@test "TLS: a reset that answers the client's own close_notify is counted as tls_close_race, not recorded as a failed request" {
+    need_tls
+    start_py_server tls-rst-on-close-notify
+    local client='
+import socket, ssl, sys
+ctx = ssl._create_unverified_context()
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+print(s.recv(4096).split(b"\r\n")[0].decode())
+try:
+    s.unwrap()
+    print("clean close")
+except OSError as e:
+    print("close:", type(e).__name__)'
+    run_bare "$PYTHON" -c "$client" "$PORT"
+    rm -f "$T/py.tls-rst-on-close-notify.port" # the server takes one client: a new one
+    start_py_server tls-rst-on-close-notify
+    unset RSTWATCH_RATE # counts live in the rate limiter's summary records
+    run_shim "$PYTHON" -c "$client" "$PORT"
+    assert_same_as_bare
+    [[ "$shim_output" == "HTTP/1.1 200 OK"$'\n'"close: ConnectionResetError" ]] ||
+        { echo "the client did not meet the reset where expected: $shim_output" >&2; false; }
+    # the app was done with the connection: the one reset it met is only counted
+    assert_true "no failure record, and a summary counting one tls_close_race" \
+        '(map(select(.type != "summary")) | length == 0) and
+         ([.[] | select(.type == "summary") | .counts[] | select(.cause == "tls_close_race") | .suppressed] | add) == 1'
 }
 
 @test "TLS: python's HTTPS request reset after it was read is reset_before_response, not mid-stream" {

@@ -237,6 +237,20 @@ static const struct code_case code_cases[] = {
      {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .awaiting_response = 1, .quiet_ms = 1500},
      CAUSE_RESET_BEFORE_RESPONSE},
 
+    /* ---- tls_close_race: the reset answered this side's own TLS close_notify ---- */
+    {"client: RST read right after our TLS close_notify (26 bytes back) -> tls_close_race",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 2361,
+      .bytes_out = 2100589, .exchange_in = 26, .proto = PROTO_TLS, .closing = 1, .quiet_ms = 1},
+     CAUSE_TLS_CLOSE_RACE},
+    {"client: EPIPE writing after our TLS close_notify -> tls_close_race, not write_after_peer_fin",
+     {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .exchanges = 1, .bytes_in = 700, .bytes_out = 600,
+      .peer_fin = 1, .proto = PROTO_TLS, .closing = 1},
+     CAUSE_TLS_CLOSE_RACE},
+    {"server: the client's close_notify is no closing of ours -> client_abort",
+     {SERVER, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 1, .bytes_in = 500,
+      .proto = PROTO_TLS, .closing = 1},
+     CAUSE_CLIENT_ABORT},
+
     /* ---- response_timeout: nothing back, the peer gave up at a timeout ---- */
     {"EOF 30.4 s after the request, no response (gunicorn) -> response_timeout",
      {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .awaiting_response = 1,
@@ -731,6 +745,25 @@ static void check_sniff(void)
     cause_sniff_request(&s, v, 2, n);
     ok(s.proto == PROTO_TLS && s.handshake_only && s.left == 0 && s.hdr_have == 0,
        "sniff: a record spread over two iovecs, bounded by the transfer length");
+
+    /* After application data: a TLS 1.3 close_notify is an application-data
+     * record of 19 body bytes; TLS 1.2's has the alert type. Neither is a
+     * request; a real request record is. */
+    s = (struct cause_sniff){0};
+    n = tls_record(buf, 22, 200);
+    feed(&s, buf, n);
+    n = tls_record(buf, 23, 120);
+    feed(&s, buf, n);
+    ok(!s.alert_only && !s.handshake_only && s.app_seen, "sniff: a request record is no alert");
+    n = tls_record(buf, 23, 19);
+    feed(&s, buf, n);
+    ok(s.alert_only && !s.handshake_only, "sniff: a TLS 1.3 close_notify (24 bytes) is an alert");
+    n = tls_record(buf, 21, 26);
+    feed(&s, buf, n);
+    ok(s.alert_only, "sniff: a TLS 1.2 alert record is an alert");
+    n = tls_record(buf, 23, 40);
+    feed(&s, buf, n);
+    ok(!s.alert_only, "sniff: the next request after an alert-sized record is no alert");
 }
 
 /* ---- record or count ---------------------------------------------------------------- */
