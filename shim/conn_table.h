@@ -163,6 +163,12 @@ void conn_table_atfork_prepare(void);
 void conn_table_atfork_parent(void);
 void conn_table_atfork_child(void);
 
+/* A vfork()/posix_spawn() child runs on its parent's memory until it execs:
+ * whatever it closes must not be forgotten in the parent's table. 1 when this
+ * process is not the table's owner (one getpid, paid on the close of a
+ * tracked fd). */
+int conn_table_in_vfork_child(void);
+
 /* Bytes one connection occupies (header + ring), for the benchmark's memory figure. */
 size_t conn_table_stride(void);
 

@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "conn_event.h"
 #include "guard.h"
 #include "http_req.h"
 #include "real.h"
 #include "retry_state.h"
-#include "watch.h"
 
 /* The whole replay (connect + send) inside one app call is bounded: a
  * blocking call waits at most this long, a non-blocking one (an event loop
@@ -180,8 +180,8 @@ static int replay_request(int fd, struct conn *c, unsigned op, int cause_err, co
 {
     struct retry_state *rs = c->retry;
     rs->replayed = 1;
-    if (!watch_conn_at(fd, c)) return -ESTALE; /* closed behind our back: not ours to touch */
-    watch_fill_local(fd, c); /* the replay record names the connection that failed */
+    if (!conn_at(fd, c)) return -ESTALE; /* closed behind our back: not ours to touch */
+    conn_fill_local(fd, c);              /* the replay record names the connection that failed */
     int app_fl = real_fcntl(fd, F_GETFL, NULL);
     uint64_t bound_ms =
         app_fl >= 0 && (app_fl & O_NONBLOCK) ? REPLAY_NONBLOCKING_MS : REPLAY_BLOCKING_MS;
@@ -201,7 +201,7 @@ static int replay_request(int fd, struct conn *c, unsigned op, int cause_err, co
         retry_record(fd, c, op, cause_err, 1, "replay", "ok", why_ok);
         c->flags &= ~CONN_PEER_FIN;
         c->t_last = t;
-        c->local.sa.sa_family = 0; /* later records name the new connection's address */
+        conn_forget_local(c); /* later records name the new connection's address */
         return 0;
     }
     if (nfd >= 0) real_close(nfd);
@@ -283,7 +283,7 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
         return handed_to_app(rs, r, *err);
     /* Only a socket gives EOF or a reset: anything else at this fd number
      * (a pipe after a close we did not see) is not this connection. */
-    if (!watch_conn_at(fd, c)) return r;
+    if (!conn_at(fd, c)) return r;
     int cause_err = reset ? *err : ECONNRESET;
     const char *why = replay_refusal(fd, c, rs);
     if (why) {

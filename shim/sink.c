@@ -45,9 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ratelimit.h"
 #include "real.h"
-#include "summary.h"
 #include "strbuf.h"
 
 enum sink_kind { SINK_FILE, SINK_STDERR, SINK_FD, SINK_SYSLOG, SINK_JOURNAL };
@@ -550,6 +548,4 @@ void sink_atfork_child(void)
     if (fd >= 0) real_close(fd);
     atomic_store(&writers, 0);
     atomic_store(&reopening, 0);
-    ratelimit_atfork_child();
-    summary_atfork_child();
 }
