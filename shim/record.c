@@ -2,8 +2,9 @@
 /* record.c: the JSON line writer (see record.h). The keys and their order
  * come from the schema table (schema.h, through recfmt.h): format_record
  * walks the table and a switch writes each field that applies to this
- * record, so a field the table gains does not compile until it has a case
- * here. Every string goes through sb_put_json_str.
+ * record, so a field the table gains is a -Wswitch warning (an error with
+ * WERROR=1, as make test and CI build) until it has a case here. Every
+ * string goes through sb_put_json_str.
  *
  * Before a record is formatted the rate limit decides (ratelimit.c): a record
  * it leaves out costs a classification and a few atomics, no formatting and
@@ -277,8 +278,8 @@ static void put_events(struct strbuf *b, const struct conn *c, uint32_t skip)
 }
 
 /* Writes field f of a connection record, or nothing when the field does not
- * apply to this record (no switch default: a field added to the schema must
- * be given a case here before the shim compiles). */
+ * apply to this record (no switch default: -Wswitch flags a field added to
+ * the schema until it has a case here). */
 static void put_field(struct jobj *o, enum rec_field f, const struct record_ctx *r)
 {
     struct strbuf *b = o->b;

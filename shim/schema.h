@@ -14,8 +14,9 @@
  * type writes the fields that apply to it and skips the others. The readers (cli/) expand the
  * tables into struct members (logread.h), the parser's key lookup, the release of owned strings
  * and the re-emitted JSON of `report --json`. Adding a field is one line here plus its value in
- * the writer (record.c's switch does not compile until the new field has a case); the readers
- * pick it up everywhere. This header is macros only: the shim includes it without any libc.
+ * the writer (record.c's switch warns, an error under WERROR=1 as make test and CI build, until
+ * the new field has a case); the readers pick it up everywhere. This header is macros only: the
+ * shim includes it without any libc.
  *
  * Kinds (JSON type -> C storage; "absent" is the value when the field is missing or ill-typed):
  *   STR     string  -> char * (owned, NULL absent)
