@@ -132,6 +132,7 @@ struct conn *conn_table_open(int fd, int family, int role, uint64_t now_ns)
         c->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
         c->family = (uint8_t)family;
         c->role = (uint8_t)role;
+        conn_slow_update(c); /* the protocol is not seen yet */
         c->t_create = c->t_last = now_ns;
         c->ring.mask = ring_slots - 1;
         note_fd(fd);

@@ -68,6 +68,7 @@ struct conn {
     uint32_t calls_in, calls_out, exchanges;
     uint8_t role, dir, family;
     _Atomic uint8_t recorded; /* a record was written: one per connection */
+    uint8_t slow;             /* conn_slow_update(): a call must leave the fast path */
     struct tcp_snap tcp;
     union sockaddr_any local, peer;
     char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
@@ -85,6 +86,16 @@ enum {
     CONN_LINGER0 = 1u << 4,  /* app set SO_LINGER {1,0}: its close aborts */
     CONN_STDIO = 1u << 5,    /* fdopen()ed: stdio moves bytes the shim cannot see */
 };
+
+/* c->slow is nonzero while a call on c has work after the real call beyond
+ * the fast path's: retry state is attached, or the request stream's protocol
+ * is not settled yet (cause.h). One byte, so that the I/O paths test it
+ * together with the orphan check in a single branch. A stale 1 only costs a
+ * detour; it is recomputed wherever either input changes. */
+static inline void conn_slow_update(struct conn *c)
+{
+    c->slow = c->retry != NULL || c->sniff.proto < PROTO_SETTLED;
+}
 
 /* A socket we saw created (or a listener) but that is not a connection yet:
  * slot values below CONN_LIVE_MIN are marks, CONN_MARK(family) = family + 1.

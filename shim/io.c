@@ -54,12 +54,14 @@ static void sniff_slow(struct conn *c, int out, const struct iovec *iov, size_t 
         c->dir = DIR_NONE;
 }
 
-/* One compare on the fast path (plain HTTP and other protocols are settled);
- * iov and iovcnt are evaluated only when the stream is still watched. */
+/* Sniffs while the stream is still watched; iov and iovcnt are evaluated only
+ * then. The I/O paths reach it from their one rare-case branch (c->slow). */
 #define SNIFF(c, out, iov, iovcnt, r)                                                              \
     do {                                                                                           \
-        if (__builtin_expect((c)->sniff.proto < PROTO_SETTLED, 0))                                 \
+        if ((c)->sniff.proto < PROTO_SETTLED) {                                                    \
             sniff_slow((c), (out), (iov), (size_t)(iovcnt), (r));                                  \
+            conn_slow_update(c);                                                                   \
+        }                                                                                          \
     } while (0)
 
 /* A fresh TLS 1.3 connection whose first request got only what may be
@@ -76,7 +78,8 @@ static int tls_silence_after_tickets(const struct conn *c, uint64_t t)
 static __attribute__((noinline)) void peer_fin_read(int fd, struct conn *c, unsigned op, uint64_t t)
 {
     c->flags |= CONN_PEER_FIN;
-    int due = c->dir == DIR_OUT || conn_tls_alert_before_request(c) || tls_silence_after_tickets(c, t);
+    int due =
+        c->dir == DIR_OUT || conn_tls_alert_before_request(c) || tls_silence_after_tickets(c, t);
     /* Keep a snapshot taken when this request began: it shows the
      * connection as it was before the peer's FIN was read. */
     if (!(due && c->tcp.t_ns && c->tcp.t_ns >= c->t_exchange)) tcpinfo_snap(fd, c, t);
@@ -96,7 +99,8 @@ static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c,
                                                          int out, ssize_t r, int err, uint64_t t0)
 {
     uint64_t t = clock_now_ns();
-    if (__builtin_expect((c->flags & CONN_CONNECTING) && r >= 0, 0)) conn_mark_established(fd, c, t);
+    if (__builtin_expect((c->flags & CONN_CONNECTING) && r >= 0, 0))
+        conn_mark_established(fd, c, t);
     ring_push(&c->ring, op, r < 0 ? -1 : r, r < 0 ? err : 0, t);
     if (r > 0) {
         /* A client's requests flow out, a server's flow in. */
@@ -188,8 +192,9 @@ void watch_untracked_failed(int fd, unsigned op)
  * connection's memory went to a new connection (its id changes then): such an
  * orphaned completion must not touch the new connection, record, or replay. */
 #define ORPHANED(c, id0) __builtin_expect((c)->id != (id0), 0)
-/* One test on the fast path for both rare cases after a call: orphaned, or retry on. */
-#define RARE_AFTER_CALL(c, id0) ((((c)->id ^ (id0)) | (uintptr_t)(c)->retry) != 0)
+/* One test on the fast path for every rare case after a call: orphaned, retry
+ * on, or the protocol still being sniffed (conn_table.h conn_slow_update). */
+#define RARE_AFTER_CALL(c, id0) ((((c)->id ^ (id0)) | (c)->slow) != 0)
 
 /* A send-family call on fd: untracked -> the plain call (adopting the fd if it
  * fails with a reset); tracked -> the call with MSG_NOSIGNAL, accounted, and
@@ -200,13 +205,13 @@ void watch_untracked_failed(int fd, unsigned op)
         uint64_t t0 = io_begin(fd, c), id0 = c->id;                                                \
         int inj = inject_io(fd, c, 1);                                                             \
         ssize_t r = inj ? -1 : (ssize_t)(tracked_call);                                            \
-        int err = inj ? -inj : r < 0 ? errno : 0; /* success leaves errno alone */                  \
+        int err = inj ? -inj : r < 0 ? errno : 0; /* success leaves errno alone */                 \
         if (__builtin_expect(RARE_AFTER_CALL(c, id0), 0)) {                                        \
             if (ORPHANED(c, id0)) goto out_done;                                                   \
             if (c->retry && err != EFAULT) /* EFAULT: bad app memory */                            \
                 r = retry_after_out(fd, c, op, (iov), (iovcnt), r, &err);                          \
+            SNIFF(c, 1, (iov), (iovcnt), r);                                                       \
         }                                                                                          \
-        SNIFF(c, 1, (iov), (iovcnt), r);                                                           \
         io_end(fd, c, op, 1, r, err, t0);                                                          \
     out_done:                                                                                      \
         if (r < 0) {                                                                               \
@@ -218,16 +223,17 @@ void watch_untracked_failed(int fd, unsigned op)
 
 ssize_t watch_send(int fd, struct conn *c, const void *b, size_t n, int fl)
 {
-    struct iovec one = {(void *)b, n};
-    OUT_CALL(OP_SEND, real_send(fd, b, n, fl), real_send(fd, b, n, fl | MSG_NOSIGNAL), fl, &one, 1);
+    /* the iovec is built only on the rare path that looks at the bytes */
+    OUT_CALL(OP_SEND, real_send(fd, b, n, fl), real_send(fd, b, n, fl | MSG_NOSIGNAL), fl,
+             (&(struct iovec){(void *)b, n}), 1);
 }
 
 ssize_t watch_sendto(int fd, struct conn *c, const void *b, size_t n, int fl,
                      const struct sockaddr *sa, socklen_t len)
 {
-    struct iovec one = {(void *)b, n};
     OUT_CALL(OP_SENDTO, real_sendto(fd, b, n, fl, sa, len),
-             real_sendto(fd, b, n, fl | MSG_NOSIGNAL, sa, len), fl, &one, 1);
+             real_sendto(fd, b, n, fl | MSG_NOSIGNAL, sa, len), fl, (&(struct iovec){(void *)b, n}),
+             1);
 }
 
 ssize_t watch_sendmsg(int fd, struct conn *c, const struct msghdr *m, int fl)
@@ -287,8 +293,8 @@ ssize_t watch_write(int fd, struct conn *c, const void *b, size_t n)
             struct iovec one = {(void *)b, n};
             r = retry_after_out(fd, c, OP_WRITE, &one, 1, r, &err);
         }
+        SNIFF(c, 1, (&(struct iovec){(void *)b, n}), 1, r);
     }
-    SNIFF(c, 1, (&(struct iovec){(void *)b, n}), 1, r);
     io_end(fd, c, OP_WRITE, 1, r, err, t0);
 done:
     if (r < 0 && err == EPIPE) raise_sigpipe();
@@ -404,20 +410,20 @@ ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
         uint64_t t0 = io_begin(fd, c), id0 = c->id;                                                \
         int inj = inject_io(fd, c, 0);                                                             \
         ssize_t r = inj ? -1 : (ssize_t)(call_expr);                                               \
-        int err = inj ? -inj : r < 0 ? errno : 0;                                                   \
+        int err = inj ? -inj : r < 0 ? errno : 0;                                                  \
         if (__builtin_expect(RARE_AFTER_CALL(c, id0), 0)) {                                        \
             while (!ORPHANED(c, id0) && c->retry &&                                                \
                    (r = retry_after_in(fd, c, op, r, &err)) == RETRY_REISSUE) {                    \
                 inj = inject_io(fd, c, 0);                                                         \
                 r = inj ? -1 : (ssize_t)(call_expr);                                               \
-                err = inj ? -inj : r < 0 ? errno : 0;                                               \
+                err = inj ? -inj : r < 0 ? errno : 0;                                              \
             }                                                                                      \
             if (ORPHANED(c, id0)) {                                                                \
                 if (r < 0) errno = err;                                                            \
                 return r;                                                                          \
             }                                                                                      \
+            SNIFF(c, 0, iov, iovcnt, r);                                                           \
         }                                                                                          \
-        SNIFF(c, 0, iov, iovcnt, r);                                                               \
         io_end(fd, c, op, 0, r, err, t0);                                                          \
         if (r < 0) errno = err;                                                                    \
         return r;                                                                                  \

@@ -95,6 +95,7 @@ void retry_note_socket(struct conn *c, int domain, int type, int proto)
     rs->domain = domain, rs->type = type, rs->proto = proto;
     rs->rule = &cfg.defaults;
     c->retry = rs;
+    conn_slow_update(c);
 }
 
 void retry_attach(int fd, struct conn *c)
@@ -105,6 +106,7 @@ void retry_attach(int fd, struct conn *c)
     rs->rule = config_match(&cfg, &c->peer.sa);
     if (rs->rule->mode == RETRY_OFF) { /* this peer is not ours to retry: zero cost from here */
         c->retry = NULL;
+        conn_slow_update(c);
         guard_enter();
         retry_state_put(rs);
         guard_leave();

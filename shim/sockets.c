@@ -49,7 +49,6 @@ static void on_last_close(struct conn *c)
     summary_poll(); /* a summary period that ended since the last record */
 }
 
-
 void sockets_init(void)
 {
     conn_on_last_close = on_last_close;
@@ -302,7 +301,8 @@ static void close_end(struct conn *c)
 
 int watch_close(int fd)
 {
-    if (__builtin_expect(!conn_table_get(fd), 1) || conn_table_in_vfork_child()) return real_close(fd);
+    if (__builtin_expect(!conn_table_get(fd), 1) || conn_table_in_vfork_child())
+        return real_close(fd);
     struct conn *c = close_begin(fd);
     int r = real_close(fd);
     if (c) close_end(c);
