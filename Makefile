@@ -60,7 +60,7 @@ SHIM_SRC := $(wildcard shim/*.c)
 SHIM_OBJ := $(SHIM_SRC:shim/%.c=$(BUILD)/shim/%.o)
 SHIM_CFLAGS = $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec -fno-plt
 
-# The CLI shares the options table (and the record vocabulary) with the shim.
+# The CLI shares the options table and the record schema (shim/schema.h) with the shim.
 # It finds the library at the installed PKGLIBDIR first (then next to itself,
 # for the build tree; RSTWATCH_LIB overrides both).
 CLI_SRC := $(wildcard cli/*.c)

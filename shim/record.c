@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
-/* record.c: the JSON line writer (see record.h). Field order follows
- * docs/design.md "The record"; every string goes through sb_put_json_str.
+/* record.c: the JSON line writer (see record.h). The keys and their order
+ * come from the schema table (schema.h, through recfmt.h): format_record
+ * walks the table and a switch writes each field that applies to this
+ * record, so a field the table gains is a -Wswitch warning (an error with
+ * WERROR=1, as make test and CI build) until it has a case here. Every
+ * string goes through sb_put_json_str.
  *
  * Before a record is formatted the rate limit decides (ratelimit.c): a record
  * it leaves out costs a classification and a few atomics, no formatting and
@@ -14,41 +18,14 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <sys/utsname.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "ratelimit.h"
+#include "recfmt.h"
 #include "sink.h"
 #include "summary.h"
 #include "tcpinfo.h"
-
-extern char *program_invocation_short_name;
-
-/* The program's name as it was at load. Servers rewrite their argv for ps
- * (nginx: "nginx: worker process", postgres, sshd), and glibc's short name
- * points into that memory: read later, it names a fragment ("ker process"). */
-static char prog_name[256];
-/* The host name at load: records from many hosts end up in one report. */
-static char host_name[65];
-
-__attribute__((constructor)) static void record_capture_prog(void)
-{
-    struct utsname u;
-    if (uname(&u) == 0) {
-        size_t hn = strnlen(u.nodename, sizeof host_name - 1);
-        memcpy(host_name, u.nodename, hn);
-        host_name[hn] = 0;
-    }
-    const char *p = program_invocation_short_name;
-    if (!p) return;
-    size_t n = strlen(p);
-    if (n >= sizeof prog_name) n = sizeof prog_name - 1;
-    memcpy(prog_name, p, n);
-    prog_name[n] = 0;
-}
 
 static unsigned op_class_of(unsigned op)
 {
@@ -116,54 +93,6 @@ void record_cause_input(const struct conn *c, const struct record_info *ri, stru
     in->closing = c->dir == DIR_CLOSING;
 }
 
-/* Days since 1970-01-01 -> civil date (proleptic Gregorian), after H. Hinnant's
- * public-domain derivation of the era/day-of-era arithmetic. */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-static void put_2(struct strbuf *b, unsigned v)
-{
-    char t[2] = {(char)('0' + v / 10 % 10), (char)('0' + v % 10)};
-    sb_putn(b, t, 2);
-}
-
-void record_put_time(struct strbuf *b, int64_t sec, long nsec)
-{
-    int64_t days = sec / 86400, rem = sec % 86400;
-    if (rem < 0) rem += 86400, days--;
-    int64_t y;
-    unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
-    sb_puti(b, y);
-    sb_putc(b, '-');
-    put_2(b, m);
-    sb_putc(b, '-');
-    put_2(b, d);
-    sb_putc(b, 'T');
-    put_2(b, (unsigned)(rem / 3600));
-    sb_putc(b, ':');
-    put_2(b, (unsigned)(rem / 60 % 60));
-    sb_putc(b, ':');
-    put_2(b, (unsigned)(rem % 60));
-    sb_putc(b, '.');
-    unsigned us = (unsigned)(nsec / 1000);
-    char t[6];
-    for (int i = 5; i >= 0; i--)
-        t[i] = (char)('0' + us % 10), us /= 10;
-    sb_putn(b, t, 6);
-    sb_putc(b, 'Z');
-}
-
 void record_put_addr(struct strbuf *b, const union sockaddr_any *a, const char *unix_path)
 {
     char ip[INET6_ADDRSTRLEN];
@@ -194,30 +123,9 @@ void record_put_addr(struct strbuf *b, const union sockaddr_any *a, const char *
     }
 }
 
-static void put_key(struct strbuf *b, const char *key)
+static void put_str(struct strbuf *b, const char *v)
 {
-    sb_putc(b, ',');
-    sb_putc(b, '"');
-    sb_puts(b, key);
-    sb_puts(b, "\":");
-}
-
-static void put_str_field(struct strbuf *b, const char *key, const char *v)
-{
-    put_key(b, key);
     sb_put_json_str(b, v, strlen(v));
-}
-
-static void put_u_field(struct strbuf *b, const char *key, uint64_t v)
-{
-    put_key(b, key);
-    sb_putu(b, v);
-}
-
-static void put_ms_field(struct strbuf *b, const char *key, uint64_t ns)
-{
-    put_key(b, key);
-    sb_put_ms(b, ns);
 }
 
 static const char *errno_name(int err)
@@ -226,14 +134,12 @@ static const char *errno_name(int err)
     return n ? n : "EUNKNOWN";
 }
 
-static void put_addr_field(struct strbuf *b, const char *key, const union sockaddr_any *a,
-                           const char *unix_path)
+static void put_addr(struct strbuf *b, const union sockaddr_any *a, const char *unix_path)
 {
     char tmp[160];
     struct strbuf t;
     sb_init(&t, tmp, sizeof tmp);
     record_put_addr(&t, a, unix_path);
-    put_key(b, key);
     sb_put_json_str(b, tmp, t.overflow ? 0 : t.len);
 }
 
@@ -245,29 +151,76 @@ struct record_extra {
     uint32_t skip_events;       /* oldest events left out to fit the line limit */
 };
 
-static void put_tcp(struct strbuf *b, const struct conn *c, uint64_t now,
-                    const struct record_extra *x)
+/* Everything one record is written from. */
+struct record_ctx {
+    const struct conn *c;
+    const struct record_info *ri;
+    const struct record_extra *x;
+    uint64_t now; /* the failure's time, never before the connection's creation */
+};
+
+/* The "tcp" object's fields in table order; "after" only when it is true. */
+static void put_tcp(struct strbuf *b, const struct record_ctx *r)
 {
-    put_key(b, "tcp");
-    const struct tcp_snap *s = x->tcp ? x->tcp : &c->tcp;
+    const struct tcp_snap *s = r->x->tcp ? r->x->tcp : &r->c->tcp;
     if (!s->t_ns) {
         sb_puts(b, "null");
         return;
     }
-    sb_puts(b, "{\"state\":");
-    const char *st = tcpinfo_state_name(s->state);
-    sb_put_json_str(b, st, strlen(st));
-    put_u_field(b, "rtt_us", s->rtt_us);
-    put_u_field(b, "rttvar_us", s->rttvar_us);
-    put_u_field(b, "retrans", s->retransmits);
-    put_u_field(b, "total_retrans", s->total_retrans);
-    put_u_field(b, "unacked", s->unacked);
-    put_u_field(b, "lost", s->lost);
-    put_u_field(b, "last_data_recv_ms", s->last_data_recv_ms);
-    put_u_field(b, "last_data_sent_ms", s->last_data_sent_ms);
-    put_ms_field(b, "snapshot_age_ms", now > s->t_ns ? now - s->t_ns : 0);
-    if (x->tcp_after) sb_puts(b, ",\"after\":true");
-    sb_putc(b, '}');
+    struct jobj o = jobj_begin(b);
+    for (unsigned i = 0; i < RF_TCP_NFIELDS; i++) {
+        enum rec_tcp_field f = (enum rec_tcp_field)i;
+        const char *key = recfmt_tcp_keys[f];
+        switch (f) {
+        case RF_TCP_state: jobj_key(&o, key), put_str(b, tcpinfo_state_name(s->state)); break;
+        case RF_TCP_rtt_us: jobj_key(&o, key), sb_putu(b, s->rtt_us); break;
+        case RF_TCP_rttvar_us: jobj_key(&o, key), sb_putu(b, s->rttvar_us); break;
+        case RF_TCP_retrans: jobj_key(&o, key), sb_putu(b, s->retransmits); break;
+        case RF_TCP_total_retrans: jobj_key(&o, key), sb_putu(b, s->total_retrans); break;
+        case RF_TCP_unacked: jobj_key(&o, key), sb_putu(b, s->unacked); break;
+        case RF_TCP_lost: jobj_key(&o, key), sb_putu(b, s->lost); break;
+        case RF_TCP_last_data_recv_ms: jobj_key(&o, key), sb_putu(b, s->last_data_recv_ms); break;
+        case RF_TCP_last_data_sent_ms: jobj_key(&o, key), sb_putu(b, s->last_data_sent_ms); break;
+        case RF_TCP_snapshot_age_ms:
+            jobj_key(&o, key);
+            sb_put_ms(b, r->now > s->t_ns ? r->now - s->t_ns : 0);
+            break;
+        case RF_TCP_after:
+            if (r->x->tcp_after) jobj_key(&o, key), sb_puts(b, "true");
+            break;
+        case RF_TCP_NFIELDS: break;
+        }
+    }
+    jobj_end(&o);
+}
+
+/* The "cause" object: the classifier's first matching rule, its code and hint. */
+static void put_cause(struct strbuf *b, const struct record_ctx *r)
+{
+    struct cause_input in;
+    record_cause_input(r->c, r->ri, &in);
+    size_t rule = cause_classify(&in);
+    struct jobj o = jobj_begin(b);
+    for (unsigned i = 0; i < RF_CAUSE_NFIELDS; i++) {
+        enum rec_cause_field f = (enum rec_cause_field)i;
+        switch (f) {
+        case RF_CAUSE_code:
+            jobj_key(&o, recfmt_cause_keys[f]);
+            put_str(b, cause_code_name(cause_rules[rule].code));
+            break;
+        case RF_CAUSE_hint: {
+            char hint[768];
+            struct strbuf h;
+            sb_init(&h, hint, sizeof hint);
+            cause_write_hint(&h, rule, &in);
+            jobj_key(&o, recfmt_cause_keys[f]);
+            sb_put_json_str(b, hint, h.len);
+            break;
+        }
+        case RF_CAUSE_NFIELDS: break;
+        }
+    }
+    jobj_end(&o);
 }
 
 /* Events in the record (at most the ring's size). */
@@ -278,6 +231,38 @@ static uint32_t event_count(const struct conn *c)
     return head > slots ? slots : head;
 }
 
+/* One event object; "errno" only for a failed call, "n" and "span_ms" only
+ * for merged calls. */
+static void put_event(struct strbuf *b, const struct conn *c, const struct event *e)
+{
+    struct jobj o = jobj_begin(b);
+    for (unsigned i = 0; i < RF_EV_NFIELDS; i++) {
+        enum rec_event_field f = (enum rec_event_field)i;
+        const char *key = recfmt_event_keys[f];
+        switch (f) {
+        case RF_EV_t_ms:
+            jobj_key(&o, key);
+            sb_put_ms(b, e->t_ns > c->t_create ? e->t_ns - c->t_create : 0);
+            break;
+        case RF_EV_op: jobj_key(&o, key), put_str(b, ring_op_name(e->op)); break;
+        case RF_EV_ret: jobj_key(&o, key), sb_puti(b, e->ret); break;
+        case RF_EV_err:
+            if (e->err) jobj_key(&o, key), put_str(b, errno_name(e->err));
+            break;
+        case RF_EV_n:
+            if (e->n > 1) jobj_key(&o, key), sb_putu(b, e->n);
+            break;
+        case RF_EV_span_ms:
+            /* the middle of the 1024 ns unit: unbiased */
+            if (e->n > 1) jobj_key(&o, key), sb_put_ms(b, ((uint64_t)e->span_1k << 10) + 512);
+            break;
+        case RF_EV_NFIELDS: break;
+        }
+    }
+    jobj_end(&o);
+}
+
+/* The "events" array, oldest first, without the skip oldest ones. */
 static void put_events(struct strbuf *b, const struct conn *c, uint32_t skip)
 {
     const struct ring *r = &c->ring;
@@ -285,104 +270,106 @@ static void put_events(struct strbuf *b, const struct conn *c, uint32_t skip)
     uint32_t slots = r->mask + 1;
     uint32_t first = head > slots ? head - slots : 0;
     first = head - first > skip ? first + skip : head;
-    put_key(b, "events");
     sb_putc(b, '[');
     for (uint32_t i = first; i < head; i++) {
-        const struct event *e = &r->ev[i & r->mask];
         if (i != first) sb_putc(b, ',');
-        sb_puts(b, "{\"t_ms\":");
-        sb_put_ms(b, e->t_ns > c->t_create ? e->t_ns - c->t_create : 0);
-        put_str_field(b, "op", ring_op_name(e->op));
-        put_key(b, "ret");
-        sb_puti(b, e->ret);
-        if (e->err) put_str_field(b, "errno", errno_name(e->err));
-        if (e->n > 1) {
-            put_u_field(b, "n", e->n);
-            /* the middle of the 1024 ns unit: unbiased */
-            put_ms_field(b, "span_ms", ((uint64_t)e->span_1k << 10) + 512);
-        }
-        sb_putc(b, '}');
+        put_event(b, c, &r->ev[i & r->mask]);
     }
     sb_putc(b, ']');
-    put_u_field(b, "events_dropped", ring_dropped(r) + skip);
 }
 
-void record_put_header(struct strbuf *b, const char *type)
+/* Writes field f of a connection record, or nothing when the field does not
+ * apply to this record (no switch default: -Wswitch flags a field added to
+ * the schema until it has a case here). */
+static void put_field(struct jobj *o, enum rec_field f, const struct record_ctx *r)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    sb_puts(b, "{\"v\":1");
-    put_str_field(b, "type", type);
-    put_key(b, "time");
-    sb_putc(b, '"');
-    record_put_time(b, ts.tv_sec, ts.tv_nsec);
-    sb_putc(b, '"');
-    put_str_field(b, "host", host_name);
-    put_u_field(b, "pid", (uint64_t)syscall(SYS_getpid));
-    put_u_field(b, "tid", (uint64_t)syscall(SYS_gettid));
-    const char *prog = prog_name[0] ? prog_name : program_invocation_short_name;
-    put_str_field(b, "prog", prog ? prog : "");
+    struct strbuf *b = o->b;
+    const struct conn *c = r->c;
+    const struct record_info *ri = r->ri;
+    const char *key = recfmt_keys[f];
+    switch (f) {
+    RECFMT_HEADER_CASES:
+        recfmt_put_header_field(o, f, ri->type);
+        return;
+    case RF_fd: jobj_key(o, key), sb_puti(b, ri->fd); return;
+    case RF_conn: jobj_key(o, key), sb_putu(b, c->id); return;
+    case RF_family:
+        jobj_key(o, key);
+        put_str(b, c->family == AF_INET6 ? "inet6" : c->family == AF_UNIX ? "unix" : "inet");
+        return;
+    case RF_role:
+        jobj_key(o, key), put_str(b, c->role == ROLE_SERVER ? "server" : "client");
+        return;
+    case RF_local:
+        jobj_key(o, key);
+        put_addr(b, &c->local, c->role == ROLE_SERVER ? c->unix_path : NULL);
+        return;
+    case RF_peer:
+        jobj_key(o, key);
+        put_addr(b, &c->peer, c->role == ROLE_SERVER ? NULL : c->unix_path);
+        return;
+    case RF_op: jobj_key(o, key), put_str(b, ring_op_name(ri->op)); return;
+    case RF_err:
+        jobj_key(o, key);
+        if (ri->err)
+            put_str(b, errno_name(ri->err));
+        else
+            sb_puts(b, "null");
+        return;
+    case RF_errno_code: jobj_key(o, key), sb_putu(b, (uint64_t)ri->err); return;
+    case RF_age_ms: jobj_key(o, key), sb_put_ms(b, r->now - c->t_create); return;
+    case RF_idle_ms:
+        jobj_key(o, key);
+        sb_put_ms(b, r->now > c->t_last ? r->now - c->t_last : 0);
+        return;
+    case RF_idle_before_ms: jobj_key(o, key), sb_put_ms(b, c->idle_before); return;
+    case RF_bytes_out: jobj_key(o, key), sb_putu(b, c->bytes_out); return;
+    case RF_bytes_in: jobj_key(o, key), sb_putu(b, c->bytes_in); return;
+    case RF_calls_out: jobj_key(o, key), sb_putu(b, c->calls_out); return;
+    case RF_calls_in: jobj_key(o, key), sb_putu(b, c->calls_in); return;
+    case RF_exchanges: jobj_key(o, key), sb_putu(b, c->exchanges); return;
+    case RF_reused: jobj_key(o, key), sb_puts(b, c->exchanges > 1 ? "true" : "false"); return;
+    case RF_tcp: jobj_key(o, key), put_tcp(b, r); return;
+    case RF_cause:
+        if (ri->err || ri->eof) jobj_key(o, key), put_cause(b, r);
+        return;
+    /* retry and inject records: the attempt and action, then what came of it */
+    case RF_attempt:
+        if (ri->action) jobj_key(o, key), sb_puti(b, ri->attempt);
+        return;
+    case RF_action:
+        if (ri->action) jobj_key(o, key), put_str(b, ri->action);
+        return;
+    case RF_outcome:
+        if (ri->action && ri->outcome) jobj_key(o, key), put_str(b, ri->outcome);
+        return;
+    case RF_reason:
+        if (ri->action && ri->reason) jobj_key(o, key), put_str(b, ri->reason);
+        return;
+    case RF_suppressed:
+        if (r->x->suppressed) jobj_key(o, key), sb_putu(b, r->x->suppressed);
+        return;
+    case RF_events: jobj_key(o, key), put_events(b, c, r->x->skip_events); return;
+    case RF_events_dropped:
+        jobj_key(o, key);
+        sb_putu(b, ring_dropped(&c->ring) + r->x->skip_events);
+        return;
+    /* summary records only (summary.c) */
+    case RF_since:
+    case RF_period_ms:
+    case RF_counts:
+    case RF_NFIELDS: return;
+    }
 }
 
 static void format_record(struct strbuf *b, const struct conn *c, const struct record_info *ri,
                           const struct record_extra *x)
 {
-    record_put_header(b, ri->type);
-    put_key(b, "fd");
-    sb_puti(b, ri->fd);
-    put_u_field(b, "conn", c->id);
-    put_str_field(b, "family",
-                  c->family == AF_INET6  ? "inet6"
-                  : c->family == AF_UNIX ? "unix"
-                                         : "inet");
-    put_str_field(b, "role", c->role == ROLE_SERVER ? "server" : "client");
-    put_addr_field(b, "local", &c->local, c->role == ROLE_SERVER ? c->unix_path : NULL);
-    put_addr_field(b, "peer", &c->peer, c->role == ROLE_SERVER ? NULL : c->unix_path);
-    put_str_field(b, "op", ring_op_name(ri->op));
-    put_key(b, "errno");
-    if (ri->err)
-        sb_put_json_str(b, errno_name(ri->err), strlen(errno_name(ri->err)));
-    else
-        sb_puts(b, "null");
-    put_u_field(b, "errno_code", (uint64_t)ri->err);
-    uint64_t now = ri->now_ns > c->t_create ? ri->now_ns : c->t_create;
-    put_ms_field(b, "age_ms", now - c->t_create);
-    put_ms_field(b, "idle_ms", now > c->t_last ? now - c->t_last : 0);
-    put_ms_field(b, "idle_before_ms", c->idle_before);
-    put_u_field(b, "bytes_out", c->bytes_out);
-    put_u_field(b, "bytes_in", c->bytes_in);
-    put_u_field(b, "calls_out", c->calls_out);
-    put_u_field(b, "calls_in", c->calls_in);
-    put_u_field(b, "exchanges", c->exchanges);
-    put_key(b, "reused");
-    sb_puts(b, c->exchanges > 1 ? "true" : "false");
-    put_tcp(b, c, now, x);
-    if (ri->err || ri->eof) {
-        struct cause_input in;
-        record_cause_input(c, ri, &in);
-        size_t rule = cause_classify(&in);
-        put_key(b, "cause");
-        sb_puts(b, "{\"code\":");
-        const char *code = cause_code_name(cause_rules[rule].code);
-        sb_put_json_str(b, code, strlen(code));
-        char hint[768];
-        struct strbuf h;
-        sb_init(&h, hint, sizeof hint);
-        cause_write_hint(&h, rule, &in);
-        put_key(b, "hint");
-        sb_put_json_str(b, hint, h.len);
-        sb_putc(b, '}');
-    }
-    if (ri->action) {
-        put_key(b, "attempt");
-        sb_puti(b, ri->attempt);
-        put_str_field(b, "action", ri->action);
-        if (ri->outcome) put_str_field(b, "outcome", ri->outcome);
-        if (ri->reason) put_str_field(b, "reason", ri->reason);
-    }
-    if (x->suppressed) put_u_field(b, "suppressed", x->suppressed);
-    put_events(b, c, x->skip_events);
-    sb_putc(b, '}');
+    struct record_ctx r = {c, ri, x, ri->now_ns > c->t_create ? ri->now_ns : c->t_create};
+    struct jobj o = jobj_begin(b);
+    for (unsigned i = 0; i < RF_NFIELDS; i++)
+        put_field(&o, (enum rec_field)i, &r);
+    jobj_end(&o);
 }
 
 void record_format(struct strbuf *b, const struct conn *c, const struct record_info *ri)

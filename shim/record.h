@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* record.h: one connection's timeline -> one schema-v1 JSON line, written
  * with a single write(). Malloc-free and async-signal-safe: the line is built
- * in an mmap'd scratch buffer by strbuf. */
+ * in an mmap'd scratch buffer by strbuf. Its keys and their order come from
+ * the schema table (schema.h); the header fields and the time format it
+ * shares with summary records live in recfmt.h. */
 #ifndef RSTWATCH_RECORD_H
 #define RSTWATCH_RECORD_H
 
@@ -38,13 +40,6 @@ int record_write(const struct conn *c, const struct record_info *ri);
  * for the summary records (as left out of the log, under its cause), 0 when
  * ri deserves its record. Async-signal-safe; errno preserved. */
 int record_counted_instead(const struct conn *c, const struct record_info *ri);
-
-/* The fields every record starts with: {"v":1,"type":...,"time","host",
- * "pid","tid","prog" (no closing brace). */
-void record_put_header(struct strbuf *b, const char *type);
-
-/* "2026-11-23T05:31:02.123456Z" for a CLOCK_REALTIME timespec (no locale, no tz lock). */
-void record_put_time(struct strbuf *b, int64_t sec, long nsec);
 
 /* "127.0.0.1:8080", "[::1]:8080", "unix:/path", "unix:@abstract". */
 void record_put_addr(struct strbuf *b, const union sockaddr_any *a, const char *unix_path);

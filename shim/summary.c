@@ -6,7 +6,10 @@
  * written, and suppressed those left out that no record's "suppressed" field
  * has reported yet. A reader that adds 1 + "suppressed" for every record and
  * "suppressed" for every summary entry counts each due record exactly once.
- * Many keys are split over several lines, each within the sink's line limit. */
+ * Many keys are split over several lines, each within the sink's line limit.
+ * Keys and their order come from the schema table (schema.h, through
+ * recfmt.h), as for connection records; "counts" is the table's last field,
+ * so a line's entries are appended after it. */
 #include "summary.h"
 
 #include <errno.h>
@@ -19,7 +22,7 @@
 
 #include "clock.h"
 #include "ratelimit.h"
-#include "record.h"
+#include "recfmt.h"
 #include "sink.h"
 #include "strbuf.h"
 
@@ -42,6 +45,11 @@ __attribute__((constructor)) static void summary_start(void)
     since_mono = clock_now_ns();
 }
 
+static void put_str(struct strbuf *b, const char *s)
+{
+    sb_put_json_str(b, s, strlen(s));
+}
+
 struct line {
     struct strbuf b;
     size_t limit;
@@ -51,16 +59,35 @@ struct line {
     uint64_t now;
 };
 
+/* The counts' entries are appended after the line's last key. */
+_Static_assert(RF_counts == RF_NFIELDS - 1, "a summary line ends with its counts array");
+
+/* Writes the line up to and including "counts":[ . */
 static void line_begin(struct line *l)
 {
-    record_put_header(&l->b, "summary");
-    sb_puts(&l->b, ",\"reason\":");
-    sb_put_json_str(&l->b, l->reason, strlen(l->reason));
-    sb_puts(&l->b, ",\"since\":\"");
-    record_put_time(&l->b, since_sec, since_nsec);
-    sb_puts(&l->b, "\",\"period_ms\":");
-    sb_put_ms(&l->b, l->now > since_mono ? l->now - since_mono : 0);
-    sb_puts(&l->b, ",\"counts\":[");
+    struct strbuf *b = &l->b;
+    struct jobj o = jobj_begin(b);
+    for (unsigned i = 0; i < RF_NFIELDS; i++) {
+        enum rec_field f = (enum rec_field)i;
+        switch (f) {
+        RECFMT_HEADER_CASES:
+            recfmt_put_header_field(&o, f, "summary");
+            break;
+        case RF_reason: jobj_key(&o, recfmt_keys[f]), put_str(b, l->reason); break;
+        case RF_since:
+            jobj_key(&o, recfmt_keys[f]);
+            sb_putc(b, '"');
+            recfmt_put_time(b, since_sec, since_nsec);
+            sb_putc(b, '"');
+            break;
+        case RF_period_ms:
+            jobj_key(&o, recfmt_keys[f]);
+            sb_put_ms(b, l->now > since_mono ? l->now - since_mono : 0);
+            break;
+        case RF_counts: jobj_key(&o, recfmt_keys[f]), sb_putc(b, '['); break;
+        default: break; /* a connection record's field */
+        }
+    }
     l->entries = 0;
     l->n = l->suppressed = 0;
 }
@@ -81,29 +108,30 @@ static void line_end(struct line *l)
     sink_write_record(l->b.p, l->b.len, &f);
 }
 
+/* One entry of "counts": "local" and "cause" only when the key has them. */
 static void put_entry(struct strbuf *b, const struct rl_counts *c)
 {
-    sb_puts(b, "{\"type\":");
-    sb_put_json_str(b, c->key.type, strlen(c->key.type));
-    sb_puts(b, ",\"role\":");
-    sb_puts(b, c->key.server ? "\"server\"" : "\"client\"");
-    sb_puts(b, ",\"peer\":");
-    sb_put_json_str(b, c->key.peer, strlen(c->key.peer));
-    if (c->key.local[0]) {
-        sb_puts(b, ",\"local\":");
-        sb_put_json_str(b, c->key.local, strlen(c->key.local));
+    struct jobj o = jobj_begin(b);
+    for (unsigned i = 0; i < RF_CNT_NFIELDS; i++) {
+        enum rec_count_field f = (enum rec_count_field)i;
+        const char *key = recfmt_count_keys[f];
+        switch (f) {
+        case RF_CNT_type: jobj_key(&o, key), put_str(b, c->key.type); break;
+        case RF_CNT_role: jobj_key(&o, key), put_str(b, c->key.server ? "server" : "client"); break;
+        case RF_CNT_peer: jobj_key(&o, key), put_str(b, c->key.peer); break;
+        case RF_CNT_local:
+            if (c->key.local[0]) jobj_key(&o, key), put_str(b, c->key.local);
+            break;
+        case RF_CNT_cause:
+            if (c->key.cause[0]) jobj_key(&o, key), put_str(b, c->key.cause);
+            break;
+        case RF_CNT_n: jobj_key(&o, key), sb_putu(b, c->n); break;
+        case RF_CNT_records: jobj_key(&o, key), sb_putu(b, c->records); break;
+        case RF_CNT_suppressed: jobj_key(&o, key), sb_putu(b, c->suppressed); break;
+        case RF_CNT_NFIELDS: break;
+        }
     }
-    if (c->key.cause[0]) {
-        sb_puts(b, ",\"cause\":");
-        sb_put_json_str(b, c->key.cause, strlen(c->key.cause));
-    }
-    sb_puts(b, ",\"n\":");
-    sb_putu(b, c->n);
-    sb_puts(b, ",\"records\":");
-    sb_putu(b, c->records);
-    sb_puts(b, ",\"suppressed\":");
-    sb_putu(b, c->suppressed);
-    sb_putc(b, '}');
+    jobj_end(&o);
 }
 
 static void write_summary(const char *reason, uint64_t now)

@@ -110,7 +110,7 @@ except Exception as e:
     written="$(records | schema_paths)"
     [ "$(grep -c . <<<"$written")" -ge 40 ]
     missing="$(comm -23 <(printf '%s\n' "$written") <(schema_names))"
-    [ -z "$missing" ] || { echo "written by the shim, not in cli/schema.h: $missing" >&2; false; }
+    [ -z "$missing" ] || { echo "written by the shim, not in shim/schema.h: $missing" >&2; false; }
     # The check can fail: a field the schema does not know is caught.
     [ "$(records | head -1 | jq -c '.tcp.brand_new = 1' | schema_paths | comm -23 - <(schema_names))" = tcp.brand_new ]
 }

@@ -6,7 +6,7 @@
  * jansson and checked against schema v1 (docs/design.md "The record"):
  * required fields, their JSON types and values, the events array (merged
  * events carry n/span_ms), wrap-around accounting. Then table-driven checks of the pieces:
- * sb_put_json_str round trips for hostile strings, record_put_time against
+ * sb_put_json_str round trips for hostile strings, recfmt_put_time against
  * known dates and gmtime_r, record_put_addr for every family, and
  * record_cause_input (how the classifier's input is derived from a conn).
  * Prints TAP; exits 1 on any failure. */
@@ -26,6 +26,7 @@
 #include "tap.h"
 
 #include "record.h"
+#include "recfmt.h"
 #include "sink.h"
 
 #define MS(x) ((uint64_t)((x)*1000000.0 + 0.5))
@@ -773,7 +774,7 @@ static void test_numbers(void)
        "sb_puti/sb_putu extremes (got %s)", buf);
 }
 
-/* ---- record_put_time
+/* ---- recfmt_put_time
  * ------------------------------------------------------------------------------ */
 
 static void test_time(void)
@@ -806,8 +807,8 @@ static void test_time(void)
         char buf[64];
         struct strbuf b;
         sb_init(&b, buf, sizeof buf);
-        record_put_time(&b, cases[i].sec, cases[i].nsec);
-        ok(!strcmp(sb_cstr(&b), cases[i].want), "record_put_time(%lld) = %s (got %s)",
+        recfmt_put_time(&b, cases[i].sec, cases[i].nsec);
+        ok(!strcmp(sb_cstr(&b), cases[i].want), "recfmt_put_time(%lld) = %s (got %s)",
            (long long)cases[i].sec, cases[i].want, buf);
     }
     /* A sweep against gmtime_r over years 1601..9999, odd steps hit every field. */
@@ -820,11 +821,11 @@ static void test_time(void)
         strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S.000042Z", &tm);
         struct strbuf b;
         sb_init(&b, got, sizeof got);
-        record_put_time(&b, s, 42000);
+        recfmt_put_time(&b, s, 42000);
         if (strcmp(sb_cstr(&b), want) && bad++ < 3)
             printf("#   %lld: got %s, want %s\n", (long long)s, got, want);
     }
-    ok(!bad, "record_put_time agrees with gmtime_r on %d instants 1601..9999", n);
+    ok(!bad, "recfmt_put_time agrees with gmtime_r on %d instants 1601..9999", n);
 }
 
 /* ---- record_put_addr

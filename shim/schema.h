@@ -4,14 +4,19 @@
  *
  * Each table is an X-macro: RECORD_FIELDS(X) calls X(key, KIND, member, doc) once per field of a
  * record, in the order the shim writes them. key is the JSON name, KIND one of the kinds below
- * (it fixes the JSON type and how a reader stores the value), member the C name a reader uses,
+ * (it fixes the JSON type and how a reader stores the value), member the C name of the field,
  * doc one line for people (README's field table and `rstwatch cat --schema` come from it).
  * Nested objects and arrays have their own tables (tcp, cause, events[], counts[]).
  *
- * Readers expand the tables into struct members (logread.h), the parser's key lookup, the
- * release of owned strings and the re-emitted JSON of `report --json`; a writer can expand the
- * same tables with its own X to emit keys in this order. Adding a field of a plain kind (STR,
- * SHORT, COUNT, INT, MS, BOOL) is one line here; the readers pick it up everywhere.
+ * Both sides expand the same tables. The shim's writers (shim/record.c for connection records,
+ * shim/summary.c for summaries, through shim/recfmt.h) walk a table in order and take every key
+ * from it, so a record's keys are always a subsequence of its table, in table order: each record
+ * type writes the fields that apply to it and skips the others. The readers (cli/) expand the
+ * tables into struct members (logread.h), the parser's key lookup, the release of owned strings
+ * and the re-emitted JSON of `report --json`. Adding a field is one line here plus its value in
+ * the writer (record.c's switch warns, an error under WERROR=1 as make test and CI build, until
+ * the new field has a case); the readers pick it up everywhere. This header is macros only: the
+ * shim includes it without any libc.
  *
  * Kinds (JSON type -> C storage; "absent" is the value when the field is missing or ill-typed):
  *   STR     string  -> char * (owned, NULL absent)
@@ -30,9 +35,9 @@
     X("v", VERSION, v, "schema version, always 1")                                                 \
     X("type", TYPE, type, "reset, eof, error, close, retry, inject or summary")                    \
     X("time", TIME, time, "UTC time the record was written (RFC 3339, microseconds)")              \
+    X("host", STR, host, "hostname when the shim was loaded")                                      \
     X("pid", PID, pid, "process id")                                                               \
     X("tid", COUNT, tid, "thread id of the failing call")                                          \
-    X("host", STR, host, "hostname when the shim was loaded")                                      \
     X("prog", STR, prog, "program name")                                                           \
     X("fd", COUNT, fd, "fd of the failing call")                                                   \
     X("conn", COUNT, conn, "the connection's process-unique id")                                   \
@@ -54,13 +59,13 @@
     X("reused", BOOL, reused, "the failure hit the 2nd or later exchange")                         \
     X("tcp", TCP, tcp, "last TCP_INFO snapshot before the failing call, null for unix sockets")    \
     X("cause", CAUSE, cause, "the diagnosis: code and hint")                                       \
-    X("events", EVENTS, events, "the last calls on the connection, oldest first")                  \
-    X("events_dropped", COUNT, events_dropped, "older events overwritten in the ring")             \
-    X("suppressed", COUNT, suppressed, "records of the same key left out by the rate limit")       \
     X("attempt", COUNT, attempt, "retry records: the attempt number")                              \
     X("action", STR, action, "retry: reconnect, replay or none; inject: reset, refuse, delay")     \
     X("outcome", STR, outcome, "retry records: ok, in_progress, failed or refused")                \
     X("reason", STR, reason, "retry: why the action was or was not taken; summary: why written")   \
+    X("suppressed", COUNT, suppressed, "records of the same key left out by the rate limit")       \
+    X("events", EVENTS, events, "the last calls on the connection, oldest first")                  \
+    X("events_dropped", COUNT, events_dropped, "older events overwritten in the ring")             \
     X("since", STR, since, "summary records: start of the period counted (RFC 3339)")              \
     X("period_ms", MS, period_ms, "summary records: length of the period counted")                 \
     X("counts", COUNTS, counts, "summary records: counts per type x peer x cause x role")
