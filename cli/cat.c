@@ -17,7 +17,6 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 struct cat_opts {
     int64_t since_us;
@@ -82,16 +81,13 @@ static int parse_args(int argc, char **argv, struct cat_opts *opts)
     while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
-            if (since_parse(optarg, (int64_t)time(NULL) * 1000000, &opts->since_us)) {
-                fprintf(stderr, "rstwatch cat: --since wants %s (got '%s')\n", SINCE_FORMS, optarg);
-                return -1;
-            }
+            if (since_option("cat", optarg, &opts->since_us)) return -1;
             break;
         case 'S': opts->schema = 1; break;
         case 'h': opts->help = 1; break;
         default:
             if (optopt == 's')
-                fprintf(stderr, "rstwatch cat: --since wants %s\n", SINCE_FORMS);
+                since_option_missing("cat");
             else
                 fprintf(stderr, "rstwatch cat: unknown option '%s'\n", argv[optind - 1]);
             return -1;
@@ -104,9 +100,8 @@ static int parse_args(int argc, char **argv, struct cat_opts *opts)
 static void on_record(struct log_record *rec, void *arg)
 {
     const struct cat_opts *opts = arg;
-    int keep = !opts->since_us || rec->time_us >= opts->since_us;
+    if (since_skip(rec, opts->since_us, NULL)) return;
     log_record_free(rec);
-    if (!keep) return;
     size_t len;
     const char *line = logscan_current_line(&len);
     json_t *root = line ? json_loadb(line, len, 0, NULL) : NULL;

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 enum export_format { FORMAT_NONE, FORMAT_CHROME, FORMAT_HTML };
 
@@ -79,11 +78,7 @@ static int parse_args(int argc, char **argv, struct export_opts *opts)
             opts->out_path = optarg;
             break;
         case 's':
-            if (since_parse(optarg, (int64_t)time(NULL) * 1000000, &opts->since_us)) {
-                fprintf(stderr, "rstwatch export: --since wants %s (got '%s')\n", SINCE_FORMS,
-                        optarg);
-                return -1;
-            }
+            if (since_option("export", optarg, &opts->since_us)) return -1;
             break;
         case 'h': opts->help = 1; return 0;
         default:
@@ -92,7 +87,7 @@ static int parse_args(int argc, char **argv, struct export_opts *opts)
             else if (optopt == 'o')
                 fprintf(stderr, "rstwatch export: -o wants a file name\n");
             else if (optopt == 's')
-                fprintf(stderr, "rstwatch export: --since wants %s\n", SINCE_FORMS);
+                since_option_missing("export");
             else
                 fprintf(stderr, "rstwatch export: unknown option '%s'\n", argv[optind - 1]);
             return -1;
@@ -114,10 +109,8 @@ struct export_ctx {
 static void on_record(struct log_record *rec, void *arg)
 {
     struct export_ctx *ctx = arg;
-    if (ctx->opts->since_us && rec->time_us < ctx->opts->since_us) {
-        ctx->inc.filtered++;
-        log_record_free(rec);
-    } else if (ctx->opts->format == FORMAT_CHROME) {
+    if (since_skip(rec, ctx->opts->since_us, &ctx->inc.filtered)) return;
+    if (ctx->opts->format == FORMAT_CHROME) {
         chrome_write_record(&ctx->chrome, rec);
         log_record_free(rec);
     } else {

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 struct report_opts {
@@ -36,12 +35,7 @@ struct report_ctx {
 static void on_record(struct log_record *rec, void *arg)
 {
     struct report_ctx *ctx = arg;
-    if (ctx->opts->since_us && rec->time_us < ctx->opts->since_us) {
-        ctx->inc.filtered++;
-        log_record_free(rec);
-        return;
-    }
-    incidents_add(&ctx->inc, rec);
+    if (!since_skip(rec, ctx->opts->since_us, &ctx->inc.filtered)) incidents_add(&ctx->inc, rec);
 }
 
 /* The friendly message for an empty result; problems, if any, were already on stderr. */
@@ -90,15 +84,11 @@ static int parse_args(int argc, char **argv, struct report_opts *opts)
         case 'j': opts->json = 1; break;
         case 'h': opts->help = 1; break;
         case 's':
-            if (since_parse(optarg, (int64_t)time(NULL) * 1000000, &opts->since_us)) {
-                fprintf(stderr, "rstwatch report: --since wants %s (got '%s')\n", SINCE_FORMS,
-                        optarg);
-                return -1;
-            }
+            if (since_option("report", optarg, &opts->since_us)) return -1;
             break;
         default:
             if (optopt == 's')
-                fprintf(stderr, "rstwatch report: --since wants %s\n", SINCE_FORMS);
+                since_option_missing("report");
             else
                 fprintf(stderr, "rstwatch report: unknown option '%s'\n", argv[optind - 1]);
             return -1;
