@@ -31,9 +31,9 @@ static void usage(FILE *out)
           "            (default: the default log directory)\n"
           "  --since   only records from WHEN on: " SINCE_FORMS "\n"
           "  --schema  print the record schema instead: one field per line\n"
-          "            (name, JSON type, meaning)\n"
-          "exit status: 0 ok, 1 bad lines were skipped, 2 usage error or unreadable input\n",
+          "            (name, JSON type, meaning)\n",
           out);
+    fputs(LOGSCAN_EXIT_HELP, out);
 }
 
 /* The JSON type of each schema kind, for --schema. */
@@ -76,8 +76,7 @@ static int parse_args(int argc, char **argv, struct cat_opts *opts)
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c;
-    opterr = 0;
-    optind = 0; /* 0, not 1: glibc then starts afresh (main.c may have used getopt already) */
+    cli_getopt_restart();
     while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
@@ -131,6 +130,5 @@ int cmd_cat(int argc, char **argv)
         perror("rstwatch cat: stdout");
         return 2;
     }
-    if (stats.unreadable) return 2;
-    return stats.bad_lines ? 1 : 0;
+    return logscan_exit_status(&stats);
 }

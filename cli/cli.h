@@ -19,6 +19,11 @@ int cmd_cat(int argc, char **argv);
 /* Prints `rstwatch run`'s flags, one per RSTWATCH_* variable, one line each. */
 void run_print_options(FILE *out);
 
+/* Makes the next getopt_long() start afresh at argv[1] with its messages off (each subcommand
+ * prints its own). main.c has used getopt already, so this sets optind to 0, not 1: glibc then
+ * also forgets the state it keeps between calls. */
+void cli_getopt_restart(void);
+
 /* Writes the default log directory ("/tmp/rstwatch-$UID") into buf. Returns 0 or -ENAMETOOLONG. */
 int cli_default_log_dir(char *buf, size_t len);
 

@@ -41,9 +41,9 @@ static void usage(FILE *out)
         "  --since WHEN     only records from WHEN on: " SINCE_FORMS "\n"
         "  FILE|DIR         log files, directories of logs, or - for stdin\n"
         "                   (default: the default log directory)\n"
-        "Both outputs are capped in size (HTML 5 MB, trace 32 MiB) and say what they left out.\n"
-        "exit status: 0 ok, 1 bad lines were skipped, 2 usage error or unreadable input\n",
+        "Both outputs are capped in size (HTML 5 MB, trace 32 MiB) and say what they left out.\n",
         out);
+    fputs(LOGSCAN_EXIT_HELP, out);
 }
 
 /* Parses the options; the inputs are argv[optind..]. Returns 0, or -1 on a usage error. */
@@ -55,8 +55,7 @@ static int parse_args(int argc, char **argv, struct export_opts *opts)
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c;
-    opterr = 0;
-    optind = 0; /* 0, not 1: glibc then starts afresh (main.c may have used getopt already) */
+    cli_getopt_restart();
     while ((c = getopt_long(argc, argv, "f:o:s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
@@ -179,6 +178,5 @@ int cmd_export(int argc, char **argv)
         fprintf(stderr, "rstwatch export: %s: write failed\n", out_name);
         return 2;
     }
-    if (stats.unreadable) return 2;
-    return stats.bad_lines ? 1 : 0;
+    return logscan_exit_status(&stats);
 }

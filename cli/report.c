@@ -64,9 +64,9 @@ static void usage(FILE *out)
           "  FILE|DIR  log files, directories of logs, or - for stdin\n"
           "            (default: the default log directory)\n"
           "  --json    print the same aggregation as one JSON document\n"
-          "  --since   only records from WHEN on: " SINCE_FORMS "\n"
-          "exit status: 0 ok, 1 bad lines were skipped, 2 usage error or unreadable input\n",
+          "  --since   only records from WHEN on: " SINCE_FORMS "\n",
           out);
+    fputs(LOGSCAN_EXIT_HELP, out);
 }
 
 /* Parses the options; the inputs are argv[optind..]. Returns 0, or -1 on a usage error. */
@@ -77,8 +77,7 @@ static int parse_args(int argc, char **argv, struct report_opts *opts)
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c;
-    opterr = 0;
-    optind = 0; /* 0, not 1: glibc then starts afresh (main.c may have used getopt already) */
+    cli_getopt_restart();
     while ((c = getopt_long(argc, argv, "hjs:", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': opts->json = 1; break;
@@ -165,6 +164,5 @@ int cmd_report(int argc, char **argv)
         perror("rstwatch report: stdout");
         return 2;
     }
-    if (stats.unreadable) return 2;
-    return stats.bad_lines ? 1 : 0;
+    return logscan_exit_status(&stats);
 }

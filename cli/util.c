@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* util.c: small helpers shared by the rstwatch subcommands: the default log
+/* util.c: small helpers shared by the rstwatch subcommands: restarting getopt, the default log
  * directory, colour policy, and where the preload library lives. */
 #include "cli.h"
 
@@ -13,6 +13,12 @@
 #ifndef RSTWATCH_PKGLIBDIR
 #define RSTWATCH_PKGLIBDIR "/usr/local/lib/rstwatch"
 #endif
+
+void cli_getopt_restart(void)
+{
+    opterr = 0;
+    optind = 0;
+}
 
 int cli_default_log_dir(char *buf, size_t len)
 {
