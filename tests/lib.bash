@@ -143,6 +143,41 @@ start_bg() {
     LAST_BG_PID=$!
 }
 
+# start_nginx NAME PRELOAD [TOP] <<EOF ... EOF: nginx in the foreground with
+# its prefix, pid, error log and temporary files in NGX=$T/NAME (temporary
+# files in NGX_TMP when set, else $NGX/tmp). TOP: the top-level lines
+# (default "master_process off;"); stdin: the lines inside http {} after
+# access_log off and the temporary paths, i.e. the servers, on ports the
+# caller chose. Started with start_bg (LD_PRELOAD=PRELOAD when not empty,
+# output in $T/NAME.out and .err), pid in NGX_PID; the caller waits for its
+# port or socket. Skips the test when nginx is not installed.
+start_nginx() {
+    local name="$1" preload="$2" top="${3:-master_process off;}" nginx=/usr/sbin/nginx
+    [ -x "$nginx" ] || nginx="$(command -v nginx)" || skip "nginx is not installed"
+    NGX="$T/$name"
+    local tmp="${NGX_TMP:-$NGX/tmp}" http
+    http="$(cat)"
+    mkdir -p "$NGX" "$tmp"
+    cat >"$NGX/nginx.conf" <<EOF
+daemon off;
+$top
+pid $NGX/nginx.pid;
+error_log $NGX/error.log info;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $tmp;
+    proxy_temp_path $tmp;
+    fastcgi_temp_path $tmp;
+    uwsgi_temp_path $tmp;
+    scgi_temp_path $tmp;
+$http
+}
+EOF
+    start_bg "$preload" "$name" "$nginx" -p "$NGX" -c "$NGX/nginx.conf"
+    NGX_PID=$LAST_BG_PID
+}
+
 # _capture PRELOAD CMD...: runs CMD (a program, not a function) with stdin
 # from /dev/null, only fds 0-2 open (plus those listed in KEEP_FDS="7 8"),
 # bounded by RUN_TIMEOUT, with LD_PRELOAD=PRELOAD set only
