@@ -144,6 +144,12 @@ def read_request(s):
         if not d:
             break
         buf += d
+def tls_request(s):  # the TLS handshake (our test certificate), then the request
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(here, "cert.pem"), os.path.join(here, "key.pem"))
+    t = ctx.wrap_socket(s, server_side=True)
+    read_request(t)
+    return t
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("127.0.0.1", 0)); l.listen(16)
 with open(port_file + ".tmp", "w") as f:
@@ -166,18 +172,12 @@ try:
         while c.recv(4096):
             pass
     elif mode == "tls-rst-after-request":
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(os.path.join(here, "cert.pem"), os.path.join(here, "key.pem"))
-        t = ctx.wrap_socket(c, server_side=True)
-        read_request(t)
+        t = tls_request(c)
         time.sleep(0.05)
         abort(t)
         time.sleep(2)
     elif mode == "tls-slow-close":
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(os.path.join(here, "cert.pem"), os.path.join(here, "key.pem"))
-        t = ctx.wrap_socket(c, server_side=True)
-        read_request(t)
+        t = tls_request(c)
         time.sleep(2)
         t.close()
         time.sleep(1)
