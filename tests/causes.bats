@@ -21,8 +21,7 @@
 load lib
 
 setup_file() {
-    PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
-    export PYTHON
+    resolve_python
     H="$BATS_FILE_TMPDIR"
     export CAUSE_CLIENT="$H/cause_client.py" CAUSE_SERVER="$H/cause_server.py"
 
