@@ -113,15 +113,11 @@ static void on_record(struct log_record *rec, void *arg)
 int cmd_cat(int argc, char **argv)
 {
     struct cat_opts opts = {0};
-    if (parse_args(argc, argv, &opts)) {
-        usage(stderr);
-        return 2;
-    }
-    if (opts.help || opts.schema) {
-        if (opts.help)
-            usage(stdout);
-        else
-            print_schema();
+    int usage_error = parse_args(argc, argv, &opts);
+    int rc = cli_usage_or_help(usage_error, opts.help, usage);
+    if (rc >= 0) return rc;
+    if (opts.schema) {
+        print_schema();
         return 0;
     }
     struct logscan_stats stats;

@@ -137,14 +137,9 @@ static void write_html(FILE *out, struct export_ctx *ctx, const struct logscan_s
 int cmd_export(int argc, char **argv)
 {
     struct export_opts opts = {0};
-    if (parse_args(argc, argv, &opts)) {
-        usage(stderr);
-        return 2;
-    }
-    if (opts.help) {
-        usage(stdout);
-        return 0;
-    }
+    int usage_error = parse_args(argc, argv, &opts);
+    int rc = cli_usage_or_help(usage_error, opts.help, usage);
+    if (rc >= 0) return rc;
     FILE *out = stdout;
     if (opts.out_path && strcmp(opts.out_path, "-") != 0) {
         out = fopen(opts.out_path, "we");

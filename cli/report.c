@@ -131,14 +131,9 @@ static void print_text(const struct incidents *inc, const struct pairs *pairs,
 int cmd_report(int argc, char **argv)
 {
     struct report_opts opts = {0};
-    if (parse_args(argc, argv, &opts)) {
-        usage(stderr);
-        return 2;
-    }
-    if (opts.help) {
-        usage(stdout);
-        return 0;
-    }
+    int usage_error = parse_args(argc, argv, &opts);
+    int rc = cli_usage_or_help(usage_error, opts.help, usage);
+    if (rc >= 0) return rc;
     char **inputs = argv + optind;
     size_t ninputs = (size_t)(argc - optind);
     struct report_ctx ctx = {.opts = &opts};
