@@ -33,6 +33,15 @@ static inline void die(const char *prog, const char *fmt, ...)
     exit(2);
 }
 
+/* Writes msg on stderr and exits with status at once; async-signal-safe, for signal handlers. */
+static inline void exit_with_message(const char *msg, int status)
+{
+    if (write(STDERR_FILENO, msg, strlen(msg)) < 0) {
+        /* nothing useful to do */
+    }
+    _exit(status);
+}
+
 /* Parses a non-negative decimal integer no larger than max; returns -1 when invalid. */
 static inline long parse_count(const char *s, long max)
 {
