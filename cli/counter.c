@@ -36,13 +36,9 @@ void counter_add(struct counter *c, const char *name, uint64_t n)
             return;
         }
     }
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        struct counter_entry *e = realloc(c->entries, cap * sizeof *e);
-        if (!e) return;
-        c->entries = e;
-        c->cap = cap;
-    }
+    struct counter_entry *entries = array_reserve(c->entries, &c->cap, c->n, sizeof *entries, 16);
+    if (!entries) return;
+    c->entries = entries;
     char *copy = strdup(name);
     if (!copy) return;
     c->entries[c->n] = (struct counter_entry){.name = copy, .count = n};

@@ -134,13 +134,10 @@ static struct incident_group *group_for(struct incidents *inc, const struct grou
         struct incident_group *g = &inc->groups[inc->slots[i]];
         if (group_is(g, k)) return g;
     }
-    if (inc->ngroups == inc->groups_cap) {
-        size_t cap = inc->groups_cap ? inc->groups_cap * 2 : 16;
-        struct incident_group *groups = realloc(inc->groups, cap * sizeof *groups);
-        if (!groups) return NULL;
-        inc->groups = groups;
-        inc->groups_cap = cap;
-    }
+    struct incident_group *groups =
+        array_reserve(inc->groups, &inc->groups_cap, inc->ngroups, sizeof *groups, 16);
+    if (!groups) return NULL;
+    inc->groups = groups;
     struct incident_group *g = &inc->groups[inc->ngroups];
     memset(g, 0, sizeof *g);
     g->host = strdup(k->host);
@@ -235,13 +232,10 @@ static size_t bucket_find(struct incidents *inc, int64_t minute, size_t group)
         struct time_bucket *b = &inc->buckets[inc->bucket_slots[i]];
         if (b->minute == minute && b->group == group) return inc->bucket_slots[i];
     }
-    if (inc->nbuckets == inc->buckets_cap) {
-        size_t cap = inc->buckets_cap ? inc->buckets_cap * 2 : 256;
-        struct time_bucket *b = realloc(inc->buckets, cap * sizeof *b);
-        if (!b) return SLOT_EMPTY;
-        inc->buckets = b;
-        inc->buckets_cap = cap;
-    }
+    struct time_bucket *buckets =
+        array_reserve(inc->buckets, &inc->buckets_cap, inc->nbuckets, sizeof *buckets, 256);
+    if (!buckets) return SLOT_EMPTY;
+    inc->buckets = buckets;
     inc->buckets[inc->nbuckets] = (struct time_bucket){.minute = minute, .group = group};
     inc->bucket_slots[i] = inc->nbuckets;
     return inc->nbuckets++;
@@ -291,13 +285,10 @@ static void keep_detail(struct incidents *inc, struct log_record *rec)
     if (inc->ndetail >= INCIDENTS_MAX_DETAIL ||
         rec->nevents > INCIDENTS_MAX_DETAIL_EVENTS - inc->detail_events)
         goto omit;
-    if (inc->ndetail == inc->detail_cap) {
-        size_t cap = inc->detail_cap ? inc->detail_cap * 2 : 64;
-        struct log_record *detail = realloc(inc->detail, cap * sizeof *detail);
-        if (!detail) goto omit;
-        inc->detail = detail;
-        inc->detail_cap = cap;
-    }
+    struct log_record *detail =
+        array_reserve(inc->detail, &inc->detail_cap, inc->ndetail, sizeof *detail, 64);
+    if (!detail) goto omit;
+    inc->detail = detail;
     inc->detail[inc->ndetail++] = *rec;
     inc->detail_events += rec->nevents;
     memset(rec, 0, sizeof *rec);

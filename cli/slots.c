@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* slots.c: growing the open-addressed hash index of counter.c and incidents.c (see slots.h). */
+/* slots.c: growing the entry arrays of counter.c and incidents.c and their hash index (slots.h). */
 #include "slots.h"
 
 #include <stdlib.h>
@@ -23,4 +23,13 @@ int slots_reserve(size_t **slots, size_t *nslots, size_t n, size_t first_size, s
     *slots = fresh;
     *nslots = size;
     return 0;
+}
+
+void *array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap) return items;
+    size_t grown = *cap ? *cap * 2 : first;
+    void *moved = realloc(items, grown * size);
+    if (moved) *cap = grown;
+    return moved;
 }

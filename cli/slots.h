@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * slots.h: the open-addressed hash index that counter.c and incidents.c keep over their arrays
- * of entries: a power-of-two table of slots, each the position of an entry or SLOT_EMPTY,
- * probed linearly from the entry's hash and kept at most 3/4 full.
+ * slots.h: the growing arrays of entries that counter.c and incidents.c keep, and the
+ * open-addressed hash index over them: a power-of-two table of slots, each the position of an
+ * entry or SLOT_EMPTY, probed linearly from the entry's hash and kept at most 3/4 full.
  */
 #ifndef RSTWATCH_SLOTS_H
 #define RSTWATCH_SLOTS_H
@@ -23,5 +23,12 @@ typedef uint64_t (*slots_hash_fn)(size_t e, const void *ctx);
  */
 int slots_reserve(size_t **slots, size_t *nslots, size_t n, size_t first_size, slots_hash_fn hash,
                   const void *ctx);
+
+/*
+ * Makes room for entry n in an array of *cap entries of size bytes each: when it is full, doubles
+ * it (first entries when it is empty). Returns the array (moved or not; *cap updated), or NULL
+ * when out of memory (the array is left as it was).
+ */
+void *array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t first);
 
 #endif

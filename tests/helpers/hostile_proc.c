@@ -613,6 +613,16 @@ static int scenario_closerange(int argc, char **argv)
     return 0;
 }
 
+/* One request and its answer on fd, printed as "fd=N: result"; then closes fd. Returns 0. */
+static int exchange_and_close(int fd)
+{
+    char res[160];
+    exchange(fd, REQUEST, res, sizeof res);
+    printf("fd=%d: %s\n", fd, res);
+    close(fd);
+    return 0;
+}
+
 static int scenario_dup2onto(int argc, char **argv)
 {
     if (argc != 3) usage();
@@ -622,11 +632,7 @@ static int scenario_dup2onto(int argc, char **argv)
     if (b < 0) die(PROG, "connect: %s", strerror(-b));
     if (dup2(b, a) != a) die(PROG, "dup2: %s", strerror(errno));
     close(b);
-    char res[160];
-    exchange(a, REQUEST, res, sizeof res);
-    printf("fd=%d: %s\n", a, res);
-    close(a);
-    return 0;
+    return exchange_and_close(a);
 }
 
 static int scenario_highfd(int argc, char **argv)
@@ -647,11 +653,7 @@ static int scenario_highfd(int argc, char **argv)
     inet_pton(AF_INET, host, &sa.sin_addr);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
         die(PROG, "connect: %s", strerror(errno));
-    char res[160];
-    exchange(fd, REQUEST, res, sizeof res);
-    printf("fd=%d: %s\n", fd, res);
-    close(fd);
-    return 0;
+    return exchange_and_close(fd);
 }
 
 static int scenario_manyconns(int argc, char **argv)
