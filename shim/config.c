@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "ratelimit.h"
+#include "real.h"
 #include "sink.h"
 
 /* jansson's public types, declared here so the shim does not link it. */
@@ -342,15 +343,15 @@ int config_load(struct retry_config *cfg, const struct options *o, const char *p
         snprintf(err, sizeof err, "%s", strerror(errno));
     } else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         snprintf(err, sizeof err, "not a regular file");
-        close(fd);
-    } else if (!(f = fdopen(fd, "r"))) {
+        real_close(fd);
+    } else if (!(f = real_fdopen(fd, "r"))) {
         snprintf(err, sizeof err, "%s", strerror(errno));
-        close(fd);
+        real_close(fd);
     } else {
         size_t cap = 1 << 20; /* a rules file is small; refuse anything past 1 MiB */
         buf = malloc(cap + 1);
         if (buf) len = fread(buf, 1, cap + 1, f);
-        fclose(f);
+        real_fclose(f);
         if (!buf)
             snprintf(err, sizeof err, "out of memory");
         else if (len > cap)

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "guard.h"
@@ -28,10 +30,12 @@ static atomic_flag pool_lock = ATOMIC_FLAG_INIT;
 static struct conn *free_list;
 static _Atomic uint64_t next_id = 1;
 static _Atomic unsigned max_fd;
+static pid_t owner_pid; /* refreshed in a fork child, NOT in a vfork child */
 
 int conn_table_init(unsigned ring_events)
 {
     ring_slots = ring_events;
+    owner_pid = (pid_t)syscall(SYS_getpid);
     stride = sizeof(struct conn) + (size_t)ring_events * sizeof(struct event);
     stride = (stride + 63) & ~(size_t)63; /* whole cache lines: no false sharing */
     atomic_signal_fence(memory_order_seq_cst);
@@ -128,6 +132,7 @@ struct conn *conn_table_open(int fd, int family, int role, uint64_t now_ns)
         c->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
         c->family = (uint8_t)family;
         c->role = (uint8_t)role;
+        conn_slow_update(c); /* the protocol is not seen yet */
         c->t_create = c->t_last = now_ns;
         c->ring.mask = ring_slots - 1;
         note_fd(fd);
@@ -220,6 +225,12 @@ void conn_table_atfork_parent(void)
 
 void conn_table_atfork_child(void)
 {
+    owner_pid = (pid_t)syscall(SYS_getpid);
     pool_lock_drop();
     guard_leave();
+}
+
+int conn_table_in_vfork_child(void)
+{
+    return (pid_t)syscall(SYS_getpid) != owner_pid;
 }

@@ -68,6 +68,7 @@ struct conn {
     uint32_t calls_in, calls_out, exchanges;
     uint8_t role, dir, family;
     _Atomic uint8_t recorded; /* a record was written: one per connection */
+    uint8_t slow;             /* conn_slow_update(): a call must leave the fast path */
     struct tcp_snap tcp;
     union sockaddr_any local, peer;
     char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
@@ -85,6 +86,16 @@ enum {
     CONN_LINGER0 = 1u << 4,  /* app set SO_LINGER {1,0}: its close aborts */
     CONN_STDIO = 1u << 5,    /* fdopen()ed: stdio moves bytes the shim cannot see */
 };
+
+/* c->slow is nonzero while a call on c has work after the real call beyond
+ * the fast path's: retry state is attached, or the request stream's protocol
+ * is not settled yet (cause.h). One byte, so that the I/O paths test it
+ * together with the orphan check in a single branch. A stale 1 only costs a
+ * detour; it is recomputed wherever either input changes. */
+static inline void conn_slow_update(struct conn *c)
+{
+    c->slow = c->retry != NULL || c->sniff.proto < PROTO_SETTLED;
+}
 
 /* A socket we saw created (or a listener) but that is not a connection yet:
  * slot values below CONN_LIVE_MIN are marks, CONN_MARK(family) = family + 1.
@@ -162,6 +173,12 @@ unsigned conn_table_max_fd(void);
 void conn_table_atfork_prepare(void);
 void conn_table_atfork_parent(void);
 void conn_table_atfork_child(void);
+
+/* A vfork()/posix_spawn() child runs on its parent's memory until it execs:
+ * whatever it closes must not be forgotten in the parent's table. 1 when this
+ * process is not the table's owner (one getpid, paid on the close of a
+ * tracked fd). */
+int conn_table_in_vfork_child(void);
 
 /* Bytes one connection occupies (header + ring), for the benchmark's memory figure. */
 size_t conn_table_stride(void);

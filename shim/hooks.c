@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* hooks.c: the exported symbols, and nothing else. Each hook forwards to the
- * logic in watch.c; the I/O hooks first make the one-load "is this fd tracked"
- * test inline. The list here is the list in shim.map. */
+ * logic layer (watch.h: io.c and sockets.c; lifecycle.c for exec and uid
+ * changes); the I/O hooks first make the one-load "is this fd tracked" test
+ * inline. The list here is the list in shim.map. */
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "conn_table.h"
+#include "init.h"
 #include "lifecycle.h"
 #include "real.h"
 #include "watch.h"
@@ -257,12 +259,12 @@ HOOK int epoll_pwait(int ep, struct epoll_event *ev, int n, int tmo, const sigse
 
 __attribute__((constructor)) static void rstwatch_load(void)
 {
-    watch_init();
+    shim_init();
 }
 
 __attribute__((destructor)) static void rstwatch_unload(void)
 {
-    watch_fini();
+    shim_fini();
 }
 
 /* Process lifecycle: exec writes the rate limit's summary first; a user-id

@@ -28,12 +28,12 @@
 
 #include "clock.h"
 #include "config.h"
+#include "conn_event.h"
 #include "guard.h"
 #include "prng.h"
 #include "real.h"
 #include "record.h"
 #include "sink.h"
-#include "watch.h"
 
 #define SPECS_MAX 8
 
@@ -125,12 +125,12 @@ static int parse_spec(char *text, struct inj_spec *sp)
     return 0;
 }
 
-void inject_init(void)
+void inject_init(const char *spec)
 {
-    if (!opt.inject[0]) return;
+    if (!spec[0]) return;
     atomic_store(&rng, 1);
     char buf[OPT_PATH_MAX];
-    strcpy(buf, opt.inject);
+    snprintf(buf, sizeof buf, "%s", spec);
     char *save = NULL;
     nspecs = 0;
     for (char *s = strtok_r(buf, ";", &save); s; s = strtok_r(NULL, ";", &save)) {
@@ -139,7 +139,7 @@ void inject_init(void)
             snprintf(msg, sizeof msg,
                      "ignoring RSTWATCH_INJECT=%s (expected ACTION:key=value,... with ACTION "
                      "reset|refuse|delay, see README); injecting nothing",
-                     opt.inject);
+                     spec);
             sink_warn(msg);
             nspecs = 0;
             return;
@@ -164,8 +164,6 @@ static int take_one(struct inj_spec *sp)
 
 static void inject_record(int fd, struct conn *c, unsigned op, int err, enum inj_action a)
 {
-    guard_enter();
-    watch_fill_local(fd, c);
     struct record_info ri = {.type = "inject",
                              .fd = fd,
                              .op = op,
@@ -175,23 +173,20 @@ static void inject_record(int fd, struct conn *c, unsigned op, int err, enum inj
                              .action = action_names[a],
                              .outcome = "injected",
                              .reason = "RSTWATCH_INJECT"};
-    record_write(c, &ri);
-    guard_leave();
+    conn_record(fd, c, &ri);
 }
 
-int inject_connect(int fd, struct conn *c, int *err)
+int inject_connect_attempt(int fd, struct conn *c, const struct sockaddr *sa, socklen_t len)
 {
-    if (!inject_enabled) return 0;
-    for (unsigned i = 0; i < nspecs; i++) {
+    for (unsigned i = 0; inject_enabled && i < nspecs; i++) {
         struct inj_spec *sp = &specs[i];
         if (sp->action != INJ_REFUSE || !config_rule_matches(&sp->match, &c->peer.sa)) continue;
         if (!coin(sp->prob) || !take_one(sp)) continue;
         inject_record(fd, c, OP_CONNECT, ECONNREFUSED, INJ_REFUSE);
         atomic_store(&c->recorded, 1); /* the inject record is this failure's record */
-        *err = ECONNREFUSED;
-        return 1;
+        return -ECONNREFUSED;
     }
-    return 0;
+    return real_connect(fd, sa, len) < 0 ? -errno : 0;
 }
 
 static struct inj_spec *armed_spec(struct conn *c)
@@ -236,10 +231,10 @@ int inject_before_io(int fd, struct conn *c, int out)
         return 0;
     }
     c->flags |= INJ_DONE;
-    watch_fill_local(fd, c); /* after the disconnect the socket is unbound */
+    conn_fill_local(fd, c); /* after the disconnect the socket is unbound */
     struct sockaddr unspec = {.sa_family = AF_UNSPEC};
     real_connect(fd, &unspec, sizeof unspec); /* tcp_disconnect(): sends RST to the peer */
     ring_push(&c->ring, OP_INJECT, -1, ECONNRESET, clock_now_ns());
     inject_record(fd, c, OP_INJECT, ECONNRESET, INJ_RESET);
-    return ECONNRESET;
+    return -ECONNRESET;
 }

@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "conn_event.h"
 #include "guard.h"
 #include "http_req.h"
 #include "real.h"
 #include "retry_state.h"
-#include "watch.h"
 
 /* The whole replay (connect + send) inside one app call is bounded: a
  * blocking call waits at most this long, a non-blocking one (an event loop
@@ -180,8 +180,8 @@ static int replay_request(int fd, struct conn *c, unsigned op, int cause_err, co
 {
     struct retry_state *rs = c->retry;
     rs->replayed = 1;
-    if (!watch_conn_at(fd, c)) return -ESTALE; /* closed behind our back: not ours to touch */
-    watch_fill_local(fd, c); /* the replay record names the connection that failed */
+    if (!conn_at(fd, c)) return -ESTALE; /* closed behind our back: not ours to touch */
+    conn_fill_local(fd, c);              /* the replay record names the connection that failed */
     int app_fl = real_fcntl(fd, F_GETFL, NULL);
     uint64_t bound_ms =
         app_fl >= 0 && (app_fl & O_NONBLOCK) ? REPLAY_NONBLOCKING_MS : REPLAY_BLOCKING_MS;
@@ -201,7 +201,7 @@ static int replay_request(int fd, struct conn *c, unsigned op, int cause_err, co
         retry_record(fd, c, op, cause_err, 1, "replay", "ok", why_ok);
         c->flags &= ~CONN_PEER_FIN;
         c->t_last = t;
-        c->local.sa.sa_family = 0; /* later records name the new connection's address */
+        conn_forget_local(c); /* later records name the new connection's address */
         return 0;
     }
     if (nfd >= 0) real_close(nfd);
@@ -231,8 +231,11 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
         return r;
     }
     if (r == 0 || *err == EAGAIN || *err == EINTR) return r; /* nothing left, nothing lost */
-    /* After the app's own shutdown(SHUT_WR), EPIPE is its own doing: never a replay. */
-    if (rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER ||
+    /* After the app's own shutdown(SHUT_WR), EPIPE is its own doing: never a
+     * replay. Once the app has seen this connection fail, its later writes on
+     * it (a TLS client's close_notify) are its own clean-up, not a request:
+     * no replay, and no refusal record either. */
+    if (rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER || rs->app_saw_failure ||
         !(*err == ECONNRESET || *err == EPIPE) || (c->flags & CONN_SHUT_WR)) {
         return write_failed(c, rs, r, *err);
     }
@@ -275,7 +278,7 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
 {
     struct retry_state *rs = c->retry;
     if (r > 0) return r;
-    if (rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER)
+    if (rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER || rs->app_saw_failure)
         return handed_to_app(rs, r, *err);
     int reset = r < 0 && (*err == ECONNRESET || *err == EPIPE);
     int stale_eof = r == 0 && c->exchanges > 1;
@@ -283,7 +286,7 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
         return handed_to_app(rs, r, *err);
     /* Only a socket gives EOF or a reset: anything else at this fd number
      * (a pipe after a close we did not see) is not this connection. */
-    if (!watch_conn_at(fd, c)) return r;
+    if (!conn_at(fd, c)) return r;
     int cause_err = reset ? *err : ECONNRESET;
     const char *why = replay_refusal(fd, c, rs);
     if (why) {

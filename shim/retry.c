@@ -23,13 +23,13 @@
 
 #include "clock.h"
 #include "config.h"
-#include "fdident.h"
+#include "conn_event.h"
 #include "guard.h"
+#include "inject.h"
 #include "real.h"
 #include "prng.h"
 #include "record.h"
 #include "retry_state.h"
-#include "watch.h"
 
 #define PENDING_MAX 256
 
@@ -43,16 +43,16 @@ static struct {
 static _Atomic unsigned npending;
 static _Atomic uint64_t rng_state;
 
-void retry_init(void)
+void retry_init(const struct options *o)
 {
-    config_load(&cfg, &opt, opt.config);
+    config_load(&cfg, o, o->config);
     retry_any = cfg.defaults.mode != RETRY_OFF;
     int any_replay = cfg.defaults.mode == RETRY_IDEMPOTENT;
     for (unsigned i = 0; i < cfg.nrules; i++) {
         retry_any |= cfg.rules[i].mode != RETRY_OFF;
         any_replay |= cfg.rules[i].mode == RETRY_IDEMPOTENT;
     }
-    retry_state_init(any_replay ? opt.replay_max : 0);
+    retry_state_init(any_replay ? o->replay_max : 0);
     rng_state = clock_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
 }
 
@@ -81,12 +81,13 @@ static int retryable_connect_errno(int err)
 
 /* ---- which connections get retry state ---------------------------------------- */
 
-void retry_note_socket(int fd, int domain, int type, int proto)
+int retry_wants_socket(int domain)
 {
-    if (!retry_any || domain == AF_UNIX || guard_active()) return;
-    struct conn *c = conn_table_open(fd, domain, ROLE_CLIENT, clock_now_ns());
-    if (!c) return;
-    c->ident = fdident_take(fd);
+    return retry_any && domain != AF_UNIX;
+}
+
+void retry_note_socket(struct conn *c, int domain, int type, int proto)
+{
     guard_enter();
     struct retry_state *rs = retry_state_get();
     guard_leave();
@@ -94,6 +95,7 @@ void retry_note_socket(int fd, int domain, int type, int proto)
     rs->domain = domain, rs->type = type, rs->proto = proto;
     rs->rule = &cfg.defaults;
     c->retry = rs;
+    conn_slow_update(c);
 }
 
 void retry_attach(int fd, struct conn *c)
@@ -104,6 +106,7 @@ void retry_attach(int fd, struct conn *c)
     rs->rule = config_match(&cfg, &c->peer.sa);
     if (rs->rule->mode == RETRY_OFF) { /* this peer is not ours to retry: zero cost from here */
         c->retry = NULL;
+        conn_slow_update(c);
         guard_enter();
         retry_state_put(rs);
         guard_leave();
@@ -157,33 +160,34 @@ int retry_wants_connect(const struct conn *c)
     return c->retry && c->retry->rule->mode != RETRY_OFF;
 }
 
-int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t len, int *err)
+/* What a connect attempt's outcome (0 or -errno) says in a retry record. */
+static const char *attempt_outcome(int rc)
+{
+    return rc == 0 ? "ok" : rc == -EINPROGRESS ? "in_progress" : "failed";
+}
+
+int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t len)
 {
     struct retry_state *rs = c->retry;
     if (len <= sizeof rs->peer) memcpy(&rs->peer, sa, len), rs->peer_len = len;
-    int e;
-    int r = watch_connect_once(fd, c, sa, len, &e);
+    int rc = inject_connect_attempt(fd, c, sa, len);
     rs->attempt = 1;
-    while (r < 0 && retryable_connect_errno(e) && rs->attempt < rs->rule->attempts) {
-        ring_push(&c->ring, OP_CONNECT, -1, e, clock_now_ns());
-        int prev = e; /* the failure this attempt answers */
+    while (rc < 0 && retryable_connect_errno(-rc) && rs->attempt < rs->rule->attempts) {
+        ring_push(&c->ring, OP_CONNECT, -1, -rc, clock_now_ns());
+        int prev = -rc; /* the failure this attempt answers */
         sleep_ms(backoff_ms(rs->rule, rs->attempt));
         rs->attempt++;
         int nfd = retry_fresh_socket(rs);
         if (nfd < 0) break;
         if (retry_move_onto(nfd, fd, c) < 0) break;
-        c->local.sa.sa_family = 0; /* a new socket, a new local address */
-        r = watch_connect_once(fd, c, sa, len, &e);
+        conn_forget_local(c); /* a new socket, a new local address */
+        rc = inject_connect_attempt(fd, c, sa, len);
         ring_push(&c->ring, OP_RETRY, (int64_t)rs->attempt, 0, clock_now_ns());
-        retry_record(fd, c, OP_CONNECT, prev, (int)rs->attempt, "reconnect",
-                     r == 0             ? "ok"
-                     : e == EINPROGRESS ? "in_progress"
-                                        : "failed",
+        retry_record(fd, c, OP_CONNECT, prev, (int)rs->attempt, "reconnect", attempt_outcome(rc),
                      "connect was refused or unreachable");
     }
-    if (r < 0 && e == EINPROGRESS && rs->attempt < rs->rule->attempts) pending_add(fd, c);
-    *err = e;
-    return r;
+    if (rc == -EINPROGRESS && rs->attempt < rs->rule->attempts) pending_add(fd, c);
+    return rc;
 }
 
 void retry_connect_settled(struct conn *c)
@@ -201,7 +205,7 @@ static int check_pending(int fd, struct conn *c)
     socklen_t sl = sizeof so_error;
     /* We read SO_ERROR only while another attempt is possible, so the error of
      * the final attempt always reaches the app through its own getsockopt. */
-    if (!watch_conn_at(fd, c)) {
+    if (!conn_at(fd, c)) {
         pending_remove(c);
         return 0;
     }
@@ -219,17 +223,13 @@ static int check_pending(int fd, struct conn *c)
         pending_remove(c);
         return 0;
     }
-    c->local.sa.sa_family = 0;
-    int e;
-    int r = watch_connect_once(fd, c, &rs->peer.sa, rs->peer_len, &e);
+    conn_forget_local(c);
+    int rc = inject_connect_attempt(fd, c, &rs->peer.sa, rs->peer_len);
     ring_push(&c->ring, OP_RETRY, (int64_t)rs->attempt, 0, clock_now_ns());
-    retry_record(fd, c, OP_CONNECT, so_error, (int)rs->attempt, "reconnect",
-                 r == 0             ? "ok"
-                 : e == EINPROGRESS ? "in_progress"
-                                    : "failed",
+    retry_record(fd, c, OP_CONNECT, so_error, (int)rs->attempt, "reconnect", attempt_outcome(rc),
                  "non-blocking connect was refused or unreachable");
-    if (r == 0 || e != EINPROGRESS || rs->attempt >= rs->rule->attempts) pending_remove(c);
-    return r < 0 && e == EINPROGRESS; /* still connecting: the app keeps waiting */
+    if (rc != -EINPROGRESS || rs->attempt >= rs->rule->attempts) pending_remove(c);
+    return rc == -EINPROGRESS; /* still connecting: the app keeps waiting */
 }
 
 static int64_t ms_left(uint64_t start, int tmo)

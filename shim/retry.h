@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* retry.h: connect retry and idempotent replay (RSTWATCH_RETRY; the rules:
- * docs/design.md "Retry and replay"). Every function is a no-op when retry is off, and
- * the hot path only reaches here through c->retry != NULL. */
+ * docs/design.md "Retry and replay"), as the logic layer calls them: retry.c
+ * (connects) and replay.c (requests); the notes about a socket's recipe are
+ * in retry_state.h. Every function is a no-op when retry is off, and the hot
+ * path only reaches here through c->retry != NULL. */
 #ifndef RSTWATCH_RETRY_H
 #define RSTWATCH_RETRY_H
 
@@ -15,34 +17,30 @@
 #include <time.h>
 
 #include "conn_table.h"
+#include "options.h"
 
 /* Everything declared here is internal to the shim: direct, GOT-free access. */
 #pragma GCC visibility push(hidden)
 
-/* Loads RSTWATCH_CONFIG and the retry options; called once from watch_init(). */
-void retry_init(void);
+/* Loads the rules file (o->config) and the retry options; called once at load. */
+void retry_init(const struct options *o);
 
-/* socket() created fd: in retry mode, start tracking it now (options set before
- * connect must be re-applied to a replacement socket). */
-void retry_note_socket(int fd, int domain, int type, int proto);
+/* Does a socket() of this domain need a connection opened at once, so that
+ * options set before connect() can be re-applied to a replacement socket? */
+int retry_wants_socket(int domain);
+/* socket() created c (opened at once because retry_wants_socket() said so):
+ * give it retry state, with the recipe for a replacement socket. */
+void retry_note_socket(struct conn *c, int domain, int type, int proto);
 /* A client connection was opened on fd: attach retry state if its peer's rule wants it. */
 void retry_attach(int fd, struct conn *c);
-/* The app set an option / flags on fd: remember it for replacement sockets. */
-void retry_note_sockopt(int fd, int level, int name, const void *val, socklen_t len);
-void retry_note_fl(int fd, int flags);
-void retry_note_bind(int fd, const struct sockaddr *sa, socklen_t len);
-void retry_note_epoll(int ep, int op, int fd, const struct epoll_event *ev);
-/* After fork(), in parent and child: every connection open now is shared
- * with the other process and is never replayed. */
-void retry_after_fork(void);
 /* The connection ended: free its retry state. */
 void retry_forget(struct conn *c);
 
 /* Does a connect on c go through retry_connect()? */
 int retry_wants_connect(const struct conn *c);
-/* connect() with retries for refused/unreachable/timed-out outcomes; returns
- * what connect() returns, with the errno in *err. */
-int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t len, int *err);
+/* connect() with retries for refused/unreachable/timed-out outcomes (each
+ * attempt may be injected, inject.h): 0 or -errno of the last attempt. */
+int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t len);
 /* The app read a non-blocking connect's failure through SO_ERROR itself:
  * stop watching that connect (the app already holds the error). */
 void retry_connect_settled(struct conn *c);

@@ -12,12 +12,11 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "conn_event.h"
 #include "fdident.h"
 #include "guard.h"
 #include "real.h"
 #include "record.h"
-#include "retry.h"
-#include "watch.h"
 
 #define STATE_SLAB_BYTES (1u << 20)
 
@@ -193,7 +192,7 @@ int retry_fresh_socket(const struct retry_state *rs)
 int retry_move_onto(int nfd, int fd, struct conn *c)
 {
     const struct retry_state *rs = c->retry;
-    if (!watch_conn_at(fd, c)) {
+    if (!conn_at(fd, c)) {
         real_close(nfd);
         return -ESTALE;
     }
@@ -202,7 +201,7 @@ int retry_move_onto(int nfd, int fd, struct conn *c)
     int e = errno;
     real_close(nfd);
     if (r < 0) return -e;
-    c->ident = fdident_take(fd);
+    conn_socket_replaced(fd, c);
     for (unsigned i = 0; i < rs->neps; i++) {
         struct epoll_event ev = rs->eps[i].ev;
         if (real_epoll_ctl(rs->eps[i].ep, EPOLL_CTL_ADD, fd, &ev) < 0 && errno == EEXIST)
@@ -223,5 +222,5 @@ void retry_record(int fd, struct conn *c, unsigned op, int err, int attempt, con
                              .action = action,
                              .outcome = outcome,
                              .reason = reason};
-    watch_record(fd, c, &ri);
+    conn_record(fd, c, &ri);
 }

@@ -2,8 +2,8 @@
 /* retry_state.h: what retry.c (reconnects) and replay.c (replays) share
  * about one connection with retry on: the recipe to rebuild its socket, its
  * epoll registrations, the replay buffer, the per-peer budget; and the
- * operations on it that both need. Internal to those two files and
- * retry_state.c; everyone else uses retry.h. */
+ * operations on it that both need; and the notes the logic layer makes for
+ * it. Below retry.c and replay.c: it calls neither. */
 #ifndef RSTWATCH_RETRY_STATE_H
 #define RSTWATCH_RETRY_STATE_H
 
@@ -92,6 +92,18 @@ int retry_fresh_socket(const struct retry_state *rs);
 /* Puts nfd on the app's fd number (closing nfd either way) and re-applies its
  * epoll registrations; 0, or -ESTALE when fd is no longer c's socket, or -errno. */
 int retry_move_onto(int nfd, int fd, struct conn *c);
+
+/* The app set an option / flags / a local address on fd, or added it to an
+ * epoll set: remember it for replacement sockets (the logic layer calls these
+ * for every stream socket; no-ops without retry state). */
+void retry_note_sockopt(int fd, int level, int name, const void *val, socklen_t len);
+void retry_note_fl(int fd, int flags);
+void retry_note_bind(int fd, const struct sockaddr *sa, socklen_t len);
+void retry_note_epoll(int ep, int op, int fd, const struct epoll_event *ev);
+
+/* After fork(), in parent and child: every connection open now is shared
+ * with the other process and is never replayed. */
+void retry_after_fork(void);
 
 /* Writes a "retry" record about c on fd. */
 void retry_record(int fd, struct conn *c, unsigned op, int err, int attempt, const char *action,

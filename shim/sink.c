@@ -45,9 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ratelimit.h"
 #include "real.h"
-#include "summary.h"
 #include "strbuf.h"
 
 enum sink_kind { SINK_FILE, SINK_STDERR, SINK_FD, SINK_SYSLOG, SINK_JOURNAL };
@@ -375,7 +373,8 @@ static ssize_t write_nosigpipe(int fd, const char *p, size_t len)
     return n;
 }
 
-static ssize_t write_all(int fd, const char *p, size_t len)
+/* Writes all len bytes (waiting out a full pipe for a while): 0 or -errno. */
+static int write_all(int fd, const char *p, size_t len)
 {
     size_t done = 0;
     int stalled_ms = 0;
@@ -388,11 +387,11 @@ static ssize_t write_all(int fd, const char *p, size_t len)
             stalled_ms += 100;
             continue;
         }
-        if (n == 0) errno = EIO;
-        if (n <= 0) return -1;
+        if (n == 0) return -EIO;
+        if (n < 0) return -errno;
         done += (size_t)n;
     }
-    return (ssize_t)done;
+    return 0;
 }
 
 /* One journald field: "KEY=value\n", or for a value with a newline
@@ -501,15 +500,13 @@ int sink_write_record(const char *line, size_t len, const struct sink_fields *f)
         sb_puts(&b, "]: ");
         struct iovec iov[2] = {{msg, b.len}, {(void *)line, len - 1}};
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-        if (real_sendmsg(fd, &mh, MSG_NOSIGNAL) >= 0) goto out;
+        rc = real_sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
     } else if (kind == SINK_JOURNAL && fd != 2) {
-        int jr = journal_send(fd, line, len - 1, f);
-        if (jr == 0) goto out;
-        errno = -jr;
-    } else if (write_all(fd, line, len) >= 0) {
-        goto out;
+        rc = journal_send(fd, line, len - 1, f);
+    } else {
+        rc = write_all(fd, line, len);
     }
-    rc = -errno;
+    if (rc == 0) goto out;
     if (!atomic_exchange(&warned_write, 1)) {
         atomic_store(&warned_open, 0); /* a distinct failure: says so once too */
         warn_path("cannot write a record to",
@@ -519,7 +516,7 @@ int sink_write_record(const char *line, size_t len, const struct sink_fields *f)
                   -rc, "; writing records to stderr from now on");
     }
     atomic_store(&fell_back, 1);
-    if (fd != 2 && write_all(2, line, len) >= 0) rc = 0;
+    if (fd != 2 && write_all(2, line, len) == 0) rc = 0;
 out:
     if (atomic_fetch_sub(&writers, 1) == 1) close_retired();
     errno = saved;
@@ -550,6 +547,4 @@ void sink_atfork_child(void)
     if (fd >= 0) real_close(fd);
     atomic_store(&writers, 0);
     atomic_store(&reopening, 0);
-    ratelimit_atfork_child();
-    summary_atfork_child();
 }

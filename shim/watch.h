@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* watch.h: the logic behind every hook (the middle of the three layers:
- * hooks.c -> watch.c -> real.c). Each watch_*() has the exact contract of the
- * libc call it stands for: same return value, same errno, same side effects
- * on the app's sockets (retry/injection, when enabled, excepted and documented
- * in retry.h/inject.h). */
+ * hooks.c -> watch.h -> real.c), implemented by io.c (the send/recv family,
+ * read/write, sendfile, splice) and sockets.c (socket lifecycle, fd plumbing,
+ * socket options, poll/epoll). Each watch_*() has the exact contract of the
+ * libc call it stands for: -1 and errno like libc, the same side effects on
+ * the app's sockets (retry/injection, when enabled, excepted and documented
+ * in retry.h/inject.h). Below this boundary the shim's functions return 0 or
+ * -errno. */
 #ifndef RSTWATCH_WATCH_H
 #define RSTWATCH_WATCH_H
 
@@ -16,7 +19,6 @@
 #include <sys/uio.h>
 
 #include "conn_table.h"
-#include "options.h"
 
 /* Everything declared here is internal to the shim: direct, GOT-free access. */
 #pragma GCC visibility push(hidden)
@@ -24,15 +26,12 @@
 /* The I/O functions below take the fd's live connection c, which the hook
  * has already looked up (an untracked fd never gets here). */
 
-/* The options read at load (valid after watch_init()). */
-extern struct options opt;
+/* Called once at load: connections that end are handed to sockets.c. */
+void sockets_init(void);
 
-/* Reads options, sets up the table and sink; inert when disabled or AT_SECURE. */
-void watch_init(void);
-
-/* At exit: ends (and, with RSTWATCH_RECORD=all, records) the connections whose
+/* At exit, with RSTWATCH_RECORD=all: ends (and records) the connections whose
  * fd was closed where no hook could see it. */
-void watch_fini(void);
+void sockets_exit_sweep(void);
 
 int watch_socket(int domain, int type, int proto);
 int watch_connect(int fd, const struct sockaddr *sa, socklen_t len);
@@ -83,34 +82,10 @@ int watch_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev);
 int watch_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m,
                      enum call_variant v);
 
-struct record_info;
-
-/* 1 if fd is still the socket of connection c (fdident.h). If not, the fd
- * was closed behind our back: c is forgotten there and 0 returned; the caller
- * must then neither record on c, nor replay, reconnect or dup3 onto fd. */
-int watch_conn_at(int fd, struct conn *c);
-
-/* Writes one record about c, which failed (or ended) on fd: under the guard,
- * after the identity check and learning the local address. 0, -ESTALE (fd is
- * no longer c's socket: nothing written) or the sink's -errno. */
-int watch_record(int fd, struct conn *c, const struct record_info *ri);
-
-/* Records a failure of conn c on fd (once per connection); used by retry/inject too. */
-void watch_conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now_ns);
-
-/* One connect attempt on fd (a fault may be injected instead); errno in *err. */
-int watch_connect_once(int fd, struct conn *c, const struct sockaddr *sa, socklen_t len, int *err);
-
-/* Learns c's local address from fd if not known yet (records name it). */
-void watch_fill_local(int fd, struct conn *c);
-
 /* A send/recv-family call on an untracked fd failed (errno set): if it was a
  * reset on a stream socket we never saw created, adopt and record it.
  * Preserves errno. */
 void watch_untracked_failed(int fd, unsigned op);
-
-/* True if err is in the reset family (ECONNRESET, EPIPE, ECONNREFUSED, ...). */
-int watch_is_reset_errno(int err);
 
 #pragma GCC visibility pop
 

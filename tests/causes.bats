@@ -592,6 +592,20 @@ need_tls() {
     assert_jq '.exchanges == 1 and .reused == false and .errno == "ECONNRESET" and .bytes_out > 0'
 }
 
+@test "TLS with RSTWATCH_RETRY=idempotent: the reset's record is the only one; curl's close_notify on the dead socket adds no refusal" {
+    need_preloadable curl
+    need_tls
+    start_py_server tls-rst-after-request
+    RSTWATCH_RETRY=idempotent run_shim curl -sSk "https://127.0.0.1:$PORT/"
+    assert_equal 56 "$status" "curl exit status (recv failure)"
+    # the response had begun (session tickets), so the reset was no replay
+    # candidate; the app saw it, and what it writes afterwards is its clean-up
+    assert_true "the reset, and nothing else" \
+        'length == 1 and .[0].type == "reset" and .[0].errno == "ECONNRESET" and .[0].op == "recv"'
+    assert_true "no record blames a write after the peer's FIN" \
+        'all(.cause.code != "write_after_peer_fin")'
+}
+
 @test "TLS: python's HTTPS request reset after it was read is reset_before_response, not mid-stream" {
     need_tls
     py_scenario "cause_server.py tls-rst-after-request" https-get

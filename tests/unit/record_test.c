@@ -930,7 +930,7 @@ static void test_cause_input(void)
      * with python http.client against resetd idle-close): the first request was
      * answered (91 bytes), the connection sat idle 1.2 s, the server reset it
      * while idle, and the send of the second request fails at once. That
-     * failing send begins exchange 2 (watch.c's io_end counts a request whose
+     * failing send begins exchange 2 (io.c's io_end counts a request whose
      * first write failed): the record must say reused, 1.2 s idle before it,
      * nothing of its response, and idle_reuse. */
     c = example_conn();

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+/* conn_event.c: the events of a tracked connection that more than one module
+ * raises (see conn_event.h): established, failed, ended where a response was
+ * due, and the record each deserves. The "guard, identity check, local
+ * address, record" sequence lives here once. */
+#include "conn_event.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "cause.h"
+#include "clock.h"
+#include "fdident.h"
+#include "record.h"
+#include "ring.h"
+#include "tcpinfo.h"
+
+static enum record_mode record_mode;
+
+void conn_event_init(enum record_mode mode)
+{
+    record_mode = mode;
+}
+
+int conn_record_all(void)
+{
+    return record_mode == RECORD_ALL;
+}
+
+int conn_worth_a_record(int err)
+{
+    if (cause_is_reset_errno(err)) return 1;
+    if (record_mode == RECORD_RESETS) return 0;
+    switch (err) {
+    case EAGAIN:
+    case EINTR:
+    case EINPROGRESS:
+    case EALREADY:
+    case EISCONN: return 0;
+    default: return 1;
+    }
+}
+
+void conn_store_addr(union sockaddr_any *dst, char *unix_path, const struct sockaddr *sa,
+                     socklen_t len)
+{
+    if (!sa || len < sizeof(sa_family_t)) return;
+    if (sa->sa_family == AF_UNIX) {
+        dst->sa.sa_family = AF_UNIX;
+        if (!unix_path) return; /* this side's path is not kept (e.g. an accepted peer) */
+        const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+        size_t n = len - offsetof(struct sockaddr_un, sun_path);
+        if (n > sizeof un->sun_path) n = sizeof un->sun_path;
+        memset(unix_path, 0, sizeof(un->sun_path) + 1);
+        memcpy(unix_path, un->sun_path, n);
+        if (n == 0)
+            unix_path[0] = unix_path[1] = 0;
+        else if (n == 1 && un->sun_path[0] == 0)
+            unix_path[1] = 0;
+        return;
+    }
+    size_t n = len < sizeof *dst ? len : sizeof *dst;
+    memcpy(dst, sa, n);
+}
+
+void conn_mark_established(int fd, struct conn *c, uint64_t now)
+{
+    if (c->flags & CONN_CONNECTING) {
+        c->flags &= ~CONN_CONNECTING;
+        atomic_fetch_sub_explicit(&conn_connecting, 1, memory_order_relaxed);
+        ring_push(&c->ring, OP_CONNECTED, 0, 0, now);
+    }
+    c->flags |= CONN_ESTABLISHED;
+    tcpinfo_snap(fd, c, now);
+}
+
+void conn_fill_local(int fd, struct conn *c)
+{
+    if (!c->local.sa.sa_family) { /* still bound after a reset: cheap to ask now */
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+            if (ss.ss_family == AF_UNIX && c->role == ROLE_SERVER)
+                conn_store_addr(&c->local, c->unix_path, (struct sockaddr *)&ss, len);
+            else if (ss.ss_family != AF_UNIX)
+                conn_store_addr(&c->local, NULL, (struct sockaddr *)&ss, len);
+            else
+                c->local.sa.sa_family = AF_UNIX;
+        }
+    }
+}
+
+void conn_socket_replaced(int fd, struct conn *c)
+{
+    c->ident = fdident_take(fd);
+}
+
+void conn_forget_local(struct conn *c)
+{
+    c->local.sa.sa_family = 0;
+}
+
+/* Under the default RSTWATCH_RECORD=resets, normal life (an idle pooled
+ * connection the peer closed, a write after our own shutdown) is counted by
+ * the classifier instead of recorded (cause.h cause_count_instead). */
+int conn_counted_instead(const struct conn *c, const struct record_info *ri)
+{
+    if (record_mode != RECORD_RESETS) return 0;
+    struct cause_input in;
+    record_cause_input(c, ri, &in);
+    return cause_count_instead(&in);
+}
+
+int conn_at(int fd, struct conn *c)
+{
+    if (fdident_same(fd, c->ident)) return 1;
+    /* Closed behind our back (and maybe reused): forget it, never act on it. */
+    guard_enter();
+    conn_table_forget_if(fd, c);
+    guard_leave();
+    return 0;
+}
+
+/* conn_record() once the identity is known to hold. */
+static int record_checked(int fd, struct conn *c, const struct record_info *ri)
+{
+    guard_enter();
+    conn_fill_local(fd, c);
+    int r = record_write(c, ri);
+    guard_leave();
+    return r;
+}
+
+int conn_record(int fd, struct conn *c, const struct record_info *ri)
+{
+    if (!conn_at(fd, c)) return -ESTALE;
+    return record_checked(fd, c, ri);
+}
+
+void conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now)
+{
+    if (atomic_load_explicit(&c->recorded, memory_order_relaxed)) return;
+    if (!conn_at(fd, c)) return;
+    if (atomic_exchange(&c->recorded, 1)) return; /* one record per connection */
+    struct record_info ri = {
+        .type = cause_is_reset_errno(err) ? "reset" : "error",
+        .fd = fd,
+        .op = op,
+        .err = err,
+        .now_ns = now,
+    };
+    if (!conn_counted_instead(c, &ri)) record_checked(fd, c, &ri);
+}
+
+/* The peer closed the connection right where the response to our request was
+ * due: the quiet form of a stale keep-alive or of a server that gave up on the
+ * request ("Remote end closed connection without response", "socket hang up",
+ * "Empty reply from server"). No errno, but worth the same record. Also the
+ * path of an idle close, which the classifier counts instead. */
+void conn_eof_due(int fd, struct conn *c, unsigned op, uint64_t now)
+{
+    if (atomic_load_explicit(&c->recorded, memory_order_relaxed)) return;
+    if (!conn_at(fd, c)) return;
+    if (atomic_exchange(&c->recorded, 1)) return;
+    struct record_info ri = {.type = "eof", .fd = fd, .op = op, .eof = 1, .now_ns = now};
+    if (!conn_counted_instead(c, &ri)) record_checked(fd, c, &ri);
+}
+
+int conn_tls_alert_before_request(const struct conn *c)
+{
+    return c->exchanges > 1 && c->dir == DIR_IN &&
+           cause_tls_not_a_response(c->sniff.proto, c->exchanges, c->exchange_resp) &&
+           c->tcp.t_ns && c->tcp.t_ns <= c->t_exchange &&
+           c->tcp.t_ns + c->idle_before >= c->t_exchange &&
+           (c->tcp.state == 8 /* CLOSE_WAIT */ || c->tcp.state == 9 /* LAST_ACK */);
+}

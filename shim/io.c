@@ -1,0 +1,487 @@
+// SPDX-License-Identifier: MIT
+/* io.c: the I/O paths of the logic layer (watch.h): the send/recv family,
+ * read/write and their vector/msg variants, sendfile and splice. For a
+ * tracked socket each call is: (rarely) a TCP_INFO snapshot after an idle
+ * gap, the real call, one event into the connection's ring, counters, and —
+ * only when the call failed with an error worth a record — the record
+ * (conn_event.h). Everything else is one table lookup and the real call.
+ * errno is saved right after the real call and restored last. See
+ * docs/design.md "Layers" and "The fast path".
+ *
+ * SIGPIPE: writes on tracked sockets go out with MSG_NOSIGNAL so the record
+ * can be written before the signal; if the app did not ask for MSG_NOSIGNAL,
+ * the same SIGPIPE is then raised at the same thread (same disposition, same
+ * mask, same outcome as bare). */
+#include "watch.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cause.h"
+#include "clock.h"
+#include "conn_event.h"
+#include "fdident.h"
+#include "inject.h"
+#include "real.h"
+#include "retry.h"
+#include "tcpinfo.h"
+
+static void raise_sigpipe(void)
+{
+    syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), SIGPIPE);
+}
+
+/* Request-direction bytes (a client's writes, a server's reads) say what the
+ * connection carries, and whether a TLS transfer was only handshake. iovcnt 0:
+ * nothing to look at (MSG_PEEK: the same bytes come again). */
+static void sniff_slow(struct conn *c, int out, const struct iovec *iov, size_t iovcnt, ssize_t r)
+{
+    if (r <= 0 || !iovcnt || (c->role == ROLE_SERVER) == out) return;
+    int after_handshake = c->sniff.handshake_only;
+    cause_sniff_request(&c->sniff, iov, iovcnt, (size_t)r);
+    /* io_end begins an exchange when request bytes follow anything but
+     * request bytes: a TLS handshake transfer poses as one so that it does
+     * not, and the first application data after it begins one even when
+     * it follows the handshake directly (a TLS 1.3 client's Finished). */
+    if (c->sniff.handshake_only)
+        c->dir = DIR_OUT;
+    else if (after_handshake)
+        c->dir = DIR_NONE;
+}
+
+/* Sniffs while the stream is still watched; iov and iovcnt are evaluated only
+ * then. The I/O paths reach it from their one rare-case branch (c->slow). */
+#define SNIFF(c, out, iov, iovcnt, r)                                                              \
+    do {                                                                                           \
+        if ((c)->sniff.proto < PROTO_SETTLED) {                                                    \
+            sniff_slow((c), (out), (iov), (size_t)(iovcnt), (r));                                  \
+            conn_slow_update(c);                                                                   \
+        }                                                                                          \
+    } while (0)
+
+/* A fresh TLS 1.3 connection whose first request got only what may be
+ * session tickets, then a FIN after a long silence: a server that gave up (or
+ * an idle close after a short response; the classifier says it cannot tell). */
+static int tls_silence_after_tickets(const struct conn *c, uint64_t t)
+{
+    return c->exchanges == 1 && c->dir == DIR_IN &&
+           cause_tls_not_a_response(c->sniff.proto, c->exchanges, c->exchange_resp) &&
+           t - c->t_last >= CAUSE_IDLE_CLOSE_MIN_MS * 1000000ull;
+}
+
+/* The first EOF read on c (cold: once per connection, kept out of io_end). */
+static __attribute__((noinline)) void peer_fin_read(int fd, struct conn *c, unsigned op, uint64_t t)
+{
+    c->flags |= CONN_PEER_FIN;
+    int due =
+        c->dir == DIR_OUT || conn_tls_alert_before_request(c) || tls_silence_after_tickets(c, t);
+    /* Keep a snapshot taken when this request began: it shows the
+     * connection as it was before the peer's FIN was read. */
+    if (!(due && c->tcp.t_ns && c->tcp.t_ns >= c->t_exchange)) tcpinfo_snap(fd, c, t);
+    /* A response was due: on a reused connection the quiet stale
+     * keep-alive, on a fresh one a server that gave up or died
+     * ("Empty reply from server"). Not after our own shutdown(SHUT_WR):
+     * then the peer's FIN may be the whole, expected answer. */
+    if (c->role == ROLE_CLIENT && c->exchanges >= 1 && !(c->flags & CONN_SHUT_WR) && due)
+        conn_eof_due(fd, c, op, t);
+    else if (c->role == ROLE_CLIENT && c->dir == DIR_IN && c->exchanges &&
+             t - c->t_last >= CAUSE_IDLE_CLOSE_MIN_MS * 1000000ull)
+        conn_eof_due(fd, c, op, t); /* an idle close: counted, see cause.h */
+}
+
+/* The end of every I/O call on a tracked connection. out: bytes flowed out. */
+static inline __attribute__((always_inline)) void io_end(int fd, struct conn *c, unsigned op,
+                                                         int out, ssize_t r, int err, uint64_t t0)
+{
+    uint64_t t = clock_now_ns();
+    if (__builtin_expect((c->flags & CONN_CONNECTING) && r >= 0, 0))
+        conn_mark_established(fd, c, t);
+    ring_push(&c->ring, op, r < 0 ? -1 : r, r < 0 ? err : 0, t);
+    if (r > 0) {
+        /* A client's requests flow out, a server's flow in. */
+        int request = (c->role == ROLE_SERVER) ? !out : out;
+        if (request) {
+            if (c->dir != DIR_OUT) {
+                c->exchanges++;
+                c->idle_before = t0 > c->t_last ? t0 - c->t_last : 0; /* quiet before the call */
+                c->t_exchange = t0;
+                c->exchange_resp = 0;
+                c->dir = DIR_OUT;
+            }
+        } else {
+            c->exchange_resp += (uint64_t)r;
+            c->dir = DIR_IN;
+        }
+        if (out)
+            c->bytes_out += (uint64_t)r, c->calls_out++;
+        else
+            c->bytes_in += (uint64_t)r, c->calls_in++;
+        c->t_last = t;
+    } else if (r == 0) {
+        if (!out && !(c->flags & CONN_PEER_FIN)) peer_fin_read(fd, c, op, t);
+    } else {
+        /* A request that failed on its first write still began an exchange:
+         * the classifier must see the idle gap before it, not the last one. */
+        int request = (c->role == ROLE_SERVER) ? !out : out;
+        if (request && c->dir != DIR_OUT && err != EAGAIN && err != EINTR &&
+            !(c->sniff.proto == PROTO_TLS && !c->sniff.app_seen)) { /* TLS: still handshaking */
+            c->exchanges++;
+            c->idle_before = t0 > c->t_last ? t0 - c->t_last : 0;
+            c->t_exchange = t0;
+            c->resp_before_write = c->exchange_resp;
+            c->exchange_resp = 0;
+            c->dir = DIR_OUT;
+        }
+        if (conn_worth_a_record(err)) conn_failed(fd, c, op, err, t);
+    }
+}
+
+/* Before a call: after an idle gap, snapshot TCP_INFO so the record shows the
+ * socket as it was before this (possibly failing) call. */
+static inline uint64_t io_begin(int fd, struct conn *c)
+{
+    uint64_t now = clock_now_ns();
+    /* The common case (not idle) is decided by the first test alone. */
+    if (__builtin_expect((int64_t)(now - c->t_last) <= (int64_t)TCPINFO_IDLE_NS, 1)) return now;
+    if (c->family == AF_UNIX) return now;
+    if (c->tcp.t_ns >= c->t_last && c->tcp.t_ns) return now; /* already fresh */
+    tcpinfo_snap(fd, c, now);
+    return now;
+}
+
+/* A reset on a socket we do not track (inherited, or created before we were
+ * loaded): adopt it so its failure is still recorded, with what can be known. */
+static void adopt_failed(int fd, unsigned op, int err)
+{
+    if (!conn_table_enabled() || guard_active() || !cause_is_reset_errno(err)) return;
+    if (conn_table_get(fd)) return;
+    int type = 0, domain = 0;
+    socklen_t len = sizeof type;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM) return;
+    len = sizeof domain;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) return;
+    if (domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX) return;
+    uint64_t t = clock_now_ns();
+    struct conn *c = conn_table_open(fd, domain, ROLE_CLIENT, t);
+    if (!c) return;
+    c->ident = fdident_take(fd);
+    c->flags |= CONN_ESTABLISHED;
+    struct sockaddr_storage ss;
+    len = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+        conn_store_addr(&c->peer, c->unix_path, (struct sockaddr *)&ss, len);
+    ring_push(&c->ring, op, -1, err, t);
+    conn_failed(fd, c, op, err, t);
+}
+
+void watch_untracked_failed(int fd, unsigned op)
+{
+    int e = errno;
+    adopt_failed(fd, op, e);
+    errno = e;
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+/* A call that blocked may complete after another thread closed its fd and the
+ * connection's memory went to a new connection (its id changes then): such an
+ * orphaned completion must not touch the new connection, record, or replay. */
+#define ORPHANED(c, id0) __builtin_expect((c)->id != (id0), 0)
+/* One test on the fast path for every rare case after a call: orphaned, retry
+ * on, or the protocol still being sniffed (conn_table.h conn_slow_update). */
+#define RARE_AFTER_CALL(c, id0) ((((c)->id ^ (id0)) | (c)->slow) != 0)
+
+/* A send-family call on fd: untracked -> the plain call (adopting the fd if it
+ * fails with a reset); tracked -> the call with MSG_NOSIGNAL, accounted, and
+ * on EPIPE the record first and then the SIGPIPE the app would have had. */
+#define OUT_CALL(op, untracked_call, tracked_call, app_flags, iov, iovcnt)                         \
+    do {                                                                                           \
+        if (guard_active()) return (ssize_t)(untracked_call);                                      \
+        uint64_t t0 = io_begin(fd, c), id0 = c->id;                                                \
+        int inj = inject_io(fd, c, 1);                                                             \
+        ssize_t r = inj ? -1 : (ssize_t)(tracked_call);                                            \
+        int err = inj ? -inj : r < 0 ? errno : 0; /* success leaves errno alone */                 \
+        if (__builtin_expect(RARE_AFTER_CALL(c, id0), 0)) {                                        \
+            if (ORPHANED(c, id0)) goto out_done;                                                   \
+            if (c->retry && err != EFAULT) /* EFAULT: bad app memory */                            \
+                r = retry_after_out(fd, c, op, (iov), (iovcnt), r, &err);                          \
+            SNIFF(c, 1, (iov), (iovcnt), r);                                                       \
+        }                                                                                          \
+        io_end(fd, c, op, 1, r, err, t0);                                                          \
+    out_done:                                                                                      \
+        if (r < 0) {                                                                               \
+            if (err == EPIPE && !((app_flags)&MSG_NOSIGNAL)) raise_sigpipe();                      \
+            errno = err;                                                                           \
+        }                                                                                          \
+        return r;                                                                                  \
+    } while (0)
+
+ssize_t watch_send(int fd, struct conn *c, const void *b, size_t n, int fl)
+{
+    /* the iovec is built only on the rare path that looks at the bytes */
+    OUT_CALL(OP_SEND, real_send(fd, b, n, fl), real_send(fd, b, n, fl | MSG_NOSIGNAL), fl,
+             (&(struct iovec){(void *)b, n}), 1);
+}
+
+ssize_t watch_sendto(int fd, struct conn *c, const void *b, size_t n, int fl,
+                     const struct sockaddr *sa, socklen_t len)
+{
+    OUT_CALL(OP_SENDTO, real_sendto(fd, b, n, fl, sa, len),
+             real_sendto(fd, b, n, fl | MSG_NOSIGNAL, sa, len), fl, (&(struct iovec){(void *)b, n}),
+             1);
+}
+
+ssize_t watch_sendmsg(int fd, struct conn *c, const struct msghdr *m, int fl)
+{
+    /* m may be bad: the kernel answers EFAULT; we must not touch it first. */
+    OUT_CALL(OP_SENDMSG, real_sendmsg(fd, m, fl), real_sendmsg(fd, m, fl | MSG_NOSIGNAL), fl,
+             m ? m->msg_iov : NULL, m ? (int)m->msg_iovlen : 0);
+}
+
+/* sendmmsg/recvmmsg return a message count; the timeline wants the bytes:
+ * the sum of msg_len over the r messages moved (or r itself, an error). */
+static ssize_t mmsg_bytes(const struct mmsghdr *v, int r)
+{
+    ssize_t bytes = 0;
+    for (int i = 0; i < r; i++)
+        bytes += v[i].msg_len;
+    return r > 0 ? bytes : r;
+}
+
+/* sendmmsg() keeps the app's flags: when a later message meets a dead peer
+ * after earlier ones went out, the kernel reports that EPIPE only through
+ * SIGPIPE (the call returns the count sent), so MSG_NOSIGNAL plus a re-raise
+ * could not give the same signal. A program killed by it leaves no record. */
+int watch_sendmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, int fl)
+{
+    if (guard_active()) return real_sendmmsg(fd, v, n, fl);
+    uint64_t t0 = io_begin(fd, c), id0 = c->id;
+    int r = real_sendmmsg(fd, v, n, fl);
+    int err = errno;
+    if (!ORPHANED(c, id0)) {
+        ssize_t bytes = mmsg_bytes(v, r);
+        if (c->retry) retry_out_unbuffered(c, bytes, err); /* several messages: no replay */
+        io_end(fd, c, OP_SENDMMSG, 1, bytes, err, t0);
+    }
+    errno = err;
+    return r;
+}
+
+/* write() on a stream socket is send(flags 0); we add MSG_NOSIGNAL. If the fd
+ * turned out not to be a socket (closed behind our back and reused), forget
+ * it and do the plain write. */
+ssize_t watch_write(int fd, struct conn *c, const void *b, size_t n)
+{
+    if (guard_active()) return real_write(fd, b, n);
+    uint64_t t0 = io_begin(fd, c), id0 = c->id;
+    int inj = inject_io(fd, c, 1);
+    ssize_t r = inj ? -1 : real_send(fd, b, n, MSG_NOSIGNAL);
+    int err = inj ? -inj : errno;
+    if (r < 0 && err == ENOTSOCK) {
+        conn_table_forget_if(fd, c);
+        errno = err;
+        return real_write(fd, b, n);
+    }
+    if (__builtin_expect(RARE_AFTER_CALL(c, id0), 0)) {
+        if (ORPHANED(c, id0)) goto done;
+        if (c->retry) {
+            struct iovec one = {(void *)b, n};
+            r = retry_after_out(fd, c, OP_WRITE, &one, 1, r, &err);
+        }
+        SNIFF(c, 1, (&(struct iovec){(void *)b, n}), 1, r);
+    }
+    io_end(fd, c, OP_WRITE, 1, r, err, t0);
+done:
+    if (r < 0 && err == EPIPE) raise_sigpipe();
+    errno = err;
+    return r;
+}
+
+ssize_t watch_writev(int fd, struct conn *c, const struct iovec *v, int n)
+{
+    /* An iovec count sendmsg() could judge differently goes to writev() as is. */
+    if (guard_active() || n <= 0 || n > IOV_MAX) return real_writev(fd, v, n);
+    uint64_t t0 = io_begin(fd, c), id0 = c->id;
+    struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
+    int inj = inject_io(fd, c, 1);
+    ssize_t r = inj ? -1 : real_sendmsg(fd, &m, MSG_NOSIGNAL);
+    int err = inj ? -inj : errno;
+    if (r < 0 && err == ENOTSOCK) {
+        conn_table_forget_if(fd, c);
+        return real_writev(fd, v, n);
+    }
+    if (!ORPHANED(c, id0)) {
+        if (c->retry) r = retry_after_out(fd, c, OP_WRITEV, v, n, r, &err);
+        SNIFF(c, 1, v, n, r);
+        io_end(fd, c, OP_WRITEV, 1, r, err, t0);
+    }
+    if (r < 0 && err == EPIPE) raise_sigpipe();
+    errno = err;
+    return r;
+}
+
+/* Is SIGPIPE's disposition SIG_IGN? Asked of the kernel at most once a second
+ * (apps set it once, at start-up), so sendfile() pays no extra system call. */
+static int sigpipe_ignored(void)
+{
+    static _Atomic uint64_t checked_at;
+    static _Atomic int ignored;
+    uint64_t now = clock_now_ns();
+    if (now - atomic_load_explicit(&checked_at, memory_order_relaxed) > 1000000000ull) {
+        struct sigaction sa;
+        if (sigaction(SIGPIPE, NULL, &sa) == 0)
+            atomic_store_explicit(&ignored, sa.sa_handler == SIG_IGN, memory_order_relaxed);
+        atomic_store_explicit(&checked_at, now, memory_order_relaxed);
+    }
+    return atomic_load_explicit(&ignored, memory_order_relaxed);
+}
+
+/* sendfile() cannot take MSG_NOSIGNAL: unless SIGPIPE is ignored, block it
+ * around the call so the record is written first, then raise it as the kernel
+ * would have (a SIGPIPE already pending before the call is left alone). */
+ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, enum call_variant v)
+{
+    struct conn *c = live_conn(out);
+    if (!c)
+        return v == CALL_SIBLING ? real_sendfile64(out, in, off, n)
+                                 : real_sendfile(out, in, off, n);
+    int guard_signal = !sigpipe_ignored();
+    sigset_t pipe_set, old;
+    int was_pending = 0;
+    if (guard_signal) {
+        sigemptyset(&pipe_set);
+        sigaddset(&pipe_set, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+        sigset_t pend;
+        sigpending(&pend);
+        was_pending = sigismember(&pend, SIGPIPE);
+    }
+    uint64_t t0 = io_begin(out, c), id0 = c->id;
+    ssize_t r =
+        v == CALL_SIBLING ? real_sendfile64(out, in, off, n) : real_sendfile(out, in, off, n);
+    int err = errno;
+    if (guard_signal) {
+        if (r < 0 && err == EPIPE && !was_pending) {
+            struct timespec zero = {0, 0};
+            sigtimedwait(&pipe_set, NULL, &zero); /* consume the kernel's SIGPIPE */
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (!ORPHANED(c, id0)) {
+        if (c->retry) retry_out_unbuffered(c, r, err); /* bytes the replay buffer never saw */
+        io_end(out, c, OP_SENDFILE, 1, r, err, t0);
+    }
+    if (guard_signal && r < 0 && err == EPIPE) raise_sigpipe();
+    errno = err;
+    return r;
+}
+
+/* splice() moves bytes between a pipe and a socket without the app's buffers:
+ * accounted as output (to a socket) or input (from one), never buffered for a
+ * replay. The kernel's SIGPIPE comes before any record (splice takes no
+ * MSG_NOSIGNAL), so a program killed by it leaves none. */
+ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n, unsigned int fl)
+{
+    struct conn *co = live_conn(out), *ci = co ? NULL : live_conn(in);
+    if (!co && !ci) return real_splice(in, off_in, out, off_out, n, fl);
+    struct conn *c = co ? co : ci;
+    int fd = co ? out : in;
+    uint64_t t0 = io_begin(fd, c), id0 = c->id;
+    ssize_t r = real_splice(in, off_in, out, off_out, n, fl);
+    int err = errno;
+    if (!ORPHANED(c, id0)) {
+        if (co && c->retry) retry_out_unbuffered(c, r, err);
+        io_end(fd, c, OP_SPLICE, co != NULL, r, r < 0 ? err : 0, t0);
+    }
+    errno = err;
+    return r;
+}
+
+/* ---- input ------------------------------------------------------------------- */
+
+#define IN_CALL(op, call_expr, iov, iovcnt)                                                        \
+    do {                                                                                           \
+        if (guard_active()) return (ssize_t)(call_expr);                                           \
+        uint64_t t0 = io_begin(fd, c), id0 = c->id;                                                \
+        int inj = inject_io(fd, c, 0);                                                             \
+        ssize_t r = inj ? -1 : (ssize_t)(call_expr);                                               \
+        int err = inj ? -inj : r < 0 ? errno : 0;                                                  \
+        if (__builtin_expect(RARE_AFTER_CALL(c, id0), 0)) {                                        \
+            while (!ORPHANED(c, id0) && c->retry &&                                                \
+                   (r = retry_after_in(fd, c, op, r, &err)) == RETRY_REISSUE) {                    \
+                inj = inject_io(fd, c, 0);                                                         \
+                r = inj ? -1 : (ssize_t)(call_expr);                                               \
+                err = inj ? -inj : r < 0 ? errno : 0;                                              \
+            }                                                                                      \
+            if (ORPHANED(c, id0)) {                                                                \
+                if (r < 0) errno = err;                                                            \
+                return r;                                                                          \
+            }                                                                                      \
+            SNIFF(c, 0, iov, iovcnt, r);                                                           \
+        }                                                                                          \
+        io_end(fd, c, op, 0, r, err, t0);                                                          \
+        if (r < 0) errno = err;                                                                    \
+        return r;                                                                                  \
+    } while (0)
+
+ssize_t watch_recv(int fd, struct conn *c, void *b, size_t n, int fl)
+{
+    IN_CALL(OP_RECV, real_recv(fd, b, n, fl), (&(struct iovec){b, n}), !(fl & MSG_PEEK));
+}
+
+ssize_t watch_recv_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl)
+{
+    IN_CALL(OP_RECV, real___recv_chk(fd, b, n, bl, fl), (&(struct iovec){b, n}), !(fl & MSG_PEEK));
+}
+
+ssize_t watch_recvfrom(int fd, struct conn *c, void *b, size_t n, int fl, struct sockaddr *sa,
+                       socklen_t *len)
+{
+    IN_CALL(OP_RECVFROM, real_recvfrom(fd, b, n, fl, sa, len), (&(struct iovec){b, n}),
+            !(fl & MSG_PEEK));
+}
+
+ssize_t watch_recvfrom_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl,
+                           struct sockaddr *sa, socklen_t *len)
+{
+    IN_CALL(OP_RECVFROM, real___recvfrom_chk(fd, b, n, bl, fl, sa, len), (&(struct iovec){b, n}),
+            !(fl & MSG_PEEK));
+}
+
+ssize_t watch_recvmsg(int fd, struct conn *c, struct msghdr *m, int fl)
+{
+    IN_CALL(OP_RECVMSG, real_recvmsg(fd, m, fl), m ? m->msg_iov : NULL,
+            m && !(fl & MSG_PEEK) ? m->msg_iovlen : 0);
+}
+
+int watch_recvmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, int fl,
+                   struct timespec *tmo)
+{
+    if (guard_active()) return real_recvmmsg(fd, v, n, fl, tmo);
+    uint64_t t0 = io_begin(fd, c), id0 = c->id;
+    int r = real_recvmmsg(fd, v, n, fl, tmo);
+    int err = errno;
+    if (!ORPHANED(c, id0)) io_end(fd, c, OP_RECVMMSG, 0, mmsg_bytes(v, r), err, t0);
+    errno = err;
+    return r;
+}
+
+ssize_t watch_read(int fd, struct conn *c, void *b, size_t n)
+{
+    IN_CALL(OP_READ, real_read(fd, b, n), (&(struct iovec){b, n}), 1);
+}
+
+ssize_t watch_read_chk(int fd, struct conn *c, void *b, size_t n, size_t bl)
+{
+    IN_CALL(OP_READ, real___read_chk(fd, b, n, bl), (&(struct iovec){b, n}), 1);
+}
+
+ssize_t watch_readv(int fd, struct conn *c, const struct iovec *v, int n)
+{
+    IN_CALL(OP_READV, real_readv(fd, v, n), v, n > 0 ? n : 0);
+}

@@ -1,0 +1,506 @@
+// SPDX-License-Identifier: MIT
+/* sockets.c: the socket lifecycle and the fd plumbing of the logic layer
+ * (watch.h): socket/connect/bind/accept, close and shutdown, stdio's
+ * fdopen/fclose, the dup/fcntl family, close_range/closefrom, the socket
+ * options the shim observes, and poll/epoll readiness. Connections are opened
+ * here (and only adopted in io.c) and end here, on the close of their last
+ * fd. See docs/design.md "Layers" and "State and its invariants". */
+#include "watch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "conn_event.h"
+#include "fdident.h"
+#include "inject.h"
+#include "real.h"
+#include "record.h"
+#include "retry.h"
+#include "retry_state.h"
+#include "summary.h"
+#include "tcpinfo.h"
+
+static void on_last_close(struct conn *c)
+{
+    /* A TLS client (OpenSSL) stops at the peer's close_notify and never reads
+     * the FIN after it: a reused connection whose request got only that alert
+     * is a stale keep-alive, recorded when the app closes it. */
+    if (c->role == ROLE_CLIENT && conn_tls_alert_before_request(c) &&
+        !atomic_exchange(&c->recorded, 1)) {
+        struct record_info ri = {.type = "eof",
+                                 .fd = (int)c->close_fd,
+                                 .op = OP_CLOSE,
+                                 .eof = 1,
+                                 .now_ns = clock_now_ns()};
+        if (!conn_counted_instead(c, &ri)) record_write(c, &ri);
+    }
+    if (conn_record_all() && !atomic_exchange(&c->recorded, 1)) {
+        struct record_info ri = {
+            .type = "close", .fd = (int)c->close_fd, .op = OP_CLOSE, .now_ns = clock_now_ns()};
+        record_write(c, &ri);
+    }
+    retry_forget(c);
+    summary_poll(); /* a summary period that ended since the last record */
+}
+
+void sockets_init(void)
+{
+    conn_on_last_close = on_last_close;
+}
+
+void sockets_exit_sweep(void)
+{
+    if (!conn_table_enabled() || !conn_record_all() || guard_active()) return;
+    /* Connections whose fd was closed where no hook could see it (libuv and
+     * BIND close with a raw system call) and whose number was never reused
+     * would otherwise end without their close record. */
+    unsigned top = conn_table_max_fd();
+    for (unsigned fd = 0; fd <= top && fd < CONN_SLOT_CAP; fd++) {
+        struct conn *c = conn_table_get((int)fd);
+        if (conn_is_live(c) && !fdident_same((int)fd, c->ident)) {
+            guard_enter();
+            conn_table_forget_if((int)fd, c);
+            guard_leave();
+        }
+    }
+}
+
+/* ---- creation and teardown --------------------------------------------------- */
+
+int watch_socket(int domain, int type, int proto)
+{
+    int fd = real_socket(domain, type, proto);
+    /* Under the guard (a signal handler interrupting the shim on this thread)
+     * the table may be mid-update by this very thread: leave it alone. */
+    if (fd < 0 || !conn_table_enabled() || guard_active()) return fd;
+    if ((type & 0xf) == SOCK_STREAM &&
+        (domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX)) {
+        int saved = errno;
+        conn_table_mark(fd, CONN_MARK(domain));
+        if (retry_wants_socket(domain)) {
+            struct conn *c = conn_table_open(fd, domain, ROLE_CLIENT, clock_now_ns());
+            if (c) {
+                c->ident = fdident_take(fd);
+                retry_note_socket(c, domain, type, proto);
+            }
+        }
+        errno = saved;
+    } else if (conn_table_get(fd)) {
+        conn_table_mark(fd, NULL); /* a stale entry from a close we did not see */
+    }
+    return fd;
+}
+
+/* Turns the mark at fd into a client connection to sa. */
+static struct conn *open_client(int fd, struct conn *mark, const struct sockaddr *sa, socklen_t len)
+{
+    struct conn *c = conn_table_open(fd, CONN_MARK_FAMILY(mark), ROLE_CLIENT, clock_now_ns());
+    if (!c) return NULL;
+    c->ident = fdident_take(fd);
+    conn_store_addr(&c->peer, c->unix_path, sa, len);
+    if (c->family == AF_UNIX) c->local.sa.sa_family = AF_UNIX;
+    retry_attach(fd, c);
+    return c;
+}
+
+/* Accounts for a connect() outcome on c: 0 or -errno. */
+static void connect_outcome(int fd, struct conn *c, int rc)
+{
+    uint64_t t = clock_now_ns();
+    int err = -rc;
+    if (rc == 0 || err == EISCONN) {
+        ring_push(&c->ring, OP_CONNECT, rc ? -1 : 0, err, t);
+        conn_mark_established(fd, c, t);
+        return;
+    }
+    ring_push(&c->ring, OP_CONNECT, -1, err, t);
+    if (err == EINPROGRESS) {
+        if (!(c->flags & CONN_CONNECTING)) {
+            c->flags |= CONN_CONNECTING;
+            atomic_fetch_add_explicit(&conn_connecting, 1, memory_order_relaxed);
+        }
+        return;
+    }
+    if (err == EALREADY || err == EINTR || err == EAGAIN) return;
+    if (c->flags & CONN_CONNECTING) {
+        c->flags &= ~CONN_CONNECTING;
+        atomic_fetch_sub_explicit(&conn_connecting, 1, memory_order_relaxed);
+    }
+    if (conn_worth_a_record(err)) conn_failed(fd, c, OP_CONNECT, err, t);
+}
+
+/* Copies the app's address into *out without trusting the pointer: a bad one
+ * must give the app the kernel's EFAULT, not a crash in the shim. Returns the
+ * bytes copied, or 0 when the memory is not readable. */
+static socklen_t copy_app_addr(const struct sockaddr *sa, socklen_t len,
+                               struct sockaddr_storage *out)
+{
+    size_t n = len < sizeof *out ? len : sizeof *out;
+    memset(out, 0, sizeof *out);
+    if (!sa || n < sizeof(sa_family_t)) return 0;
+    struct iovec local = {out, n}, remote = {(void *)sa, n};
+    ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    if (got == (ssize_t)n) return (socklen_t)n;
+    if (got < 0 && errno == EFAULT) return 0;
+    memcpy(out, sa, n); /* process_vm_readv refused (seccomp, old kernel): trust it */
+    return (socklen_t)n;
+}
+
+int watch_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    struct conn *c = conn_table_get(fd);
+    if (!c || guard_active() || !sa) return real_connect(fd, sa, len);
+    int saved = errno;
+    struct sockaddr_storage copy;
+    socklen_t clen = copy_app_addr(sa, len, &copy);
+    errno = saved;
+    if (!clen || copy.ss_family == AF_UNSPEC) return real_connect(fd, sa, len);
+    const struct sockaddr *peer = (const struct sockaddr *)&copy;
+    if (conn_is_live(c) && !conn_at(fd, c)) return real_connect(fd, sa, len);
+    if (!conn_is_live(c)) {
+        c = open_client(fd, c, peer, clen);
+    } else if (!c->peer.sa.sa_family) { /* opened at socket() for retry: now we know the peer */
+        conn_store_addr(&c->peer, c->unix_path, peer, clen);
+        c->t_create = c->t_last = clock_now_ns();
+        retry_attach(fd, c);
+    }
+    if (!c) {
+        errno = saved;
+        return real_connect(fd, sa, len);
+    }
+    /* each attempt may be injected (inject.h) */
+    int rc = retry_wants_connect(c) ? retry_connect(fd, c, sa, len)
+                                    : inject_connect_attempt(fd, c, sa, len);
+    connect_outcome(fd, c, rc);
+    errno = rc < 0 ? -rc : saved;
+    return rc < 0 ? -1 : 0;
+}
+
+int watch_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    int r = real_bind(fd, sa, len);
+    if (r == 0 && conn_table_enabled()) {
+        int saved = errno;
+        retry_note_bind(fd, sa, len);
+        errno = saved;
+    }
+    return r;
+}
+
+/* Learns the family of a listener we did not see created (inherited from
+ * systemd or an nginx re-exec) and marks it; 0 when it is not ours to watch. */
+static int learn_listener(int fd)
+{
+    int type = 0, family = 0;
+    socklen_t sl = sizeof type;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) < 0 || type != SOCK_STREAM) return 0;
+    sl = sizeof family;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &sl) < 0) return 0;
+    if (family != AF_INET && family != AF_INET6 && family != AF_UNIX) return 0;
+    conn_table_mark(fd, CONN_MARK(family));
+    return family;
+}
+
+int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, enum call_variant v)
+{
+    if (!conn_table_enabled() || guard_active())
+        return v == CALL_SIBLING ? real_accept4(fd, sa, len, flags) : real_accept(fd, sa, len);
+    /* An app that wants no address (accept(fd, NULL, NULL)) lends the kernel
+     * our buffer instead: the peer's address at no extra system call. An app
+     * buffer is never read by us: its capacity is unknown after the call. */
+    struct sockaddr_storage own;
+    socklen_t own_len = sizeof own;
+    int use_own = sa == NULL;
+    struct sockaddr *ksa = use_own ? (struct sockaddr *)&own : sa;
+    socklen_t *klen = use_own ? &own_len : len;
+    int r = v == CALL_SIBLING ? real_accept4(fd, ksa, klen, flags) : real_accept(fd, ksa, klen);
+    if (r < 0) return r;
+    int saved = errno;
+    struct conn *l = conn_table_get(fd);
+    int family;
+    if (conn_is_mark(l)) {
+        family = CONN_MARK_FAMILY(l);
+    } else if (!l) {
+        family = learn_listener(fd);
+        if (!family) goto out;
+    } else {
+        /* accept() on something we thought was a connection: it is a listener now */
+        family = l->family;
+        conn_table_mark(fd, CONN_MARK(family));
+    }
+    uint64_t t = clock_now_ns();
+    struct conn *c = conn_table_open(r, family, ROLE_SERVER, t);
+    if (!c) goto out;
+    c->ident = fdident_take(r);
+    c->flags |= CONN_ESTABLISHED;
+    if (family == AF_UNIX) {
+        c->peer.sa.sa_family = AF_UNIX; /* a unix client is nearly always unnamed */
+    } else if (use_own) {
+        conn_store_addr(&c->peer, NULL, (struct sockaddr *)&own, own_len);
+    } else {
+        socklen_t sl = sizeof own;
+        if (getpeername(r, (struct sockaddr *)&own, &sl) == 0)
+            conn_store_addr(&c->peer, NULL, (struct sockaddr *)&own, sl);
+    }
+    ring_push(&c->ring, OP_ACCEPT, r, 0, t);
+out:
+    errno = saved;
+    return r;
+}
+
+/* Forgets every other fd that still points at c but is no longer its socket
+ * (closed behind our back). One getsockopt per such fd; only connections
+ * that were dup'd ever get here. */
+static void forget_stale_twins(struct conn *c)
+{
+    unsigned top = conn_table_max_fd();
+    for (unsigned j = 0; j <= top && j < CONN_SLOT_CAP; j++)
+        if (conn_table_get((int)j) == c && !fdident_same((int)j, c->ident)) {
+            guard_enter();
+            conn_table_forget_if((int)j, c);
+            guard_leave();
+        }
+}
+
+/* The first half of closing a tracked fd: the slot is emptied before the real
+ * close, so a socket() racing in another thread cannot be clobbered. Returns
+ * the connection to hand to close_end(), or NULL. */
+static struct conn *close_begin(int fd)
+{
+    struct conn *c = conn_table_take(fd);
+    if (!conn_is_live(c)) return NULL;
+    /* Another fd of this connection may have been closed where no hook saw
+     * it: forget those first, so that this close is seen as the last one. */
+    if (atomic_load_explicit(&c->refs, memory_order_relaxed) > 1 && !guard_active())
+        forget_stale_twins(c);
+    if (atomic_load_explicit(&c->refs, memory_order_relaxed) == 1) {
+        ring_push(&c->ring, OP_CLOSE, 0, 0, clock_now_ns());
+        c->close_fd = (uint64_t)fd;
+        /* Its close record is written after the fd is gone: learn the local
+         * address while it can still be asked. */
+        if (!c->recorded && (conn_record_all() || conn_tls_alert_before_request(c)))
+            conn_fill_local(fd, c);
+    }
+    return c;
+}
+
+static void close_end(struct conn *c)
+{
+    int saved = errno;
+    /* Under the guard (a signal handler interrupting the shim) the pool lock may
+     * be held by this very thread: leak the connection rather than deadlock. */
+    if (!guard_active()) conn_release(c);
+    errno = saved;
+}
+
+int watch_close(int fd)
+{
+    if (__builtin_expect(!conn_table_get(fd), 1) || conn_table_in_vfork_child())
+        return real_close(fd);
+    struct conn *c = close_begin(fd);
+    int r = real_close(fd);
+    if (c) close_end(c);
+    return r;
+}
+
+/* fclose() of a FILE over a tracked socket closes the fd inside libc, where
+ * close() is never called: forget it here, as close() would. */
+int watch_fclose(FILE *f)
+{
+    int fd = f ? fileno_unlocked(f) : -1;
+    if (__builtin_expect(fd < 0 || !conn_table_get(fd), 1) || conn_table_in_vfork_child())
+        return real_fclose(f);
+    struct conn *c = close_begin(fd);
+    int r = real_fclose(f);
+    if (c) close_end(c);
+    return r;
+}
+
+/* stdio reads and writes a socket through libc's internal calls, which no
+ * hook sees: such a connection's bytes are not all known, so it is never
+ * replayed. */
+FILE *watch_fdopen(int fd, const char *mode)
+{
+    FILE *f = real_fdopen(fd, mode);
+    if (f && conn_table_enabled()) {
+        struct conn *c = conn_table_get(fd);
+        if (conn_is_live(c)) c->flags |= CONN_STDIO;
+    }
+    return f;
+}
+
+int watch_shutdown(int fd, int how)
+{
+    struct conn *c = live_conn(fd);
+    int r = real_shutdown(fd, how);
+    if (!c) return r;
+    int err = errno;
+    ring_push(&c->ring, OP_SHUTDOWN, r < 0 ? -1 : how, r < 0 ? err : 0, clock_now_ns());
+    if (r == 0 && how != SHUT_RD) c->flags |= CONN_SHUT_WR;
+    errno = err;
+    return r;
+}
+
+/* ---- fd plumbing -------------------------------------------------------------- */
+
+int watch_dup(int fd)
+{
+    int r = real_dup(fd);
+    if (r >= 0 && conn_table_enabled()) {
+        int saved = errno;
+        conn_table_dup(fd, r);
+        errno = saved;
+    }
+    return r;
+}
+
+int watch_dup3(int fd, int nfd, int fl, enum call_variant v)
+{
+    int r = v == CALL_PLAIN ? real_dup2(fd, nfd) : real_dup3(fd, nfd, fl);
+    if (r >= 0 && conn_table_enabled() && fd != nfd &&
+        (conn_table_get(fd) || conn_table_get(nfd)) && !conn_table_in_vfork_child()) {
+        int saved = errno;
+        /* The kernel closed what nfd was: if that was the last real fd of a
+         * dup'd connection, its other slots are stale and must go first. */
+        struct conn *old = conn_table_get(nfd);
+        if (conn_is_live(old) && atomic_load_explicit(&old->refs, memory_order_relaxed) > 1 &&
+            !guard_active())
+            forget_stale_twins(old);
+        conn_table_dup(fd, r);
+        errno = saved;
+    }
+    return r;
+}
+
+int watch_fcntl(int fd, int cmd, void *arg, enum call_variant v)
+{
+    int r = v == CALL_SIBLING ? real_fcntl64(fd, cmd, arg) : real_fcntl(fd, cmd, arg);
+    if (r < 0 || !conn_table_enabled()) return r;
+    int saved = errno;
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+        conn_table_dup(fd, r);
+    } else if (cmd == F_SETFL) {
+        retry_note_fl(fd, (int)(intptr_t)arg);
+    }
+    errno = saved;
+    return r;
+}
+
+int watch_ioctl(int fd, unsigned long req, void *arg)
+{
+    int r = real_ioctl(fd, req, arg);
+    if (r == 0 && req == FIONBIO && conn_table_enabled() && arg) {
+        int on = *(int *)arg;
+        retry_note_fl(fd, on ? O_NONBLOCK : 0);
+    }
+    return r;
+}
+
+int watch_close_range(unsigned lo, unsigned hi, int fl)
+{
+    int r = real_close_range(lo, hi, fl);
+    if (r == 0 && conn_table_enabled() && !(fl & CLOSE_RANGE_CLOEXEC) && lo <= hi &&
+        !conn_table_in_vfork_child()) {
+        int saved = errno;
+        conn_table_forget_range(lo, hi);
+        errno = saved;
+    }
+    return r;
+}
+
+void watch_closefrom(int lo)
+{
+    real_closefrom(lo);
+    if (conn_table_enabled() && lo >= 0 && !conn_table_in_vfork_child()) {
+        int saved = errno;
+        conn_table_forget_range((unsigned)lo, ~0u);
+        errno = saved;
+    }
+}
+
+/* ---- options and readiness ------------------------------------------------------ */
+
+int watch_getsockopt(int fd, int lv, int nm, void *v, socklen_t *len)
+{
+    int r = real_getsockopt(fd, lv, nm, v, len);
+    if (r < 0 || lv != SOL_SOCKET || nm != SO_ERROR || !v || !len || *len < sizeof(int)) return r;
+    struct conn *c = live_conn(fd);
+    if (!c) return r;
+    int saved = errno;
+    int so_error = *(int *)v;
+    uint64_t t = clock_now_ns();
+    if (so_error == 0) {
+        if ((c->flags & CONN_CONNECTING) && c->family != AF_UNIX) {
+            tcpinfo_snap(fd, c, t);
+            if (c->tcp.state == 1 /* ESTABLISHED */) conn_mark_established(fd, c, t);
+        }
+    } else {
+        int connecting = (c->flags & CONN_CONNECTING) != 0;
+        retry_connect_settled(c); /* the app holds the error: too late to retry */
+        ring_push(&c->ring, OP_SOCKOPT_ERROR, -1, so_error, t);
+        if (connecting) {
+            c->flags &= ~CONN_CONNECTING;
+            atomic_fetch_sub_explicit(&conn_connecting, 1, memory_order_relaxed);
+        }
+        if (conn_worth_a_record(so_error))
+            conn_failed(fd, c, connecting ? OP_CONNECT : OP_SOCKOPT_ERROR, so_error, t);
+    }
+    errno = saved;
+    return r;
+}
+
+int watch_setsockopt(int fd, int lv, int nm, const void *v, socklen_t len)
+{
+    int r = real_setsockopt(fd, lv, nm, v, len);
+    if (r < 0 || !conn_table_enabled()) return r;
+    int saved = errno;
+    struct conn *c = live_conn(fd);
+    if (c && lv == SOL_SOCKET && nm == SO_LINGER && v && len >= sizeof(struct linger)) {
+        const struct linger *l = v;
+        if (l->l_onoff && l->l_linger == 0)
+            c->flags |= CONN_LINGER0;
+        else
+            c->flags &= ~CONN_LINGER0;
+    }
+    retry_note_sockopt(fd, lv, nm, v, len);
+    errno = saved;
+    return r;
+}
+
+int watch_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, const sigset_t *m,
+               enum call_variant v)
+{
+    int r = retry_poll(p, n, tmo, ts, m, v);
+    if (r <= 0 || !atomic_load_explicit(&conn_connecting, memory_order_relaxed)) return r;
+    int saved = errno;
+    for (nfds_t i = 0; i < n; i++) {
+        if (!(p[i].revents & POLLOUT) || (p[i].revents & (POLLERR | POLLHUP))) continue;
+        struct conn *c = live_conn(p[i].fd);
+        if (c && (c->flags & CONN_CONNECTING)) conn_mark_established(p[i].fd, c, clock_now_ns());
+    }
+    errno = saved;
+    return r;
+}
+
+int watch_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
+{
+    int r = real_epoll_ctl(ep, op, fd, ev);
+    if (r == 0 && conn_table_enabled()) {
+        int saved = errno;
+        retry_note_epoll(ep, op, fd, ev);
+        errno = saved;
+    }
+    return r;
+}
+
+int watch_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m,
+                     enum call_variant v)
+{
+    return retry_epoll_wait(ep, ev, n, tmo, m, v);
+}
