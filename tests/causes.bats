@@ -593,10 +593,8 @@ need_tls() {
 }
 
 @test "TLS with RSTWATCH_RETRY=idempotent: the reset's record is the only one; curl's close_notify on the dead socket adds no refusal" {
-    need_preloadable curl
     need_tls
-    start_py_server tls-rst-after-request
-    RSTWATCH_RETRY=idempotent run_shim curl -sSk "https://127.0.0.1:$PORT/"
+    RSTWATCH_RETRY=idempotent curl_scenario "cause_server.py tls-rst-after-request" https
     assert_equal 56 "$status" "curl exit status (recv failure)"
     # the response had begun (session tickets), so the reset was no replay
     # candidate; the app saw it, and what it writes afterwards is its clean-up
