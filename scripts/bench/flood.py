@@ -34,7 +34,7 @@ import tempfile
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-from waits import free_ports, wait_file, wait_port  # noqa: E402  (after the line above on purpose)
+from servers import free_ports, nginx_conf, wait_file, wait_port  # noqa: E402  (after the line above on purpose)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STATS = os.path.join(ROOT, "scripts", "bench", "stats.py")
@@ -93,27 +93,6 @@ def records(logdir):
     return recs
 
 
-NGINX_CONF = """{user}
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/tmp;
-  proxy_temp_path {d}/tmp;
-  fastcgi_temp_path {d}/tmp;
-  uwsgi_temp_path {d}/tmp;
-  scgi_temp_path {d}/tmp;
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{ default_type text/plain; return 200 "ok\\n"; }}
-  }}
-}}
-"""
-
-
 def churn(rows, shim, tmp, rounds, secs, cpu, loadcpu):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     name = "nginx churn + wrk -H 'Connection: close' (c32)"
@@ -125,8 +104,8 @@ def churn(rows, shim, tmp, rounds, secs, cpu, loadcpu):
         d = os.path.join(tmp, "ngx-" + v)
         os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
         with open(os.path.join(d, "nginx.conf"), "w") as f:
-            f.write(NGINX_CONF.format(user="user root;" if os.getuid() == 0 else "", d=d,
-                                      port=ports[v]))
+            f.write(nginx_conf(d, ports[v], 4096,
+                               location='default_type text/plain; return 200 "ok\\n";'))
         env = dict(os.environ, RSTWATCH_LOG=os.path.join(tmp, "log", "%p.jsonl"))
         if v == "shim":
             env["LD_PRELOAD"] = shim

@@ -42,7 +42,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import stats  # noqa: E402  (after the line above on purpose)
-from waits import free_ports, wait_file, wait_port  # noqa: E402
+from servers import free_ports, nginx_conf, wait_file, wait_port  # noqa: E402
 
 ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
@@ -443,30 +443,6 @@ def bench_io(b):
 # Servers on BENCH_CPU, load generators on BENCH_LOADCPU: both instances get
 # the same CPUs at the same time, so drift and neighbours hit both alike.
 
-NGINX_CONF = """{user}worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  sendfile {sendfile};
-  tcp_nopush off;
-  keepalive_requests 1000000;
-  client_body_temp_path {d}/tmp/body;
-  proxy_temp_path {d}/tmp/proxy;
-  fastcgi_temp_path {d}/tmp/fastcgi;
-  uwsgi_temp_path {d}/tmp/uwsgi;
-  scgi_temp_path {d}/tmp/scgi;
-  server {{
-    listen 127.0.0.1:{port};
-    root {www};
-    location / {{ }}
-  }}
-}}
-"""
-
-
 def nginx_start(b, d, port, sendfile, preload):
     os.makedirs(os.path.join(d, "www"), exist_ok=True)
     os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
@@ -476,8 +452,9 @@ def nginx_start(b, d, port, sendfile, preload):
         with open(os.path.join(www, "index.html"), "w") as f:
             f.write("x" * 16384)
     with open(os.path.join(d, "nginx.conf"), "w") as f:
-        f.write(NGINX_CONF.format(user="user root;\n" if os.getuid() == 0 else "\n", d=d,
-                                  sendfile=sendfile, port=port, www=www))
+        f.write(nginx_conf(d, port, 1024, location="root %s;" % www,
+                           http="  sendfile %s;\n  tcp_nopush off;\n  keepalive_requests 1000000;\n"
+                           % sendfile))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     return b.spawn(b.pin(b.cpu) + b.pre(preload) +
                    [nginx, "-p", d, "-e", os.path.join(d, "error.log"), "-c", os.path.join(d, "nginx.conf")],
