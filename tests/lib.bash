@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # lib.bash: shared helpers for the bats suites: starting and stopping the
-# resetd test server, running a command with and without the shim while
-# capturing what a user sees, and reading the JSON records a test produced.
+# resetd test server (and nginx, and background programs), running a command
+# with and without the shim while capturing what a user sees, and reading
+# the JSON records a test produced.
 #
 # Use from a .bats file:
 #     load lib
