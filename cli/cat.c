@@ -17,7 +17,6 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 struct cat_opts {
     int64_t since_us;
@@ -32,9 +31,9 @@ static void usage(FILE *out)
           "            (default: the default log directory)\n"
           "  --since   only records from WHEN on: " SINCE_FORMS "\n"
           "  --schema  print the record schema instead: one field per line\n"
-          "            (name, JSON type, meaning)\n"
-          "exit status: 0 ok, 1 bad lines were skipped, 2 usage error or unreadable input\n",
+          "            (name, JSON type, meaning)\n",
           out);
+    fputs(LOGSCAN_EXIT_HELP, out);
 }
 
 /* The JSON type of each schema kind, for --schema. */
@@ -77,21 +76,17 @@ static int parse_args(int argc, char **argv, struct cat_opts *opts)
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c;
-    opterr = 0;
-    optind = 0; /* 0, not 1: glibc then starts afresh (main.c may have used getopt already) */
+    cli_getopt_restart();
     while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
-            if (since_parse(optarg, (int64_t)time(NULL) * 1000000, &opts->since_us)) {
-                fprintf(stderr, "rstwatch cat: --since wants %s (got '%s')\n", SINCE_FORMS, optarg);
-                return -1;
-            }
+            if (since_option("cat", optarg, &opts->since_us)) return -1;
             break;
         case 'S': opts->schema = 1; break;
         case 'h': opts->help = 1; break;
         default:
             if (optopt == 's')
-                fprintf(stderr, "rstwatch cat: --since wants %s\n", SINCE_FORMS);
+                since_option_missing("cat");
             else
                 fprintf(stderr, "rstwatch cat: unknown option '%s'\n", argv[optind - 1]);
             return -1;
@@ -104,9 +99,8 @@ static int parse_args(int argc, char **argv, struct cat_opts *opts)
 static void on_record(struct log_record *rec, void *arg)
 {
     const struct cat_opts *opts = arg;
-    int keep = !opts->since_us || rec->time_us >= opts->since_us;
+    if (since_skip(rec, opts->since_us, NULL)) return;
     log_record_free(rec);
-    if (!keep) return;
     size_t len;
     const char *line = logscan_current_line(&len);
     json_t *root = line ? json_loadb(line, len, 0, NULL) : NULL;
@@ -119,15 +113,11 @@ static void on_record(struct log_record *rec, void *arg)
 int cmd_cat(int argc, char **argv)
 {
     struct cat_opts opts = {0};
-    if (parse_args(argc, argv, &opts)) {
-        usage(stderr);
-        return 2;
-    }
-    if (opts.help || opts.schema) {
-        if (opts.help)
-            usage(stdout);
-        else
-            print_schema();
+    int usage_error = parse_args(argc, argv, &opts);
+    int rc = cli_usage_or_help(usage_error, opts.help, usage);
+    if (rc >= 0) return rc;
+    if (opts.schema) {
+        print_schema();
         return 0;
     }
     struct logscan_stats stats;
@@ -136,6 +126,5 @@ int cmd_cat(int argc, char **argv)
         perror("rstwatch cat: stdout");
         return 2;
     }
-    if (stats.unreadable) return 2;
-    return stats.bad_lines ? 1 : 0;
+    return logscan_exit_status(&stats);
 }

@@ -19,6 +19,16 @@ int cmd_cat(int argc, char **argv);
 /* Prints `rstwatch run`'s flags, one per RSTWATCH_* variable, one line each. */
 void run_print_options(FILE *out);
 
+/* Makes the next getopt_long() start afresh at argv[1] with its messages off (each subcommand
+ * prints its own). main.c has used getopt already, so this sets optind to 0, not 1: glibc then
+ * also forgets the state it keeps between calls. */
+void cli_getopt_restart(void);
+
+/* How a subcommand starts once its options are parsed (usage_error: the parser failed): on a
+ * usage error prints usage on stderr and returns 2; for --help prints it on stdout and returns 0;
+ * otherwise returns -1 and the command carries on. */
+int cli_usage_or_help(int usage_error, int help, void (*usage)(FILE *out));
+
 /* Writes the default log directory ("/tmp/rstwatch-$UID") into buf. Returns 0 or -ENAMETOOLONG. */
 int cli_default_log_dir(char *buf, size_t len);
 

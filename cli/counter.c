@@ -6,10 +6,10 @@
  */
 #include "counter.h"
 
+#include "slots.h"
+
 #include <stdlib.h>
 #include <string.h>
-
-#define EMPTY_SLOT SIZE_MAX
 
 static uint64_t name_hash(const char *s)
 {
@@ -19,42 +19,26 @@ static uint64_t name_hash(const char *s)
     return h;
 }
 
-static int counter_rehash(struct counter *c, size_t nslots)
+static uint64_t entry_hash(size_t e, const void *ctx)
 {
-    size_t *slots = malloc(nslots * sizeof *slots);
-    if (!slots) return -1;
-    for (size_t i = 0; i < nslots; i++)
-        slots[i] = EMPTY_SLOT;
-    for (size_t e = 0; e < c->n; e++) {
-        size_t i = name_hash(c->entries[e].name) & (nslots - 1);
-        while (slots[i] != EMPTY_SLOT)
-            i = (i + 1) & (nslots - 1);
-        slots[i] = e;
-    }
-    free(c->slots);
-    c->slots = slots;
-    c->nslots = nslots;
-    return 0;
+    const struct counter *c = ctx;
+    return name_hash(c->entries[e].name);
 }
 
 void counter_add(struct counter *c, const char *name, uint64_t n)
 {
     if (!name || !*name) return;
-    if ((c->n + 1) * 4 > c->nslots * 3 && counter_rehash(c, c->nslots ? c->nslots * 2 : 64)) return;
+    if (slots_reserve(&c->slots, &c->nslots, c->n, 64, entry_hash, c)) return;
     size_t i = name_hash(name) & (c->nslots - 1);
-    for (; c->slots[i] != EMPTY_SLOT; i = (i + 1) & (c->nslots - 1)) {
+    for (; c->slots[i] != SLOT_EMPTY; i = (i + 1) & (c->nslots - 1)) {
         if (strcmp(c->entries[c->slots[i]].name, name) == 0) {
             c->entries[c->slots[i]].count += n;
             return;
         }
     }
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        struct counter_entry *e = realloc(c->entries, cap * sizeof *e);
-        if (!e) return;
-        c->entries = e;
-        c->cap = cap;
-    }
+    struct counter_entry *entries = array_reserve(c->entries, &c->cap, c->n, sizeof *entries, 16);
+    if (!entries) return;
+    c->entries = entries;
     char *copy = strdup(name);
     if (!copy) return;
     c->entries[c->n] = (struct counter_entry){.name = copy, .count = n};

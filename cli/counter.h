@@ -12,7 +12,7 @@ struct counter {
         uint64_t count;
     } * entries;
     size_t n, cap;
-    size_t *slots; /* hash index into entries, SIZE_MAX = empty */
+    size_t *slots; /* hash index into entries (slots.h) */
     size_t nslots;
 };
 

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 enum export_format { FORMAT_NONE, FORMAT_CHROME, FORMAT_HTML };
 
@@ -42,9 +41,9 @@ static void usage(FILE *out)
         "  --since WHEN     only records from WHEN on: " SINCE_FORMS "\n"
         "  FILE|DIR         log files, directories of logs, or - for stdin\n"
         "                   (default: the default log directory)\n"
-        "Both outputs are capped in size (HTML 5 MB, trace 32 MiB) and say what they left out.\n"
-        "exit status: 0 ok, 1 bad lines were skipped, 2 usage error or unreadable input\n",
+        "Both outputs are capped in size (HTML 5 MB, trace 32 MiB) and say what they left out.\n",
         out);
+    fputs(LOGSCAN_EXIT_HELP, out);
 }
 
 /* Parses the options; the inputs are argv[optind..]. Returns 0, or -1 on a usage error. */
@@ -56,8 +55,7 @@ static int parse_args(int argc, char **argv, struct export_opts *opts)
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c;
-    opterr = 0;
-    optind = 0; /* 0, not 1: glibc then starts afresh (main.c may have used getopt already) */
+    cli_getopt_restart();
     while ((c = getopt_long(argc, argv, "f:o:s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
@@ -79,11 +77,7 @@ static int parse_args(int argc, char **argv, struct export_opts *opts)
             opts->out_path = optarg;
             break;
         case 's':
-            if (since_parse(optarg, (int64_t)time(NULL) * 1000000, &opts->since_us)) {
-                fprintf(stderr, "rstwatch export: --since wants %s (got '%s')\n", SINCE_FORMS,
-                        optarg);
-                return -1;
-            }
+            if (since_option("export", optarg, &opts->since_us)) return -1;
             break;
         case 'h': opts->help = 1; return 0;
         default:
@@ -92,7 +86,7 @@ static int parse_args(int argc, char **argv, struct export_opts *opts)
             else if (optopt == 'o')
                 fprintf(stderr, "rstwatch export: -o wants a file name\n");
             else if (optopt == 's')
-                fprintf(stderr, "rstwatch export: --since wants %s\n", SINCE_FORMS);
+                since_option_missing("export");
             else
                 fprintf(stderr, "rstwatch export: unknown option '%s'\n", argv[optind - 1]);
             return -1;
@@ -114,10 +108,8 @@ struct export_ctx {
 static void on_record(struct log_record *rec, void *arg)
 {
     struct export_ctx *ctx = arg;
-    if (ctx->opts->since_us && rec->time_us < ctx->opts->since_us) {
-        ctx->inc.filtered++;
-        log_record_free(rec);
-    } else if (ctx->opts->format == FORMAT_CHROME) {
+    if (since_skip(rec, ctx->opts->since_us, &ctx->inc.filtered)) return;
+    if (ctx->opts->format == FORMAT_CHROME) {
         chrome_write_record(&ctx->chrome, rec);
         log_record_free(rec);
     } else {
@@ -145,14 +137,9 @@ static void write_html(FILE *out, struct export_ctx *ctx, const struct logscan_s
 int cmd_export(int argc, char **argv)
 {
     struct export_opts opts = {0};
-    if (parse_args(argc, argv, &opts)) {
-        usage(stderr);
-        return 2;
-    }
-    if (opts.help) {
-        usage(stdout);
-        return 0;
-    }
+    int usage_error = parse_args(argc, argv, &opts);
+    int rc = cli_usage_or_help(usage_error, opts.help, usage);
+    if (rc >= 0) return rc;
     FILE *out = stdout;
     if (opts.out_path && strcmp(opts.out_path, "-") != 0) {
         out = fopen(opts.out_path, "we");
@@ -186,6 +173,5 @@ int cmd_export(int argc, char **argv)
         fprintf(stderr, "rstwatch export: %s: write failed\n", out_name);
         return 2;
     }
-    if (stats.unreadable) return 2;
-    return stats.bad_lines ? 1 : 0;
+    return logscan_exit_status(&stats);
 }

@@ -17,12 +17,12 @@
  */
 #include "incidents.h"
 
+#include "slots.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define EMPTY_SLOT SIZE_MAX
 
 void incidents_init(struct incidents *inc)
 {
@@ -119,41 +119,25 @@ static int group_is(const struct incident_group *g, const struct group_key *k)
            strcmp(g->role, k->role) == 0;
 }
 
-static int rehash(struct incidents *inc, size_t nslots)
+static uint64_t group_at_hash(size_t g, const void *ctx)
 {
-    size_t *slots = malloc(nslots * sizeof *slots);
-    if (!slots) return -1;
-    for (size_t i = 0; i < nslots; i++)
-        slots[i] = EMPTY_SLOT;
-    for (size_t g = 0; g < inc->ngroups; g++) {
-        size_t i = group_hash(&inc->groups[g]) & (nslots - 1);
-        while (slots[i] != EMPTY_SLOT)
-            i = (i + 1) & (nslots - 1);
-        slots[i] = g;
-    }
-    free(inc->slots);
-    inc->slots = slots;
-    inc->nslots = nslots;
-    return 0;
+    const struct incidents *inc = ctx;
+    return group_hash(&inc->groups[g]);
 }
 
 /* Finds or creates the group for a key; NULL when out of memory. */
 static struct incident_group *group_for(struct incidents *inc, const struct group_key *k)
 {
-    if ((inc->ngroups + 1) * 4 > inc->nslots * 3 && rehash(inc, inc->nslots ? inc->nslots * 2 : 64))
-        return NULL;
+    if (slots_reserve(&inc->slots, &inc->nslots, inc->ngroups, 64, group_at_hash, inc)) return NULL;
     size_t i = key_hash(k) & (inc->nslots - 1);
-    for (; inc->slots[i] != EMPTY_SLOT; i = (i + 1) & (inc->nslots - 1)) {
+    for (; inc->slots[i] != SLOT_EMPTY; i = (i + 1) & (inc->nslots - 1)) {
         struct incident_group *g = &inc->groups[inc->slots[i]];
         if (group_is(g, k)) return g;
     }
-    if (inc->ngroups == inc->groups_cap) {
-        size_t cap = inc->groups_cap ? inc->groups_cap * 2 : 16;
-        struct incident_group *groups = realloc(inc->groups, cap * sizeof *groups);
-        if (!groups) return NULL;
-        inc->groups = groups;
-        inc->groups_cap = cap;
-    }
+    struct incident_group *groups =
+        array_reserve(inc->groups, &inc->groups_cap, inc->ngroups, sizeof *groups, 16);
+    if (!groups) return NULL;
+    inc->groups = groups;
     struct incident_group *g = &inc->groups[inc->ngroups];
     memset(g, 0, sizeof *g);
     g->host = strdup(k->host);
@@ -203,7 +187,7 @@ static void bucket_add(struct incidents *inc, int64_t time_us, size_t group, uin
 {
     int64_t minute = time_us / INCIDENTS_BUCKET_US;
     size_t b = bucket_find(inc, minute, group);
-    if (b != EMPTY_SLOT) inc->buckets[b].count += n;
+    if (b != SLOT_EMPTY) inc->buckets[b].count += n;
 }
 
 static struct incident_group *group_count(struct incidents *inc, const struct group_key *k,
@@ -232,41 +216,26 @@ static uint64_t bucket_hash(int64_t minute, size_t group)
     return h ^ (h >> 31);
 }
 
-static int bucket_rehash(struct incidents *inc, size_t nslots)
+static uint64_t bucket_at_hash(size_t b, const void *ctx)
 {
-    size_t *slots = malloc(nslots * sizeof *slots);
-    if (!slots) return -1;
-    for (size_t i = 0; i < nslots; i++)
-        slots[i] = EMPTY_SLOT;
-    for (size_t b = 0; b < inc->nbuckets; b++) {
-        size_t i = bucket_hash(inc->buckets[b].minute, inc->buckets[b].group) & (nslots - 1);
-        while (slots[i] != EMPTY_SLOT)
-            i = (i + 1) & (nslots - 1);
-        slots[i] = b;
-    }
-    free(inc->bucket_slots);
-    inc->bucket_slots = slots;
-    inc->nbucket_slots = nslots;
-    return 0;
+    const struct incidents *inc = ctx;
+    return bucket_hash(inc->buckets[b].minute, inc->buckets[b].group);
 }
 
 static size_t bucket_find(struct incidents *inc, int64_t minute, size_t group)
 {
-    if ((inc->nbuckets + 1) * 4 > inc->nbucket_slots * 3 &&
-        bucket_rehash(inc, inc->nbucket_slots ? inc->nbucket_slots * 2 : 256))
-        return EMPTY_SLOT;
+    if (slots_reserve(&inc->bucket_slots, &inc->nbucket_slots, inc->nbuckets, 256, bucket_at_hash,
+                      inc))
+        return SLOT_EMPTY;
     size_t i = bucket_hash(minute, group) & (inc->nbucket_slots - 1);
-    for (; inc->bucket_slots[i] != EMPTY_SLOT; i = (i + 1) & (inc->nbucket_slots - 1)) {
+    for (; inc->bucket_slots[i] != SLOT_EMPTY; i = (i + 1) & (inc->nbucket_slots - 1)) {
         struct time_bucket *b = &inc->buckets[inc->bucket_slots[i]];
         if (b->minute == minute && b->group == group) return inc->bucket_slots[i];
     }
-    if (inc->nbuckets == inc->buckets_cap) {
-        size_t cap = inc->buckets_cap ? inc->buckets_cap * 2 : 256;
-        struct time_bucket *b = realloc(inc->buckets, cap * sizeof *b);
-        if (!b) return EMPTY_SLOT;
-        inc->buckets = b;
-        inc->buckets_cap = cap;
-    }
+    struct time_bucket *buckets =
+        array_reserve(inc->buckets, &inc->buckets_cap, inc->nbuckets, sizeof *buckets, 256);
+    if (!buckets) return SLOT_EMPTY;
+    inc->buckets = buckets;
     inc->buckets[inc->nbuckets] = (struct time_bucket){.minute = minute, .group = group};
     inc->bucket_slots[i] = inc->nbuckets;
     return inc->nbuckets++;
@@ -316,13 +285,10 @@ static void keep_detail(struct incidents *inc, struct log_record *rec)
     if (inc->ndetail >= INCIDENTS_MAX_DETAIL ||
         rec->nevents > INCIDENTS_MAX_DETAIL_EVENTS - inc->detail_events)
         goto omit;
-    if (inc->ndetail == inc->detail_cap) {
-        size_t cap = inc->detail_cap ? inc->detail_cap * 2 : 64;
-        struct log_record *detail = realloc(inc->detail, cap * sizeof *detail);
-        if (!detail) goto omit;
-        inc->detail = detail;
-        inc->detail_cap = cap;
-    }
+    struct log_record *detail =
+        array_reserve(inc->detail, &inc->detail_cap, inc->ndetail, sizeof *detail, 64);
+    if (!detail) goto omit;
+    inc->detail = detail;
     inc->detail[inc->ndetail++] = *rec;
     inc->detail_events += rec->nevents;
     memset(rec, 0, sizeof *rec);

@@ -65,7 +65,7 @@ struct time_bucket {
 struct incidents {
     struct incident_group *groups; /* sorted by incidents_finish */
     size_t ngroups, groups_cap;
-    size_t *slots; /* hash index into groups (SIZE_MAX = empty), capacity nslots */
+    size_t *slots; /* hash index into groups (slots.h), capacity nslots */
     size_t nslots;
     struct log_record *detail; /* kept incidents, time-ordered by incidents_finish */
     size_t ndetail, detail_cap, detail_events;

@@ -197,6 +197,41 @@ static int scan_literal(struct scan *s, const char *word, enum vtype t, struct v
     return 0;
 }
 
+/* Where walking an object or array stands after a step. */
+enum walk { WALK_MORE, WALK_DONE, WALK_GIVE_UP };
+
+/* Leaves the container when s->p is on its closing bracket. */
+static int leave_if_closed(struct scan *s, char close)
+{
+    if (s->p >= s->end || *s->p != close) return 0;
+    s->p++;
+    s->depth--;
+    return 1;
+}
+
+/* Enters the object or array at s->p (on its opening bracket): WALK_DONE when it is empty (and
+ * left again), WALK_MORE with s->p on its first member or element, WALK_GIVE_UP when too deep. */
+static enum walk walk_enter(struct scan *s, char close)
+{
+    if (++s->depth > FAST_MAX_DEPTH) return WALK_GIVE_UP;
+    s->p++;
+    skip_ws(s);
+    return leave_if_closed(s, close) ? WALK_DONE : WALK_MORE;
+}
+
+/* After a member or element: WALK_DONE past the closing bracket, WALK_MORE past a comma (s->p
+ * on the next one), WALK_GIVE_UP on anything else. */
+static enum walk walk_next(struct scan *s, char close)
+{
+    skip_ws(s);
+    if (s->p >= s->end) return WALK_GIVE_UP;
+    if (leave_if_closed(s, close)) return WALK_DONE;
+    if (*s->p != ',') return WALK_GIVE_UP;
+    s->p++;
+    skip_ws(s);
+    return WALK_MORE;
+}
+
 typedef int (*member_fn)(struct scan *s, const char *key, size_t keylen, void *ctx);
 
 static int scan_value(struct scan *s, struct value *v);
@@ -205,15 +240,8 @@ static int scan_value(struct scan *s, struct value *v);
  * consume the value. */
 static int scan_object(struct scan *s, member_fn fn, void *ctx)
 {
-    if (++s->depth > FAST_MAX_DEPTH) return GIVE_UP;
-    s->p++;
-    skip_ws(s);
-    if (s->p < s->end && *s->p == '}') {
-        s->p++;
-        s->depth--;
-        return 0;
-    }
-    for (;;) {
+    enum walk w = walk_enter(s, '}');
+    for (; w == WALK_MORE; w = walk_next(s, '}')) {
         if (s->p >= s->end || *s->p != '"') return GIVE_UP;
         const char *key;
         size_t keylen;
@@ -228,17 +256,8 @@ static int scan_object(struct scan *s, member_fn fn, void *ctx)
         s->p++;
         skip_ws(s);
         if (fn(s, key, keylen, ctx)) return GIVE_UP;
-        skip_ws(s);
-        if (s->p >= s->end) return GIVE_UP;
-        if (*s->p == '}') {
-            s->p++;
-            s->depth--;
-            return 0;
-        }
-        if (*s->p != ',') return GIVE_UP;
-        s->p++;
-        skip_ws(s);
     }
+    return w == WALK_DONE ? 0 : GIVE_UP;
 }
 
 static int skip_member(struct scan *s, const char *key, size_t keylen, void *ctx)
@@ -253,27 +272,10 @@ typedef int (*element_fn)(struct scan *s, void *ctx);
 /* Walks an array at s->p (on '['), calling fn with s->p on each element. */
 static int scan_array(struct scan *s, element_fn fn, void *ctx)
 {
-    if (++s->depth > FAST_MAX_DEPTH) return GIVE_UP;
-    s->p++;
-    skip_ws(s);
-    if (s->p < s->end && *s->p == ']') {
-        s->p++;
-        s->depth--;
-        return 0;
-    }
-    for (;;) {
+    enum walk w = walk_enter(s, ']');
+    for (; w == WALK_MORE; w = walk_next(s, ']'))
         if (fn(s, ctx)) return GIVE_UP;
-        skip_ws(s);
-        if (s->p >= s->end) return GIVE_UP;
-        if (*s->p == ']') {
-            s->p++;
-            s->depth--;
-            return 0;
-        }
-        if (*s->p != ',') return GIVE_UP;
-        s->p++;
-        skip_ws(s);
-    }
+    return w == WALK_DONE ? 0 : GIVE_UP;
 }
 
 static int skip_element(struct scan *s, void *ctx)

@@ -405,3 +405,9 @@ void logscan_run(char *const *inputs, size_t ninputs, logscan_fn fn, void *ctx,
             scan_file(inputs[i], fn, ctx, stats);
     }
 }
+
+int logscan_exit_status(const struct logscan_stats *stats)
+{
+    if (stats->unreadable) return 2;
+    return stats->bad_lines ? 1 : 0;
+}

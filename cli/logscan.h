@@ -51,4 +51,12 @@ int logscan_stream(FILE *fp, const char *name, logscan_fn fn, void *ctx,
  */
 const char *logscan_current_line(size_t *len);
 
+/* What the commands that read logs (report, export, cat) exit with, as their --help says. */
+#define LOGSCAN_EXIT_HELP                                                                          \
+    "exit status: 0 ok, 1 bad lines were skipped, 2 usage error or unreadable input\n"
+
+/* Their exit status after a scan: 2 when an input was unreadable, 1 when bad lines were skipped,
+ * 0 otherwise. */
+int logscan_exit_status(const struct logscan_stats *stats);
+
 #endif

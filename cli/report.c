@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 struct report_opts {
@@ -36,12 +35,7 @@ struct report_ctx {
 static void on_record(struct log_record *rec, void *arg)
 {
     struct report_ctx *ctx = arg;
-    if (ctx->opts->since_us && rec->time_us < ctx->opts->since_us) {
-        ctx->inc.filtered++;
-        log_record_free(rec);
-        return;
-    }
-    incidents_add(&ctx->inc, rec);
+    if (!since_skip(rec, ctx->opts->since_us, &ctx->inc.filtered)) incidents_add(&ctx->inc, rec);
 }
 
 /* The friendly message for an empty result; problems, if any, were already on stderr. */
@@ -70,9 +64,9 @@ static void usage(FILE *out)
           "  FILE|DIR  log files, directories of logs, or - for stdin\n"
           "            (default: the default log directory)\n"
           "  --json    print the same aggregation as one JSON document\n"
-          "  --since   only records from WHEN on: " SINCE_FORMS "\n"
-          "exit status: 0 ok, 1 bad lines were skipped, 2 usage error or unreadable input\n",
+          "  --since   only records from WHEN on: " SINCE_FORMS "\n",
           out);
+    fputs(LOGSCAN_EXIT_HELP, out);
 }
 
 /* Parses the options; the inputs are argv[optind..]. Returns 0, or -1 on a usage error. */
@@ -83,22 +77,17 @@ static int parse_args(int argc, char **argv, struct report_opts *opts)
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c;
-    opterr = 0;
-    optind = 0; /* 0, not 1: glibc then starts afresh (main.c may have used getopt already) */
+    cli_getopt_restart();
     while ((c = getopt_long(argc, argv, "hjs:", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': opts->json = 1; break;
         case 'h': opts->help = 1; break;
         case 's':
-            if (since_parse(optarg, (int64_t)time(NULL) * 1000000, &opts->since_us)) {
-                fprintf(stderr, "rstwatch report: --since wants %s (got '%s')\n", SINCE_FORMS,
-                        optarg);
-                return -1;
-            }
+            if (since_option("report", optarg, &opts->since_us)) return -1;
             break;
         default:
             if (optopt == 's')
-                fprintf(stderr, "rstwatch report: --since wants %s\n", SINCE_FORMS);
+                since_option_missing("report");
             else
                 fprintf(stderr, "rstwatch report: unknown option '%s'\n", argv[optind - 1]);
             return -1;
@@ -142,14 +131,9 @@ static void print_text(const struct incidents *inc, const struct pairs *pairs,
 int cmd_report(int argc, char **argv)
 {
     struct report_opts opts = {0};
-    if (parse_args(argc, argv, &opts)) {
-        usage(stderr);
-        return 2;
-    }
-    if (opts.help) {
-        usage(stdout);
-        return 0;
-    }
+    int usage_error = parse_args(argc, argv, &opts);
+    int rc = cli_usage_or_help(usage_error, opts.help, usage);
+    if (rc >= 0) return rc;
     char **inputs = argv + optind;
     size_t ninputs = (size_t)(argc - optind);
     struct report_ctx ctx = {.opts = &opts};
@@ -175,6 +159,5 @@ int cmd_report(int argc, char **argv)
         perror("rstwatch report: stdout");
         return 2;
     }
-    if (stats.unreadable) return 2;
-    return stats.bad_lines ? 1 : 0;
+    return logscan_exit_status(&stats);
 }

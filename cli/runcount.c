@@ -92,6 +92,17 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const struct file_size *)a)->name, ((const struct file_size *)b)->name);
 }
 
+/* The next regular file (links not followed) of an open directory, its stat in *st; NULL at
+ * the end. */
+static struct dirent *next_regular_file(DIR *dir, struct stat *st)
+{
+    struct dirent *e;
+    while ((e = readdir(dir)))
+        if (fstatat(dirfd(dir), e->d_name, st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st->st_mode))
+            return e;
+    return NULL;
+}
+
 /* Records every regular file in the directory with its size. */
 static void snapshot_dir(struct watched_dir *d)
 {
@@ -99,10 +110,8 @@ static void snapshot_dir(struct watched_dir *d)
     if (!dir) return;
     size_t cap = 0;
     struct dirent *e;
-    while ((e = readdir(dir))) {
-        struct stat st;
-        if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-            continue;
+    struct stat st;
+    while ((e = next_regular_file(dir, &st))) {
         if (d->count == cap) {
             size_t ncap = cap ? cap * 2 : 64;
             struct file_size *nf = realloc(d->files, ncap * sizeof *nf);
@@ -507,11 +516,8 @@ static void finish_files(struct run_count *rc)
         if (!dir) continue;
         long in_dir = 0;
         struct dirent *e;
-        while ((e = readdir(dir))) {
-            struct stat st;
-            if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-                !S_ISREG(st.st_mode))
-                continue;
+        struct stat st;
+        while ((e = next_regular_file(dir, &st))) {
             off_t was = old_size(d, e->d_name);
             if (st.st_size <= was) continue;
             int fd = openat(dirfd(dir), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

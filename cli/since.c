@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static int parse_duration(const char *s, int64_t *out_us)
 {
@@ -70,4 +71,24 @@ int since_parse(const char *s, int64_t now_us, int64_t *out_us)
         return 0;
     }
     return -1;
+}
+
+int since_option(const char *cmd, const char *arg, int64_t *since_us)
+{
+    if (since_parse(arg, (int64_t)time(NULL) * 1000000, since_us) == 0) return 0;
+    fprintf(stderr, "rstwatch %s: --since wants %s (got '%s')\n", cmd, SINCE_FORMS, arg);
+    return -1;
+}
+
+void since_option_missing(const char *cmd)
+{
+    fprintf(stderr, "rstwatch %s: --since wants %s\n", cmd, SINCE_FORMS);
+}
+
+int since_skip(struct log_record *rec, int64_t since_us, uint64_t *filtered)
+{
+    if (!since_us || rec->time_us >= since_us) return 0;
+    log_record_free(rec);
+    if (filtered) (*filtered)++;
+    return 1;
 }

@@ -16,4 +16,23 @@
  */
 int since_parse(const char *s, int64_t now_us, int64_t *out_us);
 
+/*
+ * The --since option of `rstwatch CMD` (cmd is "report", "export", ...): parses arg against the
+ * current time into *since_us. When arg is neither form, prints "rstwatch CMD: --since wants ...
+ * (got 'ARG')" on stderr and returns -1; returns 0 otherwise.
+ */
+int since_option(const char *cmd, const char *arg, int64_t *since_us);
+
+/* Prints "rstwatch CMD: --since wants ..." on stderr, for --since given without its value. */
+void since_option_missing(const char *cmd);
+
+struct log_record;
+
+/*
+ * The --since filter of every command that reads records: when since_us is set (0 = keep all)
+ * and rec is older, frees rec, adds one to *filtered (unless filtered is NULL) and returns 1;
+ * otherwise returns 0 and rec is still the caller's.
+ */
+int since_skip(struct log_record *rec, int64_t since_us, uint64_t *filtered);
+
 #endif

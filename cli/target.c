@@ -179,26 +179,16 @@ int cli_warn_unwatchable(const char *path)
         scan_elf(fd, &info);
         close(fd);
     }
-    if (info.is_elf && !info.has_interp) {
-        fprintf(stderr,
-                "rstwatch: warning: %s is statically linked (no ELF interpreter): LD_PRELOAD "
-                "cannot reach it, no records will be written\n",
-                path);
-        return 1;
-    }
-    if (info.is_go && !info.imports_connect) {
-        fprintf(stderr,
-                "rstwatch: warning: %s is a Go program that makes its own socket system calls "
-                "(it does not call libc's connect): no records will be written\n",
-                path);
-        return 1;
-    }
-    if (gains_privilege(path, &st)) {
-        fprintf(stderr,
-                "rstwatch: warning: %s is set-uid/set-gid or has file capabilities: the loader "
-                "ignores LD_PRELOAD for it, no records will be written\n",
-                path);
-        return 1;
-    }
-    return 0;
+    const char *why; /* what keeps LD_PRELOAD out, up to "no records will be written" */
+    if (info.is_elf && !info.has_interp)
+        why = "is statically linked (no ELF interpreter): LD_PRELOAD cannot reach it,";
+    else if (info.is_go && !info.imports_connect)
+        why = "is a Go program that makes its own socket system calls (it does not call libc's "
+              "connect):";
+    else if (gains_privilege(path, &st))
+        why = "is set-uid/set-gid or has file capabilities: the loader ignores LD_PRELOAD for it,";
+    else
+        return 0;
+    fprintf(stderr, "rstwatch: warning: %s %s no records will be written\n", path, why);
+    return 1;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* util.c: small helpers shared by the rstwatch subcommands: the default log
- * directory, colour policy, and where the preload library lives. */
+/* util.c: small helpers shared by the rstwatch subcommands: restarting getopt, usage and --help,
+ * the default log directory, colour policy, and where the preload library lives. */
 #include "cli.h"
 
 #include <errno.h>
@@ -13,6 +13,25 @@
 #ifndef RSTWATCH_PKGLIBDIR
 #define RSTWATCH_PKGLIBDIR "/usr/local/lib/rstwatch"
 #endif
+
+void cli_getopt_restart(void)
+{
+    opterr = 0;
+    optind = 0;
+}
+
+int cli_usage_or_help(int usage_error, int help, void (*usage)(FILE *out))
+{
+    if (usage_error) {
+        usage(stderr);
+        return 2;
+    }
+    if (help) {
+        usage(stdout);
+        return 0;
+    }
+    return -1;
+}
 
 int cli_default_log_dir(char *buf, size_t len)
 {

@@ -21,8 +21,7 @@
 load lib
 
 setup_file() {
-    PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
-    export PYTHON
+    resolve_python
     H="$BATS_FILE_TMPDIR"
     export CAUSE_CLIENT="$H/cause_client.py" CAUSE_SERVER="$H/cause_server.py"
 
@@ -30,7 +29,7 @@ setup_file() {
     # CAUSE_HOOK (optional): a shell command run between connect and the
     # request, without the shim (e.g. an iptables rule, ss -K).
     cat >"$CAUSE_CLIENT" <<'EOF'
-import http.client, os, socket, struct, sys, time
+import http.client, os, socket, ssl, struct, sys, time
 
 def hook():
     # A real fork(), not subprocess: subprocess vforks and its child's
@@ -104,8 +103,12 @@ try:
         print("read", len(s.recv(1000)))
         s.close()
         time.sleep(0.3)
-    elif mode == "connect":          # HOST PORT: a blocking connect
-        socket.create_connection((args[0], int(args[1])))
+    elif mode == "https-get":        # PORT: one HTTPS GET (certificate not checked), read the answer
+        c = http.client.HTTPSConnection("127.0.0.1", int(args[0]), context=ssl._create_unverified_context())
+        c.request("GET", "/")
+        c.getresponse()
+    elif mode == "connect":          # PORT [HOST]: a blocking connect (to 127.0.0.1 by default)
+        socket.create_connection((args[1] if len(args) > 1 else "127.0.0.1", int(args[0])))
     else:
         sys.exit("unknown mode " + mode)
 except OSError as e:
@@ -142,6 +145,12 @@ def read_request(s):
         if not d:
             break
         buf += d
+def tls_request(s):  # the TLS handshake (our test certificate), then the request
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(here, "cert.pem"), os.path.join(here, "key.pem"))
+    t = ctx.wrap_socket(s, server_side=True)
+    read_request(t)
+    return t
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("127.0.0.1", 0)); l.listen(16)
 with open(port_file + ".tmp", "w") as f:
@@ -164,10 +173,7 @@ try:
         while c.recv(4096):
             pass
     elif mode == "tls-rst-after-request":
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(os.path.join(here, "cert.pem"), os.path.join(here, "key.pem"))
-        t = ctx.wrap_socket(c, server_side=True)
-        read_request(t)
+        t = tls_request(c)
         time.sleep(0.05)
         abort(t)
         time.sleep(2)
@@ -182,10 +188,7 @@ try:
         abort(t)
         time.sleep(1)
     elif mode == "tls-slow-close":
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(os.path.join(here, "cert.pem"), os.path.join(here, "key.pem"))
-        t = ctx.wrap_socket(c, server_side=True)
-        read_request(t)
+        t = tls_request(c)
         time.sleep(2)
         t.close()
         time.sleep(1)
@@ -332,78 +335,133 @@ assert_hint_fits() {
     fi
 }
 
+# expect_cause STATUS CODE STEP: the client under the shim exited with STATUS
+# and its one record passes assert_cause CODE STEP.
+expect_cause() {
+    assert_equal "$1" "$status" "client exit status"
+    assert_cause "$2" "$3"
+}
+
+# The scaffolding of a scenario: a server, then one client under the shim
+# (status/output/stderr as run_shim sets them). SERVER is a resetd mode with
+# its flags ("idle-close --delay-ms 300") or "cause_server.py MODE"; the
+# server's port is in PORT, which is also exported to the client (and so to
+# a CAUSE_HOOK written with '$PORT').
+
+# start_scenario_server SERVER: starts SERVER; sets PORT.
+start_scenario_server() {
+    local -a words
+    read -ra words <<<"$1"
+    if [ "${words[0]}" = cause_server.py ]; then
+        start_py_server "${words[1]}"
+    else
+        start_server "${words[@]}"
+    fi
+}
+
+# c_scenario SERVER [client options...]: the C client (tests/helpers/client.c)
+# against SERVER.
+c_scenario() {
+    start_scenario_server "$1"
+    run_shim "$CLIENT" "${@:2}" 127.0.0.1 "$PORT"
+}
+
+# py_scenario SERVER MODE [ARGS...]: cause_client.py MODE PORT ARGS against SERVER.
+py_scenario() {
+    start_scenario_server "$1"
+    run_shim "$PYTHON" "$CAUSE_CLIENT" "$2" "$PORT" "${@:3}"
+}
+
+# curl_scenario SERVER http|https: one curl GET against SERVER (the
+# certificate is not checked).
+curl_scenario() {
+    need_preloadable curl
+    start_scenario_server "$1"
+    run_shim curl -sSk "$2://127.0.0.1:$PORT/"
+}
+
+# node_scenario SERVER SCRIPT: node -e SCRIPT with the server's URL as its
+# argument, against SERVER.
+node_scenario() {
+    command -v node >/dev/null || skip "node is not installed"
+    start_scenario_server "$1"
+    run_shim node -e "$2" "http://127.0.0.1:$PORT/"
+}
+
+# server_side_scenario SERVER_MODE CLIENT_MODE: cause_server.py SERVER_MODE
+# under the shim (it writes the record), cause_client.py CLIENT_MODE against
+# it (also under the shim); waits until the server has ended.
+server_side_scenario() {
+    start_py_server "$1" shim
+    local server_pid="${PY_PIDS[-1]}"
+    run_shim "$PYTHON" "$CAUSE_CLIENT" "$2" "$PORT"
+    wait "$server_pid" || true
+}
+
+# firewalled_hold USER_TIMEOUT_MS TARGET...: in a network namespace of its
+# own, cause_client.py connects to a silent resetd; then an iptables rule
+# "-j TARGET..." starts blocking the server's port, and the client sends a
+# request and waits for the answer (with TCP_USER_TIMEOUT when not 0).
+firewalled_hold() {
+    local user_timeout="$1"
+    shift
+    need_netns
+    start_server_in_ns silent
+    CAUSE_HOOK="ip netns exec $NS iptables -A INPUT -p tcp --dport $PORT -j $*" \
+        run_shim ip netns exec "$NS" "$PYTHON" "$CAUSE_CLIENT" hold "$PORT" "$user_timeout" before
+}
+
 @test "refused: connect to a port nothing listens on" {
-    start_server refuse
-    run_shim "$CLIENT" 127.0.0.1 "$PORT"
-    assert_equal 1 "$status" "client exit status"
-    assert_cause refused "check that the service is up and listening"
+    c_scenario refuse
+    expect_cause 1 refused "check that the service is up and listening"
     assert_jq '.op == "connect" and .errno == "ECONNREFUSED" and .bytes_out == 0'
 }
 
 @test "refused: the python client sees it too" {
-    start_server refuse
-    run_shim "$PYTHON" "$CAUSE_CLIENT" connect 127.0.0.1 "$PORT"
-    assert_equal 1 "$status"
-    assert_cause refused "listening"
+    py_scenario refuse connect
+    expect_cause 1 refused "listening"
 }
 
 @test "reset_before_response: the server resets after reading the request" {
-    start_server rst-after-request
-    run_shim "$CLIENT" 127.0.0.1 "$PORT"
-    assert_equal 1 "$status"
-    assert_cause reset_before_response "check the server's logs"
+    c_scenario rst-after-request
+    expect_cause 1 reset_before_response "check the server's logs"
     assert_jq '.op == "recv" and .errno == "ECONNRESET" and .bytes_out > 0 and .bytes_in == 0'
     assert_jq '.exchanges == 1 and .reused == false'
 }
 
 @test "reset_before_response: an unread-close server that never answers" {
-    start_server unread-close
-    run_shim "$CLIENT" --request 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n' 127.0.0.1 "$PORT"
-    assert_equal 1 "$status"
-    assert_cause reset_before_response "server's logs"
+    c_scenario unread-close --request 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n'
+    expect_cause 1 reset_before_response "server's logs"
     assert_jq '.bytes_in == 0'
 }
 
 @test "reset_mid_stream: the server resets in the middle of the response body" {
-    start_server rst-mid-response
-    run_shim "$CLIENT" 127.0.0.1 "$PORT"
-    assert_equal 1 "$status"
-    assert_cause reset_mid_stream "check the peer's logs"
+    c_scenario rst-mid-response
+    expect_cause 1 reset_mid_stream "check the peer's logs"
     assert_jq '.op == "recv" and .bytes_in > 1000 and .errno == "ECONNRESET"'
 }
 
 @test "client_abort (server role): the client aborts with SO_LINGER 0" {
-    start_py_server read-request shim
-    local server_pid="${PY_PIDS[-1]}"
-    run_shim "$PYTHON" "$CAUSE_CLIENT" abort "$PORT"
-    assert_equal 0 "$status" "client exit status"
-    wait "$server_pid" || true
-    assert_cause client_abort "check the client side"
+    server_side_scenario read-request abort
+    expect_cause 0 client_abort "check the client side"
     assert_jq '.role == "server" and .op == "recv" and .errno == "ECONNRESET" and .bytes_in > 0'
 }
 
 @test "client_abort (server role): the client gives up mid-download and closes" {
-    start_py_server big-response shim
-    local server_pid="${PY_PIDS[-1]}"
-    run_shim "$PYTHON" "$CAUSE_CLIENT" read-some-close "$PORT"
-    assert_equal 0 "$status" "client exit status"
-    wait "$server_pid" || true
-    assert_cause client_abort "check the client side"
+    server_side_scenario big-response read-some-close
+    expect_cause 0 client_abort "check the client side"
     assert_jq '.role == "server" and (.op == "send" or .op == "sendto") and (.errno == "ECONNRESET" or .errno == "EPIPE")'
 }
 
 @test "idle_reuse: http.client reuses a keep-alive connection the server resets at its second request" {
-    start_server stale-keepalive
-    run_shim "$PYTHON" "$CAUSE_CLIENT" keepalive "$PORT" 1.2
-    assert_equal 1 "$status"
-    assert_cause idle_reuse "set the client's idle timeout below"
+    py_scenario stale-keepalive keepalive 1.2
+    expect_cause 1 idle_reuse "set the client's idle timeout below"
     assert_jq '.reused == true and .exchanges == 2 and .idle_before_ms >= 1000'
     assert_jq '.cause.hint | test("idle 1\\.[0-9] s")'
 }
 
 @test "idle_reuse: http.client reuses a keep-alive connection the server reset while idle (idle-close 300 ms)" {
-    start_server idle-close --delay-ms 300
-    run_shim "$PYTHON" "$CAUSE_CLIENT" keepalive "$PORT" 1.2
+    py_scenario "idle-close --delay-ms 300" keepalive 1.2
     assert_equal 1 "$status"
     [[ "$output" == *"first: 200"* ]] || { echo "first request failed: $output" >&2; false; }
     assert_record_count 1
@@ -415,49 +473,39 @@ assert_hint_fits() {
 }
 
 @test "write_after_peer_fin: the client writes again after reading the server's EOF" {
-    start_server close-after-response
-    run_shim "$PYTHON" "$CAUSE_CLIENT" eof-write "$PORT" 0
-    assert_equal 1 "$status"
+    py_scenario close-after-response eof-write 0
     [[ "$output" == eof* ]] || { echo "no EOF: $output" >&2; false; }
-    assert_cause write_after_peer_fin "Connection: close"
+    expect_cause 1 write_after_peer_fin "Connection: close"
     assert_jq '(.op == "send") and (.errno == "EPIPE" or .errno == "ECONNRESET")'
     assert_jq '[.events[] | select(.op == "recv" and .ret == 0)] | length >= 1'
 }
 
 @test "write_after_peer_fin: EOF read, then a write 1.2 s later is still a write after FIN" {
-    start_server close-after-response
-    run_shim "$PYTHON" "$CAUSE_CLIENT" eof-write "$PORT" 1.2
-    assert_equal 1 "$status"
-    assert_cause write_after_peer_fin "Connection: close"
+    py_scenario close-after-response eof-write 1.2
+    expect_cause 1 write_after_peer_fin "Connection: close"
 }
 
 @test "unread_data_close: the server answers an upload early and closes with the body unread" {
-    start_py_server early-answer
-    run_shim "$PYTHON" "$CAUSE_CLIENT" upload "$PORT"
-    assert_equal 1 "$status"
+    py_scenario "cause_server.py early-answer" upload
     [[ "$output" == *"early answer: b'HTTP/1.1 413'"* ]] || { echo "$output" >&2; false; }
-    assert_cause unread_data_close "answered early"
+    expect_cause 1 unread_data_close "answered early"
     assert_jq '(.op == "send") and .errno == "ECONNRESET" and .bytes_in > 0 and .bytes_out > 16384'
 }
 
 @test "unknown: the server resets right after accept, before the client said anything" {
-    start_server rst-on-accept
-    run_shim "$PYTHON" "$CAUSE_CLIENT" recv-first "$PORT"
-    assert_equal 1 "$status"
-    assert_cause unknown "compare the timeline with the peer's logs"
+    py_scenario rst-on-accept recv-first
+    expect_cause 1 unknown "compare the timeline with the peer's logs"
     assert_jq '.bytes_out == 0 and .bytes_in == 0 and .errno == "ECONNRESET"'
 }
 
 @test "local_abort: the socket is destroyed on this host (ss -K) while the client waits" {
     command -v ss >/dev/null || skip "ss (iproute2) is not installed"
-    start_server silent
-    CAUSE_HOOK="ss -K dst 127.0.0.1 dport = :$PORT >/dev/null 2>&1 || true" \
-        run_shim "$PYTHON" "$CAUSE_CLIENT" hold "$PORT" 0 after
+    CAUSE_HOOK='ss -K dst 127.0.0.1 dport = :$PORT >/dev/null 2>&1 || true' \
+        py_scenario silent hold 0 after
     if [[ "$output" != *ECONNABORTED* && "$output" != *" 103 "* ]]; then
         skip "ss -K did not abort the socket here (kernel without CONFIG_INET_DIAG_DESTROY?): $output"
     fi
-    assert_equal 1 "$status"
-    assert_cause local_abort "check this host's logs"
+    expect_cause 1 local_abort "check this host's logs"
     assert_jq '.errno == "ECONNABORTED" and .role == "client"'
 }
 
@@ -501,32 +549,23 @@ error 104" "$output" "python output (accept succeeds, recv gets ECONNRESET)"
 
 @test "connect_timeout: no route to the peer (ENETUNREACH) in a network namespace" {
     need_netns
-    run_shim ip netns exec "$NS" "$PYTHON" "$CAUSE_CLIENT" connect 10.99.0.1 80
-    assert_equal 1 "$status"
-    assert_cause connect_timeout "routing"
+    run_shim ip netns exec "$NS" "$PYTHON" "$CAUSE_CLIENT" connect 80 10.99.0.1
+    expect_cause 1 connect_timeout "routing"
     assert_jq '.errno == "ENETUNREACH" and .op == "connect"'
 }
 
 @test "retransmit_timeout: an established connection whose packets start being dropped (TCP_USER_TIMEOUT)" {
-    need_netns
-    start_server_in_ns silent
-    CAUSE_HOOK="ip netns exec $NS iptables -A INPUT -p tcp --dport $PORT -j DROP" \
-        run_shim ip netns exec "$NS" "$PYTHON" "$CAUSE_CLIENT" hold "$PORT" 1500 before
-    assert_equal 1 "$status"
+    firewalled_hold 1500 DROP
     [[ "$output" == *TimeoutError* || "$output" == *" 110 "* ]] || { echo "$output" >&2; false; }
-    assert_cause retransmit_timeout "check the path"
+    expect_cause 1 retransmit_timeout "check the path"
     assert_jq '.errno == "ETIMEDOUT" and .op == "recv" and .bytes_out > 0'
     # the snapshot before the failing recv saw the retransmissions
     assert_jq '.tcp.total_retrans >= 1 and (.cause.hint | contains("retransmissions before the failure"))'
 }
 
 @test "retransmit_timeout: ICMP host-unreachable answers on an established connection (EHOSTUNREACH)" {
-    need_netns
-    start_server_in_ns silent
-    CAUSE_HOOK="ip netns exec $NS iptables -A INPUT -p tcp --dport $PORT -j REJECT --reject-with icmp-host-unreachable" \
-        run_shim ip netns exec "$NS" "$PYTHON" "$CAUSE_CLIENT" hold "$PORT" 1500 before
-    assert_equal 1 "$status"
-    assert_cause retransmit_timeout "check the path"
+    firewalled_hold 1500 REJECT --reject-with icmp-host-unreachable
+    expect_cause 1 retransmit_timeout "check the path"
     assert_jq '.errno == "EHOSTUNREACH" and .op == "recv"'
 }
 
@@ -553,43 +592,21 @@ except OSError as e:
 
 # ---- classification on real programs: the cases that used to be wrong --------------
 
-# free_port: a loopback port nobody listens on right now.
-free_port() {
-    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# start_bg NAME [shim] CMD...: CMD in the background (under the shim, logging
-# to $LOG_DIR, with the second argument "shim"); output in $T/NAME.out.
-start_bg() {
-    local name="$1" pre=""
-    shift
-    if [ "$1" = shim ]; then
-        pre="$SHIM_PRELOAD"
-        shift
-    fi
-    env ${pre:+LD_PRELOAD="$pre"} "$@" >"$T/$name.out" 2>&1 </dev/null 3>&- &
-    SERVER_PIDS+=("$!")
-}
-
 need_tls() {
     [ -s "$BATS_FILE_TMPDIR/cert.pem" ] || skip "openssl could not make a test certificate"
 }
 
 @test "TLS: curl's fresh HTTPS request reset by the server is request 1, not a reused connection" {
-    need_preloadable curl
     need_tls
-    start_py_server tls-rst-after-request
-    run_shim curl -sSk "https://127.0.0.1:$PORT/"
+    curl_scenario "cause_server.py tls-rst-after-request" https
     assert_equal 56 "$status" "curl exit status (recv failure)"
     assert_cause reset_before_response "check the server's logs"
     assert_jq '.exchanges == 1 and .reused == false and .errno == "ECONNRESET" and .bytes_out > 0'
 }
 
 @test "TLS with RSTWATCH_RETRY=idempotent: the reset's record is the only one; curl's close_notify on the dead socket adds no refusal" {
-    need_preloadable curl
     need_tls
-    start_py_server tls-rst-after-request
-    RSTWATCH_RETRY=idempotent run_shim curl -sSk "https://127.0.0.1:$PORT/"
+    RSTWATCH_RETRY=idempotent curl_scenario "cause_server.py tls-rst-after-request" https
     assert_equal 56 "$status" "curl exit status (recv failure)"
     # the response had begun (session tickets), so the reset was no replay
     # candidate; the app saw it, and what it writes afterwards is its clean-up
@@ -629,22 +646,14 @@ except OSError as e:
 
 @test "TLS: python's HTTPS request reset after it was read is reset_before_response, not mid-stream" {
     need_tls
-    start_py_server tls-rst-after-request
-    run_shim "$PYTHON" -c '
-import http.client, ssl, sys
-c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ssl._create_unverified_context())
-c.request("GET", "/")
-c.getresponse()' "$PORT"
-    assert_equal 1 "$status"
-    assert_cause reset_before_response "check the server's logs"
+    py_scenario "cause_server.py tls-rst-after-request" https-get
+    expect_cause 1 reset_before_response "check the server's logs"
     assert_jq '.exchanges == 1 and .reused == false'
 }
 
 @test "TLS: a reset during the handshake gets the TLS hint, not 'the request was sent'" {
-    need_preloadable curl
     need_tls
-    start_py_server tls-rst-on-hello
-    run_shim curl -sSk "https://127.0.0.1:$PORT/"
+    curl_scenario "cause_server.py tls-rst-on-hello" https
     [ "$status" != 0 ]
     assert_cause reset_before_response "openssl s_client"
     assert_jq '.exchanges == 0 and (.cause.hint | contains("during the TLS handshake"))'
@@ -665,17 +674,13 @@ c.getresponse()' "$PORT"
 @test "a server that kills a running request 1.3 s in: reset_before_response naming the wait, not idle_reuse" {
     # Two requests on one connection, the second one killed by the server
     # (the mariadb KILL <id> story): EOF long after the request, nothing idle.
-    start_server request-limit --every 1 --delay-ms 1300
-    run_shim "$PYTHON" "$CAUSE_CLIENT" keepalive "$PORT" 0
-    assert_equal 1 "$status"
-    assert_cause reset_before_response "closed the connection (EOF)"
+    py_scenario "request-limit --every 1 --delay-ms 1300" keepalive 0
+    expect_cause 1 reset_before_response "closed the connection (EOF)"
     assert_jq '.exchanges == 2 and .idle_ms >= 1000 and (.cause.hint | test("it came 1\\.[0-9] s after the request"))'
 }
 
 @test "response_timeout: curl's request closed unanswered after 2 s (a server request timeout)" {
-    need_preloadable curl
-    start_server slow-close --delay-ms 2000
-    run_shim curl -sS "http://127.0.0.1:$PORT/"
+    curl_scenario "slow-close --delay-ms 2000" http
     assert_equal 52 "$status" "curl exit status (empty reply)"
     assert_cause response_timeout "raise that timeout"
     assert_jq '.type == "eof" and .exchanges == 1 and .bytes_in == 0 and .idle_ms >= 1900'
@@ -683,10 +688,8 @@ c.getresponse()' "$PORT"
 }
 
 @test "response_timeout: python's request reset unanswered after 2 s" {
-    start_server rst-after-request --delay-ms 2000
-    run_shim "$PYTHON" "$CAUSE_CLIENT" keepalive "$PORT" 0
-    assert_equal 1 "$status"
-    assert_cause response_timeout "server's logs"
+    py_scenario "rst-after-request --delay-ms 2000" keepalive 0
+    expect_cause 1 response_timeout "server's logs"
     assert_jq '.errno == "ECONNRESET" and .exchanges == 1 and .idle_ms >= 1900'
 }
 
@@ -705,29 +708,21 @@ fetch(process.argv[1]).then(r => r.text()).then(t => {
 });'
 
 @test "idle_close: node fetch's pooled connection reset by the server after 1.5 s idle is only counted" {
-    command -v node >/dev/null || skip "node is not installed"
-    start_server idle-close --delay-ms 1500
-    run_shim node -e "$NODE_FETCH_POOL" "http://127.0.0.1:$PORT/"
+    node_scenario "idle-close --delay-ms 1500" "$NODE_FETCH_POOL"
     assert_equal 0 "$status" "node exit status ($stderr)"
     assert_equal "body ok" "$output"
     assert_record_count 0
 }
 
 @test "idle_close: with RSTWATCH_RECORD=errors node fetch's idle pooled connection gets its record" {
-    command -v node >/dev/null || skip "node is not installed"
-    start_server idle-close --delay-ms 1500
-    RSTWATCH_RECORD=errors run_shim node -e "$NODE_FETCH_POOL" "http://127.0.0.1:$PORT/"
-    assert_equal 0 "$status"
-    assert_cause idle_close "nothing failed"
+    RSTWATCH_RECORD=errors node_scenario "idle-close --delay-ms 1500" "$NODE_FETCH_POOL"
+    expect_cause 0 idle_close "nothing failed"
     assert_jq '.errno == "ECONNRESET" and .idle_ms >= 1000 and .bytes_in > 0'
 }
 
 @test "idle_close: node http.Agent's pooled connection closed with FIN after 1.5 s idle (RECORD=errors)" {
-    command -v node >/dev/null || skip "node is not installed"
-    start_server idle-fin --delay-ms 1500
-    RSTWATCH_RECORD=errors run_shim node -e "$NODE_HTTP_POOL" "http://127.0.0.1:$PORT/"
-    assert_equal 0 "$status"
-    assert_cause idle_close "nothing failed"
+    RSTWATCH_RECORD=errors node_scenario "idle-fin --delay-ms 1500" "$NODE_HTTP_POOL"
+    expect_cause 0 idle_close "nothing failed"
     assert_jq '.type == "eof" and .idle_ms >= 1000 and (.cause.hint | contains("then FIN"))'
 }
 
@@ -801,15 +796,11 @@ s.get(u)' "$PORT"
 }
 
 @test "matrix: node http client, request reset by the server -> reset_before_response" {
-    command -v node >/dev/null || skip "node is not installed"
-    start_server rst-after-request
-    run_shim node -e '
+    node_scenario rst-after-request '
 const http = require("http");
-http.get(process.argv[1], r => r.resume()).on("error", e => { console.log(e.code); process.exit(1); });' \
-        "http://127.0.0.1:$PORT/"
-    assert_equal 1 "$status"
+http.get(process.argv[1], r => r.resume()).on("error", e => { console.log(e.code); process.exit(1); });'
     assert_equal ECONNRESET "$output"
-    assert_cause reset_before_response "check the server's logs"
+    expect_cause 1 reset_before_response "check the server's logs"
 }
 
 @test "matrix: redis-cli, redis-server's idle timeout (timeout 1) closed the connection before the 2nd PING -> idle_reuse" {
@@ -818,7 +809,7 @@ http.get(process.argv[1], r => r.resume()).on("error", e => { console.log(e.code
     local port
     port="$(free_port)"
     mkdir -p "$T/redis"
-    start_bg redis redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    start_bg "" redis redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
         --dir "$T/redis" --daemonize no --timeout 1 --logfile "$T/redis/redis.log"
     wait_for_port "$port"
     run_shim redis-cli -p "$port" -r 2 -i 3 PING
@@ -840,29 +831,13 @@ http.get(process.argv[1], r => r.resume()).on("error", e => { console.log(e.code
 
 # nginx_proxy UPSTREAM_PORT: nginx (one process, under the shim) proxying
 # /plain/ to the upstream with a new connection per request, and /ka/ over an
-# upstream keep-alive pool. Sets NGX_PORT.
+# upstream keep-alive pool. Sets PROXY_PORT.
 nginx_proxy() {
-    local nginx=/usr/sbin/nginx
-    [ -x "$nginx" ] || nginx="$(command -v nginx)" || skip "nginx is not installed"
-    local d="$T/nginx"
-    mkdir -p "$d/tmp"
-    NGX_PORT="$(free_port)"
-    cat >"$d/nginx.conf" <<EOF
-daemon off;
-master_process off;
-pid $d/nginx.pid;
-error_log $d/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $d/tmp;
-    proxy_temp_path $d/tmp;
-    fastcgi_temp_path $d/tmp;
-    uwsgi_temp_path $d/tmp;
-    scgi_temp_path $d/tmp;
+    PROXY_PORT="$(free_port)"
+    start_nginx nginx "$SHIM_PRELOAD" <<EOF
     upstream pool { server 127.0.0.1:$1; keepalive 4; }
     server {
-        listen 127.0.0.1:$NGX_PORT;
+        listen 127.0.0.1:$PROXY_PORT;
         location /plain/ { proxy_pass http://127.0.0.1:$1/; }
         location /ka/ {
             proxy_pass http://pool/;
@@ -870,48 +845,51 @@ http {
             proxy_set_header Connection "";
         }
     }
-}
 EOF
-    start_bg nginx shim "$nginx" -p "$d" -c "$d/nginx.conf"
-    wait_for_port "$NGX_PORT"
+    wait_for_port "$PROXY_PORT"
+}
+
+# through_proxy PROXY WAIT_S PATH UPSTREAM...: resetd UPSTREAM (a mode and its
+# flags) behind PROXY (nginx_proxy or haproxy_proxy: under the shim, with the
+# caller's RSTWATCH_* settings); one curl request for PATH through the proxy
+# (output: the HTTP status; the body in $T/body); WAIT_S seconds for what the
+# upstream does to the proxy's idle connection; then every server is
+# stopped, so the proxy's records are complete.
+through_proxy() {
+    local proxy="$1" wait_s="$2" path="$3"
+    shift 3
+    start_server "$@"
+    "$proxy" "$PORT"
+    run curl -s -o "$T/body" -w '%{http_code}' "http://127.0.0.1:$PROXY_PORT$path"
+    sleep "$wait_s"
+    stop_servers
 }
 
 @test "matrix: nginx reverse proxy, no upstream keep-alive, upstream resets the request -> reset_before_response (nginx's record)" {
-    start_server rst-after-request
-    nginx_proxy "$PORT"
-    run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NGX_PORT/plain/x"
+    through_proxy nginx_proxy 0 /plain/x rst-after-request
     assert_equal 502 "$output" "curl's HTTP status through nginx"
-    stop_servers
     assert_cause reset_before_response "check the server's logs"
     assert_jq '.role == "client" and .peer == "127.0.0.1:\($p)" and .exchanges == 1' --arg p "$PORT"
 }
 
 @test "matrix: nginx upstream keep-alive pool, upstream resets the idle connection after 1.5 s -> idle_close (RECORD=errors)" {
-    start_server idle-close --delay-ms 1500
-    RSTWATCH_RECORD=errors nginx_proxy "$PORT"
-    run curl -s "http://127.0.0.1:$NGX_PORT/ka/x"
-    assert_equal ok "$output" "curl's body through nginx"
-    sleep 2.5
-    stop_servers
+    RSTWATCH_RECORD=errors through_proxy nginx_proxy 2.5 /ka/x idle-close --delay-ms 1500
+    assert_equal ok "$(<"$T/body")" "curl's body through nginx"
     assert_cause idle_close "nothing failed"
     assert_jq '.role == "client" and .idle_ms >= 1000'
 }
 
 @test "matrix: nginx upstream keep-alive pool, idle close under the default RECORD=resets -> counted, no record" {
-    start_server idle-close --delay-ms 1500
-    nginx_proxy "$PORT"
-    run curl -s "http://127.0.0.1:$NGX_PORT/ka/x"
-    assert_equal ok "$output"
-    sleep 2.5
-    stop_servers
+    through_proxy nginx_proxy 2.5 /ka/x idle-close --delay-ms 1500
+    assert_equal ok "$(<"$T/body")"
     assert_record_count 0
 }
 
 # haproxy_proxy UPSTREAM_PORT: HAProxy (under the shim) in front of the
-# upstream, reusing idle server connections (http-reuse always). Sets HP_PORT.
+# upstream, reusing idle server connections (http-reuse always). Sets PROXY_PORT.
 haproxy_proxy() {
     command -v haproxy >/dev/null || skip "haproxy is not installed"
-    HP_PORT="$(free_port)"
+    PROXY_PORT="$(free_port)"
     cat >"$T/haproxy.cfg" <<EOF
 global
     maxconn 64
@@ -923,44 +901,50 @@ defaults
     retries 0
     http-reuse always
 frontend f
-    bind 127.0.0.1:$HP_PORT
+    bind 127.0.0.1:$PROXY_PORT
     default_backend b
 backend b
     server s1 127.0.0.1:$1
 EOF
-    start_bg haproxy shim haproxy -db -f "$T/haproxy.cfg"
-    wait_for_port "$HP_PORT"
+    start_bg "$SHIM_PRELOAD" haproxy haproxy -db -f "$T/haproxy.cfg"
+    wait_for_port "$PROXY_PORT"
 }
 
 @test "matrix: HAProxy's idle server connection reset by the upstream after 1.5 s -> idle_close (RECORD=errors)" {
-    start_server idle-close --delay-ms 1500
-    RSTWATCH_RECORD=errors haproxy_proxy "$PORT"
-    run curl -s "http://127.0.0.1:$HP_PORT/x"
-    assert_equal ok "$output" "curl's body through HAProxy"
-    sleep 2.5
-    stop_servers
+    RSTWATCH_RECORD=errors through_proxy haproxy_proxy 2.5 /x idle-close --delay-ms 1500
+    assert_equal ok "$(<"$T/body")" "curl's body through HAProxy"
     assert_cause idle_close "nothing failed"
     assert_jq '.role == "client" and .peer == "127.0.0.1:\($p)" and .idle_ms >= 1000' --arg p "$PORT"
 }
 
 @test "matrix: HAProxy in front of an upstream that resets the request -> reset_before_response (HAProxy's record)" {
-    start_server rst-after-request
-    haproxy_proxy "$PORT"
-    run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HP_PORT/x"
+    through_proxy haproxy_proxy 0 /x rst-after-request
     assert_equal 502 "$output" "curl's HTTP status through HAProxy"
-    stop_servers
     assert_cause reset_before_response "check the server's logs"
     assert_jq '.role == "client" and .peer == "127.0.0.1:\($p)"' --arg p "$PORT"
 }
 
 @test "matrix: python, a firewall rejects the request with a TCP reset (iptables REJECT tcp-reset) -> reset_before_response" {
-    need_netns
-    start_server_in_ns silent
-    CAUSE_HOOK="ip netns exec $NS iptables -A INPUT -p tcp --dport $PORT -j REJECT --reject-with tcp-reset" \
-        run_shim ip netns exec "$NS" "$PYTHON" "$CAUSE_CLIENT" hold "$PORT" 0 before
-    assert_equal 1 "$status"
-    assert_cause reset_before_response "check the server's logs"
+    firewalled_hold 0 REJECT --reject-with tcp-reset
+    expect_cause 1 reset_before_response "check the server's logs"
     assert_jq '.errno == "ECONNRESET" and .bytes_out > 0 and .bytes_in == 0'
+}
+
+# tls_nginx NAME LOCATION [HTTP]: nginx (one process, not under the shim)
+# serving HTTPS with the test certificate on a free port, NGX_PORT, every
+# path by the location body LOCATION; HTTP: more lines for http {}.
+tls_nginx() {
+    NGX_PORT="$(free_port)"
+    start_nginx "$1" "" <<EOF
+${3:-}
+    server {
+        listen 127.0.0.1:$NGX_PORT ssl;
+        ssl_certificate $BATS_FILE_TMPDIR/cert.pem;
+        ssl_certificate_key $BATS_FILE_TMPDIR/key.pem;
+        location / { $2 }
+    }
+EOF
+    wait_for_port "$NGX_PORT"
 }
 
 @test "matrix: curl over TLS to nginx, nginx killed (kill -9) during a fresh request -> reset_before_response, request 1" {
@@ -968,37 +952,9 @@ EOF
     # "reused" and idle_reuse although the server had crashed.
     need_tls
     need_preloadable curl
-    local nginx=/usr/sbin/nginx
-    [ -x "$nginx" ] || nginx="$(command -v nginx)" || skip "nginx is not installed"
     start_py_server hang
-    local up="$PORT" d="$T/nginx-tls"
-    mkdir -p "$d/tmp"
-    NGX_PORT="$(free_port)"
-    cat >"$d/nginx.conf" <<EOF
-daemon off;
-master_process off;
-pid $d/nginx.pid;
-error_log $d/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $d/tmp;
-    proxy_temp_path $d/tmp;
-    fastcgi_temp_path $d/tmp;
-    uwsgi_temp_path $d/tmp;
-    scgi_temp_path $d/tmp;
-    server {
-        listen 127.0.0.1:$NGX_PORT ssl;
-        ssl_certificate $BATS_FILE_TMPDIR/cert.pem;
-        ssl_certificate_key $BATS_FILE_TMPDIR/key.pem;
-        location / { proxy_pass http://127.0.0.1:$up/; }
-    }
-}
-EOF
-    start_bg nginx "$nginx" -p "$d" -c "$d/nginx.conf"
-    local ngx_pid="${SERVER_PIDS[-1]}"
-    wait_for_port "$NGX_PORT"
-    kill_when_request_held "$ngx_pid" &
+    tls_nginx nginx-tls "proxy_pass http://127.0.0.1:$PORT/;"
+    kill_when_request_held "$NGX_PID" &
     run_shim curl -sSk "https://127.0.0.1:$NGX_PORT/"
     [ "$status" != 0 ]
     assert_cause reset_before_response "server's logs"
@@ -1023,35 +979,7 @@ except FileNotFoundError:
     # OpenSSL stops at the peer's close_notify and never reads the FIN: the
     # record comes when the app closes the connection.
     need_tls
-    local nginx=/usr/sbin/nginx
-    [ -x "$nginx" ] || nginx="$(command -v nginx)" || skip "nginx is not installed"
-    local d="$T/nginx-ka"
-    mkdir -p "$d/tmp"
-    NGX_PORT="$(free_port)"
-    cat >"$d/nginx.conf" <<EOF
-daemon off;
-master_process off;
-pid $d/nginx.pid;
-error_log $d/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
-    keepalive_timeout 1s;
-    client_body_temp_path $d/tmp;
-    proxy_temp_path $d/tmp;
-    fastcgi_temp_path $d/tmp;
-    uwsgi_temp_path $d/tmp;
-    scgi_temp_path $d/tmp;
-    server {
-        listen 127.0.0.1:$NGX_PORT ssl;
-        ssl_certificate $BATS_FILE_TMPDIR/cert.pem;
-        ssl_certificate_key $BATS_FILE_TMPDIR/key.pem;
-        location / { return 200 "ok\n"; }
-    }
-}
-EOF
-    start_bg nginx "$nginx" -p "$d" -c "$d/nginx.conf"
-    wait_for_port "$NGX_PORT"
+    tls_nginx nginx-ka 'return 200 "ok\n";' "    keepalive_timeout 1s;"
     run_shim "$PYTHON" -c '
 import http.client, ssl, sys, time
 c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ssl._create_unverified_context())
@@ -1070,21 +998,15 @@ c.request("GET", "/"); c.getresponse()' "$NGX_PORT"
     # Session tickets and a short response look alike from outside the TLS
     # stream, so the record must not pretend to know which it was.
     need_tls
-    start_py_server tls-slow-close
-    run_shim "$PYTHON" -c '
-import http.client, ssl, sys
-c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ssl._create_unverified_context())
-c.request("GET", "/")
-c.getresponse()' "$PORT"
-    assert_equal 1 "$status"
-    assert_cause unknown "session tickets or a short response"
+    py_scenario "cause_server.py tls-slow-close" https-get
+    expect_cause 1 unknown "session tickets or a short response"
     assert_jq '.type == "eof" and .exchanges == 1 and .idle_ms >= 1000 and (.cause.hint | test("^FIN [0-9.]+ s after the last bytes received"))'
 }
 
 @test "matrix: nginx as the server, its client aborts mid-request (SO_LINGER 0) -> client_abort (nginx's record)" {
     start_server http
     nginx_proxy "$PORT"
-    run "$PYTHON" "$CAUSE_CLIENT" abort "$NGX_PORT"
+    run "$PYTHON" "$CAUSE_CLIENT" abort "$PROXY_PORT"
     assert_equal 0 "$status"
     sleep 0.3
     stop_servers

@@ -22,23 +22,6 @@ teardown() {
     done
 }
 
-assert_contains() {
-    if [[ "$1" != *"$2"* ]]; then
-        printf 'expected to find: %s\nin:\n%s\n' "$2" "$1" >&2
-        return 1
-    fi
-}
-
-wait_for_port() {
-    local i
-    for ((i = 0; i < 250; i++)); do
-        if (exec 9<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
-        sleep 0.02
-    done
-    echo "nothing listens on $1:$2 after 5 s" >&2
-    return 1
-}
-
 # A keep-alive client that reuses its connection after the server's idle
 # timeout: request, pause, request again (fails: the server closed it).
 reuse_client() {
@@ -58,37 +41,18 @@ EOF
 }
 
 @test "nginx closes an idle keep-alive connection, python reuses it: one incident with both ends and one verdict" {
-    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || skip "nginx is not installed"
-    local nginx=/usr/sbin/nginx port
-    [ -x "$nginx" ] || nginx="$(command -v nginx)"
+    local port
     port="$(free_port)"
-    mkdir -p "$T/nginx/tmp"
-    cat >"$T/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-user root;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
+    # nginx records every connection at close (its side of the idle close).
+    RSTWATCH_RECORD=all start_nginx nginx "$SHIM_PRELOAD" "master_process off;
+user root;" <<EOF
     keepalive_timeout 1s;
-    client_body_temp_path $T/nginx/tmp;
-    proxy_temp_path $T/nginx/tmp;
-    fastcgi_temp_path $T/nginx/tmp;
-    uwsgi_temp_path $T/nginx/tmp;
-    scgi_temp_path $T/nginx/tmp;
     server {
         listen 127.0.0.1:$port;
         location = /hello { default_type text/plain; return 200 "hello\n"; }
     }
-}
 EOF
-    # nginx records every connection at close (its side of the idle close).
-    env LD_PRELOAD="$SHIM_PRELOAD" RSTWATCH_RECORD=all "$nginx" -p "$T/nginx" -c "$T/nginx/nginx.conf" \
-        >"$T/nginx.out" 2>"$T/nginx.err" </dev/null 3>&- &
-    SERVER_PIDS+=("$!")
-    wait_for_port 127.0.0.1 "$port"
+    wait_for_port "$port"
     run_shim python3 "$(reuse_client)" 127.0.0.1 "$port" 2.5
     [ "$status" -eq 0 ]
     assert_contains "$output" "second failed"

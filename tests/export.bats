@@ -8,10 +8,10 @@ load lib
 
 setup() {
     rstwatch_setup
+    need_cli
     F="$RSTWATCH_ROOT/tests/fixtures"
     RENDER="$RSTWATCH_ROOT/tests/browser/render.sh"
     PNGCHECK="$RSTWATCH_ROOT/tests/browser/pngcheck.py"
-    [ -x "$RSTWATCH" ] || { echo "$RSTWATCH is missing (run make all)" >&2; return 1; }
 }
 
 teardown() {
@@ -20,20 +20,6 @@ teardown() {
 
 export_() {
     run_bare "$RSTWATCH" export "$@"
-}
-
-assert_contains() {
-    if [[ "$1" != *"$2"* ]]; then
-        printf 'expected to find: %s\nin:\n%s\n' "$2" "$1" >&2
-        return 1
-    fi
-}
-
-refute_contains() {
-    if [[ "$1" == *"$2"* ]]; then
-        printf 'did not expect: %s\n' "$2" >&2
-        return 1
-    fi
 }
 
 # count PATTERN FILE: occurrences (not lines) of a fixed string.

@@ -13,12 +13,7 @@ CLIENT_REQUEST_BYTES=27
 # A uid no one uses, for the default-log-directory tests (/tmp/rstwatch-$UID).
 OTHER_UID=54321
 
-setup_file() {
-    # Resolve python once (a pyenv shim is a shell script that would run
-    # under the shim too).
-    PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
-    export PYTHON
-}
+setup_file() { resolve_python; }
 
 setup() {
     rstwatch_setup
@@ -181,9 +176,7 @@ $rio: Connection reset by peer" "$bare_output" "client output"
 
 @test "a server closing with our request unread is recorded with nothing received" {
     start_server unread-close
-    run_bare "$CLIENT" 127.0.0.1 "$PORT"
-    run_shim "$CLIENT" 127.0.0.1 "$PORT"
-    assert_same_as_bare
+    run_both "$CLIENT" 127.0.0.1 "$PORT"
     assert_equal "fd=3
 recv: Connection reset by peer" "$shim_output"
     assert_record_count 1
@@ -196,9 +189,7 @@ recv: Connection reset by peer" "$shim_output"
     start_server rst-mid-response
     local head='HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n'
     local expected=$(($(printf "$head" | wc -c) + 1000))
-    run_bare "$CLIENT" 127.0.0.1 "$PORT"
-    run_shim "$CLIENT" 127.0.0.1 "$PORT"
-    assert_same_as_bare
+    run_both "$CLIENT" 127.0.0.1 "$PORT"
     assert_equal "fd=3
 recv: Connection reset by peer" "$shim_output"
     assert_record_count 1
@@ -211,9 +202,7 @@ recv: Connection reset by peer" "$shim_output"
 
 @test "a non-blocking client driven by poll gets a record" {
     start_server rst-after-request
-    run_bare "$CLIENT" --nonblock 127.0.0.1 "$PORT"
-    run_shim "$CLIENT" --nonblock 127.0.0.1 "$PORT"
-    assert_same_as_bare
+    run_both "$CLIENT" --nonblock 127.0.0.1 "$PORT"
     assert_record_count 1
     assert_field op recv
     assert_field errno ECONNRESET
@@ -223,9 +212,7 @@ recv: Connection reset by peer" "$shim_output"
 
 @test "a non-blocking client driven by epoll gets a record" {
     start_server rst-after-request
-    run_bare "$CLIENT" --epoll 127.0.0.1 "$PORT"
-    run_shim "$CLIENT" --epoll 127.0.0.1 "$PORT"
-    assert_same_as_bare
+    run_both "$CLIENT" --epoll 127.0.0.1 "$PORT"
     assert_record_count 1
     assert_field op recv
     assert_field errno ECONNRESET
@@ -235,9 +222,7 @@ recv: Connection reset by peer" "$shim_output"
 
 @test "a reused fd number gets a new connection id and only the new connection's counters" {
     start_server rst-after-request
-    run_bare "$CLIENT" --reuse-fd 127.0.0.1 "$PORT"
-    run_shim "$CLIENT" --reuse-fd 127.0.0.1 "$PORT"
-    assert_same_as_bare
+    run_both "$CLIENT" --reuse-fd 127.0.0.1 "$PORT"
     assert_equal "first_fd=3
 first: recv: Connection reset by peer
 fd=3
@@ -253,9 +238,7 @@ recv: Connection reset by peer" "$shim_output"
 
 @test "I/O on a dup'd fd after closing the original is recorded for the same connection" {
     start_server rst-after-request
-    run_bare "$CLIENT" --dup 127.0.0.1 "$PORT"
-    run_shim "$CLIENT" --dup 127.0.0.1 "$PORT"
-    assert_same_as_bare
+    run_both "$CLIENT" --dup 127.0.0.1 "$PORT"
     assert_equal "fd=4
 recv: Connection reset by peer" "$shim_output"
     assert_record_count 1

@@ -297,15 +297,9 @@ alarms=1" "$shim_output"
 }
 
 @test "a 1 ms timer whose handler runs HTTP exchanges while the main thread makes connections: no deadlock, every reset recorded" {
-    start_server every --every 4
-    local every=$PORT
-    start_server http
-    RUN_TIMEOUT=30 run_shim "$HOSTILE" sigstorm 127.0.0.1 "$every" "$PORT" 1500
-    assert_equal 0 "$shim_status" "exit status"
-    [[ "$shim_output" =~ ^resets=([0-9]+)\ ok=([0-9]+)\ handler_ok=([0-9]+)\ handler_errors=0$ ]] ||
-        { echo "$shim_output" >&2; false; }
-    local resets="${BASH_REMATCH[1]}" handler_ok="${BASH_REMATCH[3]}"
-    [ "$resets" -gt 20 ] && [ "$handler_ok" -gt 100 ] || { echo "too little happened: $shim_output" >&2; false; }
+    run_sigstorm 30
+    local resets=$SIGSTORM_RESETS every=$SIGSTORM_EVERY_PORT
+    [ "$resets" -gt 20 ] && [ "$SIGSTORM_HANDLER_OK" -gt 100 ] || { echo "too little happened: $shim_output" >&2; false; }
     assert_record_count "$resets"
     assert_equal true "$(jq_records "all(.[]; .peer == \"127.0.0.1:$every\" and .errno == \"ECONNRESET\")")"
 }

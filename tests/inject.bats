@@ -7,10 +7,7 @@
 
 load lib
 
-setup_file() {
-    PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
-    export PYTHON
-}
+setup_file() { resolve_python; }
 
 setup() {
     rstwatch_setup

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # lib.bash: shared helpers for the bats suites: starting and stopping the
-# resetd test server, running a command with and without the shim while
-# capturing what a user sees, and reading the JSON records a test produced.
+# resetd test server (and nginx, and background programs), running a command
+# with and without the shim while capturing what a user sees, and reading
+# the JSON records a test produced.
 #
 # Use from a .bats file:
 #     load lib
@@ -143,6 +144,60 @@ start_bg() {
     LAST_BG_PID=$!
 }
 
+# start_nginx NAME PRELOAD [TOP] <<EOF ... EOF: nginx in the foreground with
+# its prefix, pid, error log and temporary files in NGX=$T/NAME (temporary
+# files in NGX_TMP when set, else $NGX/tmp). TOP: the top-level lines
+# (default "master_process off;"); stdin: the lines inside http {} after
+# access_log off and the temporary paths, i.e. the servers, on ports the
+# caller chose. Started with start_bg (LD_PRELOAD=PRELOAD when not empty,
+# output in $T/NAME.out and .err), pid in NGX_PID; the caller waits for its
+# port or socket. Skips the test when nginx is not installed.
+start_nginx() {
+    local name="$1" preload="$2" top="${3:-master_process off;}" nginx=/usr/sbin/nginx
+    [ -x "$nginx" ] || nginx="$(command -v nginx)" || skip "nginx is not installed"
+    NGX="$T/$name"
+    local tmp="${NGX_TMP:-$NGX/tmp}" http
+    http="$(cat)"
+    mkdir -p "$NGX" "$tmp"
+    cat >"$NGX/nginx.conf" <<EOF
+daemon off;
+$top
+pid $NGX/nginx.pid;
+error_log $NGX/error.log info;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $tmp;
+    proxy_temp_path $tmp;
+    fastcgi_temp_path $tmp;
+    uwsgi_temp_path $tmp;
+    scgi_temp_path $tmp;
+$http
+}
+EOF
+    start_bg "$preload" "$name" "$nginx" -p "$NGX" -c "$NGX/nginx.conf"
+    NGX_PID=$LAST_BG_PID
+}
+
+# run_sigstorm SECONDS: hostile_proc sigstorm under the shim, bounded by
+# SECONDS: a 1 ms timer whose handler runs HTTP exchanges with a resetd http
+# server while the main thread makes connections to a resetd that resets
+# every 4th. Fails unless it exits 0 with no handler errors; sets
+# SIGSTORM_RESETS and SIGSTORM_HANDLER_OK from its summary line, and
+# SIGSTORM_EVERY_PORT (the resetting server).
+run_sigstorm() {
+    start_server every --every 4
+    SIGSTORM_EVERY_PORT=$PORT
+    start_server http
+    RUN_TIMEOUT="$1" run_shim "$BUILD_DIR/helpers/hostile_proc" sigstorm 127.0.0.1 "$SIGSTORM_EVERY_PORT" "$PORT" 1500
+    assert_equal 0 "$shim_status" "exit status"
+    [[ "$shim_output" =~ ^resets=([0-9]+)\ ok=([0-9]+)\ handler_ok=([0-9]+)\ handler_errors=0$ ]] || {
+        echo "$shim_output" >&2
+        return 1
+    }
+    SIGSTORM_RESETS="${BASH_REMATCH[1]}" SIGSTORM_HANDLER_OK="${BASH_REMATCH[3]}"
+}
+
 # _capture PRELOAD CMD...: runs CMD (a program, not a function) with stdin
 # from /dev/null, only fds 0-2 open (plus those listed in KEEP_FDS="7 8"),
 # bounded by RUN_TIMEOUT, with LD_PRELOAD=PRELOAD set only
@@ -186,6 +241,14 @@ run_bare() {
 run_shim() {
     _capture "$SHIM_PRELOAD" "$@"
     shim_status=$status shim_output=$output shim_stderr=$stderr shim_pid=$last_pid
+}
+
+# run_both CMD...: runs CMD bare and under the shim (run_bare, run_shim) and
+# asserts that the two agree (assert_same_as_bare).
+run_both() {
+    run_bare "$@"
+    run_shim "$@"
+    assert_same_as_bare
 }
 
 # normalize_output: hides what legitimately differs between two runs of the
@@ -294,6 +357,22 @@ assert_true() {
     fi
 }
 
+# assert_contains HAYSTACK NEEDLE: fails showing both when NEEDLE is absent.
+assert_contains() {
+    if [[ "$1" != *"$2"* ]]; then
+        printf 'expected to find: %s\nin:\n%s\n' "$2" "$1" >&2
+        return 1
+    fi
+}
+
+# refute_contains HAYSTACK NEEDLE: fails showing both when NEEDLE is present.
+refute_contains() {
+    if [[ "$1" == *"$2"* ]]; then
+        printf 'did not expect: %s\nin:\n%s\n' "$2" "$1" >&2
+        return 1
+    fi
+}
+
 # assert_equal EXPECTED ACTUAL [what]
 assert_equal() {
     if [ "$1" != "$2" ]; then
@@ -325,4 +404,20 @@ need_shim() {
         echo "$SHIM is missing (run make all)" >&2
         return 1
     }
+}
+
+# need_cli: the same for the rstwatch command.
+need_cli() {
+    [ -x "$RSTWATCH" ] || {
+        echo "$RSTWATCH is missing (run make all)" >&2
+        return 1
+    }
+}
+
+# resolve_python: sets and exports PYTHON, python3's real executable (a pyenv
+# shim is a shell script that would run under the shim too). Call from
+# setup_file(), once per file.
+resolve_python() {
+    PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
+    export PYTHON
 }

@@ -25,16 +25,28 @@ teardown() {
 
 FLOOD="$BUILD_DIR/helpers/flood"
 
-# py_get PORT: an HTTP request with python3 (which, unlike Debian's curl, also
-# runs with the ASan runtime preloaded); exits 56 (as curl) on a reset.
-PY_GET=(/usr/bin/python3 -c '
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-try:
-    s.recv(100)
-except ConnectionResetError:
-    sys.exit(56)
+# RESET_ONCE_PY: the start of the python programs below (python3, which
+# unlike Debian's curl also runs with the ASan runtime preloaded): defines
+# reset_once(port), one HTTP request to 127.0.0.1:port, true when the server
+# reset it.
+RESET_ONCE_PY='
+import socket
+def reset_once(port):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    try:
+        s.recv(100)
+    except ConnectionResetError:
+        return True
+    finally:
+        s.close()
+    return False
+'
+
+# py_get PORT: one HTTP request; exits 56 (as curl) on a reset.
+PY_GET=(/usr/bin/python3 -c "$RESET_ONCE_PY"'
+import sys
+sys.exit(56 if reset_once(int(sys.argv[1])) else 0)
 ')
 
 # flood_run N [SECONDS]: the flood server under the shim (environment from the
@@ -45,11 +57,7 @@ flood_run() {
     rm -f "$T/flood.port"
     env LD_PRELOAD="$SHIM_PRELOAD" "$FLOOD" serve "$T/flood.port" "$n" >"$T/flood.out" 2>"$T/flood.err" 3>&- &
     flood_pid=$!
-    local i
-    for ((i = 0; i < 250; i++)); do
-        [ -s "$T/flood.port" ] && break
-        sleep 0.02
-    done
+    wait_file "$T/flood.port"
     "$FLOOD" abort "$(<"$T/flood.port")" "$n" $secs
     wait "$flood_pid"
     flood_out="$(<"$T/flood.out")"
@@ -64,18 +72,12 @@ summary_total() {
 # resets; then = "exec" (exec true afterwards), "fork" (the resets happen in
 # a forked child that exits normally) or "" (plain exit).
 py_resets() {
-    run_shim /usr/bin/python3 -c '
-import os, socket, sys
+    run_shim /usr/bin/python3 -c "$RESET_ONCE_PY"'
+import os, sys
 n, port, then = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 def resets():
     for _ in range(n):
-        s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-        try:
-            s.recv(100)
-        except ConnectionResetError:
-            pass
-        s.close()
+        reset_once(port)
 if then == "fork":
     pid = os.fork()
     if pid == 0:
@@ -172,21 +174,15 @@ if then == "exec":
 # py_pid) makes one reset per phase; before phase i > 1 it waits for the
 # file $T/go.i. The file $T/done.i appears after each phase.
 py_phases() {
-    env LD_PRELOAD="$SHIM_PRELOAD" /usr/bin/python3 -c '
-import os, socket, sys, time
+    env LD_PRELOAD="$SHIM_PRELOAD" /usr/bin/python3 -c "$RESET_ONCE_PY"'
+import os, sys, time
 phases, port, d = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 for i in range(1, phases + 1):
     if i > 1:
         deadline = time.time() + 30
         while not os.path.exists(f"{d}/go.{i}") and time.time() < deadline:
             time.sleep(0.02)
-    s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-    try:
-        s.recv(100)
-    except ConnectionResetError:
-        pass
-    s.close()
+    reset_once(port)
     open(f"{d}/done.{i}", "w").close()
 ' "$1" "$PORT" "$T" 3>&- &
     py_pid=$!
@@ -300,39 +296,20 @@ as_user() {
 
 @test "nginx as root with 'user nobody nogroup': the workers' records reach root's log directory" {
     need_root
-    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || skip "nginx is not installed"
     start_server rst-after-request
-    local ngx="$T/nginx" port
-    mkdir -p "$ngx"
-    port="$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    cat >"$ngx/nginx.conf" <<EOF2
-daemon off;
-master_process on;
+    local port
+    port="$(free_port)"
+    # temporary files in /tmp: the workers (nobody) cannot enter the test's directory
+    NGX_TMP=/tmp start_nginx nginx "$SHIM_PRELOAD" "master_process on;
 worker_processes 2;
-user nobody nogroup;
-pid $ngx/nginx.pid;
-error_log $ngx/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path /tmp;
-    proxy_temp_path /tmp;
-    fastcgi_temp_path /tmp;
-    uwsgi_temp_path /tmp;
-    scgi_temp_path /tmp;
+user nobody nogroup;" <<EOF2
     server {
         listen 127.0.0.1:$port;
         location / { proxy_pass http://127.0.0.1:$PORT; }
     }
-}
 EOF2
-    env LD_PRELOAD="$SHIM_PRELOAD" /usr/sbin/nginx -p "$ngx" -c "$ngx/nginx.conf" >"$T/nginx.out" 2>&1 </dev/null 3>&- &
-    EXTRA_PIDS="${EXTRA_PIDS:-} $!"
-    local master=$! i
-    for ((i = 0; i < 250; i++)); do
-        (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-        sleep 0.02
-    done
+    local master=$NGX_PID
+    wait_for_port "$port"
     run curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/"
     assert_equal 502 "$output" "nginx's answer when the upstream resets"
     sleep 0.3
@@ -343,7 +320,7 @@ EOF2
     assert_equal "$NOBODY_UID" "$(stat -c %u "/proc/$(jq_records '.[0].pid')")" "the worker's user"
     assert_equal "700 0" "$(stat -c '%a %u' "$LOG_DIR")"
     # nothing fell back to nginx's error log
-    if grep -q '"v":1' "$ngx/error.log" "$T/nginx.out"; then cat "$ngx/error.log" >&2; false; fi
+    if grep -q '"v":1' "$NGX/error.log" "$T/nginx.out" "$T/nginx.err"; then cat "$NGX/error.log" >&2; false; fi
     run "$RSTWATCH" report "$LOG_DIR"
     [[ "$output" == *"127.0.0.1:$PORT"* ]] || { echo "$output" >&2; false; }
 }
@@ -412,18 +389,26 @@ EOF2
 
 # ---- syslog and journald ---------------------------------------------------------------------
 
-# rsyslog_start DIR [extra config]: a private rsyslogd: socket DIR/log.sock,
-# everything into DIR/syslog.out.
+# rsyslog_conf DIR <<EOF ... EOF: DIR/rsyslog.conf for a private rsyslogd:
+# its work directory DIR/work, its log socket DIR/log.sock, then the lines
+# on stdin (more inputs, and where messages go).
+rsyslog_conf() {
+    mkdir -p "$1/work"
+    {
+        printf 'global(workDirectory="%s/work")\n' "$1"
+        printf 'module(load="imuxsock" SysSock.Use="off")\n'
+        printf 'input(type="imuxsock" Socket="%s/log.sock")\n' "$1"
+        cat
+    } >"$1/rsyslog.conf"
+}
+
+# rsyslog_start DIR: a private rsyslogd: socket DIR/log.sock, everything into
+# DIR/syslog.out.
 rsyslog_start() {
     command -v rsyslogd >/dev/null || skip "rsyslogd not installed (package rsyslog)"
     local d="$1"
-    mkdir -p "$d/work"
-    cat >"$d/rsyslog.conf" <<EOF2
-global(workDirectory="$d/work")
-module(load="imuxsock" SysSock.Use="off")
-input(type="imuxsock" Socket="$d/log.sock")
+    rsyslog_conf "$d" <<EOF2
 *.* action(type="omfile" file="$d/syslog.out")
-${2:-}
 EOF2
     rsyslogd -n -f "$d/rsyslog.conf" -i "$d/rsyslog.pid" >"$d/rsyslogd.out" 2>&1 </dev/null 3>&- &
     EXTRA_PIDS="${EXTRA_PIDS:-} $!"
@@ -450,10 +435,9 @@ c.close()
     ECHO_PORT="$(<"$T/echo.port")"
 }
 
-# client_exchanges N: python under the shim makes N one-byte exchanges, then
-# reads until the server's reset.
-client_exchanges() {
-    run_shim /usr/bin/python3 -c '
+# EXCHANGES_PY N PORT: python that makes N one-byte exchanges with the echo
+# server on PORT, then reads until its reset ("reset").
+EXCHANGES_PY='
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
 for _ in range(int(sys.argv[1])):
@@ -462,7 +446,11 @@ try:
     s.recv(1)
 except ConnectionResetError:
     print("reset")
-' "$1" "$ECHO_PORT"
+'
+
+# client_exchanges N: EXCHANGES_PY under the shim against the echo server.
+client_exchanges() {
+    run_shim /usr/bin/python3 -c "$EXCHANGES_PY" "$1" "$ECHO_PORT"
 }
 
 @test "syslog: a record too long for syslog drops its oldest events and stays one valid JSON line" {
@@ -503,6 +491,7 @@ except ConnectionResetError:
     rm -f "$T/echo.port"
     echo_then_reset_server 3000
     local big_port=$ECHO_PORT
+    printf '%s\n' "$EXCHANGES_PY" >"$T/exchanges.py"
     # a private journald: its own /run (socket) and journal directories, in a
     # mount namespace of its own, so the host's journal is never touched
     cat >"$T/journal.sh" <<EOF2
@@ -514,16 +503,7 @@ $jd >"$T/journald.out" 2>&1 &
 jpid=\$!
 for i in \$(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
 client() {
-    env LD_PRELOAD="$SHIM_PRELOAD" RSTWATCH_LOG=journal "\$@" /usr/bin/python3 -c '
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
-for _ in range(int(sys.argv[1])):
-    s.sendall(b"x"); s.recv(1)
-try:
-    s.recv(1)
-except ConnectionResetError:
-    print("reset")
-' "\$N" "\$P"
+    env LD_PRELOAD="$SHIM_PRELOAD" RSTWATCH_LOG=journal "\$@" /usr/bin/python3 "$T/exchanges.py" "\$N" "\$P"
 }
 N=3 P=$small_port client
 N=3000 P=$big_port client RSTWATCH_EVENTS=4096
@@ -577,17 +557,13 @@ reset" "$output"
     mkdir -p "$T/a" "$T/b"
     printf '%s\n' "${PY_GET[2]}" >"$T/get.py"
     # host-b: the collector (TCP syslog on 10.213.7.2:5140) and a program of its own
-    cat >"$T/b/run.sh" <<EOF2
-hostname host-b
-mkdir -p $T/b/work
-cat >$T/b/rsyslog.conf <<EOF3
-global(workDirectory="$T/b/work")
-module(load="imuxsock" SysSock.Use="off")
+    rsyslog_conf "$T/b" <<EOF2
 module(load="imtcp")
-input(type="imuxsock" Socket="$T/b/log.sock")
 input(type="imtcp" port="5140" address="10.213.7.2")
 *.* action(type="omfile" file="$T/b/collected.log")
-EOF3
+EOF2
+    cat >"$T/b/run.sh" <<EOF2
+hostname host-b
 rsyslogd -n -f $T/b/rsyslog.conf -i $T/b/rsyslog.pid >$T/b/rsyslogd.out 2>&1 &
 $RESETD --mode rst-after-request --port 8080 --lifetime 60 >/dev/null 2>&1 &
 while [ ! -e $T/b/go ]; do sleep 0.05; done
@@ -598,15 +574,11 @@ while [ ! -e $T/b/stop ]; do sleep 0.05; done
 kill %1 %2
 EOF2
     # host-a: a program whose records rsyslog forwards to host-b
+    rsyslog_conf "$T/a" <<EOF2
+*.* action(type="omfwd" target="10.213.7.2" port="5140" protocol="tcp")
+EOF2
     cat >"$T/a/run.sh" <<EOF2
 hostname host-a
-mkdir -p $T/a/work
-cat >$T/a/rsyslog.conf <<EOF3
-global(workDirectory="$T/a/work")
-module(load="imuxsock" SysSock.Use="off")
-input(type="imuxsock" Socket="$T/a/log.sock")
-*.* action(type="omfwd" target="10.213.7.2" port="5140" protocol="tcp")
-EOF3
 rsyslogd -n -f $T/a/rsyslog.conf -i $T/a/rsyslog.pid >$T/a/rsyslogd.out 2>&1 &
 $RESETD --mode rst-after-request --port 8080 --lifetime 60 >/dev/null 2>&1 &
 for i in \$(seq 100); do [ -S $T/a/log.sock ] && break; sleep 0.05; done
@@ -646,14 +618,8 @@ exact_count() {
 }
 
 @test "rate limit inside signal handlers: a 1 ms timer doing HTTP while the main thread is reset; no deadlock, exact counts" {
-    start_server every --every 4
-    local every=$PORT
-    start_server http
-    RUN_TIMEOUT=60 run_shim "$BUILD_DIR/helpers/hostile_proc" sigstorm 127.0.0.1 "$every" "$PORT" 1500
-    assert_equal 0 "$shim_status" "exit status"
-    [[ "$shim_output" =~ ^resets=([0-9]+)\ ok=([0-9]+)\ handler_ok=([0-9]+)\ handler_errors=0$ ]] ||
-        { echo "$shim_output" >&2; false; }
-    local resets="${BASH_REMATCH[1]}"
+    run_sigstorm 60
+    local resets=$SIGSTORM_RESETS
     [ "$resets" -gt 20 ] || { echo "too little happened: $shim_output" >&2; false; }
     [ "$(jq_records '[.[] | select(.type == "reset")] | length')" -lt "$resets" ] # the limit acted
     assert_equal "$resets" "$(exact_count reset)" "resets counted"
@@ -664,17 +630,11 @@ exact_count() {
     start_server rst-after-request
     local rst=$PORT
     start_server http
-    RSTWATCH_RATE="summary=1s" run_shim /usr/bin/python3 -c '
+    RSTWATCH_RATE="summary=1s" run_shim /usr/bin/python3 -c "$RESET_ONCE_PY"'
 import os, socket, sys, time
 rst, ok, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 for _ in range(30):
-    s = socket.create_connection(("127.0.0.1", rst))
-    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-    try:
-        s.recv(100)
-    except ConnectionResetError:
-        pass
-    s.close()
+    reset_once(rst)
 time.sleep(1.3)
 s = socket.create_connection(("127.0.0.1", ok))  # a clean exchange: no record due
 s.sendall(b"GET / HTTP/1.0\r\n\r\n")
@@ -691,38 +651,17 @@ print(sum(1 for line in open(path) if "\"type\":\"summary\"" in line))
 }
 
 @test "nginx's record of a client that aborted mid-request carries the TCP state, taken after the failure" {
-    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || skip "nginx is not installed"
-    local ngx="$T/nginx2" port
-    mkdir -p "$ngx"
-    port="$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    cat >"$ngx/nginx.conf" <<EOF2
-daemon off;
-master_process on;
+    local port
+    port="$(free_port)"
+    start_nginx nginx2 "$SHIM_PRELOAD" "master_process on;
 worker_processes 1;
-$([ "$(id -u)" = 0 ] && echo "user root;")
-pid $ngx/nginx.pid;
-error_log $ngx/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $ngx;
-    proxy_temp_path $ngx;
-    fastcgi_temp_path $ngx;
-    uwsgi_temp_path $ngx;
-    scgi_temp_path $ngx;
+$([ "$(id -u)" = 0 ] && echo "user root;")" <<EOF2
     server {
         listen 127.0.0.1:$port;
         location / { return 200 "ok\n"; }
     }
-}
 EOF2
-    env LD_PRELOAD="$SHIM_PRELOAD" /usr/sbin/nginx -p "$ngx" -c "$ngx/nginx.conf" >"$T/nginx2.out" 2>&1 </dev/null 3>&- &
-    EXTRA_PIDS="${EXTRA_PIDS:-} $!"
-    local i
-    for ((i = 0; i < 250; i++)); do
-        (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-        sleep 0.02
-    done
+    wait_for_port "$port"
     # half a request, then an abort: nginx's next read fails with ECONNRESET
     /usr/bin/python3 -c '
 import socket, struct, sys, time

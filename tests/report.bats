@@ -7,8 +7,8 @@ load lib
 
 setup() {
     rstwatch_setup
+    need_cli
     F="$RSTWATCH_ROOT/tests/fixtures"
-    [ -x "$RSTWATCH" ] || { echo "$RSTWATCH is missing (run make all)" >&2; return 1; }
 }
 
 teardown() {
@@ -18,21 +18,6 @@ teardown() {
 # report ARGS...: runs rstwatch report; sets status, output (stdout), stderr.
 report() {
     run_bare "$RSTWATCH" report "$@"
-}
-
-# assert_contains HAYSTACK NEEDLE: fails showing both when NEEDLE is absent.
-assert_contains() {
-    if [[ "$1" != *"$2"* ]]; then
-        printf 'expected to find: %s\nin:\n%s\n' "$2" "$1" >&2
-        return 1
-    fi
-}
-
-refute_contains() {
-    if [[ "$1" == *"$2"* ]]; then
-        printf 'did not expect: %s\nin:\n%s\n' "$2" "$1" >&2
-        return 1
-    fi
 }
 
 # now_iso [OFFSET_SECONDS]: an RFC 3339 UTC timestamp, now minus OFFSET_SECONDS.

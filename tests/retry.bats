@@ -11,12 +11,7 @@ load lib
 # The C event-loop client (registers its socket with epoll once).
 EVLOOP="$BUILD_DIR/helpers/evloop_client"
 
-setup_file() {
-    # Resolve python once (a pyenv shim is a shell script that would run
-    # under the shim too).
-    PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
-    export PYTHON
-}
+setup_file() { resolve_python; }
 
 setup() {
     rstwatch_setup

@@ -38,38 +38,21 @@ EOF
 # nginx_start PRELOAD: nginx (master + 2 workers) with its own prefix under $T,
 # serving a 64 KiB static file (sendfile) and a tiny response.
 nginx_start() {
-    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || skip "nginx is not installed"
-    local nginx=/usr/sbin/nginx
-    [ -x "$nginx" ] || nginx="$(command -v nginx)"
-    NGX="$T/nginx"
-    mkdir -p "$NGX/www" "$NGX/tmp"
-    [ -s "$NGX/www/big.txt" ] || head -c 65536 /dev/urandom | base64 -w 0 | head -c 65536 >"$NGX/www/big.txt"
+    local www="$T/nginx/www"
+    mkdir -p "$www"
+    [ -s "$www/big.txt" ] || head -c 65536 /dev/urandom | base64 -w 0 | head -c 65536 >"$www/big.txt"
     NGX_PORT="$(free_port)"
-    cat >"$NGX/nginx.conf" <<EOF
-daemon off;
-master_process on;
+    start_nginx nginx "$1" "master_process on;
 worker_processes 2;
-user root;
-pid $NGX/nginx.pid;
-error_log $NGX/error.log info;
-events { worker_connections 1024; }
-http {
-    access_log off;
+user root;" <<EOF
     sendfile on;
     keepalive_requests 100000;
-    client_body_temp_path $NGX/tmp;
-    proxy_temp_path $NGX/tmp;
-    fastcgi_temp_path $NGX/tmp;
-    uwsgi_temp_path $NGX/tmp;
-    scgi_temp_path $NGX/tmp;
     server {
         listen 127.0.0.1:$NGX_PORT;
-        root $NGX/www;
+        root $www;
         location = /hello { default_type text/plain; return 200 "hello\n"; }
     }
-}
 EOF
-    start_bg "$1" nginx "$nginx" -p "$NGX" -c "$NGX/nginx.conf"
     wait_for_port "$NGX_PORT"
 }
 
@@ -269,9 +252,7 @@ const http = require("http");
 http.get({ host: "127.0.0.1", port: Number(process.argv[1]), path: "/" }, (res) => console.log("status", res.statusCode))
   .on("error", (e) => { console.log("error", e.code, e.syscall || ""); process.exitCode = 3; });
 '
-    run_bare node -e "$script" "$PORT"
-    run_shim node -e "$script" "$PORT"
-    assert_same_as_bare
+    run_both node -e "$script" "$PORT"
     assert_equal 3 "$shim_status"
     assert_record_count 1
     assert_equal "node reset ECONNRESET 127.0.0.1:$PORT client" "$(jq_record '"\(.prog) \(.type) \(.errno) \(.peer) \(.role)"')"

@@ -246,34 +246,19 @@ redis_unix_start() {
 
 # nginx_unix_start PRELOAD: nginx (master + 2 workers) listening on unix:$S/ngx.sock only.
 nginx_unix_start() {
-    local nginx=/usr/sbin/nginx
-    NGX="$T/nginx"
-    mkdir -p "$NGX/www" "$NGX/tmp"
-    printf 'static file\n' >"$NGX/www/index.html"
-    cat >"$NGX/nginx.conf" <<EOF
-daemon off;
-master_process on;
+    local www="$T/nginx/www"
+    mkdir -p "$www"
+    printf 'static file\n' >"$www/index.html"
+    start_nginx nginx "$1" "master_process on;
 worker_processes 2;
-user root;
-pid $NGX/nginx.pid;
-error_log $NGX/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $NGX/tmp;
-    proxy_temp_path $NGX/tmp;
-    fastcgi_temp_path $NGX/tmp;
-    uwsgi_temp_path $NGX/tmp;
-    scgi_temp_path $NGX/tmp;
+user root;" <<EOF
     server {
         listen unix:$S/ngx.sock;
-        root $NGX/www;
+        root $www;
         location = /hello { default_type text/plain; return 200 "hello \$request_method\n"; }
     }
-}
 EOF
-    start_bg "$1" nginx "$nginx" -p "$NGX" -c "$NGX/nginx.conf"
-    NGINX_PID=$LAST_BG_PID
+    NGINX_PID=$NGX_PID
     wait_for_socket "$S/ngx.sock"
 }
 

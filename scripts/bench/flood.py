@@ -28,11 +28,13 @@ import glob
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from servers import free_ports, nginx_conf, wait_file, wait_port  # noqa: E402  (after the line above on purpose)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STATS = os.path.join(ROOT, "scripts", "bench", "stats.py")
@@ -40,15 +42,6 @@ STATS = os.path.join(ROOT, "scripts", "bench", "stats.py")
 
 def stats(*args):
     subprocess.run([sys.executable, STATS, *map(str, args)], check=False)
-
-
-def wait_file(path, secs=10):
-    end = time.time() + secs
-    while time.time() < end:
-        if os.path.exists(path) and os.path.getsize(path) > 0:
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def start_server(build, n, preload, logdir):
@@ -61,7 +54,7 @@ def start_server(build, n, preload, logdir):
         env["LD_PRELOAD"] = preload
     srv = subprocess.Popen([helper, "serve", port_file, str(n)], env=env,
                            stdout=subprocess.PIPE, text=True)
-    if not wait_file(port_file):
+    if not wait_file(port_file, secs=10):
         srv.kill()
         raise RuntimeError("flood server did not start")
     return srv, open(port_file).read().strip()
@@ -100,60 +93,19 @@ def records(logdir):
     return recs
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, secs=6):
-    end = time.time() + secs
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.02)
-    return False
-
-
-NGINX_CONF = """{user}
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/tmp;
-  proxy_temp_path {d}/tmp;
-  fastcgi_temp_path {d}/tmp;
-  uwsgi_temp_path {d}/tmp;
-  scgi_temp_path {d}/tmp;
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{ default_type text/plain; return 200 "ok\\n"; }}
-  }}
-}}
-"""
-
-
 def churn(rows, shim, tmp, rounds, secs, cpu, loadcpu):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     name = "nginx churn + wrk -H 'Connection: close' (c32)"
     if not os.path.exists(nginx) or not shutil.which("wrk"):
         stats("value", rows, name, "rstwatch", "-", "-", "nginx or wrk missing", "", ">=0.97")
         return
-    procs, ports = {}, {}
+    procs, ports = {}, dict(zip(("bare", "shim"), free_ports(2)))
     for v in ("bare", "shim"):
         d = os.path.join(tmp, "ngx-" + v)
         os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
-        ports[v] = free_port()
         with open(os.path.join(d, "nginx.conf"), "w") as f:
-            f.write(NGINX_CONF.format(user="user root;" if os.getuid() == 0 else "", d=d,
-                                      port=ports[v]))
+            f.write(nginx_conf(d, ports[v], 4096,
+                               location='default_type text/plain; return 200 "ok\\n";'))
         env = dict(os.environ, RSTWATCH_LOG=os.path.join(tmp, "log", "%p.jsonl"))
         if v == "shim":
             env["LD_PRELOAD"] = shim

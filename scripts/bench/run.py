@@ -34,7 +34,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import stats  # noqa: E402  (after the line above on purpose)
+from servers import free_ports, nginx_conf, wait_file, wait_port  # noqa: E402
 
 ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
@@ -133,37 +133,7 @@ class Bench:
         if self.tmp:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
-    # ---- waiting and parsing -------------------------------------------------------
-
-    @staticmethod
-    def wait_file(path, tries=500):
-        """Waits (<= 5 s) until path exists and is not empty."""
-        for _ in range(tries):
-            if os.path.exists(path) and os.path.getsize(path) > 0:
-                return True
-            time.sleep(0.01)
-        return False
-
-    @staticmethod
-    def wait_port(port, tries=300):
-        """Waits (<= ~6 s) until something accepts on 127.0.0.1:port."""
-        for _ in range(tries):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return True
-            except OSError:
-                time.sleep(0.02)
-        return False
-
-    @staticmethod
-    def free_ports(n):
-        """n distinct ports that were free a moment ago."""
-        ports = set()
-        while len(ports) < n:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                ports.add(s.getsockname()[1])
-        return sorted(ports)
+    # ---- parsing ---------------------------------------------------------------
 
     @staticmethod
     def val(text, key):
@@ -298,7 +268,7 @@ def pingpong_run(b, v, io, sides):
         cpre = b.pre(v)
         spre = b.pre(v) if sides == "both" else ["env"]
     srv = b.spawn(b.pin(b.cpu) + spre + [b.helper("bench_pingpong"), "server", portfile, "--io", io])
-    if not b.wait_file(portfile):
+    if not wait_file(portfile):
         b.reap(srv)
         return None
     port = open(portfile).read().strip()
@@ -337,7 +307,7 @@ def bulk_run(b, v):
         os.unlink(portfile)
     p = strace_prefix(b.t("strace.bulk")) if v == "strace" else b.pre(v)
     srv = b.spawn(b.pin(b.cpu) + p + [b.helper("bench_bulk"), "recv", portfile])
-    if not b.wait_file(portfile):
+    if not wait_file(portfile):
         b.reap(srv)
         return None
     out = b.output(b.pin(b.cpu) + p + [b.helper("bench_bulk"), "send", open(portfile).read().strip(),
@@ -386,7 +356,7 @@ def bench_memory(b):
         hold_r, hold_w = os.pipe()  # the acceptor holds its connections until this closes
         acc = b.spawn([b.helper("bench_conns"), "accept", portfile, str(conns)], stdin=hold_r)
         os.close(hold_r)
-        if not b.wait_file(portfile):
+        if not wait_file(portfile):
             os.close(hold_w)
             sys.exit("bench: memory acceptor did not start")
         line = b.output(b.pre(v) + [b.helper("bench_conns"), "hold", open(portfile).read().strip(),
@@ -432,7 +402,7 @@ def io_trace(b, v):
     if os.path.exists(portfile):
         os.unlink(portfile)
     srv = b.spawn([b.helper("bench_pingpong"), "server", portfile])
-    b.wait_file(portfile)
+    wait_file(portfile)
     trace = b.t("io." + v)
     subprocess.run(["strace", "-f", "-qq", "-e",
                     "trace=open,openat,creat,mkdir,mkdirat,write,writev,pwrite64",
@@ -473,30 +443,6 @@ def bench_io(b):
 # Servers on BENCH_CPU, load generators on BENCH_LOADCPU: both instances get
 # the same CPUs at the same time, so drift and neighbours hit both alike.
 
-NGINX_CONF = """{user}worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  sendfile {sendfile};
-  tcp_nopush off;
-  keepalive_requests 1000000;
-  client_body_temp_path {d}/tmp/body;
-  proxy_temp_path {d}/tmp/proxy;
-  fastcgi_temp_path {d}/tmp/fastcgi;
-  uwsgi_temp_path {d}/tmp/uwsgi;
-  scgi_temp_path {d}/tmp/scgi;
-  server {{
-    listen 127.0.0.1:{port};
-    root {www};
-    location / {{ }}
-  }}
-}}
-"""
-
-
 def nginx_start(b, d, port, sendfile, preload):
     os.makedirs(os.path.join(d, "www"), exist_ok=True)
     os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
@@ -506,8 +452,9 @@ def nginx_start(b, d, port, sendfile, preload):
         with open(os.path.join(www, "index.html"), "w") as f:
             f.write("x" * 16384)
     with open(os.path.join(d, "nginx.conf"), "w") as f:
-        f.write(NGINX_CONF.format(user="user root;\n" if os.getuid() == 0 else "\n", d=d,
-                                  sendfile=sendfile, port=port, www=www))
+        f.write(nginx_conf(d, port, 1024, location="root %s;" % www,
+                           http="  sendfile %s;\n  tcp_nopush off;\n  keepalive_requests 1000000;\n"
+                           % sendfile))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     return b.spawn(b.pin(b.cpu) + b.pre(preload) +
                    [nginx, "-p", d, "-e", os.path.join(d, "error.log"), "-c", os.path.join(d, "nginx.conf")],
@@ -537,10 +484,10 @@ def bench_nginx(b):
     for sf in ("off", "on"):
         b.section("nginx (sendfile %s) + wrk, bare and rstwatch side by side, %d x %ds"
                   % (sf, b.srv_rounds, b.srv_secs))
-        pb, ps = b.free_ports(2)
+        pb, ps = free_ports(2)
         nb = nginx_start(b, b.t("ngx-bare"), pb, sf, "bare")
         ns = nginx_start(b, b.t("ngx-shim"), ps, sf, "shim")
-        if b.wait_port(pb) and b.wait_port(ps):
+        if wait_port(pb) and wait_port(ps):
             rps = {"bare": [], "shim": []}
             for r in range(b.srv_rounds):
                 out = side_by_side(b, {v: ["wrk", "-t1", "-c32", "-d%ds" % b.srv_secs,
@@ -569,13 +516,13 @@ def bench_nginx(b):
 def bench_redis(b):
     if not shutil.which("redis-server") or not shutil.which("redis-benchmark"):
         return
-    pb, ps = b.free_ports(2)
+    pb, ps = free_ports(2)
     opts = ["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--protected-mode", "no",
             "--daemonize", "no", "--logfile", "", "--dir", b.tmp]
     quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rb = b.spawn(b.pin(b.cpu) + ["redis-server", "--port", str(pb)] + opts, **quiet)
     rs = b.spawn(b.pin(b.cpu) + b.pre("shim") + ["redis-server", "--port", str(ps)] + opts, **quiet)
-    if b.wait_port(pb) and b.wait_port(ps):
+    if wait_port(pb) and wait_port(ps):
         for pipeline in (1, 16):
             n = b.redis_n if pipeline == 1 else b.redis_np
             b.section("redis-server + redis-benchmark -t get,set -P %d -n %d, bare and rstwatch side by side"

@@ -46,12 +46,8 @@ int main(int argc, char **argv)
     if (argc == 4 && !strcmp(argv[1], "send")) {
         long port = parse_count(argv[2], 65535), mib = parse_count(argv[3], 1 << 20);
         if (port < 1 || mib < 1) die(prog, "bad PORT or MIB");
-        int s = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t)port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a))
-            die(prog, "connect: %s", strerror(errno));
+        struct sockaddr_in a = loopback_addr(port);
+        int s = connect_tcp(prog, &a);
         memset(buf, 'b', sizeof buf);
         uint64_t want = (uint64_t)mib << 20, sent = 0;
         struct timespec t0, t1;

@@ -33,17 +33,7 @@ static const char *prog = "bench_callgrind";
 
 static void tcp_pair(int *client, int *server)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
-        getsockname(l, (struct sockaddr *)&a, &len))
-        die(prog, "listen: %s", strerror(errno));
-    *client = socket(AF_INET, SOCK_STREAM, 0);
-    if (*client < 0 || connect(*client, (struct sockaddr *)&a, sizeof a))
-        die(prog, "connect: %s", strerror(errno));
-    *server = accept(l, NULL, NULL);
-    if (*server < 0) die(prog, "accept: %s", strerror(errno));
+    loopback_pair(prog, client, server);
     int one = 1;
     setsockopt(*client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(*server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -51,9 +51,7 @@ int main(int argc, char **argv)
         long port = parse_count(argv[2], 65535), n = parse_count(argv[3], 1000000);
         if (port < 1 || n < 1) die(prog, "bad PORT or N");
         long before = rss_kib();
-        struct sockaddr_in a = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t)port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        struct sockaddr_in a = loopback_addr(port);
         char c = 'x';
         for (long i = 0; i < n; i++) {
             int s = socket(AF_INET, SOCK_STREAM, 0);

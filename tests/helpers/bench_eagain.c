@@ -24,17 +24,8 @@ int main(int argc, char **argv)
     if (argc < 2) die(prog, "usage: bench_eagain N [BATCHES]");
     long n = parse_count(argv[1], 1000000000), batches = argc > 2 ? parse_count(argv[2], 1000) : 7;
     if (n < 1 || batches < 1) die(prog, "bad N or BATCHES");
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
-        getsockname(l, (struct sockaddr *)&a, &len))
-        die(prog, "listen: %s", strerror(errno));
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a))
-        die(prog, "connect: %s", strerror(errno));
-    int srv = accept(l, NULL, NULL);
-    if (srv < 0) die(prog, "accept: %s", strerror(errno));
+    int s, srv;
+    loopback_pair(prog, &s, &srv);
     char c;
     double best = 1e30;
     for (long b = 0; b < batches; b++) {

@@ -129,12 +129,8 @@ int main(int argc, char **argv)
         long port = parse_count(argv[2], 65535);
         long n = parse_count(argv[3], 1000000000);
         if (port < 1 || n < 1) die(prog, "bad PORT or N");
-        int s = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t)port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a))
-            die(prog, "connect: %s", strerror(errno));
+        struct sockaddr_in a = loopback_addr(port);
+        int s = connect_tcp(prog, &a);
         nodelay(s);
         char *buf = calloc(1, size);
         uint32_t sz = (uint32_t)size;

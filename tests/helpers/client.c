@@ -120,12 +120,8 @@ struct failure {
 
 static void on_deadline(int sig)
 {
-    static const char msg[] = "client: deadline reached\n";
     (void)sig;
-    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
-        /* nothing useful to do */
-    }
-    _exit(124);
+    exit_with_message("client: deadline reached\n", 124);
 }
 
 static void usage(void)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-/* common.h: small shared pieces of the test helpers (resetd, client):
- * option parsing of numbers, monotonic time, sleeping, atomic file writes
- * and "fail loudly" exits. Header-only so every helper stays one .c file. */
+/* common.h: small shared pieces of the test helpers (resetd, client, benchmarks):
+ * option parsing of numbers, monotonic time, sleeping, atomic file writes,
+ * loopback TCP sockets and "fail loudly" exits. Header-only so every helper stays one .c file. */
 #ifndef RSTWATCH_TEST_COMMON_H
 #define RSTWATCH_TEST_COMMON_H
 
@@ -31,6 +31,15 @@ static inline void die(const char *prog, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     exit(2);
+}
+
+/* Writes msg on stderr and exits with status at once; async-signal-safe, for signal handlers. */
+static inline void exit_with_message(const char *msg, int status)
+{
+    if (write(STDERR_FILENO, msg, strlen(msg)) < 0) {
+        /* nothing useful to do */
+    }
+    _exit(status);
 }
 
 /* Parses a non-negative decimal integer no larger than max; returns -1 when invalid. */
@@ -89,16 +98,54 @@ static inline int write_file_atomic(const char *path, const char *text)
     return rc;
 }
 
+/* The address 127.0.0.1:port (port 0: the kernel chooses, for bind). */
+static inline struct sockaddr_in loopback_addr(long port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    return a;
+}
+
+/* A TCP listener on 127.0.0.1 with a kernel-chosen port, its address in *addr; dies on
+ * failure. */
+static inline int listen_loopback(const char *prog, int backlog, struct sockaddr_in *addr)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    socklen_t len = sizeof *addr;
+    *addr = loopback_addr(0);
+    if (l < 0 || bind(l, (struct sockaddr *)addr, sizeof *addr) || listen(l, backlog) ||
+        getsockname(l, (struct sockaddr *)addr, &len))
+        die(prog, "listen: %s", strerror(errno));
+    return l;
+}
+
+/* A blocking TCP connection to addr; dies on failure. */
+static inline int connect_tcp(const char *prog, const struct sockaddr_in *addr)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0 || connect(s, (const struct sockaddr *)addr, sizeof *addr))
+        die(prog, "connect: %s", strerror(errno));
+    return s;
+}
+
+/* Both ends of one loopback TCP connection (its listener closed); dies on failure. */
+static inline void loopback_pair(const char *prog, int *client, int *server)
+{
+    struct sockaddr_in a;
+    int l = listen_loopback(prog, 1, &a);
+    *client = connect_tcp(prog, &a);
+    *server = accept(l, NULL, NULL);
+    if (*server < 0) die(prog, "accept: %s", strerror(errno));
+    close(l);
+}
+
 /* A TCP listener on 127.0.0.1, kernel-chosen port, its number written
  * atomically to port_file (the benchmarks' rendezvous); dies on failure. */
 static inline int listen_loopback_port_file(const char *prog, int backlog, const char *port_file)
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, backlog) ||
-        getsockname(l, (struct sockaddr *)&a, &len))
-        die(prog, "listen: %s", strerror(errno));
+    struct sockaddr_in a;
+    int l = listen_loopback(prog, backlog, &a);
     char text[16];
     snprintf(text, sizeof text, "%d\n", ntohs(a.sin_port));
     int rc = write_file_atomic(port_file, text);

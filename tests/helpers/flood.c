@@ -63,9 +63,7 @@ static int serve(const char *port_file, long n)
 
 static int abort_clients(long port, long n, double seconds)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = loopback_addr(port);
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     double t0 = now_s();
     for (long i = 0; i < n; i++) {

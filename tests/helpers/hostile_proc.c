@@ -217,15 +217,15 @@ static int raise_nofile(rlim_t want)
     return setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-/* ---- SIGPIPE -------------------------------------------------------------------- */
+/* How many times each signal reached count_signal(), the handler that only counts. */
+static volatile sig_atomic_t signal_count[NSIG];
 
-static volatile sig_atomic_t sigpipe_count;
-
-static void on_sigpipe(int sig)
+static void count_signal(int sig)
 {
-    (void)sig;
-    sigpipe_count++;
+    signal_count[sig]++;
 }
+
+/* ---- SIGPIPE -------------------------------------------------------------------- */
 
 static int scenario_sigpipe(int argc, char **argv)
 {
@@ -241,7 +241,7 @@ static int scenario_sigpipe(int argc, char **argv)
     else if (!strcmp(disp, "nosignal"))
         flags = MSG_NOSIGNAL;
     else if (!strcmp(disp, "handler")) {
-        struct sigaction sa = {.sa_handler = on_sigpipe};
+        struct sigaction sa = {.sa_handler = count_signal};
         sigaction(SIGPIPE, &sa, NULL);
     } else if (!strcmp(disp, "blocked"))
         sigprocmask(SIG_BLOCK, &set, NULL);
@@ -277,19 +277,21 @@ static int scenario_sigpipe(int argc, char **argv)
         sigpending(&p);
         pending = sigismember(&p, SIGPIPE);
     }
-    printf("sigpipe handled=%d pending=%d\n", (int)sigpipe_count, pending);
+    printf("sigpipe handled=%d pending=%d\n", (int)signal_count[SIGPIPE], pending);
     close(fd);
     return r < 0 ? 1 : 0;
 }
 
 /* ---- EINTR and socket I/O in signal handlers ---------------------------------- */
 
-static volatile sig_atomic_t alarm_seen;
-
-static void on_alarm_count(int sig)
+/* Arms SIGALRM 200 ms from now, then blocks in recv() on fd; describes its result in res. */
+static void recv_until_alarm(int fd, char *res, size_t len)
 {
-    (void)sig;
-    alarm_seen++;
+    struct itimerval it = {.it_value = {.tv_usec = 200000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    char buf[64];
+    ssize_t r = recv(fd, buf, sizeof buf, 0);
+    result_str(res, len, "recv", r, errno);
 }
 
 static int scenario_eintr(int argc, char **argv)
@@ -297,16 +299,11 @@ static int scenario_eintr(int argc, char **argv)
     if (argc != 2) usage();
     int fd = tcp_connect(port_arg(argv[1]));
     if (fd < 0) die(PROG, "connect: %s", strerror(-fd));
-    struct sigaction sa = {.sa_handler = on_alarm_count}; /* no SA_RESTART */
+    struct sigaction sa = {.sa_handler = count_signal}; /* no SA_RESTART */
     sigaction(SIGALRM, &sa, NULL);
-    struct itimerval it = {.it_value = {.tv_usec = 200000}};
-    setitimer(ITIMER_REAL, &it, NULL);
-    char buf[64];
-    ssize_t r = recv(fd, buf, sizeof buf, 0);
-    int err = errno;
     char res[128];
-    result_str(res, sizeof res, "recv", r, err);
-    printf("%s\nalarms=%d\n", res, (int)alarm_seen);
+    recv_until_alarm(fd, res, sizeof res);
+    printf("%s\nalarms=%d\n", res, (int)signal_count[SIGALRM]);
     close(fd);
     return 0;
 }
@@ -338,13 +335,8 @@ static int scenario_sigio(int argc, char **argv)
     sigaction(SIGALRM, &sa, NULL);
     struct timeval tv = {.tv_sec = 1};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct itimerval it = {.it_value = {.tv_usec = 200000}};
-    setitimer(ITIMER_REAL, &it, NULL);
-    char buf[64];
-    ssize_t r = recv(fd, buf, sizeof buf, 0);
-    int err = errno;
     char res[128];
-    result_str(res, sizeof res, "recv", r, err);
+    recv_until_alarm(fd, res, sizeof res);
     printf("handler: %s\nmain: %s\n", sigio_result[0] ? sigio_result : "(did not run)", res);
     close(fd);
     return 0;
@@ -621,6 +613,16 @@ static int scenario_closerange(int argc, char **argv)
     return 0;
 }
 
+/* One request and its answer on fd, printed as "fd=N: result"; then closes fd. Returns 0. */
+static int exchange_and_close(int fd)
+{
+    char res[160];
+    exchange(fd, REQUEST, res, sizeof res);
+    printf("fd=%d: %s\n", fd, res);
+    close(fd);
+    return 0;
+}
+
 static int scenario_dup2onto(int argc, char **argv)
 {
     if (argc != 3) usage();
@@ -630,11 +632,7 @@ static int scenario_dup2onto(int argc, char **argv)
     if (b < 0) die(PROG, "connect: %s", strerror(-b));
     if (dup2(b, a) != a) die(PROG, "dup2: %s", strerror(errno));
     close(b);
-    char res[160];
-    exchange(a, REQUEST, res, sizeof res);
-    printf("fd=%d: %s\n", a, res);
-    close(a);
-    return 0;
+    return exchange_and_close(a);
 }
 
 static int scenario_highfd(int argc, char **argv)
@@ -655,11 +653,7 @@ static int scenario_highfd(int argc, char **argv)
     inet_pton(AF_INET, host, &sa.sin_addr);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
         die(PROG, "connect: %s", strerror(errno));
-    char res[160];
-    exchange(fd, REQUEST, res, sizeof res);
-    printf("fd=%d: %s\n", fd, res);
-    close(fd);
-    return 0;
+    return exchange_and_close(fd);
 }
 
 static int scenario_manyconns(int argc, char **argv)

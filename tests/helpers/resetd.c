@@ -186,12 +186,8 @@ static void on_terminate(int sig)
 
 static void on_lifetime_over(int sig)
 {
-    static const char msg[] = "resetd: lifetime over, exiting\n";
     (void)sig;
-    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
-        /* nothing useful to do */
-    }
-    _exit(3);
+    exit_with_message("resetd: lifetime over, exiting\n", 3);
 }
 
 static void usage(void)
@@ -347,13 +343,19 @@ static int send_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+/* Closes the connection (a FIN, or an RST when input is left unread) and marks it closed. */
+static void close_conn(struct conn *c)
+{
+    close(c->fd);
+    c->fd = -1;
+}
+
 /* Makes the kernel send RST instead of FIN, then closes. */
 static void abort_conn(struct conn *c)
 {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     if (listen_family != AF_UNIX) setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    close(c->fd);
-    c->fd = -1;
+    close_conn(c);
 }
 
 /* Sends FIN, waits (bounded) for the client's close, then closes. */
@@ -366,8 +368,7 @@ static void graceful_close(struct conn *c)
         ssize_t n = recv(c->fd, sink, sizeof sink, 0);
         if (n <= 0 && !(n < 0 && errno == EINTR)) break;
     }
-    close(c->fd);
-    c->fd = -1;
+    close_conn(c);
 }
 
 /* Reads more input into the connection buffer. Returns bytes read, 0 on EOF,
@@ -558,34 +559,20 @@ static void serve_http(struct conn *c, bool abort_first)
         }
     }
     if (c->fd >= 0) {
-        close(c->fd);
-        c->fd = -1;
+        close_conn(c);
     }
 }
 
-static void serve_rst_after_request(struct conn *c)
+/* Reads one request, waits --delay-ms, then ends the connection with end (unanswered). */
+static void serve_request_then(struct conn *c, void (*end)(struct conn *c))
 {
     struct request req;
     if (read_request(c, &req, IDLE_TIMEOUT_MS) == 1) {
         counts_add(&req, false);
         sleep_ms(opt.delay_ms);
-        abort_conn(c);
+        end(c);
     } else {
-        close(c->fd);
-        c->fd = -1;
-    }
-}
-
-static void serve_slow_close(struct conn *c)
-{
-    struct request req;
-    if (read_request(c, &req, IDLE_TIMEOUT_MS) == 1) {
-        counts_add(&req, false);
-        sleep_ms(opt.delay_ms);
-        graceful_close(c);
-    } else {
-        close(c->fd);
-        c->fd = -1;
+        close_conn(c);
     }
 }
 
@@ -597,8 +584,7 @@ static void serve_unread_close(struct conn *c)
         counts_add(&req, false);
         sleep_ms(opt.delay_ms); /* let the rest of the request arrive, unread */
     }
-    close(c->fd);
-    c->fd = -1;
+    close_conn(c);
 }
 
 static void serve_rst_mid_response(struct conn *c)
@@ -609,8 +595,7 @@ static void serve_rst_mid_response(struct conn *c)
     struct request req;
 
     if (read_request(c, &req, IDLE_TIMEOUT_MS) != 1) {
-        close(c->fd);
-        c->fd = -1;
+        close_conn(c);
         return;
     }
     counts_add(&req, true);
@@ -631,8 +616,7 @@ static void serve_close_after_response(struct conn *c)
          * either unread at close() or arrives after it; both draw a RST. */
         sleep_ms(opt.delay_ms);
     }
-    close(c->fd);
-    c->fd = -1;
+    close_conn(c);
 }
 
 static void serve_silent(struct conn *c)
@@ -644,8 +628,7 @@ static void serve_silent(struct conn *c)
         n = recv(c->fd, sink, sizeof sink, 0);
         if (n == 0 || (n < 0 && errno != EINTR)) break;
     }
-    close(c->fd);
-    c->fd = -1;
+    close_conn(c);
 }
 
 static void serve_echo(struct conn *c)
@@ -663,21 +646,20 @@ static void serve_echo(struct conn *c)
         }
         free(buf);
     }
-    close(c->fd);
-    c->fd = -1;
+    close_conn(c);
 }
 
 static void serve(struct conn *c)
 {
     switch (opt.mode) {
-    case MODE_RST_AFTER_REQUEST: serve_rst_after_request(c); break;
+    case MODE_RST_AFTER_REQUEST: serve_request_then(c, abort_conn); break;
     case MODE_UNREAD_CLOSE: serve_unread_close(c); break;
     case MODE_RST_MID_RESPONSE: serve_rst_mid_response(c); break;
     case MODE_RST_ON_ACCEPT:
         sleep_ms(opt.delay_ms);
         abort_conn(c);
         break;
-    case MODE_SLOW_CLOSE: serve_slow_close(c); break;
+    case MODE_SLOW_CLOSE: serve_request_then(c, graceful_close); break;
     case MODE_HTTP:
     case MODE_REQUEST_LIMIT:
     case MODE_STALE_KEEPALIVE:
@@ -687,10 +669,7 @@ static void serve(struct conn *c)
     case MODE_CLOSE_AFTER_RESPONSE: serve_close_after_response(c); break;
     case MODE_SILENT: serve_silent(c); break;
     case MODE_ECHO: serve_echo(c); break;
-    case MODE_REFUSE:
-        close(c->fd);
-        c->fd = -1;
-        break;
+    case MODE_REFUSE: close_conn(c); break;
     }
     free(c->buf);
     free(c);
