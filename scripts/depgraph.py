@@ -26,7 +26,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def symbol_graph(build):
     defs, imports = {}, collections.defaultdict(set)
-    objs = sorted(glob.glob(os.path.join(build, "shim", "*.o")))
+    # only the objects of today's sources: a stale object of a removed file is no module
+    objs = sorted(o for o in glob.glob(os.path.join(build, "shim", "*.o"))
+                  if os.path.exists(os.path.join(ROOT, "shim", os.path.basename(o)[:-2] + ".c")))
     if not objs:
         sys.exit("depgraph.py: no objects in %s/shim (run make first)" % build)
     for o in objs:
