@@ -103,6 +103,7 @@
     X("cause", STR, cause, "cause code")                                                           \
     X("n", COUNT, n, "records due for this key in the period")                                     \
     X("records", COUNT, records, "of those, written as records")                                   \
-    X("suppressed", COUNT, suppressed, "left out (rate limit, or counted not recorded), not yet reported")
+    X("suppressed", COUNT, suppressed,                                                             \
+      "left out (rate limit, or counted not recorded), not yet reported")
 
 #endif
