@@ -6,7 +6,7 @@ Two graphs over the modules of shim/ (a module is NAME.c with its NAME.h):
   * symbols: module A depends on B when A's object file imports a symbol that
     B's object file defines (`nm` of BUILD/shim/*.o);
   * includes: A depends on B when A.c or A.h includes "B.h".
-Each must be acyclic: dependencies point down (docs/design.md "Layers").
+Each must be acyclic: dependencies point down (docs/design.md "The shim's layers").
 A header-only module (ring.h, prng.h) counts under its own name; NAME.c
 including its own header is not an edge.
 

@@ -2,8 +2,8 @@
 /* conn_event.h: what happens to a tracked connection, below every module that
  * acts on one (sockets.c, io.c, retry, replay, inject): its addresses, its
  * establishment, whether a failure is worth a record, and the one guarded
- * way to write that record. Nothing here calls upward; see docs/design.md
- * "Layers". Internal functions return 0 or -errno. */
+ * way to write that record. Nothing here calls upward (see
+ * docs/design.md "The shim's layers"). Internal functions return 0 or -errno. */
 #ifndef RSTWATCH_CONN_EVENT_H
 #define RSTWATCH_CONN_EVENT_H
 

@@ -6,7 +6,7 @@
  * only when the call failed with an error worth a record — the record
  * (conn_event.h). Everything else is one table lookup and the real call.
  * errno is saved right after the real call and restored last. See
- * docs/design.md "Layers" and "The fast path".
+ * docs/design.md "The shim's layers".
  *
  * SIGPIPE: writes on tracked sockets go out with MSG_NOSIGNAL so the record
  * can be written before the signal; if the app did not ask for MSG_NOSIGNAL,

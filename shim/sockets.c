@@ -4,7 +4,7 @@
  * fdopen/fclose, the dup/fcntl family, close_range/closefrom, the socket
  * options the shim observes, and poll/epoll readiness. Connections are opened
  * here (and only adopted in io.c) and end here, on the close of their last
- * fd. See docs/design.md "Layers" and "State and its invariants". */
+ * fd. See docs/design.md "The shim's layers" and docs/design.md "State". */
 #include "watch.h"
 
 #include <errno.h>
