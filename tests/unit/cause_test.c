@@ -624,6 +624,7 @@ static void check_table(void)
         [CAUSE_IDLE_CLOSE] = "idle_close",
         [CAUSE_CLIENT_ABORT] = "client_abort",
         [CAUSE_RESPONSE_TIMEOUT] = "response_timeout",
+        [CAUSE_TLS_CLOSE_RACE] = "tls_close_race",
         [CAUSE_UNKNOWN] = "unknown",
     };
     int names_ok = 1;
