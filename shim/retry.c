@@ -166,25 +166,39 @@ static const char *attempt_outcome(int rc)
     return rc == 0 ? "ok" : rc == -EINPROGRESS ? "in_progress" : "failed";
 }
 
+/* After backoff, puts a fresh socket on fd in place of c's failed one and
+ * makes the next connect attempt on it, with its event and "retry" record
+ * (prev: the failure it answers). 0 with the attempt's 0/-errno in *rc, or
+ * -errno when no fresh socket could take fd's place (nothing attempted; the
+ * app's socket is then as the failure left it). */
+static int reconnect(int fd, struct conn *c, int prev, const char *reason, int *rc)
+{
+    struct retry_state *rs = c->retry;
+    sleep_ms(backoff_ms(rs->rule, rs->attempt));
+    rs->attempt++;
+    int nfd = retry_fresh_socket(rs);
+    if (nfd < 0) return nfd;
+    int e = retry_move_onto(nfd, fd, c); /* closes nfd either way */
+    if (e < 0) return e;
+    conn_forget_local(c); /* a new socket, a new local address */
+    *rc = inject_connect_attempt(fd, c, &rs->peer.sa, rs->peer_len);
+    ring_push(&c->ring, OP_RETRY, (int64_t)rs->attempt, 0, clock_now_ns());
+    retry_record(fd, c, OP_CONNECT, prev, (int)rs->attempt, "reconnect", attempt_outcome(*rc),
+                 reason);
+    return 0;
+}
+
 int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t len)
 {
     struct retry_state *rs = c->retry;
-    if (len <= sizeof rs->peer) memcpy(&rs->peer, sa, len), rs->peer_len = len;
+    /* An inet address fits whole; a larger len (sizeof sockaddr_storage) only pads it. */
+    rs->peer_len = len < sizeof rs->peer ? len : (socklen_t)sizeof rs->peer;
+    memcpy(&rs->peer, sa, rs->peer_len);
     int rc = inject_connect_attempt(fd, c, sa, len);
     rs->attempt = 1;
     while (rc < 0 && retryable_connect_errno(-rc) && rs->attempt < rs->rule->attempts) {
         ring_push(&c->ring, OP_CONNECT, -1, -rc, clock_now_ns());
-        int prev = -rc; /* the failure this attempt answers */
-        sleep_ms(backoff_ms(rs->rule, rs->attempt));
-        rs->attempt++;
-        int nfd = retry_fresh_socket(rs);
-        if (nfd < 0) break;
-        if (retry_move_onto(nfd, fd, c) < 0) break;
-        conn_forget_local(c); /* a new socket, a new local address */
-        rc = inject_connect_attempt(fd, c, sa, len);
-        ring_push(&c->ring, OP_RETRY, (int64_t)rs->attempt, 0, clock_now_ns());
-        retry_record(fd, c, OP_CONNECT, prev, (int)rs->attempt, "reconnect", attempt_outcome(rc),
-                     "connect was refused or unreachable");
+        if (reconnect(fd, c, -rc, "connect was refused or unreachable", &rc) < 0) break;
     }
     if (rc == -EINPROGRESS && rs->attempt < rs->rule->attempts) pending_add(fd, c);
     return rc;
@@ -215,19 +229,11 @@ static int check_pending(int fd, struct conn *c)
         return 0;
     }
     ring_push(&c->ring, OP_SOCKOPT_ERROR, -1, so_error, clock_now_ns());
-    sleep_ms(backoff_ms(rs->rule, rs->attempt));
-    rs->attempt++;
-    int nfd = retry_fresh_socket(rs);
-    if (nfd < 0 || retry_move_onto(nfd, fd, c) < 0) {
-        if (nfd >= 0) real_close(nfd);
+    int rc;
+    if (reconnect(fd, c, so_error, "non-blocking connect was refused or unreachable", &rc) < 0) {
         pending_remove(c);
         return 0;
     }
-    conn_forget_local(c);
-    int rc = inject_connect_attempt(fd, c, &rs->peer.sa, rs->peer_len);
-    ring_push(&c->ring, OP_RETRY, (int64_t)rs->attempt, 0, clock_now_ns());
-    retry_record(fd, c, OP_CONNECT, so_error, (int)rs->attempt, "reconnect", attempt_outcome(rc),
-                 "non-blocking connect was refused or unreachable");
     if (rc != -EINPROGRESS || rs->attempt >= rs->rule->attempts) pending_remove(c);
     return rc == -EINPROGRESS; /* still connecting: the app keeps waiting */
 }
