@@ -111,7 +111,7 @@ $(BUILD)/helpers/%: tests/helpers/%.c $(wildcard tests/helpers/*.h) | $(BUILD)/h
 	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lpthread
 
 # Unit tests link the shim's objects directly (hidden symbols are visible to a static link).
-$(BUILD)/unit/%: tests/unit/%.c tests/unit/tap.h $(SHIM_OBJ) | $(BUILD)/unit
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/tap.h tests/unit/conn_fixture.h $(SHIM_OBJ) | $(BUILD)/unit
 	@echo "  CC      $<"
 	@$(CC) $(ALL_CFLAGS) -Ishim $(ALL_LDFLAGS) -o $@ $< \
 	    $(filter-out $(BUILD)/shim/hooks.o,$(SHIM_OBJ)) -ldl -lpthread -ljansson

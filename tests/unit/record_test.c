@@ -23,33 +23,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conn_fixture.h"
 #include "tap.h"
 
 #include "record.h"
 #include "recfmt.h"
 #include "sink.h"
 
-#define MS(x) ((uint64_t)((x)*1000000.0 + 0.5))
-static const uint64_t T0 = 5000000000000ull; /* an arbitrary CLOCK_MONOTONIC origin */
-
 /* ---- synthetic connections ---------------------------------------------------- */
-
-static struct conn *conn_new(unsigned slots)
-{
-    struct conn *c = calloc(1, sizeof *c + slots * sizeof(struct event));
-    if (!c) abort();
-    c->ring.mask = slots - 1;
-    c->t_create = c->t_last = T0;
-    return c;
-}
-
-static void set_in(union sockaddr_any *a, const char *ip, unsigned port)
-{
-    memset(a, 0, sizeof *a);
-    a->in.sin_family = AF_INET;
-    inet_pton(AF_INET, ip, &a->in.sin_addr);
-    a->in.sin_port = htons((uint16_t)port);
-}
 
 static void set_in6(union sockaddr_any *a, const char *ip, unsigned port)
 {

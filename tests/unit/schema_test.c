@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn_fixture.h"
 #include "tap.h"
 
 #include "options.h"
@@ -131,26 +132,6 @@ static int check_line(const char *line, char *why, size_t whylen)
 
 /* ---- one record of every kind, through the real writer ----------------------------------------
  */
-
-static const uint64_t T0 = 5000000000000ull; /* an arbitrary CLOCK_MONOTONIC origin */
-#define MS(x) ((uint64_t)((x)*1000000.0 + 0.5))
-
-static struct conn *conn_new(unsigned slots)
-{
-    struct conn *c = calloc(1, sizeof *c + slots * sizeof(struct event));
-    if (!c) abort();
-    c->ring.mask = slots - 1;
-    c->t_create = c->t_last = T0;
-    return c;
-}
-
-static void set_in(union sockaddr_any *a, const char *ip, unsigned port)
-{
-    memset(a, 0, sizeof *a);
-    a->in.sin_family = AF_INET;
-    inet_pton(AF_INET, ip, &a->in.sin_addr);
-    a->in.sin_port = htons((uint16_t)port);
-}
 
 /* A client that sent a request (merged sends) and met a reset, with a snapshot. */
 static struct conn *client_conn(unsigned peer_port)
