@@ -29,7 +29,7 @@ int conn_record_all(void)
     return record_mode == RECORD_ALL;
 }
 
-int conn_worth_a_record(int err)
+int conn_worth_a_record_slow(int err)
 {
     if (cause_is_reset_errno(err)) return 1;
     if (record_mode == RECORD_RESETS) return 0;

@@ -7,6 +7,7 @@
 #ifndef RSTWATCH_CONN_EVENT_H
 #define RSTWATCH_CONN_EVENT_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -53,8 +54,16 @@ void conn_socket_replaced(int fd, struct conn *c);
 /* c's socket changed: later records learn its local address again. */
 void conn_forget_local(struct conn *c);
 
-/* 1 if a call failing with err deserves a record under RSTWATCH_RECORD. */
-int conn_worth_a_record(int err);
+/* conn_worth_a_record() for the errors that are not EAGAIN or EINTR. */
+int conn_worth_a_record_slow(int err);
+
+/* 1 if a call failing with err deserves a record under RSTWATCH_RECORD.
+ * EAGAIN and EINTR never do, in any mode: a non-blocking reader meets them
+ * all the time, so they are settled here, without a call. */
+static inline int conn_worth_a_record(int err)
+{
+    return err != EAGAIN && err != EINTR && conn_worth_a_record_slow(err);
+}
 
 /* 1 if fd is still the socket of connection c (fdident.h). If not, the fd
  * was closed behind our back: c is forgotten there and 0 returned; the caller

@@ -60,7 +60,7 @@ static void sniff_slow(struct conn *c, int out, const struct iovec *iov, size_t 
  * then. The I/O paths reach it from their one rare-case branch (c->slow). */
 #define SNIFF(c, out, iov, iovcnt, r)                                                              \
     do {                                                                                           \
-        if ((c)->sniff.proto < PROTO_SETTLED) {                                                    \
+        if ((c)->sniff.proto < PROTO_SETTLED && (r) > 0) { /* only bytes say anything */           \
             sniff_slow((c), (out), (iov), (size_t)(iovcnt), (r));                                  \
             conn_slow_update(c);                                                                   \
         }                                                                                          \
