@@ -34,6 +34,22 @@ static int header_is(const char *h, size_t n, const char *name, const char **val
     return 1;
 }
 
+/* Is h[0..n) a field line, "name:" with a token for name (RFC 9112 5.1: no
+ * whitespace before the colon, which a server must reject)? */
+static int field_line_ok(const char *h, size_t n)
+{
+    static const char tchar_punct[] = "!#$%&'*+-.^_`|~";
+    size_t i = 0;
+    while (i < n && h[i] != ':') {
+        unsigned char ch = (unsigned char)h[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              (ch && strchr(tchar_punct, ch))))
+            return 0;
+        i++;
+    }
+    return i > 0 && i < n;
+}
+
 /* Parses a decimal Content-Length value; -1 if malformed or absurd. */
 static long long parse_length(const char *v, size_t n)
 {
@@ -112,13 +128,18 @@ const char *http_req_single(const char *req, size_t len)
     if (!eoh) return "the request headers are incomplete";
     size_t body = (size_t)(eoh - req) + 4;
     long long clen = -2; /* -2: none seen */
-    int chunked = 0;
+    int chunked = 0, hosts = 0;
     for (const char *h = eol + 2; h < eoh + 2;) {
         const char *next = memmem(h, (size_t)(eoh + 2 - h), "\r\n", 2);
         if (!next) break;
         size_t n = (size_t)(next - h);
         const char *v;
         size_t vlen;
+        /* A message a server must reject with 400 is not replayed either: no
+         * parser's reading of it can be relied on (RFC 9112 3.2, 5.1). */
+        if (!field_line_ok(h, n)) return "a request header line is malformed";
+        if (header_is(h, n, "Host", &v, &vlen) && ++hosts > 1)
+            return "the request has more than one Host header";
         if (header_is(h, n, "Content-Length", &v, &vlen)) {
             long long x = parse_length(v, vlen);
             if (x < 0 || (clen >= 0 && x != clen)) return "the request's Content-Length is unclear";
