@@ -212,6 +212,7 @@ void watch_untracked_failed(int fd, unsigned op)
             if (ORPHANED(c, id0)) goto out_done;                                                   \
             if (c->retry && err != EFAULT) /* EFAULT: bad app memory */                            \
                 r = retry_after_out(fd, c, op, (iov), (iovcnt), r, &err);                          \
+            if (ORPHANED(c, id0)) goto out_done; /* ended while retry asked the fd */              \
             SNIFF(c, 1, (iov), (iovcnt), r);                                                       \
         }                                                                                          \
         io_end(fd, c, op, 1, r, err, t0);                                                          \
@@ -294,6 +295,7 @@ ssize_t watch_write(int fd, struct conn *c, const void *b, size_t n)
         if (c->retry) {
             struct iovec one = {(void *)b, n};
             r = retry_after_out(fd, c, OP_WRITE, &one, 1, r, &err);
+            if (ORPHANED(c, id0)) goto done; /* ended while retry asked the fd */
         }
         SNIFF(c, 1, (&(struct iovec){(void *)b, n}), 1, r);
     }
@@ -317,8 +319,8 @@ ssize_t watch_writev(int fd, struct conn *c, const struct iovec *v, int n)
         conn_table_forget_if(fd, c);
         return real_writev(fd, v, n);
     }
-    if (!ORPHANED(c, id0)) {
-        if (c->retry) r = retry_after_out(fd, c, OP_WRITEV, v, n, r, &err);
+    if (!ORPHANED(c, id0) && c->retry) r = retry_after_out(fd, c, OP_WRITEV, v, n, r, &err);
+    if (!ORPHANED(c, id0)) { /* also when retry found the fd closed behind our back */
         SNIFF(c, 1, v, n, r);
         io_end(fd, c, OP_WRITEV, 1, r, err, t0);
     }

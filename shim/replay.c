@@ -212,6 +212,14 @@ static int replay_request(int fd, struct conn *c, unsigned op, int cause_err, co
     return e;
 }
 
+/* A step that asks fd's identity (conn_at: a replay, a record) may have found
+ * it closed behind our back and ended c there, detaching its retry state:
+ * then neither c nor rs may be touched again. */
+static int detached(const struct conn *c, const struct retry_state *rs)
+{
+    return c->retry != rs;
+}
+
 /* A write that failed and reaches the app as an error: it still began a
  * request (the exchange count moves on), its bytes never left, and the app
  * now knows the connection failed, so nothing buffered here is replayed. */
@@ -271,6 +279,7 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
         return (ssize_t)total;
     }
     if (why) retry_record(fd, c, op, *err, 0, "none", "refused", why);
+    if (detached(c, rs)) return r;
     return write_failed(c, rs, r, *err);
 }
 
@@ -291,11 +300,11 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
     const char *why = replay_refusal(fd, c, rs);
     if (why) {
         retry_record(fd, c, op, cause_err, 0, "none", "refused", why);
-        return handed_to_app(rs, r, *err);
+        return detached(c, rs) ? r : handed_to_app(rs, r, *err);
     }
     if (replay_request(fd, c, op, cause_err,
                        reset ? "reset before any response byte"
                              : "EOF on a reused connection before any response byte"))
-        return handed_to_app(rs, r, *err);
+        return detached(c, rs) ? r : handed_to_app(rs, r, *err);
     return RETRY_REISSUE;
 }

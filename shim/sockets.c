@@ -175,9 +175,10 @@ int watch_connect(int fd, const struct sockaddr *sa, socklen_t len)
         return real_connect(fd, sa, len);
     }
     /* each attempt may be injected (inject.h) */
+    uint64_t id0 = c->id;
     int rc = retry_wants_connect(c) ? retry_connect(fd, c, sa, len)
                                     : inject_connect_attempt(fd, c, sa, len);
-    connect_outcome(fd, c, rc);
+    if (c->id == id0) connect_outcome(fd, c, rc); /* else a retry found fd closed behind us */
     errno = rc < 0 ? -rc : saved;
     return rc < 0 ? -1 : 0;
 }

@@ -107,7 +107,7 @@ def spawn(mode_env, first, count, workdir, tag, skip):
             env["LD_PRELOAD"] = (san + ":" if san else "") + LIB
             env["RSTWATCH_LOG"] = "fd:102"
         client = subprocess.Popen([EXE, "client", str(first), str(count)], pass_fds=[100, 101, 102],
-                                  env=env, cwd="/tmp", stderr=subprocess.PIPE)
+                                  env=env, cwd="/tmp", stderr=None if os.environ.get("FUZZDIFF_STDERR") else subprocess.PIPE)
     finally:
         for fd in (100, 101, 102):
             try:
