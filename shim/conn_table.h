@@ -88,6 +88,7 @@ enum {
     CONN_SHUT_WR = 1u << 3,  /* we shut down our side */
     CONN_LINGER0 = 1u << 4,  /* app set SO_LINGER {1,0}: its close aborts */
     CONN_STDIO = 1u << 5,    /* fdopen()ed: stdio moves bytes the shim cannot see */
+    CONN_SHUT_RD = 1u << 6,  /* we shut down our receiving side: reads give EOF, not the peer */
 };
 
 /* c->slow is nonzero while a call on c has work after the real call beyond

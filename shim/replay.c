@@ -290,7 +290,8 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
     if (rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER || rs->app_saw_failure)
         return handed_to_app(rs, r, *err);
     int reset = r < 0 && (*err == ECONNRESET || *err == EPIPE);
-    int stale_eof = r == 0 && c->exchanges > 1;
+    /* an EOF after the app's own shutdown(SHUT_RD) is its own doing, not the peer's */
+    int stale_eof = r == 0 && c->exchanges > 1 && !(c->flags & CONN_SHUT_RD);
     if (!(reset || stale_eof) || c->exchange_resp > 0 || c->dir != DIR_OUT)
         return handed_to_app(rs, r, *err);
     /* Only a socket gives EOF or a reset: anything else at this fd number

@@ -8,7 +8,7 @@
 # The fixed-seed cases in tests/fuzzdiff/regressions.txt are every divergence
 # the fuzzer has found. `make fuzz-diff` is the long run.
 #
-# FUZZDIFF_COUNT (default 500 seeds per mode) sizes the range; FUZZDIFF_ALLOW
+# FUZZDIFF_COUNT (default 2000 seeds per mode) sizes the range; FUZZDIFF_ALLOW
 # lists defect ids from regressions.txt that are reported but do not fail.
 
 load lib
@@ -22,7 +22,7 @@ setup() {
         echo "fuzzdiff helper missing (make check-helpers)" >&2
         return 1
     }
-    COUNT="${FUZZDIFF_COUNT:-500}"
+    COUNT="${FUZZDIFF_COUNT:-2000}"
     # The sanitized build runs every program several times slower.
     if [ -n "${SAN_RUNTIME:-}" ]; then COUNT=$((COUNT / 5)); fi
 }

@@ -13,7 +13,8 @@ and compares, seed by seed:
 * the shim's records (RSTWATCH_LOG=fd:102) against what the transcript says
   the program saw: one reset-family record per connection that saw a reset,
   an eof record where the response was due (fresh or reused connection, not
-  after the program's own shutdown(SHUT_WR)), a close
+  after the program's own shutdown(SHUT_WR), nor an EOF that follows its
+  own shutdown(SHUT_RD)), a close
   record per connection with RSTWATCH_RECORD=all, nothing else.
 
 Usage:
@@ -491,6 +492,9 @@ def expected_records(shim, mode, tainted):
         cs = conn(ps, lk)
         if name in ("shutdown_wr", "shutdown_rdwr") and r == 0:
             cs["shut_wr"] = True
+        if name in ("shutdown_rd", "shutdown_rdwr") and r == 0:
+            cs["shut_rd"] = True  # reads give EOF from here on: the program's doing, no FIN
+        if name.startswith("shutdown_"):
             continue
         if name == "connect_refused" and e == "ECONNREFUSED":
             expect(ps, lk, "reset", e, fd)
@@ -522,7 +526,7 @@ def expected_records(shim, mode, tainted):
                 cs["resp"] += r
                 cs["dir"] = "in"
             elif r == 0:
-                if not cs.get("fin"):
+                if not cs.get("fin") and not cs.get("shut_rd"):
                     cs["fin"] = True
                     # EOF where a response was due (fresh or reused), not
                     # after the program's own shutdown(SHUT_WR)
