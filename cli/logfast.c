@@ -408,6 +408,7 @@ static int record_member(struct scan *s, const char *key, size_t keylen, void *a
     uint64_t bit = 1ull << (f - fields_record.fields);
     if (c->seen & bit) return GIVE_UP;
     c->seen |= bit;
+    if (s->p < s->end && *s->p == 'n') rec->nulls |= bit; /* null, or a line jansson rejects */
     struct value v = {.t = V_NONE};
     int is_object;
     switch (f->kind) {

@@ -88,7 +88,10 @@ const struct table fields_record = TABLE(record_fields), fields_tcp = TABLE(tcp_
                    fields_cause = TABLE(cause_fields), fields_event = TABLE(event_fields),
                    fields_count = TABLE(count_fields);
 
-_Static_assert(sizeof record_fields / sizeof record_fields[0] <= 64, "seen masks are 64 bits");
+_Static_assert(sizeof record_fields / sizeof record_fields[0] <= 64,
+               "the seen and null masks are 64 bits");
+_Static_assert(sizeof record_fields / sizeof record_fields[0] == LOG_NFIELDS,
+               "log_field indexes the record table");
 
 /* Copies at most dstlen-1 bytes of src without splitting a UTF-8 sequence. */
 static void copy_short(char *dst, size_t dstlen, const char *src, size_t n)
@@ -257,7 +260,7 @@ static int table_equal(const struct table *t, const void *a, const void *b)
 int log_record_equal(const struct log_record *a, const struct log_record *b)
 {
     if (a->type != b->type || a->time_us != b->time_us || strcmp(a->time, b->time) != 0 ||
-        a->tcp.present != b->tcp.present || a->nevents != b->nevents ||
+        a->nulls != b->nulls || a->tcp.present != b->tcp.present || a->nevents != b->nevents ||
         a->events_truncated != b->events_truncated || a->ncounts != b->ncounts ||
         a->counts_truncated != b->counts_truncated)
         return 0;

@@ -60,13 +60,15 @@ static struct value value_of(const json_t *j)
     return v;
 }
 
-/* Stores the plain fields of a table from a jansson object (not an object: all absent). */
-static int jansson_table(const struct table *t, const json_t *obj, void *base)
+/* Stores the plain fields of a table from a jansson object (not an object: all absent); the
+ * fields present as null set their bits in *nulls when nulls is not NULL. */
+static int jansson_table(const struct table *t, const json_t *obj, void *base, uint64_t *nulls)
 {
     if (!json_is_object(obj)) return 0;
     for (size_t i = 0; i < t->n; i++) {
         const json_t *j = json_object_get(obj, t->fields[i].key);
         if (!j) continue;
+        if (nulls && json_is_null(j)) *nulls |= 1ull << i;
         struct value v = value_of(j);
         if (fields_store(&t->fields[i], base, &v)) return -1;
     }
@@ -81,7 +83,7 @@ static int jansson_events(const json_t *arr, struct log_record *rec)
         if (!json_is_object(e)) continue;
         struct log_event ev;
         fields_init(&fields_event, &ev);
-        if (jansson_table(&fields_event, e, &ev)) return -1;
+        if (jansson_table(&fields_event, e, &ev, NULL)) return -1;
         if (!fields_event_usable(&ev)) continue;
         if (rec->nevents == LOG_MAX_EVENTS) {
             rec->events_truncated++;
@@ -107,7 +109,7 @@ static int jansson_counts(const json_t *arr, struct log_record *rec)
         struct log_count *c = fields_grow((void **)&rec->counts, &rec->ncounts, &cap, sizeof *c);
         if (!c) return -1;
         fields_init(&fields_count, c);
-        if (jansson_table(&fields_count, e, c)) return -1;
+        if (jansson_table(&fields_count, e, c, NULL)) return -1;
     }
     return 0;
 }
@@ -168,8 +170,9 @@ static int parse_optional(const json_t *root, struct log_record *rec)
 {
     const json_t *tcp = json_object_get(root, "tcp");
     rec->tcp.present = json_is_object(tcp);
-    if (jansson_table(&fields_record, root, rec) || jansson_table(&fields_tcp, tcp, &rec->tcp) ||
-        jansson_table(&fields_cause, json_object_get(root, "cause"), &rec->cause) ||
+    if (jansson_table(&fields_record, root, rec, &rec->nulls) ||
+        jansson_table(&fields_tcp, tcp, &rec->tcp, NULL) ||
+        jansson_table(&fields_cause, json_object_get(root, "cause"), &rec->cause, NULL) ||
         jansson_events(json_object_get(root, "events"), rec) ||
         jansson_counts(json_object_get(root, "counts"), rec))
         return -1;

@@ -68,11 +68,19 @@ struct log_count {
 
 /*
  * A parsed record. Strings are NUL-free valid UTF-8 and owned by the record, NULL when absent.
- * Doubles are NAN when absent, integers LOG_ABSENT, booleans -1. Event n is >= 1.
+ * Doubles are NAN when absent, integers LOG_ABSENT, booleans -1. Event n is >= 1. A top-level
+ * field written as null is absent too, and its bit in nulls says so, so that it can be re-emitted
+ * as it was written.
  */
 struct log_record {
     RECORD_FIELDS(LOG_MEMBER)
+    uint64_t nulls; /* LOG_NULL(member): the field was present as JSON null ("errno":null) */
 };
+
+/* The index of each top-level field in schema order, for log_record.nulls. */
+#define LOG_FIELD_INDEX(key, kind, member, doc) LOG_FIELD_##member,
+enum log_field { RECORD_FIELDS(LOG_FIELD_INDEX) LOG_NFIELDS };
+#define LOG_NULL(member) (1ull << LOG_FIELD_##member)
 
 /*
  * Parses one log line (len bytes, no trailing newline needed; may contain anything) into *out.

@@ -6,8 +6,8 @@
  *   {"schema":1, "summary":{...counts...}, "groups":[...], "retries":[...],
  *    "injections":[...], "incidents":[records...], "connections":[both ends...]}
  * Records are re-emitted from the parsed struct by expanding the schema table (schema.h), so
- * every field the reader knows is kept, absent fields are omitted, and the output is valid
- * JSON whatever the input looked like.
+ * every field the reader knows is kept (null ones as null), absent fields are omitted, and the
+ * output is valid JSON whatever the input looked like.
  */
 #include "report_json.h"
 
@@ -61,7 +61,10 @@ static json_t *time_json(int64_t us)
 #define J_EMIT_CAUSE(key, kind, m, doc) J_##kind(o, key, cause, m);
 #define J_EMIT_EVENT(key, kind, m, doc) J_##kind(e, key, ev, m);
 #define J_EMIT_COUNT(key, kind, m, doc) J_##kind(e, key, c, m);
-#define J_EMIT_RECORD(key, kind, m, doc) J_##kind(o, key, rec, m);
+/* A top-level field the shim wrote as null ("errno":null, "tcp":null) is re-emitted as null. */
+#define J_EMIT_RECORD(key, kind, m, doc)                                                           \
+    J_##kind(o, key, rec, m);                                                                      \
+    if ((rec->nulls & LOG_NULL(m)) && !json_object_get(o, key)) put(o, key, json_null());
 
 static json_t *tcp_json(const struct log_tcp *tcp)
 {

@@ -132,6 +132,17 @@ now_iso() {
     [ "$(jq -r '.incidents[0].tcp.rtt_us' <<<"$output")" = 41 ]
 }
 
+@test "--json keeps the fields the shim wrote as null, as null (tcp of a refused connect, errno of an eof)" {
+    jq -c '.type = "eof" | .errno = null | .op = "recv" | .cause.code = "idle_reuse"' \
+        "$F/curl_reset.jsonl" >"$T/eof.jsonl"
+    report --json "$F/refused.jsonl" "$T/eof.jsonl"
+    [ "$status" -eq 0 ]
+    [ "$(jq -c '[.incidents[] | [.type, (.tcp | type), (.errno | type), has("tcp"), has("errno")]] | sort' <<<"$output")" = \
+      '[["eof","object","null",true,true],["reset","null","string",true,true]]' ]
+    # Fields that were absent stay absent: no made-up nulls.
+    [ "$(jq -c '[.incidents[] | has("attempt"), has("suppressed")] | unique' <<<"$output")" = '[false]' ]
+}
+
 @test "--since keeps only recent records" {
     sed "s/2026-11-23T05:31:02.123456Z/$(now_iso 60)/" "$F/curl_reset.jsonl" >"$T/recent.jsonl"
     sed "s/2026-11-23T05:31:02.123456Z/$(now_iso 7200)/; s/127.0.0.1:8080/10.9.9.9:80/" "$F/curl_reset.jsonl" >"$T/old.jsonl"
@@ -430,7 +441,7 @@ on_host() {
     want="$(records | jq -c '[paths(scalars)] | sort')"
     got="$(jq -c '.incidents[0] | [paths(scalars)] | sort' <<<"$output")"
     [ "$want" = "$got" ] || { diff <(jq '.[]' <<<"$want") <(jq '.[]' <<<"$got") >&2; false; }
-    [ "$(records | jq -cS 'del(.. | nulls)')" = "$(jq -cS '.incidents[0]' <<<"$output")" ]
+    [ "$(records | jq -cS .)" = "$(jq -cS '.incidents[0]' <<<"$output")" ]
     [ "$(jq -r '.incidents[0].idle_before_ms | type' <<<"$output")" = number ]
     [ "$(jq -r '.incidents[0].tcp.last_data_recv_ms | type' <<<"$output")" = number ]
 }

@@ -238,6 +238,20 @@ int main(int argc, char **argv)
        craft.given_up);
     ok(craft.fast >= 10, "crafted lines with escapes, exponents and nesting mostly stay fast");
 
+    /* A field written as null is absent, and remembered as null by both parsers. */
+    static const char null_line[] = "{\"v\":1,\"type\":\"eof\",\"time\":\"2026-11-23T05:31:02Z\","
+                                    "\"pid\":7,\"errno\":null,\"tcp\":null,\"fd\":3}";
+    struct log_record fast, ref;
+    char nerr[256];
+    int rf = logread_parse_line_fast(null_line, sizeof null_line - 1, &fast);
+    int rr = logread_parse_line_reference(null_line, sizeof null_line - 1, &ref, nerr, sizeof nerr);
+    uint64_t want = LOG_NULL(err) | LOG_NULL(tcp);
+    ok(rf == 0 && rr == 0 && fast.nulls == want && ref.nulls == want && !fast.err &&
+           !fast.tcp.present && fast.fd == 3,
+       "errno:null and tcp:null: absent values, null bits set by both parsers");
+    if (rf == 0) log_record_free(&fast);
+    if (rr == 0) log_record_free(&ref);
+
     struct verdict mut = {0};
     char buf[16384];
     for (size_t i = 0; i < nlines; i++) {
