@@ -8,6 +8,7 @@
 #   make bench           benchmark table (ratios against bare runs)
 #   make SANITIZE=address,undefined test    the same suite under ASan+UBSan
 #   make sanitize-build  the ASan+UBSan build in build-san/ (the sanitizer phase of make test)
+#   make tsan-build      the ThreadSanitizer build in build-tsan/ (the tsan phase of make test)
 #   make fuzz            libFuzzer targets for the log reader and config parser
 #   make format-check    clang-format conformance
 #   make install   [PREFIX=/usr/local] [LIBDIR=$(PREFIX)/lib] [DESTDIR=]
@@ -79,7 +80,7 @@ MAN_OUT := $(MAN_SRC:docs/man/%.scd=$(BUILD)/man/%)
 COMPLETION := completion/rstwatch.bash
 
 .PHONY: all man deps test demo bench fuzz clean format format-check install uninstall \
-        check-helpers deb sanitize-build
+        check-helpers deb sanitize-build tsan-build
 
 all: $(BUILD)/librstwatch.so $(BUILD)/rstwatch
 
@@ -144,6 +145,11 @@ check-helpers: $(HELPERS) $(UNITS)
 sanitize-build:
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined BUILD=build-san all check-helpers
 
+# The same with ThreadSanitizer into build-tsan/: tests/tsan.sh runs the threaded
+# programs against it.
+tsan-build:
+	@$(MAKE) --no-print-directory SANITIZE=thread BUILD=build-tsan all check-helpers
+
 test: deps
 	@$(MAKE) --no-print-directory WERROR=1 all man check-helpers
 	@WERROR=1 BUILD=$(BUILD) SAN_RUNTIME=$(SAN_RUNTIME) tests/run.sh
@@ -191,7 +197,7 @@ DEB_ARCH = $(shell dpkg-architecture -qDEB_HOST_ARCH 2>/dev/null)
 deb:
 	@scripts/install-deps.sh --deb
 	@rm -rf build/deb && mkdir -p build/deb/rstwatch-$(VERSION)
-	@tar --exclude=./build --exclude=./build-san --exclude=./build-fuzz --exclude=./.git \
+	@tar --exclude=./build --exclude=./build-san --exclude=./build-tsan --exclude=./build-fuzz --exclude=./.git \
 	    --exclude=./tests/.tmp -cf - . | tar -xf - -C build/deb/rstwatch-$(VERSION)
 	@cd build/deb/rstwatch-$(VERSION) && dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
 	    { tail -40 ../build.log >&2; exit 1; }
@@ -199,7 +205,7 @@ deb:
 	@echo "rstwatch_$(VERSION)_$(DEB_ARCH).deb (apt install ./rstwatch_$(VERSION)_$(DEB_ARCH).deb)"
 
 clean:
-	rm -rf build build-san build-fuzz rstwatch_*.deb
+	rm -rf build build-san build-tsan build-fuzz rstwatch_*.deb
 
 # Differential fuzzer, long run (tests/fuzzdiff/, tests/helpers/fuzzdiff.c):
 # FUZZDIFF_SEEDS seeds x 4 modes (defaults, RECORD=all, RETRY=connect,

@@ -35,7 +35,9 @@ uint64_t clock_now_slow(void);
 static inline uint64_t clock_now_ns(void)
 {
 #if defined(__x86_64__)
-    if (__builtin_expect(clock_tsc_ready, 1)) {
+    /* Acquire pairs with the calibrating thread's release: the scale it published is read after
+     * the flag, never before (a plain mov on x86; it only keeps the compiler from hoisting). */
+    if (__builtin_expect(__atomic_load_n(&clock_tsc_ready, __ATOMIC_ACQUIRE), 1)) {
         uint64_t d = __rdtsc() - clock_scale.tsc0;
         return clock_scale.ns0 + (uint64_t)(((unsigned __int128)d * clock_scale.mult) >> 32);
     }

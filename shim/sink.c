@@ -63,7 +63,9 @@ static _Atomic int warned_open; /* racing first records: one warning, not one pe
 static _Atomic int warned_rotate;
 static _Atomic int writers;         /* sink_write calls in flight */
 static _Atomic int retired_fd = -1; /* replaced by a reopen; closed when no writer is left */
-static _Atomic int reopening;
+/* 1 while one thread checks for a rotation, and until the first open has published
+ * opened_path: opened_path is written only by the thread that holds this flag. */
+static _Atomic int reopening = 1;
 static char opened_path[512]; /* the path file_fd was opened under */
 
 #define WRITE_STALL_MS 2000 /* total wait for a full non-blocking destination */
@@ -194,11 +196,11 @@ static void make_parents(char *dir)
     mkdir(dir, 0700);
 }
 
-/* Opens the expanded file safely; returns the fd or -1 after one warning. */
-static int open_log_file(void)
+/* Opens the expanded file safely into path (opened_path's size); returns the fd or -1 after
+ * one warning. */
+static int open_log_file(char *path)
 {
-    char path[512];
-    if (sink_expand(tmpl, path, sizeof path) < 0) {
+    if (sink_expand(tmpl, path, sizeof opened_path) < 0) {
         warn_path("log path too long:", tmpl, 0, "; writing records to stderr");
         return -1;
     }
@@ -257,7 +259,6 @@ static int open_log_file(void)
                   " (not a regular file of ours); writing records to stderr");
         return -1;
     }
-    memcpy(opened_path, path, sizeof opened_path);
     return fd;
 }
 
@@ -296,24 +297,23 @@ static int check_rotated(int fd)
     else if (fstat(fd, &ours) == 0)
         moved = now.st_dev != ours.st_dev || now.st_ino != ours.st_ino;
     if (moved) {
-        char old_path[sizeof opened_path];
-        memcpy(old_path, opened_path, sizeof old_path);
+        char new_path[sizeof opened_path];
         /* open_log_file's own warnings say "writing to stderr": not so here */
         int saved_warned = atomic_exchange(&warned_open, 1);
-        int nfd = open_log_file();
+        int nfd = open_log_file(new_path);
         atomic_store(&warned_open, saved_warned);
         if (nfd < 0) {
-            memcpy(opened_path, old_path, sizeof opened_path);
             if (!atomic_exchange(&warned_rotate, 1)) {
                 char msg[480];
                 struct strbuf b;
                 sb_init(&b, msg, sizeof msg);
                 sb_puts(&b, "log file ");
-                sb_puts(&b, old_path);
+                sb_puts(&b, opened_path);
                 sb_puts(&b, " was moved and cannot be reopened; still writing to the moved file");
                 sink_warn(sb_cstr(&b));
             }
         } else {
+            memcpy(opened_path, new_path, sizeof opened_path);
             int old = atomic_exchange(&file_fd, nfd);
             int prev = atomic_exchange(&retired_fd, old);
             if (prev >= 0) real_close(prev); /* two rotations within one write: rare */
@@ -337,7 +337,8 @@ static int sink_fd(void)
     }
     int fd = atomic_load(&file_fd);
     if (fd >= 0) return kind == SINK_FILE ? check_rotated(fd) : fd;
-    fd = kind == SINK_FILE ? open_log_file() : open_socket();
+    char path[sizeof opened_path];
+    fd = kind == SINK_FILE ? open_log_file(path) : open_socket();
     if (fd < 0) {
         atomic_store(&fell_back, 1);
         return 2;
@@ -346,6 +347,11 @@ static int sink_fd(void)
     if (!atomic_compare_exchange_strong(&file_fd, &expected, fd)) {
         real_close(fd); /* another thread won the race; use its fd */
         return expected;
+    }
+    if (kind == SINK_FILE) {
+        /* The winner alone publishes the path, then lets rotation checks begin. */
+        memcpy(opened_path, path, sizeof opened_path);
+        atomic_store(&reopening, 0);
     }
     return fd;
 }
@@ -546,5 +552,5 @@ void sink_atfork_child(void)
     fd = atomic_exchange(&retired_fd, -1);
     if (fd >= 0) real_close(fd);
     atomic_store(&writers, 0);
-    atomic_store(&reopening, 0);
+    atomic_store(&reopening, 1); /* until the child's first open publishes its path */
 }

@@ -199,7 +199,7 @@ fi
 # part of `make test`, so a
 # regression there fails the suite like any test, and each is counted like
 # one. TESTS selects them by name ("valgrind", "cpython", "format", "design-refs",
-# "sanitize", or "extra" for all); SKIP_EXTRA=1 leaves them out (quick local
+# "sanitize", "tsan", or "extra" for all); SKIP_EXTRA=1 leaves them out (quick local
 # runs).
 if [ "${SKIP_EXTRA:-0}" != 1 ] && [ -z "$SAN_RUNTIME" ]; then
     if selected valgrind extra && command -v valgrind >/dev/null 2>&1; then
@@ -243,6 +243,11 @@ if [ "${SKIP_EXTRA:-0}" != 1 ] && [ -z "$SAN_RUNTIME" ]; then
         BUILD="$san_build" SAN_RUNTIME="$san_rt" FILE_TIMEOUT=1200 \
             run_tap_phase "sanitize: cpython" /usr/bin/python3 tests/cpython/differential.py \
             --modules test_socket,test_socketserver,test_selectors --modes default,retry-idempotent
+    fi
+    if selected tsan extra; then
+        # ThreadSanitizer over the threaded programs (build-tsan/, see tests/tsan.sh).
+        run_tap_phase "tsan: build with -fsanitize=thread" make --no-print-directory tsan-build
+        run_tap_phase "tsan: threaded programs" tests/tsan.sh
     fi
 fi
 

@@ -89,7 +89,7 @@ def spawn(mode_env, first, count, workdir, tag, skip):
     tf = open(tr_path, "wb")
     lf = open(log_path, "wb")
     base = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
-    for v in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):  # sanitized builds (make SANITIZE=...)
+    for v in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS"):  # sanitized builds (make SANITIZE=...)
         if v in os.environ:
             base[v] = os.environ[v]
     try:

@@ -323,7 +323,7 @@ static void check_cases(void)
             if ((strchr(warnings[k], '\n') && i != CASE_NEWLINE) ||
                 !strstr(warnings[k], "expected") || !strstr(warnings[k], "using") ||
                 strlen(warnings[k]) > 250)
-                good = 0, snprintf(why, sizeof why, "warning \"%s\"", warnings[k]);
+                good = 0, snprintf(why, sizeof why, "warning \"%.180s\"", warnings[k]);
         }
         int each_once = 1;
         for (size_t k = 0; k < option_count; k++)
