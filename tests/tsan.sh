@@ -19,6 +19,7 @@ set -u
 cd "$(dirname "$0")/.."
 B=build-tsan
 P=${BUILD:-build} # the plain build: its resetd serves the C clients
+[ -x "$P/helpers/resetd" ] || P=$B # run alone after make tsan-build only
 T=$(mktemp -d /tmp/rstwatch-tsan.XXXXXX)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$T"' EXIT
@@ -29,6 +30,8 @@ shim=(env "LD_PRELOAD=$PWD/$B/librstwatch.so")
 # The shim first: its calls to the real functions then go through TSan's
 # interceptors, which must see every open and close of an fd.
 pyshim=(env "LD_PRELOAD=$PWD/$B/librstwatch.so $TSAN_RT")
+PY=/usr/bin/python3 # the system's, not a wrapper script that would run under TSan too
+[ -x "$PY" ] || PY=python3
 
 echo "1..8"
 # TSan maps its shadow memory at fixed addresses; some kernels' mmap
@@ -63,7 +66,8 @@ check() {
     shift 3
     n=$((n + 1))
     rm -f "$T"/tsan.* "$log"*
-    RSTWATCH_LOG="$log" "${prefix[@]}" "$@" >"$T/out" 2>"$T/err" </dev/null
+    # SIGKILL: TSan defers a signal to the program's next intercepted call.
+    RSTWATCH_LOG="$log" timeout -s KILL 300 "${prefix[@]}" "$@" >"$T/out" 2>"$T/err" </dev/null
     local st=$? why=""
     if ls "$T"/tsan.* >/dev/null 2>&1 || [ $st = 66 ]; then
         why="ThreadSanitizer: $(grep -h -m3 '^SUMMARY\|^WARNING' "$T"/tsan.* 2>/dev/null | tr '\n' ' ')"
@@ -104,11 +108,11 @@ check "4 client threads, connect retry against a closed port" 'errors=40' "$L" \
 want_status=0
 
 check "python3: a server thread and 4 client threads, 200 resets" '^resets=200 of 200$' "$L" \
-    "${pyshim[@]}" python3 tests/tsan_threads.py 4 50
+    "${pyshim[@]}" "$PY" tests/tsan_threads.py 4 50
 want_resets=200 # none lost across the renames
 check "python3: every record written while the log is renamed 5 times (the sink reopens)" \
     '^resets=200 of 200$' "$L" \
-    "${pyshim[@]}" RSTWATCH_RATE=off python3 tests/tsan_threads.py 4 50 "$L" 5
+    "${pyshim[@]}" RSTWATCH_RATE=off "$PY" tests/tsan_threads.py 4 50 "$L" 5
 want_resets=
 
 # The differential fuzzer's executor, built with TSan too: fork, signal
@@ -118,7 +122,7 @@ want_resets=
 # first loop.)
 n=$((n + 1))
 rm -f "$T"/tsan.*
-BUILD=$B python3 tests/fuzzdiff/fuzzdiff.py --first 1 --count 500 --skip thread \
+BUILD=$B timeout -s KILL 600 python3 tests/fuzzdiff/fuzzdiff.py --first 1 --count 500 --skip thread \
     --modes defaults,all,connect,idempotent --known >"$T/out" 2>&1
 st=$?
 if [ $st = 0 ] && ! ls "$T"/tsan.* >/dev/null 2>&1 && grep -q ' 0 unexplained' "$T/out"; then
