@@ -123,10 +123,24 @@ int retry_conn_shared(const struct conn *c)
     return c->id < atomic_load_explicit(&shared_below, memory_order_relaxed);
 }
 
+/* The retry state a call on fd notes its effect into, once fd is known to
+ * still be the connection's socket: after an unseen close another file (a
+ * socketpair, a pipe) may hold the number while the connection lives on
+ * through a dup, and what is done to that file must not shape the socket a
+ * reconnect builds (docs/design.md "Never hurt the host", rule 2). One
+ * getsockopt, on calls made a few times per connection, with retry on. */
+static struct retry_state *note_target(int fd)
+{
+    struct conn *c = conn_table_get(fd);
+    if (!conn_is_live(c) || !c->retry || guard_active()) return NULL;
+    return conn_at(fd, c) ? c->retry : NULL;
+}
+
 void retry_note_sockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
-    struct retry_state *rs = retry_state_of(fd);
-    if (!rs || !val || len > OPT_VAL_MAX) return;
+    if (!val || len > OPT_VAL_MAX) return;
+    struct retry_state *rs = note_target(fd);
+    if (!rs) return;
     unsigned i = 0;
     while (i < rs->nopts && !(rs->opts[i].level == level && rs->opts[i].name == name))
         i++;
@@ -138,14 +152,15 @@ void retry_note_sockopt(int fd, int level, int name, const void *val, socklen_t 
 
 void retry_note_fl(int fd, int flags)
 {
-    struct retry_state *rs = retry_state_of(fd);
+    struct retry_state *rs = note_target(fd);
     if (rs) rs->fl = flags, rs->have_fl = 1;
 }
 
 void retry_note_bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
-    struct retry_state *rs = retry_state_of(fd);
-    if (!rs || !sa || len > sizeof rs->bind_addr) return;
+    if (!sa) return;
+    struct retry_state *rs = note_target(fd);
+    if (!rs || len > sizeof rs->bind_addr) return;
     memcpy(&rs->bind_addr, sa, len);
     rs->bind_len = len;
 }
@@ -157,6 +172,9 @@ void retry_note_epoll(int ep, int op, int fd, const struct epoll_event *ev)
     unsigned i = 0;
     while (i < rs->neps && rs->eps[i].ep != ep)
         i++;
+    /* A new registration is checked; an update of a known one needs no
+     * check: the kernel refuses EPOLL_CTL_MOD of a file it never added. */
+    if (i == rs->neps && op != EPOLL_CTL_DEL && note_target(fd) != rs) return;
     if (op == EPOLL_CTL_DEL) {
         if (i < rs->neps) rs->eps[i] = rs->eps[--rs->neps];
         return;

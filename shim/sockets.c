@@ -342,9 +342,15 @@ int watch_shutdown(int fd, int how)
     int r = real_shutdown(fd, how);
     if (!c) return r;
     int err = errno;
-    ring_push(&c->ring, OP_SHUTDOWN, r < 0 ? -1 : how, r < 0 ? err : 0, clock_now_ns());
-    if (r == 0 && how != SHUT_RD) c->flags |= CONN_SHUT_WR;
-    if (r == 0 && how != SHUT_WR) c->flags |= CONN_SHUT_RD;
+    /* What a shutdown marks changes how later calls are judged (a write
+     * after our own SHUT_WR is no network failure, an EOF after SHUT_RD no
+     * FIN), so it must be c's own socket, not a number that another socket
+     * (a socketpair, say) took after an unseen close. Rare: one getsockopt. */
+    if (conn_at(fd, c)) {
+        ring_push(&c->ring, OP_SHUTDOWN, r < 0 ? -1 : how, r < 0 ? err : 0, clock_now_ns());
+        if (r == 0 && how != SHUT_RD) c->flags |= CONN_SHUT_WR;
+        if (r == 0 && how != SHUT_WR) c->flags |= CONN_SHUT_RD;
+    }
     errno = err;
     return r;
 }

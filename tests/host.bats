@@ -188,6 +188,26 @@ response /pay: ConnectionResetError errno=104" "$shim_output"
     [[ "$shim_output" == *"pipe read: b''"* ]]
 }
 
+@test "a shutdown on a socketpair that took the number of an unseen-closed dup does not mute the connection's failure record" {
+    same_case unseen-dup-close-shutdown --answer 1 --fin-after-answer --delay-ms 20
+    [[ "$shim_output" == *"pair reused the number: True"* ]]
+    [[ "$shim_output" == *"request /c: BrokenPipeError errno=32"* ]] || { echo "$shim_output" >&2; false; }
+    assert_equal 1 "$(records | jq -s --arg p "127.0.0.1:$PEER_PORT" \
+        'map(select(.peer == $p and .errno == "EPIPE")) | length')" \
+        "records of the HTTP connection's EPIPE"
+    assert_equal '"idle_reuse"' "$(records | jq -c .cause.code)" "cause (the peer closed the idle keep-alive connection, the program reused it)"
+}
+
+@test "retry on: a socketpair that took the number of an unseen-closed dup is made non-blocking; the replay's socket stays blocking" {
+    start_peer shim --answer 1 --delay-ms 20 --delay-all
+    RSTWATCH_RETRY=idempotent run_shim "$PYTHON" "$CASES" unseen-dup-close-setfl "$PEER_PORT"
+    assert_equal 0 "$shim_status" "exit status (stderr: $shim_stderr)"
+    assert_equal "response /a: b'/a'
+pair reused the number: True
+response /b: b'/b'
+response /c: b'/c'" "$shim_output"
+}
+
 # ---- close while another thread is blocked -----------------------------------------------
 
 @test "close while another thread is blocked in recv: the old reset is not written into the new connection" {

@@ -17,6 +17,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 
 libc = ctypes.CDLL(None, use_errno=True)
 SYS_close = 3
@@ -151,6 +152,46 @@ def case_syscall_close_pipe(port):
 
 def case_fclose_pipe(port):
     unseen_close_then_pipe(port, "fclose")
+
+
+def case_unseen_dup_close_shutdown(port):
+    # A second fd on the socket is closed where the shim cannot see it; a
+    # socketpair takes the number and is shut down. That shutdown is the
+    # pair's, not the HTTP connection's: the connection's EPIPE, writing
+    # after the peer closed, is no "write after our own shutdown" and gets
+    # its record.
+    s = connect(port)
+    s.sendall(req("GET", "/a"))
+    report("response /a", lambda: read_response(s))
+    d = os.dup(s.fileno())
+    libc.syscall(SYS_close, d)
+    a, b = socket.socketpair()
+    pair = a if a.fileno() == d else b
+    print("pair reused the number: %s" % (pair.fileno() == d))
+    pair.shutdown(socket.SHUT_WR)
+    time.sleep(0.3)  # the peer closes 20 ms after its answer
+    report("request /b", lambda: s.sendall(req("GET", "/b")))  # goes out; the peer resets
+    time.sleep(0.1)
+    report("request /c", lambda: s.sendall(req("GET", "/c")))
+
+
+def case_unseen_dup_close_setfl(port):
+    # The same reuse, and the socketpair made non-blocking: that is the
+    # pair's flag, not the connection's. The replay after the reset at /b
+    # builds its socket blocking, like the app's, so the next reads wait.
+    s = connect(port)
+    s.sendall(req("GET", "/a"))
+    report("response /a", lambda: read_response(s))
+    d = os.dup(s.fileno())
+    libc.syscall(SYS_close, d)
+    a, b = socket.socketpair()
+    pair = a if a.fileno() == d else b
+    print("pair reused the number: %s" % (pair.fileno() == d))
+    os.set_blocking(pair.fileno(), False)
+    s.sendall(req("GET", "/b"))
+    report("response /b", lambda: read_response(s))
+    s.sendall(req("GET", "/c"))
+    report("response /c", lambda: read_response(s))
 
 
 def case_nonblocking_replay_stall(port):

@@ -12,7 +12,7 @@ an RST (SO_LINGER 0). Every later connection answers every request
 (keep-alive) with 200 and the request's path as the body, or with
 --stall-later never reads at all. --rst-after-answer: connection 1
 aborts --delay-ms after its --answer'th answer instead of waiting for the
-next request. --body-bytes N pads every answer's body with N dots. --delay-all:
+next request; --fin-after-answer: it closes normally (FIN) then. --body-bytes N pads every answer's body with N dots. --delay-all:
 every answer waits --delay-ms first. The log gets one line per complete request
 received: "<conn> <METHOD> <path> <body bytes>", flushed at once.
 """
@@ -70,6 +70,7 @@ def main():
     ap.add_argument("--delay-all", action="store_true")
     ap.add_argument("--stall-later", action="store_true")
     ap.add_argument("--rst-after-answer", action="store_true")
+    ap.add_argument("--fin-after-answer", action="store_true")
     ap.add_argument("--body-bytes", type=int, default=0)
     ap.add_argument("--unix")
     a = ap.parse_args()
@@ -115,9 +116,10 @@ def main():
             body = req[1].encode() + b"." * a.body_bytes
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
             answered += 1
-            if n == 1 and a.rst_after_answer and answered >= a.answer:
+            if n == 1 and (a.rst_after_answer or a.fin_after_answer) and answered >= a.answer:
                 time.sleep(a.delay_ms / 1000.0)
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                if a.rst_after_answer:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 conn.close()
                 return
 
