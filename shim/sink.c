@@ -24,6 +24,14 @@
  * (a count of writers in flight), so a concurrent record never lands on an fd
  * number the host has reused.
  *
+ * The shim's fd is one of the program's fd numbers: the program may close it
+ * (closefrom(3) in a daemon, close_range, dup2 onto it, a raw close) and get
+ * the number back for a file or connection of its own. So the fd's identity
+ * (st_dev, st_ino) is kept from the open, and before each record, before a
+ * retired fd is closed and in a fork child, the fd is asked again: when it is
+ * another file now, it is the program's and is never written or closed; the
+ * sink opens its destination anew.
+ *
  * journald: the native protocol (KEY=value lines in one datagram, the
  * length-prefixed form for values with a newline; a record too big for a
  * datagram goes in a sealed memfd passed with SCM_RIGHTS). */
@@ -63,6 +71,8 @@ static _Atomic int warned_open; /* racing first records: one warning, not one pe
 static _Atomic int warned_rotate;
 static _Atomic int writers;         /* sink_write calls in flight */
 static _Atomic int retired_fd = -1; /* replaced by a reopen; closed when no writer is left */
+static _Atomic uint64_t file_id;    /* file_identity(file_fd), 0 until published */
+static _Atomic uint64_t retired_id; /* file_identity(retired_fd) */
 /* 1 while one thread checks for a rotation, and until the first open has published
  * opened_path: opened_path is written only by the thread that holds this flag. */
 static _Atomic int reopening = 1;
@@ -277,12 +287,42 @@ static int open_socket(void)
     return fd;
 }
 
+/* Which file an fd is: st_dev and st_ino folded into one word; 0 when the
+ * fd is not open. */
+static uint64_t stat_identity(const struct stat *st)
+{
+    uint64_t id = ((uint64_t)st->st_dev * 0x9e3779b97f4a7c15ull) ^ (uint64_t)st->st_ino;
+    return id ? id : 1;
+}
+
+static uint64_t file_identity(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) < 0 ? 0 : stat_identity(&st);
+}
+
+/* 0 when fd is no longer the file whose identity is id: the program closed
+ * it and maybe reused the number, so the fd is not ours to write or close.
+ * An identity not yet published (id 0, a first open racing) counts as ours. */
+static int still_ours(int fd, uint64_t id)
+{
+    return !id || file_identity(fd) == id;
+}
+
+/* Closes fd if it is still the shim's file id (never a number the program
+ * took back). */
+static void close_if_ours(int fd, uint64_t id)
+{
+    if (fd >= 0 && id && file_identity(fd) == id) real_close(fd);
+}
+
 /* Closes the fd a reopen replaced, once no writer may still hold it. */
 static void close_retired(void)
 {
     if (atomic_load(&retired_fd) < 0 || atomic_load(&writers) != 0) return;
+    uint64_t id = atomic_load(&retired_id);
     int fd = atomic_exchange(&retired_fd, -1);
-    if (fd >= 0) real_close(fd);
+    close_if_ours(fd, id);
 }
 
 /* Log rotation: the path no longer names the open file -> reopen. Returns the
@@ -290,19 +330,30 @@ static void close_retired(void)
 static int check_rotated(int fd)
 {
     if (atomic_exchange(&reopening, 1)) return fd; /* another thread is at it */
-    struct stat now, ours;
-    int moved = 0;
-    if (stat(opened_path, &now) < 0)
+    struct stat now;
+    uint64_t ours = file_identity(fd), want = atomic_load(&file_id);
+    /* The program closed our fd (and maybe took the number back): open anew,
+     * and leave that number alone. */
+    int lost = !ours || (want && ours != want);
+    int moved = lost;
+    if (!lost && stat(opened_path, &now) < 0)
         moved = errno == ENOENT; /* EACCES after a privilege drop: not a rotation */
-    else if (fstat(fd, &ours) == 0)
-        moved = now.st_dev != ours.st_dev || now.st_ino != ours.st_ino;
+    else if (!lost)
+        moved = stat_identity(&now) != ours;
     if (moved) {
         char new_path[sizeof opened_path];
-        /* open_log_file's own warnings say "writing to stderr": not so here */
-        int saved_warned = atomic_exchange(&warned_open, 1);
+        /* open_log_file's own warnings say "writing to stderr": not so after
+         * a rotation (the moved file still takes records), but so when the
+         * fd is lost */
+        int saved_warned = lost ? -1 : atomic_exchange(&warned_open, 1);
         int nfd = open_log_file(new_path);
-        atomic_store(&warned_open, saved_warned);
-        if (nfd < 0) {
+        if (saved_warned >= 0) atomic_store(&warned_open, saved_warned);
+        if (nfd < 0 && lost) {
+            atomic_store(&file_id, 0);
+            atomic_store(&file_fd, -1);
+            atomic_store(&fell_back, 1); /* open_log_file said so */
+            fd = 2;
+        } else if (nfd < 0) {
             if (!atomic_exchange(&warned_rotate, 1)) {
                 char msg[480];
                 struct strbuf b;
@@ -314,9 +365,13 @@ static int check_rotated(int fd)
             }
         } else {
             memcpy(opened_path, new_path, sizeof opened_path);
+            uint64_t old_id = atomic_exchange(&file_id, file_identity(nfd));
             int old = atomic_exchange(&file_fd, nfd);
-            int prev = atomic_exchange(&retired_fd, old);
-            if (prev >= 0) real_close(prev); /* two rotations within one write: rare */
+            if (!lost) { /* a lost fd is the program's now: never closed here */
+                uint64_t prev_id = atomic_exchange(&retired_id, old_id);
+                int prev = atomic_exchange(&retired_fd, old);
+                close_if_ours(prev, prev_id); /* two rotations within one write: rare */
+            }
             fd = nfd;
         }
     }
@@ -336,7 +391,12 @@ static int sink_fd(void)
     case SINK_JOURNAL: break;
     }
     int fd = atomic_load(&file_fd);
-    if (fd >= 0) return kind == SINK_FILE ? check_rotated(fd) : fd;
+    if (fd >= 0 && kind == SINK_FILE) return check_rotated(fd);
+    if (fd >= 0 && still_ours(fd, atomic_load(&file_id))) return fd;
+    if (fd >= 0) { /* the program closed our socket: connect anew, leave its fd alone */
+        int expected = fd;
+        if (atomic_compare_exchange_strong(&file_fd, &expected, -1)) atomic_store(&file_id, 0);
+    }
     char path[sizeof opened_path];
     fd = kind == SINK_FILE ? open_log_file(path) : open_socket();
     if (fd < 0) {
@@ -348,6 +408,7 @@ static int sink_fd(void)
         real_close(fd); /* another thread won the race; use its fd */
         return expected;
     }
+    atomic_store(&file_id, file_identity(fd));
     if (kind == SINK_FILE) {
         /* The winner alone publishes the path, then lets rotation checks begin. */
         memcpy(opened_path, path, sizeof opened_path);
@@ -547,10 +608,10 @@ void sink_before_uid_change(void)
 
 void sink_atfork_child(void)
 {
-    int fd = atomic_exchange(&file_fd, -1);
-    if (fd >= 0) real_close(fd);
-    fd = atomic_exchange(&retired_fd, -1);
-    if (fd >= 0) real_close(fd);
+    uint64_t id = atomic_exchange(&file_id, 0);
+    close_if_ours(atomic_exchange(&file_fd, -1), id);
+    id = atomic_exchange(&retired_id, 0);
+    close_if_ours(atomic_exchange(&retired_fd, -1), id);
     atomic_store(&writers, 0);
     atomic_store(&reopening, 1); /* until the child's first open publishes its path */
 }

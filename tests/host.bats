@@ -208,6 +208,47 @@ response /b: b'/b'
 response /c: b'/c'" "$shim_output"
 }
 
+# ---- the shim's own fd in the program's fd space --------------------------------------
+
+@test "a daemon closes every fd (closerange) and reuses the numbers: the shim's log fd is not closed or written in its place, in the program or a fork child" {
+    start_server rst-after-request
+    run_bare "$PYTHON" "$CASES" closefrom-reuse "$PORT"
+    run_shim "$PYTHON" "$CASES" closefrom-reuse "$PORT"
+    assert_same_as_bare
+    refute_contains "$shim_output" "errno=9" # EBADF: a file of the program's closed by the shim
+    [[ "$shim_output" == *"write f3: 4"* ]] || { echo "$shim_output" >&2; false; }
+    # both resets recorded, the second after the log fd was lost and reopened
+    assert_equal 2 "$(records | jq -s 'map(select(.type == "reset")) | length')" "reset records"
+}
+
+@test "the same with records going to syslog: the next record does not travel down the program's TCP connection that took the number" {
+    start_server echo
+    local echo_port="$PORT"
+    start_server rst-after-request
+    "$PYTHON" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+open(sys.argv[1] + ".ready", "w").close()
+with open(sys.argv[2], "ab") as out:
+    while True:
+        out.write(s.recv(65536) + b"\n")
+        out.flush()' "$T/log.sock" "$T/syslog.out" </dev/null >/dev/null 2>&1 3>&- &
+    SERVER_PIDS+=("$!")
+    local i
+    for ((i = 0; i < 250; i++)); do [ -e "$T/log.sock.ready" ] && break; sleep 0.02; done
+    run_bare "$PYTHON" "$CASES" closefrom-reuse-socket "$PORT,$echo_port"
+    RSTWATCH_LOG="syslog:$T/log.sock" run_shim "$PYTHON" "$CASES" closefrom-reuse-socket "$PORT,$echo_port"
+    assert_same_as_bare
+    assert_equal "reset: ConnectionResetError errno=104
+reset: ConnectionResetError errno=104
+echo 0: b'hello\n'
+echo 1: b'hello\n'
+echo 2: b'hello\n'" "$shim_output"
+    sleep 0.2
+    assert_equal 2 "$(grep -c '"type":"reset"' "$T/syslog.out")" "records received by the syslog socket"
+}
+
 # ---- close while another thread is blocked -----------------------------------------------
 
 @test "close while another thread is blocked in recv: the old reset is not written into the new connection" {

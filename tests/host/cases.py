@@ -194,6 +194,49 @@ def case_unseen_dup_close_setfl(port):
     report("response /c", lambda: read_response(s))
 
 
+def reset_once(port):
+    """A request that a resetd rst-after-request server resets: a record is due."""
+    s = connect(port)
+    s.sendall(req("GET", "/"))
+    report("reset", lambda: s.recv(100))
+    s.close()
+
+
+def case_closefrom_reuse(port):
+    # A daemon's way: close every fd above stderr (the shim's log among
+    # them, opened at the first reset) and open files that take the numbers
+    # back. A fork child and the next record must leave those files alone.
+    reset_once(port)
+    os.closerange(3, 256)
+    d = tempfile.mkdtemp()
+    fds = [os.open(os.path.join(d, "f%d" % i), os.O_CREAT | os.O_WRONLY, 0o600) for i in range(4)]
+    pid = os.fork()
+    if pid == 0:
+        for i, fd in enumerate(fds):
+            report("child write f%d" % i, lambda: os.write(fd, b"child"))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    reset_once(port)
+    for i, fd in enumerate(fds):
+        report("write f%d" % i, lambda: os.write(fd, b"data"))
+    for i, fd in enumerate(fds):
+        report("close f%d" % i, lambda: os.close(fd))
+
+
+def case_closefrom_reuse_socket(ports):
+    # The same with the records going to a socket (syslog): after closerange
+    # the program's own TCP connection takes the number; the next record must
+    # not travel down it. ports: "RESET_PORT,ECHO_PORT".
+    port, echo = (int(p) for p in ports.split(","))
+    reset_once(port)
+    os.closerange(3, 256)
+    conns = [connect(echo) for _ in range(3)]
+    reset_once(port)
+    for i, c in enumerate(conns):
+        c.sendall(b"hello\n")
+        report("echo %d" % i, lambda: c.recv(65536))
+
+
 def case_nonblocking_replay_stall(port):
     # A big idempotent request, a small send buffer (inherited by the
     # replay's socket) and a peer that never reads on the new connection:
@@ -247,4 +290,4 @@ CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 if __name__ == "__main__":
     signal.alarm(30)
     name, arg = sys.argv[1], sys.argv[2]
-    CASES[name.replace("-", "_")](arg if name == "unix-accept" else int(arg))
+    CASES[name.replace("-", "_")](arg if name in ("unix-accept", "closefrom-reuse-socket") else int(arg))
