@@ -8,11 +8,13 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 
 #include "cause.h"
 #include "clock.h"
 #include "fdident.h"
+#include "real.h"
 #include "record.h"
 #include "ring.h"
 #include "tcpinfo.h"
@@ -108,6 +110,15 @@ void conn_forget_local(struct conn *c)
 int conn_counted_instead(const struct conn *c, const struct record_info *ri)
 {
     return record_mode == RECORD_RESETS && record_counted_instead(c, ri);
+}
+
+int conn_peer_fin_there(int fd)
+{
+    int saved = errno;
+    char byte;
+    ssize_t n = real_recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    errno = saved;
+    return n == 0;
 }
 
 int conn_at(int fd, struct conn *c)

@@ -79,8 +79,9 @@ static int tls_silence_after_tickets(const struct conn *c, uint64_t t)
 /* The first EOF read on c (cold: once per connection, kept out of io_end). */
 static __attribute__((noinline)) void peer_fin_read(int fd, struct conn *c, unsigned op, uint64_t t)
 {
-    /* After our own shutdown(SHUT_RD) every read gives 0: no FIN is in that. */
-    if (c->flags & CONN_SHUT_RD) return;
+    /* After our own shutdown(SHUT_RD) every read gives 0: no FIN is in that;
+     * nor in a read of zero bytes. */
+    if ((c->flags & CONN_SHUT_RD) || !conn_peer_fin_there(fd)) return;
     c->flags |= CONN_PEER_FIN;
     int due =
         c->dir == DIR_OUT || conn_tls_alert_before_request(c) || tls_silence_after_tickets(c, t);

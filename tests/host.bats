@@ -208,6 +208,20 @@ response /b: b'/b'
 response /c: b'/c'" "$shim_output"
 }
 
+@test "a read of zero bytes on a keep-alive connection is no EOF: no replay, no record" {
+    RSTWATCH_RETRY=idempotent RSTWATCH_RECORD=errors same_case zero-length-read --answer 3
+    assert_equal "read of 0 bytes: b''
+response /a: b'/a'
+read of 0 bytes: b''
+response /b: b'/b'
+read of 0 bytes: b''
+response /c: b'/c'" "$shim_output"
+    assert_equal "1 GET /a 0
+1 GET /b 0
+1 GET /c 0" "$shim_log" "requests the server received"
+    assert_record_count 0
+}
+
 # ---- the shim's own fd in the program's fd space --------------------------------------
 
 @test "a daemon closes every fd (closerange) and reuses the numbers: the shim's log fd is not closed or written in its place, in the program or a fork child" {

@@ -194,6 +194,16 @@ def case_unseen_dup_close_setfl(port):
     report("response /c", lambda: read_response(s))
 
 
+def case_zero_length_read(port):
+    # read(fd, buf, 0) returns 0 on a healthy connection: it is no EOF, so
+    # no request may be replayed for it and no record written.
+    s = connect(port)
+    for path in ("/a", "/b", "/c"):
+        s.sendall(req("GET", path))
+        report("read of 0 bytes", lambda: os.read(s.fileno(), 0))
+        report("response " + path, lambda: read_response(s))
+
+
 def reset_once(port):
     """A request that a resetd rst-after-request server resets: a record is due."""
     s = connect(port)
