@@ -31,9 +31,20 @@
 #include "retry.h"
 #include "tcpinfo.h"
 
+/* The SIGPIPE the kernel would have sent: to this thread, with the siginfo
+ * of a write to a closed pipe or socket (SI_USER from this process, as a
+ * handler with SA_SIGINFO or sigwaitinfo() sees it), not tgkill's SI_TKILL. */
 static void raise_sigpipe(void)
 {
-    syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), SIGPIPE);
+    pid_t pid = (pid_t)syscall(SYS_getpid), tid = (pid_t)syscall(SYS_gettid);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_signo = SIGPIPE;
+    si.si_code = SI_USER;
+    si.si_pid = pid;
+    si.si_uid = getuid();
+    if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, SIGPIPE, &si) < 0)
+        syscall(SYS_tgkill, pid, tid, SIGPIPE);
 }
 
 /* Request-direction bytes (a client's writes, a server's reads) say what the

@@ -99,7 +99,8 @@ client got b'pong'" "$shim_output"
     done
 }
 
-@test "sendmmsg whose second message meets a dead peer: the same SIGPIPE as bare" {
+# start_closer: a server that closes every connection at once; sets CLOSER_PORT.
+start_closer() {
     "$PYTHON" -c "
 import socket, sys
 ls = socket.socket(); ls.bind(('127.0.0.1', 0)); ls.listen(8)
@@ -110,11 +111,23 @@ while True:
     SERVER_PIDS+=("$!")
     local i
     for ((i = 0; i < 250; i++)); do [ -s "$T/closer.port" ] && break; sleep 0.02; done
-    local port="$(head -1 "$T/closer.port")"
-    run_bare "$HOSTCASES" sendmmsg-sigpipe "$port"
-    run_shim "$HOSTCASES" sendmmsg-sigpipe "$port"
+    CLOSER_PORT="$(head -1 "$T/closer.port")"
+}
+
+@test "sendmmsg whose second message meets a dead peer: the same SIGPIPE as bare" {
+    start_closer
+    run_bare "$HOSTCASES" sendmmsg-sigpipe "$CLOSER_PORT"
+    run_shim "$HOSTCASES" sendmmsg-sigpipe "$CLOSER_PORT"
     assert_same_as_bare
     assert_equal "sendmmsg returned 1 (ok), SIGPIPE seen 1 time(s)" "$shim_output"
+}
+
+@test "a write into a closed connection: the SIGPIPE carries the kernel's siginfo (SI_USER from this process), as bare" {
+    start_closer
+    run_bare "$HOSTCASES" write-sigpipe "$CLOSER_PORT"
+    run_shim "$HOSTCASES" write-sigpipe "$CLOSER_PORT"
+    assert_same_as_bare
+    assert_equal "write returned -1 (Broken pipe), SIGPIPE si_code 0, from this process 1, our uid 1" "$shim_output"
 }
 
 # ---- replay only of exactly one complete request ----------------------------------------

@@ -17,7 +17,11 @@
  *       Connects to a server that closes at once, waits for its FIN, then
  *       sendmmsg()s two messages without MSG_NOSIGNAL: the first goes out,
  *       the second meets the peer's RST. Prints the return value and how
- *       many SIGPIPEs the handler saw (the kernel sends one). */
+ *       many SIGPIPEs the handler saw (the kernel sends one).
+ *   hostcases write-sigpipe PORT
+ *       The same with two write()s: the second fails with EPIPE. Prints the
+ *       siginfo an SA_SIGINFO handler got (the kernel's: SI_USER from this
+ *       process). */
 #include "common.h"
 
 #include <pthread.h>
@@ -149,6 +153,30 @@ static int sendmmsg_sigpipe(int port)
     return 0;
 }
 
+static volatile sig_atomic_t pipe_code = 99, pipe_from_self, pipe_uid_ours;
+
+static void on_sigpipe_info(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig, (void)uc;
+    pipe_code = si->si_code;
+    pipe_from_self = si->si_pid == getpid();
+    pipe_uid_ours = si->si_uid == getuid();
+}
+
+static int write_sigpipe(int port)
+{
+    struct sigaction sa = {.sa_sigaction = on_sigpipe_info, .sa_flags = SA_SIGINFO};
+    sigaction(SIGPIPE, &sa, NULL);
+    int fd = connect_port(port);
+    sleep_ms(200); /* the server has closed: its FIN is in */
+    ssize_t r = write(fd, "first", 5); /* goes out; the peer answers with an RST */
+    sleep_ms(100);
+    r = write(fd, "second", 6);
+    printf("write returned %zd (%s), SIGPIPE si_code %d, from this process %d, our uid %d\n", r,
+           r < 0 ? strerror(errno) : "ok", (int)pipe_code, (int)pipe_from_self, (int)pipe_uid_ours);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -159,6 +187,8 @@ int main(int argc, char **argv)
                              argc >= 5 ? argv[4] : "/second");
     if (argc >= 3 && strcmp(argv[1], "sendmmsg-sigpipe") == 0)
         return sendmmsg_sigpipe((int)parse_count(argv[2], 65535));
+    if (argc >= 3 && strcmp(argv[1], "write-sigpipe") == 0)
+        return write_sigpipe((int)parse_count(argv[2], 65535));
     die(PROG, "usage: hostcases sigalrm-socket MS | blocked-close PORT1 PORT2 [PATH] | "
-              "sendmmsg-sigpipe PORT");
+              "sendmmsg-sigpipe PORT | write-sigpipe PORT");
 }
