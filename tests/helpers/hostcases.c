@@ -168,7 +168,7 @@ static int write_sigpipe(int port)
     struct sigaction sa = {.sa_sigaction = on_sigpipe_info, .sa_flags = SA_SIGINFO};
     sigaction(SIGPIPE, &sa, NULL);
     int fd = connect_port(port);
-    sleep_ms(200); /* the server has closed: its FIN is in */
+    sleep_ms(200);                     /* the server has closed: its FIN is in */
     ssize_t r = write(fd, "first", 5); /* goes out; the peer answers with an RST */
     sleep_ms(100);
     r = write(fd, "second", 6);
