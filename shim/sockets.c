@@ -40,7 +40,10 @@ static void on_last_close(struct conn *c)
                                  .now_ns = clock_now_ns()};
         if (!conn_counted_instead(c, &ri)) record_write(c, &ri);
     }
-    if (conn_record_all() && !atomic_exchange(&c->recorded, 1)) {
+    /* A socket that never connected (retry keeps one from socket() on, for
+     * its recipe; a listener, an unused socket) is no connection to record. */
+    int connected = c->role == ROLE_SERVER || c->peer.sa.sa_family != 0;
+    if (conn_record_all() && connected && !atomic_exchange(&c->recorded, 1)) {
         struct record_info ri = {
             .type = "close", .fd = (int)c->close_fd, .op = OP_CLOSE, .now_ns = clock_now_ns()};
         record_write(c, &ri);

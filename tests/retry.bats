@@ -175,6 +175,26 @@ response 3: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et output wit
     assert_equal 0 "$(count_type retry)" "retry records with RSTWATCH_RETRY=off"
 }
 
+@test "retry on and RECORD=all: a listener and a socket that never connected get no close record, as without retry" {
+    start_server http
+    local prog='
+import socket, sys
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(1)  # a listener
+unused = socket.socket()                                     # never connected
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"); print(c.recv(100)[:15])
+for s in (ls, unused, c): s.close()'
+    local mode
+    for mode in off connect idempotent; do
+        rm -rf "$LOG_DIR"
+        RSTWATCH_RETRY=$mode RSTWATCH_RECORD=all run_shim "$PYTHON" -c "$prog" "$PORT"
+        assert_equal "b'HTTP/1.1 200 OK'" "$shim_output" "output with RSTWATCH_RETRY=$mode"
+        assert_equal "1 127.0.0.1:$PORT" \
+            "$(records | jq -rs 'map(select(.type == "close")) | "\(length) \(.[0].peer)"')" \
+            "close records with RSTWATCH_RETRY=$mode"
+    done
+}
+
 @test "retry records name the connection's local address, the old one for a replay, the new one after it" {
     start_counted stale-keepalive
     # GET 2 is replayed on a new connection, where the POST is then refused
