@@ -489,6 +489,10 @@ void cause_write_hint(struct strbuf *b, size_t rule, const struct cause_input *i
         if (in->proto == PROTO_HTTP) sb_puts(b, ", e.g. nginx keepalive_requests");
         sb_puts(b, ")");
     }
+    if (r->code == CAUSE_RESET_BEFORE_RESPONSE && in->eof && in->proto == PROTO_OTHER)
+        /* Not HTTP: whether that message wanted an answer is unknown here. */
+        sb_puts(b, " (not HTTP: if this program's last message asked the peer to close, as "
+                   "memcached's quit does, this EOF is the expected answer and nothing failed)");
     if (r->code == CAUSE_RESET_BEFORE_RESPONSE && in->exchanges > 0 &&
         in->quiet_ms >= RESPONSE_TIMEOUT_MIN_MS && in->op_class == OPC_IN) {
         sb_puts(b, " (it came ");
