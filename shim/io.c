@@ -31,20 +31,16 @@
 #include "retry.h"
 #include "tcpinfo.h"
 
-/* The SIGPIPE the kernel would have sent: to this thread, with the siginfo
- * of a write to a closed pipe or socket (SI_USER from this process, as a
- * handler with SA_SIGINFO or sigwaitinfo() sees it), not tgkill's SI_TKILL. */
-static void raise_sigpipe(void)
+/* The SIGPIPE the kernel would have sent for the write that failed with
+ * EPIPE on fd (sent with MSG_NOSIGNAL so the record could come first): a
+ * send of zero bytes without MSG_NOSIGNAL fails the same way and makes the
+ * kernel send its own, to this thread, with its own siginfo (SI_USER from
+ * this process, as an SA_SIGINFO handler or sigwaitinfo() sees it). Where it
+ * does not (the fd is something else by now), tgkill. */
+static void raise_sigpipe(int fd)
 {
-    pid_t pid = (pid_t)syscall(SYS_getpid), tid = (pid_t)syscall(SYS_gettid);
-    siginfo_t si;
-    memset(&si, 0, sizeof si);
-    si.si_signo = SIGPIPE;
-    si.si_code = SI_USER;
-    si.si_pid = pid;
-    si.si_uid = getuid();
-    if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, SIGPIPE, &si) < 0)
-        syscall(SYS_tgkill, pid, tid, SIGPIPE);
+    if (real_send(fd, "", 0, 0) < 0 && errno == EPIPE) return;
+    syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), SIGPIPE);
 }
 
 /* Request-direction bytes (a client's writes, a server's reads) say what the
@@ -232,7 +228,7 @@ void watch_untracked_failed(int fd, unsigned op)
         io_end(fd, c, op, 1, r, err, t0);                                                          \
     out_done:                                                                                      \
         if (r < 0) {                                                                               \
-            if (err == EPIPE && !((app_flags)&MSG_NOSIGNAL)) raise_sigpipe();                      \
+            if (err == EPIPE && !((app_flags)&MSG_NOSIGNAL)) raise_sigpipe(fd);                    \
             errno = err;                                                                           \
         }                                                                                          \
         return r;                                                                                  \
@@ -315,7 +311,7 @@ ssize_t watch_write(int fd, struct conn *c, const void *b, size_t n)
     }
     io_end(fd, c, OP_WRITE, 1, r, err, t0);
 done:
-    if (r < 0 && err == EPIPE) raise_sigpipe();
+    if (r < 0 && err == EPIPE) raise_sigpipe(fd);
     errno = err;
     return r;
 }
@@ -338,7 +334,7 @@ ssize_t watch_writev(int fd, struct conn *c, const struct iovec *v, int n)
         SNIFF(c, 1, v, n, r);
         io_end(fd, c, OP_WRITEV, 1, r, err, t0);
     }
-    if (r < 0 && err == EPIPE) raise_sigpipe();
+    if (r < 0 && err == EPIPE) raise_sigpipe(fd);
     errno = err;
     return r;
 }
@@ -394,7 +390,7 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, enum call_variant 
         if (c->retry) retry_out_unbuffered(c, r, err); /* bytes the replay buffer never saw */
         io_end(out, c, OP_SENDFILE, 1, r, err, t0);
     }
-    if (guard_signal && r < 0 && err == EPIPE) raise_sigpipe();
+    if (guard_signal && r < 0 && err == EPIPE) raise_sigpipe(out);
     errno = err;
     return r;
 }
