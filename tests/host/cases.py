@@ -154,12 +154,10 @@ def case_fclose_pipe(port):
     unseen_close_then_pipe(port, "fclose")
 
 
-def case_unseen_dup_close_shutdown(port):
-    # A second fd on the socket is closed where the shim cannot see it; a
-    # socketpair takes the number and is shut down. That shutdown is the
-    # pair's, not the HTTP connection's: the connection's EPIPE, writing
-    # after the peer closed, is no "write after our own shutdown" and gets
-    # its record.
+def pair_on_unseen_closed_dup(port):
+    """A keep-alive connection answered once; a second fd on its socket is
+    closed where the shim cannot see it and a socketpair takes the number.
+    Returns (the connection, the pair's socket on that number)."""
     s = connect(port)
     s.sendall(req("GET", "/a"))
     report("response /a", lambda: read_response(s))
@@ -168,6 +166,14 @@ def case_unseen_dup_close_shutdown(port):
     a, b = socket.socketpair()
     pair = a if a.fileno() == d else b
     print("pair reused the number: %s" % (pair.fileno() == d))
+    return s, pair
+
+
+def case_unseen_dup_close_shutdown(port):
+    # The pair is shut down. That shutdown is the pair's, not the HTTP
+    # connection's: the connection's EPIPE, writing after the peer closed,
+    # is no "write after our own shutdown" and gets its record.
+    s, pair = pair_on_unseen_closed_dup(port)
     pair.shutdown(socket.SHUT_WR)
     time.sleep(0.3)  # the peer closes 20 ms after its answer
     report("request /b", lambda: s.sendall(req("GET", "/b")))  # goes out; the peer resets
@@ -176,17 +182,10 @@ def case_unseen_dup_close_shutdown(port):
 
 
 def case_unseen_dup_close_setfl(port):
-    # The same reuse, and the socketpair made non-blocking: that is the
-    # pair's flag, not the connection's. The replay after the reset at /b
-    # builds its socket blocking, like the app's, so the next reads wait.
-    s = connect(port)
-    s.sendall(req("GET", "/a"))
-    report("response /a", lambda: read_response(s))
-    d = os.dup(s.fileno())
-    libc.syscall(SYS_close, d)
-    a, b = socket.socketpair()
-    pair = a if a.fileno() == d else b
-    print("pair reused the number: %s" % (pair.fileno() == d))
+    # The pair is made non-blocking: that is the pair's flag, not the
+    # connection's. The replay after the reset at /b builds its socket
+    # blocking, like the app's, so the next reads wait.
+    s, pair = pair_on_unseen_closed_dup(port)
     os.set_blocking(pair.fileno(), False)
     s.sendall(req("GET", "/b"))
     report("response /b", lambda: read_response(s))
