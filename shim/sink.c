@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -329,7 +330,16 @@ static void close_retired(void)
  * fd to write to. Called with writers counted. */
 static int check_rotated(int fd)
 {
-    if (atomic_exchange(&reopening, 1)) return fd; /* another thread is at it */
+    if (atomic_exchange(&reopening, 1)) {
+        /* Another thread is at it: keep to our fd while it is ours, else take
+         * the one that thread opens (stderr if it cannot; the wait is bounded,
+         * as this may be a signal handler that interrupted that thread). */
+        if (still_ours(fd, atomic_load(&file_id))) return fd;
+        for (int i = 0; i < 1000 && atomic_load(&reopening); i++)
+            sched_yield();
+        int nfd = atomic_load(&file_fd);
+        return nfd >= 0 && nfd != fd ? nfd : 2;
+    }
     struct stat now;
     uint64_t ours = file_identity(fd), want = atomic_load(&file_id);
     /* The program closed our fd (and maybe took the number back): open anew,
