@@ -299,7 +299,8 @@ alarms=1" "$shim_output"
 @test "a 1 ms timer whose handler runs HTTP exchanges while the main thread makes connections: no deadlock, every reset recorded" {
     run_sigstorm 30
     local resets=$SIGSTORM_RESETS every=$SIGSTORM_EVERY_PORT
-    [ "$resets" -gt 20 ] && [ "$SIGSTORM_HANDLER_OK" -gt 100 ] || { echo "too little happened: $shim_output" >&2; false; }
+    # enough to have raced the handler (a busy CI machine gave 15 resets in 1.5 s, an idle one 1,000+)
+    [ "$resets" -ge 5 ] && [ "$SIGSTORM_HANDLER_OK" -ge 50 ] || { echo "too little happened: $shim_output" >&2; false; }
     assert_record_count "$resets"
     assert_equal true "$(jq_records "all(.[]; .peer == \"127.0.0.1:$every\" and .errno == \"ECONNRESET\")")"
 }

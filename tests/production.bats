@@ -620,7 +620,7 @@ exact_count() {
 @test "rate limit inside signal handlers: a 1 ms timer doing HTTP while the main thread is reset; no deadlock, exact counts" {
     run_sigstorm 60
     local resets=$SIGSTORM_RESETS
-    [ "$resets" -gt 20 ] || { echo "too little happened: $shim_output" >&2; false; }
+    [ "$resets" -ge 5 ] || { echo "too little happened: $shim_output" >&2; false; } # see hardening.bats
     [ "$(jq_records '[.[] | select(.type == "reset")] | length')" -lt "$resets" ] # the limit acted
     assert_equal "$resets" "$(exact_count reset)" "resets counted"
     assert_equal "$resets" "$(summary_total n)" "summary n"
