@@ -314,7 +314,7 @@ static int still_ours(int fd, uint64_t id)
  * took back). */
 static void close_if_ours(int fd, uint64_t id)
 {
-    if (fd >= 0 && id && file_identity(fd) == id) real_close(fd);
+    if (fd >= 0 && id && still_ours(fd, id)) real_close(fd);
 }
 
 /* Closes the fd a reopen replaced, once no writer may still hold it. */
@@ -346,10 +346,12 @@ static int check_rotated(int fd)
      * and leave that number alone. */
     int lost = !ours || (want && ours != want);
     int moved = lost;
-    if (!lost && stat(opened_path, &now) < 0)
-        moved = errno == ENOENT; /* EACCES after a privilege drop: not a rotation */
-    else if (!lost)
-        moved = stat_identity(&now) != ours;
+    if (!lost) {
+        if (stat(opened_path, &now) < 0)
+            moved = errno == ENOENT; /* EACCES after a privilege drop: not a rotation */
+        else
+            moved = stat_identity(&now) != ours;
+    }
     if (moved) {
         char new_path[sizeof opened_path];
         /* open_log_file's own warnings say "writing to stderr": not so after

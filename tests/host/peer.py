@@ -12,8 +12,9 @@ an RST (SO_LINGER 0). Every later connection answers every request
 (keep-alive) with 200 and the request's path as the body, or with
 --stall-later never reads at all. --rst-after-answer: connection 1
 aborts --delay-ms after its --answer'th answer instead of waiting for the
-next request; --fin-after-answer: it closes normally (FIN) then. --body-bytes N pads every answer's body with N dots. --delay-all:
-every answer waits --delay-ms first. The log gets one line per complete request
+next request; --fin-after-answer: it closes normally (FIN) then.
+--body-bytes N pads every answer's body with N dots. --delay-all: every
+answer waits --delay-ms first. The log gets one line per complete request
 received: "<conn> <METHOD> <path> <body bytes>", flushed at once.
 """
 import argparse
