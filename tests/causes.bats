@@ -16,7 +16,7 @@
 # psql), real intermediaries (nginx, HAProxy) and real failure mechanisms
 # (kill -9, idle timeouts with RST and FIN, request limits, slow requests,
 # iptables REJECT and DROP, ss -K, TLS). Every record is also checked against
-# hint_fits.jq: no hint may contradict its own record's fields.
+# tests/hint_fits.jq: no hint may contradict its own record's fields.
 
 load lib
 
@@ -209,35 +209,6 @@ EOF
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
             -keyout "$H/key.pem" -out "$H/cert.pem" -days 2 -subj /CN=localhost >/dev/null 2>&1
     fi
-
-    # hint_fits.jq: true when the record's hint agrees with its own fields
-    # (the numbers it quotes, the role, reset vs EOF, the request number).
-    export HINT_FITS="$H/hint_fits.jq"
-    cat >"$HINT_FITS" <<'EOF'
-def secs: (. // 0 | floor) as $m | "\($m / 1000 | floor).\(($m / 100 | floor) % 10) s";
-def has($s): .cause.hint | contains($s);
-.cause.code as $c
-| [ ($c != "idle_reuse" or (.role == "client" and .reused and has("sat idle \(.idle_before_ms | secs)"))),
-    ($c != "idle_close" or (.role == "client" and .idle_ms >= 1000 and has("idle \(.idle_ms | secs) then")
-                            and has(if .type == "eof" then "then FIN" else "then RST" end))),
-    ($c != "response_timeout" or (.role == "client" and .idle_ms >= 1000
-                            and has("no response \(.idle_ms | secs) after the request")
-                            and has(if .type == "eof" then "then EOF" else "then a reset" end))),
-    ($c != "client_abort" or .role == "server"),
-    (($c != "refused" and $c != "connect_timeout") or (.bytes_out == 0 and .exchanges == 0)),
-    ($c != "reset_mid_stream" or .bytes_in > 0),
-    ($c != "unread_data_close" or .bytes_out > 0),
-    ((has("(EOF)") | not) or .type == "eof"),
-    ((has("peer reset") | not) or .type == "reset"),
-    ((has("TLS handshake") | not) or .exchanges == 0),
-    ((.cause.hint | test("^(FIN|reset) [0-9.]+ s after the last bytes") | not)
-        or has(" \(.idle_ms | secs) after the last bytes")),
-    ((.cause.hint | [match("request ([0-9]+) on a reused").captures[0].string | tonumber] | first) as $n
-        | $n == null or ($n == .exchanges and .reused)),
-    ((.cause.hint | [match("[(]([0-9]+) retransmissions").captures[0].string | tonumber] | first) as $n
-        | $n == null or $n == .tcp.total_retrans)
-  ] | all
-EOF
 }
 
 setup() {
@@ -272,28 +243,6 @@ start_py_server() {
     return 1
 }
 
-# need_netns: a private network namespace with lo up (sets NS), or skip
-# with the exact reason when this host cannot make one.
-need_netns() {
-    command -v ip >/dev/null || skip "iproute2 (ip) is not installed"
-    command -v iptables >/dev/null || skip "iptables is not installed"
-    NS="rwcause$$-$BATS_TEST_NUMBER"
-    local out
-    if ! out="$(ip netns add "$NS" 2>&1)"; then
-        NS=""
-        skip "cannot create a network namespace: $out"
-    fi
-    ip netns exec "$NS" ip link set lo up
-    if ! out="$(ip netns exec "$NS" iptables -L INPUT -n 2>&1)"; then
-        skip "iptables does not work inside a network namespace: $out"
-    fi
-}
-
-# in_ns CMD...: runs CMD inside $NS (same pid: ip netns exec execs).
-in_ns() {
-    ip netns exec "$NS" "$@"
-}
-
 # start_server_in_ns MODE [resetd args...]: start_server, with resetd running
 # inside $NS (call need_netns first).
 start_server_in_ns() {
@@ -303,36 +252,6 @@ start_server_in_ns() {
     chmod +x "$RESETD"
     start_server "$@"
     RESETD="$real"
-}
-
-# assert_cause CODE STEP: exactly one record, of a connection the shim
-# tracked from its start (not one adopted at its failure), whose cause is
-# CODE with a hint that contains the next step STEP.
-assert_cause() {
-    local code="$1" step="$2"
-    if [ -n "${ACCURACY_OUT:-}" ]; then # the README's accuracy table: test, expected, actual
-        printf '%s\t%s\t%s\n' "$BATS_TEST_DESCRIPTION" "$code" \
-            "$(records | jq -r '.cause.code // "-"' | paste -sd, -)" >>"$ACCURACY_OUT"
-    fi
-    assert_record_count 1
-    assert_jq 'any(.events[]; .op == "connect" or .op == "accept")'
-    assert_jq '.cause.code == $c' --arg c "$code"
-    assert_jq '(.cause.hint | type) == "string" and (.cause.hint | length) > 20'
-    assert_jq '.cause.hint | contains($s)' --arg s "$step"
-    assert_hint_fits
-}
-
-# assert_hint_fits: no record's hint contradicts the record's own fields.
-assert_hint_fits() {
-    local bad
-    bad="$(records | jq -c "select(.cause and ($(<"$HINT_FITS") | not))")" || {
-        echo "hint_fits.jq failed" >&2
-        return 1
-    }
-    if [ -n "$bad" ]; then
-        echo "hint contradicts its record: $bad" >&2
-        return 1
-    fi
 }
 
 # expect_cause STATUS CODE STEP: the client under the shim exited with STATUS

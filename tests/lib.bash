@@ -25,6 +25,7 @@ RSTWATCH="$BUILD_DIR/rstwatch"
 RESETD="$BUILD_DIR/helpers/resetd"
 CLIENT="$BUILD_DIR/helpers/client"
 CLIENTS_PY="$RSTWATCH_ROOT/tests/clients.py"
+HINT_FITS="$RSTWATCH_ROOT/tests/hint_fits.jq"
 # Bound for one captured command (seconds); a test must never hang.
 : "${RUN_TIMEOUT:=60}"
 
@@ -420,4 +421,59 @@ need_cli() {
 resolve_python() {
     PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
     export PYTHON
+}
+
+# need_netns: a private network namespace with lo up (sets NS; the caller's
+# teardown deletes it), or skip with the exact reason when this host cannot
+# make one.
+need_netns() {
+    command -v ip >/dev/null || skip "iproute2 (ip) is not installed"
+    command -v iptables >/dev/null || skip "iptables is not installed"
+    NS="${NS_PREFIX:-rwns}$$-$BATS_TEST_NUMBER"
+    local out
+    if ! out="$(ip netns add "$NS" 2>&1)"; then
+        NS=""
+        skip "cannot create a network namespace: $out"
+    fi
+    ip netns exec "$NS" ip link set lo up
+    if ! out="$(ip netns exec "$NS" iptables -L INPUT -n 2>&1)"; then
+        skip "iptables does not work inside a network namespace: $out"
+    fi
+}
+
+# in_ns CMD...: runs CMD inside $NS (same pid: ip netns exec execs).
+in_ns() {
+    ip netns exec "$NS" "$@"
+}
+
+# assert_cause CODE STEP: (the accuracy matrix: causes.bats, accuracy.bats)
+# exactly one record, of a connection the shim
+# tracked from its start (not one adopted at its failure), whose cause is
+# CODE with a hint that contains the next step STEP.
+assert_cause() {
+    local code="$1" step="$2"
+    if [ -n "${ACCURACY_OUT:-}" ]; then # the README's accuracy table: test, expected, actual
+        printf '%s\t%s\t%s\n' "$BATS_TEST_DESCRIPTION" "$code" \
+            "$(records | jq -r '.cause.code // "-"' | paste -sd, -)" >>"$ACCURACY_OUT"
+    fi
+    assert_record_count 1
+    assert_jq 'any(.events[]; .op == "connect" or .op == "accept")'
+    assert_jq '.cause.code == $c' --arg c "$code"
+    assert_jq '(.cause.hint | type) == "string" and (.cause.hint | length) > 20'
+    assert_jq '.cause.hint | contains($s)' --arg s "$step"
+    assert_hint_fits
+}
+
+# assert_hint_fits: no record's hint contradicts the record's own fields
+# (tests/hint_fits.jq).
+assert_hint_fits() {
+    local bad
+    bad="$(records | jq -c "select(.cause and ($(<"$HINT_FITS") | not))")" || {
+        echo "hint_fits.jq failed" >&2
+        return 1
+    }
+    if [ -n "$bad" ]; then
+        echo "hint contradicts its record: $bad" >&2
+        return 1
+    fi
 }
