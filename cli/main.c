@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* main.c: the rstwatch command: dispatch to run / report / export / cat /
  * lib, and the top-level --help (which prints the shim's own options table,
- * so help, man page and README list the same variables) and --version. */
+ * so help, man page and docs/usage.md list the same variables) and --version. */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>

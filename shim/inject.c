@@ -138,7 +138,7 @@ void inject_init(const char *spec)
             char msg[OPT_PATH_MAX + 160];
             snprintf(msg, sizeof msg,
                      "ignoring RSTWATCH_INJECT=%s (expected ACTION:key=value,... with ACTION "
-                     "reset|refuse|delay, see README); injecting nothing",
+                     "reset|refuse|delay, see docs/retry.md); injecting nothing",
                      spec);
             sink_warn(msg);
             nspecs = 0;

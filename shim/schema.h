@@ -5,7 +5,7 @@
  * Each table is an X-macro: RECORD_FIELDS(X) calls X(key, KIND, member, doc) once per field of a
  * record, in the order the shim writes them. key is the JSON name, KIND one of the kinds below
  * (it fixes the JSON type and how a reader stores the value), member the C name of the field,
- * doc one line for people (README's field table and `rstwatch cat --schema` come from it).
+ * doc one line for people (docs/record.md's field table and `rstwatch cat --schema` come from it).
  * Nested objects and arrays have their own tables (tcp, cause, events[], counts[]).
  *
  * Both sides expand the same tables. The shim's writers (shim/record.c for connection records,

@@ -78,17 +78,17 @@ schema_names() {
     "$RSTWATCH" cat --schema | cut -f1 | sort
 }
 
-@test "the README's field table is the schema table, row for row" {
+@test "docs/record.md's field table is the schema table, row for row" {
     run "$RSTWATCH" cat --schema
     [ "$status" = 0 ]
     want="$(printf '%s\n' "$output" | awk -F'\t' '{printf "| `%s` | %s | %s |\n", $1, $2, $3}')"
     got="$(sed -n '/<!-- schema table: rstwatch cat --schema -->/,/<!-- end of schema table -->/p' \
-        "$RSTWATCH_ROOT/README.md" | grep '^| `')"
+        "$RSTWATCH_ROOT/docs/record.md" | grep '^| `')"
     [ -n "$got" ]
     [ "$want" = "$got" ] || { diff <(printf '%s\n' "$want") <(printf '%s\n' "$got") >&2; false; }
     # The older prose table names only fields that exist.
-    for name in $(sed -n '/^| field | meaning |/,/^$/p' "$RSTWATCH_ROOT/README.md" | grep -o '^| `[a-z_]*`' | tr -d '|` '); do
-        schema_names | grep -qx "$name" || { echo "README names unknown field $name" >&2; false; }
+    for name in $(sed -n '/^| field | meaning |/,/^$/p' "$RSTWATCH_ROOT/docs/record.md" | grep -o '^| `[a-z_]*`' | tr -d '|` '); do
+        schema_names | grep -qx "$name" || { echo "docs/record.md names unknown field $name" >&2; false; }
     done
 }
 

@@ -11,7 +11,7 @@
 # case by case; this file proves the rules meet reality: the counters,
 # exchanges, EOF flags and TCP_INFO snapshots the shim really collects.
 #
-# The second half is the accuracy matrix of the README: real clients (curl,
+# The second half is the accuracy matrix of docs/record.md: real clients (curl,
 # python http.client and requests, node http and fetch, wget, redis-cli,
 # psql), real intermediaries (nginx, HAProxy) and real failure mechanisms
 # (kill -9, idle timeouts with RST and FIN, request limits, slow requests,

@@ -48,7 +48,7 @@ fuzzdiff() {
 }
 
 @test "RSTWATCH_RECORD=all: same calls and bytes, and one close record per connection" {
-    # D (documented in README "What cannot be intercepted"): when several
+    # D (documented in docs/limits.md, "What cannot be intercepted"): when several
     # dup'd fds of one socket are closed where no hook sees it, the close
     # record can name another of its fds, or come at the next reuse.
     FUZZDIFF_ALLOW="${FUZZDIFF_ALLOW:-D}" fuzzdiff --modes all --first 0 --count "$COUNT"

@@ -452,7 +452,7 @@ in_ns() {
 # CODE with a hint that contains the next step STEP.
 assert_cause() {
     local code="$1" step="$2"
-    if [ -n "${ACCURACY_OUT:-}" ]; then # the README's accuracy table: test, expected, actual
+    if [ -n "${ACCURACY_OUT:-}" ]; then # docs/record.md's accuracy table: test, expected, actual
         printf '%s\t%s\t%s\n' "$BATS_TEST_DESCRIPTION" "$code" \
             "$(records | jq -r '.cause.code // "-"' | paste -sd, -)" >>"$ACCURACY_OUT"
     fi

@@ -5,7 +5,7 @@
 # lintian, hardening-check, `dpkg -i`, a curl reset recorded by the installed
 # copy, `man rstwatch`, bash completion, `dpkg -r` leaving nothing behind;
 # `make install`/`make uninstall` with DESTDIR; a packager's CFLAGS on the
-# command line; --help, man page and README listing the same options; the
+# command line; --help, man page and docs/usage.md listing the same options; the
 # SPDX line in every source file.
 #
 # The package tests need root (dpkg -i); they skip without it. They leave an
@@ -198,32 +198,32 @@ report" "$output" "completions of 'rstwatch r'"
 vars_in() { grep -oE 'RSTWATCH_[A-Z_]+[A-Z]' | sort -u; }
 flags_in() { grep -oE -- '--[a-z][a-z-]*[a-z]' | sort -u; }
 
-@test "--help, the man page and README list the same options and environment variables" {
+@test "--help, the man page and docs/usage.md list the same options and environment variables" {
     cd "$RSTWATCH_ROOT"
     make --no-print-directory BUILD="$BUILD" man >/dev/null 2>&1
     "$RSTWATCH" --help >"$T/help"
     MANWIDTH=200 man -l "$BUILD_DIR/man/rstwatch.1" 2>/dev/null | col -b >"$T/man"
-    # README: the Usage section up to the record schema.
-    sed -n '/^## Usage/,/^## The record/p' README.md >"$T/readme"
+    # docs/usage.md: the commands, their options and the environment table.
+    cp docs/usage.md "$T/usage"
     # The options table is the truth: every variable appears everywhere.
     local truth
     truth="$(sed -n 's/^    {"\(RSTWATCH_[A-Z_]*\)".*/\1/p' shim/options.c | sort -u)"
     [ -n "$truth" ]
     assert_equal "$(printf '%s\nRSTWATCH_LIB\n' "$truth" | sort -u)" "$(vars_in <"$T/help")" "--help variables"
     assert_equal "$(vars_in <"$T/help")" "$(vars_in <"$T/man")" "man page variables vs --help"
-    assert_equal "$(vars_in <"$T/help")" "$(vars_in <"$T/readme")" "README variables vs --help"
+    assert_equal "$(vars_in <"$T/help")" "$(vars_in <"$T/usage")" "docs/usage.md variables vs --help"
     # run's flags: those --help prints under "run options" ...
     sed -n '/^run options/,/^$/p' "$T/help" | flags_in >"$T/help-flags"
     sed -n '/^RUN OPTIONS/,/^ENVIRONMENT/p' "$T/man" | flags_in >"$T/man-flags"
-    sed -n '/^`rstwatch run` prepends/,/^```/p' "$T/readme" | flags_in >"$T/readme-flags"
+    sed -n '/^`rstwatch run` prepends/,/^```/p' "$T/usage" | flags_in >"$T/usage-flags"
     assert_equal "$(<"$T/help-flags")" "$(<"$T/man-flags")" "man page run flags vs --help"
-    assert_equal "$(<"$T/help-flags")" "$(<"$T/readme-flags")" "README run flags vs --help"
-    # ... and the defaults agree between --help and README's table.
-    local var def readme_def
+    assert_equal "$(<"$T/help-flags")" "$(<"$T/usage-flags")" "docs/usage.md run flags vs --help"
+    # ... and the defaults agree between --help and docs/usage.md's table.
+    local var def doc_def
     for var in $truth; do
         def="$(grep -A1 "^  $var " "$T/help" | sed -n 's/.*; default: //p')"
-        readme_def="$(grep "^| \`$var\` |" README.md | awk -F'|' '{print $(NF-1)}' | tr -d ' `')"
-        assert_equal "$def" "$readme_def" "README default of $var"
+        doc_def="$(grep "^| \`$var\` |" docs/usage.md | awk -F'|' '{print $(NF-1)}' | tr -d ' `')"
+        assert_equal "$def" "$doc_def" "docs/usage.md default of $var"
     done
 }
 
@@ -245,17 +245,17 @@ flags_in() { grep -oE -- '--[a-z][a-z-]*[a-z]' | sort -u; }
         { echo "$output" >&2; false; }
 }
 
-@test "README's Layout section names every file of the tree" {
+@test "docs/layout.md names every file of the tree" {
     command -v git >/dev/null && git -C "$RSTWATCH_ROOT" rev-parse --git-dir >/dev/null 2>&1 ||
         skip "not a git checkout"
     cd "$RSTWATCH_ROOT"
     # "report.c/.h" names report.c and report.h.
-    sed -n '/^## Layout/,/^## /p' README.md | sed -E 's/([A-Za-z0-9_]+)\.c\/\.h/\1.c \1.h/g' >"$T/layout"
+    sed -E 's/([A-Za-z0-9_]+)\.c\/\.h/\1.c \1.h/g' docs/layout.md >"$T/layout"
     local f missing=""
     while IFS= read -r f; do
         grep -qF -- "$(basename "$f")" "$T/layout" || missing+="$f"$'\n'
     done < <(git ls-files | grep -vE '^tests/(fixtures|fuzz/corpus_[a-z]+)/')
-    assert_equal "" "$missing" "files the Layout section does not name"
+    assert_equal "" "$missing" "files docs/layout.md does not name"
 }
 
 @test "install-deps.sh reads Build-Depends, installs packages only, and is a no-op when all are present" {

@@ -6,7 +6,7 @@ Every timing is a paired ratio: in each round the bare run and the preloaded
 runs are done back to back (order rotated round to round), the ratio is taken
 within the round, and the table shows the median ratio and its min–max.
 Instruction counts come from valgrind callgrind (deterministic but for the
-shim's clock calibration, see README.md) and are the primary gate. Two preloads are compared with bare:
+shim's clock calibration, see docs/performance.md) and are the primary gate. Two preloads are compared with bare:
   passthrough  build/bench/libpassthrough.so: forwards the same I/O calls,
                nothing else (the floor any LD_PRELOAD pays)
   rstwatch     build/librstwatch.so, default options, RSTWATCH_LOG in a temp dir
