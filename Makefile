@@ -168,6 +168,12 @@ fuzz:
 	@scripts/install-deps.sh --fuzz
 	@scripts/fuzz.sh
 
+# README's picture of one incident (docs/img/incident.png), from a real recorded reset.
+.PHONY: screenshot
+screenshot: deps
+	@$(MAKE) --no-print-directory all check-helpers >/dev/null
+	@BUILD=$(BUILD) scripts/screenshot.sh
+
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 

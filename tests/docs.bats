@@ -57,3 +57,18 @@ EOF
     [[ "${lines[1]}" == *":7: img/none.png: no such file"* ]] || { echo "$output" >&2; false; }
     [[ "${lines[2]}" == *":8: sub/page.md#no-such-heading: "*"has no heading"* ]] || { echo "$output" >&2; false; }
 }
+
+@test "scripts/screenshot.sh records a real stale keep-alive reset and draws README's picture of it" {
+    need_cli
+    need_preloadable python3
+    [ -x "$RESETD" ] || { echo "$RESETD is missing (run make check-helpers)" >&2; false; }
+    run env BUILD="$BUILD_DIR" scripts/screenshot.sh "$T/shot.png"
+    [ "$status" -eq 0 ] || { echo "$output" >&2; false; }
+    assert_equal "$T/shot.png: 1000x1000, from 2 records" "$output" "screenshot.sh's line"
+    run python3 tests/browser/pngcheck.py "$T/shot.png" 1000 1000 50
+    [ "$status" -eq 0 ] || { echo "$output" >&2; false; }
+    # The picture README shows is one the script made.
+    grep -qF '](docs/img/incident.png)' README.md
+    run python3 tests/browser/pngcheck.py docs/img/incident.png 1000 1000 50
+    [ "$status" -eq 0 ] || { echo "$output" >&2; false; }
+}
