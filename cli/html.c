@@ -15,6 +15,8 @@
  */
 #include "html.h"
 
+#include "events.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,7 +154,47 @@ static void write_groups(FILE *out, const struct incidents *inc)
     }
 }
 
-static void write_summary(FILE *out, const struct incidents *inc, const struct logscan_stats *in)
+/* Events shown in the header before the rest are only counted. */
+#define HTML_MAX_EVENTS 50
+
+/* The restarts and shared timeouts (events.c) as a list. */
+static void write_events(FILE *out, const struct pairs *pairs)
+{
+    struct service_events ev;
+    if (events_find(pairs, &ev) || !ev.n) return;
+    fputs("<ul class=\"events\">\n", out);
+    for (size_t i = 0; i < ev.n && i < HTML_MAX_EVENTS; i++) {
+        const struct service_event *e = &ev.ev[i];
+        char first[40];
+        logread_format_seen(e->first_us, 3, first, sizeof first);
+        fprintf(out, "<li class=\"event %s\"><b>%s, %zu %s</b>: ",
+                e->kind == EVENT_RESTART ? "restart" : "timeout", events_kind_name(e->kind), e->n,
+                e->kind == EVENT_RESTART ? "connections" : "requests");
+        html_put_escaped(out, e->service);
+        if (e->kind == EVENT_RESTART)
+            fprintf(out, ", closed within %.0f ms of each other at %s (%s)",
+                    (double)(e->last_us - e->first_us) / 1000.0, first,
+                    e->server_times ? "the server's records" : "as the clients found them");
+        else
+            fprintf(out, ", each given up %.1f to %.1f s after the request, from %s",
+                    e->elapsed_lo / 1000, e->elapsed_hi / 1000, first);
+        fputs(" <span class=\"meta\">", out);
+        for (size_t k = 0; k < e->ncauses; k++) {
+            fputs(k ? ", " : "", out);
+            html_put_escaped(out, e->causes[k].code);
+            fprintf(out, " ×%zu", e->causes[k].n);
+        }
+        fputs("</span></li>\n", out);
+    }
+    if (ev.n > HTML_MAX_EVENTS)
+        fprintf(out, "<li class=\"meta\">and %zu more (rstwatch report --json lists them)</li>\n",
+                ev.n - HTML_MAX_EVENTS);
+    fputs("</ul>\n", out);
+    events_free(&ev);
+}
+
+static void write_summary(FILE *out, const struct incidents *inc, const struct pairs *pairs,
+                          const struct logscan_stats *in)
 {
     fprintf(out, "<header>\n<h1>rstwatch: %llu incident%s</h1>\n",
             (unsigned long long)inc->incidents, inc->incidents == 1 ? "" : "s");
@@ -169,6 +211,7 @@ static void write_summary(FILE *out, const struct incidents *inc, const struct l
     /* The overview first (incidents over time, top lists), then the groups in detail. */
     html_write_overview(out, inc);
     if (inc->ngroups) write_groups(out, inc);
+    write_events(out, pairs);
     write_tallies(out, "retries", inc->retries, inc->nretries);
     write_tallies(out, "injected faults", inc->injections, inc->ninjections);
     if (inc->clean_closes)
@@ -331,7 +374,7 @@ size_t html_write_page(FILE *out, const struct incidents *inc, const struct pair
     FILE *mem = open_memstream(&head, &head_len);
     if (mem) {
         fputs(page_head, mem);
-        write_summary(mem, inc, in);
+        write_summary(mem, inc, pairs, in);
         fputs("<main>\n", mem);
         if (fclose(mem) != 0) head_len = 0;
     }

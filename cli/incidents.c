@@ -244,6 +244,25 @@ static size_t bucket_find(struct incidents *inc, int64_t minute, size_t group)
 /* ---- records -----------------------------------------------------------------------------------
  */
 
+const char *incidents_seen_errno(const struct log_record *rec)
+{
+    if (rec->err) return rec->err;
+    /* An EOF record carries no errno of its own, but the program may have gone on to a call that
+     * failed (curl's send after the peer's FIN: "Broken pipe"). Results that are not failures
+     * (a non-blocking connect in progress, a would-block read, an interrupted call) are skipped. */
+    static const char *const not_failures[] = {"EINPROGRESS", "EAGAIN", "EWOULDBLOCK", "EINTR",
+                                               "EALREADY"};
+    for (size_t i = rec->nevents; i-- > 0;) {
+        const char *e = rec->events[i].err;
+        if (!e[0]) continue;
+        int failure = 1;
+        for (size_t k = 0; k < sizeof not_failures / sizeof not_failures[0]; k++)
+            if (!strcmp(e, not_failures[k])) failure = 0;
+        if (failure) return e;
+    }
+    return NULL;
+}
+
 static void group_account(struct incidents *inc, const struct log_record *rec)
 {
     char client[256];
@@ -256,7 +275,7 @@ static void group_account(struct incidents *inc, const struct log_record *rec)
     g->records++;
     if (!g->hint) g->hint = dup_or_null(rec->cause.hint);
     value_set_add(&g->progs, rec->prog);
-    value_set_add(&g->errnos, rec->err);
+    value_set_add(&g->errnos, incidents_seen_errno(rec));
 }
 
 static void tally(struct tally *t, size_t *n, const char *action, const char *outcome,

@@ -104,6 +104,12 @@ void incidents_free(struct incidents *inc);
 /* True when the record is an incident (not a retry/inject/summary record or a clean close). */
 int incidents_is_incident(const struct log_record *rec);
 
+/*
+ * The errno the program last saw on the record's connection: the record's own, else the last
+ * failed call in its timeline (a call that went on after an EOF); NULL when none failed.
+ */
+const char *incidents_seen_errno(const struct log_record *rec);
+
 /* Number of distinct hosts named by the records (0 when none carries a host). */
 size_t incidents_hosts(const struct incidents *inc);
 

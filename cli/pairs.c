@@ -100,25 +100,92 @@ static void action_of(const struct log_record *rec, char *buf, size_t len)
         snprintf(buf, len, "%s failed with %s", op, rec->err ? rec->err : "an error");
 }
 
+static int is_send_op(const char *op)
+{
+    return !strncmp(op, "send", 4) || !strncmp(op, "write", 5) || !strncmp(op, "splice", 6) ||
+           !strncmp(op, "copy", 4);
+}
+
+static int is_recv_op(const char *op)
+{
+    return !strncmp(op, "recv", 4) || !strncmp(op, "read", 4);
+}
+
+/* The client's last data call (bytes moved) before at_ms (absolute), or NULL. */
+static const struct log_event *last_data_before(const struct log_record *c, double at_ms)
+{
+    const struct log_event *last = NULL;
+    for (size_t i = 0; i < c->nevents; i++) {
+        const struct log_event *ev = &c->events[i];
+        if (pairs_event_ms(c, ev->t_ms) > at_ms) break;
+        if (ev->has_ret && ev->ret > 0 && (is_send_op(ev->op) || is_recv_op(ev->op))) last = ev;
+    }
+    return last;
+}
+
+/* True when the client sent something after at_ms (absolute). */
+static int sent_after(const struct log_record *c, double at_ms)
+{
+    for (size_t i = 0; i < c->nevents; i++) {
+        const struct log_event *ev = &c->events[i];
+        if (pairs_event_ms(c, ev->t_ms) > at_ms && is_send_op(ev->op)) return 1;
+    }
+    return 0;
+}
+
+/* "1.2 s" or "11 ms". */
+static void fmt_secs(double ms, char *buf, size_t len)
+{
+    if (ms >= 1000)
+        snprintf(buf, len, "%.1f s", ms / 1000);
+    else
+        snprintf(buf, len, "%.0f ms", ms);
+}
+
+/*
+ * The verdict is composed from what the two records show, not picked from templates: who closed
+ * (or failed) first and when, how long after that end's last exchange, what the client had
+ * outstanding at that moment (a request sent and unanswered, or nothing: it had read the last
+ * response), and what the other end did next.
+ */
 static void make_verdict(struct conn_pair *p)
 {
     const struct log_record *c = p->client, *s = p->server;
     const struct log_record *first = s->time_us <= c->time_us ? s : c;
     const struct log_record *second = first == s ? c : s;
-    double base = p->base_ms;
-    double at = ((double)first->time_us / 1000.0 - base) / 1000.0;
+    double base = p->base_ms, first_ms = (double)first->time_us / 1000.0;
+    double at = (first_ms - base) / 1000.0;
     double later = (double)(second->time_us - first->time_us) / 1e6;
-    char a1[160], a2[160], idle[96] = "";
+    char a1[160], a2[160], idle[128] = "", outstanding[160] = "", t[32];
     action_of(first, a1, sizeof a1);
     action_of(second, a2, sizeof a2);
-    if (!isnan(first->idle_ms) && first->idle_ms >= 1000)
-        snprintf(idle, sizeof idle, " after %.1f s idle%s", first->idle_ms / 1000,
-                 first == s && first->type == LOG_CLOSE ? " (its idle or keep-alive timeout)" : "");
-    const char *reused = second == c && c->reused == 1 ? " reused it and" : "";
+    if (!isnan(first->idle_ms)) {
+        fmt_secs(first->idle_ms, t, sizeof t);
+        snprintf(idle, sizeof idle, " after %s idle%s", t,
+                 first == s && first->type == LOG_CLOSE && first->idle_ms >= 1000
+                     ? " (its idle or keep-alive timeout)"
+                     : "");
+    }
+    const struct log_event *last = last_data_before(c, first_ms);
+    if (!last) {
+        snprintf(outstanding, sizeof outstanding, ", before the client had sent anything");
+    } else if (is_send_op(last->op)) {
+        fmt_secs(first_ms - pairs_event_ms(c, last->t_ms), t, sizeof t);
+        snprintf(outstanding, sizeof outstanding,
+                 ", while the client's request (%lld B sent %s before) was unanswered", last->ret,
+                 t);
+    } else {
+        snprintf(outstanding, sizeof outstanding,
+                 ", with nothing outstanding (the client had read the last response)");
+    }
+    const char *reused =
+        second == c && c->reused == 1 && sent_after(c, first_ms) ? " reused it and" : "";
     const char *cause = second->cause.code ? second->cause.code : first->cause.code;
-    snprintf(p->verdict, sizeof p->verdict, "the %s %s at %.1f s%s; the %s%s %s %.1f s later%s%s%s",
-             first == s ? "server" : "client", a1, at, idle, second == s ? "server" : "client",
-             reused, a2, later, cause ? " (" : "", cause ? cause : "", cause ? ")" : "");
+    snprintf(p->verdict, sizeof p->verdict,
+             "the %s %s at %.1f s%s%s; the %s%s %s %.1f s later%s%s%s",
+             first == s ? "server" : "client", a1, at, idle, outstanding,
+             second == s ? "server" : "client", reused, a2, later, cause ? " (" : "",
+             cause ? cause : "", cause ? ")" : "");
 }
 
 struct candidate {

@@ -115,6 +115,7 @@ static void print_text(const struct incidents *inc, const struct pairs *pairs,
 {
     int color = cli_use_color(STDOUT_FILENO);
     report_print_summary(stdout, inc, stats, color);
+    report_print_events(stdout, pairs, color);
     for (size_t i = 0; i < pairs->nshown; i++) {
         const struct shown_incident *si = &pairs->shown[i];
         if (si->pair)

@@ -4,12 +4,15 @@
  *
  * The same aggregation as the text report, for scripts and dashboards:
  *   {"schema":1, "summary":{...counts...}, "groups":[...], "retries":[...],
- *    "injections":[...], "incidents":[records...], "connections":[both ends...]}
+ *    "injections":[...], "incidents":[records...], "connections":[both ends...],
+ *    "events":[restarts and shared timeouts...]}
  * Records are re-emitted from the parsed struct by expanding the schema table (schema.h), so
  * every field the reader knows is kept (null ones as null), absent fields are omitted, and the
  * output is valid JSON whatever the input looked like.
  */
 #include "report_json.h"
+
+#include "events.h"
 
 #include <math.h>
 
@@ -189,6 +192,42 @@ static json_t *summary_json(const struct incidents *inc, const struct logscan_st
     return s;
 }
 
+/* The restarts and shared timeouts (events.c), oldest first. */
+static json_t *service_events_json(const struct pairs *pairs)
+{
+    json_t *arr = json_array();
+    struct service_events ev;
+    if (!arr || events_find(pairs, &ev)) return arr;
+    for (size_t i = 0; i < ev.n; i++) {
+        const struct service_event *e = &ev.ev[i];
+        json_t *o = json_object(), *causes = json_object();
+        if (!o || !causes) {
+            json_decref(o), json_decref(causes);
+            break;
+        }
+        put(o, "kind", json_string(e->kind == EVENT_RESTART ? "restart" : "timeout"));
+        put(o, "service", json_string(e->service));
+        put(o, "host", str_or_null(e->host));
+        put(o, e->kind == EVENT_RESTART ? "connections" : "requests",
+            json_integer((json_int_t)e->n));
+        put(o, "first", time_json(e->first_us));
+        put(o, "last", time_json(e->last_us));
+        if (e->kind == EVENT_RESTART) {
+            put(o, "window_ms", json_real((double)(e->last_us - e->first_us) / 1000.0));
+            put(o, "server_side_times", json_boolean(e->server_times));
+        } else {
+            put(o, "elapsed_min_ms", json_real(e->elapsed_lo));
+            put(o, "elapsed_max_ms", json_real(e->elapsed_hi));
+        }
+        for (size_t k = 0; k < e->ncauses; k++)
+            put(causes, e->causes[k].code, json_integer((json_int_t)e->causes[k].n));
+        put(o, "causes", causes);
+        json_array_append_new(arr, o);
+    }
+    events_free(&ev);
+    return arr;
+}
+
 json_t *report_json(const struct incidents *inc, const struct pairs *pairs,
                     const struct logscan_stats *in)
 {
@@ -220,5 +259,6 @@ json_t *report_json(const struct incidents *inc, const struct pairs *pairs,
     put(doc, "injections", tallies_json(inc->injections, inc->ninjections));
     put(doc, "incidents", incidents);
     put(doc, "connections", connections);
+    put(doc, "events", service_events_json(pairs));
     return doc;
 }

@@ -12,6 +12,8 @@
  */
 #include "report_text.h"
 
+#include "events.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,9 +226,15 @@ static void event_text(const struct log_event *ev, char *buf, size_t len)
     } else {
         snprintf(res, sizeof res, "ret %lld", ev->ret);
     }
+    /* A merged event stands for calls spread over span_ms: a stall inside it (a client that
+     * sends for 5 s) must not read as a wait before the next event. */
+    char span[64] = "";
+    if (ev->n > 1 && !isnan(ev->span_ms) && ev->span_ms > 0)
+        snprintf(span, sizeof span, " over %.1f ms (last at %.3f ms)", ev->span_ms,
+                 ev->t_ms + ev->span_ms);
     /* The op column is 14 wide so that results line up, as in the one-end timeline. */
     size_t w = text_width(op);
-    snprintf(buf, len, "%s%*s  %s", op, (int)(w < 14 ? 14 - w : 0), "", res);
+    snprintf(buf, len, "%s%*s  %s%s", op, (int)(w < 14 ? 14 - w : 0), "", res, span);
 }
 
 static void print_event(FILE *out, const struct log_event *ev, int failing, int color)
@@ -366,6 +374,48 @@ void report_print_incident(FILE *out, const struct log_record *rec, size_t index
         report_put_safe(out, rec->cause.hint);
         fprintf(out, "%s\n", paint(color, C_RESET));
     }
+}
+
+void report_print_events(FILE *out, const struct pairs *pairs, int color)
+{
+    struct service_events ev;
+    if (events_find(pairs, &ev) || !ev.n) return;
+    fprintf(out, "\n%sEvents%s (several connections of one service, one cause):\n",
+            paint(color, C_BOLD), paint(color, C_RESET));
+    for (size_t i = 0; i < ev.n; i++) {
+        const struct service_event *e = &ev.ev[i];
+        char first[64], last[64];
+        logread_format_seen(e->first_us, 0, first, sizeof first);
+        logread_format_seen(e->last_us, 0, last, sizeof last);
+        fprintf(out, "  %s%s, %zu %s%s: ", paint(color, C_YELLOW), events_kind_name(e->kind), e->n,
+                e->kind == EVENT_RESTART ? "connections" : "requests", paint(color, C_RESET));
+        report_put_safe(out, e->service);
+        if (e->host) {
+            fputs(" on ", out);
+            report_put_safe(out, e->host);
+        }
+        double window = (double)(e->last_us - e->first_us) / 1000.0;
+        if (e->kind == EVENT_RESTART && e->server_times)
+            fprintf(out, " closed them within %.0f ms of each other at %s (the server's records)",
+                    window, first);
+        else if (e->kind == EVENT_RESTART)
+            fprintf(out, ": the clients found them closed within %.0f ms of each other at %s",
+                    window, first);
+        else if (e->elapsed_hi - e->elapsed_lo < 50)
+            fprintf(out, " gave up on each %.1f s after the request, %s to %s",
+                    e->elapsed_lo / 1000, first, last);
+        else
+            fprintf(out, " gave up on each %.1f to %.1f s after the request, %s to %s",
+                    e->elapsed_lo / 1000, e->elapsed_hi / 1000, first, last);
+        fputs(" (", out);
+        for (size_t k = 0; k < e->ncauses; k++) {
+            fputs(k ? ", " : "", out);
+            report_put_safe(out, e->causes[k].code);
+            fprintf(out, " ×%zu", e->causes[k].n);
+        }
+        fputs(")\n", out);
+    }
+    events_free(&ev);
 }
 
 /* One end's header line in a pair: "client  curl[4242] @host  local → peer  (reset record)". */

@@ -17,6 +17,10 @@
 void report_print_summary(FILE *out, const struct incidents *inc, const struct logscan_stats *in,
                           int color);
 
+/* Prints the events among the incidents (events.c): restarts or reloads of a service, and
+ * requests to one service that failed after the same wait (one timeout). Nothing when none. */
+void report_print_events(FILE *out, const struct pairs *pairs, int color);
+
 /* Prints one incident as a readable timeline; index/total number it ("Incident 2/7"). */
 void report_print_incident(FILE *out, const struct log_record *rec, size_t index, size_t total,
                            int color);

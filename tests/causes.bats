@@ -254,13 +254,6 @@ start_server_in_ns() {
     RESETD="$real"
 }
 
-# expect_cause STATUS CODE STEP: the client under the shim exited with STATUS
-# and its one record passes assert_cause CODE STEP.
-expect_cause() {
-    assert_equal "$1" "$status" "client exit status"
-    assert_cause "$2" "$3"
-}
-
 # The scaffolding of a scenario: a server, then one client under the shim
 # (status/output/stderr as run_shim sets them). SERVER is a resetd mode with
 # its flags ("idle-close --delay-ms 300") or "cause_server.py MODE"; the

@@ -380,3 +380,14 @@ render_cost() {
     export_ --format chrome "$T/eof.jsonl"
     [ "$(jq -r '[.traceEvents[] | select(.ph == "i") | .name] | join(",")' <<<"$output")" = EOF ]
 }
+
+@test "html: a restart of a pool's connections and a shared timeout are listed as events in the header" {
+    export_ --format html -o "$T/r.html" "$F/restart_joined.jsonl" "$F/timeouts.jsonl"
+    [ "$status" -eq 0 ]
+    assert_contains "$(<"$T/r.html")" '<li class="event restart"><b>server restart or reload, 3 connections</b>: 10.0.5.9:3306, closed within 3 ms of each other at 2026-11-24 09:00:10.001 (the server'"'"'s records)'
+    assert_contains "$(<"$T/r.html")" '<li class="event timeout"><b>one timeout, 4 requests</b>: 10.0.6.2:8000, each given up 30.1 to 31.0 s after the request'
+    # The events sit in the header, before the timelines.
+    [ "$(grep -n 'class="events"' "$T/r.html" | cut -d: -f1)" -lt "$(grep -n '</header>' "$T/r.html" | cut -d: -f1)" ]
+    export_ --format html -o "$T/one.html" "$F/curl_reset.jsonl"
+    refute_contains "$(<"$T/one.html")" 'class="events"'
+}

@@ -453,8 +453,9 @@ in_ns() {
 assert_cause() {
     local code="$1" step="$2"
     if [ -n "${ACCURACY_OUT:-}" ]; then # docs/record.md's accuracy table: test, expected, actual
-        printf '%s\t%s\t%s\n' "$BATS_TEST_DESCRIPTION" "$code" \
-            "$(records | jq -r '.cause.code // "-"' | paste -sd, -)" >>"$ACCURACY_OUT"
+        local actual
+        actual="$(records | jq -r '.cause.code // "-"' | paste -sd, -)"
+        printf '%s\t%s\t%s\n' "$BATS_TEST_DESCRIPTION" "$code" "${actual:-no record}" >>"$ACCURACY_OUT"
     fi
     assert_record_count 1
     assert_jq 'any(.events[]; .op == "connect" or .op == "accept")'
@@ -476,4 +477,11 @@ assert_hint_fits() {
         echo "hint contradicts its record: $bad" >&2
         return 1
     fi
+}
+
+# expect_cause STATUS CODE STEP: the client under the shim exited with STATUS
+# and its one record passes assert_cause CODE STEP.
+expect_cause() {
+    assert_equal "$1" "$status" "client exit status"
+    assert_cause "$2" "$3"
 }

@@ -483,3 +483,67 @@ for _ in range(150):
     [ "$(grep -c '✗' <<<"$output")" -eq 1 ]
     [[ "$output" =~ \ \ \ +0\.100\ ms\ +connect\ +-1\ EINPROGRESS ]]
 }
+
+@test "a merged event shows its span: a client that stalls 5 s inside its upload does not read as a slow server" {
+    report "$F/span.jsonl"
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ \ +1\.000\ ms\ +send\ ×12\ +110000\ B\ over\ 5012\.0\ ms\ \(last\ at\ 5013\.000\ ms\) ]]
+    # Without a span (older logs) nothing is invented.
+    jq -c 'del(.events[2].span_ms)' "$F/span.jsonl" >"$T/nospan.jsonl"
+    report "$T/nospan.jsonl"
+    [[ "$output" =~ send\ ×12\ +110000\ B$'\n' ]]
+    refute_contains "$output" " over "
+}
+
+@test "the ERRNO column is the errno the program last saw: EPIPE after an EOF (curl's Broken pipe), not -" {
+    report "$F/span.jsonl"
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ 10\.0\.7\.3:80\ +client\ +request_timeout\ +EPIPE\ +curl ]]
+    run_bare "$RSTWATCH" report --json "$F/span.jsonl"
+    [ "$(jq -c '.groups[0].errnos' <<<"$output")" = '["EPIPE"]' ]
+    # A record's own errno wins; an EINPROGRESS connect or an EAGAIN read is not a failure seen.
+    report "$F/idle_reuse.jsonl"
+    [[ "$output" =~ client\ +idle_reuse\ +EPIPE ]]
+    jq -c '.events = [{"t_ms": 0.1, "op": "connect", "ret": -1, "errno": "EINPROGRESS"},
+                      {"t_ms": 1, "op": "recv", "ret": -1, "errno": "EAGAIN"}, {"t_ms": 9, "op": "recv", "ret": 0}]
+        | .errno = null | .type = "eof"' "$F/curl_reset.jsonl" >"$T/eof.jsonl"
+    report "$T/eof.jsonl"
+    [[ "$output" =~ client\ +reset_before_response\ +-\ +curl ]]
+}
+
+@test "a pool's connections closed by one restart are one event, timed by the server's own close records when joined" {
+    report "$F/restart_joined.jsonl"
+    [ "$status" -eq 0 ]
+    assert_contains "$output" "server restart or reload, 3 connections: 10.0.5.9:3306 closed them within 3 ms of each other at 2026-11-24 09:00:10 (the server's records) (early_close ×3)"
+    run_bare "$RSTWATCH" report --json "$F/restart_joined.jsonl"
+    [ "$(jq -c '.events | map({kind, service, connections, server_side_times, causes})' <<<"$output")" = \
+        '[{"kind":"restart","service":"10.0.5.9:3306","connections":3,"server_side_times":true,"causes":{"early_close":3}}]' ]
+    # The clients alone noticed over 1.9 s: only the two within a second are one event.
+    grep -v mariadbd "$F/restart_joined.jsonl" >"$T/clients.jsonl"
+    report "$T/clients.jsonl"
+    assert_contains "$output" "server restart or reload, 2 connections: 10.0.5.9:3306: the clients found them closed within 700 ms of each other at 2026-11-24 09:00:10"
+    # Connections of two services, or one alone, are no event.
+    sed '0,/10.0.5.9:3306/s//10.0.5.8:3306/' "$T/clients.jsonl" | head -2 >"$T/two.jsonl"
+    report "$T/two.jsonl"
+    refute_contains "$output" "Events"
+}
+
+@test "requests to one service that failed after the same wait are one timeout, whatever cause each record got" {
+    report "$F/timeouts.jsonl"
+    [ "$status" -eq 0 ]
+    assert_contains "$output" "one timeout, 4 requests: 10.0.6.2:8000 gave up on each 30.1 to 31.0 s after the request, 2026-11-24 10:01:00 to 2026-11-24 10:10:00 (response_timeout ×2, reset_before_response ×2)"
+    run_bare "$RSTWATCH" report --json "$F/timeouts.jsonl"
+    [ "$(jq -c '.events | map({kind, requests, elapsed_min_ms, elapsed_max_ms})' <<<"$output")" = \
+        '[{"kind":"timeout","requests":4,"elapsed_min_ms":30100,"elapsed_max_ms":31000}]' ]
+}
+
+@test "the joined verdict is composed from the records: who closed first, after how long, what was outstanding" {
+    report "$F/restart_joined.jsonl"
+    assert_contains "$output" "verdict   the server closed the connection at 8.0 s after 12 ms idle, with nothing outstanding (the client had read the last response); the client reused it and recv got EOF 0.5 s later (early_close)"
+    # The same, with the client's query still unanswered when the server closed.
+    jq -c 'if .role == "client" then del(.events[3, 4]) else . end' \
+        "$F/restart_joined.jsonl" >"$T/outstanding.jsonl"
+    report "$T/outstanding.jsonl"
+    assert_contains "$output" "verdict   the server closed the connection at 8.0 s after 12 ms idle, while the client's request (13 B sent 12 ms before) was unanswered; the client recv got EOF"
+    refute_contains "$output" "reused it"
+}
