@@ -112,15 +112,6 @@ int conn_counted_instead(const struct conn *c, const struct record_info *ri)
     return record_mode == RECORD_RESETS && record_counted_instead(c, ri);
 }
 
-int conn_peer_fin_there(int fd)
-{
-    int saved = errno;
-    char byte;
-    ssize_t n = real_recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    errno = saved;
-    return n == 0;
-}
-
 int conn_at(int fd, struct conn *c)
 {
     if (fdident_same(fd, c->ident)) return 1;

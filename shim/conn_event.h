@@ -65,12 +65,6 @@ static inline int conn_worth_a_record(int err)
     return err != EAGAIN && err != EINTR && conn_worth_a_record_slow(err);
 }
 
-/* 1 if a read that returned 0 on fd met the peer's FIN: a read of zero
- * bytes (read(fd, buf, 0), an empty iovec) returns 0 too, and must not be
- * taken for the peer's close. One non-blocking MSG_PEEK, on the first EOF of
- * a connection only. Preserves errno. */
-int conn_peer_fin_there(int fd);
-
 /* 1 if fd is still the socket of connection c (fdident.h). If not, the fd
  * was closed behind our back: c is forgotten there and 0 returned; the caller
  * must then neither record on c, nor replay, reconnect or dup3 onto fd. */

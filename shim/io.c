@@ -83,12 +83,12 @@ static int tls_silence_after_tickets(const struct conn *c, uint64_t t)
            t - c->t_last >= CAUSE_IDLE_CLOSE_MIN_MS * 1000000ull;
 }
 
-/* The first EOF read on c (cold: once per connection, kept out of io_end). */
+/* The first EOF read on c (cold: once per connection, kept out of io_end).
+ * A read of zero bytes never gets here (IN_CALL). */
 static __attribute__((noinline)) void peer_fin_read(int fd, struct conn *c, unsigned op, uint64_t t)
 {
-    /* After our own shutdown(SHUT_RD) every read gives 0: no FIN is in that;
-     * nor in a read of zero bytes. */
-    if ((c->flags & CONN_SHUT_RD) || !conn_peer_fin_there(fd)) return;
+    /* After our own shutdown(SHUT_RD) every read gives 0: no FIN is in that. */
+    if (c->flags & CONN_SHUT_RD) return;
     c->flags |= CONN_PEER_FIN;
     int due =
         c->dir == DIR_OUT || conn_tls_alert_before_request(c) || tls_silence_after_tickets(c, t);
@@ -418,13 +418,27 @@ ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
 
 /* ---- input ------------------------------------------------------------------- */
 
-#define IN_CALL(op, call_expr, iov, iovcnt)                                                        \
+/* The bytes a read asked for: a read of zero bytes returns 0 without any
+ * FIN (and without touching a pending error), so it says nothing about the
+ * connection. Only evaluated after the call returned 0, so the kernel has
+ * already read the iovec array. */
+static size_t iov_total(const struct iovec *v, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += v[i].iov_len;
+    return total;
+}
+
+/* want: the bytes asked for, evaluated only when the call returned 0. */
+#define IN_CALL(op, call_expr, iov, iovcnt, want)                                                  \
     do {                                                                                           \
         if (guard_active()) return (ssize_t)(call_expr);                                           \
         uint64_t t0 = io_begin(fd, c), id0 = c->id;                                                \
         int inj = inject_io(fd, c, 0);                                                             \
         ssize_t r = inj ? -1 : (ssize_t)(call_expr);                                               \
         int err = inj ? -inj : r < 0 ? errno : 0;                                                  \
+        if (__builtin_expect(r == 0, 0) && (want) == 0) return 0; /* nothing asked, nothing said */ \
         if (__builtin_expect(RARE_AFTER_CALL(c, id0), 0)) {                                        \
             while (!ORPHANED(c, id0) && c->retry &&                                                \
                    (r = retry_after_in(fd, c, op, r, &err)) == RETRY_REISSUE) {                    \
@@ -445,32 +459,33 @@ ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
 
 ssize_t watch_recv(int fd, struct conn *c, void *b, size_t n, int fl)
 {
-    IN_CALL(OP_RECV, real_recv(fd, b, n, fl), (&(struct iovec){b, n}), !(fl & MSG_PEEK));
+    IN_CALL(OP_RECV, real_recv(fd, b, n, fl), (&(struct iovec){b, n}), !(fl & MSG_PEEK), n);
 }
 
 ssize_t watch_recv_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl)
 {
-    IN_CALL(OP_RECV, real___recv_chk(fd, b, n, bl, fl), (&(struct iovec){b, n}), !(fl & MSG_PEEK));
+    IN_CALL(OP_RECV, real___recv_chk(fd, b, n, bl, fl), (&(struct iovec){b, n}), !(fl & MSG_PEEK),
+            n);
 }
 
 ssize_t watch_recvfrom(int fd, struct conn *c, void *b, size_t n, int fl, struct sockaddr *sa,
                        socklen_t *len)
 {
     IN_CALL(OP_RECVFROM, real_recvfrom(fd, b, n, fl, sa, len), (&(struct iovec){b, n}),
-            !(fl & MSG_PEEK));
+            !(fl & MSG_PEEK), n);
 }
 
 ssize_t watch_recvfrom_chk(int fd, struct conn *c, void *b, size_t n, size_t bl, int fl,
                            struct sockaddr *sa, socklen_t *len)
 {
     IN_CALL(OP_RECVFROM, real___recvfrom_chk(fd, b, n, bl, fl, sa, len), (&(struct iovec){b, n}),
-            !(fl & MSG_PEEK));
+            !(fl & MSG_PEEK), n);
 }
 
 ssize_t watch_recvmsg(int fd, struct conn *c, struct msghdr *m, int fl)
 {
     IN_CALL(OP_RECVMSG, real_recvmsg(fd, m, fl), m ? m->msg_iov : NULL,
-            m && !(fl & MSG_PEEK) ? m->msg_iovlen : 0);
+            m && !(fl & MSG_PEEK) ? m->msg_iovlen : 0, iov_total(m->msg_iov, m->msg_iovlen));
 }
 
 int watch_recvmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, int fl,
@@ -480,22 +495,25 @@ int watch_recvmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, in
     uint64_t t0 = io_begin(fd, c), id0 = c->id;
     int r = real_recvmmsg(fd, v, n, fl, tmo);
     int err = errno;
-    if (!ORPHANED(c, id0)) io_end(fd, c, OP_RECVMMSG, 0, mmsg_bytes(v, r), err, t0);
+    /* No message, or one of zero bytes asked: no FIN in that (see IN_CALL). */
+    int nothing = r == 0 || (r > 0 && v[0].msg_len == 0 &&
+                             iov_total(v[0].msg_hdr.msg_iov, v[0].msg_hdr.msg_iovlen) == 0);
+    if (!ORPHANED(c, id0) && !nothing) io_end(fd, c, OP_RECVMMSG, 0, mmsg_bytes(v, r), err, t0);
     errno = err;
     return r;
 }
 
 ssize_t watch_read(int fd, struct conn *c, void *b, size_t n)
 {
-    IN_CALL(OP_READ, real_read(fd, b, n), (&(struct iovec){b, n}), 1);
+    IN_CALL(OP_READ, real_read(fd, b, n), (&(struct iovec){b, n}), 1, n);
 }
 
 ssize_t watch_read_chk(int fd, struct conn *c, void *b, size_t n, size_t bl)
 {
-    IN_CALL(OP_READ, real___read_chk(fd, b, n, bl), (&(struct iovec){b, n}), 1);
+    IN_CALL(OP_READ, real___read_chk(fd, b, n, bl), (&(struct iovec){b, n}), 1, n);
 }
 
 ssize_t watch_readv(int fd, struct conn *c, const struct iovec *v, int n)
 {
-    IN_CALL(OP_READV, real_readv(fd, v, n), v, n > 0 ? n : 0);
+    IN_CALL(OP_READV, real_readv(fd, v, n), v, n > 0 ? n : 0, iov_total(v, (size_t)n));
 }

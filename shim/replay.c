@@ -294,8 +294,6 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
     int stale_eof = r == 0 && c->exchanges > 1 && !(c->flags & CONN_SHUT_RD);
     if (!(reset || stale_eof) || c->exchange_resp > 0 || c->dir != DIR_OUT)
         return handed_to_app(rs, r, *err);
-    /* a read of zero bytes returns 0 as well: not the peer's FIN */
-    if (stale_eof && !conn_peer_fin_there(fd)) return handed_to_app(rs, r, *err);
     /* Only a socket gives EOF or a reset: anything else at this fd number
      * (a pipe after a close we did not see) is not this connection. */
     if (!conn_at(fd, c)) return r;

@@ -235,6 +235,22 @@ response /c: b'/c'" "$shim_output"
     assert_record_count 0
 }
 
+@test "a read of zero bytes after the peer's RST leaves the reset for the next read, as bare" {
+    start_server rst-after-request
+    run_bare "$PYTHON" "$CASES" zero-length-read-after-reset "$PORT"
+    run_shim "$PYTHON" "$CASES" zero-length-read-after-reset "$PORT"
+    assert_same_as_bare
+    assert_equal "read of 0 bytes: b''
+then recv: ConnectionResetError errno=104
+readv of 0 bytes: 0
+then recv: ConnectionResetError errno=104
+recvmsg of 0 bytes: ConnectionResetError errno=104
+then recv: b''" "$shim_output" # recvmsg asks the protocol even for zero bytes
+    assert_equal 3 "$(count_type reset)" "reset records, one per connection"
+    assert_true "each names the call that met the reset" \
+        'map(.op) == ["recv", "recv", "recvmsg"] and all(.errno == "ECONNRESET")'
+}
+
 # ---- the shim's own fd in the program's fd space --------------------------------------
 
 @test "a daemon closes every fd (closerange) and reuses the numbers: the shim's log fd is not closed or written in its place, in the program or a fork child" {

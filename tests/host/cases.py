@@ -203,6 +203,26 @@ def case_zero_length_read(port):
         report("response " + path, lambda: read_response(s))
 
 
+def case_zero_length_read_after_reset(port):
+    # The peer resets; the app reads zero bytes (read(fd, buf, 0), an empty
+    # readv, an empty recvmsg) and then reads for real: bare, that read gets
+    # the reset. A read of zero bytes must not consume the pending error.
+    import select
+    empty = {
+        "read": lambda s: os.read(s.fileno(), 0),
+        "readv": lambda s: os.readv(s.fileno(), [bytearray(0)]),
+        "recvmsg": lambda s: s.recvmsg_into([bytearray(0)])[0],
+    }
+    for name, read0 in empty.items():
+        s = connect(port)
+        s.sendall(req("GET", "/"))
+        select.select([s], [], [], 5)  # the RST is in
+        time.sleep(0.05)
+        report(name + " of 0 bytes", lambda: read0(s))
+        report("then recv", lambda: s.recv(100))
+        s.close()
+
+
 def reset_once(port):
     """A request that a resetd rst-after-request server resets: a record is due."""
     s = connect(port)
