@@ -438,7 +438,8 @@ static size_t iov_total(const struct iovec *v, size_t n)
         int inj = inject_io(fd, c, 0);                                                             \
         ssize_t r = inj ? -1 : (ssize_t)(call_expr);                                               \
         int err = inj ? -inj : r < 0 ? errno : 0;                                                  \
-        if (__builtin_expect(r == 0, 0) && (want) == 0) return 0; /* nothing asked, nothing said */ \
+        if (__builtin_expect(r == 0, 0) && (want) == 0)                                            \
+            return 0; /* nothing asked, nothing said */                                            \
         if (__builtin_expect(RARE_AFTER_CALL(c, id0), 0)) {                                        \
             while (!ORPHANED(c, id0) && c->retry &&                                                \
                    (r = retry_after_in(fd, c, op, r, &err)) == RETRY_REISSUE) {                    \
