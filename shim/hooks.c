@@ -267,7 +267,7 @@ __attribute__((destructor)) static void rstwatch_unload(void)
     shim_fini();
 }
 
-/* Process lifecycle: exec writes the rate limit's summary first; a user-id
+/* Process lifecycle: exec and _exit write the rate limit's summary first; a user-id
  * change opens the log file while the old user still may (lifecycle.c). */
 HOOK int execve(const char *path, char *const argv[], char *const envp[])
 {
@@ -304,4 +304,12 @@ HOOK int setreuid(uid_t ruid, uid_t euid)
 HOOK int setresuid(uid_t ruid, uid_t euid, uid_t suid)
 {
     return lifecycle_setresuid(ruid, euid, suid);
+}
+HOOK void _exit(int status)
+{
+    lifecycle_exit(status);
+}
+HOOK void _Exit(int status)
+{
+    lifecycle_exit(status);
 }

@@ -47,6 +47,7 @@ REAL(int, setuid, uid_t)
 REAL(int, seteuid, uid_t)
 REAL(int, setreuid, uid_t, uid_t)
 REAL(int, setresuid, uid_t, uid_t, uid_t)
+REAL(void, _exit, int)
 
 static int nosys(void)
 {
@@ -126,4 +127,17 @@ int lifecycle_setresuid(uid_t ruid, uid_t euid, uid_t suid)
     before_uid_change(ruid, euid, suid);
     __typeof__(real_setresuid()) f = real_setresuid();
     return f ? f(ruid, euid, suid) : nosys();
+}
+
+/* _exit skips atexit handlers and destructors, where the summary is written
+ * at a normal exit: a fork child that ends this way (a forking server's
+ * connection handler) would lose the counts of what its rate limit left out.
+ * summary_flush is async-signal-safe, as _exit is. */
+void lifecycle_exit(int status)
+{
+    summary_flush("exit");
+    __typeof__(real__exit()) f = real__exit();
+    if (f) f(status);
+    syscall(SYS_exit_group, status);
+    __builtin_unreachable();
 }

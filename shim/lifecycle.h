@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* lifecycle.h: the process events records care about that are not socket
  * calls. exec replaces the image, so the summary of what the rate limit left
- * out is written first; a user-id change (a daemon dropping root) may leave
+ * out is written first (and at _exit, which skips the destructor that
+ * writes it otherwise); a user-id change (a daemon dropping root) may leave
  * the process unable to create its log file, so the file is opened before. */
 #ifndef RSTWATCH_LIFECYCLE_H
 #define RSTWATCH_LIFECYCLE_H
@@ -23,5 +24,9 @@ int lifecycle_setuid(uid_t uid);
 int lifecycle_seteuid(uid_t euid);
 int lifecycle_setreuid(uid_t ruid, uid_t euid);
 int lifecycle_setresuid(uid_t ruid, uid_t euid, uid_t suid);
+
+/* _exit and _Exit: writes the summary of what the rate limit left out (not in
+ * a vfork child), then ends the process as the real _exit does. */
+_Noreturn void lifecycle_exit(int status);
 
 #endif

@@ -206,7 +206,11 @@ void ratelimit_atfork_child(void)
         if (atomic_load_explicit(&s->n, memory_order_relaxed)) atomic_store(&s->n, 0);
         if (atomic_load_explicit(&s->pending, memory_order_relaxed)) atomic_store(&s->pending, 0);
         if (atomic_load_explicit(&s->written, memory_order_relaxed)) atomic_store(&s->written, 0);
+        /* The parent's spent burst is not the child's: its first records
+         * are written, as a new process's would be. */
+        if (atomic_load_explicit(&s->tat, memory_order_relaxed)) atomic_store(&s->tat, 0);
     }
+    if (atomic_load_explicit(&budget_tat, memory_order_relaxed)) atomic_store(&budget_tat, 0);
     atomic_store(&due, 0);
     atomic_store(&ever_suppressed, 0);
 }

@@ -107,7 +107,8 @@ uint64_t ratelimit_take_due(void);
 size_t ratelimit_nslots(void);
 int ratelimit_drain(size_t i, struct rl_counts *out);
 
-/* In a fork child: the parent's counts are the parent's to report. */
+/* In a fork child: the parent's counts are the parent's to report, and its spent
+ * bursts and byte budget the parent's: the child starts afresh. */
 void ratelimit_atfork_child(void);
 
 #endif

@@ -626,6 +626,44 @@ exact_count() {
     assert_equal "$resets" "$(summary_total n)" "summary n"
 }
 
+@test "8 threads, then 2 fork children that end with _exit(): every reset is accounted for, and each child writes its own burst" {
+    start_server rst-after-request
+    run_shim /usr/bin/python3 -c "$RESET_ONCE_PY"'
+import os, sys, threading
+port, seen = int(sys.argv[1]), []
+def resets(n):
+    seen.append(sum(1 for _ in range(n) if reset_once(port)))
+threads = [threading.Thread(target=resets, args=(15,)) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+for child in range(2):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        resets(15)
+        os.write(w, b"%d %d" % (os.getpid(), seen[-1]))
+        os._exit(0)  # no atexit, no destructors
+    os.close(w)
+    child_pid, child_seen = os.read(r, 100).split()
+    os.waitpid(pid, 0)
+    print("child", child_pid.decode())
+    seen.append(int(child_seen))
+print("seen", sum(seen))' "$PORT"
+    assert_equal 0 "$shim_status" "exit status (stderr: $shim_stderr)"
+    local seen children c
+    seen="$(sed -n 's/^seen //p' <<<"$shim_output")"
+    assert_equal 150 "$seen" "resets the program saw"
+    assert_equal "$seen" "$(exact_count reset)" "resets accounted for in records and summaries"
+    assert_equal "$seen" "$(summary_total n)" "summary n"
+    children="$(sed -n 's/^child //p' <<<"$shim_output")"
+    for c in $children; do
+        # a new process's burst (10), not the parent's spent one
+        assert_equal 10 "$(jq_records '[.[] | select(.type == "reset" and .pid == ($p | tonumber))] | length' --arg p "$c")" "reset records of child $c"
+        assert_equal 15 "$(jq_records '[.[] | select(.type == "summary" and .pid == ($p | tonumber)) | .counts[].n] | add' --arg p "$c")" "child $c's summary n"
+    done
+}
+
 @test "a summary period that ends while nothing fails is written at the next close, before exit" {
     start_server rst-after-request
     local rst=$PORT
