@@ -230,10 +230,20 @@ static ssize_t write_failed(struct conn *c, struct retry_state *rs, ssize_t r, i
     return handed_to_app(rs, r, err);
 }
 
+/* A call on a socket whose failed connect's error the shim took (retry.h)
+ * fails as a socket without that error does (a read ENOTCONN, a write
+ * EPIPE); bare, it would have failed with the error itself. */
+static void owed_error(struct conn *c, ssize_t r, int *err)
+{
+    if (r < 0 && c->retry->stashed_err && (*err == ENOTCONN || *err == EPIPE))
+        *err = retry_take_stashed_error(c);
+}
+
 ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec *v, int cnt,
                         ssize_t r, int *err)
 {
     struct retry_state *rs = c->retry;
+    owed_error(c, r, err);
     if (r > 0) {
         if (rs->req_cap || c->dir != DIR_OUT) retry_copy_outv(c, v, cnt, (size_t)r);
         return r;
@@ -286,6 +296,7 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
 ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
 {
     struct retry_state *rs = c->retry;
+    owed_error(c, r, err);
     if (r > 0) return r;
     if (rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER || rs->app_saw_failure)
         return handed_to_app(rs, r, *err);

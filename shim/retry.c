@@ -16,6 +16,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -166,17 +168,17 @@ static const char *attempt_outcome(int rc)
     return rc == 0 ? "ok" : rc == -EINPROGRESS ? "in_progress" : "failed";
 }
 
-/* After backoff, puts a fresh socket on fd in place of c's failed one and
- * makes the next connect attempt on it, with its event and "retry" record
- * (prev: the failure it answers). 0 with the attempt's 0/-errno in *rc, or
- * -errno when no fresh socket could take fd's place (nothing attempted; the
- * app's socket is then as the failure left it). */
-static int reconnect(int fd, struct conn *c, int prev, const char *reason, int *rc)
+/* After backoff, puts a fresh socket (nfd, or one built now when nfd < 0) on
+ * fd in place of c's failed one and makes the next connect attempt on it, with its event and
+ * "retry" record (prev: the failure it answers). 0 with the attempt's 0/-errno in *rc, or -errno
+ * when no fresh socket could take fd's place (nothing attempted; the app's socket is then as the
+ * failure left it). */
+static int reconnect(int fd, struct conn *c, int prev, const char *reason, int *rc, int nfd)
 {
     struct retry_state *rs = c->retry;
     sleep_ms(backoff_ms(rs->rule, rs->attempt));
     rs->attempt++;
-    int nfd = retry_fresh_socket(rs);
+    if (nfd < 0) nfd = retry_fresh_socket(rs);
     if (nfd < 0) return nfd;
     int e = retry_move_onto(nfd, fd, c); /* closes nfd either way */
     if (e < 0) return e;
@@ -188,19 +190,36 @@ static int reconnect(int fd, struct conn *c, int prev, const char *reason, int *
     return 0;
 }
 
+/* A connect() to the peer of a connect already begun on c: POSIX lets a
+ * program learn a non-blocking connect's outcome by calling connect() again
+ * (EALREADY while in progress, then 0/EISCONN or the error). It continues
+ * the same series of attempts, never starts a new one. */
+static int connect_again(const struct retry_state *rs, const struct sockaddr *sa, socklen_t len)
+{
+    socklen_t n = len < sizeof rs->peer ? len : (socklen_t)sizeof rs->peer;
+    return rs->attempt > 0 && n == rs->peer_len && memcmp(&rs->peer, sa, n) == 0;
+}
+
 int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t len)
 {
     struct retry_state *rs = c->retry;
-    /* An inet address fits whole; a larger len (sizeof sockaddr_storage) only pads it. */
-    rs->peer_len = len < sizeof rs->peer ? len : (socklen_t)sizeof rs->peer;
-    memcpy(&rs->peer, sa, rs->peer_len);
-    int rc = inject_connect_attempt(fd, c, sa, len);
-    rs->attempt = 1;
+    int again = connect_again(rs, sa, len);
+    if (!again) {
+        /* An inet address fits whole; a larger len (sizeof sockaddr_storage) only pads it. */
+        rs->peer_len = len < sizeof rs->peer ? len : (socklen_t)sizeof rs->peer;
+        memcpy(&rs->peer, sa, rs->peer_len);
+    }
+    int stashed = again ? retry_take_stashed_error(c) : 0;
+    int rc = stashed ? -stashed : inject_connect_attempt(fd, c, sa, len);
+    if (!again) rs->attempt = 1;
+    /* The app now holds this outcome: a watch in poll/epoll is over. */
+    if (again && rc != -EALREADY && rc != -EINPROGRESS) pending_remove(c);
     while (rc < 0 && retryable_connect_errno(-rc) && rs->attempt < rs->rule->attempts) {
         ring_push(&c->ring, OP_CONNECT, -1, -rc, clock_now_ns());
-        if (reconnect(fd, c, -rc, "connect was refused or unreachable", &rc) < 0) break;
+        if (reconnect(fd, c, -rc, "connect was refused or unreachable", &rc, -1) < 0) break;
     }
-    if (rc == -EINPROGRESS && rs->attempt < rs->rule->attempts) pending_add(fd, c);
+    if (rc == -EINPROGRESS && rs->attempt < rs->rule->attempts && !atomic_load(&rs->pending))
+        pending_add(fd, c);
     return rc;
 }
 
@@ -209,33 +228,87 @@ void retry_connect_settled(struct conn *c)
     pending_remove(c);
 }
 
+/* The TCP state of fd (TCP_INFO's first byte; 0 when unknown): asked
+ * without touching the socket's pending error, which SO_ERROR would clear. */
+static unsigned tcp_state(int fd)
+{
+    struct tcp_info ti;
+    socklen_t sl = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (real_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) < 0 || sl < 1) return 0;
+    return ti.tcpi_state;
+}
+
+/* The error the shim took from fd's SO_ERROR and then left to the app (not
+ * retryable after all): the app's own calls get it, as bare they would
+ * have got it from the socket (docs/design.md "Never hurt the host", "The
+ * app's own view wins"). */
+static void stash_error(int fd, struct conn *c, int so_error)
+{
+    c->retry->stashed_err = so_error;
+    ring_push(&c->ring, OP_SOCKOPT_ERROR, -1, so_error, clock_now_ns());
+    if (c->flags & CONN_CONNECTING) {
+        c->flags &= ~CONN_CONNECTING;
+        atomic_fetch_sub_explicit(&conn_connecting, 1, memory_order_relaxed);
+    }
+    if (conn_worth_a_record(so_error)) conn_failed(fd, c, OP_CONNECT, so_error, clock_now_ns());
+}
+
 /* A watched non-blocking connect reported readiness: decide, and maybe replace
- * the socket. Returns 1 if the event must be hidden from the app. */
+ * the socket. Returns 1 if the event must be hidden from the app. The
+ * socket's error is read (and so cleared) only once a replacement socket
+ * exists: a connect that cannot be retried (the app bound a fixed source
+ * port that is still taken) keeps its error for the app to read. */
 static int check_pending(int fd, struct conn *c)
 {
     struct retry_state *rs = c->retry;
     if (!rs || !atomic_load(&rs->pending)) return 0;
-    int so_error = 0;
-    socklen_t sl = sizeof so_error;
-    /* We read SO_ERROR only while another attempt is possible, so the error of
-     * the final attempt always reaches the app through its own getsockopt. */
     if (!conn_at(fd, c)) {
         pending_remove(c);
         return 0;
     }
-    if (real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &sl) < 0) return 0;
-    if (so_error == 0 || !retryable_connect_errno(so_error)) {
+    unsigned state = tcp_state(fd);
+    if (state == TCP_SYN_SENT) return 0; /* not decided yet */
+    if (state != TCP_CLOSE) {            /* connected (or unknown): nothing to retry */
         pending_remove(c);
+        return 0;
+    }
+    int nfd = retry_fresh_socket(rs);
+    if (nfd < 0) {
+        pending_remove(c);
+        retry_record(fd, c, OP_CONNECT, 0, (int)rs->attempt, "none", "refused",
+                     "no replacement socket could be built (a fixed source address still in "
+                     "use?)");
+        return 0;
+    }
+    int so_error = 0;
+    socklen_t sl = sizeof so_error;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &sl) < 0 || so_error == 0 ||
+        !retryable_connect_errno(so_error)) {
+        real_close(nfd);
+        pending_remove(c);
+        if (so_error) stash_error(fd, c, so_error);
         return 0;
     }
     ring_push(&c->ring, OP_SOCKOPT_ERROR, -1, so_error, clock_now_ns());
     int rc;
-    if (reconnect(fd, c, so_error, "non-blocking connect was refused or unreachable", &rc) < 0) {
+    if (reconnect(fd, c, so_error, "non-blocking connect was refused or unreachable", &rc, nfd) <
+        0) {
         pending_remove(c);
+        stash_error(fd, c, so_error);
         return 0;
     }
     if (rc != -EINPROGRESS || rs->attempt >= rs->rule->attempts) pending_remove(c);
     return rc == -EINPROGRESS; /* still connecting: the app keeps waiting */
+}
+
+int retry_take_stashed_error(struct conn *c)
+{
+    struct retry_state *rs = c->retry;
+    if (!rs || !rs->stashed_err) return 0;
+    int e = rs->stashed_err;
+    rs->stashed_err = 0;
+    return e;
 }
 
 static int64_t ms_left(uint64_t start, int tmo)

@@ -57,6 +57,7 @@ struct retry_state {
     unsigned neps;
     unsigned attempt;    /* connect attempts made so far */
     _Atomic int pending; /* a non-blocking connect we watch in poll/epoll */
+    int stashed_err;     /* SO_ERROR taken by the shim and owed to the app (retry.h) */
     /* replay: the current request's bytes, exactly as they left */
     size_t req_len, req_cap;
     int req_incomplete; /* overflowed, or bytes left through a call we could not copy */

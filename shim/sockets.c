@@ -444,6 +444,10 @@ int watch_getsockopt(int fd, int lv, int nm, void *v, socklen_t *len)
     struct conn *c = live_conn(fd);
     if (!c) return r;
     int saved = errno;
+    if (c->retry && *(int *)v == 0) {
+        int owed = retry_take_stashed_error(c); /* the shim read it first (retry.h) */
+        if (owed) *(int *)v = owed;
+    }
     int so_error = *(int *)v;
     uint64_t t = clock_now_ns();
     if (so_error == 0) {

@@ -34,6 +34,15 @@ behaves identically with and without the shim.
         one blocking connect() to 127.0.0.1:PORT; prints "connected" (exit 0)
         or lets the error escape (traceback, exit 1). Always writes
         "connect_ms <n>" (time spent in connect()) to stderr.
+    clients.py connect-repoll PORT [BIND_PORT]
+        a non-blocking connect to 127.0.0.1:PORT whose outcome is learnt by
+        calling connect() again every 10 ms (at most 300 calls); prints
+        "connect: ok", "connect: <ERRNO>" or the EINPROGRESS/EALREADY it
+        gave up on.
+    clients.py connect-poll-soerror PORT [BIND_PORT]
+        a non-blocking connect (from 127.0.0.1:BIND_PORT when given), poll()
+        for POLLOUT, then getsockopt(SO_ERROR), as asyncio does; prints each
+        step's result.
     clients.py tls-then-http PORT
         a raw socket that starts like a TLS client: a handshake record (first
         byte 0x16), reads the server's answer, then sends a second message on
@@ -55,6 +64,7 @@ poll() + non-blocking calls); instead a client's whole run is bounded by
 alarm(30). Errors the description does not mention are not caught: the
 traceback and exit status are what the tests compare.
 """
+import errno
 import http.client
 import os
 import re
@@ -176,6 +186,40 @@ def connect_timed(port):
     print("connected")
 
 
+def connect_repoll(port, bind_port="0"):
+    """A non-blocking connect whose outcome is learnt by calling connect()
+    again (POSIX): prints the errno it ends with, or that it gave up."""
+    s = socket.socket()
+    if bind_port != "0":
+        s.bind(("127.0.0.1", int(bind_port)))
+    s.setblocking(False)
+    err = s.connect_ex(("127.0.0.1", int(port)))
+    calls = 1
+    while err in (errno.EINPROGRESS, errno.EALREADY) and calls < 300:
+        time.sleep(0.01)
+        err = s.connect_ex(("127.0.0.1", int(port)))
+        calls += 1
+    print("connect: %s" % (errno.errorcode.get(err, err) if err else "ok"))
+
+
+def connect_poll_soerror(port, bind_port="0"):
+    """A non-blocking connect learnt as asyncio does: poll for POLLOUT, then
+    SO_ERROR; then a write. bind_port: a fixed source port (0: none)."""
+    import select
+    s = socket.socket()
+    if bind_port != "0":
+        s.bind(("127.0.0.1", int(bind_port)))
+    s.setblocking(False)
+    err = s.connect_ex(("127.0.0.1", int(port)))
+    print("connect: %s" % errno.errorcode.get(err, err))
+    p = select.poll()
+    p.register(s, select.POLLOUT)
+    ready = p.poll(5000)
+    print("poll: %s" % ("ready" if ready else "timed out"))
+    e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    print("SO_ERROR: %s" % (errno.errorcode.get(e, e) if e else 0))
+
+
 def tls_then_http(port):
     s = socket.create_connection(("127.0.0.1", int(port)))
     hello = (b"\x16\x03\x01\x00\x2e\x01\x00\x00\x2a\x03\x03" + bytes(range(32)) +
@@ -253,6 +297,8 @@ COMMANDS = {
     "conns": (conns, 2, True),
     "connects": (connects, 1, True),
     "connect-timed": (connect_timed, 1, True),
+    "connect-repoll": (connect_repoll, 1, True),
+    "connect-poll-soerror": (connect_poll_soerror, 1, True),
     "tls-then-http": (tls_then_http, 1, True),
     "broken-pipe-run": (broken_pipe_run, 1, True),
     "keepalive-server": (keepalive_server, 2, False),

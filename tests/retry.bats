@@ -19,6 +19,7 @@ setup() {
 }
 
 teardown() {
+    if [ -n "${NETNS_DEL:-}" ]; then ip netns del "$NETNS_DEL" 2>/dev/null || true; fi
     rstwatch_teardown
 }
 
@@ -481,6 +482,52 @@ response 1: HTTP/1.1 200 OK body=3"
     assert_reconnects 'length == 2 and all(. == "failed")'
     assert_true "the reset record" \
         'map(select(.type == "reset")) | length == 1 and .[0].errno == "ECONNREFUSED" and .[0].op == "connect"'
+}
+
+@test "a non-blocking connect re-polled with connect() (POSIX): RSTWATCH_RETRY_ATTEMPTS holds and the app sees ECONNREFUSED" {
+    start_server refuse
+    run_bare "$PYTHON" "$CLIENTS_PY" connect-repoll "$PORT"
+    assert_equal "connect: ECONNREFUSED" "$bare_output"
+    RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=3 RSTWATCH_RETRY_BASE_MS=10 \
+        run_shim "$PYTHON" "$CLIENTS_PY" connect-repoll "$PORT"
+    assert_same_as_bare
+    assert_reconnects 'length == 2'
+    assert_true "attempts 2 and 3, one reset record" \
+        '(map(select(.type == "retry") | .attempt) == [2, 3]) and (map(select(.type == "reset")) | length == 1)'
+}
+
+@test "retry on, a non-blocking connect from a fixed source port is refused: no replacement socket can be built, and the app still reads ECONNREFUSED from SO_ERROR" {
+    start_server refuse
+    local src
+    src="$(free_port)"
+    run_bare "$PYTHON" "$CLIENTS_PY" connect-poll-soerror "$PORT" "$src"
+    assert_equal "connect: EINPROGRESS
+poll: ready
+SO_ERROR: ECONNREFUSED" "$bare_output"
+    src="$(free_port)"
+    RSTWATCH_RETRY=connect RSTWATCH_RETRY_BASE_MS=10 \
+        run_shim "$PYTHON" "$CLIENTS_PY" connect-poll-soerror "$PORT" "$src"
+    assert_same_as_bare
+    assert_true "a reset record, and a retry record saying why there was no retry" \
+        '(map(select(.type == "reset")) | length == 1 and .[0].errno == "ECONNREFUSED") and
+         (map(select(.type == "retry")) | length == 1 and .[0].outcome == "refused" and (.[0].reason | test("replacement socket")))'
+}
+
+@test "retry on, a non-blocking connect fails with an error that is not retried (ICMP protocol unreachable): the app still reads it from SO_ERROR" {
+    local ns="rstwatch-hr-$$-$BATS_TEST_NUMBER"
+    ip netns add "$ns" || skip "cannot create a network namespace"
+    NETNS_DEL="$ns"
+    ip netns exec "$ns" ip link set lo up
+    ip netns exec "$ns" iptables -A OUTPUT -p tcp --dport 4444 -j REJECT --reject-with icmp-proto-unreachable
+    run_bare ip netns exec "$ns" "$PYTHON" "$CLIENTS_PY" connect-poll-soerror 4444
+    assert_equal "connect: EINPROGRESS
+poll: ready
+SO_ERROR: ENOPROTOOPT" "$bare_output"
+    RSTWATCH_RETRY=connect RSTWATCH_RECORD=errors \
+        run_shim ip netns exec "$ns" "$PYTHON" "$CLIENTS_PY" connect-poll-soerror 4444
+    assert_same_as_bare
+    assert_true "an error record of the connect" \
+        'map(select(.type == "error")) | length == 1 and .[0].errno == "ENOPROTOOPT" and .[0].op == "connect"'
 }
 
 @test "backoff is bounded: base 100 ms, cap 150 ms, 3 attempts take at most ~250 ms" {
