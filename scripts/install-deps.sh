@@ -55,6 +55,11 @@ deps=(
   # a peer's test suite (tests/cpython) and real servers on unix sockets (tests/unix.bats)
   libpython3.11-testsuite:/usr/lib/python3.11/test/test_socket.py
   postgresql:pg_createcluster memcached:memcached netcat-openbsd:/usr/bin/nc.openbsd
+  # the accuracy matrix's real servers and clients (tests/accuracy.bats)
+  python3-gunicorn:/usr/lib/python3/dist-packages/gunicorn/__init__.py php-fpm:/usr/sbin/php-fpm8.2
+  mariadb-server:/usr/sbin/mariadbd mariadb-client:mariadb
+  python3-psycopg2:/usr/lib/python3/dist-packages/psycopg2/__init__.py
+  python3-pymysql:/usr/lib/python3/dist-packages/pymysql/__init__.py
 )
 [ "$want_deb" = 1 ] && deps=(gcc:gcc make:make dpkg-dev:dpkg-buildpackage)
 for p in $(build_deps); do deps+=("$p:="); done
