@@ -60,6 +60,11 @@ deps=(
   mariadb-server:/usr/sbin/mariadbd mariadb-client:mariadb
   python3-psycopg2:/usr/lib/python3/dist-packages/psycopg2/__init__.py
   python3-pymysql:/usr/lib/python3/dist-packages/pymysql/__init__.py
+  # the daemon matrix (tests/daemons.bats): private instances of daemons that
+  # sandbox, chroot, drop privileges or fork per connection; dnsmasq-base is
+  # the binary without the system service
+  openssh-server:/usr/sbin/sshd openssh-client:ssh-keygen vsftpd:/usr/sbin/vsftpd tor:/usr/bin/tor
+  dnsmasq-base:/usr/sbin/dnsmasq exim4-daemon-light:/usr/sbin/exim4 lighttpd:/usr/sbin/lighttpd
 )
 [ "$want_deb" = 1 ] && deps=(gcc:gcc make:make dpkg-dev:dpkg-buildpackage)
 for p in $(build_deps); do deps+=("$p:="); done

@@ -3,11 +3,12 @@
 """clients.py: the clients and the one backend of tests/daemons.bats, each an
 ordinary stdlib program talking to a real daemon on 127.0.0.1.
 
-    clients.py abort PORT [--until TEXT] [--send HEX] [--more]
+    clients.py abort PORT [--until TEXT] [--send HEX] [--more] [--pause S]
         connects, reads until TEXT has arrived (when given), sends the bytes
         HEX (when given), with --more waits (<= 5 s) for at least one more
-        byte from the server, then closes with SO_LINGER 0: the daemon's
-        side gets a RST. Prints "local 127.0.0.1:<port>" (the peer address
+        byte from the server, with --pause sleeps S seconds (a forked child
+        gets to its read), then closes with SO_LINGER 0: the daemon's side
+        gets a RST. Prints "local 127.0.0.1:<port>" (the peer address
         the daemon's record must name) and, with --more, "more yes|no".
     clients.py ssh-preauth-abort PORT
         an SSH client that exchanges banners, waits for the server's
@@ -50,6 +51,7 @@ import smtplib
 import socket
 import struct
 import sys
+import time
 
 
 def connect(port):
@@ -96,6 +98,7 @@ def more_arrives(sock, limit=5.0):
 def abort(port, *opts):
     until = send = None
     more = False
+    pause = 0.0
     args = list(opts)
     while args:
         a = args.pop(0)
@@ -105,6 +108,8 @@ def abort(port, *opts):
             send = bytes.fromhex(args.pop(0))
         elif a == "--more":
             more = True
+        elif a == "--pause":
+            pause = float(args.pop(0))
         else:
             raise SystemExit(f"abort: unknown option {a}")
     s = connect(port)
@@ -115,6 +120,7 @@ def abort(port, *opts):
         s.sendall(send)
     if more:
         print("more", "yes" if more_arrives(s) else "no", flush=True)
+    time.sleep(pause)
     reset_close(s)
 
 
