@@ -61,8 +61,8 @@ deps=(
   python3-psycopg2:/usr/lib/python3/dist-packages/psycopg2/__init__.py
   python3-pymysql:/usr/lib/python3/dist-packages/pymysql/__init__.py
   # the daemon matrix (tests/daemons.bats): private instances of daemons that
-  # sandbox, chroot, drop privileges or fork per connection; dnsmasq-base is
-  # the binary without the system service
+  # sandbox, chroot, drop privileges or fork per connection (dnsmasq-base: the
+  # program alone, nothing started at boot)
   openssh-server:/usr/sbin/sshd openssh-client:ssh-keygen vsftpd:/usr/sbin/vsftpd tor:/usr/bin/tor
   dnsmasq-base:/usr/sbin/dnsmasq exim4-daemon-light:/usr/sbin/exim4 lighttpd:/usr/sbin/lighttpd
 )
