@@ -199,8 +199,12 @@ static int is_data_op(const char *op)
     return 0;
 }
 
-/* The event as "op ×n  result", for a timeline line or a lane of one. */
-static void event_text(const struct log_event *ev, char *buf, size_t len)
+/* Merged events spread over less than this are shown without their span. */
+#define SPAN_SHOWN_MS 1.0
+
+/* The event as "op ×n  result", for a timeline line or a lane of one; at_ms: the time the
+ * line shows for the event (its t_ms on its own timeline, or on a pair's shared axis). */
+static void event_text(const struct log_event *ev, double at_ms, char *buf, size_t len)
 {
     char op[LOG_SHORT_STR + 24], res[96];
     if (ev->n > 1)
@@ -229,9 +233,9 @@ static void event_text(const struct log_event *ev, char *buf, size_t len)
     /* A merged event stands for calls spread over span_ms: a stall inside it (a client that
      * sends for 5 s) must not read as a wait before the next event. */
     char span[64] = "";
-    if (ev->n > 1 && !isnan(ev->span_ms) && ev->span_ms > 0)
+    if (ev->n > 1 && !isnan(ev->span_ms) && ev->span_ms >= SPAN_SHOWN_MS)
         snprintf(span, sizeof span, " over %.1f ms (last at %.3f ms)", ev->span_ms,
-                 ev->t_ms + ev->span_ms);
+                 at_ms + ev->span_ms);
     /* The op column is 14 wide so that results line up, as in the one-end timeline. */
     size_t w = text_width(op);
     snprintf(buf, len, "%s%*s  %s%s", op, (int)(w < 14 ? 14 - w : 0), "", res, span);
@@ -242,7 +246,7 @@ static void print_event(FILE *out, const struct log_event *ev, int failing, int 
     char text[256];
     fprintf(out, "  %s%s %12.3f ms  ", failing ? paint(color, C_RED C_BOLD) : "",
             failing ? "✗" : " ", ev->t_ms);
-    event_text(ev, text, sizeof text);
+    event_text(ev, ev->t_ms, text, sizeof text);
     report_put_safe(out, text);
     if (failing) fputs(paint(color, C_RESET), out);
     fputc('\n', out);
@@ -441,7 +445,7 @@ static void print_end(FILE *out, const char *side, const struct log_record *rec)
 }
 
 /* Width of the client lane in a pair's timeline. */
-#define PAIR_LANE 50
+#define PAIR_LANE 64
 
 void report_print_pair(FILE *out, const struct conn_pair *pair, size_t index, size_t total,
                        int color)
@@ -469,7 +473,7 @@ void report_print_pair(FILE *out, const struct conn_pair *pair, size_t index, si
         int client_side = tc <= ts;
         const struct log_event *ev = client_side ? &c->events[i++] : &s->events[j++];
         int failing = ev == cf || ev == sf;
-        event_text(ev, text, sizeof text);
+        event_text(ev, (client_side ? tc : ts) - pair->base_ms, text, sizeof text);
         fprintf(out, "  %s%s %12.3f ms  ", failing ? paint(color, C_RED C_BOLD) : "",
                 failing ? "✗" : " ", (client_side ? tc : ts) - pair->base_ms);
         if (client_side) {

@@ -493,6 +493,14 @@ for _ in range(150):
     report "$T/nospan.jsonl"
     [[ "$output" =~ send\ ×12\ +110000\ B$'\n' ]]
     refute_contains "$output" " over "
+    # In both ends' shared timeline the span ends on the shared axis too.
+    jq -c 'if .role == "client" then .events[2] += {"n": 3, "span_ms": 5.0} else . end' \
+        "$F/restart_joined.jsonl" | head -2 >"$T/pairspan.jsonl"
+    report "$T/pairspan.jsonl"
+    [[ "$output" =~ 7988\.700\ ms\ +send\ ×3\ +13\ B\ over\ 5\.0\ ms\ \(last\ at\ 7993\.700\ ms\) ]] || {
+        echo "$output" >&2
+        false
+    }
 }
 
 @test "the ERRNO column is the errno the program last saw: EPIPE after an EOF (curl's Broken pipe), not -" {
