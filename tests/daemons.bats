@@ -195,12 +195,12 @@ vsftpd_control_reset() {
     start_tor bare tor-bare
     daemon_client socks "$TOR_PORT"
     local bare_out="$output" bare_rc=$status mode
-    stop_servers
+    stop_tor
     assert_equal "0 reply 0500" "$bare_rc $bare_out" "bare"
     for mode in "${MODES[@]}"; do
         start_tor "$mode" "tor-$mode"
         daemon_client socks "$TOR_PORT"
-        stop_servers
+        stop_tor
         assert_equal "$bare_rc $bare_out" "$status $output" "RSTWATCH_RETRY=$mode"
         assert_no_crash "tor-$mode"
     done

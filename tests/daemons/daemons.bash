@@ -43,6 +43,23 @@ daemons_teardown() {
     rstwatch_teardown
 }
 
+# daemon_port: a loopback port for a daemon, below the kernel's ephemeral
+# range (32768-60999 by default) and unused right now: a daemon restarted on the same port
+# (bare, then under the shim) must not find it taken meanwhile by some
+# program's outgoing connection, as an ephemeral port from free_port can be.
+daemon_port() {
+    local p i
+    for ((i = 0; i < 100; i++)); do
+        p=$((20000 + SRANDOM % 12000))
+        if [ -z "$(ss -Htan "sport = :$p")" ]; then
+            echo "$p"
+            return 0
+        fi
+    done
+    echo "no free port in 20000-31999" >&2
+    return 1
+}
+
 # wait_listen PID PORT: until something listens on 127.0.0.1:PORT (10 s),
 # looked up with ss so that no probe connection reaches the daemon (a probe
 # that closes at once would be a real reset on the daemon's side). Fails,
@@ -179,7 +196,7 @@ sshd_prepare() {
     ssh-keygen -q -t ed25519 -N '' -f "$s/hostkey"
     ssh-keygen -q -t ed25519 -N '' -f "$s/userkey"
     cp "$s/userkey.pub" "$s/authorized_keys"
-    SSH_PORT="$(free_port)"
+    SSH_PORT="$(daemon_port)"
     cat >"$s/sshd_config" <<EOF
 Port $SSH_PORT
 ListenAddress 127.0.0.1
@@ -235,7 +252,7 @@ vsftpd_prepare() {
     mkdir -p "$f/root" "$f/empty"
     echo "hello over ftp" >"$f/root/file.txt"
     head -c 300000 /dev/urandom >"$f/root/big.bin"
-    FTP_PORT="$(free_port)"
+    FTP_PORT="$(daemon_port)"
     cat >"$f/vsftpd.conf" <<EOF
 listen=YES
 listen_ipv6=NO
@@ -278,8 +295,8 @@ assert_ftp_chroots_untouched() {
 tor_prepare() {
     local t="$D/tor"
     mkdir -p -m 700 "$t" "$t/data"
-    TOR_PORT="$(free_port)"
-    TOR_BRIDGE_PORT="$(free_port)"
+    TOR_PORT="$(daemon_port)"
+    TOR_BRIDGE_PORT="$(daemon_port)"
     cat >"$t/torrc" <<EOF
 DataDirectory $t/data
 SocksPort 127.0.0.1:$TOR_PORT
@@ -298,13 +315,21 @@ start_tor() {
     wait_listen "$TOR_PID" "$TOR_PORT"
 }
 
+# stop_tor: tor 0.4.9 with Sandbox 1 runs its main thread with a signal mask
+# it never asked for, bare too (seen: SIGTERM blocked, so a TERM waits
+# forever), hence SIGKILL.
+stop_tor() {
+    kill -KILL "$TOR_PID" 2>/dev/null || true
+    stop_servers
+}
+
 # ---- dnsmasq --------------------------------------------------------------------------
 
 # start_dnsmasq MODE NAME: dnsmasq on DNS_PORT (UDP and TCP), no system
 # configuration, answering example.test itself, dropping to nobody; each TCP
 # connection is served by a child forked after the drop.
 start_dnsmasq() {
-    [ -n "${DNS_PORT:-}" ] || DNS_PORT="$(free_port)"
+    [ -n "${DNS_PORT:-}" ] || DNS_PORT="$(daemon_port)"
     start_daemon "$1" "$2" /usr/sbin/dnsmasq --keep-in-foreground --conf-file=/dev/null \
         --port="$DNS_PORT" --listen-address=127.0.0.1 --bind-interfaces \
         --user=nobody --group=nogroup --no-resolv --no-hosts --pid-file= \
@@ -323,7 +348,7 @@ exim_prepare() {
     local x="$D/exim"
     mkdir -p "$x/spool" "$x/log"
     chown Debian-exim: "$x/spool" "$x/log"
-    EXIM_PORT="$(free_port)"
+    EXIM_PORT="$(daemon_port)"
     cat >"$x/exim.conf" <<EOF
 primary_hostname = test.invalid
 exim_user = Debian-exim
@@ -359,8 +384,8 @@ lighttpd_prepare() {
     local l="$D/lighttpd"
     mkdir -p "$l/www"
     echo "static page" >"$l/www/index.html"
-    HTTPD_PORT="$(free_port)"
-    BACKEND_PORT="$(free_port)"
+    HTTPD_PORT="$(daemon_port)"
+    BACKEND_PORT="$(daemon_port)"
     cat >"$l/lighttpd.conf" <<EOF
 server.modules = ("mod_proxy")
 server.port = $HTTPD_PORT
@@ -401,7 +426,7 @@ HTML
     echo 'p { color: green }' >"$c/www/s.css"
     echo 'addEventListener("DOMContentLoaded", () => { document.getElementById("x").textContent = "scripted"; });' >"$c/www/a.js"
     echo '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>' >"$c/www/i.svg"
-    WEB_PORT="$(free_port)"
+    WEB_PORT="$(daemon_port)"
     start_bg "" web "$PYTHON" -m http.server --bind 127.0.0.1 --directory "$c/www" "$WEB_PORT"
     DAEMON_NAME=web
     wait_listen "$LAST_BG_PID" "$WEB_PORT"
