@@ -20,7 +20,8 @@
 #   SAN_RUNTIME    libasan.so path for sanitized builds (passed to the tests)
 #   TESTS          subset, e.g. TESTS="foundation report": names of bats files
 #                  (without .bats) and/or unit programs; "unit" = all units
-#   FILE_TIMEOUT   seconds allowed per bats file or unit program (default 300)
+#   FILE_TIMEOUT   seconds allowed per bats file or unit program (default 600:
+#                  phases side by side take longer than one alone)
 #   SKIP_EXTRA     1: leave out the valgrind, format and sanitizer phases
 #   JOBS           phases run side by side (default 3): most phases spend
 #                  their time waiting on servers, timeouts and child
@@ -31,7 +32,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 export BUILD="${BUILD:-build}"
 export SAN_RUNTIME="${SAN_RUNTIME:-}"
-FILE_TIMEOUT="${FILE_TIMEOUT:-300}"
+FILE_TIMEOUT="${FILE_TIMEOUT:-600}"
 
 PASSED=0
 FAILED=0
@@ -267,7 +268,7 @@ if [ "$extras" = 1 ] && selected sanitize extra; then
     # The same suite against the ASan+UBSan build (build-san/), curl excepted
     # (Debian's curl cannot start with libasan preloaded; see tests/lib.bash).
     san_build_phase=$(phase_count)
-    queue_phase "sanitize: build with -fsanitize=address,undefined" \
+    FILE_TIMEOUT=1200 queue_phase "sanitize: build with -fsanitize=address,undefined" \
         make --no-print-directory sanitize-build
     san_build=build-san # where `make sanitize-build` puts it
     san_rt="$(${CC:-gcc} -print-file-name=libasan.so)"
@@ -288,7 +289,7 @@ fi
 if [ "$extras" = 1 ] && selected tsan extra; then
     # ThreadSanitizer over the threaded programs (build-tsan/, see tests/tsan.sh).
     tsan_build_phase=$(phase_count)
-    queue_phase "tsan: build with -fsanitize=thread" make --no-print-directory tsan-build
+    FILE_TIMEOUT=1200 queue_phase "tsan: build with -fsanitize=thread" make --no-print-directory tsan-build
     queue_phase "tsan: threaded programs" after="$tsan_build_phase" tests/tsan.sh
 fi
 if [ "$extras" = 1 ] && selected valgrind extra && command -v valgrind >/dev/null 2>&1; then
