@@ -40,7 +40,7 @@ int incidents_is_incident(const struct log_record *rec)
     }
 }
 
-static int is_incident_type(const char *type, const char *cause)
+int incidents_type_is_incident(const char *type, const char *cause)
 {
     if (!type) return 0;
     if (!strcmp(type, "reset") || !strcmp(type, "error") || !strcmp(type, "eof")) return 1;
@@ -357,7 +357,7 @@ static void add_summary(struct incidents *inc, const struct log_record *rec)
         const struct log_count *c = &rec->counts[i];
         if (c->suppressed <= 0) continue;
         uint64_t n = (uint64_t)c->suppressed;
-        if (is_incident_type(c->type, c->cause)) {
+        if (incidents_type_is_incident(c->type, c->cause)) {
             char client[256];
             struct group_key k;
             key_of(&k, rec->host, c->role, c->local, c->peer, c->cause, client, sizeof client);

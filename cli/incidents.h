@@ -110,6 +110,9 @@ int incidents_is_incident(const struct log_record *rec);
  */
 const char *incidents_seen_errno(const struct log_record *rec);
 
+/* The same for a summary record's entry, by its type and cause (cause NULL: none given). */
+int incidents_type_is_incident(const char *type, const char *cause);
+
 /* Number of distinct hosts named by the records (0 when none carries a host). */
 size_t incidents_hosts(const struct incidents *inc);
 

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,12 +224,14 @@ static void finish_line(struct line_buf *lb, const char *name, size_t lineno, in
     lb->overflow = 0;
 }
 
-int logscan_stream(FILE *fp, const char *name, logscan_fn fn, void *ctx,
-                   struct logscan_stats *stats)
+/* Reads the lines of fp from line number *pos->line on. final: an unterminated last line is a
+ * line (a file that is complete); otherwise it is left unread and only measured (pos->tail). */
+static int stream_lines(FILE *fp, const char *name, int final, logscan_fn fn, void *ctx,
+                        struct logscan_stats *stats, struct logscan_pos *pos)
 {
     struct line_buf lb = {0};
     char *chunk = malloc(LOGSCAN_CHUNK);
-    size_t lineno = 1;
+    size_t lineno = pos->line ? (size_t)pos->line : 1;
     int rc = 0;
     if (!chunk) {
         fprintf(stderr, "rstwatch: %s: out of memory\n", name);
@@ -249,9 +252,12 @@ int logscan_stream(FILE *fp, const char *name, logscan_fn fn, void *ctx,
                 goto out;
             }
             p += take;
+            pos->tail += take;
             if (nl) {
                 finish_line(&lb, name, lineno++, 1, fn, ctx, stats);
                 p++;
+                pos->consumed += pos->tail + 1;
+                pos->tail = 0;
             }
         }
     }
@@ -259,10 +265,11 @@ int logscan_stream(FILE *fp, const char *name, logscan_fn fn, void *ctx,
         fprintf(stderr, "rstwatch: %s: read error: %s\n", name, strerror(errno));
         stats->unreadable = 1;
         rc = -1;
-    } else if (lb.len > 0 || lb.overflow) {
+    } else if (final && (lb.len > 0 || lb.overflow)) {
         finish_line(&lb, name, lineno, 0, fn, ctx, stats);
     }
 out:
+    pos->line = lineno;
     /* Files count when they held records: a directory may hold other files too. */
     if (stats->records + stats->bad_lines > before || rc) stats->files++;
     free(lb.data);
@@ -270,8 +277,21 @@ out:
     return rc;
 }
 
-/* gzip -dc on fd (the file), its output as a stream; *pid for reaping. NULL on failure. */
-static FILE *gunzip(int fd, pid_t *pid)
+int logscan_stream(FILE *fp, const char *name, logscan_fn fn, void *ctx,
+                   struct logscan_stats *stats)
+{
+    struct logscan_pos pos = {0};
+    return stream_lines(fp, name, 1, fn, ctx, stats, &pos);
+}
+
+int logscan_stream_lines(FILE *fp, const char *name, logscan_fn fn, void *ctx,
+                         struct logscan_stats *stats, struct logscan_pos *pos)
+{
+    pos->consumed = pos->tail = 0;
+    return stream_lines(fp, name, 0, fn, ctx, stats, pos);
+}
+
+FILE *logscan_gunzip(int fd, pid_t *pid)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) return NULL;
@@ -288,8 +308,28 @@ static FILE *gunzip(int fd, pid_t *pid)
     }
     close(p[1]);
     FILE *fp = fdopen(p[0], "r");
-    if (!fp) close(p[0]);
+    if (!fp) {
+        close(p[0]);
+        kill(*pid, SIGKILL);
+        while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
     return fp;
+}
+
+int logscan_gunzip_close(FILE *z, pid_t pid)
+{
+    fclose(z);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+int logscan_is_gzip(int fd)
+{
+    unsigned char magic[2] = {0, 0};
+    return pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
 }
 
 static void scan_file(const char *path, logscan_fn fn, void *ctx, struct logscan_stats *stats)
@@ -305,17 +345,13 @@ static void scan_file(const char *path, logscan_fn fn, void *ctx, struct logscan
     if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) { /* gzip, whatever the name */
         pid_t pid;
         lseek(fileno(fp), 0, SEEK_SET);
-        FILE *z = gunzip(fileno(fp), &pid);
+        FILE *z = logscan_gunzip(fileno(fp), &pid);
         if (!z) {
             fprintf(stderr, "rstwatch: %s: cannot run gzip -dc: %s\n", path, strerror(errno));
             stats->unreadable = 1;
         } else {
             logscan_stream(z, path, fn, ctx, stats);
-            fclose(z);
-            int st = 0;
-            while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                ;
-            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            if (logscan_gunzip_close(z, pid)) {
                 fprintf(stderr, "rstwatch: %s: gzip -dc failed (corrupt or truncated file?)\n",
                         path);
                 stats->unreadable = 1;
@@ -334,9 +370,9 @@ static int visible(const struct dirent *d)
     return d->d_name[0] != '.';
 }
 
-/* Reads every file under dir, recursively, in name order (symlinked directories are not
+/* Visits every file under dir, recursively, in name order (symlinked directories are not
  * followed: no loops); missing_ok: a missing directory is not an error. */
-static void scan_dir(const char *dir, int missing_ok, logscan_fn fn, void *ctx,
+static void walk_dir(const char *dir, int missing_ok, logscan_visit_fn visit, void *vctx,
                      struct logscan_stats *stats)
 {
     struct dirent **names;
@@ -354,10 +390,10 @@ static void scan_dir(const char *dir, int missing_ok, logscan_fn fn, void *ctx,
         struct stat st;
         if (len > 0 && (size_t)len < sizeof path && lstat(path, &st) == 0) {
             if (S_ISDIR(st.st_mode))
-                scan_dir(path, 0, fn, ctx, stats);
+                walk_dir(path, 0, visit, vctx, stats);
             else if (S_ISREG(st.st_mode) ||
                      (S_ISLNK(st.st_mode) && stat(path, &st) == 0 && S_ISREG(st.st_mode)))
-                scan_file(path, fn, ctx, stats); /* sockets and FIFOs are skipped */
+                visit(path, 1, vctx); /* sockets and FIFOs are skipped */
         }
         free(names[i]);
     }
@@ -367,7 +403,7 @@ static void scan_dir(const char *dir, int missing_ok, logscan_fn fn, void *ctx,
 /* root's services drop privileges (nginx workers, apt's methods): a process that started as
  * another user writes to that user's /tmp/rstwatch-UID. For root, those directories are part
  * of the default input when they belong to the user they are named after. */
-static void scan_other_users(logscan_fn fn, void *ctx, struct logscan_stats *stats)
+static void walk_other_users(logscan_visit_fn visit, void *vctx, struct logscan_stats *stats)
 {
     struct dirent **names;
     int n = scandir("/tmp", &names, visible, alphasort);
@@ -379,31 +415,52 @@ static void scan_other_users(logscan_fn fn, void *ctx, struct logscan_stats *sta
         struct stat st;
         if (uid && end && !*end && snprintf(path, sizeof path, "/tmp/%s", d) < (int)sizeof path &&
             lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid && !(st.st_mode & 022))
-            scan_dir(path, 1, fn, ctx, stats);
+            walk_dir(path, 1, visit, vctx, stats);
         free(names[i]);
     }
     if (n >= 0) free(names);
+}
+
+void logscan_walk(char *const *inputs, size_t ninputs, logscan_visit_fn visit, void *vctx,
+                  struct logscan_stats *stats)
+{
+    if (ninputs == 0) {
+        char dir[PATH_MAX];
+        if (cli_default_log_dir(dir, sizeof dir) == 0) walk_dir(dir, 1, visit, vctx, stats);
+        if (getuid() == 0) walk_other_users(visit, vctx, stats);
+        return;
+    }
+    for (size_t i = 0; i < ninputs; i++) {
+        struct stat st;
+        if (strcmp(inputs[i], "-") != 0 && stat(inputs[i], &st) == 0 && S_ISDIR(st.st_mode))
+            walk_dir(inputs[i], 0, visit, vctx, stats);
+        else
+            visit(inputs[i], 0, vctx);
+    }
+}
+
+struct run_ctx {
+    logscan_fn fn;
+    void *ctx;
+    struct logscan_stats *stats;
+};
+
+static void run_visit(const char *path, int in_dir, void *vctx)
+{
+    (void)in_dir;
+    struct run_ctx *rc = vctx;
+    if (strcmp(path, "-") == 0)
+        logscan_stream(stdin, "<stdin>", rc->fn, rc->ctx, rc->stats);
+    else
+        scan_file(path, rc->fn, rc->ctx, rc->stats);
 }
 
 void logscan_run(char *const *inputs, size_t ninputs, logscan_fn fn, void *ctx,
                  struct logscan_stats *stats)
 {
     memset(stats, 0, sizeof *stats);
-    if (ninputs == 0) {
-        char dir[PATH_MAX];
-        if (cli_default_log_dir(dir, sizeof dir) == 0) scan_dir(dir, 1, fn, ctx, stats);
-        if (getuid() == 0) scan_other_users(fn, ctx, stats);
-        return;
-    }
-    for (size_t i = 0; i < ninputs; i++) {
-        struct stat st;
-        if (strcmp(inputs[i], "-") == 0)
-            logscan_stream(stdin, "<stdin>", fn, ctx, stats);
-        else if (stat(inputs[i], &st) == 0 && S_ISDIR(st.st_mode))
-            scan_dir(inputs[i], 0, fn, ctx, stats);
-        else
-            scan_file(inputs[i], fn, ctx, stats);
-    }
+    struct run_ctx rc = {fn, ctx, stats};
+    logscan_walk(inputs, ninputs, run_visit, &rc, stats);
 }
 
 int logscan_exit_status(const struct logscan_stats *stats)

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 /* Lines longer than this are rejected (a record is a few KiB; this is 4096 events and more). */
 #define LOGSCAN_MAX_LINE (16u << 20)
@@ -43,6 +44,46 @@ void logscan_run(char *const *inputs, size_t ninputs, logscan_fn fn, void *ctx,
  */
 int logscan_stream(FILE *fp, const char *name, logscan_fn fn, void *ctx,
                    struct logscan_stats *stats);
+
+/* Where a read of complete lines got to (logscan_stream_lines). */
+struct logscan_pos {
+    unsigned long long line;     /* in: number of the first line read (0 = 1); out: the next one */
+    unsigned long long consumed; /* out: bytes of complete lines read (up to their newline) */
+    unsigned long long tail;     /* out: bytes after the last newline, not read as a line */
+};
+
+/*
+ * Like logscan_stream, for a file that may still grow: reads only the lines that end with a
+ * newline and leaves an unterminated last line unread (a record still being written, or a torn
+ * one), measured in pos->tail. Numbers lines from pos->line on, for messages. Returns 0, or -1
+ * on a read error (reported; pos says how far the good part went).
+ */
+int logscan_stream_lines(FILE *fp, const char *name, logscan_fn fn, void *ctx,
+                         struct logscan_stats *stats, struct logscan_pos *pos);
+
+/* Receives each file an input names: its path ("-" for stdin, or an argument that may not
+ * exist: the receiver reports it), and in_dir: found under a directory argument. */
+typedef void (*logscan_visit_fn)(const char *path, int in_dir, void *vctx);
+
+/*
+ * The files logscan_run reads, in its order, without reading them: directories walked
+ * recursively (sorted by name, hidden names and non-regular files skipped), other arguments
+ * passed on as they are, and with no inputs the default log directories. An unreadable
+ * directory is reported on stderr and sets stats->unreadable.
+ */
+void logscan_walk(char *const *inputs, size_t ninputs, logscan_visit_fn visit, void *vctx,
+                  struct logscan_stats *stats);
+
+/* True when the file open on fd starts with the gzip magic (read with pread: no seek). */
+int logscan_is_gzip(int fd);
+
+/* `gzip -dc` of the file open on fd, as a stream (fd's offset must be 0); *pid for
+ * logscan_gunzip_close. NULL on failure (errno set). */
+FILE *logscan_gunzip(int fd, pid_t *pid);
+
+/* Closes the stream and reaps gzip: 0 when it ran to a successful end, -1 otherwise (a corrupt
+ * or truncated file; also when the stream was closed before its end). */
+int logscan_gunzip_close(FILE *z, pid_t pid);
 
 /*
  * The text of the line whose record is being handed to the callback (not NUL-terminated; *len

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* main.c: the rstwatch command: dispatch to run / report / export / cat /
- * lib, and the top-level --help (which prints the shim's own options table,
+ * metrics / lib, and the top-level --help (which prints the shim's own options table,
  * so help, man page and docs/usage.md list the same variables) and --version. */
 #include <getopt.h>
 #include <limits.h>
@@ -20,6 +20,7 @@ static void usage(FILE *out)
         "  rstwatch report [--json] [--since WHEN] [FILE|DIR ...]\n"
         "  rstwatch export --format chrome|html [-o OUT] [--since WHEN] [FILE|DIR ...]\n"
         "  rstwatch cat [--since WHEN] [--schema] [FILE|DIR ...]  (records, validated, pretty)\n"
+        "  rstwatch metrics [-o FILE.prom] [--state FILE] [FILE|DIR ...]  (Prometheus counters)\n"
         "  rstwatch lib                             (the path of librstwatch.so, for LD_PRELOAD)\n"
         "  LD_PRELOAD=$(rstwatch lib) RSTWATCH_...=... COMMAND   (the same as run)\n"
         "\n"
@@ -97,6 +98,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "report")) return cmd_report(sub_argc, sub_argv);
     if (!strcmp(cmd, "export")) return cmd_export(sub_argc, sub_argv);
     if (!strcmp(cmd, "cat")) return cmd_cat(sub_argc, sub_argv);
+    if (!strcmp(cmd, "metrics")) return cmd_metrics(sub_argc, sub_argv);
     if (!strcmp(cmd, "lib")) return cmd_lib(sub_argc, sub_argv);
     fprintf(stderr, "rstwatch: unknown command '%s' (try rstwatch --help)\n", cmd);
     return CLI_EXIT_USAGE;

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+/*
+ * metrics_state.c: the memory of `rstwatch metrics` from one run to the next.
+ *
+ * The state is a small JSON document: per log file, its identity (device, inode, size, mtime),
+ * how many bytes of its content have been counted, and a fingerprint of its first bytes; and
+ * every counter with its value. Counters come from the state, so a run adds only what the logs
+ * gained since the last one and they never go down.
+ *
+ * Rotation is recognised by content, not by name: a log's first bytes (its first records, with
+ * their microsecond timestamps and pids) do not change when logrotate renames it, copies it
+ * (copytruncate) or compresses it, and do change when a file is truncated and written anew. A
+ * file found now continues every entry whose fingerprint its own first bytes match, and its
+ * unread part begins at the largest of their offsets: bytes counted once are never counted
+ * again, whichever copy of them is read later.
+ */
+#include "metrics_state.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STATE_KEY "rstwatch_metrics_state"
+#define STATE_VERSION 1
+
+uint64_t mstate_hash(const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+void mstate_init(struct mstate *st, size_t max_values)
+{
+    memset(st, 0, sizeof *st);
+    series_init(&st->series, max_values);
+}
+
+void mstate_free(struct mstate *st)
+{
+    size_t max_values = st->series.max_values;
+    for (size_t i = 0; i < st->nfiles; i++)
+        free(st->files[i].path);
+    free(st->files);
+    series_free(&st->series);
+    mstate_init(st, max_values);
+}
+
+struct mstate_file *mstate_add_file(struct mstate *st, const struct mstate_file *f)
+{
+    if (st->nfiles == st->cap) {
+        size_t cap = st->cap ? st->cap * 2 : 16;
+        struct mstate_file *files = realloc(st->files, cap * sizeof *files);
+        if (!files) return NULL;
+        st->files = files;
+        st->cap = cap;
+    }
+    char *path = strdup(f->path ? f->path : "");
+    if (!path) return NULL;
+    struct mstate_file *e = &st->files[st->nfiles++];
+    *e = *f;
+    e->path = path;
+    return e;
+}
+
+struct mstate_file *mstate_find(const struct mstate *st, uint64_t dev, uint64_t ino,
+                                int ignored_ok)
+{
+    for (size_t i = 0; i < st->nfiles; i++) {
+        struct mstate_file *e = &st->files[i];
+        if (e->dev == dev && e->ino == ino && (ignored_ok || !e->ignored)) return e;
+    }
+    return NULL;
+}
+
+size_t mstate_resume(const struct mstate *st, const struct mstate_probe *p, uint64_t *offset,
+                     uint64_t *line)
+{
+    size_t matched = 0;
+    *offset = *line = 0;
+    for (size_t i = 0; i < st->nfiles; i++) {
+        const struct mstate_file *e = &st->files[i];
+        if (e->ignored) continue;
+        int match;
+        if (e->fp_len == 0)
+            match = e->dev == p->dev && e->ino == p->ino && e->offset == 0;
+        else
+            match = p->prefix_len >= e->fp_len && mstate_hash(p->prefix, e->fp_len) == e->fp;
+        if (!match) continue;
+        matched++;
+        if (e->offset > *offset || (e->offset == *offset && e->line > *line)) {
+            *offset = e->offset;
+            *line = e->line;
+        }
+    }
+    return matched;
+}
+
+/* ---- the state file --------------------------------------------------------------------------
+ */
+
+static int fail(char *err, size_t errlen, const char *what)
+{
+    snprintf(err, errlen, "%s", what);
+    return -1;
+}
+
+/* A non-negative integer member; -1 when absent or not one. */
+static int get_u64(const json_t *o, const char *key, uint64_t *out)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0) return -1;
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int parse_file(const json_t *o, struct mstate *st, char *err, size_t errlen)
+{
+    struct mstate_file f = {0};
+    uint64_t mtime = 0, fp_len = 0;
+    const json_t *path = json_object_get(o, "path");
+    const char *fp = json_string_value(json_object_get(o, "fp"));
+    if (!json_is_object(o) || !json_is_string(path) || !fp || get_u64(o, "dev", &f.dev) ||
+        get_u64(o, "ino", &f.ino) || get_u64(o, "size", &f.size) ||
+        get_u64(o, "mtime_ns", &mtime) || get_u64(o, "offset", &f.offset) ||
+        get_u64(o, "line", &f.line) || get_u64(o, "fp_len", &fp_len) || fp_len > MSTATE_FP_MAX)
+        return fail(err, errlen, "a file entry lacks a field or has a wrong value");
+    char *end = NULL;
+    f.fp = strtoull(fp, &end, 16);
+    if (strlen(fp) != 16 || *end) return fail(err, errlen, "a file entry's fp is not 16 hex digits");
+    get_u64(o, "torn_at", &f.torn_at);
+    f.mtime_ns = (int64_t)mtime;
+    f.fp_len = (uint32_t)fp_len;
+    f.gz = json_is_true(json_object_get(o, "gz"));
+    f.ignored = json_is_true(json_object_get(o, "ignored"));
+    f.path = (char *)json_string_value(path);
+    if (!mstate_add_file(st, &f)) return fail(err, errlen, "out of memory");
+    return 0;
+}
+
+static int parse_series(const json_t *o, struct mstate *st, char *err, size_t errlen)
+{
+    const char *name = json_string_value(json_object_get(o, "metric"));
+    const json_t *labels = json_object_get(o, "labels");
+    uint64_t value;
+    if (!name || !json_is_array(labels) || get_u64(o, "value", &value))
+        return fail(err, errlen, "a series lacks its metric, labels or value");
+    int m = metric_by_name(name);
+    if (m < 0) return 0; /* a counter of a later version: not ours to keep */
+    size_t nl = metric_nlabels((enum metric_id)m);
+    if (json_array_size(labels) != nl) return fail(err, errlen, "a series has the wrong labels");
+    const char *values[METRIC_MAX_LABELS];
+    for (size_t k = 0; k < nl; k++) {
+        values[k] = json_string_value(json_array_get(labels, k));
+        if (!values[k] || !*values[k]) return fail(err, errlen, "a label value is not a string");
+    }
+    if (series_restore(&st->series, (enum metric_id)m, values, value))
+        return fail(err, errlen, "out of memory");
+    return 0;
+}
+
+int mstate_parse(const char *text, size_t len, struct mstate *st, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, 0, &jerr);
+    int rc = 0;
+    if (!root) {
+        snprintf(err, errlen, "not JSON (line %d: %s)", jerr.line, jerr.text);
+        return -1;
+    }
+    const json_t *files = json_object_get(root, "files"), *series = json_object_get(root, "series");
+    const json_t *v = json_object_get(root, STATE_KEY);
+    if (!json_is_object(root) || !json_is_integer(v))
+        rc = fail(err, errlen, "not a metrics state file");
+    else if (json_integer_value(v) != STATE_VERSION)
+        rc = fail(err, errlen, "a state file of another version");
+    else if (!json_is_array(files) || !json_is_array(series))
+        rc = fail(err, errlen, "no files or series array");
+    for (size_t i = 0; !rc && i < json_array_size(files); i++)
+        rc = parse_file(json_array_get(files, i), st, err, errlen);
+    for (size_t i = 0; !rc && i < json_array_size(series); i++)
+        rc = parse_series(json_array_get(series, i), st, err, errlen);
+    json_decref(root);
+    if (rc) mstate_free(st);
+    return rc;
+}
+
+static json_t *file_json(const struct mstate_file *f)
+{
+    char fp[17];
+    snprintf(fp, sizeof fp, "%016" PRIx64, f->fp);
+    json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:s}", "path", f->path,
+                          "dev", (json_int_t)f->dev, "ino", (json_int_t)f->ino, "size",
+                          (json_int_t)f->size, "mtime_ns", (json_int_t)f->mtime_ns, "gz", f->gz,
+                          "offset", (json_int_t)f->offset, "line", (json_int_t)f->line, "fp_len",
+                          (json_int_t)f->fp_len, "fp", fp);
+    if (o && f->torn_at) json_object_set_new(o, "torn_at", json_integer((json_int_t)f->torn_at));
+    if (o && f->ignored) json_object_set_new(o, "ignored", json_true());
+    return o;
+}
+
+char *mstate_dump(const struct mstate *st)
+{
+    json_t *files = json_array(), *series = json_array();
+    json_t *root = json_pack("{s:i, s:o, s:o}", STATE_KEY, STATE_VERSION, "files", files, "series",
+                             series);
+    int bad = !root;
+    for (size_t i = 0; !bad && i < st->nfiles; i++)
+        bad = json_array_append_new(files, file_json(&st->files[i]));
+    for (size_t i = 0; !bad && i < st->series.n; i++) {
+        const struct series *s = &st->series.s[i];
+        json_t *labels = json_array();
+        for (size_t k = 0; labels && k < metric_nlabels(s->metric); k++)
+            json_array_append_new(labels, json_string(s->values[k]));
+        bad = json_array_append_new(series, json_pack("{s:s, s:o, s:I}", "metric",
+                                                      metric_defs[s->metric].name, "labels",
+                                                      labels, "value", (json_int_t)s->value));
+    }
+    char *text = bad ? NULL : json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return text;
+}
