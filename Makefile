@@ -117,9 +117,11 @@ $(BUILD)/unit/%: tests/unit/%.c tests/unit/tap.h tests/unit/conn_fixture.h $(SHI
 	@$(CC) $(ALL_CFLAGS) -Ishim $(ALL_LDFLAGS) -o $@ $< \
 	    $(filter-out $(BUILD)/shim/hooks.o,$(SHIM_OBJ)) -ldl -lpthread -ljansson
 
-# The log reader's unit test links the CLI's objects (all but main) instead of the shim's.
+# The CLI's unit tests (the log reader, the metrics state) link the CLI's objects (all but
+# main) instead of the shim's.
 CLI_UNIT_OBJ := $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ))
-$(BUILD)/unit/logread_test: tests/unit/logread_test.c tests/unit/tap.h $(CLI_UNIT_OBJ) | $(BUILD)/unit
+CLI_UNITS := $(BUILD)/unit/logread_test $(BUILD)/unit/metrics_test
+$(CLI_UNITS): $(BUILD)/unit/%: tests/unit/%.c tests/unit/tap.h $(CLI_UNIT_OBJ) | $(BUILD)/unit
 	@echo "  CC      $<"
 	@$(CC) $(CLI_CFLAGS) -Icli $(ALL_LDFLAGS) -pie -o $@ $< $(CLI_UNIT_OBJ) $(CLI_LIBS)
 

@@ -308,8 +308,8 @@ static void process(struct run *r, const struct candidate *c)
                             .size = (uint64_t)c->st.st_size, .mtime_ns = mtime, .gz = gz};
     if (c->follow_only && !matched) {
         e.ignored = 1; /* an old rotation, from before this log was followed */
-        e.fp_len = (uint32_t)probe.prefix_len;
-        e.fp = mstate_hash(prefix, probe.prefix_len);
+        e.fp_len = (uint32_t)mstate_fp_len(prefix, probe.prefix_len);
+        e.fp = mstate_hash(prefix, e.fp_len);
         mstate_add_file(&r->now, &e);
         close(fd);
         return;
@@ -319,9 +319,8 @@ static void process(struct run *r, const struct candidate *c)
     e.offset = start + pos.consumed;
     e.line = pos.line;
     if (!gz) probe.prefix_len = read_prefix(fd, 0, prefix); /* it may have grown meanwhile */
-    size_t fp_len = probe.prefix_len < e.offset ? probe.prefix_len : (size_t)e.offset;
-    e.fp_len = (uint32_t)fp_len;
-    e.fp = mstate_hash(prefix, fp_len);
+    e.fp_len = (uint32_t)mstate_fp_len(prefix, probe.prefix_len);
+    e.fp = mstate_hash(prefix, e.fp_len);
     if (pos.tail && rc == 0) {
         /* One warning per torn line, not one per run. */
         const struct mstate_file *same = mstate_find(&r->old, dev, ino, 0);

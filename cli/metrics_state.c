@@ -7,12 +7,13 @@
  * every counter with its value. Counters come from the state, so a run adds only what the logs
  * gained since the last one and they never go down.
  *
- * Rotation is recognised by content, not by name: a log's first bytes (its first records, with
- * their microsecond timestamps and pids) do not change when logrotate renames it, copies it
- * (copytruncate) or compresses it, and do change when a file is truncated and written anew. A
- * file found now continues every entry whose fingerprint its own first bytes match, and its
- * unread part begins at the largest of their offsets: bytes counted once are never counted
- * again, whichever copy of them is read later.
+ * Rotation is recognised by content, not by name: a log's first line (a record, with its
+ * microsecond timestamp and pid; a syslog line with its time, host and pid) does not change when
+ * logrotate renames the file, copies it (copytruncate) or compresses it, and does change when a
+ * file is truncated and written anew. A file found now continues every entry whose first line
+ * is its own first line, and its unread part begins at the largest of their offsets: bytes
+ * counted once are never counted again, whichever copy of them is read later, even a copy still
+ * being made (it has the first line as soon as it has any line to read).
  */
 #include "metrics_state.h"
 
@@ -32,6 +33,13 @@ uint64_t mstate_hash(const void *buf, size_t len)
     for (size_t i = 0; i < len; i++)
         h = (h ^ p[i]) * 1099511628211ull;
     return h;
+}
+
+size_t mstate_fp_len(const void *prefix, size_t len)
+{
+    const char *nl = memchr(prefix, '\n', len < MSTATE_FP_MAX ? len : MSTATE_FP_MAX);
+    if (nl) return (size_t)(nl - (const char *)prefix) + 1;
+    return len >= MSTATE_FP_MAX ? MSTATE_FP_MAX : 0;
 }
 
 void mstate_init(struct mstate *st, size_t max_values)

@@ -9,7 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A log's identity by content: the hash of its first bytes, up to this many. */
+/* A log's identity by content: the hash of its first line (with its newline), or of its first
+ * MSTATE_FP_MAX bytes when that line is longer. */
 #define MSTATE_FP_MAX 4096
 
 /* What is remembered of one log file. */
@@ -21,7 +22,7 @@ struct mstate_file {
     int gz;                  /* gzip-compressed: offsets count decompressed bytes */
     uint64_t offset;         /* bytes of its content already counted (complete lines) */
     uint64_t line;           /* number of the line at offset (for messages) */
-    uint32_t fp_len;         /* fingerprint: the first fp_len bytes of its content ... */
+    uint32_t fp_len;         /* fingerprint: the first fp_len bytes of its content (mstate_fp_len) */
     uint64_t fp;             /* ... hash to this (mstate_hash) */
     uint64_t torn_at;        /* 1 + offset of an unterminated last line already warned about */
     int ignored;             /* a rotated sibling of a file argument that continues no known log */
@@ -35,6 +36,11 @@ struct mstate {
 
 /* The hash of a fingerprint (64-bit FNV-1a). */
 uint64_t mstate_hash(const void *buf, size_t len);
+
+/* The length of the fingerprint of a content that starts with these len bytes (at most
+ * MSTATE_FP_MAX): its first line with the newline; MSTATE_FP_MAX when no newline comes before;
+ * 0 when the content is shorter than that and has no complete line (nothing to tell it by). */
+size_t mstate_fp_len(const void *prefix, size_t len);
 
 /* Empties *st, its counters capped at max_values per label (0: the default). */
 void mstate_init(struct mstate *st, size_t max_values);
@@ -68,11 +74,11 @@ struct mstate_probe {
 
 /*
  * Where the unread part of a log begins: the largest offset among the entries it continues (an
- * entry whose fingerprint its first bytes match, whatever its name or inode: the same file
- * grown, a renamed one, a copy made by copytruncate, a gzip of a rotated one), with that entry's
- * line number; 0 when it continues none (a new log, or one truncated and written anew). Entries
- * without a fingerprint (nothing counted yet) match their own inode only. Returns how many
- * entries it continues.
+ * entry whose first line is its first line, whatever its name or inode: the same file grown, a
+ * renamed one, a copy made by copytruncate, a gzip of a rotated one, a copy still being made),
+ * with that entry's line number; 0 when it continues none (a new log, or one truncated and
+ * written anew). Entries without a fingerprint (nothing counted yet) match their own inode only.
+ * Returns how many entries it continues.
  */
 size_t mstate_resume(const struct mstate *st, const struct mstate_probe *p, uint64_t *offset,
                      uint64_t *line);
