@@ -45,7 +45,8 @@ struct metrics_opts {
 struct candidate {
     char *path;
     struct stat st;
-    int follow_only; /* a sibling of a file argument: read only if it continues a known log */
+    int follow_only;   /* a sibling of a file argument: read only if it continues a known log */
+    int followed_seen; /* ... of a file argument the state knows (it was read before) */
 };
 
 struct run {
@@ -120,7 +121,8 @@ static int parse_args(int argc, char **argv, struct metrics_opts *opts)
 /* ---- listing the logs ------------------------------------------------------------------------
  */
 
-static void add_candidate(struct run *r, const char *path, const struct stat *st, int follow_only)
+static void add_candidate(struct run *r, const char *path, const struct stat *st, int follow_only,
+                          int followed_seen)
 {
     for (size_t i = 0; i < r->ncands; i++) {
         struct candidate *c = &r->cands[i];
@@ -138,7 +140,7 @@ static void add_candidate(struct run *r, const char *path, const struct stat *st
     }
     char *copy = strdup(path);
     if (!copy) return;
-    r->cands[r->ncands++] = (struct candidate){copy, *st, follow_only};
+    r->cands[r->ncands++] = (struct candidate){copy, *st, follow_only, followed_seen};
 }
 
 static int has_entry_path(const struct mstate *st, const char *path)
@@ -151,6 +153,7 @@ static int has_entry_path(const struct mstate *st, const char *path)
 /* The rotated siblings of the file argument path: same directory, name + "." or "-" + more. */
 static void add_siblings(struct run *r, const char *path)
 {
+    int seen = has_entry_path(&r->old, path);
     char dirbuf[PATH_MAX], basebuf[PATH_MAX];
     snprintf(dirbuf, sizeof dirbuf, "%s", path);
     snprintf(basebuf, sizeof basebuf, "%s", path);
@@ -167,7 +170,7 @@ static void add_siblings(struct run *r, const char *path)
         struct stat st;
         if (snprintf(sib, sizeof sib, "%s/%s", dir, n) < (int)sizeof sib && stat(sib, &st) == 0 &&
             S_ISREG(st.st_mode))
-            add_candidate(r, sib, &st, 1);
+            add_candidate(r, sib, &st, 1, seen);
     }
     closedir(d);
 }
@@ -182,7 +185,7 @@ static void visit(const char *path, int in_dir, void *vctx)
     struct stat st;
     int found = stat(path, &st) == 0, err = errno;
     if (found && S_ISREG(st.st_mode)) {
-        add_candidate(r, path, &st, 0);
+        add_candidate(r, path, &st, 0, 0);
     } else if (in_dir) {
         return; /* vanished since the directory was listed */
     } else if (found || err != ENOENT || !has_entry_path(&r->old, path)) {
@@ -306,8 +309,12 @@ static void process(struct run *r, const struct candidate *c)
     if (mstate_resume(&r->now, &probe, &start2, &line2) && start2 > start) start = start2, line = line2;
     struct mstate_file e = {.path = c->path, .dev = dev, .ino = ino,
                             .size = (uint64_t)c->st.st_size, .mtime_ns = mtime, .gz = gz};
-    if (c->follow_only && !matched) {
-        e.ignored = 1; /* an old rotation, from before this log was followed */
+    /* A sibling that continues no known log: an old rotation, from before the file was
+     * followed (or a copy of one), is left alone; one that appeared since the last run is a
+     * rotation of content not counted yet (copytruncate of a file that was empty then). */
+    if (c->follow_only && !matched &&
+        (known || !c->followed_seen || mstate_is_ignored_copy(&r->old, &probe))) {
+        e.ignored = 1;
         e.fp_len = (uint32_t)mstate_fp_len(prefix, probe.prefix_len);
         e.fp = mstate_hash(prefix, e.fp_len);
         mstate_add_file(&r->now, &e);

@@ -108,6 +108,17 @@ size_t mstate_resume(const struct mstate *st, const struct mstate_probe *p, uint
     return matched;
 }
 
+int mstate_is_ignored_copy(const struct mstate *st, const struct mstate_probe *p)
+{
+    for (size_t i = 0; i < st->nfiles; i++) {
+        const struct mstate_file *e = &st->files[i];
+        if (e->ignored && e->fp_len && p->prefix_len >= e->fp_len &&
+            mstate_hash(p->prefix, e->fp_len) == e->fp)
+            return 1;
+    }
+    return 0;
+}
+
 /* ---- the state file --------------------------------------------------------------------------
  */
 

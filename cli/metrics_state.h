@@ -83,4 +83,8 @@ struct mstate_probe {
 size_t mstate_resume(const struct mstate *st, const struct mstate_probe *p, uint64_t *offset,
                      uint64_t *line);
 
+/* True when the log's first line is that of an ignored entry (a copy of an old rotation: its
+ * gzip, its rename). */
+int mstate_is_ignored_copy(const struct mstate *st, const struct mstate_probe *p);
+
 #endif

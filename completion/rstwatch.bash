@@ -17,7 +17,7 @@ _rstwatch()
     done
 
     if [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W 'run report export cat lib help --help --version' -- "$cur"))
+        COMPREPLY=($(compgen -W 'run report export cat metrics lib help --help --version' -- "$cur"))
         return
     fi
 
@@ -61,6 +61,17 @@ _rstwatch()
         esac
         if [[ $cur == -* ]]; then
             COMPREPLY=($(compgen -W '--format -o --help' -- "$cur"))
+        else
+            _filedir
+        fi
+        ;;
+    metrics)
+        case $prev in
+        -o | --output | --state) _filedir; return ;;
+        --max-values) return ;;
+        esac
+        if [[ $cur == -* ]]; then
+            COMPREPLY=($(compgen -W '-o --output --state --max-values --help' -- "$cur"))
         else
             _filedir
         fi

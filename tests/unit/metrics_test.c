@@ -217,6 +217,10 @@ static void resume_cases(void)
        "an ignored rotated sibling (never counted) is no proof that content was counted");
     ok(mstate_find(&st, 3, 40, 0) == NULL && mstate_find(&st, 3, 40, 1) != NULL,
        "mstate_find skips ignored entries unless asked");
+    struct mstate_probe gz_of_ignored = {3, 42, (const unsigned char *)a, MSTATE_FP_MAX};
+    struct mstate_probe other = {3, 43, (const unsigned char *)b, MSTATE_FP_MAX};
+    ok(mstate_is_ignored_copy(&st, &gz_of_ignored) && !mstate_is_ignored_copy(&st, &other),
+       "a copy of an ignored sibling (its gzip) is known as one; other content is not");
     mstate_free(&st);
     free(a);
     free(b);
