@@ -61,23 +61,24 @@ struct run {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: rstwatch metrics [-o FILE.prom] [--state FILE] [--max-values N] [FILE|DIR ...]\n"
-            "  Counts the records of rstwatch logs as Prometheus counters (text format 0.0.4), for\n"
-            "  node_exporter's textfile collector: rstwatch_incidents_total{service, side, cause,\n"
-            "  errno, prog}, rstwatch_retries_total{service, action, outcome}, records read and\n"
-            "  left out by the rate limit. Incremental: the state file remembers how far each\n"
-            "  log was read (renamed, copytruncated and gzipped logs are recognised), so a run\n"
-            "  reads only new records and the counters never go down.\n"
-            "  FILE|DIR        logs, directories of logs (default: the default log directory); a\n"
-            "                  FILE's rotated siblings (FILE.1, FILE.2.gz, FILE-DATE) are followed\n"
-            "  -o, --output    write FILE.prom atomically (temporary file + rename); default stdout\n"
-            "  --state FILE    where positions and counters are kept between runs (default:\n"
-            "                  FILE.prom.state with -o; without -o and --state, every log is read\n"
-            "                  whole and nothing is kept)\n"
-            "  --max-values N  distinct values per label (service, prog, ...) before further ones\n"
-            "                  are counted as \"other\" (default %d)\n",
-            METRICS_DEFAULT_MAX_VALUES);
+    fprintf(
+        out,
+        "usage: rstwatch metrics [-o FILE.prom] [--state FILE] [--max-values N] [FILE|DIR ...]\n"
+        "  Counts the records of rstwatch logs as Prometheus counters (text format 0.0.4), for\n"
+        "  node_exporter's textfile collector: rstwatch_incidents_total{service, side, cause,\n"
+        "  errno, prog}, rstwatch_retries_total{service, action, outcome}, records read and\n"
+        "  left out by the rate limit. Incremental: the state file remembers how far each\n"
+        "  log was read (renamed, copytruncated and gzipped logs are recognised), so a run\n"
+        "  reads only new records and the counters never go down.\n"
+        "  FILE|DIR        logs, directories of logs (default: the default log directory); a\n"
+        "                  FILE's rotated siblings (FILE.1, FILE.2.gz, FILE-DATE) are followed\n"
+        "  -o, --output    write FILE.prom atomically (temporary file + rename); default stdout\n"
+        "  --state FILE    where positions and counters are kept between runs (default:\n"
+        "                  FILE.prom.state with -o; without -o and --state, every log is read\n"
+        "                  whole and nothing is kept)\n"
+        "  --max-values N  distinct values per label (service, prog, ...) before further ones\n"
+        "                  are counted as \"other\" (default %d)\n",
+        METRICS_DEFAULT_MAX_VALUES);
     fputs(LOGSCAN_EXIT_HELP, out);
 }
 
@@ -306,9 +307,14 @@ static void process(struct run *r, const struct candidate *c)
     uint64_t start, line, start2, line2;
     size_t matched = mstate_resume(&r->old, &probe, &start, &line);
     /* Another copy of the same content read earlier in this run counts too. */
-    if (mstate_resume(&r->now, &probe, &start2, &line2) && start2 > start) start = start2, line = line2;
-    struct mstate_file e = {.path = c->path, .dev = dev, .ino = ino,
-                            .size = (uint64_t)c->st.st_size, .mtime_ns = mtime, .gz = gz};
+    if (mstate_resume(&r->now, &probe, &start2, &line2) && start2 > start)
+        start = start2, line = line2;
+    struct mstate_file e = {.path = c->path,
+                            .dev = dev,
+                            .ino = ino,
+                            .size = (uint64_t)c->st.st_size,
+                            .mtime_ns = mtime,
+                            .gz = gz};
     /* A sibling that continues no known log: an old rotation, from before the file was
      * followed (or a copy of one), is left alone; one that appeared since the last run is a
      * rotation of content not counted yet (copytruncate of a file that was empty then). */
@@ -490,7 +496,7 @@ static int run_metrics(struct run *r, char **inputs, size_t ninputs)
     logscan_walk(inputs, ninputs, visit, r, &r->stats);
     if (r->stdin_input && r->use_state) {
         fprintf(stderr, PROG ": - (stdin) cannot be read incrementally; leave out --state and -o "
-                        "to count it once\n");
+                             "to count it once\n");
         r->stats.unreadable = 1;
     } else if (r->stdin_input) {
         size_t bad_before = r->stats.bad_lines;

@@ -176,8 +176,8 @@ oom:
     return -1;
 }
 
-static int add_or_restore(struct series_set *set, enum metric_id metric,
-                          const char *const *values, uint64_t n, int restore)
+static int add_or_restore(struct series_set *set, enum metric_id metric, const char *const *values,
+                          uint64_t n, int restore)
 {
     const char *stored[METRIC_MAX_LABELS];
     size_t nl = metric_nlabels(metric);
@@ -194,8 +194,7 @@ static int add_or_restore(struct series_set *set, enum metric_id metric,
     return series_bump(set, metric, stored, n, restore);
 }
 
-int series_add(struct series_set *set, enum metric_id metric, const char *const *values,
-               uint64_t n)
+int series_add(struct series_set *set, enum metric_id metric, const char *const *values, uint64_t n)
 {
     return add_or_restore(set, metric, values, n, 0);
 }
@@ -286,7 +285,8 @@ void series_account(struct series_set *set, const struct log_record *rec)
 
 static int cmp_series(const void *a, const void *b)
 {
-    const struct series *x = *(const struct series *const *)a, *y = *(const struct series *const *)b;
+    const struct series *x = *(const struct series *const *)a,
+                        *y = *(const struct series *const *)b;
     if (x->metric != y->metric) return x->metric < y->metric ? -1 : 1;
     size_t nl = metric_nlabels(x->metric);
     for (size_t k = 0; k < nl; k++) {

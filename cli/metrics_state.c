@@ -75,8 +75,7 @@ struct mstate_file *mstate_add_file(struct mstate *st, const struct mstate_file 
     return e;
 }
 
-struct mstate_file *mstate_find(const struct mstate *st, uint64_t dev, uint64_t ino,
-                                int ignored_ok)
+struct mstate_file *mstate_find(const struct mstate *st, uint64_t dev, uint64_t ino, int ignored_ok)
 {
     for (size_t i = 0; i < st->nfiles; i++) {
         struct mstate_file *e = &st->files[i];
@@ -150,7 +149,8 @@ static int parse_file(const json_t *o, struct mstate *st, char *err, size_t errl
         return fail(err, errlen, "a file entry lacks a field or has a wrong value");
     char *end = NULL;
     f.fp = strtoull(fp, &end, 16);
-    if (strlen(fp) != 16 || *end) return fail(err, errlen, "a file entry's fp is not 16 hex digits");
+    if (strlen(fp) != 16 || *end)
+        return fail(err, errlen, "a file entry's fp is not 16 hex digits");
     get_u64(o, "torn_at", &f.torn_at);
     f.mtime_ns = (int64_t)mtime;
     f.fp_len = (uint32_t)fp_len;
@@ -212,11 +212,11 @@ static json_t *file_json(const struct mstate_file *f)
 {
     char fp[17];
     snprintf(fp, sizeof fp, "%016" PRIx64, f->fp);
-    json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:s}", "path", f->path,
-                          "dev", (json_int_t)f->dev, "ino", (json_int_t)f->ino, "size",
-                          (json_int_t)f->size, "mtime_ns", (json_int_t)f->mtime_ns, "gz", f->gz,
-                          "offset", (json_int_t)f->offset, "line", (json_int_t)f->line, "fp_len",
-                          (json_int_t)f->fp_len, "fp", fp);
+    json_t *o =
+        json_pack("{s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:s}", "path", f->path, "dev",
+                  (json_int_t)f->dev, "ino", (json_int_t)f->ino, "size", (json_int_t)f->size,
+                  "mtime_ns", (json_int_t)f->mtime_ns, "gz", f->gz, "offset", (json_int_t)f->offset,
+                  "line", (json_int_t)f->line, "fp_len", (json_int_t)f->fp_len, "fp", fp);
     if (o && f->torn_at) json_object_set_new(o, "torn_at", json_integer((json_int_t)f->torn_at));
     if (o && f->ignored) json_object_set_new(o, "ignored", json_true());
     return o;
@@ -225,8 +225,8 @@ static json_t *file_json(const struct mstate_file *f)
 char *mstate_dump(const struct mstate *st)
 {
     json_t *files = json_array(), *series = json_array();
-    json_t *root = json_pack("{s:i, s:o, s:o}", STATE_KEY, STATE_VERSION, "files", files, "series",
-                             series);
+    json_t *root =
+        json_pack("{s:i, s:o, s:o}", STATE_KEY, STATE_VERSION, "files", files, "series", series);
     int bad = !root;
     for (size_t i = 0; !bad && i < st->nfiles; i++)
         bad = json_array_append_new(files, file_json(&st->files[i]));
@@ -236,8 +236,8 @@ char *mstate_dump(const struct mstate *st)
         for (size_t k = 0; labels && k < metric_nlabels(s->metric); k++)
             json_array_append_new(labels, json_string(s->values[k]));
         bad = json_array_append_new(series, json_pack("{s:s, s:o, s:I}", "metric",
-                                                      metric_defs[s->metric].name, "labels",
-                                                      labels, "value", (json_int_t)s->value));
+                                                      metric_defs[s->metric].name, "labels", labels,
+                                                      "value", (json_int_t)s->value));
     }
     char *text = bad ? NULL : json_dumps(root, JSON_COMPACT);
     json_decref(root);

@@ -15,17 +15,17 @@
 
 /* What is remembered of one log file. */
 struct mstate_file {
-    char *path;              /* where it was last seen (for messages and following renames) */
-    uint64_t dev, ino;       /* its identity on disk */
-    uint64_t size;           /* its size on disk when last read */
-    int64_t mtime_ns;        /* its modification time then */
-    int gz;                  /* gzip-compressed: offsets count decompressed bytes */
-    uint64_t offset;         /* bytes of its content already counted (complete lines) */
-    uint64_t line;           /* number of the line at offset (for messages) */
-    uint32_t fp_len;         /* fingerprint: the first fp_len bytes of its content (mstate_fp_len) */
-    uint64_t fp;             /* ... hash to this (mstate_hash) */
-    uint64_t torn_at;        /* 1 + offset of an unterminated last line already warned about */
-    int ignored;             /* a rotated sibling of a file argument that continues no known log */
+    char *path;        /* where it was last seen (for messages and following renames) */
+    uint64_t dev, ino; /* its identity on disk */
+    uint64_t size;     /* its size on disk when last read */
+    int64_t mtime_ns;  /* its modification time then */
+    int gz;            /* gzip-compressed: offsets count decompressed bytes */
+    uint64_t offset;   /* bytes of its content already counted (complete lines) */
+    uint64_t line;     /* number of the line at offset (for messages) */
+    uint32_t fp_len;   /* fingerprint: the first fp_len bytes of its content (mstate_fp_len) */
+    uint64_t fp;       /* ... hash to this (mstate_hash) */
+    uint64_t torn_at;  /* 1 + offset of an unterminated last line already warned about */
+    int ignored;       /* a rotated sibling of a file argument that continues no known log */
 };
 
 struct mstate {

@@ -26,9 +26,16 @@ static void state_roundtrip(void)
     struct mstate st, back;
     mstate_init(&st, 0);
     mstate_init(&back, 0);
-    struct mstate_file f = {.path = "/var/log/rstwatch/a \"b\".jsonl", .dev = 2049, .ino = 77,
-                            .size = 5000, .mtime_ns = 1796658592637618329LL, .gz = 1,
-                            .offset = 4999, .line = 12, .fp_len = 4096, .fp = 0xfedcba9876543210ull,
+    struct mstate_file f = {.path = "/var/log/rstwatch/a \"b\".jsonl",
+                            .dev = 2049,
+                            .ino = 77,
+                            .size = 5000,
+                            .mtime_ns = 1796658592637618329LL,
+                            .gz = 1,
+                            .offset = 4999,
+                            .line = 12,
+                            .fp_len = 4096,
+                            .fp = 0xfedcba9876543210ull,
                             .torn_at = 5000};
     mstate_add_file(&st, &f);
     struct mstate_file g = {.path = "/x.1", .dev = 1, .ino = 2, .ignored = 1};
@@ -118,11 +125,12 @@ static char *content(const char *tag, int n)
     char *s = malloc(cap);
     s[0] = 0;
     for (int i = 0; i < n; i++)
-        len += (size_t)snprintf(s + len, cap - len,
-                                "{\"v\":1,\"type\":\"reset\",\"time\":\"2026-12-07T10:%02d:%02d."
-                                "123456Z\",\"pid\":%d,\"tag\":\"%s\",\"pad\":\"%s\"}\n",
-                                i / 60 % 60, i % 60, 1000 + i, tag,
-                                "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        len +=
+            (size_t)snprintf(s + len, cap - len,
+                             "{\"v\":1,\"type\":\"reset\",\"time\":\"2026-12-07T10:%02d:%02d."
+                             "123456Z\",\"pid\":%d,\"tag\":\"%s\",\"pad\":\"%s\"}\n",
+                             i / 60 % 60, i % 60, 1000 + i, tag,
+                             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
     return s;
 }
 
@@ -131,8 +139,13 @@ static void remember(struct mstate *st, const char *path, uint64_t dev, uint64_t
                      const char *text, uint64_t offset, uint64_t line)
 {
     size_t fp_len = mstate_fp_len(text, strlen(text));
-    struct mstate_file f = {.path = (char *)path, .dev = dev, .ino = ino, .size = strlen(text),
-                            .offset = offset, .line = line, .fp_len = (uint32_t)fp_len,
+    struct mstate_file f = {.path = (char *)path,
+                            .dev = dev,
+                            .ino = ino,
+                            .size = strlen(text),
+                            .offset = offset,
+                            .line = line,
+                            .fp_len = (uint32_t)fp_len,
                             .fp = mstate_hash(text, fp_len)};
     mstate_add_file(st, &f);
 }
@@ -209,8 +222,12 @@ static void resume_cases(void)
     ok(resume(&st, 3, 30, a, &m, NULL) == 0 && m == 1, "an empty log grown: its own inode matches");
     ok(resume(&st, 3, 31, a, &m, NULL) == 0 && m == 0, "and no other file matches it");
     /* An ignored sibling is never a source. */
-    struct mstate_file ign = {.path = "x.9.gz", .dev = 3, .ino = 40, .ignored = 1,
-                              .fp_len = MSTATE_FP_MAX, .fp = mstate_hash(a, MSTATE_FP_MAX),
+    struct mstate_file ign = {.path = "x.9.gz",
+                              .dev = 3,
+                              .ino = 40,
+                              .ignored = 1,
+                              .fp_len = MSTATE_FP_MAX,
+                              .fp = mstate_hash(a, MSTATE_FP_MAX),
                               .offset = 999};
     mstate_add_file(&st, &ign);
     ok(resume(&st, 3, 41, a, &m, NULL) == 0 && m == 0,
@@ -258,7 +275,8 @@ static void cap_cases(void)
     add_incident(&set, "10.0.0.3:80", 5);
     add_incident(&set, "10.0.0.4:80", 7);
     add_incident(&set, "10.0.0.1:80", 1);
-    ok(incidents_of(&set, "service", "other") == 12 && incidents_of(&set, "service", "10.0.0.1:80") == 2,
+    ok(incidents_of(&set, "service", "other") == 12 &&
+           incidents_of(&set, "service", "10.0.0.1:80") == 2,
        "over the cap, new services are counted as other; admitted ones keep their series");
     ok(series_total(&set, METRIC_INCIDENTS) == 15 && set.folded == 2, "totals stay exact");
     ok(set.labels[0].n == 3, "the label holds its 2 values and other");
@@ -296,11 +314,25 @@ static void account_cases(void)
     ok(incidents_of(&set, "service", "10.1.0.5:40312") == 0, "never under the client's port");
 
     struct log_count counts[3] = {
-        {.type = "reset", .role = "client", .peer = "127.0.0.1:8080", .local = "",
-         .cause = "reset_before_response", .n = 7, .records = 1, .suppressed = 2},
-        {.type = "eof", .role = "client", .peer = "127.0.0.1:8080", .cause = "idle_reuse",
-         .n = 3, .suppressed = 3},
-        {.type = "close", .role = "client", .peer = "127.0.0.1:8080", .cause = "none", .n = 5,
+        {.type = "reset",
+         .role = "client",
+         .peer = "127.0.0.1:8080",
+         .local = "",
+         .cause = "reset_before_response",
+         .n = 7,
+         .records = 1,
+         .suppressed = 2},
+        {.type = "eof",
+         .role = "client",
+         .peer = "127.0.0.1:8080",
+         .cause = "idle_reuse",
+         .n = 3,
+         .suppressed = 3},
+        {.type = "close",
+         .role = "client",
+         .peer = "127.0.0.1:8080",
+         .cause = "none",
+         .n = 5,
          .suppressed = 5},
     };
     struct log_record sum;
@@ -311,11 +343,13 @@ static void account_cases(void)
     sum.ncounts = 3;
     series_account(&set, &sum);
     ok(incidents_of(&set, "cause", "reset_before_response") == 2 &&
-           incidents_of(&set, "cause", "idle_reuse") == 3 && incidents_of(&set, "cause", "none") == 0,
+           incidents_of(&set, "cause", "idle_reuse") == 3 &&
+           incidents_of(&set, "cause", "none") == 0,
        "a summary's incident entries add their suppressed counts; clean closes are no incident");
     ok(incidents_of(&set, "errno", "unknown") == 2 && incidents_of(&set, "errno", "none") == 3,
        "a summary has no errno: unknown for resets, none for an eof");
-    ok(series_total(&set, METRIC_SUPPRESSED) == 4 + 2 + 3 + 5 && series_total(&set, METRIC_RECORDS) == 2,
+    ok(series_total(&set, METRIC_SUPPRESSED) == 4 + 2 + 3 + 5 &&
+           series_total(&set, METRIC_RECORDS) == 2,
        "suppressed records by type, from records and summaries; two records read");
 
     char *buf = NULL;
@@ -329,7 +363,8 @@ static void account_cases(void)
     ok(strstr(buf, "# TYPE rstwatch_incidents_total counter\n") != NULL &&
            strstr(buf, "rstwatch_log_bad_lines_total 0\n") != NULL &&
            strstr(buf, "rstwatch_retries_total") == NULL,
-       "HELP and TYPE per metric; unlabelled counters always present, empty labelled ones left out");
+       "HELP and TYPE per metric; unlabelled counters always present, empty labelled ones left "
+       "out");
     free(buf);
     series_free(&set);
 }
