@@ -65,6 +65,9 @@ deps=(
   # program alone, nothing started at boot)
   openssh-server:/usr/sbin/sshd openssh-client:ssh-keygen vsftpd:/usr/sbin/vsftpd tor:/usr/bin/tor
   dnsmasq-base:/usr/sbin/dnsmasq exim4-daemon-light:/usr/sbin/exim4 lighttpd:/usr/sbin/lighttpd
+  # rstwatch metrics against the real thing (tests/metrics.bats): private instances of
+  # node_exporter and Prometheus, and promtool (in the prometheus package)
+  prometheus:/usr/bin/prometheus prometheus-node-exporter:/usr/bin/prometheus-node-exporter
 )
 [ "$want_deb" = 1 ] && deps=(gcc:gcc make:make dpkg-dev:dpkg-buildpackage)
 for p in $(build_deps); do deps+=("$p:="); done
