@@ -125,13 +125,6 @@ static int parse_args(int argc, char **argv, struct metrics_opts *opts)
 static void add_candidate(struct run *r, const char *path, const struct stat *st, int follow_only,
                           int followed_seen)
 {
-    for (size_t i = 0; i < r->ncands; i++) {
-        struct candidate *c = &r->cands[i];
-        if (c->st.st_dev == st->st_dev && c->st.st_ino == st->st_ino) {
-            if (!follow_only) c->follow_only = 0; /* named as an input: read it */
-            return;
-        }
-    }
     if (r->ncands == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 64;
         struct candidate *cands = realloc(r->cands, cap * sizeof *cands);
@@ -142,6 +135,31 @@ static void add_candidate(struct run *r, const char *path, const struct stat *st
     char *copy = strdup(path);
     if (!copy) return;
     r->cands[r->ncands++] = (struct candidate){copy, *st, follow_only, followed_seen};
+}
+
+static int cmp_candidate(const void *a, const void *b)
+{
+    const struct candidate *x = a, *y = b;
+    if (x->st.st_dev != y->st.st_dev) return x->st.st_dev < y->st.st_dev ? -1 : 1;
+    if (x->st.st_ino != y->st.st_ino) return x->st.st_ino < y->st.st_ino ? -1 : 1;
+    return x->follow_only - y->follow_only; /* an input first: it is read */
+}
+
+/* One candidate per file (by identity), an input rather than a sibling when it is both. */
+static void unique_candidates(struct run *r)
+{
+    if (r->ncands) qsort(r->cands, r->ncands, sizeof *r->cands, cmp_candidate);
+    size_t n = 0;
+    for (size_t i = 0; i < r->ncands; i++) {
+        struct candidate *c = &r->cands[i];
+        if (n && r->cands[n - 1].st.st_dev == c->st.st_dev &&
+            r->cands[n - 1].st.st_ino == c->st.st_ino) {
+            free(c->path);
+            continue;
+        }
+        r->cands[n++] = *c;
+    }
+    r->ncands = n;
 }
 
 static int has_entry_path(const struct mstate *st, const char *path)
@@ -318,8 +336,9 @@ static void process(struct run *r, const struct candidate *c)
     /* A sibling that continues no known log: an old rotation, from before the file was
      * followed (or a copy of one), is left alone; one that appeared since the last run is a
      * rotation of content not counted yet (copytruncate of a file that was empty then). */
+    int known_file = known && mstate_same_start(known, &probe); /* not an inode reused */
     if (c->follow_only && !matched &&
-        (known || !c->followed_seen || mstate_is_ignored_copy(&r->old, &probe))) {
+        (known_file || !c->followed_seen || mstate_is_ignored_copy(&r->old, &probe))) {
         e.ignored = 1;
         e.fp_len = (uint32_t)mstate_fp_len(prefix, probe.prefix_len);
         e.fp = mstate_hash(prefix, e.fp_len);
@@ -504,6 +523,7 @@ static int run_metrics(struct run *r, char **inputs, size_t ninputs)
         if (r->stats.bad_lines > bad_before)
             series_add(&r->now.series, METRIC_BAD_LINES, NULL, r->stats.bad_lines - bad_before);
     }
+    unique_candidates(r);
     for (size_t i = 0; i < r->ncands; i++)
         process(r, &r->cands[i]);
     int rc = logscan_exit_status(&r->stats);

@@ -17,6 +17,8 @@
  */
 #include "metrics_state.h"
 
+#include "slots.h"
+
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -54,22 +56,55 @@ void mstate_free(struct mstate *st)
     for (size_t i = 0; i < st->nfiles; i++)
         free(st->files[i].path);
     free(st->files);
+    free(st->slots);
     series_free(&st->series);
     mstate_init(st, max_values);
 }
 
+static uint64_t id_hash(uint64_t dev, uint64_t ino)
+{
+    uint64_t h = dev * 0x9E3779B97F4A7C15ull ^ ino * 0xC2B2AE3D27D4EB4Full;
+    return h ^ (h >> 29);
+}
+
+static uint64_t file_at_hash(size_t e, const void *ctx)
+{
+    const struct mstate *st = ctx;
+    return id_hash(st->files[e].dev, st->files[e].ino);
+}
+
+/* The slot of the entry with this identity, or of the empty slot where it would go. */
+static size_t slot_of(const struct mstate *st, uint64_t dev, uint64_t ino)
+{
+    size_t i = id_hash(dev, ino) & (st->nslots - 1);
+    for (; st->slots[i] != SLOT_EMPTY; i = (i + 1) & (st->nslots - 1)) {
+        const struct mstate_file *e = &st->files[st->slots[i]];
+        if (e->dev == dev && e->ino == ino) break;
+    }
+    return i;
+}
+
 struct mstate_file *mstate_add_file(struct mstate *st, const struct mstate_file *f)
 {
-    if (st->nfiles == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 16;
-        struct mstate_file *files = realloc(st->files, cap * sizeof *files);
-        if (!files) return NULL;
-        st->files = files;
-        st->cap = cap;
-    }
+    if (slots_reserve(&st->slots, &st->nslots, st->nfiles, 64, file_at_hash, st)) return NULL;
     char *path = strdup(f->path ? f->path : "");
     if (!path) return NULL;
-    struct mstate_file *e = &st->files[st->nfiles++];
+    size_t i = slot_of(st, f->dev, f->ino);
+    struct mstate_file *e;
+    if (st->slots[i] != SLOT_EMPTY) {
+        e = &st->files[st->slots[i]];
+        free(e->path);
+    } else {
+        struct mstate_file *files =
+            array_reserve(st->files, &st->cap, st->nfiles, sizeof *files, 16);
+        if (!files) {
+            free(path);
+            return NULL;
+        }
+        st->files = files;
+        st->slots[i] = st->nfiles;
+        e = &st->files[st->nfiles++];
+    }
     *e = *f;
     e->path = path;
     return e;
@@ -77,16 +112,19 @@ struct mstate_file *mstate_add_file(struct mstate *st, const struct mstate_file 
 
 struct mstate_file *mstate_find(const struct mstate *st, uint64_t dev, uint64_t ino, int ignored_ok)
 {
-    for (size_t i = 0; i < st->nfiles; i++) {
-        struct mstate_file *e = &st->files[i];
-        if (e->dev == dev && e->ino == ino && (ignored_ok || !e->ignored)) return e;
-    }
-    return NULL;
+    if (!st->nslots) return NULL;
+    size_t i = slot_of(st, dev, ino);
+    if (st->slots[i] == SLOT_EMPTY) return NULL;
+    struct mstate_file *e = &st->files[st->slots[i]];
+    return ignored_ok || !e->ignored ? e : NULL;
 }
 
 size_t mstate_resume(const struct mstate *st, const struct mstate_probe *p, uint64_t *offset,
                      uint64_t *line)
 {
+    /* An entry can only match with the length of the probe's own first line. */
+    size_t plen = mstate_fp_len(p->prefix, p->prefix_len);
+    uint64_t h = mstate_hash(p->prefix, plen);
     size_t matched = 0;
     *offset = *line = 0;
     for (size_t i = 0; i < st->nfiles; i++) {
@@ -96,7 +134,7 @@ size_t mstate_resume(const struct mstate *st, const struct mstate_probe *p, uint
         if (e->fp_len == 0)
             match = e->dev == p->dev && e->ino == p->ino && e->offset == 0;
         else
-            match = p->prefix_len >= e->fp_len && mstate_hash(p->prefix, e->fp_len) == e->fp;
+            match = e->fp_len == plen && e->fp == h;
         if (!match) continue;
         matched++;
         if (e->offset > *offset || (e->offset == *offset && e->line > *line)) {
@@ -107,13 +145,19 @@ size_t mstate_resume(const struct mstate *st, const struct mstate_probe *p, uint
     return matched;
 }
 
+int mstate_same_start(const struct mstate_file *e, const struct mstate_probe *p)
+{
+    return e->fp_len == 0 ||
+           (p->prefix_len >= e->fp_len && mstate_hash(p->prefix, e->fp_len) == e->fp);
+}
+
 int mstate_is_ignored_copy(const struct mstate *st, const struct mstate_probe *p)
 {
-    for (size_t i = 0; i < st->nfiles; i++) {
+    size_t plen = mstate_fp_len(p->prefix, p->prefix_len);
+    uint64_t h = mstate_hash(p->prefix, plen);
+    for (size_t i = 0; plen && i < st->nfiles; i++) {
         const struct mstate_file *e = &st->files[i];
-        if (e->ignored && e->fp_len && p->prefix_len >= e->fp_len &&
-            mstate_hash(p->prefix, e->fp_len) == e->fp)
-            return 1;
+        if (e->ignored && e->fp_len == plen && e->fp == h) return 1;
     }
     return 0;
 }

@@ -31,6 +31,7 @@ struct mstate_file {
 struct mstate {
     struct mstate_file *files;
     size_t nfiles, cap;
+    size_t *slots, nslots; /* hash index of files by (dev, ino) (slots.h) */
     struct series_set series;
 };
 
@@ -58,7 +59,8 @@ int mstate_parse(const char *text, size_t len, struct mstate *st, char *err, siz
 /* The state as text (malloc'd, NUL-terminated); NULL when out of memory. */
 char *mstate_dump(const struct mstate *st);
 
-/* Appends a copy of *f (its path copied too). Returns the new entry, or NULL (out of memory). */
+/* Appends a copy of *f (its path copied too); an entry of the same identity is replaced.
+ * Returns the entry, or NULL (out of memory). */
 struct mstate_file *mstate_add_file(struct mstate *st, const struct mstate_file *f);
 
 /* The entry with this identity (that is not an ignored sibling unless ignored_ok), or NULL. */
@@ -82,6 +84,10 @@ struct mstate_probe {
  */
 size_t mstate_resume(const struct mstate *st, const struct mstate_probe *p, uint64_t *offset,
                      uint64_t *line);
+
+/* True when the log starts as the entry's content did (always, when the entry has no
+ * fingerprint). */
+int mstate_same_start(const struct mstate_file *e, const struct mstate_probe *p);
 
 /* True when the log's first line is that of an ignored entry (a copy of an old rotation: its
  * gzip, its rename). */

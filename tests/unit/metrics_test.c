@@ -226,8 +226,8 @@ static void resume_cases(void)
                               .dev = 3,
                               .ino = 40,
                               .ignored = 1,
-                              .fp_len = MSTATE_FP_MAX,
-                              .fp = mstate_hash(a, MSTATE_FP_MAX),
+                              .fp_len = (uint32_t)mstate_fp_len(a, alen),
+                              .fp = mstate_hash(a, mstate_fp_len(a, alen)),
                               .offset = 999};
     mstate_add_file(&st, &ign);
     ok(resume(&st, 3, 41, a, &m, NULL) == 0 && m == 0,
