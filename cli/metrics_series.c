@@ -274,7 +274,8 @@ void series_account(struct series_set *set, const struct log_record *rec)
         const char *v[] = {service, rec->action, rec->outcome};
         series_add(set, METRIC_RETRIES, v, 1 + extra);
     } else if (incidents_is_incident(rec)) {
-        const char *err = rec->err ? rec->err : "none";
+        const char *err = incidents_seen_errno(rec); /* as report's ERRNO column */
+        if (!err) err = "none";
         const char *v[] = {service, side, rec->cause.code, err, rec->prog};
         series_add(set, METRIC_INCIDENTS, v, 1 + extra);
     }
