@@ -125,6 +125,12 @@ need_deb() {
     assert_record_count 1
     assert_jq '.errno == "ECONNRESET" and .prog == "curl"'
 
+    # The metrics timer and its service are installed, disabled and not started.
+    grep -qx /lib/systemd/system/rstwatch-metrics.timer "$T/files"
+    grep -qx /lib/systemd/system/rstwatch-metrics.service "$T/files"
+    [ ! -e /etc/systemd/system/timers.target.wants/rstwatch-metrics.timer ]
+    grep -qx /usr/share/doc/rstwatch/examples/rstwatch.rules.yml "$T/files"
+
     # man finds both pages; bash completion knows the subcommands.
     [ "$(man -w rstwatch)" = /usr/share/man/man1/rstwatch.1.gz ]
     [ "$(man -w 7 rstwatch)" = /usr/share/man/man7/rstwatch.7.gz ]
