@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # valgrind.sh: memcheck over a representative subset, as TAP: the shim inside
 # real clients (blocking, non-blocking, epoll, threads, fork, dup, retry and
-# replay, injection) and the CLI over real and malformed logs. A test passes
+# replay, injection) and the CLI over real and malformed logs (report, export,
+# metrics with its state file). A test passes
 # when valgrind reports zero errors (--error-exitcode) whatever the client's
 # own exit status.
 set -u
@@ -43,7 +44,7 @@ start stale stale-keepalive
 start http http
 start slowrst rst-after-request --delay-ms 300
 shim=(env "LD_PRELOAD=$PWD/$B/librstwatch.so" "RSTWATCH_LOG=$T/logs/%p.jsonl")
-echo "1..12"
+echo "1..14"
 check "blocking client, reset recorded" "${shim[@]}" "$B/helpers/client" 127.0.0.1 "$port_rst"
 check "non-blocking client (poll)" "${shim[@]}" "$B/helpers/client" --nonblock 127.0.0.1 "$port_rst"
 check "epoll client" "${shim[@]}" "$B/helpers/client" --epoll 127.0.0.1 "$port_rst"
@@ -60,3 +61,5 @@ check "close while another thread is blocked in recv" "${shim[@]}" \
     "$B/helpers/hostcases" blocked-close "$port_slowrst" "$port_http"
 check "rstwatch report over real and malformed logs" "$B/rstwatch" report "$T/logs" tests/fixtures
 check "rstwatch export html" "$B/rstwatch" export --format html -o "$T/out.html" "$T"/logs/*.jsonl
+check "rstwatch metrics, first run (state file written)" "$B/rstwatch" metrics -o "$T/m.prom" "$T/logs" tests/fixtures
+check "rstwatch metrics, incremental run (state file read)" "$B/rstwatch" metrics -o "$T/m.prom" "$T/logs" tests/fixtures
