@@ -99,9 +99,11 @@ client() {
     _capture "" "$@"
 }
 
-# daemon_client SUBCOMMAND ARGS...: tests/daemons/clients.py SUBCOMMAND.
+# daemon_client SUBCOMMAND ARGS...: tests/daemons/clients.py SUBCOMMAND
+# (python -S: the clients use the standard library only, and site's .pth
+# files cost more than a client's work on a busy machine).
 daemon_client() {
-    client "$PYTHON" "$DAEMON_CLIENTS" "$@"
+    client "$PYTHON" -S "$DAEMON_CLIENTS" "$@"
 }
 
 # client_local: the "local HOST:PORT" line of the last abort client's output.
@@ -395,7 +397,7 @@ server.errorlog = "$l/error.log"
 proxy.server = ("/app/" => (("host" => "127.0.0.1", "port" => $BACKEND_PORT)))
 EOF
     : >"$D/backend.log"
-    start_bg "" backend "$PYTHON" "$DAEMON_CLIENTS" reset-backend "$BACKEND_PORT" "$D/backend.log"
+    start_bg "" backend "$PYTHON" -S "$DAEMON_CLIENTS" reset-backend "$BACKEND_PORT" "$D/backend.log"
     DAEMON_NAME=backend
     wait_listen "$LAST_BG_PID" "$BACKEND_PORT"
 }
@@ -427,7 +429,7 @@ HTML
     echo 'addEventListener("DOMContentLoaded", () => { document.getElementById("x").textContent = "scripted"; });' >"$c/www/a.js"
     echo '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>' >"$c/www/i.svg"
     WEB_PORT="$(daemon_port)"
-    start_bg "" web "$PYTHON" -m http.server --bind 127.0.0.1 --directory "$c/www" "$WEB_PORT"
+    start_bg "" web "$PYTHON" -S -m http.server --bind 127.0.0.1 --directory "$c/www" "$WEB_PORT"
     DAEMON_NAME=web
     wait_listen "$LAST_BG_PID" "$WEB_PORT"
     install -m 755 "$SHIM" "$D/librstwatch.so"
