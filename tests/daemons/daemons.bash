@@ -18,6 +18,9 @@ SSHD_CHROOT=/run/sshd # OpenSSH's privilege separation directory (compiled in)
 # /run/sshd holds so teardown can remove only what a test put there.
 daemons_setup() {
     rstwatch_setup
+    # A sanitized build needs libasan preloaded too (see the header of
+    # tests/daemons.bats for why the daemons are not run with it).
+    [ -z "${SAN_RUNTIME:-}" ] || skip "a sanitized shim: the daemons' sandboxes are not made to host the ASan runtime"
     resolve_python
     need_shim
     need_cli
