@@ -114,6 +114,18 @@ client_local() {
     sed -n 's/^local //p' <<<"$output" | head -1
 }
 
+# wait_for_text FILE TEXT: until FILE holds TEXT (10 s); fails showing FILE.
+wait_for_text() {
+    local i
+    for ((i = 0; i < 500; i++)); do
+        grep -qF -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.02
+    done
+    printf 'no "%s" in %s after 10 s:\n' "$2" "$1" >&2
+    cat "$1" >&2
+    return 1
+}
+
 # tree_of DIR: every path under DIR (not DIR itself), sorted.
 tree_of() {
     (cd "$1" && find . -mindepth 1 | sort)
