@@ -181,12 +181,12 @@ vsftpd_control_reset() {
 }
 
 @test "vsftpd (seccomp_sandbox=NO): a control connection reset at login is recorded as server with its peer, outside the chroot" {
-    known_defect "the warning about the log goes to fd 2, the FTP client socket of the pre-login child (RLIMIT_NOFILE 0), and the log is opened inside the chroot; fixed by hostcalls; the dup2ed control socket is recorded with role client and peer unknown (hostrecs)"
+    known_defect "the warning about the log goes to fd 2, the FTP client socket of the pre-login child (RLIMIT_NOFILE 0), and the log is opened inside the chroot; fixed by hostcalls; then vsftpd's clone(CLONE_NEWPID|CLONE_NEWNET) child (isolate=YES) runs no fork handler, the shim takes it for a vfork child and ignores its dup2 of the socket onto fd 0, so the record says client, peer unknown (unowned)"
     vsftpd_control_reset NO
 }
 
 @test "vsftpd (seccomp_sandbox=YES): a control connection reset at login is recorded as server with its peer, outside the chroot" {
-    known_defect "the warning about the log goes to fd 2, the FTP client socket of the pre-login child (RLIMIT_NOFILE 0), and the log is opened inside the chroot; fixed by hostcalls; the dup2ed control socket is recorded with role client and peer unknown (hostrecs)"
+    known_defect "the warning about the log goes to fd 2, the FTP client socket of the pre-login child (RLIMIT_NOFILE 0), and the log is opened inside the chroot; fixed by hostcalls; then vsftpd's clone(CLONE_NEWPID|CLONE_NEWNET) child (isolate=YES) runs no fork handler, the shim takes it for a vfork child and ignores its dup2 of the socket onto fd 0, so the record says client, peer unknown (unowned)"
     vsftpd_control_reset YES
 }
 
