@@ -65,10 +65,13 @@ SHIM_CFLAGS = $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec -
 # It finds the library at the installed PKGLIBDIR first (then next to itself,
 # for the build tree; RSTWATCH_LIB overrides both).
 CLI_SRC := $(wildcard cli/*.c)
-CLI_OBJ := $(CLI_SRC:cli/%.c=$(BUILD)/cli/%.o) $(BUILD)/cli/shim_options.o
+# `rstwatch capture` writes its records through the shim's own writers (the
+# schema's keys, the rate limit and summaries, the sinks), compiled again here.
+CLI_SHIM := options strbuf recfmt clock ratelimit summary sink real
+CLI_OBJ := $(CLI_SRC:cli/%.c=$(BUILD)/cli/%.o) $(CLI_SHIM:%=$(BUILD)/cli/shim_%.o)
 CLI_CFLAGS = $(ALL_CFLAGS) -fPIE -Ishim -DRSTWATCH_SAN_RUNTIME=\"$(SAN_RUNTIME)\" \
              -DRSTWATCH_PKGLIBDIR=\"$(PKGLIBDIR)\"
-CLI_LIBS := -ljansson -lm
+CLI_LIBS := -ljansson -lm -lpcap
 
 HELPER_SRC := $(wildcard tests/helpers/*.c)
 HELPERS := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/helpers/%)
@@ -100,7 +103,7 @@ $(BUILD)/cli/%.o: cli/%.c $(wildcard cli/*.h) $(wildcard shim/*.h) Makefile | $(
 	@echo "  CC      $<"
 	@$(CC) $(CLI_CFLAGS) -c $< -o $@
 
-$(BUILD)/cli/shim_options.o: shim/options.c shim/options.h | $(BUILD)/cli
+$(BUILD)/cli/shim_%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/cli
 	@$(CC) $(CLI_CFLAGS) -c $< -o $@
 
 $(BUILD)/rstwatch: $(CLI_OBJ)

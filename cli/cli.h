@@ -16,6 +16,7 @@ int cmd_report(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
+int cmd_capture(int argc, char **argv);
 
 /* Prints `rstwatch run`'s flags, one per RSTWATCH_* variable, one line each. */
 void run_print_options(FILE *out);

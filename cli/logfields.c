@@ -17,7 +17,7 @@
 static const char *const type_names[] = {
     [LOG_RESET] = "reset",     [LOG_ERROR] = "error",   [LOG_CLOSE] = "close",
     [LOG_RETRY] = "retry",     [LOG_INJECT] = "inject", [LOG_EOF] = "eof",
-    [LOG_SUMMARY] = "summary",
+    [LOG_SUMMARY] = "summary", [LOG_PACKET] = "packet",
 };
 
 const char *log_type_name(enum log_type type)

@@ -19,7 +19,16 @@
 /* Sentinel for an absent integer field (all the optional integers are >= 0 when present). */
 #define LOG_ABSENT (-1LL)
 
-enum log_type { LOG_RESET, LOG_ERROR, LOG_CLOSE, LOG_RETRY, LOG_INJECT, LOG_EOF, LOG_SUMMARY };
+enum log_type {
+    LOG_RESET,
+    LOG_ERROR,
+    LOG_CLOSE,
+    LOG_RETRY,
+    LOG_INJECT,
+    LOG_EOF,
+    LOG_SUMMARY,
+    LOG_PACKET
+};
 
 /* C storage of each schema kind (see schema.h); the structs below are generated from it. */
 #define LOG_MEMBER_STR(m) char *m;

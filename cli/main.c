@@ -22,6 +22,7 @@ static void usage(FILE *out)
         "  rstwatch cat [--since WHEN] [--schema] [FILE|DIR ...]  (records, validated, pretty)\n"
         "  rstwatch metrics [-o FILE.prom] [--state FILE] [FILE|DIR ...]  (Prometheus counters)\n"
         "  rstwatch lib                             (the path of librstwatch.so, for LD_PRELOAD)\n"
+        "  rstwatch capture [-i IFACE] [-l DEST] [--pcap FILE]  (who sent each RST; root)\n"
         "  LD_PRELOAD=$(rstwatch lib) RSTWATCH_...=... COMMAND   (the same as run)\n"
         "\n"
         "run options (each sets the variable of the same name; -l DEST = --log DEST):\n",
@@ -100,6 +101,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "cat")) return cmd_cat(sub_argc, sub_argv);
     if (!strcmp(cmd, "metrics")) return cmd_metrics(sub_argc, sub_argv);
     if (!strcmp(cmd, "lib")) return cmd_lib(sub_argc, sub_argv);
+    if (!strcmp(cmd, "capture")) return cmd_capture(sub_argc, sub_argv);
     fprintf(stderr, "rstwatch: unknown command '%s' (try rstwatch --help)\n", cmd);
     return CLI_EXIT_USAGE;
 }

@@ -21,7 +21,7 @@ struct rl_slot {
 };
 
 /* The record types a key can have; "other" slots exist per type and role. */
-static const char *const types[] = {"reset", "error", "eof", "close", "retry", "inject"};
+static const char *const types[] = {"reset", "error", "eof", "close", "retry", "inject", "packet"};
 #define NTYPES (sizeof types / sizeof types[0])
 #define NOTHER (NTYPES * 2)
 

@@ -354,6 +354,23 @@ static void put_field(struct jobj *o, enum rec_field f, const struct record_ctx 
         jobj_key(o, key);
         sb_putu(b, ring_dropped(&c->ring) + r->x->skip_events);
         return;
+    /* packet records only (cli/capture_record.c) */
+    case RF_iface:
+    case RF_dir:
+    case RF_flags:
+    case RF_ttl:
+    case RF_ip_id:
+    case RF_seq:
+    case RF_ack:
+    case RF_win:
+    case RF_rst_from:
+    case RF_hops:
+    case RF_peer_ttl:
+    case RF_peer_hops:
+    case RF_ip_id_seq:
+    case RF_peer_after:
+    case RF_since_data_ms:
+    case RF_rtt_ms: return;
     /* summary records only (summary.c) */
     case RF_since:
     case RF_period_ms:

@@ -33,8 +33,8 @@
 
 #define RECORD_FIELDS(X)                                                                           \
     X("v", VERSION, v, "schema version, always 1")                                                 \
-    X("type", TYPE, type, "reset, eof, error, close, retry, inject or summary")                    \
-    X("time", TIME, time, "UTC time the record was written (RFC 3339, microseconds)")              \
+    X("type", TYPE, type, "reset, eof, error, close, retry, inject, summary or packet")            \
+    X("time", TIME, time, "UTC time written, for packets captured (RFC 3339, microseconds)")       \
     X("host", STR, host, "hostname when the shim was loaded")                                      \
     X("pid", PID, pid, "process id")                                                               \
     X("tid", COUNT, tid, "thread id of the failing call")                                          \
@@ -57,6 +57,23 @@
     X("calls_in", COUNT, calls_in, "successful receive calls")                                     \
     X("exchanges", COUNT, exchanges, "request/response turns")                                     \
     X("reused", BOOL, reused, "the failure hit the 2nd or later exchange")                         \
+    X("iface", STR, iface, "packet records: the interface the packet was captured on")             \
+    X("dir", STR, dir, "packet records: in (to this host) or out (from it)")                       \
+    X("flags", STR, flags, "packet records: TCP flags as tcpdump writes them (R, R., S., F.)")     \
+    X("ttl", COUNT, ttl, "packet records: IPv4 TTL or IPv6 hop limit")                             \
+    X("ip_id", COUNT, ip_id, "packet records: IPv4 identification (absent for IPv6)")              \
+    X("seq", COUNT, seq, "packet records: TCP sequence number")                                    \
+    X("ack", COUNT, ack, "packet records: TCP acknowledgement number (0 without ACK)")             \
+    X("win", COUNT, win, "packet records: TCP window, unscaled")                                   \
+    X("rst_from", STR, rst_from, "packet records: who sent the RST: peer, path, local or unknown") \
+    X("hops", COUNT, hops, "packet records: hops from this host to the RST's sender, by its TTL")  \
+    X("peer_ttl", COUNT, peer_ttl, "packet records: TTL or hop limit of the peer's own packets")   \
+    X("peer_hops", COUNT, peer_hops, "packet records: hops to the peer, by its packets' TTL")      \
+    X("ip_id_seq", STR, ip_id_seq,                                                                 \
+      "packet records: the RST's IP ID against the peer's: in_sequence, zero, other or none")      \
+    X("peer_after", COUNT, peer_after, "packet records: peer packets that arrived after the RST")  \
+    X("since_data_ms", MS, since_data_ms, "packet records: since this host last sent data")        \
+    X("rtt_ms", MS, rtt_ms, "packet records: the handshake's round-trip time")                     \
     X("tcp", TCP, tcp, "last TCP_INFO snapshot before the failing call, null for unix sockets")    \
     X("cause", CAUSE, cause, "the diagnosis: code and hint")                                       \
     X("attempt", COUNT, attempt, "retry records: the attempt number")                              \
