@@ -118,7 +118,11 @@ $(BUILD)/helpers/%: tests/helpers/%.c $(wildcard tests/helpers/*.h) | $(BUILD)/h
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/tap.h tests/unit/conn_fixture.h $(SHIM_OBJ) | $(BUILD)/unit
 	@echo "  CC      $<"
 	@$(CC) $(ALL_CFLAGS) -Ishim $(ALL_LDFLAGS) -o $@ $< \
-	    $(filter-out $(BUILD)/shim/hooks.o,$(SHIM_OBJ)) -ldl -lpthread -ljansson
+	    $(filter-out $(BUILD)/shim/hooks.o,$(SHIM_OBJ)) $(UNIT_EXTRA) -ldl -lpthread -ljansson
+
+# The schema test also writes a packet record through rstwatch capture's writer.
+$(BUILD)/unit/schema_test: $(BUILD)/cli/capture_record.o $(BUILD)/cli/capture_verdict.o
+$(BUILD)/unit/schema_test: UNIT_EXTRA = -Icli $(BUILD)/cli/capture_record.o $(BUILD)/cli/capture_verdict.o -lm
 
 # The CLI's unit tests (the log reader, the metrics state) link the CLI's objects (all but
 # main) instead of the shim's.

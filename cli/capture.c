@@ -143,9 +143,10 @@ static int parse_args(int argc, char **argv, struct capture_opts *o)
 
 static int verdict_slot(const char *rst_from)
 {
-    return !strcmp(rst_from, "peer") ? 0 : !strcmp(rst_from, "path") ? 1
-                                       : !strcmp(rst_from, "local")  ? 2
-                                                                     : 3;
+    return !strcmp(rst_from, "peer")    ? 0
+           : !strcmp(rst_from, "path")  ? 1
+           : !strcmp(rst_from, "local") ? 2
+                                        : 3;
 }
 
 static void judge(struct capture *cap, struct cap_flow *f)
@@ -154,7 +155,7 @@ static void judge(struct capture *cap, struct cap_flow *f)
     cap_verdict_judge(f, &v);
     f->rst_state = 2;
     cap->verdicts[verdict_slot(v.rst_from)]++;
-    cap_record_write(f, &v);
+    cap_record_write(f, &v, 0);
 }
 
 static int same_id(const struct cap_flow_id *a, const struct cap_flow_id *b)
@@ -312,8 +313,8 @@ static int configure_output(const struct capture_opts *o)
 
 int cmd_capture(int argc, char **argv)
 {
-    struct capture_opts o = {.iface = "any", .flows = DEFAULT_FLOWS,
-                             .window_ms = DEFAULT_WINDOW_MS};
+    struct capture_opts o = {
+        .iface = "any", .flows = DEFAULT_FLOWS, .window_ms = DEFAULT_WINDOW_MS};
     int usage_error = parse_args(argc, argv, &o);
     int rc = cli_usage_or_help(usage_error, o.help, usage);
     if (rc >= 0) return rc;

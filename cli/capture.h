@@ -88,14 +88,14 @@ struct cap_flow {
     int peer_ip_id; /* last seen, -1 none */
     uint16_t peer_win;
     /* ours */
-    int64_t t_syn_us;     /* our SYN (client) */
-    int64_t rtt_us;       /* SYN to SYN-ACK, -1 unknown */
+    int64_t t_syn_us;      /* our SYN (client) */
+    int64_t rtt_us;        /* SYN to SYN-ACK, -1 unknown */
     int64_t t_data_out_us; /* our last packet with payload, 0 none */
     /* the first RST of the flow, judged when its window ends */
     int rst_state; /* 0 none, 1 waiting for the window, 2 judged */
     struct cap_pkt rst;
     int64_t window_end_us;
-    unsigned peer_after; /* peer packets (not RSTs) after the RST */
+    unsigned peer_after;    /* peer packets (not RSTs) after the RST */
     unsigned replies_after; /* our RSTs answering them */
     unsigned rsts_after;    /* further RSTs from the peer's side */
     int32_t lru_prev, lru_next, hash_next;
@@ -137,8 +137,9 @@ int cap_initial_ttl(int ttl);
  */
 
 /* Writes the packet record of the flow's RST through the sink, rate limited
- * as the shim's records are. Returns 0 (written or left out) or -errno. */
-int cap_record_write(const struct cap_flow *f, const struct cap_verdict *v);
+ * as the shim's records are, at monotonic time now_ns (0: now). Returns 0
+ * (written or left out) or -errno. */
+int cap_record_write(const struct cap_flow *f, const struct cap_verdict *v, uint64_t now_ns);
 /* Formats the record into buf (for tests); returns its length, 0 when it did not fit. */
 size_t cap_record_format(char *buf, size_t cap, const struct cap_flow *f,
                          const struct cap_verdict *v, uint64_t suppressed);

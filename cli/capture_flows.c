@@ -15,7 +15,7 @@ struct cap_flows {
     struct cap_flow *e;
     size_t cap, used;
     int32_t *buckets;
-    size_t nbuckets; /* a power of two */
+    size_t nbuckets;    /* a power of two */
     int32_t head, tail; /* most and least recently used */
     uint64_t evicted;
 };

@@ -30,7 +30,8 @@ static void put_str(struct strbuf *b, const char *s)
 }
 
 /* "1.2.3.4:80" or "[::1]:80". */
-static void put_endpoint(struct strbuf *b, int family, const uint8_t *a, uint16_t port, int with_port)
+static void put_endpoint(struct strbuf *b, int family, const uint8_t *a, uint16_t port,
+                         int with_port)
 {
     char ip[INET6_ADDRSTRLEN];
     inet_ntop(family, a, ip, sizeof ip);
@@ -205,9 +206,9 @@ static uint8_t verdict_index(const char *rst_from)
     return 4;
 }
 
-int cap_record_write(const struct cap_flow *f, const struct cap_verdict *v)
+int cap_record_write(const struct cap_flow *f, const struct cap_verdict *v, uint64_t now_ns)
 {
-    uint64_t now = clock_now_ns();
+    uint64_t now = now_ns ? now_ns : clock_now_ns();
     struct rl_id id;
     memset(&id, 0, sizeof id);
     id.type = ratelimit_type_index("packet");

@@ -124,9 +124,10 @@ void cap_verdict_judge(const struct cap_flow *f, struct cap_verdict *v)
         m += (size_t)snprintf(more + m, sizeof more - m,
                               "; %u of the %s's packets arrived after it", f->peer_after, peer);
     if (early && m < sizeof more)
-        m += (size_t)snprintf(more + m, sizeof more - m,
-                              "; it came %.3f ms after our data, faster than the %.3f ms round trip",
-                              v->since_data_ms, v->rtt_ms);
+        m +=
+            (size_t)snprintf(more + m, sizeof more - m,
+                             "; it came %.3f ms after our data, faster than the %.3f ms round trip",
+                             v->since_data_ms, v->rtt_ms);
     if (!strcmp(v->ip_id_seq, "other") && m < sizeof more)
         m += (size_t)snprintf(more + m, sizeof more - m, "; its IP ID is not in the %s's sequence",
                               peer);
@@ -152,9 +153,10 @@ void cap_verdict_judge(const struct cap_flow *f, struct cap_verdict *v)
         return;
     }
     v->rst_from = "unknown";
-    snprintf(v->hint, sizeof v->hint,
-             "who sent the reset is unclear: its TTL %d (%d hop%s) against the %s's %d (%d hop%s)%s%s; "
-             "capture on the %s too to compare",
-             r->ttl, v->hops, plural(v->hops), peer, peer_ttl, v->peer_hops, plural(v->peer_hops),
-             in_seq ? "; its IP ID follows the peer's" : "", more, peer);
+    snprintf(
+        v->hint, sizeof v->hint,
+        "who sent the reset is unclear: its TTL %d (%d hop%s) against the %s's %d (%d hop%s)%s%s; "
+        "capture on the %s too to compare",
+        r->ttl, v->hops, plural(v->hops), peer, peer_ttl, v->peer_hops, plural(v->peer_hops),
+        in_seq ? "; its IP ID follows the peer's" : "", more, peer);
 }

@@ -36,6 +36,7 @@ int incidents_is_incident(const struct log_record *rec)
     case LOG_ERROR:
     case LOG_EOF: return 1;
     case LOG_CLOSE: return rec->cause.code && strcmp(rec->cause.code, "none") != 0;
+    case LOG_PACKET: return rec->rst_from != NULL;
     default: return 0;
     }
 }
@@ -44,6 +45,7 @@ int incidents_type_is_incident(const char *type, const char *cause)
 {
     if (!type) return 0;
     if (!strcmp(type, "reset") || !strcmp(type, "error") || !strcmp(type, "eof")) return 1;
+    if (!strcmp(type, "packet")) return 1;
     return !strcmp(type, "close") && cause && strcmp(cause, "none") != 0;
 }
 
@@ -375,9 +377,63 @@ static void add_summary(struct incidents *inc, const struct log_record *rec)
     }
 }
 
+/* The record's connection already counted under old_cause: count it under its cause now. */
+static void regroup(struct incidents *inc, const struct log_record *rec, const char *old_cause)
+{
+    char client[256];
+    struct group_key k;
+    uint64_t n = 1 + (rec->suppressed > 0 ? (uint64_t)rec->suppressed : 0);
+    key_of(&k, rec->host, rec->role, rec->local, rec->peer, old_cause, client, sizeof client);
+    struct incident_group *g = group_for(inc, &k);
+    if (!g || g->count < n) return;
+    g->count -= n;
+    if (g->records) g->records--;
+    bucket_add(inc, rec->time_us, g->id, (uint64_t)0 - n); /* wraps: a subtraction */
+    key_of(&k, rec->host, rec->role, rec->local, rec->peer, rec->cause.code, client, sizeof client);
+    if (!(g = group_for(inc, &k))) return;
+    if (g->count == 0 || rec->time_us < g->first_us) g->first_us = rec->time_us;
+    if (g->count == 0 || rec->time_us > g->last_us) g->last_us = rec->time_us;
+    g->count += n;
+    g->records++;
+    if (!g->hint) g->hint = dup_or_null(rec->cause.hint);
+    value_set_add(&g->progs, rec->prog);
+    value_set_add(&g->errnos, rec->err);
+    bucket_add(inc, rec->time_us, g->id, n);
+}
+
+/* A packet record (rstwatch capture's): merged into the kept shim record of its connection, or
+ * held for one read later. Returns 1 when it was taken. */
+static int join_packet(struct incidents *inc, struct log_record *rec)
+{
+    for (size_t i = inc->ndetail; i-- > 0;) {
+        struct log_record *d = &inc->detail[i];
+        if (!packets_join_match(rec, d)) continue;
+        char *old = d->cause.code ? strdup(d->cause.code) : NULL;
+        if (packets_join_merge(d, rec)) regroup(inc, d, old);
+        inc->packets.joined++;
+        free(old);
+        return 1;
+    }
+    return packets_join_hold(&inc->packets, rec) == 0;
+}
+
+static void add_record(struct incidents *inc, struct log_record *rec);
+
 void incidents_add(struct incidents *inc, struct log_record *rec)
 {
     inc->records++;
+    if (rec->type == LOG_PACKET && join_packet(inc, rec)) return;
+    add_record(inc, rec);
+}
+
+static void add_record(struct incidents *inc, struct log_record *rec)
+{
+    if (rec->type == LOG_PACKET) {
+        free(rec->prog); /* the capture daemon's name, not the program's */
+        rec->prog = NULL;
+    } else if (inc->packets.n && incidents_is_incident(rec)) {
+        packets_join_annotate(&inc->packets, rec);
+    }
     uint64_t extra = rec->suppressed > 0 ? (uint64_t)rec->suppressed : 0;
     if (rec->type == LOG_SUMMARY) {
         inc->summaries++;
@@ -429,8 +485,49 @@ static int cmp_bucket(const void *a, const void *b)
     return x->group < y->group ? -1 : x->group > y->group;
 }
 
+/* Drops the groups that regroup() emptied, and their minutes. Before sorting: a group's id is
+ * its index, and the minutes name groups by it. */
+static void drop_empty_groups(struct incidents *inc)
+{
+    size_t k = 0;
+    for (size_t g = 0; g < inc->ngroups; g++)
+        k += inc->groups[g].count != 0;
+    if (k == inc->ngroups) return;
+    size_t *map = malloc(inc->ngroups * sizeof *map);
+    if (!map) return; /* out of memory: empty rows rather than wrong ones */
+    k = 0;
+    for (size_t g = 0; g < inc->ngroups; g++) {
+        struct incident_group *grp = &inc->groups[g];
+        map[g] = SIZE_MAX;
+        if (grp->count == 0) {
+            free(grp->host), free(grp->role), free(grp->service), free(grp->client);
+            free(grp->cause), free(grp->hint);
+            value_set_free(&grp->progs);
+            value_set_free(&grp->errnos);
+            continue;
+        }
+        map[g] = k;
+        grp->id = k;
+        inc->groups[k++] = *grp;
+    }
+    size_t nb = 0;
+    for (size_t b = 0; b < inc->nbuckets; b++) {
+        struct time_bucket tb = inc->buckets[b];
+        if (!tb.count || map[tb.group] == SIZE_MAX) continue;
+        tb.group = map[tb.group];
+        inc->buckets[nb++] = tb;
+    }
+    free(map);
+    inc->nbuckets = nb;
+    inc->ngroups = k;
+}
+
 void incidents_finish(struct incidents *inc)
 {
+    struct log_record rec;
+    while (packets_join_release(&inc->packets, &rec))
+        add_record(inc, &rec); /* no shim record claimed it: an incident of its own */
+    drop_empty_groups(inc);
     if (inc->ngroups) {
         qsort(inc->groups, inc->ngroups, sizeof *inc->groups, cmp_group);
         /* The minute buckets name groups by insertion order: follow the sort. */
@@ -487,6 +584,7 @@ void incidents_free(struct incidents *inc)
     free(inc->buckets);
     free(inc->bucket_slots);
     free(inc->group_order);
+    packets_join_free(&inc->packets);
     incidents_init(inc);
 }
 

@@ -5,6 +5,7 @@
 
 #include "counter.h"
 #include "logread.h"
+#include "packets_join.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -86,7 +87,8 @@ struct incidents {
     size_t nbuckets, buckets_cap;
     size_t *bucket_slots;
     size_t nbucket_slots;
-    size_t *group_order; /* after finish: insertion order -> sorted index */
+    size_t *group_order;         /* after finish: insertion order -> sorted index */
+    struct packets_join packets; /* capture's packet records waiting for their shim record */
 };
 
 /* Empties *inc. */

@@ -370,6 +370,12 @@ void report_print_incident(FILE *out, const struct log_record *rec, size_t index
 
     print_traffic(out, rec);
     print_tcp(out, &rec->tcp);
+    char sender[512];
+    if (packets_join_describe(rec, sender, sizeof sender)) {
+        fputs("  reset by  ", out); /* rstwatch capture's verdict on the RST */
+        report_put_safe(out, sender);
+        fputc('\n', out);
+    }
     fprintf(out, "  cause     %s", paint(color, C_YELLOW C_BOLD));
     report_put_safe(out, rec->cause.code ? rec->cause.code : "unknown");
     fprintf(out, "%s\n", paint(color, C_RESET));

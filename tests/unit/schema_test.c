@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "conn_fixture.h"
 #include "tap.h"
 
@@ -156,6 +157,36 @@ static struct conn *client_conn(unsigned peer_port)
     return c;
 }
 
+/* A packet record (rstwatch capture's): an RST from a device one hop away on
+ * an IPv4 client connection whose handshake gave the round trip and whose
+ * request was sent just before, through the real verdict and writer. */
+static int write_packet_record(void)
+{
+    struct cap_flow f;
+    memset(&f, 0, sizeof f);
+    f.id.family = AF_INET;
+    inet_pton(AF_INET, "10.0.0.2", f.id.laddr);
+    inet_pton(AF_INET, "10.0.1.2", f.id.raddr);
+    f.id.lport = 40000, f.id.rport = 80;
+    f.role = CAP_ROLE_CLIENT;
+    f.iface = "eth0";
+    f.peer_pkts = 3, f.peer_ttl_min = f.peer_ttl_max = 62, f.peer_ip_id = 100;
+    f.t_syn_us = 1000, f.rtt_us = 400, f.t_data_out_us = 1500;
+    f.rst = (struct cap_pkt){.t_us = 1600,
+                             .iface = "eth0",
+                             .family = AF_INET,
+                             .dir = CAP_IN,
+                             .flags = TCPF_RST | TCPF_ACK,
+                             .ttl = 64,
+                             .ip_id = 7,
+                             .seq = 1,
+                             .ack = 2,
+                             .win = 0};
+    struct cap_verdict v;
+    cap_verdict_judge(&f, &v);
+    return strcmp(v.rst_from, "path") != 0 || cap_record_write(&f, &v, T0 + MS(28)) != 0;
+}
+
 /* Writes every kind of record to the sink; returns how many record_write calls failed. */
 static int write_all_kinds(int sockfd)
 {
@@ -235,6 +266,7 @@ static int write_all_kinds(int sockfd)
     bad += record_write(c, &ri) != 0; /* left out again: reported by the summary */
     free(c);
 
+    bad += write_packet_record() != 0;
     summary_flush("exit"); /* counts[] with local (server role) and cause */
     return bad;
 }
@@ -291,8 +323,8 @@ int main(void)
         lines++;
         summaries += strstr(line, "\"type\":\"summary\"") != NULL;
     }
-    ok(lines == 9 && summaries == 1,
-       "9 lines written (two left out by the rate limit), one of them a summary (got %d, %d)",
+    ok(lines == 10 && summaries == 1,
+       "10 lines written (two left out by the rate limit), one of them a summary (got %d, %d)",
        lines, summaries);
 
     /* Every field of every table is written by some record kind. */
