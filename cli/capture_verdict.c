@@ -18,10 +18,10 @@
  *   time    an RST sooner after our last data than a round trip could have
  *           carried that data to the peer and the reset back.
  *
- * It is conservative, as the paper is. `path` needs the TTL to say so, with
- * the same initial TTL as the peer's packets or with the race or the timing
- * behind it, and nothing against it (an IP ID in the peer's sequence); weak or
- * contradictory evidence is `unknown`, never `path`. An RST this host sent
+ * It is conservative, as the paper is. `path` needs the TTL to say so, and
+ * behind it either the race, or the same initial TTL as the peer's packets
+ * (or the timing) with nothing against it (an IP ID in the peer's sequence);
+ * weak or contradictory evidence is `unknown`, never `path`. An RST this host sent
  * is `local`, and so is one that arrived on a loopback interface for a flow
  * that is not on one (this host's own firewall rejecting an outgoing packet).
  * The peer's host cannot be split further from the wire: its application
@@ -46,7 +46,7 @@ static int hop_distance(int ttl)
 /* How far an IP ID may have moved on from the last one we saw of the peer's
  * and still be the same socket's counter (packets we did not capture: ACKs,
  * data without PSH). */
-#define IP_ID_STEP_MAX 4096
+#define IP_ID_STEP_MAX 1024
 
 static const char *ip_id_judge(const struct cap_flow *f)
 {
@@ -132,7 +132,10 @@ void cap_verdict_judge(const struct cap_flow *f, struct cap_verdict *v)
         m += (size_t)snprintf(more + m, sizeof more - m, "; its IP ID is not in the %s's sequence",
                               peer);
 
-    if (closer && !in_seq && (same_init || race || early)) {
+    /* An ID in the peer's sequence speaks for the peer, but a random one lands
+     * in the window now and then (1 in 64): it outweighs the TTL alone, not
+     * the TTL and the race together. */
+    if (closer && (race || (!in_seq && (same_init || early)))) {
         v->rst_from = "path";
         v->code = "path_reset";
         snprintf(v->hint, sizeof v->hint,
