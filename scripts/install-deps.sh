@@ -68,6 +68,8 @@ deps=(
   # rstwatch metrics against the real thing (tests/metrics.bats): private instances of
   # node_exporter and Prometheus, and promtool (in the prometheus package)
   prometheus:/usr/bin/prometheus prometheus-node-exporter:/usr/bin/prometheus-node-exporter
+  # rstwatch capture's scenarios (tests/capture.bats): nftables rejects, tcpkill injects
+  nftables:nft dsniff:tcpkill
 )
 [ "$want_deb" = 1 ] && deps=(gcc:gcc make:make dpkg-dev:dpkg-buildpackage)
 for p in $(build_deps); do deps+=("$p:="); done
