@@ -98,6 +98,15 @@ void cap_verdict_judge(const struct cap_flow *f, struct cap_verdict *v)
         return;
     }
     v->hops = hop_distance(r->ttl);
+    if (!f->peer_pkts && f->t_syn_us) {
+        v->rst_from = "unknown";
+        snprintf(v->hint, sizeof v->hint,
+                 "an RST answered our SYN from %d hop%s away (TTL %d): a closed port on the %s's "
+                 "host or a firewall rejecting the connection; with no packet of the %s's own to "
+                 "compare, which of them is unknown",
+                 v->hops, plural(v->hops), r->ttl, peer, peer);
+        return;
+    }
     if (!f->peer_pkts) {
         v->rst_from = "unknown";
         snprintf(v->hint, sizeof v->hint,

@@ -17,7 +17,7 @@ _rstwatch()
     done
 
     if [[ -z $cmd ]]; then
-        COMPREPLY=($(compgen -W 'run report export cat metrics lib help --help --version' -- "$cur"))
+        COMPREPLY=($(compgen -W 'run report export cat metrics lib capture help --help --version' -- "$cur"))
         return
     fi
 
@@ -77,6 +77,17 @@ _rstwatch()
         fi
         ;;
     cat) _filedir ;;
+    capture)
+        case $prev in
+        -i | --interface)
+            COMPREPLY=($(compgen -W "any $(ls /sys/class/net 2>/dev/null)" -- "$cur"))
+            return
+            ;;
+        -l | --log | --pcap) _filedir; return ;;
+        --rate | --flows | --window) return ;;
+        esac
+        COMPREPLY=($(compgen -W '-i --interface -l --log --pcap --rate --flows --window --help' -- "$cur"))
+        ;;
     esac
 } &&
     complete -F _rstwatch rstwatch
