@@ -548,6 +548,69 @@ def bench_redis(b):
     b.reap(rb, rs)
 
 
+def proc_cpu_s(pid):
+    """CPU seconds (user + system) a process has used so far, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def bench_capture(b):
+    """rstwatch capture beside an nginx under connection churn (wrk, Connection:
+    close: a handshake and FINs per request, what capture's filter passes):
+    the server's req/s with capture running against without (rounds paired,
+    order rotated), and capture's own CPU."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    rstwatch = os.path.join(ROOT, b.build, "rstwatch")
+    if not os.access(nginx, os.X_OK) or not shutil.which("wrk") or os.geteuid() != 0:
+        b.value("capture + nginx churn", "capture", "-", "-", "needs root, nginx and wrk", "", ">=0.97")
+        return
+    b.section("rstwatch capture -i any beside nginx + wrk -H 'Connection: close', %d x %ds"
+              % (b.srv_rounds, b.srv_secs))
+    (port,) = free_ports(1)
+    ngx = nginx_start(b, b.t("ngx-capture"), port, "off", "bare")
+    if not wait_port(port):
+        b.value("capture + nginx churn", "capture", "-", "-", "nginx did not start", "", ">=0.97")
+        b.reap(ngx)
+        return
+    url = "http://127.0.0.1:%d/index.html" % port
+    cpu = []  # capture's CPU, % of one CPU, per capture round
+    conns = []  # connections per second in the capture rounds
+
+    def one(v, r):
+        cap = None
+        if v == "capture":
+            err = open(b.t("capture.err"), "w")
+            cap = b.spawn([rstwatch, "capture", "-i", "any", "-l", b.t("capture-log/%p.jsonl")],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            wait_file(b.t("capture.err"))
+            c0, t0 = proc_cpu_s(cap.pid), time.monotonic()
+        out = side_by_side(b, {v: ["wrk", "-t1", "-c32", "-d%ds" % b.srv_secs,
+                                   "-H", "Connection: close", url]})[v]
+        m = re.search(r"^Requests/sec: *([0-9.]+)", out, re.M)
+        rps = float(m.group(1)) if m else None
+        if cap:
+            c1, t1 = proc_cpu_s(cap.pid), time.monotonic()
+            b.reap(cap)
+            if c0 is not None and c1 is not None:
+                cpu.append(100.0 * (c1 - c0) / (t1 - t0))
+            if rps:
+                conns.append(rps)
+        b.raw("capture churn round=%d %s req/s=%s" % (r, v, num(rps)))
+        return rps
+
+    got = b.paired_rounds(["bare", "capture"], one, rounds=b.srv_rounds)
+    b.pair("nginx churn + wrk (Connection: close, c32), capture running", "capture", "req/s",
+           ">=0.97", got["bare"], got["capture"])
+    if cpu:
+        b.value("capture's own CPU under that churn (%.0f conn/s)" % statistics.median(conns or [0]),
+                "capture", "-", "-", "%.1f" % statistics.median(cpu), "% of a CPU", "-")
+    b.reap(ngx)
+
+
 def bench_server_records(b):
     n = 0
     for d, _, files in os.walk(b.t("log")):
@@ -627,6 +690,7 @@ ROWS = [
     Row("nginx", bench_nginx),
     Row("redis", bench_redis),
     Row("server-records", bench_server_records, after=("nginx", "redis")),
+    Row("capture", bench_capture),
     Script("flood", "scripts/bench/flood.py",
            "production: abort flood (records written, summary counts, conns per CPU second), "
            "nginx connection churn", args=("--rows", "{rows}")),
