@@ -30,11 +30,27 @@ enum cause_code {
     CAUSE_CLIENT_ABORT,
     CAUSE_RESPONSE_TIMEOUT,
     CAUSE_TLS_CLOSE_RACE,
+    CAUSE_EARLY_CLOSE,
+    CAUSE_REQUEST_TIMEOUT,
+    CAUSE_PATH_RESET,
+    CAUSE_PATH_STATE_LOST,
+    CAUSE_LOCAL_TIMEOUT,
+    CAUSE_FD_LIMIT,
     CAUSE_UNKNOWN,
     CAUSE_COUNT
 };
 
-enum op_class { OPC_CONNECT, OPC_ACCEPT, OPC_OUT, OPC_IN, OPC_OTHER };
+enum op_class { OPC_CONNECT, OPC_ACCEPT, OPC_OUT, OPC_IN, OPC_CLOSE, OPC_OTHER };
+
+/* What bytes a peer left unread before it closed said, when the protocol
+ * makes it plain (cause_sniff_goodbye). */
+enum cause_goodbye {
+    GOODBYE_NONE,  /* nothing unread, or not looked at */
+    GOODBYE_BYTES, /* bytes of no known goodbye */
+    GOODBYE_PG,    /* a PostgreSQL ErrorResponse; code: its SQLSTATE */
+    GOODBYE_MYSQL, /* a MySQL/MariaDB error packet; code: its error number */
+    GOODBYE_HTTP   /* an HTTP/1.x response; code: its status */
+};
 
 /* What the first bytes of the first request said the connection carries.
  * Below PROTO_SETTLED the request stream is still watched (unseen, or TLS
@@ -72,6 +88,17 @@ struct cause_input {
     uint64_t quiet_ms;     /* from the last successful I/O to the failure (the record's idle_ms) */
     int proto;             /* enum cause_proto */
     int closing;           /* this side had sent its TLS close_notify (no request since) */
+    /* ---- added with the early_close / request_timeout / path_* / local_timeout codes ---- */
+    uint64_t quiet_us;    /* quiet_ms in microseconds */
+    uint64_t request_ms;  /* from the current request's first call to the failure */
+    uint32_t min_rtt_us;  /* the snapshot's lowest round-trip time (0: unknown) */
+    uint32_t unacked;     /* the snapshot's segments sent and not acknowledged */
+    uint32_t unread;      /* the snapshot's bytes received and not read by the program */
+    int snap_in_request;  /* the snapshot was taken inside the current request's send span,
+                             after a quiet gap there, before any response byte was read */
+    int peer_loopback;    /* the peer is this host's loopback address: no path to blame */
+    int goodbye;          /* enum cause_goodbye of the pre-request snapshot's unread bytes */
+    char goodbye_code[8]; /* its code ("57P01", "1927", "408"), "" when none */
 };
 
 struct cause_rule {
@@ -134,6 +161,16 @@ struct cause_sniff {
  * called while s->proto is PROTO_UNSEEN or PROTO_TLS. Never reads past len. */
 void cause_sniff_request(struct cause_sniff *s, const struct iovec *iov, size_t iovcnt, size_t len);
 
+/* 1 when len bytes in iov begin an HTTP/1.x request line (a method and a
+ * space); 0 for anything else, such as the body of a request still being
+ * sent. */
+int cause_http_request_begins(const struct iovec *iov, size_t iovcnt, size_t len);
+
+/* An HTTP client may read an interim response (1xx: "HTTP/1.1 100
+ * Continue\r\n\r\n", 25 bytes) in the middle of sending its request. A
+ * response that short that the request then continues after was one. */
+#define CAUSE_HTTP_INTERIM_MAX 32
+
 /* Response bytes a fresh TLS 1.3 connection's first exchange may carry
  * without any response: the server's NewSessionTicket messages, sent right
  * after the handshake (RFC 8446 4.6.1; OpenSSL sends two of ~250 bytes). */
@@ -146,6 +183,16 @@ void cause_sniff_request(struct cause_sniff *s, const struct iovec *iov, size_t 
  * connection carrying proto may be TLS housekeeping (tickets, close_notify)
  * rather than the start of a response. */
 int cause_tls_not_a_response(int proto, uint32_t exchanges, uint64_t bytes);
+
+/* Reads what n bytes a peer sent before closing say (p: the first of them,
+ * never more than n read): a PostgreSQL ErrorResponse and its SQLSTATE, a
+ * MySQL error packet and its number, an HTTP status line. Writes the code
+ * (at most 7 characters and a NUL) into code; returns enum cause_goodbye. */
+int cause_sniff_goodbye(const uint8_t *p, size_t n, char code[8]);
+
+/* Bytes cause_sniff_goodbye wants to see: a PostgreSQL ErrorResponse's
+ * SQLSTATE follows its severity fields within the first 40 bytes. */
+#define CAUSE_GOODBYE_PEEK 64
 
 /* True if err is in the reset family (ECONNRESET, EPIPE, ECONNREFUSED,
  * ECONNABORTED, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH). */

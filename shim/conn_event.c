@@ -138,11 +138,45 @@ int conn_record(int fd, struct conn *c, const struct record_info *ri)
     return record_checked(fd, c, ri);
 }
 
+void conn_accept_failed(int lfd, int family, int err, uint64_t now)
+{
+    /* No connection came of it: a stand-in that only names the listener. */
+    union {
+        struct conn c;
+        unsigned char room[sizeof(struct conn) + sizeof(struct event)];
+    } u;
+    memset(&u, 0, sizeof u);
+    struct conn *c = &u.c;
+    c->role = ROLE_SERVER;
+    c->family = (uint8_t)family;
+    c->t_create = c->t_last = now;
+    guard_enter();
+    conn_fill_local(lfd, c);
+    struct record_info ri = {
+        .type = "error", .fd = lfd, .op = OP_ACCEPT, .err = err, .now_ns = now, .listener = 1};
+    record_write(c, &ri);
+    guard_leave();
+}
+
+/* After ETIMEDOUT the kernel's counters tell how hard it tried: the snapshot
+ * from before the failing call can be seconds old (it showed no
+ * retransmission yet), so take one now and keep it if it knows more. */
+static void snap_after_timeout(int fd, struct conn *c, uint64_t now)
+{
+    struct tcp_snap after;
+    if (tcpinfo_read(fd, c->family, &after, now, c->bytes_in) == 0 &&
+        after.total_retrans >= c->tcp.total_retrans) {
+        c->tcp = after;
+        c->flags |= CONN_TCP_AFTER;
+    }
+}
+
 void conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now)
 {
     if (atomic_load_explicit(&c->recorded, memory_order_relaxed)) return;
     if (!conn_at(fd, c)) return;
     if (atomic_exchange(&c->recorded, 1)) return; /* one record per connection */
+    if (err == ETIMEDOUT && (c->flags & CONN_ESTABLISHED)) snap_after_timeout(fd, c, now);
     struct record_info ri = {
         .type = cause_is_reset_errno(err) ? "reset" : "error",
         .fd = fd,
@@ -165,6 +199,21 @@ void conn_eof_due(int fd, struct conn *c, unsigned op, uint64_t now)
     if (atomic_exchange(&c->recorded, 1)) return;
     struct record_info ri = {.type = "eof", .fd = fd, .op = op, .eof = 1, .now_ns = now};
     if (!conn_counted_instead(c, &ri)) record_checked(fd, c, &ri);
+}
+
+/* A snapshot taken as the current request began (and after the previous
+ * exchange's last I/O). */
+static int snap_as_request_began(const struct conn *c)
+{
+    return c->tcp.t_ns && c->tcp.t_ns <= c->t_exchange &&
+           c->tcp.t_ns + c->idle_before >= c->t_exchange;
+}
+
+int conn_goodbye_before_request(const struct conn *c)
+{
+    return c->role == ROLE_CLIENT && c->exchanges >= 1 && c->dir == DIR_IN &&
+           snap_as_request_began(c) && c->tcp.goodbye != GOODBYE_NONE &&
+           c->exchange_resp <= c->tcp.unread;
 }
 
 int conn_tls_alert_before_request(const struct conn *c)

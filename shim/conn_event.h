@@ -80,6 +80,12 @@ int conn_record(int fd, struct conn *c, const struct record_info *ri);
  * normal life is counted instead, see cause.h cause_count_instead). */
 void conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now_ns);
 
+/* accept() on listener lfd (of family) failed with err, EMFILE or ENFILE:
+ * the program is out of file descriptors, which leaves no connection to
+ * record on. Writes an "error" record naming the listener (cause fd_limit;
+ * record.h's listener). Preserves errno. */
+void conn_accept_failed(int lfd, int family, int err, uint64_t now_ns);
+
 /* The peer closed c where the response to our request was due (or closed an
  * idle connection, which the classifier counts instead): an eof record. */
 void conn_eof_due(int fd, struct conn *c, unsigned op, uint64_t now_ns);
@@ -92,6 +98,12 @@ int conn_counted_instead(const struct conn *c, const struct record_info *ri);
  * the response was due. Only trusted when a snapshot taken as the request
  * began shows the peer's FIN already in. */
 int conn_tls_alert_before_request(const struct conn *c);
+
+/* The peer had closed c before its current request was sent, leaving bytes
+ * unread (a PostgreSQL FATAL, a MySQL error packet, an HTTP 408: tcpinfo.h
+ * tcpinfo_goodbye), and everything read since is no more than those bytes:
+ * what the program read after the request was no response to it. */
+int conn_goodbye_before_request(const struct conn *c);
 
 #pragma GCC visibility pop
 

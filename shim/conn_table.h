@@ -43,9 +43,14 @@ struct tcp_snap {
     uint64_t t_ns; /* 0 = never taken */
     uint8_t state;
     uint8_t retransmits; /* current consecutive RTO retransmissions */
+    uint8_t ext;         /* the kernel reported min_rtt and bytes_received (Linux 4.6+) */
+    uint8_t goodbye;     /* enum cause_goodbye: what the unread bytes said (tcpinfo.h) */
     uint32_t rtt_us, rttvar_us;
     uint32_t total_retrans, unacked, lost;
     uint32_t last_data_recv_ms, last_data_sent_ms;
+    uint32_t min_rtt_us;  /* the lowest round-trip time seen (ext) */
+    uint32_t unread;      /* bytes the kernel had received and the program not read (ext) */
+    char goodbye_code[8]; /* SQLSTATE, MySQL error number or HTTP status; "" */
 };
 
 union sockaddr_any {
@@ -84,11 +89,13 @@ struct conn {
 enum {
     CONN_CONNECTING = 1u << 0, /* non-blocking connect in progress */
     CONN_ESTABLISHED = 1u << 1,
-    CONN_PEER_FIN = 1u << 2, /* we read EOF */
-    CONN_SHUT_WR = 1u << 3,  /* we shut down our side */
-    CONN_LINGER0 = 1u << 4,  /* app set SO_LINGER {1,0}: its close aborts */
-    CONN_STDIO = 1u << 5,    /* fdopen()ed: stdio moves bytes the shim cannot see */
-    CONN_SHUT_RD = 1u << 6,  /* we shut down our receiving side: reads give EOF, not the peer */
+    CONN_PEER_FIN = 1u << 2,  /* we read EOF */
+    CONN_SHUT_WR = 1u << 3,   /* we shut down our side */
+    CONN_LINGER0 = 1u << 4,   /* app set SO_LINGER {1,0}: its close aborts */
+    CONN_STDIO = 1u << 5,     /* fdopen()ed: stdio moves bytes the shim cannot see */
+    CONN_SHUT_RD = 1u << 6,   /* we shut down our receiving side: reads give EOF, not the peer */
+    CONN_TCP_AFTER = 1u << 7, /* c->tcp was taken after the failure (ETIMEDOUT: current counters) */
+    CONN_GAVE_UP = 1u << 8,   /* closed by the program with its request unanswered and unacked */
 };
 
 /* c->slow is nonzero while a call on c has work after the real call beyond

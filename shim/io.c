@@ -73,6 +73,27 @@ static void sniff_slow(struct conn *c, int out, const struct iovec *iov, size_t 
         }                                                                                          \
     } while (0)
 
+/* An HTTP client writing again after response bytes: a new request begins
+ * only with a request line. Anything else continues the current request:
+ * its body after an interim "100 Continue" (no answer: those bytes are
+ * forgotten) or after an early final answer (a 413: it stays the answer).
+ * Either way io_end must not count a new exchange. */
+static __attribute__((noinline)) void
+http_write_after_response(struct conn *c, const struct iovec *iov, size_t iovcnt, ssize_t r)
+{
+    if (c->role != ROLE_CLIENT || !iov || cause_http_request_begins(iov, iovcnt, (size_t)r)) return;
+    c->dir = DIR_OUT;
+    if (c->exchange_resp <= CAUSE_HTTP_INTERIM_MAX) c->exchange_resp = 0;
+}
+
+/* Checks a write on an HTTP connection after response bytes; iov and iovcnt
+ * are evaluated only then. One load and compare on the fast path. */
+#define HTTP_CONTINUES(c, iov, iovcnt, r)                                                          \
+    do {                                                                                           \
+        if (__builtin_expect((c)->sniff.proto == PROTO_HTTP, 0) && (c)->dir == DIR_IN && (r) > 0)  \
+            http_write_after_response((c), (iov), (size_t)(iovcnt), (r));                          \
+    } while (0)
+
 /* A fresh TLS 1.3 connection whose first request got only what may be
  * session tickets, then a FIN after a long silence: a server that gave up (or
  * an idle close after a short response; the classifier says it cannot tell). */
@@ -90,8 +111,8 @@ static __attribute__((noinline)) void peer_fin_read(int fd, struct conn *c, unsi
     /* After our own shutdown(SHUT_RD) every read gives 0: no FIN is in that. */
     if (c->flags & CONN_SHUT_RD) return;
     c->flags |= CONN_PEER_FIN;
-    int due =
-        c->dir == DIR_OUT || conn_tls_alert_before_request(c) || tls_silence_after_tickets(c, t);
+    int due = c->dir == DIR_OUT || conn_tls_alert_before_request(c) ||
+              tls_silence_after_tickets(c, t) || conn_goodbye_before_request(c);
     /* Keep a snapshot taken when this request began: it shows the
      * connection as it was before the peer's FIN was read. */
     if (!(due && c->tcp.t_ns && c->tcp.t_ns >= c->t_exchange)) tcpinfo_snap(fd, c, t);
@@ -225,6 +246,7 @@ void watch_untracked_failed(int fd, unsigned op)
             if (ORPHANED(c, id0)) goto out_done; /* ended while retry asked the fd */              \
             SNIFF(c, 1, (iov), (iovcnt), r);                                                       \
         }                                                                                          \
+        HTTP_CONTINUES(c, (iov), (iovcnt), r);                                                     \
         io_end(fd, c, op, 1, r, err, t0);                                                          \
     out_done:                                                                                      \
         if (r < 0) {                                                                               \
@@ -309,6 +331,7 @@ ssize_t watch_write(int fd, struct conn *c, const void *b, size_t n)
         }
         SNIFF(c, 1, (&(struct iovec){(void *)b, n}), 1, r);
     }
+    HTTP_CONTINUES(c, (&(struct iovec){(void *)b, n}), 1, r);
     io_end(fd, c, OP_WRITE, 1, r, err, t0);
 done:
     if (r < 0 && err == EPIPE) raise_sigpipe(fd);
@@ -332,6 +355,7 @@ ssize_t watch_writev(int fd, struct conn *c, const struct iovec *v, int n)
     if (!ORPHANED(c, id0) && c->retry) r = retry_after_out(fd, c, OP_WRITEV, v, n, r, &err);
     if (!ORPHANED(c, id0)) { /* also when retry found the fd closed behind our back */
         SNIFF(c, 1, v, n, r);
+        HTTP_CONTINUES(c, v, n, r);
         io_end(fd, c, OP_WRITEV, 1, r, err, t0);
     }
     if (r < 0 && err == EPIPE) raise_sigpipe(fd);

@@ -19,6 +19,9 @@ struct record_info {
     unsigned op;     /* enum ev_op of the failing (or closing) call */
     int err;         /* errno, 0 for close and eof records */
     int eof;         /* an "eof" record: the peer closed where a response was due */
+    int judged;      /* a "close" record that carries a cause (the program gave up: cause.h) */
+    int listener;    /* about a listening socket (accept failed): no connection, so no conn,
+                        peer, timings, counters, tcp or events */
     uint64_t now_ns; /* monotonic time of the failure */
     /* retry / inject records (NULL / 0 when absent) */
     int attempt;
@@ -40,6 +43,9 @@ int record_write(const struct conn *c, const struct record_info *ri);
  * for the summary records (as left out of the log, under its cause), 0 when
  * ri deserves its record. Async-signal-safe; errno preserved. */
 int record_counted_instead(const struct conn *c, const struct record_info *ri);
+
+/* 1 when c's peer is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x). */
+int record_peer_is_loopback(const struct conn *c);
 
 /* "127.0.0.1:8080", "[::1]:8080", "unix:/path", "unix:@abstract". */
 void record_put_addr(struct strbuf *b, const union sockaddr_any *a, const char *unix_path);

@@ -97,6 +97,8 @@
     X("lost", COUNT, lost, "segments presumed lost")                                               \
     X("last_data_recv_ms", COUNT, last_data_recv_ms, "since data was last received")               \
     X("last_data_sent_ms", COUNT, last_data_sent_ms, "since data was last sent")                   \
+    X("min_rtt_us", COUNT, min_rtt_us, "lowest round-trip time seen (Linux 4.6+)")                 \
+    X("unread", COUNT, unread, "bytes received and not yet read by the program (Linux 4.6+)")      \
     X("snapshot_age_ms", MS, snapshot_age_ms, "age of the snapshot when the record was written")   \
     X("after", BOOL, after, "taken after the failure (there was none before it)")
 

@@ -26,8 +26,28 @@
 #include "summary.h"
 #include "tcpinfo.h"
 
+/* The program closed a client connection whose request had no answer, and
+ * the kernel still held data unacknowledged or had retransmitted it: its own
+ * timeout gave up (local_timeout), or after a long idle a middlebox had lost
+ * the connection (path_state_lost). Counted or recorded as cause.h says. */
+static void record_gave_up(struct conn *c)
+{
+    struct record_info ri = {.type = "close",
+                             .fd = (int)c->close_fd,
+                             .op = OP_CLOSE,
+                             .judged = 1,
+                             .now_ns = clock_now_ns()};
+    struct cause_input in;
+    record_cause_input(c, &ri, &in);
+    enum cause_code code = cause_rules[cause_classify(&in)].code;
+    if (code != CAUSE_LOCAL_TIMEOUT && code != CAUSE_PATH_STATE_LOST) return;
+    if (atomic_exchange(&c->recorded, 1)) return;
+    if (!conn_counted_instead(c, &ri)) record_write(c, &ri);
+}
+
 static void on_last_close(struct conn *c)
 {
+    if (c->flags & CONN_GAVE_UP) record_gave_up(c);
     /* A TLS client (OpenSSL) stops at the peer's close_notify and never reads
      * the FIN after it: a reused connection whose request got only that alert
      * is a stale keep-alive, recorded when the app closes it. */
@@ -211,6 +231,18 @@ static int learn_listener(int fd)
     return family;
 }
 
+/* accept() on fd failed for want of a file descriptor: a record about the
+ * listener (conn_event.h). Only for a socket known to be a stream listener
+ * of ours; errno preserved. */
+static __attribute__((noinline)) void accept_out_of_fds(int fd, int err)
+{
+    int saved = errno;
+    struct conn *l = conn_table_get(fd);
+    int family = conn_is_mark(l) ? CONN_MARK_FAMILY(l) : l ? l->family : learn_listener(fd);
+    if (family) conn_accept_failed(fd, family, err, clock_now_ns());
+    errno = saved;
+}
+
 int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, enum call_variant v)
 {
     if (!conn_table_enabled() || guard_active())
@@ -224,7 +256,10 @@ int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, enum ca
     struct sockaddr *ksa = use_own ? (struct sockaddr *)&own : sa;
     socklen_t *klen = use_own ? &own_len : len;
     int r = v == CALL_SIBLING ? real_accept4(fd, ksa, klen, flags) : real_accept(fd, ksa, klen);
-    if (r < 0) return r;
+    if (r < 0) {
+        if (errno == EMFILE || errno == ENFILE) accept_out_of_fds(fd, errno);
+        return r;
+    }
     int saved = errno;
     struct conn *l = conn_table_get(fd);
     int family;
@@ -272,6 +307,24 @@ static void forget_stale_twins(struct conn *c)
         }
 }
 
+/* A client connection whose request is out and unanswered. */
+static int awaiting_answer(const struct conn *c)
+{
+    return c->role == ROLE_CLIENT && c->exchanges && c->dir == DIR_OUT && c->exchange_resp == 0 &&
+           c->t_last >= c->t_exchange && c->family != AF_UNIX;
+}
+
+/* Closing with the request unanswered: one TCP_INFO (the close path's only
+ * extra call, on these connections alone) says whether the kernel was still
+ * waiting for the request's acknowledgement. */
+static __attribute__((noinline)) void gave_up_snapshot(int fd, struct conn *c)
+{
+    if (guard_active()) return;
+    if (tcpinfo_snap(fd, c, clock_now_ns()) == 0 && c->tcp.unread == 0 &&
+        (c->tcp.unacked || c->tcp.total_retrans))
+        c->flags |= CONN_GAVE_UP;
+}
+
 /* The first half of closing a tracked fd: the slot is emptied before the real
  * close, so a socket() racing in another thread cannot be clobbered. Returns
  * the connection to hand to close_end(), or NULL. */
@@ -288,7 +341,9 @@ static struct conn *close_begin(int fd)
         c->close_fd = (uint64_t)fd;
         /* Its close record is written after the fd is gone: learn the local
          * address while it can still be asked. */
-        if (!c->recorded && (conn_record_all() || conn_tls_alert_before_request(c)))
+        if (!c->recorded && awaiting_answer(c)) gave_up_snapshot(fd, c);
+        if (!c->recorded &&
+            (conn_record_all() || conn_tls_alert_before_request(c) || (c->flags & CONN_GAVE_UP)))
             conn_fill_local(fd, c);
     }
     return c;

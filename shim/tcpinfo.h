@@ -10,11 +10,21 @@
 /* Idle gap after which the next call on a connection first takes a snapshot. */
 #define TCPINFO_IDLE_NS (200ull * 1000 * 1000)
 
-/* Fills c->tcp from fd (inet/inet6 only); returns 0 or -errno. errno preserved. */
+/* Fills c->tcp from fd (inet/inet6 only); returns 0 or -errno. errno preserved.
+ * When the snapshot finds bytes unread, also tcpinfo_goodbye. */
 int tcpinfo_snap(int fd, struct conn *c, uint64_t now_ns);
 
-/* Fills *s from fd (family AF_INET or AF_INET6); returns 0 or -errno. errno preserved. */
-int tcpinfo_read(int fd, int family, struct tcp_snap *s, uint64_t now_ns);
+/* Fills *s from fd (family AF_INET or AF_INET6); app_bytes_in: the bytes the
+ * program has read, for s->unread. Returns 0 or -errno. errno preserved. */
+int tcpinfo_read(int fd, int family, struct tcp_snap *s, uint64_t now_ns, uint64_t app_bytes_in);
+
+/* A client whose peer closed (c->tcp shows CLOSE_WAIT or LAST_ACK) after
+ * sending bytes the program has not read, its last transfer a response read:
+ * peeks at up to CAUSE_GOODBYE_PEEK of them (one recv MSG_PEEK|MSG_DONTWAIT,
+ * the only extra call; docs/design.md "Never hurt the host") and keeps what
+ * they say (c->tcp.goodbye, never the bytes). The snapshots are taken after
+ * an idle gap only, so this is off the hot path. errno preserved. */
+void tcpinfo_goodbye(int fd, struct conn *c);
 
 /* "ESTABLISHED", "CLOSE_WAIT", ... or "UNKNOWN". */
 const char *tcpinfo_state_name(unsigned state);

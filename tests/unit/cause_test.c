@@ -88,18 +88,18 @@ static const struct code_case code_cases[] = {
      CAUSE_LOCAL_ABORT},
 
     /* ---- idle_reuse: reused, nothing of the response yet, quiet >= 1000 ms ---- */
-    {"idle_before_ms 1000 (threshold) -> idle_reuse",
+    {"idle_before_ms 2000 (the smallest known idle timeout) -> idle_reuse",
      {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
-      .idle_before_ms = 1000},
+      .idle_before_ms = 2000},
      CAUSE_IDLE_REUSE},
-    {"idle_before_ms 999 (just below) -> reset_before_response",
+    {"idle_before_ms 1999 (just below), no proof the peer had closed -> reset_before_response",
      {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
-      .idle_before_ms = 999},
+      .idle_before_ms = 1999},
      CAUSE_RESET_BEFORE_RESPONSE},
-    {"idle 999 ms but a CLOSE_WAIT snapshot taken as the request began -> idle_reuse",
+    {"idle 999 ms but a CLOSE_WAIT snapshot taken as the request began -> early_close",
      {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
       .idle_before_ms = 999, .snap_state = ST_CLOSE_WAIT, .snap_fresh = 1, .snap_pre_request = 1},
-     CAUSE_IDLE_REUSE},
+     CAUSE_EARLY_CLOSE},
     {"idle 10 ms and a fresh CLOSE snapshot (a RST, not a FIN) is no idle timeout -> "
      "reset_before_response",
      {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 3, .bytes_in = 200,
@@ -113,14 +113,23 @@ static const struct code_case code_cases[] = {
      {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .exchanges = 2, .bytes_in = 72,
       .bytes_out = 65536, .resp_before_write = 72, .idle_before_ms = 120},
      CAUSE_UNREAD_DATA_CLOSE},
-    {"a write after 600 ms of quiet finds the peer's RST already in (fresh CLOSE) -> idle_reuse",
+    {"a write after 600 ms of quiet finds the peer's RST already in (fresh CLOSE) -> early_close",
      {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .exchanges = 2, .bytes_in = 3,
       .bytes_out = 40, .resp_before_write = 3, .idle_before_ms = 600, .snap_state = ST_CLOSE,
       .snap_fresh = 1, .snap_pre_request = 1, .awaiting_response = 1},
-     CAUSE_IDLE_REUSE},
-    {"idle 10 ms but a fresh LAST_ACK snapshot -> idle_reuse",
+     CAUSE_EARLY_CLOSE},
+    {"idle 10 ms but a fresh LAST_ACK snapshot -> early_close",
      {CLIENT, .err = EPIPE, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
       .idle_before_ms = 10, .snap_state = ST_LAST_ACK, .snap_fresh = 1, .snap_pre_request = 1},
+     CAUSE_EARLY_CLOSE},
+    {"idle 1999 ms and the peer's RST in before the request -> early_close",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .exchanges = 2, .bytes_in = 91,
+      .idle_before_ms = 1999, .snap_state = ST_CLOSE, .snap_fresh = 1, .snap_pre_request = 1},
+     CAUSE_EARLY_CLOSE},
+    {"idle 2000 ms and the peer's FIN in before the request -> idle_reuse (a plausible timeout)",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
+      .awaiting_response = 1, .idle_before_ms = 2000, .snap_state = ST_CLOSE_WAIT, .snap_fresh = 1,
+      .snap_pre_request = 1},
      CAUSE_IDLE_REUSE},
     {"CLOSE_WAIT snapshot that is not fresh does not count (idle 999)",
      {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 91,
@@ -284,6 +293,148 @@ static const struct code_case code_cases[] = {
       .awaiting_response = 0, .quiet_ms = 200},
      CAUSE_RESET_MID_STREAM},
 
+    /* ---- early_close: the peer's goodbye sat unread before the request ---- */
+    {"PostgreSQL FATAL 57P01 queued before the query, then EOF (psql) -> early_close",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .exchanges = 3, .bytes_in = 700,
+      .exchange_in = 110, .idle_before_ms = 1500, .snap_state = ST_CLOSE_WAIT, .snap_fresh = 1,
+      .snap_pre_request = 1, .unread = 110, .goodbye = GOODBYE_PG, .goodbye_code = "57P01"},
+     CAUSE_EARLY_CLOSE},
+    {"a goodbye on a fresh connection's first request (connect, goodbye, request) -> early_close",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 1, .bytes_in = 0,
+      .idle_before_ms = 500, .snap_state = ST_CLOSE_WAIT, .snap_pre_request = 1, .unread = 49,
+      .goodbye = GOODBYE_HTTP, .goodbye_code = "408", .awaiting_response = 1},
+     CAUSE_EARLY_CLOSE},
+    {"more read after the request than was queued before it: a response began -> reset_mid_stream",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 900,
+      .exchange_in = 400, .idle_before_ms = 5000, .snap_state = ST_CLOSE_WAIT,
+      .snap_pre_request = 1, .unread = 110, .goodbye = GOODBYE_PG, .goodbye_code = "57P01"},
+     CAUSE_RESET_MID_STREAM},
+    {"unread bytes in a snapshot that is not the pre-request one: no goodbye -> "
+     "reset_before_response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 1, .unread = 110,
+      .goodbye = GOODBYE_PG, .goodbye_code = "57P01", .snap_state = ST_CLOSE_WAIT},
+     CAUSE_RESET_BEFORE_RESPONSE},
+
+    /* ---- request_timeout: the server stopped waiting for our request ---- */
+    {"slow upload: EPIPE on a write, a snapshot inside the send span shows CLOSE_WAIT and a 408 "
+     "unread -> request_timeout",
+     {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .bytes_out = 300000, .snap_state = ST_CLOSE_WAIT,
+      .snap_in_request = 1, .unread = 49, .request_ms = 2100, .awaiting_response = 1},
+     CAUSE_REQUEST_TIMEOUT},
+    {"stalled headers: ECONNRESET on the write after the stall, the peer had reset -> "
+     "request_timeout",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .bytes_out = 20, .snap_state = ST_CLOSE,
+      .snap_in_request = 1, .request_ms = 1500, .awaiting_response = 1},
+     CAUSE_REQUEST_TIMEOUT},
+    {"the same after the app read an early 413: the peer answered early -> unread_data_close",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .bytes_out = 300000, .bytes_in = 120,
+      .exchange_in = 120, .snap_state = ST_CLOSE_WAIT, .snap_in_request = 1, .request_ms = 50},
+     CAUSE_UNREAD_DATA_CLOSE},
+    {"a snapshot inside the send span that shows the peer still there -> reset_before_response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .bytes_out = 300000,
+      .snap_state = ST_ESTABLISHED, .snap_in_request = 1, .request_ms = 3000},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"a read (the request was all sent) is no request_timeout -> reset_before_response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .bytes_out = 300, .snap_state = ST_CLOSE,
+      .snap_in_request = 1, .request_ms = 1500, .awaiting_response = 1},
+     CAUSE_RESET_BEFORE_RESPONSE},
+
+    /* ---- path_reset: sooner than the peer could answer ---- */
+    {"RST 5 us after the request on an 82 us path (a quarter is 20 us) -> path_reset",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .awaiting_response = 1, .quiet_us = 5,
+      .min_rtt_us = 82},
+     CAUSE_PATH_RESET},
+    {"RST 20 us after the request on an 82 us path -> reset_before_response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .awaiting_response = 1, .quiet_us = 20,
+      .min_rtt_us = 82},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"RST 9.999 ms after the request on a 20 ms path (half is 10 ms) -> path_reset",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .awaiting_response = 1, .quiet_us = 9999,
+      .quiet_ms = 9, .min_rtt_us = 20000},
+     CAUSE_PATH_RESET},
+    {"RST 10 ms after the request on a 20 ms path -> reset_before_response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .awaiting_response = 1, .quiet_us = 10000,
+      .quiet_ms = 10, .min_rtt_us = 20000},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"RST 2 us after the request to a loopback peer: no path -> reset_before_response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .awaiting_response = 1, .quiet_us = 2,
+      .min_rtt_us = 30, .peer_loopback = 1},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"RST soon but the min RTT is unknown (old kernel) -> reset_before_response",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .awaiting_response = 1, .quiet_us = 2},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"prompt RST on a reused connection after 3 s idle, sooner than the path allows -> path_reset",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 100,
+      .awaiting_response = 1, .idle_before_ms = 3000, .quiet_us = 4, .min_rtt_us = 90,
+      .snap_state = ST_ESTABLISHED, .snap_pre_request = 1},
+     CAUSE_PATH_RESET},
+
+    /* ---- path_state_lost: a reused connection timed out right after a long idle ---- */
+    {"ETIMEDOUT on a reused connection's request after 5 s idle -> path_state_lost",
+     {CLIENT, .err = ETIMEDOUT, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 100,
+      .awaiting_response = 1, .idle_before_ms = 5000, .total_retrans = 6},
+     CAUSE_PATH_STATE_LOST},
+    {"ETIMEDOUT after 1.9 s idle (no timeout that short) -> retransmit_timeout",
+     {CLIENT, .err = ETIMEDOUT, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 100,
+      .awaiting_response = 1, .idle_before_ms = 1999, .total_retrans = 6},
+     CAUSE_RETRANSMIT_TIMEOUT},
+    {"the app's own timeout closed a reused connection whose request after 5 s idle was never "
+     "acknowledged -> path_state_lost",
+     {CLIENT, .op_class = OPC_CLOSE, .exchanges = 2, .bytes_in = 100, .awaiting_response = 1,
+      .idle_before_ms = 5000, .quiet_ms = 4000, .unacked = 1, .total_retrans = 4},
+     CAUSE_PATH_STATE_LOST},
+
+    /* ---- local_timeout: this program gave up on its request ---- */
+    {"closed 4 s after the request, 1 segment unacked, 3 retransmissions -> local_timeout",
+     {CLIENT, .op_class = OPC_CLOSE, .awaiting_response = 1, .quiet_ms = 4000, .unacked = 1,
+      .total_retrans = 3},
+     CAUSE_LOCAL_TIMEOUT},
+    {"closed after 5 s idle, the request acknowledged once after a retransmission -> "
+     "local_timeout",
+     {CLIENT, .op_class = OPC_CLOSE, .exchanges = 2, .bytes_in = 100, .awaiting_response = 1,
+      .idle_before_ms = 5000, .quiet_ms = 4000, .unacked = 0, .total_retrans = 1},
+     CAUSE_LOCAL_TIMEOUT},
+    {"closed with the request acknowledged and nothing retransmitted -> unknown (not recorded)",
+     {CLIENT, .op_class = OPC_CLOSE, .awaiting_response = 1, .quiet_ms = 4000},
+     CAUSE_UNKNOWN},
+    {"closed with the answer queued unread -> unknown (not recorded)",
+     {CLIENT, .op_class = OPC_CLOSE, .awaiting_response = 1, .quiet_ms = 4000, .unacked = 1,
+      .total_retrans = 1, .unread = 300},
+     CAUSE_UNKNOWN},
+
+    /* ---- fd_limit ---- */
+    {"accept() fails with EMFILE -> fd_limit",
+     {.server = 1, .err = EMFILE, .op_class = OPC_ACCEPT},
+     CAUSE_FD_LIMIT},
+    {"accept() fails with ENFILE -> fd_limit",
+     {.server = 1, .err = ENFILE, .op_class = OPC_ACCEPT},
+     CAUSE_FD_LIMIT},
+    {"EMFILE from socket() on a client is no accept -> unknown",
+     {.err = EMFILE, .op_class = OPC_CONNECT},
+     CAUSE_UNKNOWN},
+
+    /* ---- response_timeout: from the value to 1.1 s after it ---- */
+    {"EOF 3.52 s after the request (php-fpm request_terminate_timeout=3s) -> response_timeout",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .awaiting_response = 1,
+      .quiet_ms = 3520},
+     CAUSE_RESPONSE_TIMEOUT},
+    {"EOF 7.9 s after the request (gunicorn --timeout 7) -> response_timeout",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .awaiting_response = 1,
+      .quiet_ms = 7900},
+     CAUSE_RESPONSE_TIMEOUT},
+    {"EOF 1.97 s after the request (within 30 ms of 2 s) -> response_timeout",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .awaiting_response = 1,
+      .quiet_ms = 1970},
+     CAUSE_RESPONSE_TIMEOUT},
+    {"EOF 1.96 s after the request -> reset_before_response",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .awaiting_response = 1,
+      .quiet_ms = 1960},
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"EOF 31.2 s after the request (past gunicorn's 30 s + 1.1 s) -> reset_before_response",
+     {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .awaiting_response = 1,
+      .quiet_ms = 31200},
+     CAUSE_RESET_BEFORE_RESPONSE},
+
     /* ---- snapshots after the request began prove nothing about before it ---- */
     {"wget's 2nd request, EOF 20 ms later, CLOSE_WAIT snapshot taken at the EOF -> "
      "reset_before_response",
@@ -296,16 +447,22 @@ static const struct code_case code_cases[] = {
       .awaiting_response = 1, .idle_before_ms = 1500, .quiet_ms = 30, .snap_state = ST_ESTABLISHED,
       .snap_fresh = 1, .snap_pre_request = 1},
      CAUSE_RESET_BEFORE_RESPONSE},
-    {"1.5 s idle, pre-request snapshot ESTABLISHED, prompt RST: silently forgotten -> idle_reuse",
+    {"2.5 s idle, pre-request snapshot ESTABLISHED, prompt RST: silently forgotten -> idle_reuse",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 200,
+      .awaiting_response = 1, .idle_before_ms = 2500, .quiet_ms = 2, .snap_state = ST_ESTABLISHED,
+      .snap_fresh = 1, .snap_pre_request = 1},
+     CAUSE_IDLE_REUSE},
+    {"1.5 s idle, pre-request snapshot ESTABLISHED, prompt RST: no timeout that short -> "
+     "reset_before_response",
      {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 200,
       .awaiting_response = 1, .idle_before_ms = 1500, .quiet_ms = 2, .snap_state = ST_ESTABLISHED,
       .snap_fresh = 1, .snap_pre_request = 1},
-     CAUSE_IDLE_REUSE},
-    {"1.5 s idle, pre-request snapshot CLOSE_WAIT, EOF -> idle_reuse",
+     CAUSE_RESET_BEFORE_RESPONSE},
+    {"1.5 s idle, pre-request snapshot CLOSE_WAIT, EOF -> early_close",
      {CLIENT, .eof = 1, .peer_fin = 1, .op_class = OPC_IN, .exchanges = 2, .bytes_in = 200,
       .awaiting_response = 1, .idle_before_ms = 1500, .quiet_ms = 1, .snap_state = ST_CLOSE_WAIT,
       .snap_fresh = 1, .snap_pre_request = 1},
-     CAUSE_IDLE_REUSE},
+     CAUSE_EARLY_CLOSE},
 
     /* ---- TLS ---- */
     {"TLS client reset during the handshake -> reset_before_response (TLS hint)",
@@ -414,14 +571,111 @@ static const struct hint_case hint_cases[] = {
      {STALE(65000)},
      {"65.0 s", "AWS ALB/ELB idle timeout default, 60 s", "idle timeout"},
      {"nginx", "Node.js", "already closed"}},
-    {"idle 1.2 s names no known timeout",
-     {STALE(1234)},
-     {"idle 1.2 s", "set the client's idle timeout below"},
-     {"past the", "AWS", NULL}},
+    {"early_close: the peer's FIN in before the request after 1.2 s idle names the smallest "
+     "known idle timeout",
+     {STALE(1234), .eof = 1, .err = 0, .snap_state = ST_CLOSE_WAIT, .snap_pre_request = 1},
+     {"after only 1.2 s idle", "its FIN was in", "gunicorn keep-alive default, 2 s",
+      "validate pooled connections"},
+     {"past the", "set the client's idle timeout", NULL}},
+    {"early_close after an RST names it, and says restart, reload and admin kill",
+     {STALE(300), .snap_state = ST_CLOSE, .snap_pre_request = 1},
+     {"after only 0.3 s idle", "its RST was in", "restart, reload, admin kill"},
+     {"idle timeout and the client", NULL, NULL}},
+    {"idle 2.1 s names the gunicorn keep-alive default",
+     {STALE(2100)},
+     {"idle 2.1 s", "past the gunicorn keep-alive default, 2 s",
+      "set the client's idle timeout below"},
+     {"AWS", NULL, NULL}},
     {"idle 4999 ms is below the Node.js/Apache 5 s default",
      {STALE(4999)},
      {"4.9 s"},
-     {"past the", NULL, NULL}},
+     {"Node.js", NULL, NULL}},
+    {"a PostgreSQL goodbye names its SQLSTATE and what it means",
+     {CLIENT, .eof = 1, .op_class = OPC_IN, .exchanges = 3, .exchange_in = 110,
+      .idle_before_ms = 1500, .snap_state = ST_CLOSE_WAIT, .snap_pre_request = 1, .unread = 110,
+      .goodbye = GOODBYE_PG, .goodbye_code = "57P01"},
+     {"PostgreSQL error 57P01 (admin_shutdown", "110 bytes", "after 1.5 s idle",
+      "no response to it"},
+     {"before any response byte", "not an idle timeout", NULL}},
+    {"idle_session_timeout is named, and not denied",
+     {CLIENT, .eof = 1, .op_class = OPC_IN, .exchanges = 2, .exchange_in = 100,
+      .idle_before_ms = 1200, .snap_state = ST_CLOSE_WAIT, .snap_pre_request = 1, .unread = 100,
+      .goodbye = GOODBYE_PG, .goodbye_code = "57P05"},
+     {"57P05 (idle_session_timeout", "session timeout"},
+     {"not an idle timeout", NULL, NULL}},
+    {"an unknown SQLSTATE is named by its class",
+     {CLIENT, .eof = 1, .op_class = OPC_IN, .exchanges = 2, .exchange_in = 100,
+      .snap_state = ST_CLOSE_WAIT, .snap_pre_request = 1, .unread = 100, .goodbye = GOODBYE_PG,
+      .goodbye_code = "08P01"},
+     {"PostgreSQL error 08P01 (SQLSTATE class 08)"},
+     {NULL, NULL, NULL}},
+    {"a MariaDB KILL names the admin kill",
+     {CLIENT, .eof = 1, .op_class = OPC_IN, .exchanges = 2, .exchange_in = 40,
+      .snap_state = ST_CLOSE_WAIT, .snap_pre_request = 1, .unread = 40, .goodbye = GOODBYE_MYSQL,
+      .goodbye_code = "1927"},
+     {"MySQL/MariaDB error 1927 (ER_CONNECTION_KILLED", "admin kill"},
+     {NULL, NULL, NULL}},
+    {"an HTTP 408 queued before the request is named",
+     {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .exchanges = 2, .snap_state = ST_CLOSE_WAIT,
+      .snap_pre_request = 1, .unread = 49, .goodbye = GOODBYE_HTTP, .goodbye_code = "408"},
+     {"HTTP 408 (Request Timeout"},
+     {"we had seen EOF", NULL, NULL}},
+    {"request_timeout quotes the request's duration and the unread bytes, and names the "
+     "request-read timeouts",
+     {CLIENT, .err = EPIPE, .op_class = OPC_OUT, .snap_state = ST_CLOSE_WAIT, .snap_in_request = 1,
+      .unread = 49, .request_ms = 2100},
+     {"going for 2.1 s", "49 bytes the peer sent were never read", "stopped waiting",
+      "client_body_timeout"},
+     {"we had seen EOF", "matching", NULL}},
+    {"request_timeout at 60.4 s matches nginx's and Node's defaults",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .snap_state = ST_CLOSE, .snap_in_request = 1,
+      .request_ms = 60400},
+     {"matching nginx client_header_timeout/client_body_timeout default, 60 s",
+      "timeout http-request"},
+     {"never read", NULL, NULL}},
+    {"request_timeout at 85 s matches Node's headersTimeout, checked every 30 s",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_OUT, .snap_state = ST_CLOSE, .snap_in_request = 1,
+      .request_ms = 85000},
+     {"matching Node.js http.Server headersTimeout default, 60 s (checked every 30 s)"},
+     {NULL, NULL, NULL}},
+    {"path_reset quotes the time and the path's RTT and says how to confirm",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .awaiting_response = 1, .quiet_us = 5,
+      .min_rtt_us = 82},
+     {"came 5 us after the request's last byte", "a quarter", "(82 us)", "rstwatch capture"},
+     {"server's logs", NULL, NULL}},
+    {"path_reset on a physical path says half",
+     {CLIENT, .err = ECONNRESET, .op_class = OPC_IN, .awaiting_response = 1, .quiet_us = 3000,
+      .min_rtt_us = 20000},
+     {"less than half", "(20000 us)", "firewall", "tcpdump"},
+     {NULL, NULL, NULL}},
+    {"path_state_lost quotes the idle time and the retransmissions",
+     {CLIENT, .err = ETIMEDOUT, .op_class = OPC_IN, .exchanges = 2, .awaiting_response = 1,
+      .idle_before_ms = 5000, .total_retrans = 6},
+     {"after 5.0 s idle", "(6 retransmissions)", "NAT or stateful firewall", "keepalive"},
+     {"dead peer", NULL, NULL}},
+    {"path_state_lost seen through the program's own timeout says so",
+     {CLIENT, .op_class = OPC_CLOSE, .exchanges = 2, .awaiting_response = 1, .idle_before_ms = 4000,
+      .quiet_ms = 4000, .unacked = 1, .total_retrans = 3},
+     {"after 4.0 s idle", "program's own timeout closed it", "(3 retransmissions)"},
+     {NULL, NULL, NULL}},
+    {"local_timeout quotes the wait, the unacked segments and the retransmissions",
+     {CLIENT, .op_class = OPC_CLOSE, .awaiting_response = 1, .quiet_ms = 4000, .unacked = 1,
+      .total_retrans = 3},
+     {"closed 4.0 s after the request", "1 segments unacknowledged", "3 retransmissions",
+      "client read timeout"},
+     {NULL, NULL, NULL}},
+    {"fd_limit EMFILE names the process's limit",
+     {.server = 1, .err = EMFILE, .op_class = OPC_ACCEPT},
+     {"EMFILE", "out of file descriptors", "ulimit -n", "LimitNOFILE"},
+     {"ENFILE", NULL, NULL}},
+    {"fd_limit ENFILE names the system's",
+     {.server = 1, .err = ENFILE, .op_class = OPC_ACCEPT},
+     {"ENFILE", "fs.file-max"},
+     {"EMFILE", NULL, NULL}},
+    {"response_timeout at 3.52 s: a 3 s watchdog, php-fpm named",
+     {CLIENT, .eof = 1, .op_class = OPC_IN, .awaiting_response = 1, .quiet_ms = 3520},
+     {"no response 3.5 s after the request", "configured to 3 s", "request_terminate_timeout"},
+     {NULL, NULL, NULL}},
     {"idle exactly 5 s names Node.js and Apache",
      {STALE(5000)},
      {"5.0 s", "Node.js and Apache httpd keep-alive defaults, 5 s"},
@@ -501,7 +755,7 @@ static const struct hint_case hint_cases[] = {
      {"gunicorn's", NULL, NULL}},
     {"response_timeout at 2.01 s says a round 2 s",
      {CLIENT, .eof = 1, .op_class = OPC_IN, .awaiting_response = 1, .quiet_ms = 2010},
-     {"2.0 s after the request", "round 2 s"},
+     {"2.0 s after the request", "configured to 2 s"},
      {"gunicorn's", NULL, NULL}},
     {"EOF 1.6 s after the request: reset_before_response names the wait",
      {CLIENT, .eof = 1, .op_class = OPC_IN, .awaiting_response = 1, .quiet_ms = 1600},
@@ -635,6 +889,12 @@ static void check_table(void)
         [CAUSE_CLIENT_ABORT] = "client_abort",
         [CAUSE_RESPONSE_TIMEOUT] = "response_timeout",
         [CAUSE_TLS_CLOSE_RACE] = "tls_close_race",
+        [CAUSE_EARLY_CLOSE] = "early_close",
+        [CAUSE_REQUEST_TIMEOUT] = "request_timeout",
+        [CAUSE_PATH_RESET] = "path_reset",
+        [CAUSE_PATH_STATE_LOST] = "path_state_lost",
+        [CAUSE_LOCAL_TIMEOUT] = "local_timeout",
+        [CAUSE_FD_LIMIT] = "fd_limit",
         [CAUSE_UNKNOWN] = "unknown",
     };
     int names_ok = 1;
@@ -653,7 +913,15 @@ static void check_table(void)
                                 .idle_before_ms = UINT64_MAX / 2,
                                 .snap_state = ST_CLOSE_WAIT,
                                 .snap_fresh = 1,
-                                .total_retrans = UINT32_MAX};
+                                .total_retrans = UINT32_MAX,
+                                .quiet_us = UINT64_MAX / 2,
+                                .quiet_ms = UINT64_MAX / 2,
+                                .request_ms = UINT64_MAX / 2,
+                                .min_rtt_us = UINT32_MAX,
+                                .unacked = UINT32_MAX,
+                                .unread = UINT32_MAX,
+                                .goodbye = GOODBYE_PG,
+                                .goodbye_code = "57P01"};
     int fits = 1;
     for (size_t i = 0; i <= n; i++) {
         char buf[768];
@@ -777,6 +1045,36 @@ static void check_sniff(void)
     ok(!s.alert_only, "sniff: the next request after an alert-sized record is no alert");
 }
 
+/* ---- a peer's last words --------------------------------------------------------------- */
+
+static void check_goodbye(void)
+{
+    /* PostgreSQL's pg_terminate_backend() goodbye: E, length, S FATAL, V FATAL, C 57P01, M ... */
+    static const uint8_t pg[] = "E\0\0\0\x74SFATAL\0VFATAL\0C57P01\0Mterminating connection due to "
+                                "administrator command\0Fpostgres.c\0L3207\0RProcessInterrupts\0";
+    char code[8];
+    ok(cause_sniff_goodbye(pg, sizeof pg - 1, code) == GOODBYE_PG && !strcmp(code, "57P01"),
+       "goodbye: a PostgreSQL FATAL's SQLSTATE (%s)", code);
+    ok(cause_sniff_goodbye(pg, 24, code) == GOODBYE_BYTES && code[0] == 0,
+       "goodbye: a PostgreSQL message cut before its SQLSTATE is only bytes");
+    static const uint8_t bad_state[] = "E\0\0\0\x20SFATAL\0C57p01\0\0";
+    ok(cause_sniff_goodbye(bad_state, sizeof bad_state - 1, code) == GOODBYE_BYTES,
+       "goodbye: a SQLSTATE of lower-case letters is no SQLSTATE");
+    /* MariaDB's KILL: a 3-byte length, sequence 0, 0xff, 1927 little-endian, #70100 */
+    static const uint8_t my[] = "\x1a\0\0\0\xff\x87\x07#70100Connection was killed";
+    ok(cause_sniff_goodbye(my, sizeof my - 1, code) == GOODBYE_MYSQL && !strcmp(code, "1927"),
+       "goodbye: a MariaDB error packet's number (%s)", code);
+    static const uint8_t h408[] = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n";
+    ok(cause_sniff_goodbye(h408, sizeof h408 - 1, code) == GOODBYE_HTTP && !strcmp(code, "408"),
+       "goodbye: an HTTP 408 status line (%s)", code);
+    ok(cause_sniff_goodbye(h408, 11, code) == GOODBYE_BYTES,
+       "goodbye: a status line cut before its status is only bytes");
+    ok(cause_sniff_goodbye((const uint8_t *)"-ERR bye\r\n", 10, code) == GOODBYE_BYTES &&
+           code[0] == 0,
+       "goodbye: other bytes are only bytes");
+    ok(cause_sniff_goodbye(NULL, 0, code) == GOODBYE_NONE, "goodbye: nothing is none");
+}
+
 /* ---- record or count ---------------------------------------------------------------- */
 
 static void check_count_instead(void)
@@ -798,6 +1096,22 @@ static void check_count_instead(void)
     ok(!cause_count_instead(&aborted) && cause_counted(CAUSE_LOCAL_ABORT) == local0 + 1,
        "ECONNABORTED (ss -K) is still recorded");
     ok(cause_counted(CAUSE_COUNT) == 0, "an out-of-range code counts nothing");
+    const struct cause_input gave_up = {
+        CLIENT,           .op_class = OPC_CLOSE, .awaiting_response = 1,
+        .quiet_ms = 4000, .unacked = 1,          .total_retrans = 3};
+    const struct cause_input lost = {CLIENT,
+                                     .op_class = OPC_CLOSE,
+                                     .exchanges = 2,
+                                     .awaiting_response = 1,
+                                     .idle_before_ms = 5000,
+                                     .unacked = 1,
+                                     .total_retrans = 3};
+    uint64_t lt0 = cause_counted(CAUSE_LOCAL_TIMEOUT);
+    ok(cause_count_instead(&gave_up) && !cause_count_instead(&lost) &&
+           cause_counted(CAUSE_LOCAL_TIMEOUT) == lt0 + 1,
+       "local_timeout is counted, path_state_lost recorded");
+    const struct cause_input emfile = {.server = 1, .err = EMFILE, .op_class = OPC_ACCEPT};
+    ok(!cause_count_instead(&emfile), "fd_limit is recorded");
 }
 
 int main(void)
@@ -806,6 +1120,7 @@ int main(void)
     check_hints();
     check_table();
     check_sniff();
+    check_goodbye();
     check_count_instead();
     return tap_done();
 }
