@@ -27,7 +27,7 @@ teardown() {
     rstwatch_teardown
 }
 
-@test "EOF on a reused keep-alive connection: same failure as bare, one eof record explaining idle_reuse" {
+@test "EOF on a reused keep-alive connection: same failure as bare, one eof record explaining early_close (closed 300 ms into the idle)" {
     start_server idle-fin --delay-ms 300
     run_bare python3 "$CLIENT_PY" "$PORT"
     [ "$status" = 1 ]
@@ -36,7 +36,7 @@ teardown() {
     assert_same_as_bare
     assert_record_count 1
     assert_jq '.type == "eof" and .op == "recv" and .errno == null and .reused == true and .exchanges == 2'
-    assert_jq '.cause.code == "idle_reuse" and (.cause.hint | test("idle timeout")) and .idle_before_ms >= 500'
+    assert_jq '.cause.code == "early_close" and (.cause.hint | test("not an idle timeout")) and .idle_before_ms >= 500'
     assert_jq '.events[-1].op == "recv" and .events[-1].ret == 0'
     run "$RSTWATCH" report "$LOG_DIR"
     [ "$status" = 0 ]
@@ -59,5 +59,5 @@ teardown() {
     [[ "$stderr" =~ RemoteDisconnected|BrokenPipeError|ConnectionResetError ]]
     [ "$(jq_record 'select(.type == "retry") | .outcome')" = "refused" ]
     [[ "$(jq_record 'select(.type == "retry") | .reason')" == *"Idempotency-Key"* ]]
-    [ "$(jq_record 'select(.type == "eof" or .type == "reset") | .cause.code')" = "idle_reuse" ]
+    [ "$(jq_record 'select(.type == "eof" or .type == "reset") | .cause.code')" = "early_close" ]
 }

@@ -23,5 +23,30 @@ def has($s): .cause.hint | contains($s);
     ((.cause.hint | [match("request ([0-9]+) on a reused").captures[0].string | tonumber] | first) as $n
         | $n == null or ($n == .exchanges and .reused)),
     ((.cause.hint | [match("[(]([0-9]+) retransmissions").captures[0].string | tonumber] | first) as $n
-        | $n == null or $n == .tcp.total_retrans)
+        | $n == null or $n == .tcp.total_retrans),
+    # an idle time quoted as the gap before the request is the record's idle_before_ms
+    ((.cause.hint | [match("after (only )?([0-9]+[.][0-9] s) idle").captures[1].string] | first) as $s
+        | $s == null or $s == (.idle_before_ms | secs)),
+    # "we had seen EOF" needs an EOF the program read: a read that returned 0
+    (((has("seen EOF") or has("saw EOF")) | not)
+        or any(.events[]?; (.op | test("^(recv|read)")) and .ret == 0)
+        or (.events_dropped > 0 and .calls_in > 0)),
+    # "no response byte" is denied by bytes received and not read
+    (((has("no response byte") or has("before any response byte")) | not)
+        or ((.tcp.unread // 0) == 0)),
+    ($c != "early_close" or (.role == "client" and .exchanges >= 1 and (.reused or has("before the request was sent")))),
+    ($c != "request_timeout" or (.role == "client" and (.op | test("^(send|write)"))
+                            and has("stopped waiting"))),
+    ((.cause.hint | [match("([0-9]+) bytes the peer sent were never read").captures[0].string | tonumber] | first) as $n
+        | $n == null or $n == .tcp.unread),
+    ($c != "path_reset" or (.role == "client" and .type == "reset"
+        and ((.cause.hint | [match("round-trip time [(]([0-9]+) us[)]").captures[0].string | tonumber] | first) == .tcp.min_rtt_us)
+        and ((.cause.hint | [match("came ([0-9]+) us after").captures[0].string | tonumber] | first) as $us
+             | ($us - .idle_ms * 1000 | fabs) <= 1.5)
+        and (.peer | startswith("127.") | not))),
+    ($c != "path_state_lost" or (.role == "client" and .reused and .idle_before_ms >= 2000)),
+    ($c != "local_timeout" or (.role == "client" and .type == "close"
+        and ((.cause.hint | [match("([0-9]+) segments unacknowledged").captures[0].string | tonumber] | first) == .tcp.unacked))),
+    ($c != "fd_limit" or (.role == "server" and .op == "accept" and (.errno == "EMFILE" or .errno == "ENFILE")
+                           and has(.errno)))
   ] | all

@@ -208,7 +208,7 @@ response /pay: ConnectionResetError errno=104" "$shim_output"
     assert_equal 1 "$(records | jq -s --arg p "127.0.0.1:$PEER_PORT" \
         'map(select(.peer == $p and .errno == "EPIPE")) | length')" \
         "records of the HTTP connection's EPIPE"
-    assert_equal '"idle_reuse"' "$(records | jq -c .cause.code)" "cause (the peer closed the idle keep-alive connection, the program reused it)"
+    assert_equal '"early_close"' "$(records | jq -c .cause.code)" "cause (the peer closed the keep-alive connection 20 ms into its idle, the program reused it)"
 }
 
 @test "retry on: a socketpair that took the number of an unseen-closed dup is made non-blocking; the replay's socket stays blocking" {

@@ -63,6 +63,24 @@
  *                        unanswered, and --delay-ms later (default 20) the
  *                        connection is closed gracefully: a per-connection
  *                        request limit racing a client's next request.
+ *   goodbye-pg           answers one request (200 "ok\n", keep-alive), then
+ *                        --delay-ms later (default 300), without reading,
+ *                        sends what PostgreSQL sends a session that
+ *                        pg_terminate_backend() ends (an ErrorResponse, FATAL,
+ *                        SQLSTATE 57P01) and closes: the goodbye sits unread
+ *                        in the client's receive queue until its next request.
+ *   goodbye-mysql        the same with MariaDB's KILL CONNECTION goodbye (an
+ *                        error packet, 1927 ER_CONNECTION_KILLED).
+ *   goodbye-408          the same with an HTTP "408 Request Timeout" (HAProxy
+ *                        and Node.js answer an idle connection so).
+ *   slow-408             reads a request; when it is not complete --delay-ms
+ *                        (default 1000) after accept, answers "408 Request
+ *                        Timeout" and closes, what is still to come unread (a
+ *                        server that stops waiting for a slow request: Node.js
+ *                        headersTimeout/requestTimeout, nginx
+ *                        client_body_timeout). A complete request gets 200;
+ *                        one that asks (Expect: 100-continue) gets an interim
+ *                        "100 Continue" once its headers are in.
  *
  * --count-file F (http, stale-keepalive, idle-close, every, close-after-
  * response, rst-* modes) is rewritten atomically after every request:
@@ -110,6 +128,10 @@ enum mode {
     MODE_ECHO,
     MODE_SLOW_CLOSE,
     MODE_REQUEST_LIMIT,
+    MODE_GOODBYE_PG,
+    MODE_GOODBYE_MYSQL,
+    MODE_GOODBYE_408,
+    MODE_SLOW_408,
 };
 
 static const struct {
@@ -132,6 +154,10 @@ static const struct {
     {"echo", MODE_ECHO, 0},
     {"slow-close", MODE_SLOW_CLOSE, 2000},
     {"request-limit", MODE_REQUEST_LIMIT, 20},
+    {"goodbye-pg", MODE_GOODBYE_PG, 300},
+    {"goodbye-mysql", MODE_GOODBYE_MYSQL, 300},
+    {"goodbye-408", MODE_GOODBYE_408, 300},
+    {"slow-408", MODE_SLOW_408, 1000},
 };
 
 static struct {
@@ -649,6 +675,66 @@ static void serve_echo(struct conn *c)
     close_conn(c);
 }
 
+/* The last words of a server that ends a session on its own, then its FIN. */
+static void serve_goodbye(struct conn *c)
+{
+    /* PostgreSQL ErrorResponse (protocol 3): 'E', length, then fields S, V, C
+     * (SQLSTATE), M, a terminating zero; the text pg_terminate_backend() gives. */
+    static const char pg[] = "E\0\0\0\x4fSFATAL\0VFATAL\0C57P01\0"
+                             "Mterminating connection due to administrator command\0";
+    /* MariaDB ERR packet: length 26, sequence 0, 0xff, 1927, '#', SQLSTATE 70100. */
+    static const char my[] = "\x1a\0\0\0\xff\x87\x07#70100Connection was killed";
+    static const char h408[] = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n";
+    struct request req;
+    if (read_request(c, &req, IDLE_TIMEOUT_MS) != 1) {
+        close_conn(c);
+        return;
+    }
+    counts_add(&req, true);
+    respond_ok(c, &req, true);
+    sleep_ms(opt.delay_ms);
+    if (opt.mode == MODE_GOODBYE_PG)
+        send_all(c->fd, pg, sizeof pg); /* with the message's final zero */
+    else if (opt.mode == MODE_GOODBYE_MYSQL)
+        send_all(c->fd, my, sizeof my - 1);
+    else
+        send_all(c->fd, h408, sizeof h408 - 1);
+    close_conn(c);
+}
+
+/* A request not complete --delay-ms after accept gets a 408 and the close. */
+static void serve_slow_408(struct conn *c)
+{
+    static const char h408[] = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n";
+    long long deadline = now_ms() + opt.delay_ms;
+    struct request req;
+    bool continued = false;
+    for (;;) {
+        int r = request_parse(c, &req);
+        if (r < 0) break;
+        if (r == 1 && !continued && memmem(c->buf, c->len, "100-continue", 12)) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            send_all(c->fd, cont, sizeof cont - 1);
+            continued = true;
+        }
+        if (r == 1 && c->len >= req.total_len) {
+            counts_add(&req, true);
+            respond_ok(c, &req, false);
+            graceful_close(c);
+            return;
+        }
+        long long left = deadline - now_ms();
+        if (left <= 0) {
+            send_all(c->fd, h408, sizeof h408 - 1);
+            break;
+        }
+        ssize_t n = conn_read_more(c, (int)left);
+        if (n == -2) continue; /* the deadline: answer 408 */
+        if (n <= 0) break;
+    }
+    close_conn(c);
+}
+
 static void serve(struct conn *c)
 {
     switch (opt.mode) {
@@ -670,6 +756,10 @@ static void serve(struct conn *c)
     case MODE_SILENT: serve_silent(c); break;
     case MODE_ECHO: serve_echo(c); break;
     case MODE_REFUSE: close_conn(c); break;
+    case MODE_GOODBYE_PG:
+    case MODE_GOODBYE_MYSQL:
+    case MODE_GOODBYE_408: serve_goodbye(c); break;
+    case MODE_SLOW_408: serve_slow_408(c); break;
     }
     free(c->buf);
     free(c);
