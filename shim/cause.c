@@ -42,14 +42,17 @@
 /* A reset is the path's, not the peer's, when it came back sooner than the
  * peer could have answered: within this fraction of the lowest round-trip
  * time the connection has seen (tcpi_min_rtt, the SYN/ACK's on a fresh
- * connection, free of the server's think time and of delayed ACKs). Half on
- * a path whose RTT is at least PATH_RTT_PHYSICAL_US: there the RTT is
- * propagation, and nothing the peer sends can beat it. On a shorter path
- * (veth pairs and bridges on one host) the "RTT" is the CPU's own work, and a
- * server thread on another CPU can answer within it: there only a quarter,
- * measured from the end of the request's last send call (a reset the path
- * sends comes back inside that call). Never on loopback, where there is no
- * path (a peer's reset was seen 8 us after a 36 us RTT). */
+ * connection, free of the server's think time and of delayed ACKs), measured
+ * from the end of the request's last send call (a reset the path sends comes
+ * back inside that call). A quarter on a path whose RTT is at least
+ * PATH_RTT_PHYSICAL_US: there the RTT is propagation, and nothing the peer
+ * sends can beat it; a quarter and not a half because a fresh connection's
+ * one RTT sample can be late itself (a wire that jittered 3x under load made a
+ * server's own reset come within half of it). On a shorter path (veth pairs
+ * and bridges on one host) the "RTT" is the CPU's own work, and a server
+ * thread on another CPU can answer within it: there an eighth. Never on
+ * loopback, where there is no path (a peer's reset was seen 8 us after a
+ * 36 us RTT). */
 #define PATH_RTT_PHYSICAL_US 1000
 
 /* TCP states (include/net/tcp_states.h). */
@@ -370,7 +373,7 @@ static int m_request_timeout(const struct cause_input *in)
 static uint64_t path_reset_limit_us(const struct cause_input *in)
 {
     if (in->peer_loopback || !in->min_rtt_us) return 0;
-    return in->min_rtt_us >= PATH_RTT_PHYSICAL_US ? in->min_rtt_us / 2 : in->min_rtt_us / 4;
+    return in->min_rtt_us >= PATH_RTT_PHYSICAL_US ? in->min_rtt_us / 4 : in->min_rtt_us / 8;
 }
 
 /* A reset that came back sooner than the peer could have answered the
@@ -766,7 +769,7 @@ static void write_hint_prefix(struct strbuf *b, const struct cause_rule *r,
         sb_puts(b, "the reset came ");
         put_us(b, in->quiet_us);
         sb_puts(b, " after the request's last byte, less than ");
-        sb_puts(b, in->min_rtt_us >= PATH_RTT_PHYSICAL_US ? "half" : "a quarter");
+        sb_puts(b, in->min_rtt_us >= PATH_RTT_PHYSICAL_US ? "a quarter" : "an eighth");
         sb_puts(b, " of the connection's lowest round-trip time (");
         put_us(b, in->min_rtt_us);
         sb_puts(b, "), ");
