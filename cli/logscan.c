@@ -199,6 +199,15 @@ static int journal_line(const char *p, size_t n, const char *name, size_t lineno
     return 1;
 }
 
+int logscan_line_mode(const char *line, size_t len)
+{
+    if (is_blank(line, len)) return 0;
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    return line[i] == '{' || !is_text(line, len) ? 1 : 2;
+}
+
 /* Handles one complete line; terminated says whether a newline ended it. */
 static void finish_line(struct line_buf *lb, const char *name, size_t lineno, int terminated,
                         logscan_fn fn, void *ctx, struct logscan_stats *stats)
@@ -213,7 +222,7 @@ static void finish_line(struct line_buf *lb, const char *name, size_t lineno, in
         size_t i = 0;
         while (i < lb->len && (lb->data[i] == ' ' || lb->data[i] == '\t'))
             i++;
-        if (!lb->mode) lb->mode = lb->data[i] == '{' || !is_text(lb->data, lb->len) ? 1 : 2;
+        if (!lb->mode) lb->mode = logscan_line_mode(lb->data, lb->len);
         size_t len = lb->len - i;
         const char *text = lb->data + i;
         if (lb->mode == 2) text = record_start(lb->data, lb->len, &len);
@@ -229,7 +238,7 @@ static void finish_line(struct line_buf *lb, const char *name, size_t lineno, in
 static int stream_lines(FILE *fp, const char *name, int final, logscan_fn fn, void *ctx,
                         struct logscan_stats *stats, struct logscan_pos *pos)
 {
-    struct line_buf lb = {0};
+    struct line_buf lb = {.mode = pos->mode};
     char *chunk = malloc(LOGSCAN_CHUNK);
     size_t lineno = pos->line ? (size_t)pos->line : 1;
     int rc = 0;
@@ -270,6 +279,7 @@ static int stream_lines(FILE *fp, const char *name, int final, logscan_fn fn, vo
     }
 out:
     pos->line = lineno;
+    pos->mode = lb.mode;
     /* Files count when they held records: a directory may hold other files too. */
     if (stats->records + stats->bad_lines > before || rc) stats->files++;
     free(lb.data);

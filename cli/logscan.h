@@ -50,7 +50,13 @@ struct logscan_pos {
     unsigned long long line;     /* in: number of the first line read (0 = 1); out: the next one */
     unsigned long long consumed; /* out: bytes of complete lines read (up to their newline) */
     unsigned long long tail;     /* out: bytes after the last newline, not read as a line */
+    int mode; /* in/out: the file's kind, logscan_line_mode of its first line (0: not known) */
 };
+
+/* What the first non-blank line says a file is: 1 records (JSON Lines, journal entries: every
+ * line is checked), 2 a syslog file (lines without a record belong to other programs); 0 for
+ * a blank line. A read that starts in the middle of a file passes its first line's mode on. */
+int logscan_line_mode(const char *line, size_t len);
 
 /*
  * Like logscan_stream, for a file that may still grow: reads only the lines that end with a

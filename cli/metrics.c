@@ -347,6 +347,10 @@ static void process(struct run *r, const struct candidate *c)
         return;
     }
     struct logscan_pos pos = {.line = line ? line : 1};
+    /* A read from the middle of a file knows its kind from the first line. */
+    size_t first = mstate_fp_len(prefix, probe.prefix_len);
+    if (start && first && prefix[first - 1] == '\n')
+        pos.mode = logscan_line_mode((const char *)prefix, first - 1);
     int rc = read_from(r, c, fd, gz, start, &pos);
     e.offset = start + pos.consumed;
     e.line = pos.line;

@@ -57,6 +57,7 @@ void mstate_free(struct mstate *st)
         free(st->files[i].path);
     free(st->files);
     free(st->slots);
+    free(st->fp_slots);
     series_free(&st->series);
     mstate_init(st, max_values);
 }
@@ -94,6 +95,10 @@ struct mstate_file *mstate_add_file(struct mstate *st, const struct mstate_file 
     if (st->slots[i] != SLOT_EMPTY) {
         e = &st->files[st->slots[i]];
         free(e->path);
+        st->fp_indexed = 0; /* its fingerprint may change: index again */
+        free(st->fp_slots);
+        st->fp_slots = NULL;
+        st->nfp_slots = 0;
     } else {
         struct mstate_file *files =
             array_reserve(st->files, &st->cap, st->nfiles, sizeof *files, 16);
@@ -119,30 +124,75 @@ struct mstate_file *mstate_find(const struct mstate *st, uint64_t dev, uint64_t 
     return ignored_ok || !e->ignored ? e : NULL;
 }
 
-size_t mstate_resume(const struct mstate *st, const struct mstate_probe *p, uint64_t *offset,
+static uint64_t fp_at_hash(size_t e, const void *ctx)
+{
+    const struct mstate *st = ctx;
+    return st->files[e].fp;
+}
+
+/* Brings the fingerprint index up to date with files[] (entries are mostly appended). Returns 0,
+ * or -1 when out of memory (the caller then looks at every entry). */
+static int fp_index(struct mstate *st)
+{
+    for (; st->fp_indexed < st->nfiles; st->fp_indexed++) {
+        /* slots_reserve places entries 0..n-1 anew when it grows: n is what is indexed. */
+        if (slots_reserve(&st->fp_slots, &st->nfp_slots, st->fp_indexed, 64, fp_at_hash, st))
+            return -1;
+        size_t i = st->files[st->fp_indexed].fp & (st->nfp_slots - 1);
+        while (st->fp_slots[i] != SLOT_EMPTY)
+            i = (i + 1) & (st->nfp_slots - 1);
+        st->fp_slots[i] = st->fp_indexed;
+    }
+    return 0;
+}
+
+/* Calls fn for every entry with this fingerprint (and, without an index, for every entry). */
+static void each_with_fp(struct mstate *st, uint64_t h,
+                         void (*fn)(const struct mstate_file *e, void *ctx), void *ctx)
+{
+    if (fp_index(st)) {
+        for (size_t i = 0; i < st->nfiles; i++)
+            fn(&st->files[i], ctx);
+        return;
+    }
+    if (!st->nfp_slots) return; /* no entries */
+    for (size_t i = h & (st->nfp_slots - 1); st->fp_slots[i] != SLOT_EMPTY;
+         i = (i + 1) & (st->nfp_slots - 1))
+        if (st->files[st->fp_slots[i]].fp == h) fn(&st->files[st->fp_slots[i]], ctx);
+}
+
+struct resume_ctx {
+    size_t plen;
+    uint64_t h;
+    int ignored; /* look for ignored entries instead */
+    size_t matched;
+    uint64_t offset, line;
+};
+
+static void resume_match(const struct mstate_file *e, void *arg)
+{
+    struct resume_ctx *rc = arg;
+    if (e->ignored != rc->ignored || !e->fp_len || e->fp_len != rc->plen || e->fp != rc->h) return;
+    rc->matched++;
+    if (e->offset > rc->offset || (e->offset == rc->offset && e->line > rc->line)) {
+        rc->offset = e->offset;
+        rc->line = e->line;
+    }
+}
+
+size_t mstate_resume(struct mstate *st, const struct mstate_probe *p, uint64_t *offset,
                      uint64_t *line)
 {
     /* An entry can only match with the length of the probe's own first line. */
-    size_t plen = mstate_fp_len(p->prefix, p->prefix_len);
-    uint64_t h = mstate_hash(p->prefix, plen);
-    size_t matched = 0;
-    *offset = *line = 0;
-    for (size_t i = 0; i < st->nfiles; i++) {
-        const struct mstate_file *e = &st->files[i];
-        if (e->ignored) continue;
-        int match;
-        if (e->fp_len == 0)
-            match = e->dev == p->dev && e->ino == p->ino && e->offset == 0;
-        else
-            match = e->fp_len == plen && e->fp == h;
-        if (!match) continue;
-        matched++;
-        if (e->offset > *offset || (e->offset == *offset && e->line > *line)) {
-            *offset = e->offset;
-            *line = e->line;
-        }
-    }
-    return matched;
+    struct resume_ctx rc = {.plen = mstate_fp_len(p->prefix, p->prefix_len)};
+    rc.h = mstate_hash(p->prefix, rc.plen);
+    if (rc.plen) each_with_fp(st, rc.h, resume_match, &rc);
+    /* Without a fingerprint (nothing counted yet), an entry matches its own inode only. */
+    const struct mstate_file *own = mstate_find(st, p->dev, p->ino, 0);
+    if (own && own->fp_len == 0 && own->offset == 0) rc.matched++;
+    *offset = rc.offset;
+    *line = rc.line;
+    return rc.matched;
 }
 
 int mstate_same_start(const struct mstate_file *e, const struct mstate_probe *p)
@@ -151,15 +201,12 @@ int mstate_same_start(const struct mstate_file *e, const struct mstate_probe *p)
            (p->prefix_len >= e->fp_len && mstate_hash(p->prefix, e->fp_len) == e->fp);
 }
 
-int mstate_is_ignored_copy(const struct mstate *st, const struct mstate_probe *p)
+int mstate_is_ignored_copy(struct mstate *st, const struct mstate_probe *p)
 {
-    size_t plen = mstate_fp_len(p->prefix, p->prefix_len);
-    uint64_t h = mstate_hash(p->prefix, plen);
-    for (size_t i = 0; plen && i < st->nfiles; i++) {
-        const struct mstate_file *e = &st->files[i];
-        if (e->ignored && e->fp_len == plen && e->fp == h) return 1;
-    }
-    return 0;
+    struct resume_ctx rc = {.plen = mstate_fp_len(p->prefix, p->prefix_len), .ignored = 1};
+    rc.h = mstate_hash(p->prefix, rc.plen);
+    if (rc.plen) each_with_fp(st, rc.h, resume_match, &rc);
+    return rc.matched > 0;
 }
 
 /* ---- the state file --------------------------------------------------------------------------

@@ -31,7 +31,8 @@ struct mstate_file {
 struct mstate {
     struct mstate_file *files;
     size_t nfiles, cap;
-    size_t *slots, nslots; /* hash index of files by (dev, ino) (slots.h) */
+    size_t *slots, nslots;                   /* hash index of files by (dev, ino) (slots.h) */
+    size_t *fp_slots, nfp_slots, fp_indexed; /* index by fingerprint of files[0..fp_indexed) */
     struct series_set series;
 };
 
@@ -82,7 +83,7 @@ struct mstate_probe {
  * written anew). Entries without a fingerprint (nothing counted yet) match their own inode only.
  * Returns how many entries it continues.
  */
-size_t mstate_resume(const struct mstate *st, const struct mstate_probe *p, uint64_t *offset,
+size_t mstate_resume(struct mstate *st, const struct mstate_probe *p, uint64_t *offset,
                      uint64_t *line);
 
 /* True when the log starts as the entry's content did (always, when the entry has no
@@ -91,6 +92,6 @@ int mstate_same_start(const struct mstate_file *e, const struct mstate_probe *p)
 
 /* True when the log's first line is that of an ignored entry (a copy of an old rotation: its
  * gzip, its rename). */
-int mstate_is_ignored_copy(const struct mstate *st, const struct mstate_probe *p);
+int mstate_is_ignored_copy(struct mstate *st, const struct mstate_probe *p);
 
 #endif

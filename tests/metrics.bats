@@ -382,6 +382,14 @@ services_log() {
     [ -z "$stderr" ]
     assert_equal 2 "$(prom_total "$T/m.prom")"
     assert_equal "$(wc -c <"$T/a.jsonl")" "$(prom_total "$T/m.prom" rstwatch_log_read_bytes_total)"
+    # Broken lines later in the file are reported and counted as bad, even when the first line
+    # this run reads does not look like a record (the file's first line says what it is).
+    echo 'not a record' >>"$T/a.jsonl"
+    echo '{"v":1,"type":"reset","time":' >>"$T/a.jsonl"
+    metrics -o "$T/m.prom" "$T/a.jsonl"
+    assert_equal 1 "$status" "exit status with bad lines"
+    assert_equal 2 "$(grep -c '^rstwatch: .*a.jsonl:[34]: ' <<<"$stderr")" "bad lines reported"
+    assert_equal 2 "$(prom_total "$T/m.prom" rstwatch_log_bad_lines_total)"
 }
 
 @test "a corrupt state file: one warning, set aside, and a fresh count of the logs (never added to the old one)" {

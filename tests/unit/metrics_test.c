@@ -150,7 +150,7 @@ static void remember(struct mstate *st, const char *path, uint64_t dev, uint64_t
     mstate_add_file(st, &f);
 }
 
-static uint64_t resume(const struct mstate *st, uint64_t dev, uint64_t ino, const char *text,
+static uint64_t resume(struct mstate *st, uint64_t dev, uint64_t ino, const char *text,
                        size_t *matched, uint64_t *line)
 {
     size_t len = strlen(text);
