@@ -134,12 +134,13 @@ wait_file() {
 }
 
 # IDLE_REUSE_PY PORT: python's http.client sends a 2nd request on a keep-alive
-# connection that stale-keepalive aborts at its 2nd request, after 1.2 s idle.
+# connection that stale-keepalive aborts at its 2nd request, after 2.2 s idle (at
+# least the shortest keep-alive timeout servers are known to use: idle_reuse).
 IDLE_REUSE_PY='
 import http.client, sys, time
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
 c.request("GET", "/"); c.getresponse().read()
-time.sleep(1.2)
+time.sleep(2.2)
 try:
     c.request("GET", "/"); c.getresponse().read()
 except (ConnectionError, http.client.HTTPException):
