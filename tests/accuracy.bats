@@ -397,7 +397,15 @@ maria_start() {
     MPORT="$(free_port)"
     MARIA_PID_FILE="$d/mariadbd.pid"
     MARIA_START="mariadbd --no-defaults --datadir=$d/data --user=root --port=$MPORT --bind-address=127.0.0.1 --socket=$d/sock --pid-file=$MARIA_PID_FILE --skip-grant-tables --skip-log-bin --innodb-buffer-pool-size=16M --log-error=$d/err.log"
-    $MARIA_START </dev/null >/dev/null 2>&1 3>&- &
+    # With MARIA_SHIM set, the first instance runs under the shim too, recording
+    # every connection it closes (RECORD=all) into $T/server-logs.
+    if [ -n "${MARIA_SHIM:-}" ]; then
+        mkdir -p "$T/server-logs"
+        env LD_PRELOAD="$SHIM_PRELOAD" RSTWATCH_RECORD=all RSTWATCH_LOG="$T/server-logs/%p.jsonl" \
+            $MARIA_START </dev/null >/dev/null 2>&1 3>&- &
+    else
+        $MARIA_START </dev/null >/dev/null 2>&1 3>&- &
+    fi
     wait_for_port "$MPORT" && wait_file "$MARIA_PID_FILE" || { cat "$d/err.log" >&2; return 1; }
     export MPORT MARIA_START MARIA_PID_FILE
 }
@@ -422,7 +430,7 @@ maria_stop() {
 }
 
 @test "real: pymysql pool of 3, MariaDB restarted -> three early_close" {
-    maria_start
+    MARIA_SHIM=1 maria_start
     ACC_HOOK="pid=\$(cat $MARIA_PID_FILE); kill \$pid; while kill -0 \$pid 2>/dev/null; do sleep 0.05; done; ($MARIA_START </dev/null >/dev/null 2>&1 &); sleep 1.5" \
         run_shim "$DEB_PY" "$ACC_CLIENT" mysql "$MPORT" 3
     maria_stop
@@ -430,6 +438,15 @@ maria_stop() {
     assert_causes 3 early_close "restart"
     run_bare "$RSTWATCH" report "$LOG_DIR"
     assert_contains "$output" "server restart or reload, 3 connections: 127.0.0.1:$MPORT"
+    # With mariadbd's own records of the three connections (it ran under the
+    # shim), the event is timed by the server's closes and each verdict says
+    # the server closed first, with nothing outstanding.
+    run_bare "$RSTWATCH" report "$LOG_DIR" "$T/server-logs"
+    [[ "$output" =~ server\ restart\ or\ reload,\ 3\ connections:\ 127\.0\.0\.1:$MPORT(\ on\ [^ ]+)?\ closed\ them\ within\ [0-9]+\ ms\ of\ each\ other\ at\ .*\(the\ server\'s\ records\) ]] || {
+        echo "$output" >&2
+        false
+    }
+    [ "$(grep -c 'verdict   the server .*, with nothing outstanding (the client had read the last response); the client reused it and recv got EOF' <<<"$output")" = 3 ]
 }
 
 # redis_start: redis-server on a free port (RPORT), nothing saved.
