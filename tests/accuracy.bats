@@ -355,7 +355,7 @@ pg_stop() {
 @test "real: psql, its backend terminated between two statements -> early_close naming 57P01" {
     need_preloadable psql
     pg_start
-    printf '%s\n' 'select 1;' "\\! psql -X -q -h 127.0.0.1 -p $PGPORT -U postgres -c \"select pg_terminate_backend(pid) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()\" >/dev/null" 'select 2;' >"$T/script.sql"
+    printf '%s\n' 'select 1;' "\\! psql -X -q -h 127.0.0.1 -p $PGPORT -U postgres -c \"select pg_terminate_backend(pid) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()\" >/dev/null; sleep 0.5" 'select 2;' >"$T/script.sql"
     run_shim psql -X -h 127.0.0.1 -p "$PGPORT" -U postgres -v ON_ERROR_STOP=1 -f "$T/script.sql"
     pg_stop
     assert_contains "$stderr" "server closed the connection unexpectedly"
