@@ -562,18 +562,6 @@ router_conntrack() {
     assert_cause_in "path_state_lost local_timeout" "idle"
 }
 
-# ---- a server out of file descriptors ---------------------------------------
-
-NGX
-    start_bg "$SHIM_PRELOAD" nginx-fd bash -c 'ulimit -n 32 && exec /usr/sbin/nginx -p "$1" -c "$1/nginx.conf"' _ "$NGX"
-    wait_for_port "$port"
-    run "$DEB_PY" "$ACC_CLIENT" hold 127.0.0.1 "$port" 40 1.5
-    stop_servers
-    grep -q "Too many open files" "$NGX/error.log" || { cat "$NGX/error.log" >&2; false; }
-    [ "$(record_count)" -gt 0 ] || cat "$T/nginx-fd.err" >&2
-    assert_cause_min fd_limit "file descriptors"
-}
-
 # ---- a proxy closing its idle upstream connection ---------------------------
 
 @test "real: HAProxy (option nolinger) stops and resets its idle pooled connection to a node backend under the shim -> idle_close, counted, not client_abort" {
