@@ -110,9 +110,12 @@ $(BUILD)/rstwatch: $(CLI_OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(CLI_CFLAGS) $(ALL_LDFLAGS) -pie -o $@ $(CLI_OBJ) $(CLI_LIBS)
 
+# One rule for every helper; the seccomp launcher alone also links libseccomp.
+HELPER_LIBS := -lpthread
+$(BUILD)/helpers/seccomp_exec: HELPER_LIBS += -lseccomp
 $(BUILD)/helpers/%: tests/helpers/%.c $(wildcard tests/helpers/*.h) | $(BUILD)/helpers
 	@echo "  CC      $<"
-	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lpthread
+	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(HELPER_LIBS)
 
 # Unit tests link the shim's objects directly (hidden symbols are visible to a static link).
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/tap.h tests/unit/conn_fixture.h $(SHIM_OBJ) | $(BUILD)/unit

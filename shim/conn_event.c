@@ -16,6 +16,7 @@
 #include "fdident.h"
 #include "real.h"
 #include "record.h"
+#include "sandbox.h"
 #include "ring.h"
 #include "tcpinfo.h"
 
@@ -80,7 +81,8 @@ void conn_mark_established(int fd, struct conn *c, uint64_t now)
 
 void conn_fill_local(int fd, struct conn *c)
 {
-    if (!c->local.sa.sa_family) { /* still bound after a reset: cheap to ask now */
+    /* still bound after a reset: cheap to ask now (not under a filter) */
+    if (!c->local.sa.sa_family && !sandbox_filtered()) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
         if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {

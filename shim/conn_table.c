@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "guard.h"
+#include "sandbox.h"
 
 #define SLAB_CONNS 32 /* connections per slab */
 
@@ -35,7 +36,7 @@ static pid_t owner_pid; /* refreshed in a fork child, NOT in a vfork child */
 int conn_table_init(unsigned ring_events)
 {
     ring_slots = ring_events;
-    owner_pid = (pid_t)syscall(SYS_getpid);
+    owner_pid = sandbox_pid();
     stride = sizeof(struct conn) + (size_t)ring_events * sizeof(struct event);
     stride = (stride + 63) & ~(size_t)63; /* whole cache lines: no false sharing */
     atomic_signal_fence(memory_order_seq_cst);
@@ -225,12 +226,13 @@ void conn_table_atfork_parent(void)
 
 void conn_table_atfork_child(void)
 {
-    owner_pid = (pid_t)syscall(SYS_getpid);
+    owner_pid = sandbox_pid(); /* sandbox_atfork_child() ran first */
     pool_lock_drop();
     guard_leave();
 }
 
 int conn_table_in_vfork_child(void)
 {
-    return (pid_t)syscall(SYS_getpid) != owner_pid;
+    /* Under a filter no getpid: a vfork child's close is taken for the parent's. */
+    return !sandbox_filtered() && (pid_t)syscall(SYS_getpid) != owner_pid;
 }

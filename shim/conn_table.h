@@ -96,6 +96,9 @@ enum {
     CONN_SHUT_RD = 1u << 6,   /* we shut down our receiving side: reads give EOF, not the peer */
     CONN_TCP_AFTER = 1u << 7, /* c->tcp was taken after the failure (ETIMEDOUT: current counters) */
     CONN_GAVE_UP = 1u << 8,   /* closed by the program with its request unanswered and unacked */
+    /* a TCP_INFO snapshot saw the peer's FIN in (CLOSE_WAIT, LAST_ACK, CLOSE):
+     * a write may meet EPIPE and its SIGPIPE */
+    CONN_PEER_CLOSING = 1u << 9,
 };
 
 /* c->slow is nonzero while a call on c has work after the real call beyond

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -312,4 +313,25 @@ HOOK void _exit(int status)
 HOOK void _Exit(int status)
 {
     lifecycle_exit(status);
+}
+/* Sandboxing: the log is opened where its path still means what it says,
+ * and before a seccomp filter could refuse it (lifecycle.c). */
+HOOK int chroot(const char *path)
+{
+    return lifecycle_chroot(path);
+}
+HOOK int prctl(int option, ...)
+{
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long),
+                  a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    return lifecycle_prctl(option, a2, a3, a4, a5);
+}
+/* libseccomp's loader (it installs the filter with syscall(), which no hook sees). */
+int seccomp_load(void *ctx);
+HOOK int seccomp_load(void *ctx)
+{
+    return lifecycle_seccomp_load(ctx);
 }

@@ -18,6 +18,7 @@
 #include "ratelimit.h"
 #include "retry.h"
 #include "retry_state.h"
+#include "sandbox.h"
 #include "sink.h"
 #include "summary.h"
 #include "watch.h"
@@ -42,6 +43,7 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
+    sandbox_atfork_child(); /* first: the others take the new pid from it */
     conn_table_atfork_child();
     sink_atfork_child();
     ratelimit_atfork_child();
@@ -56,6 +58,7 @@ void shim_init(void)
     options_load(&opt, env_get, sink_warn);
     if (opt.disabled) return;
     sink_configure(opt.log);
+    sink_set_journal_stream(getenv("JOURNAL_STREAM"));
     conn_event_init(opt.record);
     sockets_init();
     retry_init(&opt);

@@ -8,10 +8,22 @@
  * errno is saved right after the real call and restored last. See
  * docs/design.md "The shim's layers".
  *
- * SIGPIPE: writes on tracked sockets go out with MSG_NOSIGNAL so the record
- * can be written before the signal; if the app did not ask for MSG_NOSIGNAL,
- * the same SIGPIPE is then raised at the same thread (same disposition, same
- * mask, same outcome as bare). */
+ * Every call reaches the kernel as the system call the app asked for: write
+ * stays write(2), writev stays writev(2) (a seccomp filter that allows write
+ * kills a process whose write becomes sendto).
+ *
+ * SIGPIPE: the send family goes out with MSG_NOSIGNAL (the same system call,
+ * one flag more) so the record can be written before the signal; if the app
+ * did not ask for MSG_NOSIGNAL, the same SIGPIPE is then raised at the same
+ * thread (same disposition, same mask, same outcome as bare). write, writev
+ * and sendfile take no flags: on a connection where EPIPE can be foreseen
+ * (our own shutdown, the peer's FIN read or seen in a TCP_INFO snapshot)
+ * SIGPIPE is blocked around the call, the record written, and the mask
+ * restored, which delivers the kernel's own SIGPIPE; elsewhere the call is
+ * made as it is, and a process that an unforeseen SIGPIPE kills leaves no
+ * record of that write (docs/design.md "Never hurt the host", "Same system
+ * calls"). Under a seccomp filter none of this: the app's own call, flags and
+ * all, and records after it. */
 #include "watch.h"
 
 #include <errno.h>
@@ -29,6 +41,7 @@
 #include "inject.h"
 #include "real.h"
 #include "retry.h"
+#include "sandbox.h"
 #include "tcpinfo.h"
 
 /* The SIGPIPE the kernel would have sent for the write that failed with
@@ -39,6 +52,7 @@
  * does not (the fd is something else by now), tgkill. */
 static void raise_sigpipe(int fd)
 {
+    if (sandbox_filtered()) return; /* the app's own flags went out: the kernel sent it */
     if (real_send(fd, "", 0, 0) < 0 && errno == EPIPE) return;
     syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), SIGPIPE);
 }
@@ -192,6 +206,7 @@ static inline uint64_t io_begin(int fd, struct conn *c)
 static void adopt_failed(int fd, unsigned op, int err)
 {
     if (!conn_table_enabled() || guard_active() || !cause_is_reset_errno(err)) return;
+    if (sandbox_filtered()) return; /* its getsockopts and getpeername: not under a filter */
     if (conn_table_get(fd)) return;
     int type = 0, domain = 0;
     socklen_t len = sizeof type;
@@ -230,8 +245,9 @@ void watch_untracked_failed(int fd, unsigned op)
 #define RARE_AFTER_CALL(c, id0) ((((c)->id ^ (id0)) | (c)->slow) != 0)
 
 /* A send-family call on fd: untracked -> the plain call (adopting the fd if it
- * fails with a reset); tracked -> the call with MSG_NOSIGNAL, accounted, and
- * on EPIPE the record first and then the SIGPIPE the app would have had. */
+ * fails with a reset); tracked -> the call with MSG_NOSIGNAL (nosignal_flag()),
+ * accounted, and on EPIPE the record first and then the SIGPIPE the app would
+ * have had. */
 #define OUT_CALL(op, untracked_call, tracked_call, app_flags, iov, iovcnt)                         \
     do {                                                                                           \
         if (guard_active()) return (ssize_t)(untracked_call);                                      \
@@ -256,10 +272,17 @@ void watch_untracked_failed(int fd, unsigned op)
         return r;                                                                                  \
     } while (0)
 
+/* MSG_NOSIGNAL, or 0 under a seccomp filter (no zero-byte send to raise the
+ * signal again: the app's own flags go out and the kernel sends it). */
+static inline int nosignal_flag(void)
+{
+    return sandbox_filtered() ? 0 : MSG_NOSIGNAL;
+}
+
 ssize_t watch_send(int fd, struct conn *c, const void *b, size_t n, int fl)
 {
     /* the iovec is built only on the rare path that looks at the bytes */
-    OUT_CALL(OP_SEND, real_send(fd, b, n, fl), real_send(fd, b, n, fl | MSG_NOSIGNAL), fl,
+    OUT_CALL(OP_SEND, real_send(fd, b, n, fl), real_send(fd, b, n, fl | nosignal_flag()), fl,
              (&(struct iovec){(void *)b, n}), 1);
 }
 
@@ -267,14 +290,14 @@ ssize_t watch_sendto(int fd, struct conn *c, const void *b, size_t n, int fl,
                      const struct sockaddr *sa, socklen_t len)
 {
     OUT_CALL(OP_SENDTO, real_sendto(fd, b, n, fl, sa, len),
-             real_sendto(fd, b, n, fl | MSG_NOSIGNAL, sa, len), fl, (&(struct iovec){(void *)b, n}),
-             1);
+             real_sendto(fd, b, n, fl | nosignal_flag(), sa, len), fl,
+             (&(struct iovec){(void *)b, n}), 1);
 }
 
 ssize_t watch_sendmsg(int fd, struct conn *c, const struct msghdr *m, int fl)
 {
     /* m may be bad: the kernel answers EFAULT; we must not touch it first. */
-    OUT_CALL(OP_SENDMSG, real_sendmsg(fd, m, fl), real_sendmsg(fd, m, fl | MSG_NOSIGNAL), fl,
+    OUT_CALL(OP_SENDMSG, real_sendmsg(fd, m, fl), real_sendmsg(fd, m, fl | nosignal_flag()), fl,
              m ? m->msg_iov : NULL, m ? (int)m->msg_iovlen : 0);
 }
 
@@ -307,114 +330,106 @@ int watch_sendmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, in
     return r;
 }
 
-/* write() on a stream socket is send(flags 0); we add MSG_NOSIGNAL. If the fd
- * turned out not to be a socket (closed behind our back and reused), forget
- * it and do the plain write. */
+/* Connections where a write may meet EPIPE (and its SIGPIPE) that the shim
+ * can foresee: our own shutdown(SHUT_WR), the peer's FIN read by the app or
+ * seen in a TCP_INFO snapshot. */
+#define CONN_PIPE_RISK (CONN_SHUT_WR | CONN_PEER_FIN | CONN_PEER_CLOSING)
+
+struct pipe_hold {
+    sigset_t old;
+    int held, was_pending;
+};
+
+/* Blocks SIGPIPE for this thread around a write that may meet EPIPE, so the
+ * record comes first (rare: only on CONN_PIPE_RISK connections, never under a
+ * filter). Three system calls: the mask, and whether one is pending already. */
+static __attribute__((noinline)) void pipe_hold(struct pipe_hold *h)
+{
+    h->held = 0;
+    if (sandbox_filtered()) return;
+    sigset_t pipe_set, pend;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    if (pthread_sigmask(SIG_BLOCK, &pipe_set, &h->old) != 0) return;
+    h->held = 1;
+    sigemptyset(&pend);
+    sigpending(&pend);
+    h->was_pending = sigismember(&pend, SIGPIPE);
+}
+
+/* Ends pipe_hold: the kernel's SIGPIPE for a call whose EPIPE the app will
+ * not see (a replay answered it) is consumed; the mask is restored, which
+ * delivers the kernel's own signal, with its siginfo, as bare. */
+static __attribute__((noinline)) void pipe_release(struct pipe_hold *h, int got_epipe,
+                                                   int app_sees_epipe)
+{
+    if (!h->held) return;
+    int saved = errno;
+    if (got_epipe && !app_sees_epipe && !h->was_pending) {
+        sigset_t pipe_set;
+        sigemptyset(&pipe_set);
+        sigaddset(&pipe_set, SIGPIPE);
+        struct timespec zero = {0, 0};
+        sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &h->old, NULL);
+    errno = saved;
+}
+
+/* write() and writev() on a tracked socket: the same system call, accounted. */
+#define WRITE_CALL(op, call, iov, iovcnt)                                                          \
+    do {                                                                                           \
+        if (guard_active()) return (call);                                                         \
+        uint64_t t0 = io_begin(fd, c), id0 = c->id;                                                \
+        struct pipe_hold hold = {.held = 0};                                                       \
+        if (__builtin_expect(c->flags & CONN_PIPE_RISK, 0)) pipe_hold(&hold);                      \
+        int inj = inject_io(fd, c, 1);                                                             \
+        ssize_t r = inj ? -1 : (call);                                                             \
+        int err = inj ? -inj : r < 0 ? errno : 0;                                                  \
+        int got_epipe = r < 0 && err == EPIPE;                                                     \
+        if (__builtin_expect(RARE_AFTER_CALL(c, id0), 0)) {                                        \
+            if (ORPHANED(c, id0)) goto write_done;                                                 \
+            if (c->retry && err != EFAULT)                                                         \
+                r = retry_after_out(fd, c, op, (iov), (iovcnt), r, &err);                          \
+            if (ORPHANED(c, id0)) goto write_done; /* ended while retry asked the fd */            \
+            SNIFF(c, 1, (iov), (iovcnt), r);                                                       \
+        }                                                                                          \
+        HTTP_CONTINUES(c, (iov), (iovcnt), r);                                                     \
+        io_end(fd, c, op, 1, r, err, t0);                                                          \
+    write_done:                                                                                    \
+        if (__builtin_expect(hold.held, 0)) pipe_release(&hold, got_epipe, r < 0 && err == EPIPE); \
+        if (r < 0) errno = err;                                                                    \
+        return r;                                                                                  \
+    } while (0)
+
 ssize_t watch_write(int fd, struct conn *c, const void *b, size_t n)
 {
-    if (guard_active()) return real_write(fd, b, n);
-    uint64_t t0 = io_begin(fd, c), id0 = c->id;
-    int inj = inject_io(fd, c, 1);
-    ssize_t r = inj ? -1 : real_send(fd, b, n, MSG_NOSIGNAL);
-    int err = inj ? -inj : errno;
-    if (r < 0 && err == ENOTSOCK) {
-        conn_table_forget_if(fd, c);
-        errno = err;
-        return real_write(fd, b, n);
-    }
-    if (__builtin_expect(RARE_AFTER_CALL(c, id0), 0)) {
-        if (ORPHANED(c, id0)) goto done;
-        if (c->retry) {
-            struct iovec one = {(void *)b, n};
-            r = retry_after_out(fd, c, OP_WRITE, &one, 1, r, &err);
-            if (ORPHANED(c, id0)) goto done; /* ended while retry asked the fd */
-        }
-        SNIFF(c, 1, (&(struct iovec){(void *)b, n}), 1, r);
-    }
-    HTTP_CONTINUES(c, (&(struct iovec){(void *)b, n}), 1, r);
-    io_end(fd, c, OP_WRITE, 1, r, err, t0);
-done:
-    if (r < 0 && err == EPIPE) raise_sigpipe(fd);
-    errno = err;
-    return r;
+    WRITE_CALL(OP_WRITE, real_write(fd, b, n), (&(struct iovec){(void *)b, n}), 1);
 }
 
 ssize_t watch_writev(int fd, struct conn *c, const struct iovec *v, int n)
 {
-    /* An iovec count sendmsg() could judge differently goes to writev() as is. */
-    if (guard_active() || n <= 0 || n > IOV_MAX) return real_writev(fd, v, n);
-    uint64_t t0 = io_begin(fd, c), id0 = c->id;
-    struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)n};
-    int inj = inject_io(fd, c, 1);
-    ssize_t r = inj ? -1 : real_sendmsg(fd, &m, MSG_NOSIGNAL);
-    int err = inj ? -inj : errno;
-    if (r < 0 && err == ENOTSOCK) {
-        conn_table_forget_if(fd, c);
-        return real_writev(fd, v, n);
-    }
-    if (!ORPHANED(c, id0) && c->retry) r = retry_after_out(fd, c, OP_WRITEV, v, n, r, &err);
-    if (!ORPHANED(c, id0)) { /* also when retry found the fd closed behind our back */
-        SNIFF(c, 1, v, n, r);
-        HTTP_CONTINUES(c, v, n, r);
-        io_end(fd, c, OP_WRITEV, 1, r, err, t0);
-    }
-    if (r < 0 && err == EPIPE) raise_sigpipe(fd);
-    errno = err;
-    return r;
+    WRITE_CALL(OP_WRITEV, real_writev(fd, v, n), v, n > 0 ? n : 0);
 }
 
-/* Is SIGPIPE's disposition SIG_IGN? Asked of the kernel at most once a second
- * (apps set it once, at start-up), so sendfile() pays no extra system call. */
-static int sigpipe_ignored(void)
-{
-    static _Atomic uint64_t checked_at;
-    static _Atomic int ignored;
-    uint64_t now = clock_now_ns();
-    if (now - atomic_load_explicit(&checked_at, memory_order_relaxed) > 1000000000ull) {
-        struct sigaction sa;
-        if (sigaction(SIGPIPE, NULL, &sa) == 0)
-            atomic_store_explicit(&ignored, sa.sa_handler == SIG_IGN, memory_order_relaxed);
-        atomic_store_explicit(&checked_at, now, memory_order_relaxed);
-    }
-    return atomic_load_explicit(&ignored, memory_order_relaxed);
-}
-
-/* sendfile() cannot take MSG_NOSIGNAL: unless SIGPIPE is ignored, block it
- * around the call so the record is written first, then raise it as the kernel
- * would have (a SIGPIPE already pending before the call is left alone). */
+/* sendfile() takes no flags either: the same as write(). */
 ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, enum call_variant v)
 {
     struct conn *c = live_conn(out);
     if (!c)
         return v == CALL_SIBLING ? real_sendfile64(out, in, off, n)
                                  : real_sendfile(out, in, off, n);
-    int guard_signal = !sigpipe_ignored();
-    sigset_t pipe_set, old;
-    int was_pending = 0;
-    if (guard_signal) {
-        sigemptyset(&pipe_set);
-        sigaddset(&pipe_set, SIGPIPE);
-        pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-        sigset_t pend;
-        sigpending(&pend);
-        was_pending = sigismember(&pend, SIGPIPE);
-    }
     uint64_t t0 = io_begin(out, c), id0 = c->id;
+    struct pipe_hold hold = {.held = 0};
+    if (__builtin_expect(c->flags & CONN_PIPE_RISK, 0)) pipe_hold(&hold);
     ssize_t r =
         v == CALL_SIBLING ? real_sendfile64(out, in, off, n) : real_sendfile(out, in, off, n);
     int err = errno;
-    if (guard_signal) {
-        if (r < 0 && err == EPIPE && !was_pending) {
-            struct timespec zero = {0, 0};
-            sigtimedwait(&pipe_set, NULL, &zero); /* consume the kernel's SIGPIPE */
-        }
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
     if (!ORPHANED(c, id0)) {
         if (c->retry) retry_out_unbuffered(c, r, err); /* bytes the replay buffer never saw */
         io_end(out, c, OP_SENDFILE, 1, r, err, t0);
     }
-    if (guard_signal && r < 0 && err == EPIPE) raise_sigpipe(out);
+    if (hold.held) pipe_release(&hold, r < 0 && err == EPIPE, r < 0 && err == EPIPE);
     errno = err;
     return r;
 }

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: MIT
-/* lifecycle.c: exec and set*uid (see lifecycle.h). The real functions are
- * resolved on first use with dlsym(RTLD_NEXT); a missing one falls back to
- * the raw system call (execve) or fails with ENOSYS. */
+/* lifecycle.c: exec, set*uid, chroot and seccomp filters (see lifecycle.h).
+ * The real functions are resolved on first use with dlsym(RTLD_NEXT); a
+ * missing one falls back to the raw system call (execve, chroot, prctl) or
+ * fails with ENOSYS. */
 #include "lifecycle.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "sandbox.h"
 #include "sink.h"
 #include "summary.h"
 
@@ -48,6 +51,9 @@ REAL(int, seteuid, uid_t)
 REAL(int, setreuid, uid_t, uid_t)
 REAL(int, setresuid, uid_t, uid_t, uid_t)
 REAL(void, _exit, int)
+REAL(int, chroot, const char *)
+REAL(int, prctl, int, unsigned long, unsigned long, unsigned long, unsigned long)
+REAL(int, seccomp_load, void *)
 
 static int nosys(void)
 {
@@ -140,4 +146,38 @@ void lifecycle_exit(int status)
     if (f) f(status);
     syscall(SYS_exit_group, status);
     __builtin_unreachable();
+}
+
+int lifecycle_chroot(const char *path)
+{
+    sink_before_chroot();
+    __typeof__(real_chroot()) f = real_chroot();
+    int r = f ? f(path) : (int)syscall(SYS_chroot, path);
+    if (r == 0) {
+        int saved = errno;
+        sink_after_chroot();
+        errno = saved;
+    }
+    return r;
+}
+
+int lifecycle_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4,
+                    unsigned long a5)
+{
+    int filter = option == PR_SET_SECCOMP;
+    if (filter) sink_before_filter();
+    __typeof__(real_prctl()) f = real_prctl();
+    int r = f ? f(option, a2, a3, a4, a5) : (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
+    if (filter && r == 0) sandbox_filter_installed();
+    return r;
+}
+
+int lifecycle_seccomp_load(void *ctx)
+{
+    __typeof__(real_seccomp_load()) f = real_seccomp_load();
+    if (!f) return -ENOSYS; /* libseccomp's convention: a negative errno */
+    sink_before_filter();
+    int r = f(ctx);
+    if (r == 0) sandbox_filter_installed();
+    return r;
 }

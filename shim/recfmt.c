@@ -2,15 +2,20 @@
 /* recfmt.c: the record writers' shared layer (see recfmt.h): the schema's
  * keys as arrays, JSON objects written key by key, the header every record
  * starts with (and the program and host names it carries, captured at load),
- * and the RFC 3339 time. It depends on strbuf and libc only, so record.c and
- * summary.c both sit above it and neither calls the other for formatting. */
+ * and the RFC 3339 time. It depends on strbuf, sandbox (the cached pid), real
+ * and libc only, so record.c and summary.c both sit above it and neither
+ * calls the other for formatting. */
 #include "recfmt.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "real.h"
+#include "sandbox.h"
 
 #define RECFMT_KEY(key, kind, member, doc) key,
 const char *const recfmt_keys[RF_NFIELDS] = {RECORD_FIELDS(RECFMT_KEY)};
@@ -30,8 +35,17 @@ static char host_name[65];
 
 __attribute__((constructor)) static void recfmt_capture_prog(void)
 {
+    /* The same name as uname()'s, by the calls a filtered process allows
+     * (uname only where there is no /proc and no filter). */
+    int fd = open("/proc/sys/kernel/hostname", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = real_read(fd, host_name, sizeof host_name - 1);
+        real_close(fd);
+        if (n > 0 && host_name[n - 1] == '\n') n--;
+        host_name[n > 0 ? n : 0] = 0;
+    }
     struct utsname u;
-    if (uname(&u) == 0) {
+    if (!host_name[0] && !sandbox_filtered() && uname(&u) == 0) {
         size_t hn = strnlen(u.nodename, sizeof host_name - 1);
         memcpy(host_name, u.nodename, hn);
         host_name[hn] = 0;
@@ -79,8 +93,8 @@ void recfmt_put_header_field(struct jobj *o, enum rec_field f, const char *type)
         return;
     }
     case RF_host: jobj_key(o, recfmt_keys[f]), put_str(b, host_name); return;
-    case RF_pid: jobj_key(o, recfmt_keys[f]), sb_putu(b, (uint64_t)syscall(SYS_getpid)); return;
-    case RF_tid: jobj_key(o, recfmt_keys[f]), sb_putu(b, (uint64_t)syscall(SYS_gettid)); return;
+    case RF_pid: jobj_key(o, recfmt_keys[f]), sb_putu(b, (uint64_t)sandbox_pid()); return;
+    case RF_tid: jobj_key(o, recfmt_keys[f]), sb_putu(b, (uint64_t)sandbox_tid()); return;
     case RF_prog: {
         const char *prog = prog_name[0] ? prog_name : program_invocation_short_name;
         jobj_key(o, recfmt_keys[f]);

@@ -21,6 +21,7 @@
 #include "http_req.h"
 #include "real.h"
 #include "retry_state.h"
+#include "sandbox.h"
 
 /* The whole replay (connect + send) inside one app call is bounded: a
  * blocking call waits at most this long, a non-blocking one (an event loop
@@ -265,7 +266,7 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
     if (cnt <= 0 || cnt > 64) return write_failed(c, rs, r, *err);
     struct iovec vec_local = {app, sizeof app[0] * (size_t)cnt};
     struct iovec vec_remote = {(void *)v, vec_local.iov_len};
-    if (process_vm_readv(getpid(), &vec_local, 1, &vec_remote, 1, 0) != (ssize_t)vec_local.iov_len)
+    if (process_vm_readv(sandbox_pid(), &vec_local, 1, &vec_remote, 1, 0) != (ssize_t)vec_local.iov_len)
         return write_failed(c, rs, r, *err);
     size_t total = 0;
     for (int i = 0; i < cnt; i++)
@@ -277,7 +278,7 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
         rs->req_incomplete = 1;
     } else {
         struct iovec dst = {rs->req + rs->req_len, total};
-        if (process_vm_readv(getpid(), &dst, 1, app, (unsigned long)cnt, 0) != (ssize_t)total)
+        if (process_vm_readv(sandbox_pid(), &dst, 1, app, (unsigned long)cnt, 0) != (ssize_t)total)
             return write_failed(c, rs, r, *err);
         if (first && c->bytes_out == 0 && (unsigned char)rs->req[rs->req_len] == 0x16) rs->tls = 1;
         rs->req_len += total;

@@ -32,6 +32,7 @@
 #include "prng.h"
 #include "record.h"
 #include "retry_state.h"
+#include "sandbox.h"
 
 #define PENDING_MAX 256
 
@@ -55,7 +56,7 @@ void retry_init(const struct options *o)
         any_replay |= cfg.rules[i].mode == RETRY_IDEMPOTENT;
     }
     retry_state_init(any_replay ? o->replay_max : 0);
-    rng_state = clock_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+    rng_state = clock_now_ns() ^ ((uint64_t)sandbox_pid() << 32) ^ 0x9e3779b97f4a7c15ull;
 }
 
 /* Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"):
@@ -82,6 +83,11 @@ static int retryable_connect_errno(int err)
 }
 
 /* ---- which connections get retry state ---------------------------------------- */
+
+int retry_enabled(void)
+{
+    return retry_any;
+}
 
 int retry_wants_socket(int domain)
 {

@@ -28,6 +28,10 @@ void retry_init(const struct options *o);
 /* Does a socket() of this domain need a connection opened at once, so that
  * options set before connect() can be re-applied to a replacement socket? */
 int retry_wants_socket(int domain);
+
+/* 1 if any rule (or the default) retries: a connect may need its peer before
+ * the real call. */
+int retry_enabled(void);
 /* socket() created c (opened at once because retry_wants_socket() said so):
  * give it retry state, with the recipe for a replacement socket. */
 void retry_note_socket(struct conn *c, int domain, int type, int proto);

@@ -17,6 +17,14 @@
  * Warnings are one line each: control bytes in the text (an environment value
  * or path with a newline or a terminal escape) are shown as '?'.
  *
+ * fd 2 is the program's: inetd-style servers (vsftpd, sshd -i) put the
+ * client's socket on fds 0-2, so a warning or record written there would go
+ * down the client's stream. Nothing is written to fd 2 unless it is a
+ * terminal or other character device, a regular file or a pipe (asked with
+ * fstat before each write), or the journal's stream that systemd names in
+ * JOURNAL_STREAM; under a seccomp filter the verdict is the one taken before
+ * the filter. A record with nowhere to go is dropped.
+ *
  * Rotation: before each record the path the file was opened under is
  * stat()ed; when it names another file or none (logrotate's "create" renamed
  * it) the file is reopened. "copytruncate" needs nothing: O_APPEND writes go
@@ -55,6 +63,7 @@
 #include <unistd.h>
 
 #include "real.h"
+#include "sandbox.h"
 #include "strbuf.h"
 
 enum sink_kind { SINK_FILE, SINK_STDERR, SINK_FD, SINK_SYSLOG, SINK_JOURNAL };
@@ -63,10 +72,12 @@ static enum sink_kind kind = SINK_FILE;
 static char tmpl[512];
 static char sock_path[108]; /* SINK_SYSLOG / SINK_JOURNAL */
 static int is_default;
-static int configured;           /* sink_configure ran: the shim is active */
-static int target_fd = 2;        /* SINK_FD */
-static _Atomic int file_fd = -1; /* SINK_FILE / SINK_SYSLOG / SINK_JOURNAL, opened lazily */
-static _Atomic int fell_back;    /* 1: writing to stderr after a failure */
+static int configured;                                  /* sink_configure ran: the shim is active */
+static int target_fd = 2;                               /* SINK_FD */
+static uint64_t journal_stream_dev, journal_stream_ino; /* JOURNAL_STREAM=dev:ino, 0 if unset */
+static _Atomic int stderr_verdict = -1; /* stderr_usable()'s last answer, for under a filter */
+static _Atomic int file_fd = -1;        /* SINK_FILE / SINK_SYSLOG / SINK_JOURNAL, opened lazily */
+static _Atomic int fell_back;           /* 1: writing to stderr after a failure */
 static _Atomic int warned_write;
 static _Atomic int warned_open; /* racing first records: one warning, not one per thread */
 static _Atomic int warned_rotate;
@@ -78,6 +89,17 @@ static _Atomic uint64_t retired_id; /* file_identity(retired_fd) */
  * opened_path: opened_path is written only by the thread that holds this flag. */
 static _Atomic int reopening = 1;
 static char opened_path[512]; /* the path file_fd was opened under */
+/* After chroot() no path names what it named before: nothing is opened by
+ * path any more (no file, no mkdir inside the jail), the fd opened before the
+ * chroot is used as it is. */
+static _Atomic int jailed;
+/* A fork child's copy of its parent's fd: used (O_APPEND keeps the lines of
+ * both whole) when the child cannot open its own (a privilege drop into a
+ * root-owned directory, RLIMIT_NOFILE 0, a chroot). */
+static _Atomic int inherited_fd = -1;
+static _Atomic uint64_t inherited_id;
+/* 1: file_fd is used as it is (jailed or inherited): no rotation reopen. */
+static _Atomic int pinned;
 
 #define WRITE_STALL_MS 2000 /* total wait for a full non-blocking destination */
 /* rsyslog's and syslog-ng's default message limit is 8 KiB with the header;
@@ -131,6 +153,50 @@ void sink_configure(const char *spec)
 
 static ssize_t write_nosigpipe(int fd, const char *p, size_t len);
 
+void sink_set_journal_stream(const char *value)
+{
+    journal_stream_dev = journal_stream_ino = 0;
+    if (!value) return;
+    uint64_t dev = 0, ino = 0;
+    const char *p = value;
+    for (; *p >= '0' && *p <= '9'; p++)
+        dev = dev * 10 + (uint64_t)(*p - '0');
+    if (*p++ != ':' || p == value + 1) return;
+    for (; *p >= '0' && *p <= '9'; p++)
+        ino = ino * 10 + (uint64_t)(*p - '0');
+    if (*p || !ino) return;
+    journal_stream_dev = dev, journal_stream_ino = ino;
+}
+
+/* May the shim write to fd 2? Only a terminal (or another character device,
+ * /dev/null), a regular file, a pipe, or systemd's journal stream: never a
+ * socket the program talks on, never a closed fd. One fstat; under a filter,
+ * the verdict taken before it. */
+static int stderr_usable(void)
+{
+    if (sandbox_filtered()) return atomic_load(&stderr_verdict) == 1;
+    struct stat st;
+    int ok = 0;
+    if (fstat(2, &st) == 0) {
+        if (S_ISSOCK(st.st_mode))
+            ok = journal_stream_ino && (uint64_t)st.st_dev == journal_stream_dev &&
+                 (uint64_t)st.st_ino == journal_stream_ino;
+        else
+            ok = S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode);
+    }
+    atomic_store(&stderr_verdict, ok);
+    return ok;
+}
+
+/* Writes a whole line to fd 2 if it may take one (stderr_usable); 0 or -errno,
+ * -ENOTTY when fd 2 is not for the shim. */
+static int write_all(int fd, const char *p, size_t len);
+static int write_stderr(const char *p, size_t len)
+{
+    if (!stderr_usable()) return -ENOTTY;
+    return write_all(2, p, len);
+}
+
 void sink_warn(const char *msg)
 {
     char line[512];
@@ -143,7 +209,7 @@ void sink_warn(const char *msg)
         if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) line[i] = '?';
     line[b.len++] = '\n';
     int saved = errno;
-    (void)!write_nosigpipe(2, line, b.len);
+    (void)!write_stderr(line, b.len);
     errno = saved;
 }
 
@@ -177,7 +243,7 @@ int sink_expand(const char *t, char *out, size_t len)
         }
         t++;
         if (*t == 'p')
-            sb_putu(&b, (uint64_t)syscall(SYS_getpid));
+            sb_putu(&b, (uint64_t)sandbox_pid());
         else if (*t == 't')
             sb_putu(&b, (uint64_t)time(NULL));
         else if (*t == 'h') {
@@ -391,9 +457,19 @@ static int check_rotated(int fd)
     return fd;
 }
 
-/* The fd records go to; -1 means "fall back to stderr". */
+/* Under a seccomp filter: the fd opened before it, as it is (no rotation
+ * check, no identity check, no open); -1 when there is none. */
+static int sink_fd_filtered(void)
+{
+    if (atomic_load(&fell_back) || kind == SINK_STDERR) return 2;
+    if (kind == SINK_FD) return target_fd;
+    return atomic_load(&file_fd);
+}
+
+/* The fd records go to; 2 means stderr (also the fallback), -1 nowhere. */
 static int sink_fd(void)
 {
+    if (sandbox_filtered()) return sink_fd_filtered();
     if (atomic_load(&fell_back)) return 2;
     switch (kind) {
     case SINK_STDERR: return 2;
@@ -403,6 +479,11 @@ static int sink_fd(void)
     case SINK_JOURNAL: break;
     }
     int fd = atomic_load(&file_fd);
+    if (fd >= 0 && atomic_load(&pinned)) {
+        if (still_ours(fd, atomic_load(&file_id))) return fd;
+        atomic_store(&fell_back, 1); /* closed by the program, and nothing may be opened */
+        return 2;
+    }
     if (fd >= 0 && kind == SINK_FILE) return check_rotated(fd);
     if (fd >= 0 && still_ours(fd, atomic_load(&file_id))) return fd;
     if (fd >= 0) { /* the program closed our socket: connect anew, leave its fd alone */
@@ -410,10 +491,33 @@ static int sink_fd(void)
         if (atomic_compare_exchange_strong(&file_fd, &expected, -1)) atomic_store(&file_id, 0);
     }
     char path[sizeof opened_path];
-    fd = kind == SINK_FILE ? open_log_file(path) : open_socket();
+    int have_inherited = atomic_load(&inherited_fd) >= 0;
+    fd = -1;
+    if (!atomic_load(&jailed)) {
+        /* With the parent's fd to fall back on, a refusal is no news. */
+        int saved_warned = have_inherited ? atomic_exchange(&warned_open, 1) : -1;
+        fd = kind == SINK_FILE ? open_log_file(path) : open_socket();
+        if (saved_warned >= 0) atomic_store(&warned_open, saved_warned);
+    }
+    if (fd < 0 && have_inherited) {
+        uint64_t id = atomic_exchange(&inherited_id, 0);
+        int ifd = atomic_exchange(&inherited_fd, -1);
+        int expected = -1;
+        if (ifd >= 0 && still_ours(ifd, id) &&
+            atomic_compare_exchange_strong(&file_fd, &expected, ifd)) {
+            atomic_store(&file_id, id);
+            atomic_store(&pinned, 1);
+            return ifd;
+        }
+        if (expected >= 0) return expected; /* another thread published one */
+    }
     if (fd < 0) {
         atomic_store(&fell_back, 1);
         return 2;
+    }
+    if (have_inherited) { /* our own file now: the parent's copy goes */
+        uint64_t id = atomic_exchange(&inherited_id, 0);
+        close_if_ours(atomic_exchange(&inherited_fd, -1), id);
     }
     int expected = -1;
     if (!atomic_compare_exchange_strong(&file_fd, &expected, fd)) {
@@ -430,9 +534,11 @@ static int sink_fd(void)
 }
 
 /* One write() with SIGPIPE blocked; a SIGPIPE this write raised is consumed
- * (one already pending for the app is left alone). errno as write() sets it. */
+ * (one already pending for the app is left alone). errno as write() sets it.
+ * Under a seccomp filter only the write() (no signal mask calls). */
 static ssize_t write_nosigpipe(int fd, const char *p, size_t len)
 {
+    if (sandbox_filtered()) return real_write(fd, p, len);
     sigset_t pipe_set, old, pending;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
@@ -462,6 +568,7 @@ static int write_all(int fd, const char *p, size_t len)
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN && stalled_ms < WRITE_STALL_MS) {
             struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            if (sandbox_filtered()) return -EAGAIN;
             real_poll(&pfd, 1, 100);
             stalled_ms += 100;
             continue;
@@ -570,22 +677,29 @@ int sink_write_record(const char *line, size_t len, const struct sink_fields *f)
     int rc = 0;
     atomic_fetch_add(&writers, 1);
     int fd = sink_fd();
+    if (fd < 0) {
+        rc = -EBADF; /* under a filter, no log fd was opened before it */
+        goto out;
+    }
     if (kind == SINK_SYSLOG && fd != 2) {
         char msg[64];
         struct strbuf b;
         sb_init(&b, msg, sizeof msg);
         sb_puts(&b, "<14>rstwatch[");
-        sb_putu(&b, (uint64_t)syscall(SYS_getpid));
+        sb_putu(&b, (uint64_t)sandbox_pid());
         sb_puts(&b, "]: ");
         struct iovec iov[2] = {{msg, b.len}, {(void *)line, len - 1}};
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
         rc = real_sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
     } else if (kind == SINK_JOURNAL && fd != 2) {
         rc = journal_send(fd, line, len - 1, f);
+    } else if (fd == 2) {
+        rc = write_stderr(line, len);
+        if (rc == -ENOTTY) goto out; /* fd 2 is the program's stream: nowhere to go */
     } else {
         rc = write_all(fd, line, len);
     }
-    if (rc == 0) goto out;
+    if (rc == 0 || sandbox_filtered()) goto out; /* no fallback under a filter */
     if (!atomic_exchange(&warned_write, 1)) {
         atomic_store(&warned_open, 0); /* a distinct failure: says so once too */
         warn_path("cannot write a record to",
@@ -595,7 +709,7 @@ int sink_write_record(const char *line, size_t len, const struct sink_fields *f)
                   -rc, "; writing records to stderr from now on");
     }
     atomic_store(&fell_back, 1);
-    if (fd != 2 && write_all(2, line, len) == 0) rc = 0;
+    if (fd != 2 && write_stderr(line, len) == 0) rc = 0;
 out:
     if (atomic_fetch_sub(&writers, 1) == 1) close_retired();
     errno = saved;
@@ -607,9 +721,11 @@ size_t sink_line_limit(void)
     return kind == SINK_SYSLOG && !atomic_load(&fell_back) ? SYSLOG_LINE_MAX : 0;
 }
 
-void sink_before_uid_change(void)
+/* Opens a file, syslog or journal destination now, unless it is open. */
+static void open_now(void)
 {
-    if (!configured || kind != SINK_FILE || atomic_load(&file_fd) >= 0 || atomic_load(&fell_back))
+    if (!configured || kind == SINK_STDERR || kind == SINK_FD || atomic_load(&file_fd) >= 0 ||
+        atomic_load(&fell_back) || sandbox_filtered())
         return;
     int saved = errno;
     atomic_fetch_add(&writers, 1);
@@ -618,10 +734,40 @@ void sink_before_uid_change(void)
     errno = saved;
 }
 
+void sink_before_filter(void)
+{
+    open_now();
+    (void)stderr_usable(); /* the verdict the filtered process keeps */
+}
+
+void sink_before_uid_change(void)
+{
+    if (kind == SINK_FILE) open_now();
+}
+
+void sink_before_chroot(void)
+{
+    open_now();
+    (void)stderr_usable();
+}
+
+void sink_after_chroot(void)
+{
+    atomic_store(&jailed, 1);
+    if (atomic_load(&file_fd) >= 0) atomic_store(&pinned, 1);
+}
+
 void sink_atfork_child(void)
 {
+    /* Under a filter the child opens nothing: it keeps writing to this fd. */
+    if (sandbox_filtered()) return;
+    /* The parent's fd becomes the child's fallback (its own file is opened
+     * at its first record, so %p names the child). */
     uint64_t id = atomic_exchange(&file_id, 0);
-    close_if_ours(atomic_exchange(&file_fd, -1), id);
+    int fd = atomic_exchange(&file_fd, -1);
+    uint64_t old_id = atomic_exchange(&inherited_id, id);
+    close_if_ours(atomic_exchange(&inherited_fd, fd), old_id); /* a grandparent's */
+    atomic_store(&pinned, 0);
     id = atomic_exchange(&retired_id, 0);
     close_if_ours(atomic_exchange(&retired_fd, -1), id);
     atomic_store(&writers, 0);

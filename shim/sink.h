@@ -36,10 +36,27 @@ size_t sink_line_limit(void);
  * valid after the change). Async-signal-safe. */
 void sink_before_uid_change(void);
 
-/* Writes "rstwatch: <msg>\n" to stderr. */
+/* systemd's JOURNAL_STREAM (NULL if unset): fd 2 may be that socket. */
+void sink_set_journal_stream(const char *value);
+
+/* A seccomp filter is about to be installed: open the destination now (the
+ * filtered process writes to that fd and opens nothing), and take fd 2's
+ * verdict (may it carry the shim's lines?) while it can still be asked. */
+void sink_before_filter(void);
+
+/* Writes "rstwatch: <msg>\n" to stderr, if fd 2 may take it: a terminal,
+ * file or pipe, never a socket the program uses for traffic. */
 void sink_warn(const char *msg);
 
-/* In a forked child: forget the parent's file so %p names the child. */
+/* chroot() is about to be called: open the destination now, where its path
+ * still means what it says; after a successful chroot, sink_after_chroot():
+ * nothing is opened by path any more (no file or directory inside a jail). */
+void sink_before_chroot(void);
+void sink_after_chroot(void);
+
+/* In a forked child: the child opens its own file at its first record (so %p
+ * names the child); the parent's fd is kept and used when the child cannot
+ * (a privilege drop, a chroot, no fds left). */
 void sink_atfork_child(void);
 
 /* Expands a template ("%p" pid, "%t" unix time, "%h" host, "%u" effective

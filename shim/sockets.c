@@ -23,6 +23,7 @@
 #include "record.h"
 #include "retry.h"
 #include "retry_state.h"
+#include "sandbox.h"
 #include "summary.h"
 #include "tcpinfo.h"
 
@@ -160,25 +161,52 @@ static void connect_outcome(int fd, struct conn *c, int rc)
 
 /* Copies the app's address into *out without trusting the pointer: a bad one
  * must give the app the kernel's EFAULT, not a crash in the shim. Returns the
- * bytes copied, or 0 when the memory is not readable. */
+ * bytes copied, or 0 when the memory is not readable. Only where the peer is
+ * needed before the call (retry, injection); one process_vm_readv, none
+ * under a filter (then the pointer is trusted). */
 static socklen_t copy_app_addr(const struct sockaddr *sa, socklen_t len,
                                struct sockaddr_storage *out)
 {
     size_t n = len < sizeof *out ? len : sizeof *out;
     memset(out, 0, sizeof *out);
     if (!sa || n < sizeof(sa_family_t)) return 0;
+    if (sandbox_filtered()) {
+        memcpy(out, sa, n);
+        return (socklen_t)n;
+    }
     struct iovec local = {out, n}, remote = {(void *)sa, n};
-    ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    ssize_t got = process_vm_readv(sandbox_pid(), &local, 1, &remote, 1, 0);
     if (got == (ssize_t)n) return (socklen_t)n;
     if (got < 0 && errno == EFAULT) return 0;
     memcpy(out, sa, n); /* process_vm_readv refused (seccomp, old kernel): trust it */
     return (socklen_t)n;
 }
 
+/* connect() with neither retry nor injection: the real call first, then the
+ * address copied from the app's argument, which the kernel has just read
+ * (anything but EFAULT proves it readable): no extra system call. */
+static int connect_plain(int fd, struct conn *mark, const struct sockaddr *sa, socklen_t len)
+{
+    int saved = errno;
+    int rc = real_connect(fd, sa, len);
+    int err = rc < 0 ? errno : saved;
+    if (rc < 0 && (err == EFAULT || err == EBADF || err == ENOTSOCK)) return rc;
+    if (len < sizeof(sa_family_t) || sa->sa_family == AF_UNSPEC) return rc;
+    struct sockaddr_storage copy;
+    size_t n = len < sizeof copy ? len : sizeof copy;
+    memcpy(&copy, sa, n);
+    struct conn *c = open_client(fd, mark, (const struct sockaddr *)&copy, (socklen_t)n);
+    if (c) connect_outcome(fd, c, rc < 0 ? -err : 0);
+    errno = err;
+    return rc;
+}
+
 int watch_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
     struct conn *c = conn_table_get(fd);
     if (!c || guard_active() || !sa) return real_connect(fd, sa, len);
+    if (conn_is_mark(c) && !retry_enabled() && !inject_enabled)
+        return connect_plain(fd, c, sa, len);
     int saved = errno;
     struct sockaddr_storage copy;
     socklen_t clen = copy_app_addr(sa, len, &copy);
@@ -221,6 +249,7 @@ int watch_bind(int fd, const struct sockaddr *sa, socklen_t len)
  * systemd or an nginx re-exec) and marks it; 0 when it is not ours to watch. */
 static int learn_listener(int fd)
 {
+    if (sandbox_filtered()) return 0; /* two getsockopts: not under a filter */
     int type = 0, family = 0;
     socklen_t sl = sizeof type;
     if (real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) < 0 || type != SOCK_STREAM) return 0;
@@ -249,10 +278,14 @@ int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, enum ca
         return v == CALL_SIBLING ? real_accept4(fd, sa, len, flags) : real_accept(fd, sa, len);
     /* An app that wants no address (accept(fd, NULL, NULL)) lends the kernel
      * our buffer instead: the peer's address at no extra system call. An app
-     * buffer is never read by us: its capacity is unknown after the call. */
+     * buffer holds the address the kernel wrote, up to its capacity, *len
+     * before the call (read only when the kernel will read it too: the app
+     * passed both pointers). getpeername after the accept would fail for a
+     * client that reset before it was accepted. */
     struct sockaddr_storage own;
     socklen_t own_len = sizeof own;
     int use_own = sa == NULL;
+    socklen_t cap = !use_own && len ? *len : 0;
     struct sockaddr *ksa = use_own ? (struct sockaddr *)&own : sa;
     socklen_t *klen = use_own ? &own_len : len;
     int r = v == CALL_SIBLING ? real_accept4(fd, ksa, klen, flags) : real_accept(fd, ksa, klen);
@@ -282,7 +315,9 @@ int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, enum ca
         c->peer.sa.sa_family = AF_UNIX; /* a unix client is nearly always unnamed */
     } else if (use_own) {
         conn_store_addr(&c->peer, NULL, (struct sockaddr *)&own, own_len);
-    } else {
+    } else if (*len <= cap) { /* the whole address is in the app's buffer */
+        conn_store_addr(&c->peer, NULL, sa, *len);
+    } else if (!sandbox_filtered()) { /* truncated by a short buffer: ask */
         socklen_t sl = sizeof own;
         if (getpeername(r, (struct sockaddr *)&own, &sl) == 0)
             conn_store_addr(&c->peer, NULL, (struct sockaddr *)&own, sl);

@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "ratelimit.h"
 #include "recfmt.h"
+#include "sandbox.h"
 #include "sink.h"
 #include "strbuf.h"
 
@@ -38,7 +39,7 @@ static uint64_t since_mono;
 
 __attribute__((constructor)) static void summary_start(void)
 {
-    owner_pid = (pid_t)syscall(SYS_getpid);
+    owner_pid = sandbox_pid();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     since_sec = ts.tv_sec, since_nsec = ts.tv_nsec;
@@ -200,13 +201,13 @@ void summary_poll(void)
 
 void summary_flush(const char *reason)
 {
-    if ((pid_t)syscall(SYS_getpid) != owner_pid) return; /* a vfork child */
+    if (!sandbox_filtered() && (pid_t)syscall(SYS_getpid) != owner_pid) return; /* a vfork child */
     write_summary(reason, clock_now_ns());
 }
 
 void summary_atfork_child(void)
 {
-    owner_pid = (pid_t)syscall(SYS_getpid);
+    owner_pid = sandbox_pid(); /* sandbox_atfork_child() ran first */
     atomic_store(&busy, 0);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -11,6 +11,7 @@
 
 #include "cause.h"
 #include "real.h"
+#include "sandbox.h"
 
 /* TCP states (include/net/tcp_states.h). */
 enum { ST_TIME_WAIT = 6, ST_CLOSE = 7, ST_CLOSE_WAIT = 8, ST_LAST_ACK = 9, ST_CLOSING = 11 };
@@ -25,6 +26,8 @@ static int fin_in(unsigned state)
 int tcpinfo_snap(int fd, struct conn *c, uint64_t now_ns)
 {
     int rc = tcpinfo_read(fd, c->family, &c->tcp, now_ns, c->bytes_in);
+    if (rc == 0 && c->tcp.state >= 7 && c->tcp.state <= 9) /* CLOSE, CLOSE_WAIT, LAST_ACK */
+        c->flags |= CONN_PEER_CLOSING;
     if (rc == 0 && c->tcp.unread) tcpinfo_goodbye(fd, c);
     return rc;
 }
@@ -32,6 +35,7 @@ int tcpinfo_snap(int fd, struct conn *c, uint64_t now_ns)
 int tcpinfo_read(int fd, int family, struct tcp_snap *s, uint64_t now_ns, uint64_t app_bytes_in)
 {
     if (family != AF_INET && family != AF_INET6) return -EAFNOSUPPORT;
+    if (sandbox_filtered()) return -EPERM; /* no extra call under a filter */
     int saved = errno;
     struct tcp_info ti;
     socklen_t len = sizeof ti;

@@ -464,7 +464,7 @@ run_curl_as_other_user() {
     assert_equal true "$(jq_records 'all(.[]; .tid != $pid and .pid == $pid)' --argjson pid "$shim_pid")" "tids"
 }
 
-@test "the library exports exactly the hooks listed in shim.map, all of them libc functions" {
+@test "the library exports exactly the hooks listed in shim.map, all of them libc functions (and libseccomp's loader)" {
     local map="$RSTWATCH_ROOT/shim/shim.map"
     [ -f "$map" ] || { echo "$map is missing" >&2; false; }
     local listed exported libc
@@ -481,6 +481,7 @@ run_curl_as_other_user() {
     libc="$(ldd /bin/sh | awk '/libc\.so/ { print $3 }')"
     local name bad=""
     for name in $exported; do
+        [ "$name" != seccomp_load ] || continue # libseccomp's, hooked to see a filter coming
         nm -D --defined-only "$libc" | awk '{ sub(/@.*/, "", $3); print $3 }' | grep -qx "$name" || bad="$bad $name"
     done
     assert_equal "" "$bad" "exported names that are not libc functions"
