@@ -13,8 +13,8 @@
  *
  * A question the kernel refuses (EPERM, EACCES, ENOSYS from a filter) has no
  * answer: the identity is unknown, and an unknown identity is taken to be the
- * same (docs/design.md "Never hurt the host", "A refused extra call means
- * unknown"). Only a closed fd or another file is "not the same". */
+ * same (docs/design.md "A refused extra call means unknown"). Only a closed
+ * fd or another file is "not the same". */
 #ifndef RSTWATCH_FDIDENT_H
 #define RSTWATCH_FDIDENT_H
 

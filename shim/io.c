@@ -21,9 +21,9 @@
  * SIGPIPE is blocked around the call, the record written, and the mask
  * restored, which delivers the kernel's own SIGPIPE; elsewhere the call is
  * made as it is, and a process that an unforeseen SIGPIPE kills leaves no
- * record of that write (docs/design.md "Never hurt the host", "Same system
- * calls"). Under a seccomp filter none of this: the app's own call, flags and
- * all, and records after it. */
+ * record of that write (docs/design.md "Same system calls"). Under a
+ * seccomp filter none of this: the app's own call, flags and all, and
+ * records after it. */
 #include "watch.h"
 
 #include <errno.h>

@@ -266,7 +266,8 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
     if (cnt <= 0 || cnt > 64) return write_failed(c, rs, r, *err);
     struct iovec vec_local = {app, sizeof app[0] * (size_t)cnt};
     struct iovec vec_remote = {(void *)v, vec_local.iov_len};
-    if (process_vm_readv(sandbox_pid(), &vec_local, 1, &vec_remote, 1, 0) != (ssize_t)vec_local.iov_len)
+    if (process_vm_readv(sandbox_pid(), &vec_local, 1, &vec_remote, 1, 0) !=
+        (ssize_t)vec_local.iov_len)
         return write_failed(c, rs, r, *err);
     size_t total = 0;
     for (int i = 0; i < cnt; i++)

@@ -4,15 +4,15 @@
  *
  * A filter allows the system calls its program makes and kills (SIGSYS) or
  * refuses (EPERM) the rest, so under one the shim makes no system call of its
- * own: no TCP_INFO, no identity check, no getsockname/getpeername, no EOF
- * peek, no process_vm_readv, no getpid, no open. Records come from what the
- * shim already knows and go to a log fd opened before the filter went in
- * (docs/design.md "Never hurt the host", "Under a seccomp filter, no extra
- * calls"). A filter is seen at load (Seccomp: in /proc/self/status, read by
- * the shim's first constructor with open/read/close, the calls the dynamic
- * loader has just made; a filter inherited across exec from a launcher or
- * systemd) or when the program installs one
- * through prctl(PR_SET_SECCOMP) or libseccomp's seccomp_load (lifecycle.c).
+ * own: no TCP_INFO, no identity check, no getsockname/getpeername, no
+ * process_vm_readv, no getpid, no open. Records come from what the shim
+ * already knows and go to a log fd opened before the filter went in
+ * (docs/design.md "Under a seccomp filter, no extra calls"). A filter is
+ * seen at load (Seccomp: in /proc/self/status, read by the shim's first
+ * constructor with open/read/close, the calls the dynamic loader has just
+ * made; a filter inherited across exec from a launcher or systemd) or when
+ * the program installs one through prctl(PR_SET_SECCOMP) or libseccomp's
+ * seccomp_load (lifecycle.c).
  *
  * The process id is kept here too: read at load (from the same status file)
  * and in a fork child, so records and the vfork check need no getpid. */

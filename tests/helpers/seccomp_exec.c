@@ -96,7 +96,8 @@ static int client(const char *host, const char *port, const char *io)
         die(prog, "unknown IO '%s'", io);
     }
     char out[160];
-    int n = snprintf(out, sizeof out, "%s: %s, ", io, w == (ssize_t)sizeof req - 1 ? "ok" : strerror(errno));
+    int n = snprintf(out, sizeof out, "%s: %s, ", io,
+                     w == (ssize_t)sizeof req - 1 ? "ok" : strerror(errno));
     char buf[512];
     ssize_t r = read(fd, buf, sizeof buf);
     if (r < 0)
