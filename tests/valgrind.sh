@@ -59,6 +59,11 @@ check "signal handler doing socket() + close(), retry on" "${shim[@]}" RSTWATCH_
     "$B/helpers/hostcases" sigalrm-socket 300
 check "close while another thread is blocked in recv" "${shim[@]}" \
     "$B/helpers/hostcases" blocked-close "$port_slowrst" "$port_http"
+check "write and writev as themselves" "${shim[@]}" "$B/helpers/seccomp_exec" --client 127.0.0.1 "$port_rst" writev
+check "a write after our own shutdown (SIGPIPE held for the record)" "${shim[@]}" RSTWATCH_RECORD=errors \
+    "$B/helpers/hostile_proc" sigpipe 127.0.0.1 "$port_http" handler write
+check "a filter installed after load (prctl): no extra calls" "${shim[@]}" "$B/helpers/seccomp_exec" \
+    --errno --api prctl --deny getsockname,getpeername --client 127.0.0.1 "$port_rst" write
 check "rstwatch report over real and malformed logs" "$B/rstwatch" report "$T/logs" tests/fixtures
 check "rstwatch export html" "$B/rstwatch" export --format html -o "$T/out.html" "$T"/logs/*.jsonl
 check "rstwatch metrics, first run (state file written)" "$B/rstwatch" metrics -o "$T/m.prom" "$T/logs" tests/fixtures
