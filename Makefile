@@ -67,7 +67,7 @@ SHIM_CFLAGS = $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec -
 CLI_SRC := $(wildcard cli/*.c)
 # `rstwatch capture` writes its records through the shim's own writers (the
 # schema's keys, the rate limit and summaries, the sinks), compiled again here.
-CLI_SHIM := options strbuf recfmt clock ratelimit summary sink real
+CLI_SHIM := options strbuf recfmt clock ratelimit summary sink real sandbox
 CLI_OBJ := $(CLI_SRC:cli/%.c=$(BUILD)/cli/%.o) $(CLI_SHIM:%=$(BUILD)/cli/shim_%.o)
 CLI_CFLAGS = $(ALL_CFLAGS) -fPIE -Ishim -DRSTWATCH_SAN_RUNTIME=\"$(SAN_RUNTIME)\" \
              -DRSTWATCH_PKGLIBDIR=\"$(PKGLIBDIR)\"
