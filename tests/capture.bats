@@ -158,10 +158,11 @@ report_of() {
 }
 
 @test "the server application resets (SO_LINGER 0): rst_from peer, the server's host" {
+    need_preloadable curl
     server_up
     capture_up "$C" --pcap "$T/cap.pcap"
     client curl -s -m 5 http://10.231.2.2:8080/abort
-    [ "$status" = 56 ] # curl: failure receiving data (connection reset)
+    [ "$status" = 56 ] || { echo "$output" >&2; false; } # curl: failure receiving data (connection reset)
     wait_for "$CAP_LOG" '"type":"packet"'
     capture_down
     [[ "$COUNTS" == *"1 RSTs judged: 1 peer, 0 path, 0 local, 0 unknown"* ]]
@@ -181,6 +182,7 @@ report_of() {
 }
 
 @test "the router rejects a string with iptables tcp-reset: rst_from path, 1 hop away, joined as path_reset" {
+    need_preloadable curl
     server_up
     ip netns exec "$R" iptables -A FORWARD -p tcp -m string --string /blocked --algo bm \
         -j REJECT --reject-with tcp-reset
@@ -206,6 +208,7 @@ report_of() {
 }
 
 @test "nftables rejects an established flow with a tcp reset: rst_from path" {
+    need_preloadable curl
     command -v nft >/dev/null || skip "nft is not installed"
     server_up
     ip netns exec "$R" nft add table inet rw
@@ -245,6 +248,7 @@ report_of() {
 }
 
 @test "the server host's own firewall rejects: peer, worded as the server's host (its kernel or firewall)" {
+    need_preloadable curl
     server_up
     ip netns exec "$S" iptables -A INPUT -p tcp --dport 8080 -m string --string /blocked --algo bm \
         -j REJECT --reject-with tcp-reset
@@ -280,6 +284,7 @@ report_of() {
 }
 
 @test "IPv6: the router's ip6tables tcp-reset is path, by hop limit" {
+    need_preloadable curl
     server_up
     ip netns exec "$R" ip6tables -A FORWARD -p tcp -m string --string /blocked --algo bm \
         -j REJECT --reject-with tcp-reset
