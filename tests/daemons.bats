@@ -49,12 +49,10 @@ scp: status=0 out=[] err=[] copy=same' "$bare" "bare transcript"
 }
 
 @test "sshd -r (no re-exec, seccomp sandbox): key login, command and scp as bare in every retry mode, nothing in /run/sshd" {
-    known_defect "write() leaves as sendto(), which the seccomp filter kills (SIGSYS); fixed by hostcalls"
     sshd_same_as_bare -r
 }
 
 @test "sshd with re-exec (seccomp sandbox): key login, command and scp as bare in every retry mode, nothing in /run/sshd" {
-    known_defect "the log directory is created inside the chroot /run/sshd; fixed by hostcalls"
     sshd_same_as_bare
 }
 
@@ -95,7 +93,6 @@ sshd_preauth_reset() {
 }
 
 @test "sshd with re-exec: a reset during key exchange (sandboxed pre-auth child): sshd logs it as bare, nothing in /run/sshd" {
-    known_defect "the record's write in the sandboxed child meets RLIMIT_FSIZE 0 and SIGXFSZ kills it (unowned); the log directory is created inside /run/sshd (hostcalls)"
     sshd_preauth_reset
 }
 
@@ -120,7 +117,6 @@ sshd_session_reset() {
 }
 
 @test "sshd -r: a logged-in session reset by ss -K is recorded as server with its peer in the log directory" {
-    known_defect "the login itself fails: write() leaves as sendto(), which the seccomp filter kills (SIGSYS); fixed by hostcalls"
     sshd_session_reset -r
 }
 
@@ -154,7 +150,6 @@ vsftpd_same_as_bare() {
 }
 
 @test "vsftpd (seccomp_sandbox=NO): anonymous LIST and RETR as bare in every retry mode, no shim text on the control connection, nothing in the chroots" {
-    known_defect "the warning about the log goes to fd 2, the FTP client socket of the pre-login child (RLIMIT_NOFILE 0), and the log is opened inside the chroot; fixed by hostcalls"
     vsftpd_same_as_bare NO ftp
     assert_contains "$output" "list ['big.bin', 'file.txt']"
 }
@@ -163,7 +158,6 @@ vsftpd_same_as_bare() {
 # even bare (its allow-list lacks newfstatat, which glibc's fstat uses: the
 # post-login process dies of SIGSYS), so that row stops before file access.
 @test "vsftpd (seccomp_sandbox=YES): anonymous login, PWD, TYPE and QUIT as bare in every retry mode, nothing in the chroots" {
-    known_defect "the warning about the log goes to fd 2, the FTP client socket of the pre-login child (RLIMIT_NOFILE 0), and the log is opened inside the chroot; fixed by hostcalls"
     vsftpd_same_as_bare YES ftp-login
     assert_contains "$output" "230 Login successful."
 }
@@ -229,7 +223,6 @@ vsftpd_control_reset() {
 }
 
 @test "tor with Sandbox 1: a SOCKS client's reset is recorded as server with its peer, and tor's refused connects as client" {
-    known_defect "getsockopt(SO_COOKIE) gets EPERM under the sandbox and every connection is forgotten before its record; fixed by hostcalls"
     tor_prepare
     start_tor off tor
     daemon_client abort "$TOR_PORT" --send 05 --pause 0.5
@@ -260,7 +253,6 @@ vsftpd_control_reset() {
 }
 
 @test "dnsmasq: a reset in a TCP child (forked after the drop to nobody) is recorded in the root-owned log directory" {
-    known_defect "the child forked after the privilege drop closes the inherited log fd, cannot open its own file in the root-owned directory and writes to stderr (/dev/null); fixed by hostcalls"
     start_dnsmasq off dnsmasq
     # a length prefix announcing 32 bytes, then a reset instead of the query
     daemon_client abort "$DNS_PORT" --send 0020 --pause 0.5
@@ -290,7 +282,6 @@ quit 221" "$bare_rc $bare_out" "bare"
 }
 
 @test "exim: a reset in a per-connection child (after the drop to Debian-exim) is recorded in the root-owned log directory" {
-    known_defect "the child forked after the privilege drop closes the inherited log fd, cannot open its own file in the root-owned directory and writes to stderr; fixed by hostcalls"
     exim_prepare
     start_exim off exim
     daemon_client abort "$EXIM_PORT" --until "220 " --send "$(printf 'EHLO client.test\r\n' | od -An -tx1 | tr -d ' \n')" --more
