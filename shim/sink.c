@@ -53,6 +53,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -152,6 +153,9 @@ void sink_configure(const char *spec)
 }
 
 static ssize_t write_nosigpipe(int fd, const char *p, size_t len);
+/* 1 when RLIMIT_FSIZE was finite as a seccomp filter went in (see
+ * write_nosigpipe). */
+static atomic_int fsize_limited;
 
 void sink_set_journal_stream(const char *value)
 {
@@ -533,24 +537,39 @@ static int sink_fd(void)
     return fd;
 }
 
-/* One write() with SIGPIPE blocked; a SIGPIPE this write raised is consumed
- * (one already pending for the app is left alone). errno as write() sets it.
- * Under a seccomp filter only the write() (no signal mask calls). */
+/* One write() with SIGPIPE and SIGXFSZ blocked; a signal this write raised is
+ * consumed (one already pending for the app is left alone). A pipe whose
+ * reader is gone raises SIGPIPE; a file at the process's RLIMIT_FSIZE (a
+ * sandboxed child: OpenSSH's pre-auth child sets it to 0) raises SIGXFSZ,
+ * whose default action kills the host. errno as write() sets it. Under a
+ * seccomp filter only the write() (no signal mask calls), and none at all
+ * when a file size limit was in force as the filter went in (fsize_limited):
+ * the record is dropped rather than the host killed. */
 static ssize_t write_nosigpipe(int fd, const char *p, size_t len)
 {
-    if (sandbox_filtered()) return real_write(fd, p, len);
-    sigset_t pipe_set, old, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
+    if (sandbox_filtered()) {
+        if (atomic_load(&fsize_limited)) {
+            errno = EFBIG;
+            return -1;
+        }
+        return real_write(fd, p, len);
+    }
+    sigset_t set, old, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGXFSZ);
     sigemptyset(&pending);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
     sigpending(&pending);
-    int was_pending = sigismember(&pending, SIGPIPE);
     ssize_t n = real_write(fd, p, len);
     int err = errno;
-    if (n < 0 && err == EPIPE && !was_pending) {
+    int raised = n < 0 && err == EPIPE ? SIGPIPE : n < 0 && err == EFBIG ? SIGXFSZ : 0;
+    if (raised && !sigismember(&pending, raised)) {
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, raised);
         struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+        while (sigtimedwait(&one, NULL, &zero) < 0 && errno == EINTR)
             ;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -736,6 +755,12 @@ static void open_now(void)
 
 void sink_before_filter(void)
 {
+    /* The last moment to ask: a limit set before the filter (OpenSSH sets
+     * RLIMIT_FSIZE 0, then installs its filter) would make the record's
+     * write raise SIGXFSZ, which no signal mask call may then hold back. */
+    struct rlimit fsize;
+    if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY)
+        atomic_store(&fsize_limited, 1);
     open_now();
     (void)stderr_usable(); /* the verdict the filtered process keeps */
 }

@@ -362,3 +362,20 @@ print(port)"
         'map(select(.role == "server"))[0].local == $svc and map(select(.role == "client"))[0].peer == $svc and all(.local != "unknown")' \
         --arg svc "127.0.0.1:$port"
 }
+
+# ---- the host's resource limits ------------------------------------------------------
+
+@test "a file size limit of 0 (a sandboxed child's RLIMIT_FSIZE): the record's write does not kill the host with SIGXFSZ" {
+    command -v prlimit >/dev/null || skip "prlimit is not installed (package util-linux)"
+    start_server rst-after-request
+    # curl's own output goes to a pipe, which the limit does not cover; the
+    # shim's log is a file, which it does.
+    local script='prlimit --fsize=0 -- "$@" 2>&1 | cat; exit "${PIPESTATUS[0]}"'
+    run_bare bash -c "$script" _ curl -sS "http://127.0.0.1:$PORT/"
+    run_shim bash -c "$script" _ curl -sS "http://127.0.0.1:$PORT/"
+    assert_equal 56 "$bare_status" "curl's exit status bare"
+    assert_equal "$bare_status" "$shim_status" "curl's exit status under the shim (153 is SIGXFSZ)"
+    [[ "$shim_output" == *"Recv failure"* ]] || { echo "$shim_output" >&2; false; }
+    # the record the file could not take went to stderr (a pipe) instead
+    [[ "$shim_output" == *'"type":"reset"'* ]] || { echo "$shim_output" >&2; false; }
+}
