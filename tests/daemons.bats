@@ -88,7 +88,7 @@ sshd_preauth_reset() {
 }
 
 @test "sshd -r: a reset during key exchange (sandboxed pre-auth child): sshd logs it as bare, nothing in /run/sshd" {
-    known_defect "write() leaves as sendto(), which the seccomp filter kills (SIGSYS; fixed by hostcalls); then the record's write meets RLIMIT_FSIZE 0 and SIGXFSZ kills the child (unowned)"
+    known_defect "the record's write in the sandboxed pre-auth child meets the RLIMIT_FSIZE 0 sshd set there and SIGXFSZ kills the child; not fixed yet"
     sshd_preauth_reset -r
 }
 
@@ -122,7 +122,7 @@ sshd_session_reset() {
 
 @test "sshd with re-exec: a logged-in session reset by ss -K (socket inherited across exec) is recorded as server with its peer" {
     SSHD_PEER_OK=unknown-peer-ok # the socket came across exec: see assert_reset_recorded
-    known_defect "the re-exec'd session's inherited socket is not adopted by read/write (hostrecs), and the log directory is created inside /run/sshd (hostcalls)"
+    known_defect "the re-exec'd session's inherited socket is not adopted by read/write; fixed by hostrecs"
     sshd_session_reset
 }
 
@@ -175,17 +175,17 @@ vsftpd_control_reset() {
 }
 
 @test "vsftpd (seccomp_sandbox=NO): a control connection reset at login is recorded as server with its peer, outside the chroot" {
-    known_defect "the warning about the log goes to fd 2, the FTP client socket of the pre-login child (RLIMIT_NOFILE 0), and the log is opened inside the chroot; fixed by hostcalls; then vsftpd's clone(CLONE_NEWPID|CLONE_NEWNET) child (isolate=YES) runs no fork handler, the shim takes it for a vfork child and ignores its dup2 of the socket onto fd 0, so the record says client, peer unknown (unowned)"
+    known_defect "vsftpd's clone(CLONE_NEWPID|CLONE_NEWNET) child (isolate=YES) runs no fork handler, the shim takes it for a vfork child and ignores its dup2 of the socket onto fd 0, so the record says client, peer unknown; not fixed yet"
     vsftpd_control_reset NO
 }
 
 @test "vsftpd (seccomp_sandbox=YES): a control connection reset at login is recorded as server with its peer, outside the chroot" {
-    known_defect "the warning about the log goes to fd 2, the FTP client socket of the pre-login child (RLIMIT_NOFILE 0), and the log is opened inside the chroot; fixed by hostcalls; then vsftpd's clone(CLONE_NEWPID|CLONE_NEWNET) child (isolate=YES) runs no fork handler, the shim takes it for a vfork child and ignores its dup2 of the socket onto fd 0, so the record says client, peer unknown (unowned)"
+    known_defect "vsftpd's clone(CLONE_NEWPID|CLONE_NEWNET) child (isolate=YES) runs no fork handler, the shim takes it for a vfork child and ignores its dup2 of the socket onto fd 0, so the record says client, peer unknown; not fixed yet"
     vsftpd_control_reset YES
 }
 
 @test "vsftpd: a passive data connection (passed by SCM_RIGHTS) reset during RETR's sendfile is recorded as server with its peer" {
-    known_defect "a socket received by SCM_RIGHTS that fails in sendfile is not adopted (hostrecs); the warning about the log goes to fd 2, the FTP client socket of the pre-login child (RLIMIT_NOFILE 0), and the log is opened inside the chroot; fixed by hostcalls"
+    known_defect "a socket received by SCM_RIGHTS that fails in sendfile is not adopted; fixed by hostrecs"
     vsftpd_prepare NO
     head -c 16000000 /dev/zero >"$D/ftp/root/big.bin"
     FTP_ROOT_BEFORE="$(tree_of "$D/ftp/root")"
@@ -302,7 +302,7 @@ assert_one_close_record() {
 }
 
 @test "dnsmasq and exim with RSTWATCH_RECORD=all: one close record per connection, from the child that served it" {
-    known_defect "the parent's close of its copy after fork() is recorded as the connection's end with 0 bytes (hostrecs), and the child's own record is lost after the privilege drop (hostcalls)"
+    known_defect "the parent's close of its copy after fork() is recorded as the connection's end with 0 bytes; fixed by hostrecs"
     RSTWATCH_RECORD=all start_dnsmasq off dnsmasq
     daemon_client dns "$DNS_PORT" www.example.test
     assert_equal "0 rcode 0 answers 1 addr 192.0.2.7" "$status $output" "dns client"
@@ -367,7 +367,7 @@ lighttpd_fetch() {
 # ---- headless Chromium with its sandbox (namespaces + seccomp-bpf) ----
 
 @test "headless Chromium, sandbox on: several loads of a local page give the same DOM as bare, no crash, no reset records" {
-    known_defect "sandboxed children die of SIGSYS on getsockopt(SO_TYPE) (hostcalls) and Mojo socketpairs give reset records on clean loads (hostrecs)"
+    known_defect "sandboxed children still die of SIGSYS on getsockopt(SO_TYPE): Chromium installs its filter with a raw seccomp() system call the shim does not see (not fixed yet); Mojo socketpairs give reset records on clean loads (hostrecs)"
     chromium_prepare
     chromium_load bare
     local bare_out="$output" bare_rc=$status mode
