@@ -126,6 +126,9 @@ $(BUILD)/unit/%: tests/unit/%.c tests/unit/tap.h tests/unit/conn_fixture.h $(SHI
 # The schema test also writes a packet record through rstwatch capture's writer.
 $(BUILD)/unit/schema_test: $(BUILD)/cli/capture_record.o $(BUILD)/cli/capture_verdict.o
 $(BUILD)/unit/schema_test: UNIT_EXTRA = -Icli $(BUILD)/cli/capture_record.o $(BUILD)/cli/capture_verdict.o -lm
+# The capture verdict's table of cases needs only the verdict.
+$(BUILD)/unit/capture_verdict_test: $(BUILD)/cli/capture_verdict.o
+$(BUILD)/unit/capture_verdict_test: UNIT_EXTRA = -Icli $(BUILD)/cli/capture_verdict.o -lm
 
 # The CLI's unit tests (the log reader, the metrics state) link the CLI's objects (all but
 # main) instead of the shim's.
