@@ -9,7 +9,9 @@
  * shim record written up to an hour after it and at most a few seconds before it (the capture's
  * clock and verdict window). The shim record keeps its timeline and gains the packet's fields;
  * when the path sent the reset its cause becomes path_reset with the capture's hint, since the
- * program's own view ("the peer reset before any response byte") named the wrong sender.
+ * program's own view ("the peer reset before any response byte") named the wrong sender; and
+ * when the shim guessed the path from the timing alone but the TTL says the peer's host, the
+ * cause becomes the peer's reset (before or after its first response byte).
  * Records come in any order (separate files), so packet records read first wait here; the
  * caller matches the ones read after their shim record against what it kept. A packet record
  * that matches nothing is an incident of its own: capture alone covers programs the shim cannot
@@ -64,6 +66,13 @@ int packets_join_merge(struct log_record *rec, struct log_record *pkt)
         changed = !same_str(rec->cause.code, "path_reset");
         free(rec->cause.code);
         rec->cause.code = strdup("path_reset");
+        MOVE(cause.hint);
+    } else if (same_str(rec->rst_from, "peer") && same_str(rec->cause.code, "path_reset")) {
+        /* The shim put the reset on the path from its timing alone; the TTL
+         * says the peer's host sent it, before or after its first response byte. */
+        changed = 1;
+        free(rec->cause.code);
+        rec->cause.code = strdup(rec->bytes_in > 0 ? "reset_mid_stream" : "reset_before_response");
         MOVE(cause.hint);
     } else if (pkt->cause.hint) {
         /* The program's view stands; the wire adds who sent the reset. */
