@@ -131,10 +131,14 @@ static __attribute__((noinline)) void peer_fin_read(int fd, struct conn *c, unsi
      * connection as it was before the peer's FIN was read. */
     if (!(due && c->tcp.t_ns && c->tcp.t_ns >= c->t_exchange)) tcpinfo_snap(fd, c, t);
     /* A response was due: on a reused connection the quiet stale
-     * keep-alive, on a fresh one a server that gave up or died
+     * keep-alive, on a fresh HTTP or TLS one a server that gave up or died
      * ("Empty reply from server"). Not after our own shutdown(SHUT_WR):
-     * then the peer's FIN may be the whole, expected answer. */
-    if (c->role == ROLE_CLIENT && c->exchanges >= 1 && !(c->flags & CONN_SHUT_WR) && due)
+     * then the peer's FIN may be the whole, expected answer; nor on a fresh
+     * connection of another protocol, where a message answered by a FIN is
+     * common and nothing says a response was due. */
+    int fresh_other = c->exchanges == 1 && c->sniff.proto == PROTO_OTHER;
+    if (c->role == ROLE_CLIENT && c->exchanges >= 1 && !(c->flags & CONN_SHUT_WR) && due &&
+        !fresh_other)
         conn_eof_due(fd, c, op, t);
     else if (c->role == ROLE_CLIENT && c->dir == DIR_IN && c->exchanges &&
              t - c->t_last >= CAUSE_IDLE_CLOSE_MIN_MS * 1000000ull)

@@ -61,3 +61,36 @@ teardown() {
     [[ "$(jq_record 'select(.type == "retry") | .reason')" == *"Idempotency-Key"* ]]
     [ "$(jq_record 'select(.type == "eof" or .type == "reset") | .cause.code')" = "early_close" ]
 }
+
+@test "a fresh connection of another protocol: a message answered by the peer's FIN is no failure (no eof record)" {
+    # A client that sends one line and reads until the server closes (a
+    # QUIT, a fire-and-forget command): nothing says a response was due.
+    local server="$T/fin_server.py"
+    cat >"$server" <<'PY'
+import socket, sys
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(8)
+open(sys.argv[1] + ".tmp", "w").write(str(ls.getsockname()[1]))
+__import__("os").rename(sys.argv[1] + ".tmp", sys.argv[1])
+while True:
+    c, _ = ls.accept()
+    c.recv(100)
+    c.close()
+PY
+    python3 "$server" "$T/fin.port" </dev/null >/dev/null 2>&1 3>&- &
+    SERVER_PIDS+=("$!")
+    local i
+    for ((i = 0; i < 250; i++)); do [ -s "$T/fin.port" ] && break; sleep 0.02; done
+    local client='
+import socket, sys
+for line in (b"QUIT\r\n", b"GET / HTTP/1.0\r\n\r\n"):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(line)
+    print(repr(line[:4]), "read", repr(s.recv(100)))
+    s.close()'
+    run_bare python3 -c "$client" "$(<"$T/fin.port")"
+    run_shim python3 -c "$client" "$(<"$T/fin.port")"
+    assert_same_as_bare
+    # the HTTP request's unanswered FIN stays a record ("Empty reply from server")
+    assert_record_count 1
+    assert_jq '.type == "eof" and .cause.code == "reset_before_response"'
+}
