@@ -64,6 +64,7 @@ deps=(
   # sandbox, chroot, drop privileges or fork per connection (dnsmasq-base: the
   # program alone, nothing started at boot)
   openssh-server:/usr/sbin/sshd openssh-client:ssh-keygen vsftpd:/usr/sbin/vsftpd tor:/usr/bin/tor
+  # (lighttpd also in tests/retry.bats: an event-loop proxy that sees a backend's reset)
   dnsmasq-base:/usr/sbin/dnsmasq exim4-daemon-light:/usr/sbin/exim4 lighttpd:/usr/sbin/lighttpd
   # rstwatch metrics against the real thing (tests/metrics.bats): private instances of
   # node_exporter and Prometheus, and promtool (in the prometheus package)

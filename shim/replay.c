@@ -20,6 +20,7 @@
 #include "guard.h"
 #include "http_req.h"
 #include "real.h"
+#include "record.h"
 #include "retry_state.h"
 #include "sandbox.h"
 
@@ -199,7 +200,11 @@ static int replay_request(int fd, struct conn *c, unsigned op, int cause_err, co
         uint64_t t = clock_now_ns();
         ring_push(&c->ring, op, -1, cause_err, t);
         ring_push(&c->ring, OP_REPLAY, (int64_t)rs->req_len, 0, t);
-        retry_record(fd, c, op, cause_err, 1, "replay", "ok", why_ok);
+        /* Its record waits for the answer (replay_outcome). */
+        rs->replay_why = why_ok;
+        rs->replay_op = op;
+        rs->replay_err = cause_err;
+        rs->replay_local = c->local;
         c->flags &= ~CONN_PEER_FIN;
         c->t_last = t;
         conn_forget_local(c); /* later records name the new connection's address */
@@ -211,6 +216,58 @@ static int replay_request(int fd, struct conn *c, unsigned op, int cause_err, co
         e == -ETIMEDOUT ? "the replay did not finish within its time bound" : strerrordesc_np(-e);
     retry_record(fd, c, op, cause_err, 1, "replay", "failed", desc ? desc : "error");
     return e;
+}
+
+/* The retry record of the replay on c that was waiting for its answer:
+ * "ok" once the app got the replay's answer, else "failed" with reason. It
+ * names the connection that failed (its local address), as it would have at
+ * the replay. fd < 0: c has ended and its fd is closed. */
+static void replay_outcome(int fd, struct conn *c, const char *outcome, const char *reason)
+{
+    struct retry_state *rs = c->retry;
+    if (!rs || !rs->replay_why) return;
+    struct record_info ri = {.type = "retry",
+                             .fd = fd >= 0 ? fd : (int)c->close_fd,
+                             .op = rs->replay_op,
+                             .err = rs->replay_err,
+                             .now_ns = clock_now_ns(),
+                             .attempt = 1,
+                             .action = "replay",
+                             .outcome = outcome,
+                             .reason = reason ? reason : rs->replay_why};
+    rs->replay_why = NULL;
+    union sockaddr_any now = c->local;
+    c->local = rs->replay_local;
+    if (fd >= 0) {
+        conn_record(fd, c, &ri);
+    } else {
+        guard_enter();
+        record_write(c, &ri);
+        guard_leave();
+    }
+    if (c->retry == rs) c->local = now; /* unless c was forgotten on the way */
+}
+
+/* An input call on c returned r (errno err) while a replay awaited its answer. */
+static void replay_answered(int fd, struct conn *c, ssize_t r, int err)
+{
+    if (r < 0 && (err == EAGAIN || err == EINTR)) return; /* not yet */
+    if (r > 0)
+        replay_outcome(fd, c, "ok", NULL);
+    else
+        replay_outcome(fd, c, "failed",
+                       r == 0 ? "the replayed request was answered by the peer's close (EOF)"
+                              : "the replayed request failed too before any response byte");
+}
+
+void retry_replay_unanswered(struct conn *c)
+{
+    replay_outcome(-1, c, "failed", "the app closed the connection before the replay's answer");
+}
+
+void retry_app_told(struct conn *c)
+{
+    if (c->retry) c->retry->app_saw_failure = 1;
 }
 
 /* A step that asks fd's identity (conn_at: a replay, a record) may have found
@@ -245,6 +302,10 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
 {
     struct retry_state *rs = c->retry;
     owed_error(c, r, err);
+    if (__builtin_expect(rs->replay_why != NULL, 0) && r < 0 && *err != EAGAIN && *err != EINTR) {
+        replay_outcome(fd, c, "failed", "the connection failed again before the replay's answer");
+        if (detached(c, rs)) return r;
+    }
     if (r > 0) {
         if (rs->req_cap || c->dir != DIR_OUT) retry_copy_outv(c, v, cnt, (size_t)r);
         return r;
@@ -299,6 +360,10 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
 {
     struct retry_state *rs = c->retry;
     owed_error(c, r, err);
+    if (__builtin_expect(rs->replay_why != NULL, 0)) {
+        replay_answered(fd, c, r, *err);
+        if (detached(c, rs)) return r;
+    }
     if (r > 0) return r;
     if (rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER || rs->app_saw_failure)
         return handed_to_app(rs, r, *err);

@@ -154,6 +154,7 @@ void retry_forget(struct conn *c)
 {
     struct retry_state *rs = c->retry;
     if (!rs) return;
+    if (rs->replay_why) retry_replay_unanswered(c);
     pending_remove(c);
     c->retry = NULL;
     guard_enter();
@@ -324,6 +325,45 @@ static int64_t ms_left(uint64_t start, int tmo)
     return left < 0 ? 0 : left;
 }
 
+/* Readiness bits that tell the app its connection failed. */
+#define TOLD_POLL (POLLERR | POLLHUP | POLLRDHUP)
+#define TOLD_EPOLL (EPOLLERR | EPOLLHUP | EPOLLRDHUP)
+
+/* The app is handed these poll results: note the failures they tell. */
+static void poll_told(const struct pollfd *p, nfds_t n)
+{
+    for (nfds_t i = 0; i < n; i++) {
+        if (!(p[i].revents & TOLD_POLL)) continue;
+        struct conn *c = conn_table_get(p[i].fd);
+        if (conn_is_live(c)) retry_app_told(c);
+    }
+}
+
+/* The connection whose epoll registration on ep carries data (the kernel
+ * reports data, not the fd): a scan of the table, made only for an event
+ * that tells a failure, with retry on. */
+static struct conn *conn_for_event(int ep, uint64_t data)
+{
+    unsigned top = conn_table_max_fd();
+    for (unsigned fd = 0; fd <= top && fd < CONN_SLOT_CAP; fd++) {
+        struct conn *c = conn_table_get((int)fd);
+        if (!conn_is_live(c) || !c->retry) continue;
+        const struct retry_state *rs = c->retry;
+        for (unsigned j = 0; j < rs->neps && j < EPS_MAX; j++)
+            if (rs->eps[j].ep == ep && rs->eps[j].ev.data.u64 == data) return c;
+    }
+    return NULL;
+}
+
+static void epoll_told(int ep, const struct epoll_event *ev, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (!(ev[i].events & TOLD_EPOLL)) continue;
+        struct conn *c = conn_for_event(ep, ev[i].data.u64);
+        if (c) retry_app_told(c);
+    }
+}
+
 int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, const sigset_t *m,
                enum call_variant v)
 {
@@ -334,8 +374,11 @@ int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, c
     struct timespec rest;
     for (;;) {
         int r = is_ppoll ? real_ppoll(p, n, ts, m) : real_poll(p, n, tmo);
-        if (r <= 0 || !atomic_load_explicit(&npending, memory_order_relaxed) || guard_active())
+        if (r <= 0 || !retry_any || guard_active()) return r;
+        if (!atomic_load_explicit(&npending, memory_order_relaxed)) {
+            poll_told(p, n);
             return r;
+        }
         int saved = errno, hidden = 0;
         for (nfds_t i = 0; i < n; i++) {
             if (!p[i].revents) continue;
@@ -343,6 +386,7 @@ int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, c
             if (!conn_is_live(c) || !c->retry || !atomic_load(&c->retry->pending)) continue;
             if (check_pending(p[i].fd, c)) p[i].revents = 0, hidden++;
         }
+        poll_told(p, n);
         errno = saved;
         if (hidden < r) return r - hidden;
         int64_t left = ms_left(start, tmo0);
@@ -379,14 +423,19 @@ int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigse
     for (;;) {
         int r = v == CALL_SIBLING ? real_epoll_pwait(ep, ev, n, tmo, m)
                                   : real_epoll_wait(ep, ev, n, tmo);
-        if (r <= 0 || !atomic_load_explicit(&npending, memory_order_relaxed) || guard_active())
-            return r;
+        if (r <= 0 || !retry_any || guard_active()) return r;
         int saved = errno, kept = 0;
+        if (!atomic_load_explicit(&npending, memory_order_relaxed)) {
+            epoll_told(ep, ev, r);
+            errno = saved;
+            return r;
+        }
         for (int i = 0; i < r; i++) {
             int fd = -1;
             struct conn *c = pending_for_event(ep, ev[i].data.u64, &fd);
             if (!(c && fd >= 0 && check_pending(fd, c))) ev[kept++] = ev[i];
         }
+        epoll_told(ep, ev, kept);
         errno = saved;
         if (kept) return kept;
         int64_t left = ms_left(start, tmo0);

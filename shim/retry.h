@@ -74,7 +74,19 @@ void retry_out_unbuffered(struct conn *c, ssize_t r, int err);
  * (with a "retry" record saying why not, when a replay was called for). */
 ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err);
 
-/* poll/ppoll and epoll_wait, with non-blocking connect retries made transparent. */
+/* The app was told that c failed by a channel other than an I/O call's
+ * result: poll/epoll reported POLLERR, POLLHUP or POLLRDHUP for it, or it
+ * read a nonzero SO_ERROR. From now on nothing on c is replayed (the app's
+ * own view wins: it may already have acted on the failure). */
+void retry_app_told(struct conn *c);
+
+/* c ends (its last fd is closed) with a replay whose answer never reached
+ * the app: its retry record says so. */
+void retry_replay_unanswered(struct conn *c);
+
+/* poll/ppoll and epoll_wait, with non-blocking connect retries made
+ * transparent; events that tell the app of a failure are noted
+ * (retry_app_told). */
 int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, const sigset_t *m,
                enum call_variant v);
 int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigset_t *m,

@@ -62,7 +62,13 @@ struct retry_state {
     size_t req_len, req_cap;
     int req_incomplete; /* overflowed, or bytes left through a call we could not copy */
     int tls, replayed;
-    int app_saw_failure; /* the app was handed a reset, EOF or write error here */
+    int app_saw_failure; /* the app was told this connection failed (replay.c) */
+    /* A replay whose answer has not reached the app yet: its retry record
+     * waits for it (outcome "ok" only once the app got the answer). */
+    const char *replay_why; /* NULL: none waiting; else the record's reason */
+    unsigned replay_op;
+    int replay_err;
+    union sockaddr_any replay_local; /* the failed connection's local address */
     struct peer_budget *budget;
     char req[]; /* req_cap bytes */
 };

@@ -548,6 +548,7 @@ int watch_getsockopt(int fd, int lv, int nm, void *v, socklen_t *len)
     } else {
         int connecting = (c->flags & CONN_CONNECTING) != 0;
         retry_connect_settled(c); /* the app holds the error: too late to retry */
+        retry_app_told(c);        /* ... or to replay */
         ring_push(&c->ring, OP_SOCKOPT_ERROR, -1, so_error, t);
         if (connecting) {
             c->flags &= ~CONN_CONNECTING;
