@@ -106,12 +106,23 @@ void conn_forget_local(struct conn *c)
     c->local.sa.sa_family = 0;
 }
 
+/* A socketpair's end, adopted when a call on it failed (neither end has a
+ * name, so no side is known): both ends belong to this program or its
+ * family (Chromium's IPC, a parent and its worker), and a reset there is
+ * one of them closing its end, with data unread, or before the other's
+ * write: the program's own teardown, not the network's. Recorded with
+ * RSTWATCH_RECORD=errors or all, not by default. */
+static int unix_pair(const struct conn *c)
+{
+    return c->family == AF_UNIX && c->role == ROLE_UNKNOWN;
+}
+
 /* Under the default RSTWATCH_RECORD=resets, normal life (an idle pooled
  * connection the peer closed, a write after our own shutdown) is counted by
  * the classifier instead of recorded (cause.h cause_count_instead). */
 int conn_counted_instead(const struct conn *c, const struct record_info *ri)
 {
-    return record_mode == RECORD_RESETS && record_counted_instead(c, ri);
+    return record_mode == RECORD_RESETS && (unix_pair(c) || record_counted_instead(c, ri));
 }
 
 int conn_at(int fd, struct conn *c)

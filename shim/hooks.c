@@ -27,8 +27,9 @@
  * here so that path costs a bounds check, a load and a compare, no call. */
 #define UNTRACKED(c) __builtin_expect(!conn_is_live(c), 1)
 
-/* Send/recv-only calls on an untracked fd: a reset there is still worth a
- * record (a socket inherited or created before we were loaded). */
+/* I/O calls on an untracked fd: a reset there is still worth a record (a
+ * socket inherited across exec, received by SCM_RIGHTS, or created before
+ * we were loaded). Only a failed call pays: one compare otherwise. */
 #define PASS_OR_ADOPT(fd, op, call)                                                                \
     do {                                                                                           \
         ssize_t r_ = (call);                                                                       \
@@ -124,31 +125,31 @@ HOOK int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct time
 HOOK ssize_t read(int fd, void *b, size_t n)
 {
     struct conn *c = conn_table_get(fd);
-    if (UNTRACKED(c)) return real_read(fd, b, n);
+    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_READ, real_read(fd, b, n));
     return watch_read(fd, c, b, n);
 }
 HOOK ssize_t write(int fd, const void *b, size_t n)
 {
     struct conn *c = conn_table_get(fd);
-    if (UNTRACKED(c)) return real_write(fd, b, n);
+    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_WRITE, real_write(fd, b, n));
     return watch_write(fd, c, b, n);
 }
 HOOK ssize_t readv(int fd, const struct iovec *v, int n)
 {
     struct conn *c = conn_table_get(fd);
-    if (UNTRACKED(c)) return real_readv(fd, v, n);
+    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_READV, real_readv(fd, v, n));
     return watch_readv(fd, c, v, n);
 }
 HOOK ssize_t writev(int fd, const struct iovec *v, int n)
 {
     struct conn *c = conn_table_get(fd);
-    if (UNTRACKED(c)) return real_writev(fd, v, n);
+    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_WRITEV, real_writev(fd, v, n));
     return watch_writev(fd, c, v, n);
 }
 HOOK ssize_t __read_chk(int fd, void *b, size_t n, size_t bl)
 {
     struct conn *c = conn_table_get(fd);
-    if (UNTRACKED(c)) return real___read_chk(fd, b, n, bl);
+    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_READ, real___read_chk(fd, b, n, bl));
     return watch_read_chk(fd, c, b, n, bl);
 }
 HOOK ssize_t __recv_chk(int fd, void *b, size_t n, size_t bl, int fl)

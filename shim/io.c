@@ -27,7 +27,11 @@
 #include "watch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/un.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -205,8 +209,104 @@ static inline uint64_t io_begin(int fd, struct conn *c)
     return now;
 }
 
-/* A reset on a socket we do not track (inherited, or created before we were
- * loaded): adopt it so its failure is still recorded, with what can be known. */
+/* The local port range the kernel picks clients' ports from
+ * (net.ipv4.ip_local_port_range); 0 when it cannot be read. */
+static int ephemeral_range(unsigned *lo, unsigned *hi)
+{
+    char buf[64];
+    int f = open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY | O_CLOEXEC);
+    if (f < 0) return 0;
+    ssize_t n = real_read(f, buf, sizeof buf - 1);
+    real_close(f);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    char *end;
+    unsigned long a = strtoul(buf, &end, 10), b = strtoul(end, NULL, 10);
+    if (!a || b < a || b > 65535) return 0;
+    *lo = (unsigned)a, *hi = (unsigned)b;
+    return 1;
+}
+
+/* One line of /proc/net/tcp{,6} ("sl local rem st ..."): 1 if it is a
+ * listener on port. */
+static int listener_line(const char *line, unsigned port)
+{
+    char *end;
+    const char *local = strchr(line, ':'); /* after "sl:" */
+    if (!local) return 0;
+    local = strchr(local + 1, ':'); /* the local address's ":PORT" */
+    if (!local) return 0;
+    unsigned long p = strtoul(local + 1, &end, 16);
+    unsigned long st = strtoul(strchr(end + 1, ' ') ? strchr(end + 1, ' ') : end, NULL, 16);
+    return p == port && st == 0x0A; /* TCP_LISTEN */
+}
+
+/* 1 if some socket in this network namespace listens on TCP port (either
+ * family), 0 if none does, -1 when the tables cannot be read. */
+static int port_has_listener(unsigned port)
+{
+    static const char *const tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    int read_any = 0;
+    for (unsigned i = 0; i < 2; i++) {
+        int f = open(tables[i], O_RDONLY | O_CLOEXEC);
+        if (f < 0) continue;
+        char buf[4096], line[256];
+        size_t have = 0;
+        ssize_t n;
+        int found = 0;
+        while (!found && (n = real_read(f, buf, sizeof buf)) > 0) {
+            for (ssize_t k = 0; k < n && !found; k++) {
+                if (buf[k] != '\n') {
+                    if (have < sizeof line - 1) line[have++] = buf[k];
+                    continue;
+                }
+                line[have] = 0;
+                have = 0;
+                found = listener_line(line, port);
+            }
+        }
+        real_close(f);
+        if (found) return 1;
+        read_any = 1;
+    }
+    return read_any ? 0 : -1;
+}
+
+static unsigned addr_port(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    if (ss->ss_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    return 0;
+}
+
+/* Which side of an adopted connection this process holds, from evidence
+ * only (a slow path: once per adopted connection). A unix socket's named
+ * end is the listener's (accepted) side. An inet connection whose local
+ * port has a listener is an accepted one; without a listener, a local port
+ * in the kernel's ephemeral range was picked for a connect. Anything else
+ * (a closed listener, a client that bound a service port, tables that
+ * cannot be read) is ROLE_UNKNOWN, never a guess. */
+static int adopted_role(const struct sockaddr_storage *local, socklen_t llen,
+                        const struct sockaddr_storage *peer, socklen_t plen)
+{
+    (void)peer; /* its address is gone from a reset socket: only its length says it was named */
+    if (local->ss_family == AF_UNIX) {
+        size_t base = offsetof(struct sockaddr_un, sun_path);
+        int lnamed = llen > base, pnamed = plen > base;
+        if (lnamed != pnamed) return lnamed ? ROLE_SERVER : ROLE_CLIENT;
+        return ROLE_UNKNOWN; /* a socketpair: neither end is named */
+    }
+    unsigned lo, hi, lp = addr_port(local);
+    if (!lp) return ROLE_UNKNOWN;
+    int listener = port_has_listener(lp);
+    if (listener == 1) return ROLE_SERVER;
+    if (listener == 0 && ephemeral_range(&lo, &hi) && lp >= lo && lp <= hi) return ROLE_CLIENT;
+    return ROLE_UNKNOWN;
+}
+
+/* A reset on a socket we do not track (inherited, received by SCM_RIGHTS,
+ * or created before we were loaded): adopt it so its failure is still
+ * recorded, with what can be known. */
 static void adopt_failed(int fd, unsigned op, int err)
 {
     if (!conn_table_enabled() || guard_active() || !cause_is_reset_errno(err)) return;
@@ -218,15 +318,27 @@ static void adopt_failed(int fd, unsigned op, int err)
     len = sizeof domain;
     if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) return;
     if (domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX) return;
+    struct sockaddr_storage local, peer;
+    socklen_t llen = sizeof local, plen = sizeof peer;
+    memset(&local, 0, sizeof local);
+    memset(&peer, 0, sizeof peer);
+    if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0) llen = 0, local.ss_family = 0;
+    if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) plen = 0, peer.ss_family = 0;
+    int role = adopted_role(&local, llen, &peer, plen);
     uint64_t t = clock_now_ns();
-    struct conn *c = conn_table_open(fd, domain, ROLE_CLIENT, t);
+    struct conn *c = conn_table_open(fd, domain, role, t);
     if (!c) return;
     c->ident = fdident_take(fd);
     c->flags |= CONN_ESTABLISHED;
-    struct sockaddr_storage ss;
-    len = sizeof ss;
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-        conn_store_addr(&c->peer, c->unix_path, (struct sockaddr *)&ss, len);
+    if (plen)
+        conn_store_addr(&c->peer, role == ROLE_SERVER ? NULL : c->unix_path,
+                        (struct sockaddr *)&peer, plen);
+    if (llen && local.ss_family != AF_UNIX)
+        conn_store_addr(&c->local, NULL, (struct sockaddr *)&local, llen);
+    else if (llen && role == ROLE_SERVER)
+        conn_store_addr(&c->local, c->unix_path, (struct sockaddr *)&local, llen);
+    else if (llen)
+        c->local.sa.sa_family = AF_UNIX;
     ring_push(&c->ring, op, -1, err, t);
     conn_failed(fd, c, op, err, t);
 }
@@ -420,9 +532,12 @@ ssize_t watch_writev(int fd, struct conn *c, const struct iovec *v, int n)
 ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, enum call_variant v)
 {
     struct conn *c = live_conn(out);
-    if (!c)
-        return v == CALL_SIBLING ? real_sendfile64(out, in, off, n)
-                                 : real_sendfile(out, in, off, n);
+    if (!c) {
+        ssize_t r =
+            v == CALL_SIBLING ? real_sendfile64(out, in, off, n) : real_sendfile(out, in, off, n);
+        if (__builtin_expect(r < 0, 0)) watch_untracked_failed(out, OP_SENDFILE);
+        return r;
+    }
     uint64_t t0 = io_begin(out, c), id0 = c->id;
     struct pipe_hold hold = {.held = 0};
     if (__builtin_expect(c->flags & CONN_PIPE_RISK, 0)) pipe_hold(&hold);
@@ -445,7 +560,14 @@ ssize_t watch_sendfile(int out, int in, off_t *off, size_t n, enum call_variant 
 ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n, unsigned int fl)
 {
     struct conn *co = live_conn(out), *ci = co ? NULL : live_conn(in);
-    if (!co && !ci) return real_splice(in, off_in, out, off_out, n, fl);
+    if (!co && !ci) {
+        ssize_t r = real_splice(in, off_in, out, off_out, n, fl);
+        if (__builtin_expect(r < 0, 0)) { /* one of the two may be a socket we never saw */
+            watch_untracked_failed(out, OP_SPLICE);
+            watch_untracked_failed(in, OP_SPLICE);
+        }
+        return r;
+    }
     struct conn *c = co ? co : ci;
     int fd = co ? out : in;
     uint64_t t0 = io_begin(fd, c), id0 = c->id;

@@ -359,7 +359,9 @@ static void put_field(struct jobj *o, enum rec_field f, const struct record_ctx 
         put_str(b, c->family == AF_INET6 ? "inet6" : c->family == AF_UNIX ? "unix" : "inet");
         return;
     case RF_role:
-        jobj_key(o, key), put_str(b, c->role == ROLE_SERVER ? "server" : "client");
+        jobj_key(o, key), put_str(b, c->role == ROLE_SERVER   ? "server"
+                                     : c->role == ROLE_CLIENT ? "client"
+                                                              : "unknown");
         return;
     case RF_local:
         jobj_key(o, key);

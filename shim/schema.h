@@ -42,7 +42,7 @@
     X("fd", COUNT, fd, "fd of the failing call")                                                   \
     X("conn", COUNT, conn, "the connection's process-unique id")                                   \
     X("family", STR, family, "inet, inet6 or unix")                                                \
-    X("role", STR, role, "client (connected) or server (accepted)")                                \
+    X("role", STR, role, "client (connected), server (accepted) or unknown (inherited)")           \
     X("local", STR, local, "local address, 1.2.3.4:80, [::1]:80 or unix:/path")                    \
     X("peer", STR, peer, "peer address, same forms as local")                                      \
     X("op", STR, op, "the failing call")                                                           \

@@ -251,6 +251,71 @@ then recv: b''" "$shim_output" # recvmsg asks the protocol even for zero bytes
         'map(.op) == ["recv", "recv", "recvmsg"] and all(.errno == "ECONNRESET")'
 }
 
+# ---- sockets the shim did not create ----------------------------------------------------
+
+# service_port: a free loopback port below the kernel's ephemeral range (a
+# service's port, as a server's usually is); the range's upper ports are
+# what connecting clients get.
+service_port() {
+    "$PYTHON" -c '
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    p = random.randrange(max(1024, lo - 8000), lo)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()'
+}
+
+@test "an inherited connection used only by read/write (sshd's re-exec): its reset is recorded, role client" {
+    start_server rst-after-request --port "$(service_port)"
+    run_bare "$PYTHON" "$CASES" inherited-client "$PORT"
+    run_shim "$PYTHON" "$CASES" inherited-client "$PORT"
+    assert_same_as_bare
+    [[ "$shim_stderr" == *"read: ConnectionResetError errno=104" ]] || { echo "$shim_stderr" >&2; false; }
+    assert_record_count 1
+    # the peer's address is gone from a reset socket: getpeername fails
+    assert_jq '.type == "reset" and .op == "read" and .errno == "ECONNRESET" and .fd == 0 and .role == "client"'
+}
+
+@test "an inherited accepted connection (inetd): its client's reset is recorded, role server" {
+    local port
+    port="$(service_port)"
+    run_bare "$PYTHON" "$CASES" inherited-server "$port"
+    run_shim "$PYTHON" "$CASES" inherited-server "$port"
+    assert_same_as_bare
+    [[ "$shim_stderr" == *"read: ConnectionResetError errno=104" ]] || { echo "$shim_stderr" >&2; false; }
+    assert_record_count 1
+    assert_jq '.type == "reset" and .op == "read" and .role == "server" and .local == $l' --arg l "127.0.0.1:$port"
+}
+
+@test "a socket received by SCM_RIGHTS whose first call is a sendfile into the peer's reset: recorded" {
+    start_server rst-after-request --port "$(service_port)"
+    run_bare "$PYTHON" "$CASES" scm-rights-sendfile "$PORT"
+    run_shim "$PYTHON" "$CASES" scm-rights-sendfile "$PORT"
+    assert_same_as_bare
+    [[ "$shim_output" =~ ^sendfile:\ (ConnectionResetError\ errno=104|BrokenPipeError\ errno=32)$ ]] || { echo "$shim_output" >&2; false; }
+    assert_record_count 1
+    assert_jq '.type == "reset" and .op == "sendfile" and .role == "client"'
+}
+
+@test "a socketpair torn down by the program itself (an end closed with data unread): no reset record by default; with RECORD=errors one, role unknown" {
+    run_bare "$PYTHON" "$CASES" socketpair-teardown 0
+    run_shim "$PYTHON" "$CASES" socketpair-teardown 0
+    assert_same_as_bare
+    assert_equal "recv: ConnectionResetError errno=104
+send: BrokenPipeError errno=32" "$shim_output"
+    assert_record_count 0
+    RSTWATCH_RECORD=errors run_shim "$PYTHON" "$CASES" socketpair-teardown 0
+    assert_same_as_bare
+    assert_record_count 1
+    assert_jq '.type == "reset" and .family == "unix" and .role == "unknown" and .op == "recv"'
+}
+
 # ---- the shim's own fd in the program's fd space --------------------------------------
 
 @test "a daemon closes every fd (closerange) and reuses the numbers: the shim's log fd is not closed or written in its place, in the program or a fork child" {

@@ -223,6 +223,84 @@ def case_zero_length_read_after_reset(port):
         s.close()
 
 
+def case_inherited_client(port):
+    # sshd's re-exec: the connection is handed to a new program on fds 0
+    # and 1, which only reads and writes them (the shim loaded there never
+    # saw the socket created).
+    s = connect(port)
+    os.dup2(s.fileno(), 0)
+    os.dup2(s.fileno(), 1)
+    os.execv(sys.executable, [sys.executable, __file__, "inherited-child", "0"])
+
+
+def case_inherited_server(port):
+    # inetd's way: a listener accepts and execs the handler with the
+    # connection on fds 0 and 1; the client aborts after its request.
+    import struct
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(1)
+    if os.fork() == 0:  # the client; it keeps the listener open, as inetd does
+        c = connect(port)
+        c.sendall(req("GET", "/"))
+        time.sleep(0.3)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+        time.sleep(1)
+        os._exit(0)
+    c, _ = ls.accept()
+    ls.close()
+    os.dup2(c.fileno(), 0)
+    os.dup2(c.fileno(), 1)
+    os.execv(sys.executable, [sys.executable, __file__, "inherited-child", "1"])
+
+
+def case_inherited_child(server):
+    # fds 0 and 1 are the connection; what the app sees goes to stderr.
+    sys.stdout = sys.stderr
+    if server == 1:
+        report("read request", lambda: len(os.read(0, 1000)))
+        time.sleep(0.5)
+    else:
+        report("write request", lambda: os.write(1, req("GET", "/")))
+        time.sleep(0.3)
+    report("read", lambda: os.read(0, 100))
+
+
+def case_scm_rights_sendfile(port):
+    # vsftpd's data socket: made by another (bare) process and received by
+    # SCM_RIGHTS; the first call on it here is a sendfile that meets the
+    # peer's reset.
+    import subprocess
+    a, b = socket.socketpair()
+    helper = (
+        "import socket, sys\n"
+        "b = socket.socket(fileno=int(sys.argv[2]))\n"
+        "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+        "s.sendall(b'GET / HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n')\n"
+        "socket.send_fds(b, [b'x'], [s.fileno()])\n")
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    subprocess.run([sys.executable, "-c", helper, str(port), str(b.fileno())],
+                   pass_fds=[b.fileno()], env=env, check=True)
+    _, fds, _, _ = socket.recv_fds(a, 10, 1)
+    time.sleep(0.3)  # the peer's reset is in
+    with tempfile.TemporaryFile() as f:
+        f.write(b"y" * 100)
+        f.flush()
+        report("sendfile", lambda: os.sendfile(fds[0], f.fileno(), 0, 100))
+
+
+def case_socketpair_teardown(_):
+    # A program's own plumbing: one end of a socketpair closes with data
+    # unread; the other end's next read and write fail (ECONNRESET, EPIPE).
+    a, b = socket.socketpair()
+    a.sendall(b"unread")
+    b.close()
+    report("recv", lambda: a.recv(10))
+    report("send", lambda: a.send(b"x"))
+
+
 def reset_once(port):
     """A request that a resetd rst-after-request server resets: a record is due."""
     s = connect(port)
