@@ -73,6 +73,7 @@ struct conn {
     uint64_t resp_before_write; /* the previous exchange's, when a failed write began one */
     uint64_t close_fd;          /* fd whose close ended the connection */
     uint64_t ident;             /* the socket's identity (fdident.h); 0 = unknown */
+    uint64_t shared_ino;        /* a socket shared across fork: its inode, taken at its close */
     uint32_t calls_in, calls_out, exchanges;
     uint8_t role, dir, family;
     _Atomic uint8_t recorded; /* a record was written: one per connection */

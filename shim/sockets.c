@@ -12,6 +12,7 @@
 #include <linux/close_range.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "retry.h"
 #include "retry_state.h"
 #include "sandbox.h"
+#include "sockdiag.h"
 #include "summary.h"
 #include "tcpinfo.h"
 
@@ -46,6 +48,17 @@ static void record_gave_up(struct conn *c)
     if (!conn_counted_instead(c, &ri)) record_write(c, &ri);
 }
 
+/* A socket shared with a fork()ed process ends with its last holder
+ * (docs/design.md "Never hurt the host"): a forking server's listener
+ * closes its copy of each accepted connection at once, and that close is not
+ * the connection's end. Asked of the kernel after this process's close
+ * (sockdiag.h); when it cannot tell, the record is written, as before. */
+static int held_elsewhere(const struct conn *c)
+{
+    if (!retry_conn_shared(c)) return 0;
+    return sockdiag_still_held(c, c->shared_ino) == 1;
+}
+
 static void on_last_close(struct conn *c)
 {
     if (c->flags & CONN_GAVE_UP) record_gave_up(c);
@@ -64,7 +77,9 @@ static void on_last_close(struct conn *c)
     /* A socket that never connected (retry keeps one from socket() on, for
      * its recipe; a listener, an unused socket) is no connection to record. */
     int connected = c->role == ROLE_SERVER || c->peer.sa.sa_family != 0;
-    if (conn_record_all() && connected && !atomic_exchange(&c->recorded, 1)) {
+    if (conn_record_all() && connected && !atomic_load(&c->recorded) && held_elsewhere(c)) {
+        /* not this process's end: the last holder writes the record */
+    } else if (conn_record_all() && connected && !atomic_exchange(&c->recorded, 1)) {
         struct record_info ri = {
             .type = "close", .fd = (int)c->close_fd, .op = OP_CLOSE, .now_ns = clock_now_ns()};
         record_write(c, &ri);
@@ -375,11 +390,16 @@ static struct conn *close_begin(int fd)
         ring_push(&c->ring, OP_CLOSE, 0, 0, clock_now_ns());
         c->close_fd = (uint64_t)fd;
         /* Its close record is written after the fd is gone: learn the local
-         * address while it can still be asked. */
+         * address (and, for a unix socket shared across fork, the inode that
+         * finds it again) while they can still be asked. */
         if (!c->recorded && awaiting_answer(c)) gave_up_snapshot(fd, c);
         if (!c->recorded &&
             (conn_record_all() || conn_tls_alert_before_request(c) || (c->flags & CONN_GAVE_UP)))
             conn_fill_local(fd, c);
+        if (!c->recorded && conn_record_all() && c->family == AF_UNIX && retry_conn_shared(c)) {
+            struct stat st;
+            c->shared_ino = fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+        }
     }
     return c;
 }

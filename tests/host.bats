@@ -284,8 +284,9 @@ for _ in range(200):
 
 @test "an inherited accepted connection (inetd): its client's reset is recorded, role server" {
     local port
+    # each run on its own port: the client keeps its copy of the listener a while
+    run_bare "$PYTHON" "$CASES" inherited-server "$(service_port)"
     port="$(service_port)"
-    run_bare "$PYTHON" "$CASES" inherited-server "$port"
     run_shim "$PYTHON" "$CASES" inherited-server "$port"
     assert_same_as_bare
     [[ "$shim_stderr" == *"read: ConnectionResetError errno=104" ]] || { echo "$shim_stderr" >&2; false; }
@@ -314,6 +315,20 @@ send: BrokenPipeError errno=32" "$shim_output"
     assert_same_as_bare
     assert_record_count 1
     assert_jq '.type == "reset" and .family == "unix" and .role == "unknown" and .op == "recv"'
+}
+
+# ---- a socket shared across fork -------------------------------------------------------
+
+@test "RECORD=all, a fork-per-connection server: one close record per connection, from the child that served it, not the parent's close of its copy" {
+    run_bare "$PYTHON" "$CASES" forking-server 3
+    RSTWATCH_RECORD=all run_shim "$PYTHON" "$CASES" forking-server 3
+    assert_same_as_bare
+    assert_equal "tcp ['pong', 'pong', 'pong']
+unix ['pong', 'pong', 'pong']" "$shim_output"
+    assert_true "six close records, all from the children, each with the bytes it moved" \
+        'map(select(.type == "close")) | length == 6 and all(.pid != $p and .role == "server" and .bytes_in == 4 and .bytes_out == 4)' \
+        --argjson p "$shim_pid"
+    assert_true "one per connection" 'map(select(.type == "close") | [.pid, .conn]) | unique | length == 6'
 }
 
 # ---- the shim's own fd in the program's fd space --------------------------------------

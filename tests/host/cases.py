@@ -247,7 +247,7 @@ def case_inherited_server(port):
         time.sleep(0.3)
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         c.close()
-        time.sleep(1)
+        time.sleep(3)  # the handler reads the reset well before this
         os._exit(0)
     c, _ = ls.accept()
     ls.close()
@@ -299,6 +299,51 @@ def case_socketpair_teardown(_):
     b.close()
     report("recv", lambda: a.recv(10))
     report("send", lambda: a.send(b"x"))
+
+
+def case_forking_server(n):
+    # A fork-per-connection server (sshd, dnsmasq, exim): the parent closes
+    # its copy of each accepted connection at once, the child serves it.
+    # Its own clients (bare, spawned) make n requests over tcp, then over a
+    # unix socket.
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    d = tempfile.mkdtemp()
+    for family in ("tcp", "unix"):
+        if family == "tcp":
+            ls = socket.socket()
+            ls.bind(("127.0.0.1", 0))
+            addr = "127.0.0.1:%d" % ls.getsockname()[1]
+        else:
+            ls = socket.socket(socket.AF_UNIX)
+            ls.bind(os.path.join(d, "s"))
+            addr = os.path.join(d, "s")
+        ls.listen(8)
+        client = (
+            "import socket, sys\n"
+            "a = sys.argv[1]\n"
+            "for i in range(int(sys.argv[2])):\n"
+            "    if ':' in a:\n"
+            "        h, p = a.split(':'); s = socket.create_connection((h, int(p)))\n"
+            "    else:\n"
+            "        s = socket.socket(socket.AF_UNIX); s.connect(a)\n"
+            "    s.sendall(b'ping'); print(s.recv(10).decode()); s.close()\n")
+        cl = subprocess.Popen([sys.executable, "-c", client, addr, str(n)], env=env,
+                              stdout=subprocess.PIPE)
+        for _ in range(n):
+            c, _ = ls.accept()
+            pid = os.fork()
+            if pid == 0:
+                ls.close()
+                c.recv(10)
+                time.sleep(0.05)  # the parent has closed its copy by now
+                c.sendall(b"pong")
+                c.close()
+                os._exit(0)
+            c.close()
+            os.waitpid(pid, 0)
+        print(family, cl.communicate()[0].decode().split())
+        ls.close()
 
 
 def reset_once(port):
