@@ -59,8 +59,7 @@ static int ask(const void *req, size_t len, int family)
 static int ask_tcp(const struct conn *c)
 {
     int family = c->local.sa.sa_family;
-    if (family != c->peer.sa.sa_family || (family != AF_INET && family != AF_INET6))
-        return -EINVAL;
+    if (family != c->peer.sa.sa_family || (family != AF_INET && family != AF_INET6)) return -EINVAL;
     struct {
         struct nlmsghdr h;
         struct inet_diag_req_v2 r;

@@ -940,6 +940,16 @@ static int op_refused(void)
                             .sin_port = htons(closed_port)};
     int r = connect(fd, (struct sockaddr *)&a, sizeof a);
     log_call("connect_refused", l, fd, r, errno, 0);
+    if (nonblock && r < 0 && errno == EINPROGRESS && pick(2) == 0) {
+        /* POSIX: learn the outcome by calling connect() again */
+        int n = 0;
+        do {
+            struct timespec ts = {0, 5000000};
+            nanosleep(&ts, NULL);
+            r = connect(fd, (struct sockaddr *)&a, sizeof a);
+        } while (r < 0 && (errno == EINPROGRESS || errno == EALREADY) && ++n < 400);
+        log_call("connect_repoll", l, fd, r, errno, 0);
+    }
     if (nonblock) {
         struct pollfd p = {fd, POLLOUT, 0};
         do
@@ -1125,6 +1135,21 @@ static void op_recv(int fd)
     const char *name = "?";
     errno = 0;
     struct iovec v[2] = {{b, len / 2}, {b + len / 2, len - len / 2}};
+    unsigned odd = pick(24);
+    if (odd < 2) { /* a read of zero bytes: returns 0 at once, never a FIN, leaves errors pending */
+        struct iovec z = {b, 0};
+        name = odd == 0 ? "read0" : "readv0";
+        r = odd == 0 ? read(fd, b, 0) : readv(fd, &z, 1);
+        log_call(name, l, fd, (long)r, errno, 0);
+        return;
+    }
+    if (odd == 2) { /* the app reads (and so clears) the socket's pending error */
+        int err = 0;
+        socklen_t sl = sizeof err;
+        r = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+        log_call("so_error_live", l, fd, (long)r, errno, (uint64_t)err);
+        return;
+    }
     switch (how) {
     case 0: name = "recv", r = recv(fd, b, len, fl); break;
     case 1: {
