@@ -288,7 +288,7 @@ static ssize_t write_failed(struct conn *c, struct retry_state *rs, ssize_t r, i
     return handed_to_app(rs, r, err);
 }
 
-/* A call on a socket whose failed connect's error the shim took (retry.h)
+/* A call on a socket whose failed connect's error the shim took (retry_state.h)
  * fails as a socket without that error does (a read ENOTCONN, a write
  * EPIPE); bare, it would have failed with the error itself. */
 static void owed_error(struct conn *c, ssize_t r, int *err)

@@ -309,15 +309,6 @@ static int check_pending(int fd, struct conn *c)
     return rc == -EINPROGRESS; /* still connecting: the app keeps waiting */
 }
 
-int retry_take_stashed_error(struct conn *c)
-{
-    struct retry_state *rs = c->retry;
-    if (!rs || !rs->stashed_err) return 0;
-    int e = rs->stashed_err;
-    rs->stashed_err = 0;
-    return e;
-}
-
 static int64_t ms_left(uint64_t start, int tmo)
 {
     if (tmo < 0) return -1;

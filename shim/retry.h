@@ -45,10 +45,6 @@ int retry_wants_connect(const struct conn *c);
 /* connect() with retries for refused/unreachable/timed-out outcomes (each
  * attempt may be injected, inject.h): 0 or -errno of the last attempt. */
 int retry_connect(int fd, struct conn *c, const struct sockaddr *sa, socklen_t len);
-/* The error of c's failed non-blocking connect that the shim read from
- * SO_ERROR (clearing it) and then did not retry, once: the app's next
- * SO_ERROR read, connect() or I/O call gets it. 0 when there is none. */
-int retry_take_stashed_error(struct conn *c);
 /* The app read a non-blocking connect's failure through SO_ERROR itself:
  * stop watching that connect (the app already holds the error). */
 void retry_connect_settled(struct conn *c);

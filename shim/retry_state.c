@@ -242,3 +242,12 @@ void retry_record(int fd, struct conn *c, unsigned op, int err, int attempt, con
                              .reason = reason};
     conn_record(fd, c, &ri);
 }
+
+int retry_take_stashed_error(struct conn *c)
+{
+    struct retry_state *rs = c->retry;
+    if (!rs || !rs->stashed_err) return 0;
+    int e = rs->stashed_err;
+    rs->stashed_err = 0;
+    return e;
+}

@@ -112,6 +112,11 @@ void retry_note_epoll(int ep, int op, int fd, const struct epoll_event *ev);
  * with the other process and is never replayed. */
 void retry_after_fork(void);
 
+/* The error of c's failed non-blocking connect that the shim read from
+ * SO_ERROR (clearing it) and then did not retry, once: the app's next
+ * SO_ERROR read, connect() or I/O call gets it. 0 when there is none. */
+int retry_take_stashed_error(struct conn *c);
+
 /* Writes a "retry" record about c on fd. */
 void retry_record(int fd, struct conn *c, unsigned op, int err, int attempt, const char *action,
                   const char *outcome, const char *reason);

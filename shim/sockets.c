@@ -555,7 +555,7 @@ int watch_getsockopt(int fd, int lv, int nm, void *v, socklen_t *len)
     if (!c) return r;
     int saved = errno;
     if (c->retry && *(int *)v == 0) {
-        int owed = retry_take_stashed_error(c); /* the shim read it first (retry.h) */
+        int owed = retry_take_stashed_error(c); /* the shim read it first (retry_state.h) */
         if (owed) *(int *)v = owed;
     }
     int so_error = *(int *)v;
