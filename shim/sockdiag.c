@@ -13,7 +13,10 @@
 #include <linux/unix_diag.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "real.h"
 
@@ -110,4 +113,21 @@ int sockdiag_still_held(const struct conn *c, uint64_t ino)
     int r = c->family == AF_UNIX ? ask_unix(ino) : ask_tcp(c);
     errno = saved;
     return r;
+}
+
+int sockdiag_threads(void)
+{
+    int saved = errno;
+    char buf[1024];
+    int f = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    ssize_t n = f < 0 ? -1 : real_read(f, buf, sizeof buf - 1);
+    int e = errno;
+    if (f >= 0) real_close(f);
+    errno = saved;
+    if (n <= 0) return f < 0 || n < 0 ? -e : -EIO;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* after the command name, which may hold spaces */
+    for (int field = 2; p && field < 20; field++) /* num_threads is field 20 */
+        p = strchr(p + 1, ' ');
+    return p ? (int)strtol(p + 1, NULL, 10) : -EIO;
 }

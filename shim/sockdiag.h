@@ -21,6 +21,9 @@
  * the kernel could not be asked (then the caller cannot tell). */
 int sockdiag_still_held(const struct conn *c, uint64_t ino);
 
+/* The number of threads in this process (/proc/self/stat), or -errno. */
+int sockdiag_threads(void);
+
 #pragma GCC visibility pop
 
 #endif

@@ -55,7 +55,11 @@ static void record_gave_up(struct conn *c)
  * (sockdiag.h); when it cannot tell, the record is written, as before. */
 static int held_elsewhere(const struct conn *c)
 {
-    if (!retry_conn_shared(c)) return 0;
+    /* Only a copy this process never used (the forking server's parent),
+     * in a process of one thread: a call still blocked on the socket in
+     * another thread holds it too, which the kernel cannot tell apart. */
+    if (!retry_conn_shared(c) || c->calls_in || c->calls_out) return 0;
+    if (sockdiag_threads() != 1) return 0;
     return sockdiag_still_held(c, c->shared_ino) == 1;
 }
 
