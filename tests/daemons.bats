@@ -349,7 +349,6 @@ lighttpd_fetch() {
 }
 
 @test "lighttpd + mod_proxy, RSTWATCH_RETRY=idempotent: no replay after lighttpd saw the failure; the records and rstwatch report say the request failed" {
-    known_defect "the request is replayed after lighttpd saw EPOLLHUP/EPOLLERR: the backend gets it twice and the retry record says ok; fixed by hostrecs"
     lighttpd_prepare
     start_lighttpd idempotent lighttpd
     lighttpd_fetch
