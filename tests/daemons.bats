@@ -122,7 +122,6 @@ sshd_session_reset() {
 
 @test "sshd with re-exec: a logged-in session reset by ss -K (socket inherited across exec) is recorded as server with its peer" {
     SSHD_PEER_OK=unknown-peer-ok # the socket came across exec: see assert_reset_recorded
-    known_defect "the re-exec'd session's inherited socket is not adopted by read/write; fixed by hostrecs"
     sshd_session_reset
 }
 
@@ -185,7 +184,7 @@ vsftpd_control_reset() {
 }
 
 @test "vsftpd: a passive data connection (passed by SCM_RIGHTS) reset during RETR's sendfile is recorded as server with its peer" {
-    known_defect "a socket received by SCM_RIGHTS that fails in sendfile is not adopted; fixed by hostrecs"
+    known_defect "the data socket is adopted and recorded, but with role unknown and peer unknown: vsftpd closed its passive listener, the port is outside the ephemeral range, and a reset socket has no peer address left"
     vsftpd_prepare NO
     head -c 16000000 /dev/zero >"$D/ftp/root/big.bin"
     FTP_ROOT_BEFORE="$(tree_of "$D/ftp/root")"
@@ -302,7 +301,7 @@ assert_one_close_record() {
 }
 
 @test "dnsmasq and exim with RSTWATCH_RECORD=all: one close record per connection, from the child that served it" {
-    known_defect "the parent's close of its copy after fork() is recorded as the connection's end with 0 bytes; fixed by hostrecs"
+    known_defect "dnsmasq passes; exim's connection still has no single close record with its traffic (not investigated yet)"
     RSTWATCH_RECORD=all start_dnsmasq off dnsmasq
     daemon_client dns "$DNS_PORT" www.example.test
     assert_equal "0 rcode 0 answers 1 addr 192.0.2.7" "$status $output" "dns client"
