@@ -159,10 +159,15 @@ static void make_verdict(struct conn_pair *p)
     char a1[160], a2[160], idle[128] = "", outstanding[160] = "", t[32];
     action_of(first, a1, sizeof a1);
     action_of(second, a2, sizeof a2);
+    /* The server's close after an idle spell is called its idle timeout only
+     * when the client's cause says so too: after a restart, a reload or an
+     * admin kill (early_close) the server's record shows the same idle close. */
+    const char *client_cause = c->cause.code ? c->cause.code : "";
+    int idle_cause = !strcmp(client_cause, "idle_reuse") || !strcmp(client_cause, "idle_close");
     if (!isnan(first->idle_ms)) {
         fmt_secs(first->idle_ms, t, sizeof t);
         snprintf(idle, sizeof idle, " after %s idle%s", t,
-                 first == s && first->type == LOG_CLOSE && first->idle_ms >= 1000
+                 first == s && first->type == LOG_CLOSE && first->idle_ms >= 1000 && idle_cause
                      ? " (its idle or keep-alive timeout)"
                      : "");
     }
@@ -181,11 +186,13 @@ static void make_verdict(struct conn_pair *p)
     const char *reused =
         second == c && c->reused == 1 && sent_after(c, first_ms) ? " reused it and" : "";
     const char *cause = second->cause.code ? second->cause.code : first->cause.code;
-    snprintf(p->verdict, sizeof p->verdict,
-             "the %s %s at %.1f s%s%s; the %s%s %s %.1f s later%s%s%s",
-             first == s ? "server" : "client", a1, at, idle, outstanding,
-             second == s ? "server" : "client", reused, a2, later, cause ? " (" : "",
-             cause ? cause : "", cause ? ")" : "");
+    int n = snprintf(p->verdict, sizeof p->verdict,
+                     "the %s %s at %.1f s%s%s; the %s%s %s %.1f s later%s%s%s",
+                     first == s ? "server" : "client", a1, at, idle, outstanding,
+                     second == s ? "server" : "client", reused, a2, later, cause ? " (" : "",
+                     cause ? cause : "", cause ? ")" : "");
+    if (n < 0 || (size_t)n >= sizeof p->verdict) /* cut, never overrun: say so */
+        memcpy(p->verdict + sizeof p->verdict - 4, "...", 4);
 }
 
 struct candidate {

@@ -296,7 +296,7 @@ static int adopted_role(const struct sockaddr_storage *local, socklen_t llen,
         if (lnamed != pnamed) return lnamed ? ROLE_SERVER : ROLE_CLIENT;
         return ROLE_UNKNOWN; /* a socketpair: neither end is named */
     }
-    unsigned lo, hi, lp = addr_port(local);
+    unsigned lo = 0, hi = 0, lp = addr_port(local);
     if (!lp) return ROLE_UNKNOWN;
     int listener = port_has_listener(lp);
     if (listener == 1) return ROLE_SERVER;

@@ -164,7 +164,12 @@ int lifecycle_chroot(const char *path)
 int lifecycle_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4,
                     unsigned long a5)
 {
-    int filter = option == PR_SET_SECCOMP;
+    /* PR_SET_NO_NEW_PRIVS is the sign of a filter to come: an unprivileged
+     * process must set it before seccomp(2) lets it install one, and programs
+     * that install theirs with a raw syscall(SYS_seccomp) (Chromium's
+     * sandbox, with TSYNC for every thread) still set it through prctl(). So
+     * from then on the shim makes no extra calls, as under a filter. */
+    int filter = option == PR_SET_SECCOMP || (option == PR_SET_NO_NEW_PRIVS && a2 == 1);
     if (filter) sink_before_filter();
     __typeof__(real_prctl()) f = real_prctl();
     int r = f ? f(option, a2, a3, a4, a5) : (int)syscall(SYS_prctl, option, a2, a3, a4, a5);

@@ -88,7 +88,6 @@ sshd_preauth_reset() {
 }
 
 @test "sshd -r: a reset during key exchange (sandboxed pre-auth child): sshd logs it as bare, nothing in /run/sshd" {
-    known_defect "the record's write in the sandboxed pre-auth child meets the RLIMIT_FSIZE 0 sshd set there and SIGXFSZ kills the child; not fixed yet"
     sshd_preauth_reset -r
 }
 
@@ -365,7 +364,6 @@ lighttpd_fetch() {
 # ---- headless Chromium with its sandbox (namespaces + seccomp-bpf) ----
 
 @test "headless Chromium, sandbox on: several loads of a local page give the same DOM as bare, no crash, no reset records" {
-    known_defect "sandboxed children still die of SIGSYS on getsockopt(SO_TYPE): Chromium installs its filter with a raw seccomp() system call the shim does not see (not fixed yet); Mojo socketpairs give reset records on clean loads (hostrecs)"
     chromium_prepare
     chromium_load bare
     local bare_out="$output" bare_rc=$status mode
