@@ -447,6 +447,7 @@ print(port)"
 
 @test "a file size limit of 0 (a sandboxed child's RLIMIT_FSIZE): the record's write does not kill the host with SIGXFSZ" {
     command -v prlimit >/dev/null || skip "prlimit is not installed (package util-linux)"
+    need_preloadable curl
     start_server rst-after-request
     # curl's own output goes to a pipe, which the limit does not cover; the
     # shim's log is a file, which it does.
