@@ -88,17 +88,6 @@ assert_cause_min() {
     assert_causes "$n" "$1" "$2"
 }
 
-# wait_file FILE: until FILE exists (10 s).
-wait_file() {
-    local i
-    for ((i = 0; i < 500; i++)); do
-        [ -e "$1" ] && return 0
-        sleep 0.02
-    done
-    echo "$1 did not appear" >&2
-    return 1
-}
-
 # ---- watchdog timeouts: a server kills the request it is running -----------
 
 # start_gunicorn TIMEOUT_S WORKERS: gunicorn (sync workers) serving an app

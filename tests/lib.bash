@@ -119,6 +119,17 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# wait_file PATH: until PATH exists (10 s).
+wait_file() {
+    local i
+    for ((i = 0; i < 500; i++)); do
+        [ -e "$1" ] && return 0
+        sleep 0.02
+    done
+    echo "timed out waiting for $1" >&2
+    return 1
+}
+
 # wait_for_port PORT: until something accepts on 127.0.0.1:PORT (5 s).
 wait_for_port() {
     local i

@@ -122,17 +122,6 @@ prom_total() {
         '$1 == m || index($1, m "{") == 1 { s += $NF } END { printf "%d\n", s }' "$1"
 }
 
-# wait_file PATH: until PATH exists (10 s).
-wait_file() {
-    local i
-    for ((i = 0; i < 500; i++)); do
-        [ -e "$1" ] && return 0
-        sleep 0.02
-    done
-    echo "timed out waiting for $1" >&2
-    return 1
-}
-
 # IDLE_REUSE_PY PORT: python's http.client sends a 2nd request on a keep-alive
 # connection that stale-keepalive aborts at its 2nd request, after 2.2 s idle (at
 # least the shortest keep-alive timeout servers are known to use: idle_reuse).

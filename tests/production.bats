@@ -189,16 +189,6 @@ for i in range(1, phases + 1):
     EXTRA_PIDS="${EXTRA_PIDS:-} $py_pid"
 }
 
-wait_file() {
-    local i
-    for ((i = 0; i < 500; i++)); do
-        [ -e "$1" ] && return 0
-        sleep 0.02
-    done
-    echo "timed out waiting for $1" >&2
-    return 1
-}
-
 # rotate_with MODE: logrotate (the real one) rotates $T/rot/app.jsonl between
 # two resets of one long-lived process, with "create" or "copytruncate".
 rotate_with() {
