@@ -15,24 +15,11 @@ import socket
 import sys
 import time
 
+from testhook import error_line as report, run_hook
+
 
 def hook():
-    # A real fork(), not subprocess (its vfork + close_range would make the
-    # shim forget this process's sockets).
-    cmd = os.environ.get("ACC_HOOK")
-    if not cmd:
-        return
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    pid = os.fork()
-    if pid == 0:
-        os.execvpe("sh", ["sh", "-c", cmd], env)
-    _, st = os.waitpid(pid, 0)
-    if st:
-        sys.exit("hook failed: " + cmd)
-
-
-def report(e):
-    print("error:", type(e).__name__, getattr(e, "errno", None), str(e).strip().replace("\n", " | "))
+    run_hook("ACC_HOOK")
 
 
 def http_upload(host, port, head_stall, body_stall):
@@ -77,7 +64,7 @@ def main():
                 c.cursor().execute("select 1")
             except psycopg2.Error as e:
                 failed += 1
-                print("error:", type(e).__name__, e.pgcode, str(e).strip().replace("\n", " | "))
+                report(e, e.pgcode)
         print("failed", failed)
         sys.exit(1 if failed else 0)
     elif mode == "mysql":  # PORT N: N pooled pymysql connections, query, hook, query

@@ -23,188 +23,8 @@ load lib
 setup_file() {
     resolve_python
     H="$BATS_FILE_TMPDIR"
-    export CAUSE_CLIENT="$H/cause_client.py" CAUSE_SERVER="$H/cause_server.py"
-
-    # cause_client.py MODE ARGS...: one misbehaving or unlucky client per mode.
-    # CAUSE_HOOK (optional): a shell command run between connect and the
-    # request, without the shim (e.g. an iptables rule, ss -K).
-    cat >"$CAUSE_CLIENT" <<'EOF'
-import http.client, os, socket, ssl, struct, sys, time
-
-def hook():
-    # A real fork(), not subprocess: subprocess vforks and its child's
-    # close_range() would make the shim forget this process's sockets (a shim
-    # bug with its own test below).
-    cmd = os.environ.get("CAUSE_HOOK")
-    if cmd:
-        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-        pid = os.fork()
-        if pid == 0:
-            os.execvpe("sh", ["sh", "-c", cmd], env)
-        _, st = os.waitpid(pid, 0)
-        if st:
-            sys.exit("hook failed: " + cmd)
-
-def fail(e):
-    print("error:", type(e).__name__, getattr(e, "errno", None), e)
-    sys.exit(1)
-
-mode, args = sys.argv[1], sys.argv[2:]
-REQ = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-try:
-    if mode == "keepalive":          # PORT GAP_S: two GETs on one keep-alive connection
-        c = http.client.HTTPConnection("127.0.0.1", int(args[0]), timeout=10)
-        c.request("GET", "/"); r = c.getresponse(); print("first:", r.status, r.read())
-        time.sleep(float(args[1]))
-        c.request("GET", "/"); r = c.getresponse(); print("second:", r.status, r.read())
-    elif mode == "eof-write":        # PORT GAP_S: read to EOF, wait, write again (x5)
-        s = socket.create_connection(("127.0.0.1", int(args[0])))
-        s.sendall(REQ)
-        while s.recv(4096):
-            pass
-        print("eof")
-        time.sleep(float(args[1]))
-        for i in range(5):
-            s.send(REQ); time.sleep(0.05)
-    elif mode == "upload":           # PORT: 16 KiB, read the early answer, then 1 MiB more
-        s = socket.create_connection(("127.0.0.1", int(args[0])))
-        s.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1064960\r\n\r\n" + b"u" * 16384)
-        print("early answer:", s.recv(4096)[:12])
-        # Long enough for the server's close (50 ms) to reset us, short of the
-        # 200 ms quiet gap after which a reset reads as an idle timeout.
-        time.sleep(0.12)
-        chunk = b"u" * 65536
-        for i in range(16):
-            s.sendall(chunk)
-    elif mode == "recv-first":       # PORT: never send, wait for the server to speak
-        s = socket.create_connection(("127.0.0.1", int(args[0])))
-        time.sleep(0.2)
-        print("got", s.recv(4096))
-    elif mode == "hold":             # PORT USER_TIMEOUT_MS before|after: request, wait, read
-        s = socket.create_connection(("127.0.0.1", int(args[0])))
-        if int(args[1]):
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(args[1]))
-        if args[2] == "before":
-            hook()
-        s.sendall(REQ)
-        if args[2] == "after":
-            hook()
-        time.sleep(0.6)
-        print("got", s.recv(4096))
-    elif mode == "abort":            # PORT: send half a request, then close with RST
-        s = socket.create_connection(("127.0.0.1", int(args[0])))
-        s.sendall(b"GET / HTTP/1.1\r\n")
-        time.sleep(0.2)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()
-    elif mode == "read-some-close":  # PORT: request, read a little of the response, close
-        s = socket.create_connection(("127.0.0.1", int(args[0])))
-        s.sendall(REQ)
-        print("read", len(s.recv(1000)))
-        s.close()
-        time.sleep(0.3)
-    elif mode == "https-get":        # PORT: one HTTPS GET (certificate not checked), read the answer
-        c = http.client.HTTPSConnection("127.0.0.1", int(args[0]), context=ssl._create_unverified_context())
-        c.request("GET", "/")
-        c.getresponse()
-    elif mode == "connect":          # PORT [HOST]: a blocking connect (to 127.0.0.1 by default)
-        socket.create_connection((args[1] if len(args) > 1 else "127.0.0.1", int(args[0])))
-    else:
-        sys.exit("unknown mode " + mode)
-except OSError as e:
-    fail(e)
-EOF
-
-    # cause_server.py MODE PORT_FILE: a server resetd has no mode for.
-    #   tls-rst-after-request: TLS handshake (cert.pem/key.pem next to the
-    #                 script), read the request, abort (RST) without answering.
-    #   tls-rst-on-close-notify: TLS handshake, read the request, answer it,
-    #                 wait for the client's close_notify, then abort (RST).
-    #   tls-slow-close: TLS handshake, read the request, close (FIN, no
-    #                 close_notify) 2 s later without answering.
-    #   tls-rst-on-hello: read the ClientHello, abort: a TLS handshake reset.
-    #   hang:         read the request, create PORT_FILE.got, never answer
-    #                 (kill -9 it, or what is in front of it).
-    #   early-answer: read 4 bytes of the request, answer 413 at once, wait
-    #                 50 ms, close() with the rest of the upload unread (RST).
-    #   big-response: answer any request with 8 MiB (a client that gives up
-#                 mid-download makes our send fail; run it under the shim).
-#   read-request: read until the peer goes away (a server under the shim
-    #                 whose client aborts).
-    cat >"$CAUSE_SERVER" <<'EOF'
-import os, socket, ssl, struct, sys, time
-mode, port_file = sys.argv[1], sys.argv[2]
-here = os.path.dirname(os.path.abspath(__file__))
-def abort(s):
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    s.close()
-def read_request(s):
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        d = s.recv(4096)
-        if not d:
-            break
-        buf += d
-def tls_request(s):  # the TLS handshake (our test certificate), then the request
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(os.path.join(here, "cert.pem"), os.path.join(here, "key.pem"))
-    t = ctx.wrap_socket(s, server_side=True)
-    read_request(t)
-    return t
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("127.0.0.1", 0)); l.listen(16)
-with open(port_file + ".tmp", "w") as f:
-    f.write("%d\n" % l.getsockname()[1])
-os.rename(port_file + ".tmp", port_file)
-c, _ = l.accept()
-try:
-    if mode == "early-answer":
-        c.recv(4)
-        c.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        time.sleep(0.05)
-        c.close()
-        time.sleep(2)
-    elif mode == "big-response":
-        c.recv(4096)
-        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 8388608\r\n\r\n")
-        for i in range(128):
-            c.sendall(b"d" * 65536)
-    elif mode == "read-request":
-        while c.recv(4096):
-            pass
-    elif mode == "tls-rst-after-request":
-        t = tls_request(c)
-        time.sleep(0.05)
-        abort(t)
-        time.sleep(2)
-    elif mode == "tls-rst-on-close-notify":
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(os.path.join(here, "cert.pem"), os.path.join(here, "key.pem"))
-        t = ctx.wrap_socket(c, server_side=True)
-        read_request(t)
-        t.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        while t.recv(4096):  # b"" once the client's close_notify is in
-            pass
-        abort(t)
-        time.sleep(1)
-    elif mode == "tls-slow-close":
-        t = tls_request(c)
-        time.sleep(2)
-        t.close()
-        time.sleep(1)
-    elif mode == "tls-rst-on-hello":
-        c.recv(16)
-        time.sleep(0.05)
-        abort(c)
-        time.sleep(2)
-    elif mode == "hang":
-        read_request(c)
-        open(port_file + ".got", "w").close()
-        time.sleep(60)
-except OSError as e:
-    print("server error:", e.errno, e)
-    sys.exit(1)
-EOF
+    export CAUSE_CLIENT="$BATS_TEST_DIRNAME/causes/client.py" CAUSE_SERVER="$BATS_TEST_DIRNAME/causes/server.py"
+    export CAUSE_CERT_DIR="$H"
     if command -v openssl >/dev/null; then
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
             -keyout "$H/key.pem" -out "$H/cert.pem" -days 2 -subj /CN=localhost >/dev/null 2>&1
@@ -225,7 +45,7 @@ teardown() {
     if [ -n "$NS" ]; then ip netns del "$NS" 2>/dev/null || true; fi
 }
 
-# start_py_server MODE [shim]: starts cause_server.py (under the shim when
+# start_py_server MODE [shim]: starts causes/server.py (under the shim when
 # the second argument is "shim"), waits for its port; sets PORT.
 start_py_server() {
     local pf="$T/py.$1.port" pre=""
@@ -238,7 +58,7 @@ start_py_server() {
         [ -s "$pf" ] && { PORT="$(<"$pf")"; return 0; }
         sleep 0.02
     done
-    echo "cause_server.py $1 did not start" >&2
+    echo "causes/server.py $1 did not start" >&2
     cat "$T/py.$1.out" >&2
     return 1
 }
@@ -256,7 +76,7 @@ start_server_in_ns() {
 
 # The scaffolding of a scenario: a server, then one client under the shim
 # (status/output/stderr as run_shim sets them). SERVER is a resetd mode with
-# its flags ("idle-close --delay-ms 300") or "cause_server.py MODE"; the
+# its flags ("idle-close --delay-ms 300") or "causes/server.py MODE"; the
 # server's port is in PORT, which is also exported to the client (and so to
 # a CAUSE_HOOK written with '$PORT').
 
@@ -264,7 +84,7 @@ start_server_in_ns() {
 start_scenario_server() {
     local -a words
     read -ra words <<<"$1"
-    if [ "${words[0]}" = cause_server.py ]; then
+    if [ "${words[0]}" = causes/server.py ]; then
         start_py_server "${words[1]}"
     else
         start_server "${words[@]}"
@@ -278,7 +98,7 @@ c_scenario() {
     run_shim "$CLIENT" "${@:2}" 127.0.0.1 "$PORT"
 }
 
-# py_scenario SERVER MODE [ARGS...]: cause_client.py MODE PORT ARGS against SERVER.
+# py_scenario SERVER MODE [ARGS...]: causes/client.py MODE PORT ARGS against SERVER.
 py_scenario() {
     start_scenario_server "$1"
     run_shim "$PYTHON" "$CAUSE_CLIENT" "$2" "$PORT" "${@:3}"
@@ -300,8 +120,8 @@ node_scenario() {
     run_shim node -e "$2" "http://127.0.0.1:$PORT/"
 }
 
-# server_side_scenario SERVER_MODE CLIENT_MODE: cause_server.py SERVER_MODE
-# under the shim (it writes the record), cause_client.py CLIENT_MODE against
+# server_side_scenario SERVER_MODE CLIENT_MODE: causes/server.py SERVER_MODE
+# under the shim (it writes the record), causes/client.py CLIENT_MODE against
 # it (also under the shim); waits until the server has ended.
 server_side_scenario() {
     start_py_server "$1" shim
@@ -311,7 +131,7 @@ server_side_scenario() {
 }
 
 # firewalled_hold USER_TIMEOUT_MS TARGET...: in a network namespace of its
-# own, cause_client.py connects to a silent resetd; then an iptables rule
+# own, causes/client.py connects to a silent resetd; then an iptables rule
 # "-j TARGET..." starts blocking the server's port, and the client sends a
 # request and waits for the answer (with TCP_USER_TIMEOUT when not 0).
 firewalled_hold() {
@@ -399,7 +219,7 @@ firewalled_hold() {
 }
 
 @test "unread_data_close: the server answers an upload early and closes with the body unread" {
-    py_scenario "cause_server.py early-answer" upload
+    py_scenario "causes/server.py early-answer" upload
     [[ "$output" == *"early answer: b'HTTP/1.1 413'"* ]] || { echo "$output" >&2; false; }
     expect_cause 1 unread_data_close "answered early"
     assert_jq '(.op == "send") and .errno == "ECONNRESET" and .bytes_in > 0 and .bytes_out > 16384'
@@ -511,7 +331,7 @@ need_tls() {
 
 @test "TLS: curl's fresh HTTPS request reset by the server is request 1, not a reused connection" {
     need_tls
-    curl_scenario "cause_server.py tls-rst-after-request" https
+    curl_scenario "causes/server.py tls-rst-after-request" https
     assert_equal 56 "$status" "curl exit status (recv failure)"
     assert_cause reset_before_response "check the server's logs"
     assert_jq '.exchanges == 1 and .reused == false and .errno == "ECONNRESET" and .bytes_out > 0'
@@ -519,7 +339,7 @@ need_tls() {
 
 @test "TLS with RSTWATCH_RETRY=idempotent: the reset's record is the only one; curl's close_notify on the dead socket adds no refusal" {
     need_tls
-    RSTWATCH_RETRY=idempotent curl_scenario "cause_server.py tls-rst-after-request" https
+    RSTWATCH_RETRY=idempotent curl_scenario "causes/server.py tls-rst-after-request" https
     assert_equal 56 "$status" "curl exit status (recv failure)"
     # the response had begun (session tickets), so the reset was no replay
     # candidate; the app saw it, and what it writes afterwards is its clean-up
@@ -559,14 +379,14 @@ except OSError as e:
 
 @test "TLS: python's HTTPS request reset after it was read is reset_before_response, not mid-stream" {
     need_tls
-    py_scenario "cause_server.py tls-rst-after-request" https-get
+    py_scenario "causes/server.py tls-rst-after-request" https-get
     expect_cause 1 reset_before_response "check the server's logs"
     assert_jq '.exchanges == 1 and .reused == false'
 }
 
 @test "TLS: a reset during the handshake gets the TLS hint, not 'the request was sent'" {
     need_tls
-    curl_scenario "cause_server.py tls-rst-on-hello" https
+    curl_scenario "causes/server.py tls-rst-on-hello" https
     [ "$status" != 0 ]
     assert_cause reset_before_response "openssl s_client"
     assert_jq '.exchanges == 0 and (.cause.hint | contains("during the TLS handshake"))'
@@ -911,7 +731,7 @@ c.request("GET", "/"); c.getresponse()' "$NGX_PORT"
     # Session tickets and a short response look alike from outside the TLS
     # stream, so the record must not pretend to know which it was.
     need_tls
-    py_scenario "cause_server.py tls-slow-close" https-get
+    py_scenario "causes/server.py tls-slow-close" https-get
     expect_cause 1 unknown "session tickets or a short response"
     assert_jq '.type == "eof" and .exchanges == 1 and .idle_ms >= 1000 and (.cause.hint | test("^FIN [0-9.]+ s after the last bytes received"))'
 }

@@ -27,6 +27,10 @@ behaves identically with and without the shim.
     clients.py conns PORT N
         N connections to 127.0.0.1:PORT, one GET each; prints "<i> ok" or
         "<i> <Exception>" per connection.
+    clients.py resets PORT N
+        N connections to 127.0.0.1:PORT, one HTTP/1.0 request each, one
+        recv (a reset is expected and ignored), close. Prints nothing; the
+        server's resets are what the records count. Exit 0.
     clients.py connects PORT [N]
         N (default 1) blocking connects to 127.0.0.1:PORT; prints
         "<i> connected" or "<i> <Exception>"; exit 1 if any failed.
@@ -162,6 +166,17 @@ def conns(port, n):
         conn.close()
 
 
+def resets(port, n):
+    for _ in range(int(n)):
+        s = socket.create_connection(("127.0.0.1", int(port)))
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        try:
+            s.recv(100)
+        except ConnectionResetError:
+            pass
+        s.close()
+
+
 def connects(port, n="1"):
     bad = 0
     for i in range(1, int(n) + 1):
@@ -295,6 +310,7 @@ COMMANDS = {
     "gets": (gets, 3, True),
     "methods": (methods, 2, True),
     "conns": (conns, 2, True),
+    "resets": (resets, 2, True),
     "connects": (connects, 1, True),
     "connect-timed": (connect_timed, 1, True),
     "connect-repoll": (connect_repoll, 1, True),

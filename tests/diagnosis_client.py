@@ -12,21 +12,13 @@ import socket
 import sys
 import time
 
+from testhook import error_line, run_hook
+
 REQ = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 def hook():
-    # A real fork(), not subprocess (whose vfork child's close_range would
-    # make the shim forget this process's sockets).
-    cmd = os.environ.get("CAUSE_HOOK")
-    if cmd:
-        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-        pid = os.fork()
-        if pid == 0:
-            os.execvpe("sh", ["sh", "-c", cmd], env)
-        _, st = os.waitpid(pid, 0)
-        if st:
-            sys.exit("hook failed: " + cmd)
+    run_hook("CAUSE_HOOK")
 
 
 def main(mode, args):
@@ -94,5 +86,5 @@ if __name__ == "__main__":
     try:
         main(sys.argv[1], sys.argv[2:])
     except OSError as e:
-        print("error:", type(e).__name__, getattr(e, "errno", None), e)
+        error_line(e)
         sys.exit(1)

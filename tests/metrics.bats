@@ -149,16 +149,7 @@ except (ConnectionError, http.client.HTTPException):
     # 150 resets under the shim's rate limit: a few records, the rest counted in
     # their "suppressed" fields and the summary written at exit.
     start_server rst-after-request
-    RSTWATCH_RATE=burst=5,interval=1s run_shim python3 -c '
-import socket, sys
-for _ in range(150):
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-    try:
-        s.recv(100)
-    except ConnectionResetError:
-        pass
-    s.close()' "$PORT"
+    RSTWATCH_RATE=burst=5,interval=1s run_shim python3 "$CLIENTS_PY" resets "$PORT" 150
     assert_equal 0 "$status"
     [ "$(jq_records '[.[] | select(.type == "summary")] | length')" -ge 1 ]
     [ "$(jq_records '[.[] | select(.type == "reset")] | length')" -lt 150 ]

@@ -451,16 +451,7 @@ on_host() {
     start_server rst-after-request
     # The shim's rate limit at its defaults (a burst of 10, then one a second, a summary at
     # exit); a shim without one writes all 150 records, and the totals must be the same.
-    RSTWATCH_RATE=burst=10,interval=1s run_shim python3 -c '
-import socket, sys
-for _ in range(150):
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-    try:
-        s.recv(100)
-    except ConnectionResetError:
-        pass
-    s.close()' "$PORT"
+    RSTWATCH_RATE=burst=10,interval=1s run_shim python3 "$CLIENTS_PY" resets "$PORT" 150
     [ "$status" -eq 0 ]
     report "$LOG_DIR"
     [ "$status" -eq 0 ]
