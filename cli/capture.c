@@ -2,10 +2,10 @@
 /* capture.c: `rstwatch capture`: a small capture daemon that works out who
  * sent each TCP reset this host sees and writes it as a packet record.
  *
- * The loop: the two libpcap handles (capture_pcap.c) hand over control
- * packets and, for flows that just saw an RST, their other packets; each
- * packet updates its flow's baseline in the fixed table of recent flows
- * (capture_flows.c). A flow's first RST waits for its window (what the peer
+ * The loop: the libpcap handles (capture_pcap.c: control packets on every
+ * interface and, for flows that just saw an RST, their other packets) hand
+ * over what they pass; each packet updates its flow's baseline in the fixed
+ * table of recent flows (capture_flows.c). A flow's first RST waits for its window (what the peer
  * sends after it is the race evidence) and is then judged
  * (capture_verdict.c) and written (capture_record.c) to the same sinks, with
  * the same rate limit and summaries, as the shim's records. SIGTERM or SIGINT
@@ -215,13 +215,12 @@ static void start_rst(struct capture *cap, struct cap_flow *f, const struct cap_
 }
 
 /* Updates the flow of p with it. */
-static void on_packet(const struct cap_pkt *p, const uint8_t *frame, const void *hdr, int window,
-                      void *arg)
+static void on_packet(const struct cap_pkt *p, const struct cap_frame *frame, int window, void *arg)
 {
     struct capture *cap = arg;
     cap->packets++;
     cap->window_packets += (uint64_t)window;
-    cap_source_save(cap->src, hdr, frame);
+    cap_source_save(cap->src, frame);
     int syn = p->flags & TCPF_SYN, ack = p->flags & TCPF_ACK, rst = p->flags & TCPF_RST;
     struct cap_flow *f = cap_flows_get(cap->flows, p);
     if (syn && !ack && !rst && (f->rst_state || f->peer_pkts > 0 || f->t_syn_us)) {
@@ -357,8 +356,10 @@ int cmd_capture(int argc, char **argv)
             rc = 1;
             break;
         }
-        judge_due(&cap, wall_us());
+        int64_t now = wall_us();
+        judge_due(&cap, now);
         update_watch(&cap);
+        cap_source_tick(cap.src, now);
         cap_source_flush(cap.src);
         summary_poll();
     }

@@ -39,18 +39,25 @@ struct cap_pkt {
 /* ---- capture_pcap.c: the handles, their filters, decoding ------------------------------------ */
 
 struct cap_source;
+/* The frame a packet came in (for cap_source_save). */
+struct cap_frame;
 /* Called for each decoded packet; window: it came through the post-RST handle. */
-typedef void (*cap_pkt_fn)(const struct cap_pkt *p, const uint8_t *frame, const void *hdr,
-                           int window, void *ctx);
-/* Opens the control handle on iface ("any" or a name) with its filter, and the
- * post-RST window handle. Returns NULL with a one-line reason in err. */
+typedef void (*cap_pkt_fn)(const struct cap_pkt *p, const struct cap_frame *frame, int window,
+                           void *ctx);
+/* Opens the control handles on iface ("any": one per interface, or a name)
+ * with their filter. Returns NULL with a one-line reason in err. */
 struct cap_source *cap_source_open(const char *iface, char *err, size_t errlen);
 /* Waits up to timeout_ms for packets and hands each to fn. Returns the number
  * of packets handled, or -1 on a capture error (reason in err). */
 int cap_source_poll(struct cap_source *s, int timeout_ms, cap_pkt_fn fn, void *ctx, char *err,
                     size_t errlen);
-/* The flows whose every packet the window handle passes (n <= CAP_WINDOW_FLOWS,
- * each as local and remote address/port). Returns 0 or -1 (reason in err). */
+/* Upkeep at wall time now_us (call every loop): on "any", handles for the
+ * interfaces that came up and none for those gone (once a second); the
+ * window handle closed when it has watched nothing for a while. */
+void cap_source_tick(struct cap_source *s, int64_t now_us);
+/* The flows whose every incoming packet the window handle passes
+ * (n <= CAP_WINDOW_FLOWS, each as local and remote address/port); it is opened
+ * when needed. Returns 0 or -1 (reason in err). */
 #define CAP_WINDOW_FLOWS 32
 struct cap_flow_id {
     int family;
@@ -59,13 +66,14 @@ struct cap_flow_id {
 };
 int cap_source_watch(struct cap_source *s, const struct cap_flow_id *ids, size_t n, char *err,
                      size_t errlen);
-/* Starts saving the packets handed to fn into a pcap file (call before polling);
- * cap_source_save writes one. Returns 0 or -1 (reason in err). */
+/* Starts saving the packets handed to fn into a pcap file, Linux cooked v2
+ * (call before polling); cap_source_save writes one. Returns 0 or -1 (reason
+ * in err). */
 int cap_source_save_to(struct cap_source *s, const char *path, char *err, size_t errlen);
-void cap_source_save(struct cap_source *s, const void *hdr, const uint8_t *frame);
+void cap_source_save(struct cap_source *s, const struct cap_frame *frame);
 /* Pushes what was saved to the file. */
 void cap_source_flush(struct cap_source *s);
-/* Kernel drop counts of both handles. */
+/* Packets the kernel passed to the handles, and those it dropped. */
 void cap_source_stats(struct cap_source *s, uint64_t *received, uint64_t *dropped);
 void cap_source_close(struct cap_source *s);
 /* The control filter in BPF syntax (for --help and tests). */

@@ -579,6 +579,9 @@ def bench_capture(b):
     url = "http://127.0.0.1:%d/index.html" % port
     cpu = []  # capture's CPU, % of one CPU, per capture round
     conns = []  # connections per second in the capture rounds
+    per_conn = []  # packets handed to capture per connection, per capture round
+    cpu_per_k = []  # capture's CPU ms per 1000 connections, per capture round
+    loads = []  # the machine's 1-minute load average after each round
 
     def one(v, r):
         cap = None
@@ -592,14 +595,27 @@ def bench_capture(b):
                                    "-H", "Connection: close", url]})[v]
         m = re.search(r"^Requests/sec: *([0-9.]+)", out, re.M)
         rps = float(m.group(1)) if m else None
+        m = re.search(r"^ *([0-9]+) requests in", out, re.M)
+        reqs = int(m.group(1)) if m else None
         if cap:
             c1, t1 = proc_cpu_s(cap.pid), time.monotonic()
             b.reap(cap)
+            err.close()
             if c0 is not None and c1 is not None:
                 cpu.append(100.0 * (c1 - c0) / (t1 - t0))
+                if reqs:
+                    cpu_per_k.append(1000.0 * (c1 - c0) * 1000 / reqs)
             if rps:
                 conns.append(rps)
-        b.raw("capture churn round=%d %s req/s=%s" % (r, v, num(rps)))
+            # its counts at SIGTERM: the packets the kernel handed it (the
+            # handshakes and FINs of the wrk connections, and whatever else
+            # the machine did meanwhile)
+            with open(b.t("capture.err")) as f:
+                m = re.search(r"stopped: ([0-9]+) packets", f.read())
+            if m and reqs:
+                per_conn.append(int(m.group(1)) / reqs)
+        b.raw("capture churn round=%d %s req/s=%s load=%.2f" % (r, v, num(rps), os.getloadavg()[0]))
+        loads.append(os.getloadavg()[0])
         return rps
 
     got = b.paired_rounds(["bare", "capture"], one, rounds=b.srv_rounds)
@@ -608,6 +624,15 @@ def bench_capture(b):
     if cpu:
         b.value("capture's own CPU under that churn (%.0f conn/s)" % statistics.median(conns or [0]),
                 "capture", "-", "-", "%.1f" % statistics.median(cpu), "% of a CPU", "-")
+    if cpu_per_k:
+        b.value("capture's CPU per 1000 connections", "capture", "-", "-",
+                "%.1f" % statistics.median(cpu_per_k), "ms", "-")
+    if per_conn:
+        b.value("packets handed to capture per connection (loopback)", "capture", "-", "-",
+                "%.1f" % statistics.median(per_conn), "packets", "-")
+    if loads:
+        b.value("load average during those rounds (other jobs make the ratio noisy)", "capture",
+                "-", "-", "%.1f-%.1f (1-min load)" % (min(loads), max(loads)), "", "-")
     b.reap(ngx)
 
 
