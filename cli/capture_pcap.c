@@ -21,15 +21,16 @@
  * (TTL, IP ID, window, the round trip), the RSTs are what is judged, and PSH
  * marks the last segment of a write, which dates this host's last data before
  * an RST and shows the peer's data racing its "reset". Plain ACKs and bulk
- * data, nearly all of the traffic, never leave the kernel.
+ * data, nearly all of the traffic, never leave the kernel. On loopback there
+ * is no path to tell from the peer, so its filter leaves PSH out too: a
+ * loopback connection costs capture its handshake and FINs.
  *
- * The window handle passes every other incoming packet of the few flows that
- * just saw an RST (at most CAP_WINDOW_FLOWS, for a short window): the peer's
- * packets still arriving after its "reset" are the race that gives a forged
- * RST away. It ignores outgoing packets (they are no evidence), is opened
- * with the first flow it watches and closed after a few idle seconds, so a
- * host without resets pays nothing for it. Its filter is rewritten when that
- * set changes; the control handles' never are, so no control packet is ever
+ * The window handle passes every other incoming packet (on loopback, PSH
+ * included) of the few flows that just saw an RST (at most CAP_WINDOW_FLOWS, for a short window):
+ * the peer's packets still arriving after its "reset" are the race that gives a forged RST away. It
+ * ignores outgoing packets (they are no evidence), is opened with the first flow it watches and
+ * closed after a few idle seconds, so a host without resets pays nothing for it. Its filter is
+ * rewritten when that set changes; the control handles' never are, so no control packet is ever
  * lost to a filter swap. A packet the window handle misses costs evidence,
  * not a verdict.
  *
@@ -77,6 +78,11 @@
 
 const char cap_control_filter[] = "(ip and tcp and tcp[13] & 0x0f != 0) or "
                                   "(ip6 and ip6[6] == 6 and ip6[53] & 0x0f != 0)";
+/* On loopback, without PSH: there is no path there to tell from the peer, and
+ * what PSH carries (the race, the IP ID sequence, our last data) only tells
+ * those apart; the handshake and the FINs are the peer's baseline. */
+static const char loopback_control_filter[] = "(ip and tcp and tcp[13] & 0x07 != 0) or "
+                                              "(ip6 and ip6[6] == 6 and ip6[53] & 0x07 != 0)";
 /* Matches nothing: the window handle's filter while no flow is watched. */
 static const char no_packet_filter[] = "less 1";
 
@@ -207,6 +213,18 @@ static void close_handle(struct cap_source *s, struct handle *h)
     h->p = NULL;
 }
 
+static const char *control_filter(const struct handle *h)
+{
+    return h->loopback ? loopback_control_filter : cap_control_filter;
+}
+
+/* Whether the control handles pass p's PSH segments (the window handle passes
+ * them too: only loopback's are its alone). */
+static int control_passes_psh(const struct cap_source *s, const struct cap_pkt *p)
+{
+    return !(p->loopback && (s->per_iface || s->ctl[0].loopback));
+}
+
 /* Every address of this host's interfaces: a packet from one of them is ours. */
 static void load_local_addrs(struct cap_source *s)
 {
@@ -284,7 +302,7 @@ static int scan_interfaces(struct cap_source *s, int first, int *no_ignore, char
         h->loopback = !!(flags & IFF_LOOPBACK);
         h->seen = 1;
         char e[256];
-        int opened = open_handle(h, IFACE_BUFFER, cap_control_filter, h->loopback, no_ignore, e,
+        int opened = open_handle(h, IFACE_BUFFER, control_filter(h), h->loopback, no_ignore, e,
                                  sizeof e) == 0;
         if (opened) {
             s->nctl++;
@@ -511,6 +529,7 @@ static void on_frame(u_char *arg, const struct pcap_pkthdr *hdr, const u_char *b
     struct cap_frame fr = {hdr, bytes, 0, 0, 0, &p};
     memset(&p, 0, sizeof p);
     if (decode(dc->s, dc->h, bytes, hdr->caplen, &p, &fr) < 0) return;
+    if (dc->window && (p.flags & TCPF_PSH) && control_passes_psh(dc->s, &p)) return; /* seen */
     p.t_us = (int64_t)hdr->ts.tv_sec * 1000000 + hdr->ts.tv_usec;
     dc->fn(&p, &fr, dc->window, dc->ctx);
 }
@@ -588,7 +607,8 @@ int cap_source_watch(struct cap_source *s, const struct cap_flow_id *ids, size_t
         len = (size_t)snprintf(filter, sizeof filter, "%s", no_packet_filter);
     } else {
         s->win_idle_us = 0;
-        len = (size_t)snprintf(filter, sizeof filter, "tcp and not (%s) and (", cap_control_filter);
+        len = (size_t)snprintf(filter, sizeof filter, "tcp and not (%s) and (",
+                               loopback_control_filter);
         for (size_t i = 0; i < n; i++) {
             char l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
             put_addr(l, sizeof l, ids[i].family, ids[i].laddr);

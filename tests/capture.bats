@@ -341,3 +341,55 @@ report_of() {
     [[ "${lines[0]}" == "rstwatch report: $judged incidents in "* ]] || { echo "${lines[0]}" >&2; false; }
     [[ "$output" != *path_reset* ]]
 }
+
+@test "loopback: each packet seen once, a connection costs capture its handshake and FINs, every RST the peer's" {
+    # The server and the churning client both in the client namespace, on 127.0.0.1.
+    bg "$C" server-lo python3 "$PEERS" server 8080
+    local i
+    for ((i = 0; i < 250; i++)); do
+        ip netns exec "$C" ss -Hltn 'sport = :8080' | grep -q . && break
+        sleep 0.02
+    done
+    capture_up "$C" --rate off
+    run timeout 120 ip netns exec "$C" python3 "$PEERS" churn 127.0.0.1 8080 200
+    [ "$output" = "ok=160 reset=40 error=0" ] || { echo "churn: $output" >&2; false; }
+    sleep 1 # the last RST's window
+    capture_down
+    # 200 connections, 100 closed with an RST by the client and 20 more by the
+    # server: each RST judged once, where it arrived (loopback has no path).
+    [[ "$COUNTS" == *" 120 RSTs judged: 120 peer, 0 path, 0 local, 0 unknown"* ]] || {
+        echo "$COUNTS" >&2; false; }
+    [ "$(jq -s '[.[] | select(.type == "packet" and .iface == "lo" and .rst_from == "peer")] | length' "$CAP_LOG")" = 120 ]
+    # The control filter passed SYN, SYN-ACK, FINs and RSTs, each once: no
+    # outgoing copy of a loopback packet, no PSH (at most 4 a connection;
+    # the request and response segments would make it 6).
+    packets="$(sed -n 's/.*stopped: \([0-9]*\) packets (\([0-9]*\) after RSTs).*/\1 \2/p' <<<"$COUNTS")"
+    read -r total after <<<"$packets"
+    [ $((total - after)) -ge 600 ] && [ $((total - after)) -le 800 ] || { echo "$COUNTS" >&2; false; }
+}
+
+@test "an interface that comes up after capture started is watched: path over it" {
+    need_preloadable curl
+    server_up
+    ip netns exec "$R" iptables -A FORWARD -p tcp -m string --string /blocked --algo bm \
+        -j REJECT --reject-with tcp-reset
+    capture_up
+    # A second link between the client and the router, made now; the server is
+    # reached over it.
+    ip link add c1 netns "$C" type veth peer name r2 netns "$R"
+    ip -n "$C" addr add 10.231.9.2/24 dev c1
+    ip -n "$R" addr add 10.231.9.1/24 dev r2
+    ip -n "$C" link set c1 up
+    ip -n "$R" link set r2 up
+    ip -n "$C" route add 10.231.2.2/32 via 10.231.9.1 dev c1
+    sleep 1.5 # capture looks for new interfaces once a second
+    client curl -s -m 5 http://10.231.2.2:8080/blocked
+    [ "$status" = 56 ]
+    wait_for "$CAP_LOG" '"type":"packet"'
+    capture_down
+    [[ "$COUNTS" == *"1 RSTs judged: 0 peer, 1 path, 0 local, 0 unknown"* ]]
+    p="$(the_packet)"
+    [ "$(jq -r '[.rst_from, .hops, .peer_hops, .iface, .role, .local] | @tsv' <<<"$p")" = \
+        "$(printf 'path\t1\t2\tc1\tclient\t%s' "$(jq -r .local <<<"$p")")" ]
+    [[ "$(jq -r .local <<<"$p")" == 10.231.9.2:* ]]
+}
