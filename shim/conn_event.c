@@ -135,12 +135,23 @@ int conn_at(int fd, struct conn *c)
     return 0;
 }
 
-/* conn_record() once the identity is known to hold. */
+/* record_info.confirm: is the record's fd still c's socket? Asked by
+ * record_write only for a record the rate limit would let through. */
+static int still_at(const struct record_info *ri, const struct conn *c)
+{
+    return fdident_same(ri->fd, c->ident);
+}
+
+/* Writes the record ri on c (under the guard, having learnt the local
+ * address). Unless the identity is known to hold, record_write asks it
+ * (still_at) where the record would be written; a stale fd is then
+ * forgotten and -ESTALE returned. */
 static int record_checked(int fd, struct conn *c, const struct record_info *ri)
 {
     guard_enter();
     conn_fill_local(fd, c);
     int r = record_write(c, ri);
+    if (r == -ESTALE) conn_table_forget_if(fd, c);
     guard_leave();
     return r;
 }
@@ -149,6 +160,36 @@ int conn_record(int fd, struct conn *c, const struct record_info *ri)
 {
     if (!conn_at(fd, c)) return -ESTALE;
     return record_checked(fd, c, ri);
+}
+
+/* Errors that only a stream socket's connection returns: a pipe or a file
+ * that took the number of a socket closed behind our back gives EPIPE, EOF
+ * or its own errors, never these. */
+static int socket_only_error(int err)
+{
+    switch (err) {
+    case ECONNRESET:
+    case ECONNREFUSED:
+    case ECONNABORTED:
+    case EHOSTUNREACH:
+    case ENETUNREACH: return 1;
+    default: return 0;
+    }
+}
+
+/* May the identity check wait until the record is known to be written
+ * (record_info.confirm)? Only when the failure itself says fd is a
+ * connected socket and nothing else must be asked of fd first: the local
+ * address is known (asking a stale fd's would take another socket's), and
+ * no TCP_INFO is due. Then a record the rate limit leaves out costs no
+ * system call: it is counted under the connection's key, which comes from
+ * the shim's memory alone. The one stale case this counts is a socket the
+ * shim never saw created (a raw syscall, SCM_RIGHTS) that took the number
+ * of one closed behind its back and failed in turn: counted (not written)
+ * under the old connection's key. */
+static int check_later(const struct conn *c, int err)
+{
+    return socket_only_error(err) && (c->local.sa.sa_family || sandbox_filtered());
 }
 
 void conn_accept_failed(int lfd, int family, int err, uint64_t now)
@@ -187,7 +228,8 @@ static void snap_after_timeout(int fd, struct conn *c, uint64_t now)
 void conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now)
 {
     if (atomic_load_explicit(&c->recorded, memory_order_relaxed)) return;
-    if (!conn_at(fd, c)) return;
+    int later = check_later(c, err);
+    if (!later && !conn_at(fd, c)) return;
     if (atomic_exchange(&c->recorded, 1)) return; /* one record per connection */
     if (err == ETIMEDOUT && (c->flags & CONN_ESTABLISHED)) snap_after_timeout(fd, c, now);
     struct record_info ri = {
@@ -196,6 +238,7 @@ void conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now)
         .op = op,
         .err = err,
         .now_ns = now,
+        .confirm = later ? still_at : NULL,
     };
     if (!conn_counted_instead(c, &ri)) record_checked(fd, c, &ri);
 }

@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "guard.h"
+#include "listener.h"
 #include "sandbox.h"
 
 #define SLAB_CONNS 32 /* connections per slab */
@@ -139,6 +140,7 @@ struct conn *conn_table_open(int fd, int family, int role, uint64_t now_ns)
         note_fd(fd);
     }
     struct conn *old = atomic_exchange_explicit(&conn_slots[fd], c, memory_order_acq_rel);
+    listener_forget(fd);
     if (conn_is_live(old)) release_closed(old, fd);
     guard_leave();
     return c;
@@ -149,6 +151,7 @@ void conn_table_mark(int fd, struct conn *mark)
     if ((unsigned)fd >= conn_slot_cap) return;
     if (mark) note_fd(fd);
     struct conn *old = atomic_exchange_explicit(&conn_slots[fd], mark, memory_order_acq_rel);
+    listener_forget(fd);
     if (conn_is_live(old)) {
         guard_enter();
         release_closed(old, fd);
@@ -167,6 +170,7 @@ void conn_table_dup(int fd, int nfd)
         note_fd(nfd);
     }
     struct conn *old = atomic_exchange_explicit(&conn_slots[nfd], c, memory_order_acq_rel);
+    listener_forget(nfd);
     if (conn_is_live(old)) release_closed(old, nfd); /* a twin of fd: refs > 1, no close event */
     guard_leave();
 }
@@ -178,6 +182,7 @@ void conn_table_forget_if(int fd, struct conn *c)
     if (!atomic_compare_exchange_strong_explicit(&conn_slots[fd], &expect, NULL,
                                                  memory_order_acq_rel, memory_order_relaxed))
         return;
+    listener_forget(fd);
     guard_enter();
     release_closed(c, fd);
     guard_leave();
@@ -187,6 +192,7 @@ struct conn *conn_table_take(int fd)
 {
     if ((unsigned)fd >= conn_slot_cap) return NULL;
     if (!atomic_load_explicit(&conn_slots[fd], memory_order_relaxed)) return NULL;
+    listener_forget(fd);
     return atomic_exchange_explicit(&conn_slots[fd], NULL, memory_order_acq_rel);
 }
 
@@ -204,6 +210,7 @@ void conn_release(struct conn *c)
 
 void conn_table_forget_range(unsigned lo, unsigned hi)
 {
+    listener_forget_range(lo, hi);
     unsigned top = conn_table_max_fd();
     if (hi > top) hi = top;
     for (unsigned fd = lo; fd <= hi && fd < conn_slot_cap; fd++) {

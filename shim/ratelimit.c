@@ -89,7 +89,7 @@ static struct rl_slot *other_slot(const struct rl_id *id)
     return s;
 }
 
-struct rl_slot *ratelimit_count(const struct rl_id *id, rl_describe_fn describe, const void *ctx)
+struct rl_slot *ratelimit_slot(const struct rl_id *id, rl_describe_fn describe, const void *ctx)
 {
     uint64_t h = hash_id(id);
     struct rl_slot *found = NULL;
@@ -113,10 +113,28 @@ struct rl_slot *ratelimit_count(const struct rl_id *id, rl_describe_fn describe,
         if (!atomic_load(&s->ready)) break; /* being filled in: count under "other" */
         if (!memcmp(&s->id, id, sizeof *id)) found = s;
     }
-    if (!found) found = other_slot(id);
-    atomic_fetch_add(&found->n, 1);
+    return found ? found : other_slot(id);
+}
+
+void ratelimit_count_in(struct rl_slot *s)
+{
+    atomic_fetch_add(&s->n, 1);
     atomic_fetch_add(&due, 1);
-    return found;
+}
+
+struct rl_slot *ratelimit_count(const struct rl_id *id, rl_describe_fn describe, const void *ctx)
+{
+    struct rl_slot *s = ratelimit_slot(id, describe, ctx);
+    ratelimit_count_in(s);
+    return s;
+}
+
+int ratelimit_would_admit(const struct rl_slot *s, uint64_t now)
+{
+    if (limits.off) return 1;
+    uint64_t tau = (uint64_t)(limits.burst - 1) * limits.interval_ns;
+    uint64_t tat = atomic_load(&s->tat);
+    return (tat > now ? tat : now) - now <= tau;
 }
 
 int ratelimit_admit(struct rl_slot *s, uint64_t now)

@@ -75,6 +75,18 @@ typedef void (*rl_describe_fn)(struct rl_key *k, const void *ctx);
  * is called only when the key is new. */
 struct rl_slot *ratelimit_count(const struct rl_id *id, rl_describe_fn describe, const void *ctx);
 
+/* The slot of key id, without counting anything (describe as above). */
+struct rl_slot *ratelimit_slot(const struct rl_id *id, rl_describe_fn describe, const void *ctx);
+
+/* Counts one due record in slot s: ratelimit_count() is ratelimit_slot()
+ * then this. */
+void ratelimit_count_in(struct rl_slot *s);
+
+/* Would ratelimit_admit(s, now) let a record through, asked without taking
+ * anything? Its tokens only ever run out between the two calls, so a 0 here
+ * means a 0 there for the same now. */
+int ratelimit_would_admit(const struct rl_slot *s, uint64_t now_ns);
+
 /* 1 when the key may write a record at monotonic time now, else 0 (the record
  * is then counted as suppressed). Always 1 when limits are off. */
 int ratelimit_admit(struct rl_slot *s, uint64_t now_ns);

@@ -549,7 +549,14 @@ int record_write(const struct conn *c, const struct record_info *ri)
     struct rl_id id;
     build_id(&id, c, ri, cause_code);
     struct key_ctx kx = {c, ri, cause};
-    struct rl_slot *slot = ratelimit_count(&id, describe_key, &kx);
+    struct rl_slot *slot = ratelimit_slot(&id, describe_key, &kx);
+    /* Only a record that would be written is worth the question (for the
+     * identity check, a system call): one left out is only counted. */
+    if (ri->confirm && ratelimit_would_admit(slot, now) && !ri->confirm(ri, c)) {
+        errno = saved;
+        return -ESTALE;
+    }
+    ratelimit_count_in(slot);
     if (!ratelimit_admit(slot, now)) {
         summary_tick(now);
         errno = saved;

@@ -23,6 +23,11 @@ struct record_info {
     int listener;    /* about a listening socket (accept failed): no connection, so no conn,
                         peer, timings, counters, tcp or events */
     uint64_t now_ns; /* monotonic time of the failure */
+    /* Asked once the rate limit would let the record through, before it is
+     * counted: 0 when it is no record after all (fd is no longer the
+     * connection's socket), 1 to write it. NULL: nothing to ask. A record
+     * the rate limit leaves out is counted without asking (no system call). */
+    int (*confirm)(const struct record_info *ri, const struct conn *c);
     /* retry / inject records (NULL / 0 when absent) */
     int attempt;
     const char *action, *outcome, *reason;
@@ -35,7 +40,8 @@ void record_cause_input(const struct conn *c, const struct record_info *ri, stru
 void record_format(struct strbuf *b, const struct conn *c, const struct record_info *ri);
 
 /* Formats and writes the line to the sink, unless the rate limit leaves it
- * out (then only counted; returns 0). Returns 0 or -errno. errno preserved. */
+ * out (then only counted; returns 0). Returns 0 or -errno; -ESTALE (nothing
+ * counted, nothing written) when ri->confirm said no. errno preserved. */
 int record_write(const struct conn *c, const struct record_info *ri);
 
 /* Normal life that the default RSTWATCH_RECORD=resets counts instead of

@@ -20,6 +20,7 @@
 #include "conn_event.h"
 #include "fdident.h"
 #include "inject.h"
+#include "listener.h"
 #include "real.h"
 #include "record.h"
 #include "retry.h"
@@ -341,6 +342,9 @@ int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, enum ca
         if (getpeername(r, (struct sockaddr *)&own, &sl) == 0)
             conn_store_addr(&c->peer, NULL, (struct sockaddr *)&own, sl);
     }
+    /* The listener's own address, when it is every accepted socket's: no
+     * getsockname per connection (listener.h). */
+    if (family != AF_UNIX) listener_local(fd, family, &c->local);
     ring_push(&c->ring, OP_ACCEPT, r, 0, t);
 out:
     errno = saved;
@@ -598,6 +602,9 @@ int watch_setsockopt(int fd, int lv, int nm, const void *v, socklen_t len)
         else
             c->flags &= ~CONN_LINGER0;
     }
+    /* A listener made transparent accepts connections to any address. */
+    if ((lv == SOL_IP && nm == IP_TRANSPARENT) || (lv == SOL_IPV6 && nm == IPV6_TRANSPARENT))
+        listener_forget(fd);
     retry_note_sockopt(fd, lv, nm, v, len);
     errno = saved;
     return r;
