@@ -443,6 +443,26 @@ print(port)"
         --arg svc "127.0.0.1:$port"
 }
 
+@test "an accepted connection's local address: a listener's own (one address), the address the client used (0.0.0.0, ::), the right listener's after its number was reused or dup2'd over" {
+    # The shim learns a listener's address once and gives it to every
+    # connection the listener accepts, unless it is a wildcard; the kernel's
+    # getsockname of each accepted socket is the truth to match.
+    run_shim "$PYTHON" "$RSTWATCH_ROOT/tests/host/listeners.py"
+    assert_equal 0 "$shim_status" "stderr: $shim_stderr"
+    [[ "$shim_output" == *"the new listener took the old one's number: True"* ]] || { echo "$shim_output" >&2; false; }
+    local line peer local_addr n=0
+    while read -r line; do
+        [[ "$line" == peer=* ]] || continue
+        [[ "$line" == *" recv=ConnectionResetError" ]] || { echo "$line" >&2; false; }
+        peer="${line#peer=}" peer="${peer%% *}"
+        local_addr="${line#* local=}" local_addr="${local_addr%% *}"
+        assert_equal "$local_addr" "$(jq_records 'map(select(.peer == $p and .role == "server"))[0].local' --arg p "$peer")" "local address of the record about $peer"
+        n=$((n + 1))
+    done <<<"$shim_output"
+    assert_equal 5 "$n" "connections reset"
+    assert_equal 5 "$(count_type reset)" "reset records"
+}
+
 # ---- the host's resource limits ------------------------------------------------------
 
 @test "a file size limit of 0 (a sandboxed child's RLIMIT_FSIZE): the record's write does not kill the host with SIGXFSZ" {

@@ -106,6 +106,49 @@ if then == "exec":
     [[ "$output" == *"rstwatch report: 300 incidents"* ]] || { echo "$output" >&2; false; }
 }
 
+# strace_flood OUT N [env...]: the flood server (bare, or preloaded when
+# LD_PRELOAD is among the env) under strace -f -c, N aborting clients; its
+# system call counts go to OUT as "name calls" lines.
+strace_flood() {
+    local out="$1" n="$2"
+    shift 2
+    rm -f "$T/sflood.port"
+    env "$@" strace -f -c -o "$T/sflood.strace" "$FLOOD" serve "$T/sflood.port" "$n" >"$T/sflood.out" 2>&1 3>&- &
+    local pid=$!
+    wait_file "$T/sflood.port"
+    "$FLOOD" abort "$(<"$T/sflood.port")" "$n"
+    wait "$pid"
+    [[ "$(<"$T/sflood.out")" == "conns=$n resets=$n "* ]] || { cat "$T/sflood.out" >&2; false; }
+    awk '(NF == 5 || NF == 6) && $4 ~ /^[0-9]+$/ && $NF != "total" { print $NF, $4 }' "$T/sflood.strace" >"$out"
+}
+
+@test "an abort flood under the rate limit: two system calls per aborted connection (fstat at accept, getpid at close), and the local address exact" {
+    command -v strace >/dev/null || skip "strace is not installed"
+    local n=400
+    strace_flood "$T/bare.calls" "$n"
+    # a burst of 5 records and no more, however long strace makes the flood
+    strace_flood "$T/shim.calls" "$n" LD_PRELOAD="$SHIM_PRELOAD" RSTWATCH_RATE="burst=5,interval=1h"
+    # shim - bare per system call; the ones made at least once per two
+    # connections are the per-connection cost (the few written records' own
+    # calls, the load's and the summary's are not)
+    local extra
+    extra="$(awk 'NR == FNR { bare[$1] = $2; next } { d = $2 - bare[$1]; if (2 * d >= n) print $1, d }' n="$n" "$T/bare.calls" "$T/shim.calls" | sort)"
+    # the identity check of each written record adds a few fstat calls
+    local fstat getpid
+    fstat="$(awk '$1 == "newfstatat" || $1 == "fstat" { s += $2 } END { print s + 0 }' <<<"$extra")"
+    getpid="$(awk '$1 == "getpid" { print $2 }' <<<"$extra")"
+    [ "$(wc -l <<<"$extra")" -le 2 ] && [ "$fstat" -ge "$n" ] && [ "$fstat" -le $((n + 40)) ] &&
+        [ "$getpid" -ge "$n" ] && [ "$getpid" -le $((n + 5)) ] ||
+        { printf 'per-connection extra calls (%s connections):\n%s\n' "$n" "$extra" >&2; false; }
+    # every record and the summary name the listener's address
+    local port
+    port="$(<"$T/sflood.port")"
+    assert_true "reset records and summary counts name 127.0.0.1:$port as the local address" \
+        '([.[] | select(.type == "reset") | .local] | unique) == [$l] and ([.[] | select(.type == "summary") | .counts[].local] | unique) == [$l]' \
+        --arg l "127.0.0.1:$port"
+    assert_equal "$n" "$(summary_total n)" "summary n"
+}
+
 @test "rate limit: the next record of a key says how many were left out before it" {
     RSTWATCH_RATE="burst=2,interval=300ms" flood_run 60 1.5
     local sup

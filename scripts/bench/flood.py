@@ -19,6 +19,15 @@ ROWS is printed, in the same format as scripts/bench/run.sh):
                            per CPU second of the server (its own user +
                            system time, so a client that cannot keep up does
                            not hide the cost); shim / bare >= 0.95.
+  abort flood, calls       the same flood, unpaced, with the server under
+                           strace -f -c, bare and preloaded one after the
+                           other: the system calls the shim adds per aborted
+                           connection (shim - bare, per syscall, / clients).
+                           Gated: the calls made once per connection or more
+                           often (at least once per two connections); the few
+                           written records' own calls, the load's and the
+                           summary's are in an info row with everything;
+                           goal <= 2 (fstat at accept, getpid at close).
   nginx churn              nginx + wrk -H 'Connection: close' (a new
                            connection per request: accept and close on every
                            one), bare and preloaded side by side; >= 0.97.
@@ -83,6 +92,50 @@ def flood_pair(build, n, shim, logdir):
     for c in clients:
         c.wait()
     return {v: finish(srv) for v, (srv, _) in servers.items()}
+
+
+def strace_counts(build, n, preload, logdir):
+    """System calls of the flood server under strace -f -c: {name: calls}."""
+    out = os.path.join(logdir, f"strace.{time.monotonic_ns()}")
+    helper = os.path.join(build, "helpers", "flood")
+    port_file = os.path.join(logdir, f"port.{time.monotonic_ns()}")
+    env = dict(os.environ, RSTWATCH_LOG=os.path.join(logdir, "%p.jsonl"))
+    env.pop("RSTWATCH_RATE", None)
+    if preload:
+        env["LD_PRELOAD"] = preload
+    srv = subprocess.Popen(["strace", "-f", "-c", "-o", out, helper, "serve", port_file, str(n)],
+                           env=env, stdout=subprocess.DEVNULL)
+    if not wait_file(port_file, secs=30):
+        srv.kill()
+        raise RuntimeError("flood server under strace did not start")
+    subprocess.run([helper, "abort", open(port_file).read().strip(), str(n)], check=True)
+    srv.wait(timeout=600)
+    calls = {}
+    for line in open(out):
+        f = line.split()
+        # "% time  seconds  usecs/call  calls  [errors]  syscall"
+        if len(f) in (5, 6) and f[3].isdigit() and f[-1] != "total":
+            calls[f[-1]] = calls.get(f[-1], 0) + int(f[3])
+    return calls
+
+
+def extra_calls(rows, build, n, shim, tmp):
+    name = f"abort flood: the shim's extra system calls per aborted connection ({n} clients"
+    if not shutil.which("strace"):
+        stats("value", rows, name + ")", "rstwatch", "-", "-", "strace missing", "", "<=2")
+        return
+    logdir = os.path.join(tmp, "strace")
+    os.makedirs(logdir)
+    bare = strace_counts(build, n, None, logdir)
+    with_shim = strace_counts(build, n, shim, logdir)
+    extra = {k: with_shim.get(k, 0) - bare.get(k, 0) for k in set(bare) | set(with_shim)}
+    per_conn = {k: v / n for k, v in extra.items() if v * 2 >= n}
+    detail = ", ".join(f"{k} {v:.3f}" for k, v in sorted(per_conn.items()))
+    stats("value", rows, f"{name}, strace -f -c: {detail})", "rstwatch", "-", "-",
+          f"{sum(per_conn.values()):.2f}", "calls", "<=2")
+    stats("value", rows, f"abort flood: every extra system call, the written records', the "
+          f"load's and the summary's included, per aborted connection ({n} clients)",
+          "rstwatch", "-", "-", f"{sum(extra.values()) / n:.3f}", "calls", "-")
 
 
 def records(logdir):
@@ -187,7 +240,9 @@ def main():
         stats("pair", rows, f"abort flood: server conns per CPU second ({n} clients, unpaced)",
               "rstwatch", "conn/s", ">=0.95", ",".join(map(str, bare)),
               ",".join(map(str, with_shim)))
-        # 3. nginx connection churn
+        # 3. the system calls the shim adds per aborted connection
+        extra_calls(rows, build, n, shim, tmp)
+        # 4. nginx connection churn
         os.makedirs(os.path.join(tmp, "log"), exist_ok=True)
         churn(rows, shim, tmp, rounds, 3 if a.quick else 5, cpu, loadcpu)
     finally:
