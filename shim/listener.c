@@ -123,7 +123,6 @@ void listener_forget_range(unsigned lo, unsigned hi)
 {
     for (size_t i = 0; i < LISTENERS; i++) {
         int fd1 = atomic_load_explicit(&table[i].fd1, memory_order_relaxed);
-        if (fd1 && (unsigned)(fd1 - 1) >= lo && (unsigned)(fd1 - 1) <= hi)
-            listener_forget(fd1 - 1);
+        if (fd1 && (unsigned)(fd1 - 1) >= lo && (unsigned)(fd1 - 1) <= hi) listener_forget(fd1 - 1);
     }
 }
