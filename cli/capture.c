@@ -32,6 +32,7 @@
 #define DEFAULT_WINDOW_MS 500
 #define MAX_PENDING 4096
 #define POLL_MS 100
+#define WATCH_EVERY_US 50000
 
 struct capture_opts {
     const char *iface, *log, *pcap, *rate;
@@ -51,6 +52,8 @@ struct capture {
     struct pending pending[MAX_PENDING];
     size_t npending;
     int watch_dirty;
+    size_t watching;  /* flows the window handle watches */
+    int64_t watch_us; /* when its filter was last set */
     uint64_t packets, window_packets, rsts;
     uint64_t verdicts[4]; /* peer, path, local, unknown */
 };
@@ -184,9 +187,14 @@ static void judge_due(struct capture *cap, int64_t now_us)
     cap->npending = keep;
 }
 
-static void update_watch(struct capture *cap)
+/* Gives the window handle the flows waiting for their verdict. Compiling its
+ * filter costs capture's CPU (a millisecond or more for 32 flows), so while it
+ * already watches some, changes are applied at most every WATCH_EVERY_US;
+ * the first flow is watched at once. */
+static void update_watch(struct capture *cap, int64_t now_us)
 {
     if (!cap->watch_dirty) return;
+    if (cap->watching && now_us - cap->watch_us < WATCH_EVERY_US) return;
     struct cap_flow_id ids[CAP_WINDOW_FLOWS];
     size_t n = cap->npending < CAP_WINDOW_FLOWS ? cap->npending : CAP_WINDOW_FLOWS;
     for (size_t i = 0; i < n; i++)
@@ -198,6 +206,8 @@ static void update_watch(struct capture *cap)
         sink_warn(line);
     }
     cap->watch_dirty = 0;
+    cap->watching = n;
+    cap->watch_us = now_us;
 }
 
 static void start_rst(struct capture *cap, struct cap_flow *f, const struct cap_pkt *p)
@@ -358,7 +368,7 @@ int cmd_capture(int argc, char **argv)
         }
         int64_t now = wall_us();
         judge_due(&cap, now);
-        update_watch(&cap);
+        update_watch(&cap, now);
         cap_source_tick(cap.src, now);
         cap_source_flush(cap.src);
         summary_poll();

@@ -26,13 +26,16 @@
  * loopback connection costs capture its handshake and FINs.
  *
  * The window handle passes every other incoming packet (on loopback, PSH
- * included) of the few flows that just saw an RST (at most CAP_WINDOW_FLOWS, for a short window):
- * the peer's packets still arriving after its "reset" are the race that gives a forged RST away. It
- * ignores outgoing packets (they are no evidence), is opened with the first flow it watches and
- * closed after a few idle seconds, so a host without resets pays nothing for it. Its filter is
- * rewritten when that set changes; the control handles' never are, so no control packet is ever
- * lost to a filter swap. A packet the window handle misses costs evidence,
- * not a verdict.
+ * included) of the few flows that just saw an RST (at most CAP_WINDOW_FLOWS,
+ * for a short window): the peer's packets still arriving after its "reset"
+ * are the race that gives a forged RST away. It ignores outgoing packets
+ * (they are no evidence), is opened with the first flow it watches and closed
+ * after a few idle seconds, so a host without resets pays nothing for it. Its
+ * filter names those flows' address and port pairs (the control packets it
+ * passes too are dropped here) and is rewritten when that set changes; the
+ * control handles' filters never change, so no control packet is ever lost
+ * to a filter swap. A packet the window handle misses costs evidence, not a
+ * verdict.
  *
  * The link layer: Ethernet or raw IP on an interface's own handle (the
  * direction from the addresses of this host's interfaces; loopback is always
@@ -529,7 +532,9 @@ static void on_frame(u_char *arg, const struct pcap_pkthdr *hdr, const u_char *b
     struct cap_frame fr = {hdr, bytes, 0, 0, 0, &p};
     memset(&p, 0, sizeof p);
     if (decode(dc->s, dc->h, bytes, hdr->caplen, &p, &fr) < 0) return;
-    if (dc->window && (p.flags & TCPF_PSH) && control_passes_psh(dc->s, &p)) return; /* seen */
+    if (dc->window && ((p.flags & (TCPF_SYN | TCPF_FIN | TCPF_RST)) ||
+                       ((p.flags & TCPF_PSH) && control_passes_psh(dc->s, &p))))
+        return; /* the control handles passed it */
     p.t_us = (int64_t)hdr->ts.tv_sec * 1000000 + hdr->ts.tv_usec;
     dc->fn(&p, &fr, dc->window, dc->ctx);
 }
@@ -607,17 +612,19 @@ int cap_source_watch(struct cap_source *s, const struct cap_flow_id *ids, size_t
         len = (size_t)snprintf(filter, sizeof filter, "%s", no_packet_filter);
     } else {
         s->win_idle_us = 0;
-        len = (size_t)snprintf(filter, sizeof filter, "tcp and not (%s) and (",
-                               loopback_control_filter);
+        /* Incoming packets only, so each flow is one direction: a filter
+         * libpcap compiles in a fraction of the time "host and port" takes
+         * (both directions, every protocol), which matters as RSTs come and go. */
         for (size_t i = 0; i < n; i++) {
             char l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
+            const char *ip = ids[i].family == AF_INET6 ? "ip6" : "ip";
             put_addr(l, sizeof l, ids[i].family, ids[i].laddr);
             put_addr(r, sizeof r, ids[i].family, ids[i].raddr);
-            len += (size_t)snprintf(filter + len, sizeof filter - len,
-                                    "%s(host %s and host %s and port %u and port %u)",
-                                    i ? " or " : "", l, r, ids[i].lport, ids[i].rport);
+            len += (size_t)snprintf(
+                filter + len, sizeof filter - len,
+                "%s(%s src %s and %s dst %s and tcp src port %u and tcp dst port %u)",
+                i ? " or " : "", ip, r, ip, l, ids[i].rport, ids[i].lport);
         }
-        len += (size_t)snprintf(filter + len, sizeof filter - len, ")");
     }
     if (!s->win.p) {
         int no_ignore = 0;
