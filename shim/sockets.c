@@ -292,6 +292,31 @@ static __attribute__((noinline)) void accept_out_of_fds(int fd, int err)
     errno = saved;
 }
 
+/* A program keeps accept's *len in its own frame, which lies in the stack
+ * just above the shim's: a pointer into this many bytes above the shim's
+ * frame is read at once; any other through the kernel. */
+#define APP_LEN_STACK_BAND (16 * 1024)
+
+/* The app's *len before accept(), without trusting the pointer: a bad one
+ * must give the app the kernel's EFAULT, as bare, not a crash in the shim.
+ * Read at once when it points into the stack just above the shim's frame (no
+ * system call), else with one process_vm_readv (none under a filter). 1 and
+ * *out, or 0 when it could not be read. */
+static __attribute__((noinline)) int app_len(const socklen_t *len, socklen_t *out)
+{
+    uintptr_t p = (uintptr_t)len, sp = (uintptr_t)__builtin_frame_address(0);
+    if (p - sp < APP_LEN_STACK_BAND - sizeof *len) {
+        *out = *len;
+        return 1;
+    }
+    if (sandbox_filtered()) return 0;
+    int saved = errno;
+    struct iovec local = {out, sizeof *out}, remote = {(void *)len, sizeof *out};
+    ssize_t got = process_vm_readv(sandbox_pid(), &local, 1, &remote, 1, 0);
+    errno = saved;
+    return got == (ssize_t)sizeof *out;
+}
+
 int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, enum call_variant v)
 {
     if (!conn_table_enabled() || guard_active())
@@ -300,12 +325,12 @@ int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, enum ca
      * our buffer instead: the peer's address at no extra system call. An app
      * buffer holds the address the kernel wrote, up to its capacity, *len
      * before the call (read only when the kernel will read it too: the app
-     * passed both pointers). getpeername after the accept would fail for a
-     * client that reset before it was accepted. */
+     * passed both pointers; app_len). getpeername after the accept would
+     * fail for a client that reset before it was accepted. */
     struct sockaddr_storage own;
-    socklen_t own_len = sizeof own;
+    socklen_t own_len = sizeof own, cap = 0;
     int use_own = sa == NULL;
-    socklen_t cap = !use_own && len ? *len : 0;
+    int cap_known = !use_own && len && app_len(len, &cap);
     struct sockaddr *ksa = use_own ? (struct sockaddr *)&own : sa;
     socklen_t *klen = use_own ? &own_len : len;
     int r = v == CALL_SIBLING ? real_accept4(fd, ksa, klen, flags) : real_accept(fd, ksa, klen);
@@ -335,9 +360,9 @@ int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, enum ca
         c->peer.sa.sa_family = AF_UNIX; /* a unix client is nearly always unnamed */
     } else if (use_own) {
         conn_store_addr(&c->peer, NULL, (struct sockaddr *)&own, own_len);
-    } else if (*len <= cap) { /* the whole address is in the app's buffer */
+    } else if (cap_known && *len <= cap) { /* the whole address is in the app's buffer */
         conn_store_addr(&c->peer, NULL, sa, *len);
-    } else if (!sandbox_filtered()) { /* truncated by a short buffer: ask */
+    } else if (!sandbox_filtered()) { /* truncated by a short buffer, or unknown: ask */
         socklen_t sl = sizeof own;
         if (getpeername(r, (struct sockaddr *)&own, &sl) == 0)
             conn_store_addr(&c->peer, NULL, (struct sockaddr *)&own, sl);

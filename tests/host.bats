@@ -463,6 +463,51 @@ print(port)"
     assert_equal 5 "$(count_type reset)" "reset records"
 }
 
+@test "accept() with an invalid address-length pointer: EFAULT as bare, not a crash; a valid one on the heap still gives the record its peer" {
+    # the kernel reads *len: (socklen_t *)1 is its EFAULT, and the shim
+    # must not read it first
+    local script='
+import ctypes, errno, os, socket, struct
+libc = ctypes.CDLL(None, use_errno=True)
+for f in (libc.accept, libc.accept4):
+    f.restype = ctypes.c_int
+libc.accept.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+libc.accept4.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(8)
+clients = [socket.create_connection(ls.getsockname()) for _ in range(3)]
+buf = ctypes.create_string_buffer(128)
+def show(what, r):
+    print(what, r if r < 0 else "fd", errno.errorcode.get(ctypes.get_errno(), 0) if r < 0 else "", flush=True)
+ctypes.set_errno(0)
+show("accept, len=1:", libc.accept(ls.fileno(), buf, 1))
+ctypes.set_errno(0)
+show("accept4, len=1:", libc.accept4(ls.fileno(), buf, 1, 0))
+n = ctypes.c_uint32(128)  # on the heap, not on the C stack
+fd = libc.accept(ls.fileno(), buf, ctypes.byref(n))
+show("accept, len on the heap:", fd)
+print("len after:", n.value)
+c = clients[2]
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()
+try:
+    os.read(fd, 10)
+except OSError as e:
+    print("read:", errno.errorcode[e.errno])
+'
+    run_bare "$PYTHON" -c "$script"
+    run_shim "$PYTHON" -c "$script"
+    assert_same_as_bare
+    assert_equal "accept, len=1: -1 EFAULT
+accept4, len=1: -1 EFAULT
+accept, len on the heap: fd 
+len after: 16
+read: ECONNRESET" "$shim_output"
+    assert_true "the reset record names a peer on 127.0.0.1" \
+        'map(select(.type == "reset" and .role == "server")) | length == 1 and (.[0].peer | startswith("127.0.0.1:"))'
+}
+
 # ---- the host's resource limits ------------------------------------------------------
 
 @test "a file size limit of 0 (a sandboxed child's RLIMIT_FSIZE): the record's write does not kill the host with SIGXFSZ" {
