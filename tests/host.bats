@@ -466,6 +466,7 @@ print(port)"
 @test "accept() with an invalid address-length pointer: EFAULT as bare, not a crash; a valid one on the heap still gives the record its peer" {
     # the kernel reads *len: (socklen_t *)1 is its EFAULT, and the shim
     # must not read it first
+    [ -z "${SAN_RUNTIME:-}" ] || skip "libasan's own accept() interceptor reads *len first and crashes (not the shim)"
     local script='
 import ctypes, errno, os, socket, struct
 libc = ctypes.CDLL(None, use_errno=True)
