@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -268,6 +270,48 @@ void retry_replay_unanswered(struct conn *c)
 void retry_app_told(struct conn *c)
 {
     if (c->retry) c->retry->app_saw_failure = 1;
+}
+
+/* What a poll/epoll event with error bit err (POLLERR: the socket holds an
+ * error) and TCP_INFO say of c's connection, for a replay before the event
+ * reaches the app: a reset (an error or CLOSE, with nothing retransmitted or
+ * probed: a connection that timed out is not replayed, as in the read path;
+ * the error bit, because the kernel wakes the waiters before the socket's
+ * state becomes CLOSE), an EOF on a reused connection (CLOSE_WAIT), or
+ * neither (NULL). The socket's pending error is left alone: if nothing is
+ * replayed, the app reads it. */
+static const char *failure_on_event(int fd, const struct conn *c, int err)
+{
+    struct tcp_info ti;
+    socklen_t sl = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (real_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) < 0 ||
+        sl < offsetof(struct tcp_info, tcpi_rto))
+        return NULL;
+    if ((err || ti.tcpi_state == TCP_CLOSE) && !ti.tcpi_retransmits && !ti.tcpi_probes)
+        return "reset before any response byte, seen in poll/epoll";
+    if (ti.tcpi_state == TCP_CLOSE_WAIT && c->exchanges > 1 && !(c->flags & CONN_SHUT_RD))
+        return "EOF on a reused connection before any response byte, seen in poll/epoll";
+    return NULL;
+}
+
+int retry_replay_on_event(int fd, struct conn *c, int err)
+{
+    struct retry_state *rs = c->retry;
+    /* the read path's conditions; an app that already heard of a failure,
+     * or a replay still waiting for its answer, is left to its own calls */
+    if (!rs || rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER ||
+        rs->app_saw_failure || rs->replay_why || c->exchange_resp > 0 || c->dir != DIR_OUT ||
+        !rs->req_len || sandbox_filtered())
+        return 0;
+    const char *what = failure_on_event(fd, c, err);
+    if (!what || !conn_at(fd, c)) return 0;
+    const char *why = replay_refusal(fd, c, rs);
+    if (why) {
+        retry_record(fd, c, OP_POLL, ECONNRESET, 0, "none", "refused", why);
+        return 0;
+    }
+    return replay_request(fd, c, OP_POLL, ECONNRESET, what) == 0;
 }
 
 /* A step that asks fd's identity (conn_at: a replay, a record) may have found

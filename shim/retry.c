@@ -320,20 +320,29 @@ static int64_t ms_left(uint64_t start, int tmo)
 #define TOLD_POLL (POLLERR | POLLHUP | POLLRDHUP)
 #define TOLD_EPOLL (EPOLLERR | EPOLLHUP | EPOLLRDHUP)
 
-/* The app is handed these poll results: note the failures they tell. */
-static void poll_told(const struct pollfd *p, nfds_t n)
+/* The app is about to be handed these poll results: a failure they tell
+ * on a connection whose request may be replayed is replayed first, and its
+ * event hidden; the others are noted as told. Returns the number of
+ * entries whose events were hidden. */
+static int poll_told(struct pollfd *p, nfds_t n)
 {
+    int hidden = 0;
     for (nfds_t i = 0; i < n; i++) {
         if (!(p[i].revents & TOLD_POLL)) continue;
         struct conn *c = conn_table_get(p[i].fd);
-        if (conn_is_live(c)) retry_app_told(c);
+        if (!conn_is_live(c)) continue;
+        if (retry_replay_on_event(p[i].fd, c, p[i].revents & POLLERR))
+            p[i].revents = 0, hidden++;
+        else
+            retry_app_told(c);
     }
+    return hidden;
 }
 
 /* The connection whose epoll registration on ep carries data (the kernel
  * reports data, not the fd): a scan of the table, made only for an event
  * that tells a failure, with retry on. */
-static struct conn *conn_for_event(int ep, uint64_t data)
+static struct conn *conn_for_event(int ep, uint64_t data, int *fdp)
 {
     unsigned top = conn_table_max_fd();
     for (unsigned fd = 0; fd <= top && fd < CONN_SLOT_CAP; fd++) {
@@ -341,18 +350,27 @@ static struct conn *conn_for_event(int ep, uint64_t data)
         if (!conn_is_live(c) || !c->retry) continue;
         const struct retry_state *rs = c->retry;
         for (unsigned j = 0; j < rs->neps && j < EPS_MAX; j++)
-            if (rs->eps[j].ep == ep && rs->eps[j].ev.data.u64 == data) return c;
+            if (rs->eps[j].ep == ep && rs->eps[j].ev.data.u64 == data) {
+                *fdp = (int)fd;
+                return c;
+            }
     }
     return NULL;
 }
 
-static void epoll_told(int ep, const struct epoll_event *ev, int n)
+/* epoll's poll_told: the events of ev[0..n) the app is handed, compacted;
+ * returns how many are left. */
+static int epoll_told(int ep, struct epoll_event *ev, int n)
 {
+    int kept = 0;
     for (int i = 0; i < n; i++) {
-        if (!(ev[i].events & TOLD_EPOLL)) continue;
-        struct conn *c = conn_for_event(ep, ev[i].data.u64);
+        int fd = -1;
+        struct conn *c = ev[i].events & TOLD_EPOLL ? conn_for_event(ep, ev[i].data.u64, &fd) : NULL;
+        if (c && retry_replay_on_event(fd, c, ev[i].events & EPOLLERR)) continue;
         if (c) retry_app_told(c);
+        ev[kept++] = ev[i];
     }
+    return kept;
 }
 
 int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, const sigset_t *m,
@@ -366,18 +384,14 @@ int retry_poll(struct pollfd *p, nfds_t n, int tmo, const struct timespec *ts, c
     for (;;) {
         int r = is_ppoll ? real_ppoll(p, n, ts, m) : real_poll(p, n, tmo);
         if (r <= 0 || !retry_any || guard_active()) return r;
-        if (!atomic_load_explicit(&npending, memory_order_relaxed)) {
-            poll_told(p, n);
-            return r;
-        }
         int saved = errno, hidden = 0;
-        for (nfds_t i = 0; i < n; i++) {
+        for (nfds_t i = 0; atomic_load_explicit(&npending, memory_order_relaxed) && i < n; i++) {
             if (!p[i].revents) continue;
             struct conn *c = conn_table_get(p[i].fd);
             if (!conn_is_live(c) || !c->retry || !atomic_load(&c->retry->pending)) continue;
             if (check_pending(p[i].fd, c)) p[i].revents = 0, hidden++;
         }
-        poll_told(p, n);
+        hidden += poll_told(p, n);
         errno = saved;
         if (hidden < r) return r - hidden;
         int64_t left = ms_left(start, tmo0);
@@ -417,16 +431,15 @@ int retry_epoll_wait(int ep, struct epoll_event *ev, int n, int tmo, const sigse
         if (r <= 0 || !retry_any || guard_active()) return r;
         int saved = errno, kept = 0;
         if (!atomic_load_explicit(&npending, memory_order_relaxed)) {
-            epoll_told(ep, ev, r);
-            errno = saved;
-            return r;
+            kept = r;
+        } else {
+            for (int i = 0; i < r; i++) {
+                int fd = -1;
+                struct conn *c = pending_for_event(ep, ev[i].data.u64, &fd);
+                if (!(c && fd >= 0 && check_pending(fd, c))) ev[kept++] = ev[i];
+            }
         }
-        for (int i = 0; i < r; i++) {
-            int fd = -1;
-            struct conn *c = pending_for_event(ep, ev[i].data.u64, &fd);
-            if (!(c && fd >= 0 && check_pending(fd, c))) ev[kept++] = ev[i];
-        }
-        epoll_told(ep, ev, kept);
+        kept = epoll_told(ep, ev, kept);
         errno = saved;
         if (kept) return kept;
         int64_t left = ms_left(start, tmo0);

@@ -17,6 +17,7 @@ const char *ring_op_name(unsigned op)
         [OP_CLOSE] = "close",         [OP_SOCKOPT_ERROR] = "sockopt_error",
         [OP_CONNECTED] = "connected", [OP_RETRY] = "retry",
         [OP_REPLAY] = "replay",       [OP_INJECT] = "inject",
+        [OP_POLL] = "poll",
     };
     return op < OP_COUNT && names[op] ? names[op] : "unknown";
 }

@@ -44,6 +44,7 @@ enum ev_op {
     OP_RETRY,         /* the shim reconnected this fd */
     OP_REPLAY,        /* the shim replayed the buffered request */
     OP_INJECT,        /* the shim injected a fault here */
+    OP_POLL,          /* poll/epoll_wait reported the failure (a replay there: retry.h) */
     OP_COUNT
 };
 

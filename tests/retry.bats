@@ -82,7 +82,7 @@ warnings() {
     assert_jq '.events[-1].op == "replay" and .events[-2].errno == "ECONNRESET"'
 }
 
-@test "curl reusing a connection: its own retry bare, and under idempotent too (poll told it of the reset)" {
+@test "curl reusing a connection: its own retry bare; under idempotent the shim replays inside poll, before curl hears of the reset" {
     need_preloadable curl
     local urls fmt='%{http_code} %{num_connects}\n'
     start_counted stale-keepalive
@@ -107,17 +107,73 @@ ok
     rm -rf "$LOG_DIR"
 
     # With idempotent: curl waits in poll(), which reports the reset
-    # (POLLERR|POLLHUP) before curl reads. The app has been told, so the
-    # shim does not replay (docs/design.md "Never hurt the host", "The
-    # app's own view wins"): curl retries by itself, exactly as bare.
+    # (POLLERR|POLLHUP). The shim replays there, before the event reaches
+    # curl (docs/design.md "Retry and replay"): curl reads the replay's
+    # answer on what it takes for its reused connection, so its second
+    # transfer needed no connect of its own.
     start_counted stale-keepalive
     urls=("http://127.0.0.1:$PORT/a" "http://127.0.0.1:$PORT/b")
     RSTWATCH_RETRY=idempotent run_shim curl -sS -w "$fmt" "${urls[@]}"
-    assert_equal "$bare_status $bare_output" "$shim_status $shim_output" "curl under the shim, idempotent"
+    assert_equal "0 ok
+200 1
+ok
+200 0" "$shim_status $shim_output" "curl under the shim, idempotent"
     assert_equal "2 3" "$(answered) $(received)" "answered/received with idempotent"
-    assert_equal 0 "$(jq_records '[.[] | select(.type == "retry" and .action == "replay")] | length')" "replays"
-    assert_equal 1 "$(count_type reset)" "reset records"
-    assert_jq '.prog == "curl" and .peer == $p and .reused == true' --arg p "127.0.0.1:$PORT"
+    assert_record_count 1
+    assert_jq '.type == "retry" and .action == "replay" and .outcome == "ok" and .op == "poll"'
+    assert_jq '.prog == "curl" and .peer == $p and .reused == true and .errno == "ECONNRESET"' --arg p "127.0.0.1:$PORT"
+}
+
+@test "curl, a fresh connection reset before any response byte: bare it fails (56), under idempotent the replay inside poll answers it" {
+    need_preloadable curl
+    # every --every 2: the 2nd connection's request is aborted, the 1st and 3rd answered.
+    start_counted every --every 2
+    run curl -s -o /dev/null "http://127.0.0.1:$PORT/1"
+    assert_equal 0 "$status" "the first connection is answered"
+    run_bare curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/2"
+    assert_equal "56 000" "$bare_status $bare_output" "curl without the shim"
+
+    start_counted every --every 2
+    run curl -s -o /dev/null "http://127.0.0.1:$PORT/1"
+    RSTWATCH_RETRY=idempotent run_shim curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/2"
+    assert_equal "0 200" "$shim_status $shim_output" "curl under the shim, idempotent (stderr: $shim_stderr)"
+    assert_equal "2 3" "$(answered) $(received)" "answered/received"
+    assert_record_count 1
+    assert_jq '.type == "retry" and .action == "replay" and .outcome == "ok" and .op == "poll" and .reused == false'
+    # Without retry the shim changes nothing: curl fails as bare.
+    start_counted every --every 2
+    run curl -s -o /dev/null "http://127.0.0.1:$PORT/1"
+    run_shim curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/2"
+    assert_equal "56 000" "$shim_status $shim_output" "curl under the shim, retry off"
+}
+
+@test "an epoll event-loop client (level and edge triggered) whose reused connections are reset (EPOLLERR|EPOLLHUP): both requests replayed, the loop sees only answers" {
+    local et
+    for et in "" --et; do
+        echo "# evloop_client ${et:-(level-triggered)}" >&2
+        rm -rf "$LOG_DIR"
+        start_counted stale-keepalive
+        run_bare "$EVLOOP" $et --requests 3 --timeout-ms 3000 127.0.0.1 "$PORT"
+        assert_equal 1 "$bare_status" "exit status without the shim"
+        assert_equal "fd=3
+response 1: HTTP/1.1 200 OK body=3
+recv: Connection reset by peer" "$bare_output"
+
+        start_counted stale-keepalive
+        RSTWATCH_RETRY=idempotent run_shim "$EVLOOP" $et --requests 3 --timeout-ms 3000 127.0.0.1 "$PORT"
+        assert_equal "fd=3
+response 1: HTTP/1.1 200 OK body=3
+response 2: HTTP/1.1 200 OK body=3
+response 3: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et output with replay"
+        assert_equal 0 "$shim_status" "exit status with replay"
+        # requests 2 and 3 each met a reset on a reused connection, were
+        # received twice and answered on the replay's connection
+        assert_equal "3 5" "$(answered) $(received)" "answered/received with replay"
+        # (seen in epoll_wait, or by a recv that met the reset first)
+        assert_true "two successful replays on fd 3" \
+            'map(select(.type == "retry")) | length == 2 and all(.action == "replay" and .outcome == "ok" and .fd == 3 and (.op == "poll" or .op == "recv"))'
+        assert_equal 2 "$(record_count)" "records in all"
+    done
 }
 
 @test "an epoll event-loop client (level and edge triggered) survives the replay with its registration" {
@@ -154,14 +210,18 @@ response 3: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et output wit
     done
 }
 
-@test "lighttpd (mod_proxy) saw the backend's reset through epoll: no replay, the backend gets the request once, and no record says a replay was ok" {
-    command -v lighttpd >/dev/null || { echo "lighttpd is not installed (scripts/install-deps.sh)" >&2; return 1; }
-    local lport code pre
-    for pre in "" "$SHIM_PRELOAD"; do
-        start_counted rst-after-request
-        lport="$(free_port)"
-        mkdir -p "$T/www"
-        cat >"$T/lighttpd.conf" <<EOF
+# lighttpd_through PRELOAD MODE [args]: lighttpd (mod_proxy, under PRELOAD
+# when given, with RSTWATCH_RETRY=idempotent) in front of resetd MODE; GETs
+# /x through it ($LIGHTTPD_GETS times, default 1). Sets LT_RESULT to the
+# last status, then resetd's answered and received counts (not printed: in a
+# command substitution the server bookkeeping would stay in the subshell).
+lighttpd_through() {
+    local pre="$1" lport code i
+    shift
+    start_counted "$@"
+    lport="$(free_port)"
+    mkdir -p "$T/www"
+    cat >"$T/lighttpd.conf" <<EOF
 server.document-root = "$T/www"
 server.bind = "127.0.0.1"
 server.port = $lport
@@ -169,17 +229,39 @@ server.errorlog = "$T/lighttpd.err"
 server.modules = ("mod_proxy")
 proxy.server = ("" => (("host" => "127.0.0.1", "port" => $PORT)))
 EOF
-        RSTWATCH_RETRY=idempotent start_bg "$pre" lighttpd lighttpd -D -f "$T/lighttpd.conf"
-        wait_for_port "$lport"
+    RSTWATCH_RETRY=idempotent start_bg "$pre" lighttpd lighttpd -D -f "$T/lighttpd.conf"
+    wait_for_port "$lport"
+    for ((i = 0; i < ${LIGHTTPD_GETS:-1}; i++)); do
         code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$lport/x")"
-        stop_servers
-        assert_equal "500 0 1" "$code $(answered) $(received)" \
-            "lighttpd's status, answered/received ($([ -n "$pre" ] && echo under the shim || echo bare))"
     done
-    assert_equal 0 "$(jq_records '[.[] | select(.type == "retry" and .outcome == "ok")] | length')" "replays said ok"
-    assert_equal 1 "$(count_type reset)" "reset records"
+    stop_servers
+    LT_RESULT="$code $(answered) $(received)"
+}
+
+@test "lighttpd (mod_proxy), a backend that resets every request: the replay inside epoll_wait is reset too, lighttpd answers 500 as bare, and the retry record says failed, never ok" {
+    command -v lighttpd >/dev/null || { echo "lighttpd is not installed (scripts/install-deps.sh)" >&2; return 1; }
+    lighttpd_through "" rst-after-request
+    assert_equal "500 0 1" "$LT_RESULT" "status, answered, received (bare)"
+    lighttpd_through "$SHIM_PRELOAD" rst-after-request
+    assert_equal "500 0 2" "$LT_RESULT" \
+        "status, answered, received (under the shim: the request and its one replay)"
+    assert_true "one replay, failed" \
+        'map(select(.type == "retry")) | length == 1 and .[0].action == "replay" and .[0].outcome == "failed"'
     run "$RSTWATCH" report "$LOG_DIR"
     [[ "$output" == *"1 incident"* && "$output" != *"replay ok"* ]] || { echo "$output" >&2; false; }
+}
+
+@test "lighttpd (mod_proxy), a backend connection reset before any response byte: bare 500, under idempotent the replay inside epoll_wait answers 200" {
+    command -v lighttpd >/dev/null || { echo "lighttpd is not installed (scripts/install-deps.sh)" >&2; return 1; }
+    # every --every 2: lighttpd's 2nd backend connection is aborted, its 1st and 3rd answered.
+    LIGHTTPD_GETS=2
+    lighttpd_through "" every --every 2
+    assert_equal "500 1 2" "$LT_RESULT" "status, answered, received (bare)"
+    lighttpd_through "$SHIM_PRELOAD" every --every 2
+    assert_equal "200 2 3" "$LT_RESULT" \
+        "status, answered, received (under the shim)"
+    assert_true "one replay, ok, seen in epoll_wait, by lighttpd" \
+        'map(select(.type == "retry")) | length == 1 and .[0].outcome == "ok" and .[0].op == "poll" and .[0].prog == "lighttpd"'
 }
 
 @test "a replay whose answer the app never read (it closed first): the retry record says failed, not ok" {
