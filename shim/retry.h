@@ -77,10 +77,10 @@ ssize_t retry_after_in(int fd, struct conn *c, unsigned op, ssize_t r, int *err)
 void retry_app_told(struct conn *c);
 
 /* poll/epoll_wait is about to tell the app that c (on fd) failed (POLLERR,
- * POLLHUP or POLLRDHUP; err: POLLERR was among them): if c's request is unanswered and may be replayed,
- * the replay happens here, before the app hears of the failure, and 1 is
- * returned (the event was the old connection's: hide it). Otherwise 0, and
- * the caller tells the app (retry_app_told). */
+ * POLLHUP or POLLRDHUP; err: POLLERR was among them): if c's request is unanswered and may be
+ * replayed, the replay happens here, before the app hears of the failure, and 1 is returned (the
+ * event was the old connection's: hide it). Otherwise 0, and the caller tells the app
+ * (retry_app_told). */
 int retry_replay_on_event(int fd, struct conn *c, int err);
 
 /* c ends (its last fd is closed) with a replay whose answer never reached
