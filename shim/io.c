@@ -575,6 +575,7 @@ ssize_t watch_splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n,
     int err = errno;
     if (!ORPHANED(c, id0)) {
         if (co && c->retry) retry_out_unbuffered(c, r, err);
+        if (!co && c->retry) retry_in_unbuffered(c, r, err);
         io_end(fd, c, OP_SPLICE, co != NULL, r, r < 0 ? err : 0, t0);
     }
     errno = err;
@@ -665,6 +666,8 @@ int watch_recvmmsg(int fd, struct conn *c, struct mmsghdr *v, unsigned int n, in
     int nothing = r == 0 || (r > 0 && v[0].msg_len == 0 &&
                              iov_total(v[0].msg_hdr.msg_iov, v[0].msg_hdr.msg_iovlen) == 0);
     if (!ORPHANED(c, id0) && !nothing) io_end(fd, c, OP_RECVMMSG, 0, mmsg_bytes(v, r), err, t0);
+    if (!ORPHANED(c, id0) && c->retry && r != 0 && !(r > 0 && nothing))
+        retry_in_unbuffered(c, r < 0 ? r : (ssize_t)v[0].msg_len, err);
     errno = err;
     return r;
 }

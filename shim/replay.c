@@ -87,6 +87,11 @@ void retry_out_unbuffered(struct conn *c, ssize_t r, int err)
     handed_to_app(rs, r < 0 ? r : 1, err);
 }
 
+void retry_in_unbuffered(struct conn *c, ssize_t r, int err)
+{
+    if (c->retry) handed_to_app(c->retry, r, err);
+}
+
 /* Bytes the kernel still holds for the app on fd (Linux keeps a reset
  * socket's receive queue): the end of an earlier response the app has not
  * read yet. A replay would drop them and hand the app the replay's answer in
@@ -299,10 +304,11 @@ int retry_replay_on_event(int fd, struct conn *c, int err)
 {
     struct retry_state *rs = c->retry;
     /* the read path's conditions; an app that already heard of a failure,
-     * or a replay still waiting for its answer, is left to its own calls */
+     * or shut down its own sending side (a replay could not repeat that), or
+     * a replay still waiting for its answer, is left to its own calls */
     if (!rs || rs->rule->mode != RETRY_IDEMPOTENT || c->role == ROLE_SERVER ||
         rs->app_saw_failure || rs->replay_why || c->exchange_resp > 0 || c->dir != DIR_OUT ||
-        !rs->req_len || sandbox_filtered())
+        !rs->req_len || (c->flags & CONN_SHUT_WR) || sandbox_filtered())
         return 0;
     const char *what = failure_on_event(fd, c, err);
     if (!what || !conn_at(fd, c)) return 0;

@@ -60,6 +60,10 @@ ssize_t retry_after_out(int fd, struct conn *c, unsigned op, const struct iovec 
  * sendmmsg) returned r (errno err) on c: unless nothing happened (EAGAIN,
  * EINTR), the current request can no longer be replayed. */
 void retry_out_unbuffered(struct conn *c, ssize_t r, int err);
+/* An input call that is never replayed (recvmmsg, splice from the socket)
+ * returned r (errno err) on c: an EOF or an error other than EAGAIN/EINTR
+ * tells the app of the failure (no replay on c from then on). */
+void retry_in_unbuffered(struct conn *c, ssize_t r, int err);
 
 /* retry_after_in()'s answer "the request was replayed on a fresh connection
  * now on the same fd: issue the same read again". */

@@ -496,6 +496,7 @@ int watch_shutdown(int fd, int how)
         ring_push(&c->ring, OP_SHUTDOWN, r < 0 ? -1 : how, r < 0 ? err : 0, clock_now_ns());
         if (r == 0 && how != SHUT_RD) c->flags |= CONN_SHUT_WR;
         if (r == 0 && how != SHUT_WR) c->flags |= CONN_SHUT_RD;
+        if (r < 0 && err == ENOTCONN) retry_app_told(c); /* the app now knows it is gone */
     }
     errno = err;
     return r;

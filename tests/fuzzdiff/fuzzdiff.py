@@ -264,8 +264,9 @@ def classify(seed, bare, shim, i, b, s, skip, raw_shim=()):
 
 
 def compare_calls(seed, mode, bare, shim, skip):
-    """Diffs the two transcripts; returns (divergences, tainted lks, replays expected)."""
-    divs, tainted = [], {}
+    """Diffs the two transcripts; returns (divergences, tainted lks, the
+    indexes of poll/epoll_wait calls that hid events: a replay happened there)."""
+    divs, tainted, poll_hidden = [], {}, []
     thread_taint = []
     B, S = compared(bare), compared(shim)
     taint_k = set()
@@ -333,6 +334,39 @@ def compare_calls(seed, mode, bare, shim, skip):
         if tainted and b and s and (b.startswith("END ") or (bc and sc and bc["lk"] < 0 and bc["name"] in (
                 "poll", "epoll_wait") and bc["name"] == sc["name"])):
             continue  # readiness/SIGPIPE totals of a replayed connection differ by design
+        # A replay inside poll/epoll_wait hides the failure events of the
+        # connection it replaced: fewer entries ready, never more (the
+        # replays themselves are checked in check_replays).
+        if mode == "idempotent" and bc and sc and bc["name"] == sc["name"] and bc["name"] in (
+                "poll", "poll_out", "epoll_wait") and 0 <= sc["r"] < bc["r"] \
+                and any(l.startswith("X REPLAY") for l in shim):
+            poll_hidden.append(i)
+            # the connections replayed there: those whose last request
+            # before this call is one the peer got again; their later
+            # calls are the new connection's
+            replayed_h = {l.split(" req_h=")[1].split()[0] for l in shim if l.startswith("X REPLAY")}
+            last_q = {}
+            for j, line in enumerate(S[:i]):
+                q = re.match(r"^Q \d+ lk=(\d+) h=(\S+)", line)
+                if q:
+                    last_q[int(q.group(1))] = (q.group(2), j)
+            for lk, (h, j) in last_q.items():
+                if h not in replayed_h or lk in tainted:
+                    continue
+                # the app must not have seen this connection fail since
+                told = [x for x in S[j:i] if x.startswith("C ") and call(x)["lk"] == lk and (
+                    (call(x)["r"] < 0 and call(x)["e"] not in ("EAGAIN", "EINTR", "0")) or
+                    (call(x)["r"] == 0 and call(x)["name"] in ALL_READS))]
+                if told:
+                    divs.append(Divergence(seed, mode, "replay",
+                                           "lk=%d: replayed inside %r after the app saw it fail (%r)"
+                                           % (lk, s, told[0]),
+                                           "7 close while another thread is blocked"
+                                           if "thread_" in told[0] else None))
+                tainted[lk] = i
+                if lk in lk_k:
+                    taint_k.add(lk_k[lk])
+            continue
         known = classify(seed, B, S, i, b, s, skip, shim)
         if not known and thread_taint:
             known = "7 close while another thread is blocked (its reset replayed the new connection)"
@@ -341,10 +375,10 @@ def compare_calls(seed, mode, bare, shim, skip):
         # the run ended early or too much differs already
         if b is None or s is None or not bc or not sc or len(divs) >= 4:
             break
-    return divs, tainted, lk_k
+    return divs, tainted, poll_hidden
 
 
-def check_replays(seed, mode, shim, tainted, divs):
+def check_replays(seed, mode, shim, tainted, divs, poll_hidden=()):
     replays = [dict(kv.split("=", 1) for kv in l.split()[2:]) for l in shim if l.startswith("X REPLAY")]
     if mode not in ("idempotent", "self") and replays:
         divs.append(Divergence(seed, mode, "replay", "replay without RSTWATCH_RETRY=idempotent: %s" % replays))
@@ -354,7 +388,7 @@ def check_replays(seed, mode, shim, tainted, divs):
                                "the app saw %d replay answer(s) but the peer got %d replay(s)"
                                % (len(tainted), len(replays))))
         return
-    if replays and not tainted:
+    if replays and not tainted and not poll_hidden:
         incomplete = [r for r in replays if r["answered"] != "1" or r["after"] != "0"]
         divs.append(Divergence(seed, mode, "replay",
                                "%d replayed connection(s) at the peer that no call of the app explains: %s"
@@ -413,6 +447,17 @@ def check_replays(seed, mode, shim, tainted, divs):
                     or rep["answered"] != "1":
                 known = "3 pipelined requests replayed whole (E on a fixed shim: the buffer spans writes)"
             divs.append(Divergence(seed, mode, "replay", "lk=%d: %s" % (lk, why), known))
+    # The replays no read or write explains were made inside a poll or
+    # epoll_wait that hid their failure events: each must be one complete
+    # idempotent request, sent again whole, before any response byte.
+    for rep in unused if poll_hidden else []:
+        q = next((l for l in S if l.startswith("Q ") and (" h=%s " % rep["req_h"]) in l), "")
+        f = dict(kv.split("=", 1) for kv in q.split()[2:] if "=" in kv)
+        if not (f.get("kind") == "one" and f.get("idem") == "1" and f.get("len") == rep["req_len"]
+                and rep["answered"] == "1" and rep["after"] == "0"):
+            divs.append(Divergence(seed, mode, "replay",
+                                   "a replay inside poll/epoll_wait that is not one complete idempotent "
+                                   "request: %s (the app wrote: %r)" % (rep, q)))
 
 
 class ProcState:
@@ -678,10 +723,10 @@ def compare_seed(seed, mode, bare, shim, records, skip):
         for d in divs:
             d.known = None  # two bare runs: any difference is the harness's own
         return divs
-    divs, tainted, _ = compare_calls(seed, mode, bare, shim, skip)
+    divs, tainted, poll_hidden = compare_calls(seed, mode, bare, shim, skip)
     if any(d.what == "call" and ("CRASH" in d.detail or "TIMEOUT" in d.detail) for d in divs):
         return divs
-    check_replays(seed, mode, shim, tainted, divs)
+    check_replays(seed, mode, shim, tainted, divs, poll_hidden)
     if not any(d.what == "call" for d in divs):
         n = len(divs)
         check_records(seed, mode, shim, records, tainted, divs)
