@@ -16,6 +16,7 @@
 #include "html.h"
 
 #include "events.h"
+#include "packets_join.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -260,6 +261,9 @@ static void write_facts(FILE *out, const struct log_record *rec, const char *sid
     if (side) fact(out, "side", "side", side);
     fact(out, "cause", "cause-code", rec->cause.code ? rec->cause.code : "unknown");
     fact(out, "hint", "hint", rec->cause.hint);
+    char sender[512]; /* rstwatch capture's verdict on the RST, when it was joined */
+    if (packets_join_describe(rec, sender, sizeof sender))
+        fact(out, "reset by", "reset-by", sender);
     fputs("<dt>failed</dt><dd class=\"errno\">", out);
     html_put_escaped(out, or_dash(rec->op));
     fputs(" → ", out);

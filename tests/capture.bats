@@ -202,6 +202,11 @@ report_of() {
     [[ "$(grep -E '^ +1 +10.231.2.2:8080 +client' "$T/report.txt")" == *"path_reset  ECONNRESET  curl"* ]]
     [[ "$output" == *"reset by  a device on the path, 1 hop away (the server is 2)"* ]]
     [[ "$output" == *"hint      a device on the path sent the reset, not the server"* ]]
+    # The HTML export says it too, beside the cause.
+    run "$RSTWATCH" export --format html -o "$T/page.html" "$LOG_DIR"
+    [ "$status" = 0 ]
+    grep -q '<dt>reset by</dt><dd class="reset-by">a device on the path, 1 hop away (the server is 2)' "$T/page.html" || {
+        grep -o '<dt>[^<]*</dt><dd[^>]*>[^<]*' "$T/page.html" | head -20 >&2; false; }
     run "$RSTWATCH" report --json "$LOG_DIR"
     [ "$(jq -r '.incidents[0] | [.prog, .rst_from, .cause.code] | @tsv' <<<"$output")" = \
         "$(printf 'curl\tpath\tpath_reset')" ]
