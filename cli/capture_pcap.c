@@ -71,6 +71,7 @@
 #define WINDOW_BUFFER (1 << 20)
 #define RESCAN_US 1000000
 #define WINDOW_IDLE_US 5000000
+#define BACKOFF_US 10000000 /* before an interface that failed is tried again */
 #define ARPHRD_ETHER_ 1
 #define ARPHRD_LOOPBACK_ 772
 #define ARPHRD_NONE_ 0xfffe
@@ -112,6 +113,11 @@ struct cap_source {
     struct handle win;   /* p is NULL while it is closed */
     int64_t win_idle_us; /* since when it has watched nothing, 0 while it watches */
     int64_t next_scan_us;
+    struct {
+        unsigned ifindex;
+        int64_t until_us;
+    } backoff[MAX_HANDLES]; /* interfaces not to be opened again before until_us */
+    size_t nbackoff;
     int ioctl_fd;
     struct local_addr locals[MAX_LOCAL_ADDRS];
     size_t nlocals;
@@ -260,21 +266,55 @@ static int if_flags(struct cap_source *s, const char *name)
     return ifr.ifr_flags;
 }
 
+/* Leaves interface ifindex alone for BACKOFF_US (its handle failed). */
+static void back_off(struct cap_source *s, unsigned ifindex, int64_t now_us)
+{
+    size_t i = 0;
+    while (i < s->nbackoff && s->backoff[i].ifindex != ifindex)
+        i++;
+    if (i == s->nbackoff) {
+        if (s->nbackoff == MAX_HANDLES) return;
+        s->nbackoff++;
+    }
+    s->backoff[i].ifindex = ifindex;
+    s->backoff[i].until_us = now_us + BACKOFF_US;
+}
+
+static int backing_off(struct cap_source *s, unsigned ifindex, int64_t now_us)
+{
+    for (size_t i = 0; i < s->nbackoff; i++) {
+        if (s->backoff[i].ifindex != ifindex) continue;
+        if (now_us < s->backoff[i].until_us) return 1;
+        s->backoff[i] = s->backoff[--s->nbackoff];
+        return 0;
+    }
+    return 0;
+}
+
+/* Closes control handle i and drops it from the list. */
+static void remove_handle(struct cap_source *s, size_t i)
+{
+    close_handle(s, &s->ctl[i]);
+    memmove(&s->ctl[i], &s->ctl[i + 1], (s->nctl - i - 1) * sizeof s->ctl[0]);
+    s->nctl--;
+}
+
 /* On "any": a control handle for every interface that is up, none for those
- * gone or down. first: the opening scan, where a handle that cannot be
- * opened is an error (returns -1, reason in err); later an interface that
- * vanished meanwhile is skipped. */
-static int scan_interfaces(struct cap_source *s, int first, int *no_ignore, char *err,
+ * gone or down. An interface whose handle cannot be opened (a link type
+ * capture does not read, or it vanished meanwhile) is tried again after
+ * BACKOFF_US. Returns 0, or -1 when not one could be opened (the first
+ * reason in err: no permission, typically). */
+static int scan_interfaces(struct cap_source *s, int *no_ignore, int64_t now_us, char *err,
                            size_t errlen)
 {
     struct if_nameindex *ni = if_nameindex();
     if (!ni) {
-        if (first) snprintf(err, errlen, "cannot list the interfaces");
-        return first ? -1 : 0;
+        snprintf(err, errlen, "cannot list the interfaces");
+        return s->nctl ? 0 : -1;
     }
     for (size_t i = 0; i < s->nctl; i++)
         s->ctl[i].seen = 0;
-    int rc = 0;
+    int failed = 0;
     for (struct if_nameindex *n = ni; n->if_index && n->if_name; n++) {
         int flags = if_flags(s, n->if_name);
         if (!(flags & IFF_UP) || strlen(n->if_name) > IF_NAMESIZE) continue;
@@ -286,6 +326,7 @@ static int scan_interfaces(struct cap_source *s, int first, int *no_ignore, char
             s->ctl[i].seen = 1;
             continue;
         }
+        if (backing_off(s, n->if_index, now_us)) continue;
         if (s->nctl == MAX_HANDLES) {
             if (!s->warned_full) {
                 char line[160];
@@ -305,26 +346,20 @@ static int scan_interfaces(struct cap_source *s, int first, int *no_ignore, char
         h->loopback = !!(flags & IFF_LOOPBACK);
         h->seen = 1;
         char e[256];
-        int opened = open_handle(h, IFACE_BUFFER, control_filter(h), h->loopback, no_ignore, e,
-                                 sizeof e) == 0;
-        if (opened) {
+        int rc =
+            open_handle(h, IFACE_BUFFER, control_filter(h), h->loopback, no_ignore, e, sizeof e);
+        if (rc == 0) {
             s->nctl++;
-        } else if (first && rc == 0 && !strstr(e, "not supported")) {
-            snprintf(err, errlen, "%s", e);
-            rc = -1;
+            continue;
         }
+        if (!failed++) snprintf(err, errlen, "%s", e);
+        back_off(s, n->if_index, now_us);
     }
     if_freenameindex(ni);
-    size_t keep = 0;
-    for (size_t i = 0; i < s->nctl; i++) {
-        if (s->ctl[i].seen)
-            s->ctl[keep++] = s->ctl[i];
-        else
-            close_handle(s, &s->ctl[i]);
-    }
-    s->nctl = keep;
+    for (size_t i = s->nctl; i-- > 0;)
+        if (!s->ctl[i].seen) remove_handle(s, i);
     load_local_addrs(s);
-    return rc;
+    return s->nctl || !failed ? 0 : -1;
 }
 
 static void close_all(struct cap_source *s)
@@ -350,7 +385,7 @@ struct cap_source *cap_source_open(const char *iface, char *err, size_t errlen)
     int no_ignore = 0;
     if (!strcmp(iface, "any")) {
         s->per_iface = 1;
-        if (scan_interfaces(s, 1, &no_ignore, err, errlen) < 0) {
+        if (scan_interfaces(s, &no_ignore, wall_us(), err, errlen) < 0) {
             cap_source_close(s);
             return NULL;
         }
@@ -367,7 +402,7 @@ struct cap_source *cap_source_open(const char *iface, char *err, size_t errlen)
         h->ifindex = strcmp(iface, "any") ? if_nametoindex(iface) : 0;
         h->loopback = h->ifindex && (if_flags(s, iface) & IFF_LOOPBACK);
         int rc =
-            open_handle(h, ANY_BUFFER, cap_control_filter, h->loopback, &no_ignore, err, errlen);
+            open_handle(h, ANY_BUFFER, control_filter(h), h->loopback, &no_ignore, err, errlen);
         if (rc < 0) {
             cap_source_close(s);
             return NULL;
@@ -566,8 +601,9 @@ int cap_source_poll(struct cap_source *s, int timeout_ms, cap_pkt_fn fn, void *c
     for (size_t i = 0; i < s->nctl; i++) {
         int got = dispatch(s, &s->ctl[i], 0, fn, ctx, err, errlen);
         if (got < 0 && !s->per_iface) return -1;
-        if (got < 0) { /* its interface went away: the next scan forgets it */
-            s->next_scan_us = 0;
+        if (got < 0) { /* its interface went down or away: opened again when it is back */
+            back_off(s, s->ctl[i].ifindex, wall_us());
+            remove_handle(s, i--);
             continue;
         }
         total += got;
@@ -587,8 +623,8 @@ void cap_source_tick(struct cap_source *s, int64_t now_us)
 {
     if (s->per_iface && now_us >= s->next_scan_us) {
         int no_ignore = 0;
-        char e[8];
-        scan_interfaces(s, 0, &no_ignore, e, sizeof e);
+        char e[256];
+        scan_interfaces(s, &no_ignore, now_us, e, sizeof e);
         s->next_scan_us = now_us + RESCAN_US;
     }
     if (s->win.p && s->win_idle_us && now_us - s->win_idle_us >= WINDOW_IDLE_US)
