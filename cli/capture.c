@@ -52,7 +52,8 @@ struct capture {
     struct pending pending[MAX_PENDING];
     size_t npending;
     int watch_dirty;
-    size_t watching;  /* flows the window handle watches */
+    struct cap_flow_id watched[CAP_WINDOW_FLOWS]; /* what the window handle watches */
+    size_t watching;
     int64_t watch_us; /* when its filter was last set */
     uint64_t packets, window_packets, rsts;
     uint64_t verdicts[4]; /* peer, path, local, unknown */
@@ -174,7 +175,7 @@ static void judge_due(struct capture *cap, int64_t now_us)
         struct pending *pd = &cap->pending[i];
         struct cap_flow *f = pd->f;
         if (!same_id(&f->id, &pd->id) || f->rst_state != 1) { /* evicted or reused meanwhile */
-            cap->watch_dirty |= i < CAP_WINDOW_FLOWS;
+            cap->watch_dirty = 1;
             continue;
         }
         if (now_us >= 0 && f->window_end_us > now_us) {
@@ -182,30 +183,35 @@ static void judge_due(struct capture *cap, int64_t now_us)
             continue;
         }
         judge(cap, f);
-        cap->watch_dirty |= i < CAP_WINDOW_FLOWS;
+        cap->watch_dirty = 1;
     }
     cap->npending = keep;
 }
 
-/* Gives the window handle the flows waiting for their verdict. Compiling its
- * filter costs capture's CPU (a millisecond or more for 32 flows), so while it
- * already watches some, changes are applied at most every WATCH_EVERY_US;
- * the first flow is watched at once. */
+/* Gives the window handle the flows waiting for their verdict (the first
+ * CAP_WINDOW_FLOWS of them). Not loopback's: there is no path there to tell
+ * from the peer, which is all the race shows, so a host whose resets are all
+ * on loopback never opens the window handle. Compiling its filter costs
+ * capture's CPU (a millisecond or more for 32 flows), so it is recompiled
+ * only when the set changed, and while it already watches some at most every
+ * WATCH_EVERY_US; the first flow is watched at once. */
 static void update_watch(struct capture *cap, int64_t now_us)
 {
     if (!cap->watch_dirty) return;
     if (cap->watching && now_us - cap->watch_us < WATCH_EVERY_US) return;
     struct cap_flow_id ids[CAP_WINDOW_FLOWS];
-    size_t n = cap->npending < CAP_WINDOW_FLOWS ? cap->npending : CAP_WINDOW_FLOWS;
-    for (size_t i = 0; i < n; i++)
-        ids[i] = cap->pending[i].id;
+    size_t n = 0;
+    for (size_t i = 0; i < cap->npending && n < CAP_WINDOW_FLOWS; i++)
+        if (!cap->pending[i].f->loopback) ids[n++] = cap->pending[i].id;
+    cap->watch_dirty = 0;
+    if (n == cap->watching && !memcmp(ids, cap->watched, n * sizeof ids[0])) return;
     char err[256];
     if (cap_source_watch(cap->src, ids, n, err, sizeof err) < 0) {
         char line[300];
         snprintf(line, sizeof line, "capture: %s", err);
         sink_warn(line);
     }
-    cap->watch_dirty = 0;
+    memcpy(cap->watched, ids, n * sizeof ids[0]);
     cap->watching = n;
     cap->watch_us = now_us;
 }
@@ -221,7 +227,7 @@ static void start_rst(struct capture *cap, struct cap_flow *f, const struct cap_
         return;
     }
     cap->pending[cap->npending++] = (struct pending){f, f->id};
-    cap->watch_dirty |= cap->npending <= CAP_WINDOW_FLOWS;
+    cap->watch_dirty = 1;
 }
 
 /* Updates the flow of p with it. */

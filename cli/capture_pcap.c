@@ -25,9 +25,9 @@
  * is no path to tell from the peer, so its filter leaves PSH out too: a
  * loopback connection costs capture its handshake and FINs.
  *
- * The window handle passes every other incoming packet (on loopback, PSH
- * included) of the few flows that just saw an RST (at most CAP_WINDOW_FLOWS,
- * for a short window): the peer's packets still arriving after its "reset"
+ * The window handle passes every other incoming packet of the few flows
+ * that just saw an RST (at most CAP_WINDOW_FLOWS, for a short window; capture.c
+ * watches no loopback flow): the peer's packets still arriving after its "reset"
  * are the race that gives a forged RST away. It ignores outgoing packets
  * (they are no evidence), is opened with the first flow it watches and closed
  * after a few idle seconds, so a host without resets pays nothing for it. Its

@@ -359,6 +359,12 @@ report_of() {
     run timeout 120 ip netns exec "$C" python3 "$PEERS" churn 127.0.0.1 8080 200
     [ "$output" = "ok=160 reset=40 error=0" ] || { echo "churn: $output" >&2; false; }
     sleep 1 # the last RST's window
+    # Its packet sockets (the kernel's list of taps): one per interface, lo's
+    # and c0's; none on "any", which would run on every packet of every
+    # interface, and no window handle for loopback's RSTs.
+    ifaces="$(ip netns exec "$C" awk 'NR > 1 { print $5 }' /proc/net/packet | sort -n | tr '\n' ' ')"
+    [ "$ifaces" = "$(ip netns exec "$C" cat /sys/class/net/lo/ifindex /sys/class/net/c0/ifindex | sort -n | tr '\n' ' ')" ] || {
+        echo "packet sockets on interfaces: $ifaces" >&2; false; }
     capture_down
     # 200 connections, 100 closed with an RST by the client and 20 more by the
     # server: each RST judged once, where it arrived (loopback has no path).
