@@ -147,33 +147,42 @@ ok
     assert_equal "56 000" "$shim_status $shim_output" "curl under the shim, retry off"
 }
 
-@test "an epoll event-loop client (level and edge triggered) whose reused connections are reset (EPOLLERR|EPOLLHUP): both requests replayed, the loop sees only answers" {
-    local et
+# evloop_replays BARE_ERROR MODE [args]: evloop_client (level, then edge
+# triggered) makes 3 requests to resetd MODE, which fails every reused
+# connection; bare the loop ends with BARE_ERROR, under the shim with
+# idempotent replay all three are answered, requests 2 and 3 each replayed
+# once on fd 3 (a lost registration shows as "epoll_wait: timed out", a
+# stale one as a foreign event).
+evloop_replays() {
+    local bare_error="$1" et
+    shift
     for et in "" --et; do
         echo "# evloop_client ${et:-(level-triggered)}" >&2
         rm -rf "$LOG_DIR"
-        start_counted stale-keepalive
+        start_counted "$@"
         run_bare "$EVLOOP" $et --requests 3 --timeout-ms 3000 127.0.0.1 "$PORT"
         assert_equal 1 "$bare_status" "exit status without the shim"
         assert_equal "fd=3
 response 1: HTTP/1.1 200 OK body=3
-recv: Connection reset by peer" "$bare_output"
+$bare_error" "$bare_output"
 
-        start_counted stale-keepalive
+        start_counted "$@"
         RSTWATCH_RETRY=idempotent run_shim "$EVLOOP" $et --requests 3 --timeout-ms 3000 127.0.0.1 "$PORT"
         assert_equal "fd=3
 response 1: HTTP/1.1 200 OK body=3
 response 2: HTTP/1.1 200 OK body=3
 response 3: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et output with replay"
         assert_equal 0 "$shim_status" "exit status with replay"
-        # requests 2 and 3 each met a reset on a reused connection, were
-        # received twice and answered on the replay's connection
         assert_equal "3 5" "$(answered) $(received)" "answered/received with replay"
-        # (seen in epoll_wait, or by a recv that met the reset first)
+        # (a reset seen in epoll_wait, or by a recv that met it first; an EOF by a recv)
         assert_true "two successful replays on fd 3" \
             'map(select(.type == "retry")) | length == 2 and all(.action == "replay" and .outcome == "ok" and .fd == 3 and (.op == "poll" or .op == "recv"))'
         assert_equal 2 "$(record_count)" "records in all"
     done
+}
+
+@test "an epoll event-loop client (level and edge triggered) whose reused connections are reset (EPOLLERR|EPOLLHUP): both requests replayed, the loop sees only answers" {
+    evloop_replays "recv: Connection reset by peer" stale-keepalive
 }
 
 @test "an epoll event-loop client (level and edge triggered) survives the replay with its registration" {
@@ -181,33 +190,7 @@ response 3: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et output wit
     # loop's epoll reports only EPOLLIN (no EPOLLERR/HUP, RDHUP not asked
     # for), so the app learns of the failure from recv() alone, where the
     # shim replays.
-    local et
-    for et in "" --et; do
-        echo "# evloop_client ${et:-(level-triggered)}" >&2
-        rm -rf "$LOG_DIR"
-        start_counted request-limit --every 1
-        run_bare "$EVLOOP" $et --requests 3 --timeout-ms 3000 127.0.0.1 "$PORT"
-        assert_equal 1 "$bare_status" "exit status without the shim"
-        assert_equal "fd=3
-response 1: HTTP/1.1 200 OK body=3
-recv: unexpected end of stream" "$bare_output"
-
-        start_counted request-limit --every 1
-        RSTWATCH_RETRY=idempotent run_shim "$EVLOOP" $et --requests 3 --timeout-ms 3000 127.0.0.1 "$PORT"
-        # A lost registration shows as "epoll_wait: timed out"; a stale
-        # one as a foreign event.
-        assert_equal "fd=3
-response 1: HTTP/1.1 200 OK body=3
-response 2: HTTP/1.1 200 OK body=3
-response 3: HTTP/1.1 200 OK body=3" "$shim_output" "evloop_client $et output with replay"
-        assert_equal 0 "$shim_status" "exit status with replay"
-        # requests 2 and 3 each hit a reused connection and were replayed
-        assert_equal "3 5" "$(answered) $(received)" "answered/received with replay"
-        assert_equal 2 "$(count_type retry)" "retry records"
-        assert_true "two successful replays on fd 3" \
-            'map(select(.type == "retry")) | all(.action == "replay" and .outcome == "ok" and .fd == 3)'
-        assert_equal 2 "$(record_count)" "records in all"
-    done
+    evloop_replays "recv: unexpected end of stream" request-limit --every 1
 }
 
 # lighttpd_through PRELOAD MODE [args]: lighttpd (mod_proxy, under PRELOAD
