@@ -302,8 +302,8 @@ static void remove_handle(struct cap_source *s, size_t i)
 /* On "any": a control handle for every interface that is up, none for those
  * gone or down. An interface whose handle cannot be opened (a link type
  * capture does not read, or it vanished meanwhile) is tried again after
- * BACKOFF_US. Returns 0, or -1 when not one could be opened (the first
- * reason in err: no permission, typically). */
+ * BACKOFF_US; one whose handle failed (it went down) at the next scan. Returns 0, or -1 when not
+ * one could be opened (the first reason in err: no permission, typically). */
 static int scan_interfaces(struct cap_source *s, int *no_ignore, int64_t now_us, char *err,
                            size_t errlen)
 {
@@ -601,8 +601,7 @@ int cap_source_poll(struct cap_source *s, int timeout_ms, cap_pkt_fn fn, void *c
     for (size_t i = 0; i < s->nctl; i++) {
         int got = dispatch(s, &s->ctl[i], 0, fn, ctx, err, errlen);
         if (got < 0 && !s->per_iface) return -1;
-        if (got < 0) { /* its interface went down or away: opened again when it is back */
-            back_off(s, s->ctl[i].ifindex, wall_us());
+        if (got < 0) { /* its interface went down or away: the next scan opens it when back */
             remove_handle(s, i--);
             continue;
         }
