@@ -287,6 +287,15 @@ CFG
     expect_cause 1 request_timeout "timeout http-request"
 }
 
+@test "real: curl uploads from a pipe that stalls 3 s (chunked, Expect: 100-continue) to nginx client_body_timeout 2s -> request_timeout" {
+    need_preloadable curl
+    nginx_plain nginx "client_body_timeout 2s; location /upload { proxy_pass http://127.0.0.1:1; }"
+    run_shim bash -c '(head -c 2000 /dev/zero; sleep 3; head -c 200000 /dev/zero) | curl -sS -m 20 -T - "$1"' _ "http://127.0.0.1:$NPORT/upload"
+    [ "$status" != 0 ] || { echo "curl succeeded: $output" >&2; false; }
+    assert_cause request_timeout "client_body_timeout"
+    assert_jq '.reused == false'
+}
+
 # ---- restarts and admin kills under a pool: early_close --------------------
 # The pooled connection is used again 0.5 s after the kill, as a pool reuses an
 # idle connection some time later (a request racing the kill itself is the
@@ -526,6 +535,21 @@ in_router() {
     ip netns exec "$NSR" "$@"
 }
 
+@test "real: a router rejects requests matching a string with a TCP reset -> path_reset" {
+    need_preloadable curl
+    need_router
+    in_router iptables -I FORWARD -p tcp -m string --string "/blocked" --algo bm -j REJECT --reject-with tcp-reset
+    run_shim ip netns exec "$NSC" curl -sS -m 10 "$R_URL/blocked"
+    expect_cause 56 path_reset "firewall"
+}
+
+@test "real: a router starts resetting an established flow (REJECT tcp-reset on ctstate ESTABLISHED) -> path_reset" {
+    need_router
+    ACC_HOOK="ip netns exec $NSR iptables -I FORWARD -p tcp --dport 8080 -m conntrack --ctstate ESTABLISHED -j REJECT --reject-with tcp-reset" \
+        run_shim ip netns exec "$NSC" "$DEB_PY" "$ACC_CLIENT" http-ka 10.77.2.2 8080 /
+    expect_cause 1 path_reset "firewall"
+}
+
 # router_conntrack TARGET...: the router forgets established flows after 2 s
 # (nf_conntrack_tcp_timeout_established), picks up no flow mid-stream
 # (nf_conntrack_tcp_loose=0), and sends packets of forgotten flows (ctstate
@@ -533,6 +557,14 @@ in_router() {
 router_conntrack() {
     in_router iptables -I FORWARD -p tcp -m conntrack --ctstate INVALID -j "$@"
     in_router sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_established=2 net.netfilter.nf_conntrack_tcp_loose=0
+}
+
+@test "real: the router's conntrack forgets a flow idle 4 s and rejects its next packet with a reset -> path_reset or path_state_lost" {
+    need_router
+    router_conntrack REJECT --reject-with tcp-reset
+    ACC_HOOK="sleep 4" run_shim ip netns exec "$NSC" "$DEB_PY" "$ACC_CLIENT" http-ka 10.77.2.2 8080 /
+    assert_equal 1 "$status" "client exit status"
+    assert_cause_in "path_reset path_state_lost" "state"
 }
 
 @test "real: the router's conntrack forgets a flow idle 4 s and drops it (black hole): ETIMEDOUT -> path_state_lost" {
@@ -549,6 +581,35 @@ router_conntrack() {
     ACC_HOOK="sleep 4" RSTWATCH_RECORD=errors run_shim ip netns exec "$NSC" "$DEB_PY" "$ACC_CLIENT" requests "$R_URL/" 4
     assert_contains "$output" "ReadTimeout"
     assert_cause_in "path_state_lost local_timeout" "idle"
+}
+
+# ---- a server out of file descriptors ---------------------------------------
+
+@test "real: nginx at its fd limit (ulimit -n 32), 40 clients: accept fails with EMFILE -> fd_limit" {
+    local port
+    port="$(free_port)"
+    NGX="$T/nginx-fd"
+    mkdir -p "$NGX/tmp"
+    cat >"$NGX/nginx.conf" <<NGX
+daemon off;
+master_process off;
+pid $NGX/nginx.pid;
+error_log $NGX/error.log info;
+events { worker_connections 512; }
+http {
+    access_log off;
+    client_body_temp_path $NGX/tmp;
+    keepalive_timeout 30s;
+    server { listen 127.0.0.1:$port; location / { return 200 "ok\n"; } }
+}
+NGX
+    start_bg "$SHIM_PRELOAD" nginx-fd bash -c 'ulimit -n 32 && exec /usr/sbin/nginx -p "$1" -c "$1/nginx.conf"' _ "$NGX"
+    wait_for_port "$port"
+    run "$DEB_PY" "$ACC_CLIENT" hold 127.0.0.1 "$port" 40 1.5
+    stop_servers
+    grep -q "Too many open files" "$NGX/error.log" || { cat "$NGX/error.log" >&2; false; }
+    [ "$(record_count)" -gt 0 ] || cat "$T/nginx-fd.err" >&2
+    assert_cause_min fd_limit "file descriptors"
 }
 
 # ---- a proxy closing its idle upstream connection ---------------------------
