@@ -55,6 +55,22 @@
  * 36 us RTT). */
 #define PATH_RTT_PHYSICAL_US 1000
 
+/* A reset that came within this many of the connection's lowest round-trip
+ * times after the request's last byte (but not soon enough for
+ * path_reset_limit_us) may have come from the peer, which rejected the
+ * request at once, or from a device on the far part of the path: from this
+ * host the two look the same (a device k of n hops away answers in about
+ * k/n of the RTT on a wire; on one host's veth pairs the sender's own send
+ * call carries the packet through every namespace, so a router's reject and
+ * a server thread's reset both land within a fraction of the RTT: a server
+ * two hops away reset 29 us after the request on a 162 us RTT, a router's
+ * reject 7 us after it on 56 us). The hint then names both and how to tell
+ * them apart. Never below PATH_FEW_RTTS_FLOOR_US: the program's own time
+ * from its send to its next call is inside the measure (an interpreter's is
+ * a few hundred microseconds). */
+#define PATH_FEW_RTTS 4
+#define PATH_FEW_RTTS_FLOOR_US 1000
+
 /* TCP states (include/net/tcp_states.h). */
 enum { TCP_ESTABLISHED = 1, TCP_CLOSE = 7, TCP_CLOSE_WAIT = 8, TCP_LAST_ACK = 9 };
 
@@ -347,12 +363,13 @@ static int m_idle_reuse(const struct cause_input *in)
 {
     if (!stale_candidate(in) || in->idle_before_ms < idle_timeouts[0].ms) return 0;
     if (closed_before_request(in)) return 1;
-    /* Long idle, no proof. When the connection still looked open as the
-     * request left, a FIN or a reset that took a while is the peer's answer
-     * to the request, not an idle close; a prompt RST is what a peer or
-     * middlebox that silently forgot the idle connection sends. */
-    if (in->snap_pre_request && in->snap_state == TCP_ESTABLISHED)
-        return !in->eof && in->quiet_ms < IDLE_REUSE_MIN_MS;
+    /* Long idle, no proof. A peer that closes at its idle timeout sends its
+     * FIN then (CLOSE_WAIT before the request): a connection that still
+     * looked open as the request left was not closed at an idle timeout, and
+     * naming one from the idle time alone would be a guess (a prompt reset
+     * there is m_state_forgotten's; a slower one, or a FIN, the peer's
+     * answer to the request). Without a snapshot nothing says either way. */
+    if (in->snap_pre_request && in->snap_state == TCP_ESTABLISHED) return 0;
     return 1;
 }
 
@@ -362,10 +379,18 @@ static int m_idle_reuse(const struct cause_input *in)
  * shows the peer closed or bytes it sent (a 408) unread. */
 static int m_request_timeout(const struct cause_input *in)
 {
-    return (is_reset(in) && !in->eof) && !in->server && in->op_class == OPC_OUT &&
-           in->exchange_in == 0 && in->snap_in_request &&
-           (in->unread > 0 || in->snap_state == TCP_CLOSE_WAIT || in->snap_state == TCP_LAST_ACK ||
-            in->snap_state == TCP_CLOSE);
+    if (in->server || in->exchange_in != 0 || !in->snap_in_request) return 0;
+    if (in->unread == 0 && in->snap_state != TCP_CLOSE_WAIT && in->snap_state != TCP_LAST_ACK &&
+        in->snap_state != TCP_CLOSE)
+        return 0;
+    if (is_reset(in) && !in->eof && in->op_class == OPC_OUT) return 1;
+    /* Or the EOF read after the request's last byte, when the snapshot that
+     * shows the peer's FIN was taken before that byte left (at a send call
+     * after a pause in the request): the peer closed while the request was
+     * still being sent, with nothing said (nginx's client_body_timeout sends
+     * no 408). An interim 100 Continue before it is no response (io.c). */
+    return in->eof && in->op_class == OPC_IN && in->awaiting_response && in->snap_mid_request &&
+           in->unread == 0 && (in->snap_state == TCP_CLOSE_WAIT || in->snap_state == TCP_LAST_ACK);
 }
 
 /* How soon after the request's last byte a reset must come to be the path's
@@ -374,6 +399,31 @@ static uint64_t path_reset_limit_us(const struct cause_input *in)
 {
     if (in->peer_loopback || !in->min_rtt_us) return 0;
     return in->min_rtt_us >= PATH_RTT_PHYSICAL_US ? in->min_rtt_us / 4 : in->min_rtt_us / 8;
+}
+
+/* The reset came within a few round trips of the request's last byte, on a
+ * path (not loopback): see PATH_FEW_RTTS. */
+static int within_few_rtts(const struct cause_input *in)
+{
+    if (in->peer_loopback || !in->min_rtt_us) return 0;
+    uint64_t limit = (uint64_t)in->min_rtt_us * PATH_FEW_RTTS;
+    if (limit < PATH_FEW_RTTS_FLOOR_US) limit = PATH_FEW_RTTS_FLOOR_US;
+    return in->quiet_us <= limit;
+}
+
+/* A reused connection that sat idle at least as long as the smallest known
+ * idle timeout, still looked open when the request left (no FIN or RST had
+ * come: a peer closing at its idle timeout sends its FIN then), and was
+ * reset within a few round trips of the request, before any response:
+ * whatever answered no longer knew the connection. A NAT or stateful
+ * firewall that dropped the idle connection's state rejects its next packet
+ * so; so does a peer host that rebooted or failed over. */
+static int m_state_forgotten(const struct cause_input *in)
+{
+    return is_reset(in) && !in->eof && !in->server && in->exchanges >= 2 &&
+           in->idle_before_ms >= idle_timeouts[0].ms && in->awaiting_response &&
+           no_response_yet(in) && in->snap_pre_request && in->snap_state == TCP_ESTABLISHED &&
+           within_few_rtts(in);
 }
 
 /* A reset that came back sooner than the peer could have answered the
@@ -466,6 +516,16 @@ static int m_reset_before_response(const struct cause_input *in)
     return is_reset(in) && !in->server && no_response_yet(in) && in->bytes_out > 0;
 }
 
+/* The same, but the reset came within a few round trips of the request's
+ * last byte: the peer rejecting it at once and a device on the path look the
+ * same from here (PATH_FEW_RTTS), so the hint says the server did not
+ * necessarily send it. */
+static int m_reset_soon_before_response(const struct cause_input *in)
+{
+    return in->err == ECONNRESET && in->op_class == OPC_IN && in->awaiting_response &&
+           m_reset_before_response(in) && within_few_rtts(in);
+}
+
 static int m_reset_mid_stream(const struct cause_input *in)
 {
     return is_reset(in) && in->bytes_in > 0;
@@ -547,6 +607,12 @@ const struct cause_rule cause_rules[] = {
      "TTL), tcpdump (compare the reset's TTL with the peer's packets) or the firewall rules "
      "(iptables -L -v -n, nft list ruleset)"},
     {CAUSE_EARLY_CLOSE, m_early_close, HINT_EARLY_CLOSE},
+    {CAUSE_PATH_STATE_LOST, m_state_forgotten,
+     "whatever answered no longer knew the connection: a NAT or stateful firewall on the path "
+     "that dropped its state (it rejects the next packet with a reset) or a peer host that "
+     "rebooted or failed over; rstwatch capture tells them apart (the reset's TTL), the peer's "
+     "uptime tells a reboot; enable TCP keepalive below the device's idle timeout, or set the "
+     "client's pool idle timeout below it"},
     {CAUSE_IDLE_REUSE, m_idle_reuse,
      "the peer or a load balancer closed this keep-alive connection at its idle timeout and the "
      "client reused it: set the client's idle timeout below the smallest one on the path"},
@@ -573,6 +639,11 @@ const struct cause_rule cause_rules[] = {
      "the request was sent and the peer closed the connection (EOF) before any response byte: "
      "it crashed or restarted, killed the request, or closes after a number of requests; check "
      "the server's logs at this time"},
+    {CAUSE_RESET_BEFORE_RESPONSE, m_reset_soon_before_response,
+     "before any response byte, too soon to tell who sent it: the server rejecting the request "
+     "at once (check the server's logs at this time) or a firewall, IDS or proxy on the path or "
+     "on this host; rstwatch capture tells them apart (the reset's TTL), as do tcpdump or the "
+     "firewall rules (iptables -L -v -n, nft list ruleset)"},
     {CAUSE_RESET_BEFORE_RESPONSE, m_reset_before_response,
      "the request was sent and the peer reset before any response byte: it crashed, restarted "
      "or rejected the request; check the server's logs at this time"},
@@ -763,6 +834,8 @@ static void write_hint_prefix(struct strbuf *b, const struct cause_rule *r,
             sb_puts(b, ", and ");
             sb_putu(b, in->unread);
             sb_puts(b, " bytes the peer sent were never read");
+        } else if (in->eof) {
+            sb_puts(b, ", and the peer had closed before its last byte left, with nothing said");
         }
         sb_puts(b, "; ");
     } else if (r->code == CAUSE_PATH_RESET) {
@@ -771,6 +844,21 @@ static void write_hint_prefix(struct strbuf *b, const struct cause_rule *r,
         sb_puts(b, " after the request's last byte, less than ");
         sb_puts(b, in->min_rtt_us >= PATH_RTT_PHYSICAL_US ? "a quarter" : "an eighth");
         sb_puts(b, " of the connection's lowest round-trip time (");
+        put_us(b, in->min_rtt_us);
+        sb_puts(b, "), ");
+    } else if (r->match == m_state_forgotten) {
+        sb_puts(b, "the reused connection sat idle ");
+        put_seconds(b, in->idle_before_ms);
+        sb_puts(b, " and still looked open when the request left (no FIN or RST, which a peer "
+                   "closing at its idle timeout sends), then a reset came ");
+        put_us(b, in->quiet_us);
+        sb_puts(b, " after the request's last byte, within a few round trips (lowest ");
+        put_us(b, in->min_rtt_us);
+        sb_puts(b, "): ");
+    } else if (r->match == m_reset_soon_before_response) {
+        sb_puts(b, "the request was sent and a reset came ");
+        put_us(b, in->quiet_us);
+        sb_puts(b, " after its last byte, within a few round trips (lowest ");
         put_us(b, in->min_rtt_us);
         sb_puts(b, "), ");
     } else if (r->code == CAUSE_PATH_STATE_LOST) {
@@ -804,7 +892,8 @@ void cause_write_hint(struct strbuf *b, size_t rule, const struct cause_input *i
     const struct cause_rule *r = &cause_rules[rule];
     write_hint_prefix(b, r, in);
     sb_puts(b, r->hint);
-    if (r->code == CAUSE_RESET_BEFORE_RESPONSE && in->exchanges > 1) {
+    if (r->code == CAUSE_RESET_BEFORE_RESPONSE && r->match != m_reset_soon_before_response &&
+        in->exchanges > 1) {
         /* A reused connection reset at a later request, without an idle gap:
          * servers also close after a number of requests per connection. */
         sb_puts(b, " (it was request ");

@@ -96,6 +96,8 @@ struct cause_input {
     uint32_t unread;      /* the snapshot's bytes received and not read by the program */
     int snap_in_request;  /* the snapshot was taken inside the current request's send span,
                              after a quiet gap there, before any response byte was read */
+    int snap_mid_request; /* ... and a request-direction call succeeded after it: it was taken
+                             before the request's last byte left */
     int peer_loopback;    /* the peer is this host's loopback address: no path to blame */
     int goodbye;          /* enum cause_goodbye of the pre-request snapshot's unread bytes */
     char goodbye_code[8]; /* its code ("57P01", "1927", "408"), "" when none */

@@ -104,6 +104,7 @@ void record_cause_input(const struct conn *c, const struct record_info *ri, stru
      * gap there (io.c takes none otherwise), with nothing of a response read. */
     in->snap_in_request = c->exchanges > 0 && c->dir == DIR_OUT && c->exchange_resp == 0 &&
                           c->tcp.t_ns > c->t_exchange;
+    in->snap_mid_request = in->snap_in_request && c->tcp.t_ns < c->t_last;
     in->peer_loopback = record_peer_is_loopback(c);
     if (in->snap_pre_request && c->tcp.goodbye) {
         in->goodbye = c->tcp.goodbye;

@@ -535,19 +535,74 @@ in_router() {
     ip netns exec "$NSR" "$@"
 }
 
-@test "real: a router rejects requests matching a string with a TCP reset -> path_reset" {
+# capture_client_up: rstwatch capture in the client namespace, its packet
+# records in CAP_LOG (outside LOG_DIR: records() lists the shim's alone);
+# waits until it listens.
+capture_client_up() {
+    CAP_LOG="$T/capture.jsonl"
+    start_bg "" capture ip netns exec "$NSC" "$RSTWATCH" capture -l "$CAP_LOG"
+    CAP_PID=$LAST_BG_PID
+    local i
+    for ((i = 0; i < 500; i++)); do
+        grep -q "listening on any" "$T/capture.err" 2>/dev/null && return 0
+        sleep 0.02
+    done
+    cat "$T/capture.err" >&2
+    return 1
+}
+
+# capture_client_report: waits for the capture's packet record, stops the
+# capture (SIGTERM) and runs rstwatch report over the shim's and its records.
+capture_client_report() {
+    local i
+    for ((i = 0; i < 500; i++)); do
+        grep -q '"type":"packet"' "$CAP_LOG" 2>/dev/null && break
+        sleep 0.02
+    done
+    kill -TERM "$CAP_PID"
+    wait "$CAP_PID" || true
+    run "$RSTWATCH" report "$LOG_DIR" "$CAP_LOG"
+    assert_equal 0 "$status" "rstwatch report exit status"
+    echo "$output" >"$T/report.txt"
+    if [ -n "${ACC_KEEP:-}" ]; then mkdir -p "$ACC_KEEP" && cp "$T/report.txt" "$ACC_KEEP/$BATS_TEST_NUMBER.report"; fi
+}
+
+# A router's reset of the request lands within a fraction of a round trip on
+# these veth paths (the client's own send call carries the request through the
+# router), and so does a server thread's own reset: the record says path_reset
+# only when the reset came sooner than any server could answer (an eighth of
+# the lowest RTT), and otherwise reset_before_response with a hint that does
+# not blame the server and names capture. The capture's TTL settles it: the
+# report names the path either way.
+@test "real: a router rejects requests matching a string with a TCP reset -> path_reset (the record, or the report with capture)" {
     need_preloadable curl
     need_router
     in_router iptables -I FORWARD -p tcp -m string --string "/blocked" --algo bm -j REJECT --reject-with tcp-reset
+    capture_client_up
     run_shim ip netns exec "$NSC" curl -sS -m 10 "$R_URL/blocked"
-    expect_cause 56 path_reset "firewall"
+    assert_equal 56 "$status" "curl exit status"
+    assert_cause_in "path_reset reset_before_response" "rstwatch capture"
+    assert_jq '.cause.code == "path_reset" or (.cause.hint | contains("too soon to tell who sent it"))'
+    capture_client_report
+    grep -E '^ +1 +10\.77\.2\.2:8080 +client +path_reset +ECONNRESET +curl' "$T/report.txt" || { cat "$T/report.txt" >&2; false; }
+    grep -q "reset by  a device on the path, 1 hop away (the server is 2)" "$T/report.txt"
 }
 
-@test "real: a router starts resetting an established flow (REJECT tcp-reset on ctstate ESTABLISHED) -> path_reset" {
+@test "real: a router starts resetting an established flow (REJECT tcp-reset on ctstate ESTABLISHED): a hint that does not blame the server, and with capture the report names the path" {
     need_router
+    capture_client_up
     ACC_HOOK="ip netns exec $NSR iptables -I FORWARD -p tcp --dport 8080 -m conntrack --ctstate ESTABLISHED -j REJECT --reject-with tcp-reset" \
         run_shim ip netns exec "$NSC" "$DEB_PY" "$ACC_CLIENT" http-ka 10.77.2.2 8080 /
-    expect_cause 1 path_reset "firewall"
+    # The reset came within a few round trips of the 2nd request, too late
+    # for timing alone to put it on the path and too soon to say the server
+    # sent it: the record says so and names the way to tell.
+    assert_equal 1 "$status" "client exit status"
+    assert_cause reset_before_response "rstwatch capture"
+    assert_jq '.reused and (.cause.hint | contains("too soon to tell who sent it") and contains("firewall"))'
+    assert_jq '.cause.hint | (contains("the peer reset") or contains("it crashed") or contains("keepalive_requests")) | not'
+    capture_client_report
+    grep -E '^ +1 +10\.77\.2\.2:8080 +client +path_reset +ECONNRESET +python3' "$T/report.txt" || { cat "$T/report.txt" >&2; false; }
+    grep -q "reset by  a device on the path, 1 hop away (the server is 2)" "$T/report.txt"
 }
 
 # router_conntrack TARGET...: the router forgets established flows after 2 s
@@ -564,7 +619,11 @@ router_conntrack() {
     router_conntrack REJECT --reject-with tcp-reset
     ACC_HOOK="sleep 4" run_shim ip netns exec "$NSC" "$DEB_PY" "$ACC_CLIENT" http-ka 10.77.2.2 8080 /
     assert_equal 1 "$status" "client exit status"
-    assert_cause_in "path_reset path_state_lost" "state"
+    assert_cause_in "path_reset path_state_lost" "rstwatch capture"
+    # No idle timeout named from an idle time alone (nginx keeps it 60 s):
+    # a peer closing at one sends its FIN, and none had come.
+    assert_jq '.tcp.state == "ESTABLISHED" and (.cause.hint | contains("gunicorn") or contains("keep-alive default") | not)'
+    assert_jq '.cause.code == "path_reset" or (.cause.hint | contains("NAT or stateful firewall") and contains("rebooted"))'
 }
 
 @test "real: the router's conntrack forgets a flow idle 4 s and drops it (black hole): ETIMEDOUT -> path_state_lost" {

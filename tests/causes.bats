@@ -185,11 +185,14 @@ firewalled_hold() {
     assert_jq '.role == "server" and (.op == "send" or .op == "sendto") and (.errno == "ECONNRESET" or .errno == "EPIPE")'
 }
 
-@test "idle_reuse: http.client reuses a keep-alive connection the server resets at its second request" {
+@test "not idle_reuse: a keep-alive connection still open after 2.2 s idle, reset by the server at its second request (no FIN came) -> reset_before_response" {
     py_scenario stale-keepalive keepalive 2.2
-    expect_cause 1 idle_reuse "set the client's idle timeout below"
-    assert_jq '.reused == true and .exchanges == 2 and .idle_before_ms >= 2000'
-    assert_jq '.cause.hint | test("idle 2\\.[0-9] s")'
+    # A peer closing at its idle timeout sends its FIN then; this one had
+    # sent none (the snapshot as the request left: ESTABLISHED), so the idle
+    # time names no timeout. On loopback there is no path to blame either.
+    expect_cause 1 reset_before_response "request 2 on a reused connection"
+    assert_jq '.reused == true and .exchanges == 2 and .idle_before_ms >= 2000 and .tcp.state == "ESTABLISHED"'
+    assert_jq '.cause.hint | contains("idle timeout") | not'
 }
 
 @test "early_close: http.client reuses a keep-alive connection the server reset after only 300 ms idle (not an idle timeout)" {

@@ -35,8 +35,17 @@ def has($s): .cause.hint | contains($s);
     (((has("no response byte") or has("before any response byte")) | not)
         or ((.tcp.unread // 0) == 0)),
     ($c != "early_close" or (.role == "client" and .exchanges >= 1 and (.reused or has("before the request was sent")))),
-    ($c != "request_timeout" or (.role == "client" and (.op | test("^(send|write)"))
-                            and has("stopped waiting"))),
+    ($c != "request_timeout" or (.role == "client" and has("stopped waiting")
+                            and ((.op | test("^(send|write)"))
+                                 # an EOF: the peer's FIN was in before the request's last byte left
+                                 or (.type == "eof" and .tcp.state == "CLOSE_WAIT" and (.tcp.unread // 0) == 0
+                                     and has("closed before its last byte left"))))),
+    # a reset quoted as "within a few round trips" of the request: the record's own numbers, never on loopback
+    ((has("within a few round trips") | not)
+        or (.role == "client" and .type == "reset" and (.peer | startswith("127.") | not)
+            and ((.cause.hint | [match("lowest ([0-9]+) us[)]").captures[0].string | tonumber] | first) == .tcp.min_rtt_us)
+            and ((.cause.hint | [match("came ([0-9]+) us after").captures[0].string | tonumber] | first) as $us
+                 | ($us - .idle_ms * 1000 | fabs) <= 1.5))),
     ((.cause.hint | [match("([0-9]+) bytes the peer sent were never read").captures[0].string | tonumber] | first) as $n
         | $n == null or $n == .tcp.unread),
     ($c != "path_reset" or (.role == "client" and .type == "reset"

@@ -123,13 +123,13 @@ prom_total() {
 }
 
 # IDLE_REUSE_PY PORT: python's http.client sends a 2nd request on a keep-alive
-# connection that stale-keepalive aborts at its 2nd request, after 2.2 s idle (at
+# connection that the server reset at its 2 s idle timeout, after 2.5 s idle (at
 # least the shortest keep-alive timeout servers are known to use: idle_reuse).
 IDLE_REUSE_PY='
 import http.client, sys, time
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
 c.request("GET", "/"); c.getresponse().read()
-time.sleep(2.2)
+time.sleep(2.5)
 try:
     c.request("GET", "/"); c.getresponse().read()
 except (ConnectionError, http.client.HTTPException):
@@ -144,7 +144,7 @@ except (ConnectionError, http.client.HTTPException):
     start_server refuse
     for i in 1 2; do run_shim curl -s "http://127.0.0.1:$PORT/"; assert_equal 7 "$status"; done
     # idle_reuse: python reusing a connection the server dropped.
-    start_server stale-keepalive
+    start_server idle-close --delay-ms 2000
     run_shim python3 -c "$IDLE_REUSE_PY" "$PORT"
     # 150 resets under the shim's rate limit: a few records, the rest counted in
     # their "suppressed" fields and the summary written at exit.
