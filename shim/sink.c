@@ -102,6 +102,33 @@ static _Atomic uint64_t inherited_id;
 /* 1: file_fd is used as it is (jailed or inherited): no rotation reopen. */
 static _Atomic int pinned;
 
+/* Records due while the process had no file descriptor free to open the
+ * destination with (EMFILE, ENFILE: a server at its RLIMIT_NOFILE, whose
+ * accept() failures are records of their own). No fd is taken from the host
+ * in advance, which would change when it hits its limit; the records wait
+ * here, whole lines in static memory, and are written as soon as the
+ * destination can be opened: at the next record, or when the program closes
+ * a descriptor (sink_fd_freed). What does not fit is counted, and the count
+ * is said on stderr once the held lines are out (or at exit or exec, when
+ * the held lines themselves go to stderr if the destination still cannot be
+ * opened). */
+#define HELD_MAX 16384
+static char held[HELD_MAX];
+static size_t held_len;       /* whole lines; only under held_lock */
+static _Atomic int held_lock; /* try-lock: a signal handler never waits for it */
+static _Atomic uint64_t held_dropped;
+_Atomic int sink_held; /* nonzero while lines are held or were dropped */
+
+/* An open failed for want of a file descriptor: no warning, no fallback to
+ * stderr (the records are held instead). */
+static int out_of_fds(int err)
+{
+    return err == EMFILE || err == ENFILE;
+}
+
+/* sink_fd() when the destination cannot be opened for want of a descriptor. */
+#define SINK_NO_FD (-2)
+
 #define WRITE_STALL_MS 2000 /* total wait for a full non-blocking destination */
 /* rsyslog's and syslog-ng's default message limit is 8 KiB with the header;
  * a line this long (newline included) arrives whole. */
@@ -279,7 +306,7 @@ static void make_parents(char *dir)
 
 /* Opens the expanded file safely into path (opened_path's size); returns the fd or -1 after
  * one warning. */
-static int open_log_file(char *path)
+static int open_log_file(char *path, int *no_fd)
 {
     if (sink_expand(tmpl, path, sizeof opened_path) < 0) {
         warn_path("log path too long:", tmpl, 0, "; writing records to stderr");
@@ -315,6 +342,10 @@ static int open_log_file(char *path)
         }
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
+    if (dfd < 0 && out_of_fds(errno)) {
+        *no_fd = 1;
+        return -1;
+    }
     if (dfd < 0) {
         warn_path("cannot use log directory", dir, errno, "; writing records to stderr");
         return -1;
@@ -330,6 +361,10 @@ static int open_log_file(char *path)
                     0600);
     int err = errno;
     real_close(dfd);
+    if (fd < 0 && out_of_fds(err)) {
+        *no_fd = 1;
+        return -1;
+    }
     if (fd < 0) {
         warn_path("cannot open log file", path, err, "; writing records to stderr");
         return -1;
@@ -343,10 +378,13 @@ static int open_log_file(char *path)
     return fd;
 }
 
-static int open_socket(void)
+static int open_socket(int *no_fd)
 {
     int fd = real_socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
+    if (fd < 0) {
+        *no_fd = out_of_fds(errno);
+        return -1;
+    }
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     memcpy(sun.sun_path, sock_path, sizeof sock_path);
     if (real_connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
@@ -428,7 +466,8 @@ static int check_rotated(int fd)
          * a rotation (the moved file still takes records), but so when the
          * fd is lost */
         int saved_warned = lost ? -1 : atomic_exchange(&warned_open, 1);
-        int nfd = open_log_file(new_path);
+        int no_fd = 0;
+        int nfd = open_log_file(new_path, &no_fd);
         if (saved_warned >= 0) atomic_store(&warned_open, saved_warned);
         if (nfd < 0 && lost) {
             atomic_store(&file_id, 0);
@@ -497,10 +536,11 @@ static int sink_fd(void)
     char path[sizeof opened_path];
     int have_inherited = atomic_load(&inherited_fd) >= 0;
     fd = -1;
+    int no_fd = 0;
     if (!atomic_load(&jailed)) {
         /* With the parent's fd to fall back on, a refusal is no news. */
         int saved_warned = have_inherited ? atomic_exchange(&warned_open, 1) : -1;
-        fd = kind == SINK_FILE ? open_log_file(path) : open_socket();
+        fd = kind == SINK_FILE ? open_log_file(path, &no_fd) : open_socket(&no_fd);
         if (saved_warned >= 0) atomic_store(&warned_open, saved_warned);
     }
     if (fd < 0 && have_inherited) {
@@ -515,6 +555,7 @@ static int sink_fd(void)
         }
         if (expected >= 0) return expected; /* another thread published one */
     }
+    if (fd < 0 && no_fd) return SINK_NO_FD; /* held until a descriptor is free: no fallback */
     if (fd < 0) {
         atomic_store(&fell_back, 1);
         return 2;
@@ -690,16 +731,109 @@ int sink_write(const char *line, size_t len)
     return sink_write_record(line, len, NULL);
 }
 
+/* Keeps a whole line for later (see held); 0, or -ENOBUFS when it was
+ * counted as dropped instead. */
+static int hold_line(const char *line, size_t len)
+{
+    int rc = -ENOBUFS;
+    atomic_store(&sink_held, 1);
+    if (!atomic_exchange(&held_lock, 1)) {
+        if (len <= HELD_MAX - held_len) {
+            memcpy(held + held_len, line, len);
+            held_len += len;
+            rc = 0;
+        }
+        atomic_store(&held_lock, 0);
+    }
+    if (rc) atomic_fetch_add(&held_dropped, 1);
+    return rc;
+}
+
+static int emit(int fd, const char *line, size_t len, const struct sink_fields *f);
+
+/* Writes the held lines to fd, one emit each (fd 2: the fallback), and says
+ * how many records were dropped. Called with writers counted. */
+static void release_held(int fd)
+{
+    if (atomic_exchange(&held_lock, 1)) return; /* being held or released right now */
+    size_t at = 0;
+    while (at < held_len) {
+        const char *nl = memchr(held + at, '\n', held_len - at);
+        size_t n = (size_t)(nl - (held + at)) + 1; /* held lines always end in '\n' */
+        if (emit(fd, held + at, n, NULL) != 0) {
+            if (fd != 2) break; /* kept for the next try */
+            /* Nowhere at all (stderr is the program's socket): count them. */
+            for (size_t k = at; k < held_len; k++)
+                if (held[k] == '\n') atomic_fetch_add(&held_dropped, 1);
+            at = held_len;
+            break;
+        }
+        at += n;
+    }
+    memmove(held, held + at, held_len - at);
+    held_len -= at;
+    uint64_t dropped = held_len ? 0 : atomic_exchange(&held_dropped, 0);
+    if (!held_len && !atomic_load(&held_dropped)) atomic_store(&sink_held, 0);
+    atomic_store(&held_lock, 0);
+    if (dropped) {
+        char msg[160];
+        struct strbuf b;
+        sb_init(&b, msg, sizeof msg);
+        sb_putu(&b, dropped);
+        sb_puts(&b, dropped == 1 ? " record was" : " records were");
+        sb_puts(&b, " dropped while the process had no file descriptor free for the log");
+        sink_warn(sb_cstr(&b));
+    }
+}
+
+void sink_fd_freed(void)
+{
+    int saved = errno;
+    atomic_fetch_add(&writers, 1);
+    int fd = sink_fd();
+    if (fd >= 0) release_held(fd);
+    if (atomic_fetch_sub(&writers, 1) == 1) close_retired();
+    errno = saved;
+}
+
+void sink_last_chance(void)
+{
+    if (!atomic_load(&sink_held)) return;
+    int saved = errno;
+    atomic_fetch_add(&writers, 1);
+    int fd = sink_fd();
+    release_held(fd >= 0 ? fd : 2); /* still no descriptor: stderr, not lost */
+    if (atomic_fetch_sub(&writers, 1) == 1) close_retired();
+    errno = saved;
+}
+
 int sink_write_record(const char *line, size_t len, const struct sink_fields *f)
 {
     int saved = errno;
     int rc = 0;
     atomic_fetch_add(&writers, 1);
     int fd = sink_fd();
+    if (fd == SINK_NO_FD) {
+        rc = hold_line(line, len);
+        goto out;
+    }
     if (fd < 0) {
         rc = -EBADF; /* under a filter, no log fd was opened before it */
         goto out;
     }
+    if (atomic_load(&sink_held)) release_held(fd); /* in order: the held ones first */
+    rc = emit(fd, line, len, f);
+out:
+    if (atomic_fetch_sub(&writers, 1) == 1) close_retired();
+    errno = saved;
+    return rc;
+}
+
+/* Writes one line to fd (2: stderr, the fallback), falling back to stderr
+ * on a failure with one warning. 0 or -errno. */
+static int emit(int fd, const char *line, size_t len, const struct sink_fields *f)
+{
+    int rc;
     if (kind == SINK_SYSLOG && fd != 2) {
         char msg[64];
         struct strbuf b;
@@ -714,11 +848,11 @@ int sink_write_record(const char *line, size_t len, const struct sink_fields *f)
         rc = journal_send(fd, line, len - 1, f);
     } else if (fd == 2) {
         rc = write_stderr(line, len);
-        if (rc == -ENOTTY) goto out; /* fd 2 is the program's stream: nowhere to go */
+        if (rc == -ENOTTY) return rc; /* fd 2 is the program's stream: nowhere to go */
     } else {
         rc = write_all(fd, line, len);
     }
-    if (rc == 0 || sandbox_filtered()) goto out; /* no fallback under a filter */
+    if (rc == 0 || sandbox_filtered()) return rc; /* no fallback under a filter */
     if (!atomic_exchange(&warned_write, 1)) {
         atomic_store(&warned_open, 0); /* a distinct failure: says so once too */
         warn_path("cannot write a record to",
@@ -729,9 +863,6 @@ int sink_write_record(const char *line, size_t len, const struct sink_fields *f)
     }
     atomic_store(&fell_back, 1);
     if (fd != 2 && write_stderr(line, len) == 0) rc = 0;
-out:
-    if (atomic_fetch_sub(&writers, 1) == 1) close_retired();
-    errno = saved;
     return rc;
 }
 

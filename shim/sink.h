@@ -9,6 +9,7 @@
 #ifndef RSTWATCH_SINK_H
 #define RSTWATCH_SINK_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 /* Parses the destination (NULL or "" = the default); no I/O. */
@@ -26,6 +27,16 @@ int sink_write(const char *line, size_t len);
 
 /* Same, with the structured fields a journal destination keeps (f may be NULL). */
 int sink_write_record(const char *line, size_t len, const struct sink_fields *f);
+
+/* Records wait in static memory while the process has no file descriptor
+ * free to open the destination with (EMFILE, ENFILE); sink_held is nonzero
+ * then. sink_fd_freed(): the program closed a descriptor, write them now if
+ * the destination can be opened. sink_last_chance(): exit or exec, write
+ * them to the destination or else to stderr, and say how many were dropped.
+ * Async-signal-safe. */
+extern _Atomic int sink_held;
+void sink_fd_freed(void);
+void sink_last_chance(void);
 
 /* The longest line (newline included) the destination keeps whole: syslog
  * daemons cut longer messages; other destinations take any length (0). */

@@ -26,6 +26,7 @@
 #include "retry.h"
 #include "retry_state.h"
 #include "sandbox.h"
+#include "sink.h"
 #include "sockdiag.h"
 #include "summary.h"
 #include "tcpinfo.h"
@@ -446,13 +447,26 @@ static void close_end(struct conn *c)
     errno = saved;
 }
 
+/* After a close that freed a descriptor: records held for want of one
+ * (sink.h) are written now. One load on the common path. */
+static inline void fd_freed(int r)
+{
+    if (__builtin_expect(atomic_load_explicit(&sink_held, memory_order_relaxed) != 0, 0) &&
+        r == 0 && !conn_table_in_vfork_child())
+        sink_fd_freed();
+}
+
 int watch_close(int fd)
 {
-    if (__builtin_expect(!conn_table_get(fd), 1) || conn_table_in_vfork_child())
-        return real_close(fd);
+    if (__builtin_expect(!conn_table_get(fd), 1) || conn_table_in_vfork_child()) {
+        int r = real_close(fd);
+        fd_freed(r);
+        return r;
+    }
     struct conn *c = close_begin(fd);
     int r = real_close(fd);
     if (c) close_end(c);
+    fd_freed(r);
     return r;
 }
 

@@ -203,6 +203,7 @@ void summary_flush(const char *reason)
 {
     if (!sandbox_filtered() && (pid_t)syscall(SYS_getpid) != owner_pid) return; /* a vfork child */
     write_summary(reason, clock_now_ns());
+    sink_last_chance(); /* records held for want of a descriptor: now or never */
 }
 
 void summary_atfork_child(void)

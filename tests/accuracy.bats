@@ -669,6 +669,10 @@ NGX
     grep -q "Too many open files" "$NGX/error.log" || { cat "$NGX/error.log" >&2; false; }
     [ "$(record_count)" -gt 0 ] || cat "$T/nginx-fd.err" >&2
     assert_cause_min fd_limit "file descriptors"
+    # The log could not be opened while nginx had no descriptor free: the
+    # records waited and were written once nginx closed one, not sent to
+    # stderr (nginx's error.log) with a warning.
+    ! grep -q "rstwatch: cannot" "$NGX/error.log" "$T/nginx-fd.err"
 }
 
 # ---- a proxy closing its idle upstream connection ---------------------------
