@@ -309,6 +309,19 @@ static int m_idle_close(const struct cause_input *in)
            in->quiet_ms >= CAUSE_IDLE_CLOSE_MIN_MS && !maybe_not_a_response(in);
 }
 
+/* A server's kept-alive connection, its last response written and nothing
+ * read since, reset by the client after a quiet spell: a client's or a
+ * proxy's pool dropping an idle connection (HAProxy purging its idle server
+ * connections with option nolinger). Nothing was outstanding, nobody
+ * failed. The failing read began an exchange of its own (io.c), which keeps
+ * the previous one's response bytes in resp_before_write. */
+static int m_idle_close_server(const struct cause_input *in)
+{
+    return in->server && in->err == ECONNRESET && in->op_class == OPC_IN &&
+           !in->awaiting_response && in->exchange_in == 0 && in->resp_before_write > 0 &&
+           in->quiet_ms >= CAUSE_IDLE_CLOSE_MIN_MS && in->proto != PROTO_TLS;
+}
+
 /* TLS, nothing outstanding as far as the byte counts tell, but what came back
  * may have been only session tickets: the peer either closed an idle
  * connection or gave up on the request. Say so rather than guess. */
@@ -590,6 +603,10 @@ const struct cause_rule cause_rules[] = {
      "the peer closed this pooled connection while it was idle with no request outstanding, so "
      "nothing failed; if a request fails soon after, set the client's pool idle timeout below "
      "the peer's"},
+    {CAUSE_IDLE_CLOSE, m_idle_close_server,
+     "the client or a proxy in front closed this kept-alive connection while it was idle after "
+     "its last response, with no request outstanding (its connection pool dropped it), so "
+     "nothing failed"},
     {CAUSE_UNKNOWN, m_tls_ambiguous,
      "on this TLS connection the few bytes that came back may have been session tickets or a "
      "short response, so either the peer gave up on the request or it closed the idle "
@@ -795,6 +812,10 @@ static void write_hint_prefix(struct strbuf *b, const struct cause_rule *r,
             sb_puts(b, " and still looked open when the request left, so the peer or a middlebox "
                        "had silently forgotten it (no FIN or RST at its idle timeout)");
         sb_puts(b, "; ");
+    } else if (r->match == m_idle_close_server) {
+        sb_puts(b, "idle ");
+        put_seconds(b, in->quiet_ms);
+        sb_puts(b, " then RST from the client (its idle timeout is about that long); ");
     } else if (r->code == CAUSE_IDLE_CLOSE) {
         sb_puts(b, "idle ");
         put_seconds(b, in->quiet_ms);

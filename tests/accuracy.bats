@@ -677,11 +677,14 @@ NGX
 
 # ---- a proxy closing its idle upstream connection ---------------------------
 
-@test "real: HAProxy (option nolinger) stops and resets its idle pooled connection to a node backend under the shim -> idle_close, counted, not client_abort" {
-    need_prog haproxy node
-    local bport hport
+# haproxy_purge_round RECORD: node (under the shim, RSTWATCH_RECORD=RECORD)
+# behind HAProxy, one request through it, then HAProxy's purge of its idle
+# pooled connection to node (pool-purge-delay 1s, option nolinger: a reset);
+# returns once node has no connection left and has read the reset.
+haproxy_purge_round() {
+    local bport hport i
     bport="$(free_port)" hport="$(free_port)"
-    start_bg "$SHIM_PRELOAD" node node -e '
+    RSTWATCH_RECORD="$1" start_bg "$SHIM_PRELOAD" node node -e '
 require("http").createServer((req, res) => res.end("ok\n")).listen(+process.argv[1], "127.0.0.1");' "$bport"
     wait_for_port "$bport"
     cat >"$T/haproxy.cfg" <<CFG
@@ -698,24 +701,36 @@ frontend f
     default_backend b
 backend b
     option nolinger
-    server s1 127.0.0.1:$bport
+    server s1 127.0.0.1:$bport pool-purge-delay 1s
 CFG
     start_bg "" haproxy haproxy -db -f "$T/haproxy.cfg"
-    local haproxy_pid=$LAST_BG_PID
     wait_for_port "$hport"
-    # One request through HAProxy leaves an idle pooled connection to node;
-    # HAProxy, stopped 1.5 s later, resets it (nolinger). Nothing failed: under the
-    # default RECORD=resets the backend's side is counted, not recorded.
     run curl -sS "http://127.0.0.1:$hport/"
     assert_equal ok "$output" "curl's body through HAProxy"
-    sleep 1.5
-    kill "$haproxy_pid"
-    wait "$haproxy_pid" || true
-    sleep 0.5 # node reads the reset
+    sleep 0.2
+    ss -Htn state established "( sport = :$bport )" | grep -q . || { echo "no pooled connection to node" >&2; return 1; }
+    for ((i = 0; i < 400; i++)); do
+        ss -Htn state established "( sport = :$bport )" | grep -q . || break
+        sleep 0.02
+    done
+    sleep 0.3 # node reads the reset
     stop_servers
+}
+
+@test "real: HAProxy (option nolinger) purges its idle pooled connection to a node backend under the shim with a reset -> idle_close, counted, not client_abort" {
+    need_prog haproxy node
+    # Nothing failed: under the default RECORD=resets node's side is counted,
+    # not recorded (it was a client_abort record).
+    haproxy_purge_round resets
     if [ -n "${ACCURACY_OUT:-}" ]; then
         printf '%s\t%s\t%s\n' "$BATS_TEST_DESCRIPTION" "counted, no record" \
             "$(records | jq -r '.cause.code // "-"' | paste -sd, - | grep . || echo counted, no record)" >>"$ACCURACY_OUT"
     fi
     assert_record_count 0
+    # The same with RECORD=errors: node's record shows the reset happened and
+    # is the idle close of a connection whose response had been sent.
+    haproxy_purge_round errors
+    assert_cause idle_close "nothing failed"
+    assert_jq '.role == "server" and .op == "read" and .errno == "ECONNRESET" and .idle_ms >= 1000 and .bytes_out > 0'
+    assert_jq '.cause.hint | contains("from the client")'
 }

@@ -6,8 +6,9 @@ def secs: (. // 0 | floor) as $m | "\($m / 1000 | floor).\(($m / 100 | floor) % 
 def has($s): .cause.hint | contains($s);
 .cause.code as $c
 | [ ($c != "idle_reuse" or (.role == "client" and .reused and has("sat idle \(.idle_before_ms | secs)"))),
-    ($c != "idle_close" or (.role == "client" and .idle_ms >= 1000 and has("idle \(.idle_ms | secs) then")
-                            and has(if .type == "eof" then "then FIN" else "then RST" end))),
+    ($c != "idle_close" or (.idle_ms >= 1000 and has("idle \(.idle_ms | secs) then")
+                            and has(if .type == "eof" then "then FIN" else "then RST" end))
+                           and (.role == "client" or (.type == "reset" and .bytes_out > 0 and has("from the client")))),
     ($c != "response_timeout" or (.role == "client" and .idle_ms >= 1000
                             and has("no response \(.idle_ms | secs) after the request")
                             and has(if .type == "eof" then "then EOF" else "then a reset" end))),
