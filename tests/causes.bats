@@ -450,6 +450,48 @@ fetch(process.argv[1]).then(r => r.text()).then(t => {
     assert_record_count 0
 }
 
+# shim_http_server RECORD: resetd's keep-alive HTTP server under the shim
+# (RSTWATCH_RECORD=RECORD); sets PORT.
+shim_http_server() {
+    local pf="$T/shimhttp.$1.port"
+    RSTWATCH_RECORD="$1" RSTWATCH_LOG="$LOG_DIR/server-%p.jsonl" LD_PRELOAD="$SHIM_PRELOAD" \
+        "$RESETD" --mode http --port-file "$pf" --lifetime 30 >"$T/shimhttp.out" 2>&1 </dev/null 3>&- &
+    SERVER_PIDS+=("$!")
+    wait_file "$pf"
+    PORT="$(<"$pf")"
+}
+
+# A pooled client connection the client (a proxy's pool) drops with a reset
+# 1.2 s after its response: the server's read meets ECONNRESET with nothing
+# outstanding.
+POOL_DROP_PY='
+import socket, struct, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+print(s.recv(4096).split(b"\r\n")[0].decode())
+time.sleep(1.2)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+time.sleep(0.3)'
+
+@test "idle_close (server role): a client's pool drops the kept-alive connection with a reset 1.2 s after its response: counted, not client_abort" {
+    shim_http_server resets
+    run "$PYTHON" -c "$POOL_DROP_PY" "$PORT"
+    assert_equal "HTTP/1.1 200 OK" "$output"
+    stop_servers
+    assert_record_count 0
+}
+
+@test "idle_close (server role): with RSTWATCH_RECORD=errors the server's record says the client dropped an idle connection" {
+    shim_http_server errors
+    run "$PYTHON" -c "$POOL_DROP_PY" "$PORT"
+    assert_equal "HTTP/1.1 200 OK" "$output"
+    stop_servers
+    expect_cause 0 idle_close "nothing failed"
+    assert_jq '.role == "server" and .errno == "ECONNRESET" and .idle_ms >= 1000 and .bytes_out > 0'
+    assert_jq '.cause.hint | contains("from the client") and contains("no request outstanding")'
+}
+
 @test "idle_close: with RSTWATCH_RECORD=errors node fetch's idle pooled connection gets its record" {
     RSTWATCH_RECORD=errors node_scenario "idle-close --delay-ms 1500" "$NODE_FETCH_POOL"
     expect_cause 0 idle_close "nothing failed"
