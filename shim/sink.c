@@ -915,6 +915,11 @@ void sink_after_chroot(void)
 
 void sink_atfork_child(void)
 {
+    /* Held records are the parent's to write, not written twice. */
+    held_len = 0;
+    atomic_store(&held_lock, 0);
+    atomic_store(&held_dropped, 0);
+    atomic_store(&sink_held, 0);
     /* Under a filter the child opens nothing: it keeps writing to this fd. */
     if (sandbox_filtered()) return;
     /* The parent's fd becomes the child's fallback (its own file is opened
