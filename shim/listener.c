@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "real.h"
 #include "sandbox.h"
 
 #define LISTENERS 256 /* entries, indexed by fd modulo: a collision only costs a re-learning */
@@ -54,8 +55,8 @@ static unsigned ask(int lfd, int family, union sockaddr_any *out)
     if (wildcard(out)) return LS_ASK;
     int on = 1;
     socklen_t ol = sizeof on;
-    int r = family == AF_INET ? getsockopt(lfd, SOL_IP, IP_TRANSPARENT, &on, &ol)
-                              : getsockopt(lfd, SOL_IPV6, IPV6_TRANSPARENT, &on, &ol);
+    int r = family == AF_INET ? real_getsockopt(lfd, SOL_IP, IP_TRANSPARENT, &on, &ol)
+                              : real_getsockopt(lfd, SOL_IPV6, IPV6_TRANSPARENT, &on, &ol);
     return r == 0 && on == 0 ? LS_OWN : LS_ASK; /* a refused question: ask each connection */
 }
 
