@@ -12,7 +12,13 @@
 #include "sandbox.h"
 
 #define LISTENERS 256 /* entries, indexed by fd modulo: a collision only costs a re-learning */
-#define ADDR_WORDS ((sizeof(union sockaddr_any) + 3) / 4)
+/* A listener's address: an inet one (unix listeners are not kept). */
+union inet_addr {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+};
+#define ADDR_WORDS ((sizeof(union inet_addr) + 3) / 4)
 
 enum { LS_EMPTY, LS_OWN, LS_ASK };
 
@@ -33,7 +39,7 @@ static struct listener *entry(int fd)
     return &table[(unsigned)fd & (LISTENERS - 1)];
 }
 
-static int wildcard(const union sockaddr_any *a)
+static int wildcard(const union inet_addr *a)
 {
     if (a->sa.sa_family == AF_INET) return a->in.sin_addr.s_addr == htonl(INADDR_ANY);
     if (a->sa.sa_family != AF_INET6) return 1;
@@ -43,7 +49,7 @@ static int wildcard(const union sockaddr_any *a)
 }
 
 /* Asks the kernel about listener lfd: LS_OWN (and the address) or LS_ASK. */
-static unsigned ask(int lfd, int family, union sockaddr_any *out)
+static unsigned ask(int lfd, int family, union inet_addr *out)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -60,7 +66,7 @@ static unsigned ask(int lfd, int family, union sockaddr_any *out)
     return r == 0 && on == 0 ? LS_OWN : LS_ASK; /* a refused question: ask each connection */
 }
 
-int listener_local(int lfd, int family, union sockaddr_any *out)
+int listener_local(int lfd, int family, void *out, size_t len)
 {
     if ((family != AF_INET && family != AF_INET6) || lfd < 0) return 0;
     struct listener *e = entry(lfd);
@@ -73,7 +79,7 @@ int listener_local(int lfd, int family, union sockaddr_any *out)
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&e->seq, memory_order_relaxed) == s && st != LS_EMPTY) {
             if (st == LS_ASK) return 0;
-            memcpy(out, w, sizeof *out);
+            memcpy(out, w, len < sizeof w ? len : sizeof w);
             return 1;
         }
     }
@@ -91,7 +97,7 @@ int listener_local(int lfd, int family, union sockaddr_any *out)
         mine = s + 2;
     }
     int saved = errno;
-    union sockaddr_any a;
+    union inet_addr a;
     unsigned st = ask(lfd, family, &a);
     errno = saved;
     if (mine && atomic_compare_exchange_strong(&e->seq, &mine, mine + 1)) {
@@ -105,7 +111,7 @@ int listener_local(int lfd, int family, union sockaddr_any *out)
         atomic_fetch_add_explicit(&e->seq, 1, memory_order_release);
     }
     if (st != LS_OWN) return 0;
-    *out = a;
+    memcpy(out, &a, len < sizeof a ? len : sizeof a);
     return 1;
 }
 

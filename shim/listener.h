@@ -19,16 +19,17 @@
 #ifndef RSTWATCH_LISTENER_H
 #define RSTWATCH_LISTENER_H
 
-#include "conn_table.h"
+#include <stddef.h>
 
 #pragma GCC visibility push(hidden)
 
-/* 1 and the address in *out when every connection accepted on lfd (a
- * listener of family) has lfd's own local address; 0 when each must be asked
+/* 1 and the address in out (len bytes: a sockaddr_in or sockaddr_in6, or
+ * room for either) when every connection accepted on lfd (a listener of
+ * family) has lfd's own local address; 0 when each must be asked
  * (wildcard, transparent, unix, under a seccomp filter, or the kernel would
  * not say). The first call for a listener asks the kernel (getsockname and
  * getsockopt IP_TRANSPARENT), later ones nothing. Preserves errno. */
-int listener_local(int lfd, int family, union sockaddr_any *out);
+int listener_local(int lfd, int family, void *out, size_t len);
 
 /* The fd table's slot for fd changed hands: what was learnt about fd is
  * forgotten. One load when fd was never a listener. */

@@ -370,7 +370,7 @@ int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, enum ca
     }
     /* The listener's own address, when it is every accepted socket's: no
      * getsockname per connection (listener.h). */
-    if (family != AF_UNIX) listener_local(fd, family, &c->local);
+    if (family != AF_UNIX) listener_local(fd, family, &c->local, sizeof c->local);
     ring_push(&c->ring, OP_ACCEPT, r, 0, t);
 out:
     errno = saved;
