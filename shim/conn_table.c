@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -32,12 +31,10 @@ static atomic_flag pool_lock = ATOMIC_FLAG_INIT;
 static struct conn *free_list;
 static _Atomic uint64_t next_id = 1;
 static _Atomic unsigned max_fd;
-static pid_t owner_pid; /* refreshed in a fork child, NOT in a vfork child */
 
 int conn_table_init(unsigned ring_events)
 {
     ring_slots = ring_events;
-    owner_pid = sandbox_pid();
     stride = sizeof(struct conn) + (size_t)ring_events * sizeof(struct event);
     stride = (stride + 63) & ~(size_t)63; /* whole cache lines: no false sharing */
     atomic_signal_fence(memory_order_seq_cst);
@@ -233,13 +230,19 @@ void conn_table_atfork_parent(void)
 
 void conn_table_atfork_child(void)
 {
-    owner_pid = sandbox_pid(); /* sandbox_atfork_child() ran first */
     pool_lock_drop();
     guard_leave();
 }
 
+void conn_table_unseen_fork(void)
+{
+    /* The child has one thread, this one, which is not in pool_get or
+     * pool_put: a lock held at the clone was another thread's, which the
+     * child does not have. */
+    pool_lock_drop();
+}
+
 int conn_table_in_vfork_child(void)
 {
-    /* Under a filter no getpid: a vfork child's close is taken for the parent's. */
-    return !sandbox_filtered() && (pid_t)syscall(SYS_getpid) != owner_pid;
+    return sandbox_vfork_child();
 }

@@ -189,10 +189,15 @@ void conn_table_atfork_prepare(void);
 void conn_table_atfork_parent(void);
 void conn_table_atfork_child(void);
 
+/* In a child that ran no fork handler (sandbox.h sandbox_adopt_fork): the
+ * pool lock is free, as conn_table_atfork_child leaves it. */
+void conn_table_unseen_fork(void);
+
 /* A vfork()/posix_spawn() child runs on its parent's memory until it execs:
  * whatever it closes must not be forgotten in the parent's table. 1 when this
- * process is not the table's owner (one getpid, paid on the close of a
- * tracked fd). */
+ * process shares the table's memory with another (sandbox_vfork_child: one
+ * getpid, paid on the close of a tracked fd); a fork child that ran no fork
+ * handler (a raw clone) is adopted here and is not one. */
 int conn_table_in_vfork_child(void);
 
 /* Bytes one connection occupies (header + ring), for the benchmark's memory figure. */

@@ -41,14 +41,29 @@ static void atfork_parent(void)
     retry_after_fork();
 }
 
-static void atfork_child(void)
+/* What a fork child drops of its parent's, once it knows its pid. */
+static void child_drops_parent(void)
 {
-    sandbox_atfork_child(); /* first: the others take the new pid from it */
-    conn_table_atfork_child();
     sink_atfork_child();
     ratelimit_atfork_child();
     summary_atfork_child();
     retry_after_fork();
+}
+
+static void atfork_child(void)
+{
+    sandbox_atfork_child(); /* first: the others take the new pid from it */
+    conn_table_atfork_child();
+    child_drops_parent();
+}
+
+/* A child that ran no fork handler (a raw clone without CLONE_VM), found by
+ * sandbox_check_fork at its first close, record, summary or log opening,
+ * after it learnt its pid: the same, minus the guard that no prepare took. */
+static void unseen_fork_child(void)
+{
+    conn_table_unseen_fork();
+    child_drops_parent();
 }
 
 void shim_init(void)
@@ -64,6 +79,7 @@ void shim_init(void)
     retry_init(&opt);
     inject_init(opt.inject);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    sandbox_on_unseen_fork(unseen_fork_child);
     if (conn_table_init(opt.events) < 0) sink_warn("cannot reserve the fd table; not recording");
 }
 

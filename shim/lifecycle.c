@@ -104,6 +104,7 @@ static void before_uid_change(uid_t a, uid_t b, uid_t c)
     if (geteuid() != 0) return;
     uid_t keep = (uid_t)-1;
     if ((a == keep || a == 0) && (b == keep || b == 0) && (c == keep || c == 0)) return;
+    sandbox_check_fork(); /* a raw clone child opens its own file, as a fork child */
     sink_before_uid_change();
 }
 
@@ -150,6 +151,7 @@ void lifecycle_exit(int status)
 
 int lifecycle_chroot(const char *path)
 {
+    sandbox_check_fork();
     sink_before_chroot();
     __typeof__(real_chroot()) f = real_chroot();
     int r = f ? f(path) : (int)syscall(SYS_chroot, path);
@@ -170,7 +172,7 @@ int lifecycle_prctl(int option, unsigned long a2, unsigned long a3, unsigned lon
      * sandbox, with TSYNC for every thread) still set it through prctl(). So
      * from then on the shim makes no extra calls, as under a filter. */
     int filter = option == PR_SET_SECCOMP || (option == PR_SET_NO_NEW_PRIVS && a2 == 1);
-    if (filter) sink_before_filter();
+    if (filter) sandbox_check_fork(), sink_before_filter();
     __typeof__(real_prctl()) f = real_prctl();
     int r = f ? f(option, a2, a3, a4, a5) : (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
     if (filter && r == 0) sandbox_filter_installed();
@@ -181,6 +183,7 @@ int lifecycle_seccomp_load(void *ctx)
 {
     __typeof__(real_seccomp_load()) f = real_seccomp_load();
     if (!f) return -ENOSYS; /* libseccomp's convention: a negative errno */
+    sandbox_check_fork();
     sink_before_filter();
     int r = f(ctx);
     if (r == 0) sandbox_filter_installed();

@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "ratelimit.h"
 #include "recfmt.h"
+#include "sandbox.h"
 #include "sink.h"
 #include "summary.h"
 #include "tcpinfo.h"
@@ -538,6 +539,7 @@ static void build_id(struct rl_id *id, const struct conn *c, const struct record
 int record_write(const struct conn *c, const struct record_info *ri)
 {
     int saved = errno;
+    sandbox_check_fork(); /* a raw clone child's pid, log file and rate limit */
     uint64_t now = ri->now_ns ? ri->now_ns : clock_now_ns();
     const char *cause = "";
     int cause_code = -1;

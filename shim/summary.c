@@ -16,7 +16,6 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,14 +31,12 @@
 
 static _Atomic uint64_t next_ns; /* end of the current period; 0 = not started */
 static _Atomic int busy;
-static pid_t owner_pid; /* the process whose counts these are */
 static int64_t since_sec;
 static long since_nsec;
 static uint64_t since_mono;
 
 __attribute__((constructor)) static void summary_start(void)
 {
-    owner_pid = sandbox_pid();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     since_sec = ts.tv_sec, since_nsec = ts.tv_nsec;
@@ -201,14 +198,13 @@ void summary_poll(void)
 
 void summary_flush(const char *reason)
 {
-    if (!sandbox_filtered() && (pid_t)syscall(SYS_getpid) != owner_pid) return; /* a vfork child */
+    if (sandbox_vfork_child()) return; /* the counts are its parent's */
     write_summary(reason, clock_now_ns());
     sink_last_chance(); /* records held for want of a descriptor: now or never */
 }
 
 void summary_atfork_child(void)
 {
-    owner_pid = sandbox_pid(); /* sandbox_atfork_child() ran first */
     atomic_store(&busy, 0);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
