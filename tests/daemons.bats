@@ -162,6 +162,11 @@ vsftpd_same_as_bare() {
 
 # vsftpd_control_reset SANDBOX: a client resets after the 220 greeting,
 # while the pre-login child (chrooted, RLIMIT_NOFILE 0) reads its command.
+# With isolate=YES (Debian's default) vsftpd makes its per-connection
+# processes with a raw clone(CLONE_NEWIPC) and clone(CLONE_NEWNET), which run
+# no fork handler: the shim must see them as processes of their own (not vfork
+# children), track their dup2 of the socket onto fd 0 and record under
+# their own pid.
 vsftpd_control_reset() {
     vsftpd_prepare "$1"
     start_vsftpd off vsftpd
@@ -173,12 +178,10 @@ vsftpd_control_reset() {
 }
 
 @test "vsftpd (seccomp_sandbox=NO): a control connection reset at login is recorded as server with its peer, outside the chroot" {
-    known_defect "vsftpd's clone(CLONE_NEWPID|CLONE_NEWNET) child (isolate=YES) runs no fork handler, the shim takes it for a vfork child and ignores its dup2 of the socket onto fd 0, so the record says client, peer unknown; not fixed yet"
     vsftpd_control_reset NO
 }
 
 @test "vsftpd (seccomp_sandbox=YES): a control connection reset at login is recorded as server with its peer, outside the chroot" {
-    known_defect "vsftpd's clone(CLONE_NEWPID|CLONE_NEWNET) child (isolate=YES) runs no fork handler, the shim takes it for a vfork child and ignores its dup2 of the socket onto fd 0, so the record says client, peer unknown; not fixed yet"
     vsftpd_control_reset YES
 }
 

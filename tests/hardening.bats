@@ -153,6 +153,34 @@ all_lines_parse() {
     done
 }
 
+# A raw clone() without CLONE_VM (vsftpd's per-connection child) runs no fork
+# handler, and in a new PID namespace its getpid() is 1: the shim must not
+# take it for a vfork child (which would ignore its dup2 of the socket and
+# leave the record with no peer), and it records under its own pid.
+@test "a child made by a raw clone() (no fork handler; also with CLONE_NEWPID) tracks its dup2 of the socket and records under its own pid" {
+    start_server rst-after-request
+    local how
+    for how in plain newpid; do
+        rm -rf "$LOG_DIR"
+        run_bare "$HOSTILE" rawclone 127.0.0.1 "$PORT" "$how"
+        run_shim "$HOSTILE" rawclone 127.0.0.1 "$PORT" "$how"
+        assert_equal 0 "$shim_status" "$how: exit status"
+        local line cpid
+        line="$(sed -n 's/^child getpid=//p' <<<"$shim_output")"
+        cpid="${line%% *}"
+        assert_equal "$RESET_LINE" "${line#* }" "$how: the child's result"
+        [[ "$shim_output" == *"parent: $RESET_LINE"* ]] || { echo "$shim_output" >&2; false; }
+        if [ "$how" = newpid ]; then assert_equal 1 "$cpid" "getpid() in the new PID namespace"; fi
+        assert_equal "$(sed 's/getpid=[0-9]*//' <<<"$bare_output" | grep -v '^child=')" \
+            "$(sed 's/getpid=[0-9]*//' <<<"$shim_output" | grep -v '^child=')" "$how: output as bare"
+        assert_record_count 2
+        assert_equal "client 10 127.0.0.1:$PORT hostile_proc" \
+            "$(jq -r '"\(.role) \(.fd) \(.peer) \(.prog)"' "$LOG_DIR/$cpid.jsonl")" "$how: the child's record"
+        assert_equal "client 127.0.0.1:$PORT" \
+            "$(jq -r '"\(.role) \(.peer)"' "$LOG_DIR/$shim_pid.jsonl")" "$how: the parent's record"
+    done
+}
+
 @test "exec leaves no descriptor of the shim open in the new image" {
     start_server rst-after-request
     run_bare "$HOSTILE" execfds 127.0.0.1 "$PORT" "$HOSTILE"

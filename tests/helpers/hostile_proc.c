@@ -37,6 +37,14 @@
  *                 connection in the parent. Prints "child=<pid> status=<s>"
  *                 and "parent: <result>".
  *   spawn  ...    the same with posix_spawn.
+ *   rawclone HOST RST_PORT HOW   connects to the resetting server, then a
+ *                 raw clone() (no fork handler runs; HOW: plain, or newpid
+ *                 for CLONE_NEWPID, where the child's getpid() is 1); the child
+ *                 moves the socket to fd 10 (dup2, close) and makes the
+ *                 exchange there; then the parent closes its copy and makes
+ *                 one reset connection. Prints "child getpid=<p> <result>",
+ *                 "child=<pid> status=<s>" and "parent: <result>"; exit 77
+ *                 when the kernel refuses the clone (no CLONE_NEWPID).
  *   execfds HOST RST_PORT SELF   one reset connection (so a record is due and
  *                 written), close it, then exec "SELF listfds".
  *   listfds       prints "fds: <n> <n> ..." for every open fd above 2 except the
@@ -77,6 +85,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -520,6 +529,41 @@ static int scenario_spawn(int argc, char **argv, int use_vfork)
     return 0;
 }
 
+static int scenario_rawclone(int argc, char **argv)
+{
+    if (argc != 3) usage();
+    int rst_port = port_arg(argv[1]);
+    long flags = SIGCHLD;
+    if (!strcmp(argv[2], "newpid"))
+        flags |= CLONE_NEWPID;
+    else if (strcmp(argv[2], "plain") != 0)
+        usage();
+    int fd = tcp_connect(rst_port);
+    if (fd < 0) die(PROG, "connect: %s", strerror(-fd));
+    fflush(stdout);
+    long pid = syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+    if (pid < 0 && (errno == EPERM || errno == EINVAL)) return 77;
+    if (pid < 0) die(PROG, "clone: %s", strerror(errno));
+    if (pid == 0) {
+        char res[160];
+        if (dup2(fd, 10) != 10) _exit(3);
+        close(fd);
+        exchange(10, REQUEST, res, sizeof res);
+        printf("child getpid=%ld %s\n", (long)syscall(SYS_getpid), res);
+        fflush(stdout);
+        _exit(0);
+    }
+    int st;
+    while (waitpid((pid_t)pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    printf("child=%ld status=%d\n", pid, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    close(fd);
+    char res[160];
+    one_reset(rst_port, res, sizeof res);
+    printf("parent: %s\n", res);
+    return 0;
+}
+
 static int scenario_listfds(void)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -762,6 +806,7 @@ int main(int argc, char **argv)
     if (!strcmp(s, "forkstorm")) return scenario_forkstorm(argc, argv);
     if (!strcmp(s, "vfork")) return scenario_spawn(argc, argv, 1);
     if (!strcmp(s, "spawn")) return scenario_spawn(argc, argv, 0);
+    if (!strcmp(s, "rawclone")) return scenario_rawclone(argc, argv);
     if (!strcmp(s, "execfds")) return scenario_execfds(argc, argv);
     if (!strcmp(s, "listfds")) return scenario_listfds();
     if (!strcmp(s, "daemon")) return scenario_daemon(argc, argv);
