@@ -309,10 +309,12 @@ HOOK int setresuid(uid_t ruid, uid_t euid, uid_t suid)
 }
 HOOK void _exit(int status)
 {
+    sockets_end_with_process();
     lifecycle_exit(status);
 }
 HOOK void _Exit(int status)
 {
+    sockets_end_with_process();
     lifecycle_exit(status);
 }
 /* Sandboxing: the log is opened where its path still means what it says,

@@ -116,6 +116,36 @@ void sockets_exit_sweep(void)
     }
 }
 
+static void stdio_counts(int fd, struct conn *c);
+
+void sockets_end_with_process(void)
+{
+    if (!conn_table_enabled() || !conn_record_all() || guard_active() ||
+        conn_table_in_vfork_child())
+        return;
+    /* _exit: the kernel is about to close every fd, and a forking server's
+     * child (exim's) ends so with its connection open: it ends here, as the
+     * kernel closes it. A copy held by another process is left to it
+     * (held_elsewhere: a copy this process never used, still held). */
+    unsigned top = conn_table_max_fd();
+    for (unsigned fd = 0; fd <= top && fd < CONN_SLOT_CAP; fd++) {
+        struct conn *c = conn_table_get((int)fd);
+        if (!conn_is_live(c)) continue;
+        guard_enter();
+        if (fdident_same((int)fd, c->ident) && !c->recorded &&
+            atomic_load_explicit(&c->refs, memory_order_relaxed) == 1) {
+            stdio_counts((int)fd, c);
+            conn_fill_local((int)fd, c);
+            if (c->family == AF_UNIX && retry_conn_shared(c)) {
+                struct stat st;
+                c->shared_ino = fstat((int)fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+            }
+        }
+        conn_table_forget_if((int)fd, c);
+        guard_leave();
+    }
+}
+
 /* ---- creation and teardown --------------------------------------------------- */
 
 int watch_socket(int domain, int type, int proto)
@@ -409,6 +439,18 @@ static __attribute__((noinline)) void gave_up_snapshot(int fd, struct conn *c)
         c->flags |= CONN_GAVE_UP;
 }
 
+/* A connection wrapped in a stdio stream (fdopen: exim's SMTP replies go
+ * out through fprintf and fflush) moved bytes through libc's internal calls,
+ * which no hook sees: at its end its counts come from the kernel (one
+ * TCP_INFO, only for such a connection, only with a close record due). */
+static void stdio_counts(int fd, struct conn *c)
+{
+    uint64_t sent, received;
+    if (!(c->flags & CONN_STDIO) || tcpinfo_bytes(fd, c->family, &sent, &received) != 0) return;
+    if (sent > c->bytes_out) c->bytes_out = sent;
+    if (received > c->bytes_in) c->bytes_in = received;
+}
+
 /* The first half of closing a tracked fd: the slot is emptied before the real
  * close, so a socket() racing in another thread cannot be clobbered. Returns
  * the connection to hand to close_end(), or NULL. */
@@ -427,6 +469,7 @@ static struct conn *close_begin(int fd)
          * address (and, for a unix socket shared across fork, the inode that
          * finds it again) while they can still be asked. */
         if (!c->recorded && awaiting_answer(c)) gave_up_snapshot(fd, c);
+        if (!c->recorded && conn_record_all()) stdio_counts(fd, c);
         if (!c->recorded &&
             (conn_record_all() || conn_tls_alert_before_request(c) || (c->flags & CONN_GAVE_UP)))
             conn_fill_local(fd, c);

@@ -14,6 +14,12 @@
  * When the snapshot finds bytes unread, also tcpinfo_goodbye. */
 int tcpinfo_snap(int fd, struct conn *c, uint64_t now_ns);
 
+/* The bytes the peer acknowledged (sent) and the bytes received in order on
+ * fd, from the kernel's counters (Linux 4.1+), FINs not counted: for a
+ * connection whose bytes moved where no hook saw them (stdio). One TCP_INFO,
+ * none under a filter. Returns 0 or -errno; errno preserved. */
+int tcpinfo_bytes(int fd, int family, uint64_t *sent, uint64_t *received);
+
 /* Fills *s from fd (family AF_INET or AF_INET6); app_bytes_in: the bytes the
  * program has read, for s->unread. Returns 0 or -errno. errno preserved. */
 int tcpinfo_read(int fd, int family, struct tcp_snap *s, uint64_t now_ns, uint64_t app_bytes_in);

@@ -33,6 +33,11 @@ void sockets_init(void);
  * fd was closed where no hook could see it. */
 void sockets_exit_sweep(void);
 
+/* At _exit (a fork child's usual end), with RSTWATCH_RECORD=all: the
+ * connections still open end with the process, each with its close record
+ * unless another process still holds a copy this one never used. */
+void sockets_end_with_process(void);
+
 int watch_socket(int domain, int type, int proto);
 int watch_connect(int fd, const struct sockaddr *sa, socklen_t len);
 int watch_bind(int fd, const struct sockaddr *sa, socklen_t len);
