@@ -331,6 +331,17 @@ unix ['pong', 'pong', 'pong']" "$shim_output"
     assert_true "one per connection" 'map(select(.type == "close") | [.pid, .conn]) | unique | length == 6'
 }
 
+@test "RECORD=all, a forking server whose children answer through stdio and end with _exit, the connection still open (exim): one close record each, with the bytes" {
+    run_bare "$PYTHON" "$CASES" forking-server 3:exit-stdio
+    RSTWATCH_RECORD=all run_shim "$PYTHON" "$CASES" forking-server 3:exit-stdio
+    assert_same_as_bare
+    assert_equal "tcp ['pong', 'pong', 'pong']" "$shim_output"
+    assert_true "three close records, all from the children, each with the bytes it moved" \
+        'map(select(.type == "close")) | length == 3 and all(.pid != $p and .role == "server" and .bytes_in == 4 and .bytes_out == 4)' \
+        --argjson p "$shim_pid"
+    assert_true "one per connection" 'map(select(.type == "close") | [.pid, .conn]) | unique | length == 3'
+}
+
 # ---- the shim's own fd in the program's fd space --------------------------------------
 
 @test "a daemon closes every fd (closerange) and reuses the numbers: the shim's log fd is not closed or written in its place, in the program or a fork child" {

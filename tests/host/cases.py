@@ -301,15 +301,19 @@ def case_socketpair_teardown(_):
     report("send", lambda: a.send(b"x"))
 
 
-def case_forking_server(n):
+def case_forking_server(arg):
     # A fork-per-connection server (sshd, dnsmasq, exim): the parent closes
     # its copy of each accepted connection at once, the child serves it.
     # Its own clients (bare, spawned) make n requests over tcp, then over a
-    # unix socket.
+    # unix socket. "N:exit-stdio": tcp only, and each child answers as
+    # exim's does, through C stdio (fdopen, fputs, fflush), and ends with
+    # _exit() with the connection still open.
     import subprocess
+    n, _, how = str(arg).partition(":")
+    n = int(n)
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     d = tempfile.mkdtemp()
-    for family in ("tcp", "unix"):
+    for family in ("tcp",) if how == "exit-stdio" else ("tcp", "unix"):
         if family == "tcp":
             ls = socket.socket()
             ls.bind(("127.0.0.1", 0))
@@ -337,6 +341,14 @@ def case_forking_server(n):
                 ls.close()
                 c.recv(10)
                 time.sleep(0.05)  # the parent has closed its copy by now
+                if how == "exit-stdio":
+                    import ctypes
+                    libc = ctypes.CDLL(None)
+                    libc.fdopen.restype = ctypes.c_void_p
+                    f = ctypes.c_void_p(libc.fdopen(c.fileno(), b"w"))
+                    libc.fputs(b"pong", f)
+                    libc.fflush(f)
+                    os._exit(0)
                 c.sendall(b"pong")
                 c.close()
                 os._exit(0)
@@ -442,4 +454,4 @@ CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 if __name__ == "__main__":
     signal.alarm(30)
     name, arg = sys.argv[1], sys.argv[2]
-    CASES[name.replace("-", "_")](arg if name in ("unix-accept", "closefrom-reuse-socket") else int(arg))
+    CASES[name.replace("-", "_")](arg if name in ("unix-accept", "closefrom-reuse-socket", "forking-server") else int(arg))
