@@ -100,6 +100,9 @@ enum {
     /* a TCP_INFO snapshot saw the peer's FIN in (CLOSE_WAIT, LAST_ACK, CLOSE):
      * a write may meet EPIPE and its SIGPIPE */
     CONN_PEER_CLOSING = 1u << 9,
+    /* passed to another process by SCM_RIGHTS: its close here may not be
+     * the connection's end (held elsewhere, as a copy shared across fork) */
+    CONN_HANDED = 1u << 10,
 };
 
 /* c->slow is nonzero while a call on c has work after the real call beyond

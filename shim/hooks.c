@@ -86,11 +86,23 @@ HOOK ssize_t sendto(int fd, const void *b, size_t n, int fl, const struct sockad
     if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_SENDTO, real_sendto(fd, b, n, fl, sa, len));
     return watch_sendto(fd, c, b, n, fl, sa, len);
 }
+/* A message that carried control data (rare: SCM_RIGHTS, credentials,
+ * IP_PKTINFO) may have passed sockets between processes: one compare
+ * otherwise. */
+#define FDS_MAY_MOVE(r, m) __builtin_expect((r) >= 0 && (m)->msg_controllen != 0, 0)
+
 HOOK ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
 {
     struct conn *c = conn_table_get(fd);
-    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_SENDMSG, real_sendmsg(fd, m, fl));
-    return watch_sendmsg(fd, c, m, fl);
+    ssize_t r;
+    if (UNTRACKED(c)) {
+        r = real_sendmsg(fd, m, fl);
+        if (__builtin_expect(r < 0, 0)) watch_untracked_failed(fd, OP_SENDMSG);
+    } else {
+        r = watch_sendmsg(fd, c, m, fl);
+    }
+    if (FDS_MAY_MOVE(r, m)) watch_fds_sent(m);
+    return r;
 }
 HOOK int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
 {
@@ -113,8 +125,15 @@ HOOK ssize_t recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *sa, so
 HOOK ssize_t recvmsg(int fd, struct msghdr *m, int fl)
 {
     struct conn *c = conn_table_get(fd);
-    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_RECVMSG, real_recvmsg(fd, m, fl));
-    return watch_recvmsg(fd, c, m, fl);
+    ssize_t r;
+    if (UNTRACKED(c)) {
+        r = real_recvmsg(fd, m, fl);
+        if (__builtin_expect(r < 0, 0)) watch_untracked_failed(fd, OP_RECVMSG);
+    } else {
+        r = watch_recvmsg(fd, c, m, fl);
+    }
+    if (FDS_MAY_MOVE(r, m)) watch_fds_received(m);
+    return r;
 }
 HOOK int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *tmo)
 {

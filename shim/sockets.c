@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "conn_event.h"
 #include "fdident.h"
+#include "handoff.h"
 #include "inject.h"
 #include "listener.h"
 #include "real.h"
@@ -55,12 +56,22 @@ static void record_gave_up(struct conn *c)
  * closes its copy of each accepted connection at once, and that close is not
  * the connection's end. Asked of the kernel after this process's close
  * (sockdiag.h); when it cannot tell, the record is written, as before. */
+static int maybe_shared(const struct conn *c)
+{
+    return retry_conn_shared(c) || (c->flags & CONN_HANDED);
+}
+
 static int held_elsewhere(const struct conn *c)
 {
-    /* Only a copy this process never used (the forking server's parent),
-     * in a process of one thread: a call still blocked on the socket in
-     * another thread holds it too, which the kernel cannot tell apart. */
-    if (!retry_conn_shared(c) || c->calls_in || c->calls_out) return 0;
+    /* Only a copy this process never used (the forking server's parent, or
+     * one that passed it by SCM_RIGHTS), in a process of one thread: a call
+     * still blocked on the socket in another thread holds it too, which the
+     * kernel cannot tell apart. */
+    if (!maybe_shared(c) || c->calls_in || c->calls_out) return 0;
+    /* A holder that used it (the child that served it) wrote its record:
+     * whoever closes last, there is no second one. */
+    struct handoff_entry e;
+    if (handoff_find(c->ident, &e) && e.kind == HANDOFF_ENDED) return 1;
     if (sockdiag_threads() != 1) return 0;
     return sockdiag_still_held(c, c->shared_ino) == 1;
 }
@@ -89,6 +100,7 @@ static void on_last_close(struct conn *c)
         struct record_info ri = {
             .type = "close", .fd = (int)c->close_fd, .op = OP_CLOSE, .now_ns = clock_now_ns()};
         record_write(c, &ri);
+        if (maybe_shared(c)) handoff_publish(c, HANDOFF_ENDED); /* for the other holders */
     }
     retry_forget(c);
     summary_poll(); /* a summary period that ended since the last record */
@@ -136,7 +148,7 @@ void sockets_end_with_process(void)
             atomic_load_explicit(&c->refs, memory_order_relaxed) == 1) {
             stdio_counts((int)fd, c);
             conn_fill_local((int)fd, c);
-            if (c->family == AF_UNIX && retry_conn_shared(c)) {
+            if (c->family == AF_UNIX && maybe_shared(c)) {
                 struct stat st;
                 c->shared_ino = fstat((int)fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
             }
@@ -383,6 +395,7 @@ int watch_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, enum ca
         conn_table_mark(fd, CONN_MARK(family));
     }
     uint64_t t = clock_now_ns();
+    handoff_ready(); /* once: before this server forks the processes it may hand sockets to */
     struct conn *c = conn_table_open(r, family, ROLE_SERVER, t);
     if (!c) goto out;
     c->ident = fdident_take(r);
@@ -473,7 +486,7 @@ static struct conn *close_begin(int fd)
         if (!c->recorded &&
             (conn_record_all() || conn_tls_alert_before_request(c) || (c->flags & CONN_GAVE_UP)))
             conn_fill_local(fd, c);
-        if (!c->recorded && conn_record_all() && c->family == AF_UNIX && retry_conn_shared(c)) {
+        if (!c->recorded && conn_record_all() && c->family == AF_UNIX && maybe_shared(c)) {
             struct stat st;
             c->shared_ino = fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
         }
@@ -634,6 +647,64 @@ void watch_closefrom(int lo)
         conn_table_forget_range((unsigned)lo, ~0u);
         errno = saved;
     }
+}
+
+/* ---- sockets passed between processes (SCM_RIGHTS) ------------------------------ */
+
+/* Calls fn(fd) for each fd that m passed by SCM_RIGHTS. */
+static void each_passed_fd(const struct msghdr *m, void (*fn)(int fd))
+{
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR((struct msghdr *)m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) continue;
+        size_t n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const unsigned char *p = CMSG_DATA(h);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, p + i * sizeof fd, sizeof fd);
+            fn(fd);
+        }
+    }
+}
+
+static void fd_sent(int fd)
+{
+    struct conn *c = conn_table_get(fd);
+    if (!conn_is_live(c)) return;
+    c->flags |= CONN_HANDED;
+    handoff_publish(c, HANDOFF_PASSED);
+}
+
+void watch_fds_sent(const struct msghdr *m)
+{
+    if (!conn_table_enabled() || guard_active() || !handoff_enabled()) return;
+    int saved = errno;
+    each_passed_fd(m, fd_sent);
+    errno = saved;
+}
+
+static void fd_received(int fd)
+{
+    if (conn_is_live(conn_table_get(fd))) return;
+    uint64_t ident = fdident_take(fd);
+    struct handoff_entry e;
+    if (!handoff_find(ident, &e) || e.kind != HANDOFF_PASSED) return;
+    struct conn *c = conn_table_open(fd, e.family, e.role, clock_now_ns());
+    if (!c) return;
+    c->ident = ident;
+    c->flags |= CONN_ESTABLISHED;
+    c->peer = e.peer;
+    c->local = e.local;
+}
+
+void watch_fds_received(const struct msghdr *m)
+{
+    /* fstat of each received socket: not under a filter */
+    if (!conn_table_enabled() || guard_active() || !handoff_enabled() || sandbox_filtered()) return;
+    int saved = errno;
+    guard_enter();
+    each_passed_fd(m, fd_received);
+    guard_leave();
+    errno = saved;
 }
 
 /* ---- options and readiness ------------------------------------------------------ */

@@ -29,6 +29,17 @@
 /* Called once at load: connections that end are handed to sockets.c. */
 void sockets_init(void);
 
+/* After a sendmsg() that carried control data: the tracked connections it
+ * passed by SCM_RIGHTS go into the handoff table (handoff.h), and count as
+ * held elsewhere at their close. Preserves errno. */
+void watch_fds_sent(const struct msghdr *m);
+
+/* After a recvmsg() that carried control data: a socket received by
+ * SCM_RIGHTS that the handoff table knows is tracked at once, with the
+ * sender's role and addresses (one fstat each, none under a filter).
+ * Preserves errno. */
+void watch_fds_received(const struct msghdr *m);
+
 /* At exit, with RSTWATCH_RECORD=all: ends (and records) the connections whose
  * fd was closed where no hook could see it. */
 void sockets_exit_sweep(void);

@@ -304,6 +304,26 @@ for _ in range(200):
     assert_jq '.type == "reset" and .op == "sendfile" and .role == "client"'
 }
 
+@test "a connection accepted by one process and passed by SCM_RIGHTS to its child (vsftpd's data socket): the child's reset record has the sender's role and peer; the sender's close is not its end" {
+    run_bare "$PYTHON" "$CASES" scm-rights-accepted 0
+    run_shim "$PYTHON" "$CASES" scm-rights-accepted 0
+    assert_equal "$bare_status" "$shim_status" "exit status"
+    assert_equal "$(grep -v '^local ' <<<"$bare_output")" "$(grep -v '^local ' <<<"$shim_output")" "output but the client's port"
+    [[ "$shim_output" =~ sendfile:\ (ConnectionResetError\ errno=104|BrokenPipeError\ errno=32) ]] || { echo "$shim_output" >&2; false; }
+    local peer
+    peer="$(sed -n 's/^local //p' <<<"$shim_output")"
+    assert_record_count 1
+    assert_jq '.type == "reset" and .op == "sendfile" and .role == "server" and .peer == $p and .pid != $s' \
+        --arg p "$peer" --argjson s "$shim_pid"
+    # with every close recorded: the sender's close of the copy it passed is left to the child
+    rm -rf "$LOG_DIR"
+    RSTWATCH_RECORD=all run_shim "$PYTHON" "$CASES" scm-rights-accepted 0
+    peer="$(sed -n 's/^local //p' <<<"$shim_output")"
+    assert_true "one record of the data connection, the child's" \
+        '[.[] | select(.peer == $p)] | length == 1 and .[0].type == "reset" and .[0].pid != $s' \
+        --arg p "$peer" --argjson s "$shim_pid"
+}
+
 @test "a socketpair torn down by the program itself (an end closed with data unread): no reset record by default; with RECORD=errors one, role unknown" {
     run_bare "$PYTHON" "$CASES" socketpair-teardown 0
     run_shim "$PYTHON" "$CASES" socketpair-teardown 0
@@ -329,6 +349,15 @@ unix ['pong', 'pong', 'pong']" "$shim_output"
         'map(select(.type == "close")) | length == 6 and all(.pid != $p and .role == "server" and .bytes_in == 4 and .bytes_out == 4)' \
         --argjson p "$shim_pid"
     assert_true "one per connection" 'map(select(.type == "close") | [.pid, .conn]) | unique | length == 6'
+}
+
+@test "RECORD=all, a fork-per-connection server whose parent closes its copy after the child served and closed the connection: still one close record per connection, the child's" {
+    run_bare "$PYTHON" "$CASES" forking-server 3:child-first
+    RSTWATCH_RECORD=all run_shim "$PYTHON" "$CASES" forking-server 3:child-first
+    assert_same_as_bare
+    assert_true "six close records, all from the children, each with the bytes it moved" \
+        'map(select(.type == "close")) | length == 6 and all(.pid != $p and .role == "server" and .bytes_in == 4 and .bytes_out == 4)' \
+        --argjson p "$shim_pid"
 }
 
 @test "RECORD=all, a forking server whose children answer through stdio and end with _exit, the connection still open (exim): one close record each, with the bytes" {

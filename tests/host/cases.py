@@ -291,6 +291,62 @@ def case_scm_rights_sendfile(port):
         report("sendfile", lambda: os.sendfile(fds[0], f.fileno(), 0, 100))
 
 
+def case_scm_rights_accepted(_):
+    # vsftpd's passive data connection: accepted by one process (after an
+    # earlier accept, the control connection) from a listener it then
+    # closes, passed by SCM_RIGHTS to its fork child, whose first call on it
+    # is a sendfile into the peer's reset. The client (bare) prints its
+    # address on the data connection.
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    ctl = socket.socket()
+    ctl.bind(("127.0.0.1", 0))
+    ctl.listen(1)
+    client = (
+        "import socket, struct, sys\n"
+        "c = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+        "d = socket.create_connection(('127.0.0.1', int(c.recv(16).decode())))\n"
+        "print('local %s:%d' % d.getsockname(), flush=True)\n"
+        "c.recv(16)\n"
+        "d.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\n"
+        "d.close()\n"
+        "c.sendall(b'reset')\n"
+        "c.recv(16)\n")
+    cl = subprocess.Popen([sys.executable, "-c", client, str(ctl.getsockname()[1])], env=env,
+                          stdout=subprocess.PIPE)
+    c, _ = ctl.accept()
+    a, b = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        a.close()
+        _, fds, _, _ = socket.recv_fds(b, 10, 1)
+        b.sendall(b"got")
+        b.recv(10)  # the client has reset it
+        with tempfile.TemporaryFile() as f:
+            f.write(b"y" * 100)
+            f.flush()
+            report("sendfile", lambda: os.sendfile(fds[0], f.fileno(), 0, 100))
+        sys.stdout.flush()
+        os._exit(0)
+    b.close()
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(1)
+    c.sendall(str(lst.getsockname()[1]).encode())
+    d, _ = lst.accept()
+    lst.close()
+    socket.send_fds(a, [b"x"], [d.fileno()])
+    d.close()
+    a.recv(10)
+    c.sendall(b"go")
+    c.recv(16)
+    time.sleep(0.1)
+    a.sendall(b"on")
+    os.waitpid(pid, 0)
+    c.sendall(b"bye")
+    print(cl.communicate()[0].decode().strip())
+
+
 def case_socketpair_teardown(_):
     # A program's own plumbing: one end of a socketpair closes with data
     # unread; the other end's next read and write fail (ECONNRESET, EPIPE).
@@ -307,7 +363,9 @@ def case_forking_server(arg):
     # Its own clients (bare, spawned) make n requests over tcp, then over a
     # unix socket. "N:exit-stdio": tcp only, and each child answers as
     # exim's does, through C stdio (fdopen, fputs, fflush), and ends with
-    # _exit() with the connection still open.
+    # _exit() with the connection still open. "N:child-first": the parent
+    # closes its copy only after the child has served and closed the
+    # connection and exited (a slow parent on a busy machine).
     import subprocess
     n, _, how = str(arg).partition(":")
     n = int(n)
@@ -352,8 +410,12 @@ def case_forking_server(arg):
                 c.sendall(b"pong")
                 c.close()
                 os._exit(0)
-            c.close()
-            os.waitpid(pid, 0)
+            if how == "child-first":
+                os.waitpid(pid, 0)
+                c.close()
+            else:
+                c.close()
+                os.waitpid(pid, 0)
         print(family, cl.communicate()[0].decode().split())
         ls.close()
 
