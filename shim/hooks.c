@@ -37,6 +37,16 @@
         return r_;                                                                                 \
     } while (0)
 
+/* read/write and their vector forms on an fd that is not a tracked
+ * connection: an empty slot (a file, a pipe: no socket the shim saw created,
+ * inherited or received) goes straight to libc, a tail call with no look at
+ * the result; a marked socket is adopted if the call fails. */
+#define PASS_UNTRACKED(fd, c, op, call)                                                            \
+    do {                                                                                           \
+        if (__builtin_expect(!(c), 1)) return (call);                                              \
+        if (__builtin_expect(!conn_is_live(c), 0)) PASS_OR_ADOPT(fd, op, call);                    \
+    } while (0)
+
 /* glibc declares these only under _FORTIFY_SOURCE / <sys/sendfile.h> (with off64_t). */
 ssize_t __read_chk(int fd, void *b, size_t n, size_t bl);
 ssize_t __recv_chk(int fd, void *b, size_t n, size_t bl, int fl);
@@ -144,31 +154,31 @@ HOOK int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct time
 HOOK ssize_t read(int fd, void *b, size_t n)
 {
     struct conn *c = conn_table_get(fd);
-    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_READ, real_read(fd, b, n));
+    PASS_UNTRACKED(fd, c, OP_READ, real_read(fd, b, n));
     return watch_read(fd, c, b, n);
 }
 HOOK ssize_t write(int fd, const void *b, size_t n)
 {
     struct conn *c = conn_table_get(fd);
-    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_WRITE, real_write(fd, b, n));
+    PASS_UNTRACKED(fd, c, OP_WRITE, real_write(fd, b, n));
     return watch_write(fd, c, b, n);
 }
 HOOK ssize_t readv(int fd, const struct iovec *v, int n)
 {
     struct conn *c = conn_table_get(fd);
-    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_READV, real_readv(fd, v, n));
+    PASS_UNTRACKED(fd, c, OP_READV, real_readv(fd, v, n));
     return watch_readv(fd, c, v, n);
 }
 HOOK ssize_t writev(int fd, const struct iovec *v, int n)
 {
     struct conn *c = conn_table_get(fd);
-    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_WRITEV, real_writev(fd, v, n));
+    PASS_UNTRACKED(fd, c, OP_WRITEV, real_writev(fd, v, n));
     return watch_writev(fd, c, v, n);
 }
 HOOK ssize_t __read_chk(int fd, void *b, size_t n, size_t bl)
 {
     struct conn *c = conn_table_get(fd);
-    if (UNTRACKED(c)) PASS_OR_ADOPT(fd, OP_READ, real___read_chk(fd, b, n, bl));
+    PASS_UNTRACKED(fd, c, OP_READ, real___read_chk(fd, b, n, bl));
     return watch_read_chk(fd, c, b, n, bl);
 }
 HOOK ssize_t __recv_chk(int fd, void *b, size_t n, size_t bl, int fl)

@@ -81,6 +81,7 @@ void shim_init(void)
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     sandbox_on_unseen_fork(unseen_fork_child);
     if (conn_table_init(opt.events) < 0) sink_warn("cannot reserve the fd table; not recording");
+    watch_mark_inherited();
 }
 
 void shim_fini(void)

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #define MARK_BYTES 4096
 
 int sandbox_filter_on;
+int sandbox_nosignal = MSG_NOSIGNAL;
 unsigned char *sandbox_fork_mark;
 static pid_t pid_cache;   /* for records and %p: the pid /proc names */
 static pid_t self_pid;    /* what getpid() returns here, for the vfork test */
@@ -94,7 +96,7 @@ __attribute__((constructor(101))) static void sandbox_load(void)
     long seccomp = status_field(buf, "Seccomp:");
     long pid = status_field(buf, "Pid:");
     long own = status_last(buf, "NSpid:");
-    if (seccomp > 0) __atomic_store_n(&sandbox_filter_on, 1, __ATOMIC_RELAXED);
+    if (seccomp > 0) sandbox_filter_installed();
     /* No /proc (a chroot, a bare container): ask, unless a filter is known. */
     pid_cache = pid > 0 ? (pid_t)pid : (pid_t)syscall(SYS_getpid);
     /* Started inside a PID namespace with the host's /proc: getpid() is not
@@ -107,6 +109,7 @@ __attribute__((constructor(101))) static void sandbox_load(void)
 
 void sandbox_filter_installed(void)
 {
+    __atomic_store_n(&sandbox_nosignal, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&sandbox_filter_on, 1, __ATOMIC_RELAXED);
 }
 

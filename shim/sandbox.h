@@ -35,6 +35,9 @@
 #pragma GCC visibility push(hidden)
 
 extern int sandbox_filter_on;
+/* MSG_NOSIGNAL, or 0 once a filter is on: the flag the send family's hooks
+ * add (one load on the hot path, no test). */
+extern int sandbox_nosignal;
 
 /* 1 once the process runs under a seccomp filter: make no extra system call. */
 static inline int sandbox_filtered(void)

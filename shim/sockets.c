@@ -10,9 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -682,12 +684,65 @@ void watch_fds_sent(const struct msghdr *m)
     errno = saved;
 }
 
+/* A socket the shim did not see created (inherited across exec, received
+ * by SCM_RIGHTS) is marked with its family, as a socket seen created is, so
+ * that the I/O hooks adopt it when a call on it fails (PASS_OR_ADOPT in
+ * hooks.c); an fd whose slot is empty (a file, a pipe) goes straight to libc,
+ * with no look at the result. One getsockopt, not under a filter. */
+static void mark_foreign(int fd)
+{
+    if (conn_table_get(fd) || sandbox_filtered()) return;
+    int family = 0;
+    socklen_t sl = sizeof family;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &sl) < 0) return;
+    if (family == AF_INET || family == AF_INET6 || family == AF_UNIX)
+        conn_table_mark(fd, CONN_MARK(family));
+}
+
+void watch_mark_inherited(void)
+{
+    if (!conn_table_enabled() || sandbox_filtered()) return;
+    int saved = errno;
+    int dir =
+        (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) { /* no /proc: the standard three and the first few after them */
+        for (int fd = 0; fd < 64; fd++)
+            mark_foreign(fd);
+        errno = saved;
+        return;
+    }
+    char buf[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+        for (long off = 0; off < n;) {
+            const char *name =
+                buf + off + 19; /* struct linux_dirent64: ino 8, off 8, reclen 2, type 1 */
+            unsigned short reclen;
+            memcpy(&reclen, buf + off + 16, sizeof reclen);
+            off += reclen ? reclen : n;
+            char *end;
+            long fd = strtol(name, &end, 10);
+            if (*name >= '0' && *name <= '9' && !*end && fd != dir && fd < (long)CONN_SLOT_CAP)
+                mark_foreign((int)fd);
+        }
+    }
+    syscall(SYS_close, dir);
+    errno = saved;
+}
+
 static void fd_received(int fd)
 {
     if (conn_is_live(conn_table_get(fd))) return;
+    if (!handoff_enabled()) {
+        mark_foreign(fd);
+        return;
+    }
     uint64_t ident = fdident_take(fd);
     struct handoff_entry e;
-    if (!handoff_find(ident, &e) || e.kind != HANDOFF_PASSED) return;
+    if (!handoff_find(ident, &e) || e.kind != HANDOFF_PASSED) {
+        mark_foreign(fd);
+        return;
+    }
     struct conn *c = conn_table_open(fd, e.family, e.role, clock_now_ns());
     if (!c) return;
     c->ident = ident;
@@ -698,8 +753,8 @@ static void fd_received(int fd)
 
 void watch_fds_received(const struct msghdr *m)
 {
-    /* fstat of each received socket: not under a filter */
-    if (!conn_table_enabled() || guard_active() || !handoff_enabled() || sandbox_filtered()) return;
+    /* fstat or getsockopt of each received socket: not under a filter */
+    if (!conn_table_enabled() || guard_active() || sandbox_filtered()) return;
     int saved = errno;
     guard_enter();
     each_passed_fd(m, fd_received);

@@ -39,6 +39,9 @@ void watch_fds_sent(const struct msghdr *m);
  * sender's role and addresses (one fstat each, none under a filter).
  * Preserves errno. */
 void watch_fds_received(const struct msghdr *m);
+/* At load: marks the sockets this process inherited (each open fd that is an
+ * inet or unix socket), so that a failure on one of them is adopted. */
+void watch_mark_inherited(void);
 
 /* At exit, with RSTWATCH_RECORD=all: ends (and records) the connections whose
  * fd was closed where no hook could see it. */
