@@ -225,12 +225,22 @@ static void snap_after_timeout(int fd, struct conn *c, uint64_t now)
     }
 }
 
+void (*conn_on_recorded)(const struct conn *c);
+
+/* c's one record is being written: tell the logic layer (a holder of c in
+ * another process must not write a second one). */
+static void note_recorded(const struct conn *c)
+{
+    if (conn_on_recorded) conn_on_recorded(c);
+}
+
 void conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now)
 {
     if (atomic_load_explicit(&c->recorded, memory_order_relaxed)) return;
     int later = check_later(c, err);
     if (!later && !conn_at(fd, c)) return;
     if (atomic_exchange(&c->recorded, 1)) return; /* one record per connection */
+    note_recorded(c);
     if (err == ETIMEDOUT && (c->flags & CONN_ESTABLISHED)) snap_after_timeout(fd, c, now);
     struct record_info ri = {
         .type = cause_is_reset_errno(err) ? "reset" : "error",
@@ -253,6 +263,7 @@ void conn_eof_due(int fd, struct conn *c, unsigned op, uint64_t now)
     if (atomic_load_explicit(&c->recorded, memory_order_relaxed)) return;
     if (!conn_at(fd, c)) return;
     if (atomic_exchange(&c->recorded, 1)) return;
+    note_recorded(c);
     struct record_info ri = {.type = "eof", .fd = fd, .op = op, .eof = 1, .now_ns = now};
     if (!conn_counted_instead(c, &ri)) record_checked(fd, c, &ri);
 }

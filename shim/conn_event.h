@@ -76,6 +76,11 @@ int conn_at(int fd, struct conn *c);
  * -errno. */
 int conn_record(int fd, struct conn *c, const struct record_info *ri);
 
+/* Called as a connection's one record (reset, error, eof) is written: a
+ * holder of it in another process must not write a second one (sockets.c
+ * publishes that, handoff.h). */
+extern void (*conn_on_recorded)(const struct conn *c);
+
 /* Records the failure (err) of call op on c (at most once per connection;
  * normal life is counted instead, see cause.h cause_count_instead). */
 void conn_failed(int fd, struct conn *c, unsigned op, int err, uint64_t now_ns);

@@ -108,9 +108,17 @@ static void on_last_close(struct conn *c)
     summary_poll(); /* a summary period that ended since the last record */
 }
 
+/* A connection that existed at a fork got its one record here: the other
+ * holders (sharing a server's table) must not write a second at their end. */
+static void on_recorded(const struct conn *c)
+{
+    if (maybe_shared(c)) handoff_publish(c, HANDOFF_ENDED);
+}
+
 void sockets_init(void)
 {
     conn_on_last_close = on_last_close;
+    conn_on_recorded = on_recorded;
 }
 
 void sockets_exit_sweep(void)
@@ -146,13 +154,40 @@ void sockets_end_with_process(void)
         struct conn *c = conn_table_get((int)fd);
         if (!conn_is_live(c)) continue;
         guard_enter();
-        if (fdident_same((int)fd, c->ident) && !c->recorded &&
-            atomic_load_explicit(&c->refs, memory_order_relaxed) == 1) {
+        int same = fdident_same((int)fd, c->ident);
+        if (!same && maybe_shared(c)) { /* closed unseen before a fork: the parent's entry too */
+            guard_leave();
+            continue;
+        }
+        if (same && !c->recorded && atomic_load_explicit(&c->refs, memory_order_relaxed) == 1) {
             stdio_counts((int)fd, c);
             conn_fill_local((int)fd, c);
             if (c->family == AF_UNIX && maybe_shared(c)) {
                 struct stat st;
                 c->shared_ino = fstat((int)fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+            }
+            /* A connection that existed at a fork ends here only where the
+             * holders can tell each other that its record was written (the
+             * table a server shares with its children from its first accept,
+             * handoff.h): not if another holder wrote it, nor while another
+             * process still holds it (the fd is closed first, as the kernel
+             * is about to, and the kernel asked); and only an accepted one
+             * (a forking server's child serves it). Elsewhere the holder
+             * that closes it writes it (a forking client's child that used
+             * the connection and exits while its parent keeps it). */
+            if (maybe_shared(c)) {
+                struct handoff_entry e;
+                int ended = handoff_find(c->ident, &e) && e.kind == HANDOFF_ENDED;
+                int held = 1;
+                if (c->role == ROLE_SERVER && handoff_enabled() && !ended &&
+                    sockdiag_threads() == 1) {
+                    real_close((int)fd);
+                    held = sockdiag_still_held(c, c->shared_ino) == 1;
+                }
+                if (held) {
+                    guard_leave();
+                    continue;
+                }
             }
         }
         conn_table_forget_if((int)fd, c);
