@@ -140,6 +140,28 @@ void sockets_exit_sweep(void)
 
 static void stdio_counts(int fd, struct conn *c);
 
+/* At _exit, of a connection that existed at a fork (c, first found at fd):
+ * does it end with this process? Only an accepted one (a forking server's
+ * child serves it: exim's), in a server whose children share its table
+ * (handoff.h) where no holder recorded it yet, and that no other process
+ * still holds once this one's fds of it are closed (as the kernel is about
+ * to) and the kernel asked. A forking client's child that used the
+ * connection and exits while its parent keeps it leaves it to the parent.
+ * When it ends here, every fd of it is forgotten at once. */
+static int last_holder_at_exit(struct conn *c, unsigned fd, unsigned top)
+{
+    struct handoff_entry e;
+    if (c->role != ROLE_SERVER || !handoff_enabled() || sockdiag_threads() != 1 ||
+        (handoff_find(c->ident, &e) && e.kind == HANDOFF_ENDED))
+        return 0;
+    for (unsigned k = fd; k <= top && k < CONN_SLOT_CAP; k++)
+        if (conn_table_get((int)k) == c) real_close((int)k);
+    if (sockdiag_still_held(c, c->shared_ino) == 1) return 0;
+    for (unsigned k = fd + 1; k <= top && k < CONN_SLOT_CAP; k++)
+        if (conn_table_get((int)k) == c) conn_table_forget_if((int)k, c);
+    return 1;
+}
+
 void sockets_end_with_process(void)
 {
     if (!conn_table_enabled() || !conn_record_all() || guard_active() ||
@@ -159,35 +181,17 @@ void sockets_end_with_process(void)
             guard_leave();
             continue;
         }
-        if (same && !c->recorded && atomic_load_explicit(&c->refs, memory_order_relaxed) == 1) {
+        if (same && !c->recorded) {
             stdio_counts((int)fd, c);
             conn_fill_local((int)fd, c);
             if (c->family == AF_UNIX && maybe_shared(c)) {
                 struct stat st;
                 c->shared_ino = fstat((int)fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
             }
-            /* A connection that existed at a fork ends here only where the
-             * holders can tell each other that its record was written (the
-             * table a server shares with its children from its first accept,
-             * handoff.h): not if another holder wrote it, nor while another
-             * process still holds it (the fd is closed first, as the kernel
-             * is about to, and the kernel asked); and only an accepted one
-             * (a forking server's child serves it). Elsewhere the holder
-             * that closes it writes it (a forking client's child that used
-             * the connection and exits while its parent keeps it). */
-            if (maybe_shared(c)) {
-                struct handoff_entry e;
-                int ended = handoff_find(c->ident, &e) && e.kind == HANDOFF_ENDED;
-                int held = 1;
-                if (c->role == ROLE_SERVER && handoff_enabled() && !ended &&
-                    sockdiag_threads() == 1) {
-                    real_close((int)fd);
-                    held = sockdiag_still_held(c, c->shared_ino) == 1;
-                }
-                if (held) {
-                    guard_leave();
-                    continue;
-                }
+            if (maybe_shared(c) && !last_holder_at_exit(c, fd, top)) {
+                atomic_store(&c->recorded, 1); /* this process's other fds of it: the same */
+                guard_leave();
+                continue;
             }
         }
         conn_table_forget_if((int)fd, c);
