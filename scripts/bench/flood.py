@@ -53,17 +53,18 @@ def stats(*args):
     subprocess.run([sys.executable, STATS, *map(str, args)], check=False)
 
 
-def start_server(build, n, preload, logdir):
-    """The flood server (preloaded or not), waiting for n aborting clients."""
+def start_server(build, n, preload, logdir, wrap=(), stdout=subprocess.PIPE, secs=10):
+    """The flood server (preloaded or not, under the command wrap when given),
+    waiting for n aborting clients."""
     helper = os.path.join(build, "helpers", "flood")
     port_file = os.path.join(logdir, f"port.{time.monotonic_ns()}")
     env = dict(os.environ, RSTWATCH_LOG=os.path.join(logdir, "%p.jsonl"))
     env.pop("RSTWATCH_RATE", None)
     if preload:
         env["LD_PRELOAD"] = preload
-    srv = subprocess.Popen([helper, "serve", port_file, str(n)], env=env,
-                           stdout=subprocess.PIPE, text=True)
-    if not wait_file(port_file, secs=10):
+    srv = subprocess.Popen(list(wrap) + [helper, "serve", port_file, str(n)], env=env,
+                           stdout=stdout, text=True)
+    if not wait_file(port_file, secs=secs):
         srv.kill()
         raise RuntimeError("flood server did not start")
     return srv, open(port_file).read().strip()
@@ -98,17 +99,9 @@ def strace_counts(build, n, preload, logdir):
     """System calls of the flood server under strace -f -c: {name: calls}."""
     out = os.path.join(logdir, f"strace.{time.monotonic_ns()}")
     helper = os.path.join(build, "helpers", "flood")
-    port_file = os.path.join(logdir, f"port.{time.monotonic_ns()}")
-    env = dict(os.environ, RSTWATCH_LOG=os.path.join(logdir, "%p.jsonl"))
-    env.pop("RSTWATCH_RATE", None)
-    if preload:
-        env["LD_PRELOAD"] = preload
-    srv = subprocess.Popen(["strace", "-f", "-c", "-o", out, helper, "serve", port_file, str(n)],
-                           env=env, stdout=subprocess.DEVNULL)
-    if not wait_file(port_file, secs=30):
-        srv.kill()
-        raise RuntimeError("flood server under strace did not start")
-    subprocess.run([helper, "abort", open(port_file).read().strip(), str(n)], check=True)
+    srv, port = start_server(build, n, preload, logdir, wrap=["strace", "-f", "-c", "-o", out],
+                             stdout=subprocess.DEVNULL, secs=30)
+    subprocess.run([helper, "abort", port, str(n)], check=True)
     srv.wait(timeout=600)
     calls = {}
     for line in open(out):
