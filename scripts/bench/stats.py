@@ -66,7 +66,9 @@ def pair(rows, name, variant, unit, goal, bare, with_):
         append(rows, [name, variant, "n/a", "n/a", "no data", goal, "ERROR"])
         return
     b, w = [x[0] for x in both], [x[1] for x in both]
-    higher = unit.endswith("/s")
+    # Every paired unit is a rate (req/s, MiB/s, req/CPU-s): more is better,
+    # so the ratio is with/bare. Anything else (a time) is bare/with.
+    higher = "/" in unit
     ratios = [(wi / bi) if higher else (bi / wi) for bi, wi in zip(b, w)]
     med = statistics.median(ratios)
     cell = f"{med:.3f} ({min(ratios):.3f}–{max(ratios):.3f}, n={n})"
