@@ -5,10 +5,11 @@
  * Streams: each record is turned into events as it is read, so a huge log exports in constant
  * memory (only the set of already-named tracks grows). Layout: pid = the record's pid (process
  * named after prog, and its host when there is one), one track per connection (tid = conn, named
- * "conn N fd F → peer"); the processes of a second host are offset by CHROME_HOST_PID_STRIDE so
- * that pid 4242 on two hosts stays two processes. Times are absolute microseconds: the
- * connection started at time - age_ms, an event happened t_ms after that, so records written by
- * different processes line up on one time axis.
+ * "conn N fd F → peer"; records of unknown pid: one "pid unknown" process, a track per record); the
+ * processes of a second host are offset by CHROME_HOST_PID_STRIDE so that pid 4242 on two hosts
+ * stays two processes. Times are absolute microseconds: the connection started at time - age_ms, an
+ * event happened t_ms after that, so records written by different processes line up on one time
+ * axis.
  *
  * Size is capped (a trace viewer in a browser gives up at a few hundred MB): each record's
  * events are rendered into a buffer and written only if they fit; after that, records are only
@@ -54,10 +55,12 @@ static void emit(struct chrome_writer *w, json_t *ev)
     json_decref(ev);
 }
 
-/* The trace pid of a record: its pid, offset by its host's stride. */
+/* The trace pid of a record: its pid (CHROME_UNKNOWN_PID when unknown), offset by its host's
+ * stride. */
 static long long trace_pid(struct chrome_writer *w, const struct log_record *rec)
 {
-    if (!rec->host) return rec->pid;
+    long long pid = rec->pid == LOG_PID_UNKNOWN ? CHROME_UNKNOWN_PID : rec->pid;
+    if (!rec->host) return pid;
     size_t i = 0;
     for (; i < w->nhosts; i++)
         if (strcmp(w->hosts[i], rec->host) == 0) break;
@@ -69,7 +72,7 @@ static long long trace_pid(struct chrome_writer *w, const struct log_record *rec
             w->failed = 1;
     }
     if (i >= CHROME_MAX_HOSTS) i = CHROME_MAX_HOSTS - 1;
-    return rec->pid + (long long)i * CHROME_HOST_PID_STRIDE;
+    return pid + (long long)i * CHROME_HOST_PID_STRIDE;
 }
 
 static uint64_t track_hash(long long pid, long long tid)
@@ -110,9 +113,11 @@ static json_t *base_event(const char *name, const char *ph, long long pid, long 
                      (json_int_t)tid);
 }
 
-/* The track of a record: its connection number, else its fd, else 0. */
-static long long record_track(const struct log_record *rec)
+/* The track of a record: its connection number, else its fd, else 0; a record of unknown pid
+ * gets a track of its own (two such processes may have the same conn numbers). */
+static long long record_track(struct chrome_writer *w, const struct log_record *rec)
 {
+    if (rec->pid == LOG_PID_UNKNOWN) return ++w->unknown_tracks;
     if (rec->conn != LOG_ABSENT) return rec->conn;
     return rec->fd != LOG_ABSENT ? rec->fd : 0;
 }
@@ -124,8 +129,10 @@ static void name_tracks(struct chrome_writer *w, const struct log_record *rec, l
     if (fresh < 0) w->failed = 1;
     if (fresh > 0) {
         char name[320];
-        snprintf(name, sizeof name, "%.120s%s%.180s", rec->prog ? rec->prog : "?",
-                 rec->host ? " on " : "", rec->host ? rec->host : "");
+        const char *prog = rec->prog ? rec->prog : "?";
+        if (rec->pid == LOG_PID_UNKNOWN) prog = "pid unknown"; /* several programs, maybe */
+        snprintf(name, sizeof name, "%.120s%s%.180s", prog, rec->host ? " on " : "",
+                 rec->host ? rec->host : "");
         json_t *label = json_string(name);
         if (!label) label = json_string(rec->prog ? rec->prog : "?");
         json_t *ev = json_pack("{s:s, s:s, s:I, s:{s:o}}", "name", "process_name", "ph", "M", "pid",
@@ -135,9 +142,12 @@ static void name_tracks(struct chrome_writer *w, const struct log_record *rec, l
     fresh = track_is_new(w, pid, tid);
     if (fresh < 0) w->failed = 1;
     if (fresh > 0) {
-        char name[512];
+        char name[640];
         int n = 0;
-        if (rec->conn != LOG_ABSENT) n = snprintf(name, sizeof name, "conn %lld ", rec->conn);
+        if (rec->pid == LOG_PID_UNKNOWN)
+            n = snprintf(name, sizeof name, "%.120s ", rec->prog ? rec->prog : "?");
+        if (rec->conn != LOG_ABSENT && n >= 0 && (size_t)n < sizeof name)
+            n += snprintf(name + n, sizeof name - (size_t)n, "conn %lld ", rec->conn);
         if (rec->fd != LOG_ABSENT && n >= 0 && (size_t)n < sizeof name)
             n += snprintf(name + n, sizeof name - (size_t)n, "fd %lld ", rec->fd);
         if (n >= 0 && (size_t)n < sizeof name)
@@ -272,7 +282,7 @@ static void emit_action(struct chrome_writer *w, const struct log_record *rec, l
 /* Renders a record's events into w->buf. */
 static void render_record(struct chrome_writer *w, const struct log_record *rec)
 {
-    long long tid = record_track(rec), pid = trace_pid(w, rec);
+    long long tid = record_track(w, rec), pid = trace_pid(w, rec);
     name_tracks(w, rec, pid, tid);
     if (rec->type == LOG_RETRY || rec->type == LOG_INJECT) {
         emit_action(w, rec, pid, tid);

@@ -275,8 +275,9 @@ static void write_facts(FILE *out, const struct log_record *rec, const char *sid
     fact(out, "local", NULL, rec->local);
     if (rec->host) fact(out, "host", "host", rec->host);
     fact(out, "prog", "prog", rec->prog);
-    fprintf(out, "<dt>pid</dt><dd class=\"pid\">%lld", rec->pid);
-    if (rec->tid != LOG_ABSENT && rec->tid != rec->pid) fprintf(out, " (tid %lld)", rec->tid);
+    char pid[LOG_PID_TEXT];
+    fprintf(out, "<dt>pid</dt><dd class=\"pid\">%s", log_pid_text(rec, pid));
+    if (rec->tid > 0 && rec->tid != rec->pid) fprintf(out, " (tid %lld)", rec->tid);
     fputs("</dd>\n", out);
     if (rec->fd != LOG_ABSENT) fprintf(out, "<dt>fd</dt><dd>%lld</dd>\n", rec->fd);
     fputs("<dt>age / idle</dt><dd>", out);
@@ -313,7 +314,8 @@ void html_write_incident(FILE *out, const struct log_record *rec, size_t index)
     html_put_escaped(out, rec->cause.code ? rec->cause.code : "unknown");
     fputs("</span> ", out);
     html_put_escaped(out, rec->prog ? rec->prog : "?");
-    fprintf(out, "[%lld]", rec->pid);
+    char pid[LOG_PID_TEXT];
+    fprintf(out, "[%s]", log_pid_text(rec, pid));
     if (rec->conn != LOG_ABSENT) fprintf(out, " conn %lld", rec->conn);
     fputs(" → ", out);
     html_put_escaped(out, or_dash(rec->peer));

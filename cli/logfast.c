@@ -396,7 +396,7 @@ struct record_ctx {
     struct log_record *rec;
     uint64_t seen;
     long long v;
-    int type_ok, time_ok;
+    int type_ok, time_ok, pid_ok;
 };
 
 static int record_member(struct scan *s, const char *key, size_t keylen, void *arg)
@@ -440,7 +440,10 @@ static int record_member(struct scan *s, const char *key, size_t keylen, void *a
                 strlen(rec->time) == v.slen && logread_parse_time(rec->time, &rec->time_us) == 0;
         }
         return 0;
-    case K_PID: rec->pid = v.t == V_INT && v.i > 0 && v.i <= INT32_MAX ? v.i : 0; return 0;
+    case K_PID: /* 0: a process that could not learn its pid (a fork child under a filter) */
+        c->pid_ok = v.t == V_INT && v.i >= 0 && v.i <= INT32_MAX;
+        rec->pid = c->pid_ok ? v.i : 0;
+        return 0;
     default: return fields_store(f, rec, &v) ? GIVE_UP : 0;
     }
 }
@@ -458,8 +461,8 @@ int logread_parse_line_fast(const char *buf, size_t len, struct log_record *out)
         struct record_ctx c = {.rec = out, .v = -1};
         rc = scan_object(&s, record_member, &c);
         skip_ws(&s);
-        if (rc == 0 && (s.p != s.end || c.v != LOG_SCHEMA_VERSION || !c.type_ok || !c.time_ok ||
-                        out->pid <= 0))
+        if (rc == 0 &&
+            (s.p != s.end || c.v != LOG_SCHEMA_VERSION || !c.type_ok || !c.time_ok || !c.pid_ok))
             rc = GIVE_UP;
     }
     if (rc) {

@@ -11,6 +11,7 @@
 #include "logfields.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,15 @@ static const char *const type_names[] = {
 const char *log_type_name(enum log_type type)
 {
     return (unsigned)type < sizeof type_names / sizeof type_names[0] ? type_names[type] : "?";
+}
+
+const char *log_pid_text(const struct log_record *rec, char buf[LOG_PID_TEXT])
+{
+    if (rec->pid == LOG_PID_UNKNOWN)
+        strcpy(buf, "pid unknown");
+    else
+        snprintf(buf, LOG_PID_TEXT, "%lld", rec->pid);
+    return buf;
 }
 
 int log_type_from_name(const char *s, size_t len, enum log_type *out)

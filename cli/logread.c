@@ -157,9 +157,11 @@ static int parse_required(const json_t *root, struct log_record *rec, char *err,
         set_err(err, errlen, "missing required field \"pid\"");
         return -1;
     }
-    if (!json_is_integer(pid) || json_integer_value(pid) <= 0 ||
+    /* 0 is a pid the writer could not learn (a fork child under a seccomp filter): unknown, and
+     * the record is still a record. */
+    if (!json_is_integer(pid) || json_integer_value(pid) < 0 ||
         json_integer_value(pid) > INT32_MAX) {
-        set_err(err, errlen, "invalid \"pid\" (want a positive integer)");
+        set_err(err, errlen, "invalid \"pid\" (want an integer >= 0, 0 meaning unknown)");
         return -1;
     }
     rec->pid = json_integer_value(pid);

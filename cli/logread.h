@@ -93,9 +93,10 @@ enum log_field { RECORD_FIELDS(LOG_FIELD_INDEX) LOG_NFIELDS };
 
 /*
  * Parses one log line (len bytes, no trailing newline needed; may contain anything) into *out.
- * Strict on "v" (must be 1), "type", "time" and "pid"; lenient with unknown or ill-typed
- * optional fields (ignored). Returns 0, or -1 with a one-line printable reason in err and *out
- * left empty (nothing to free). A fast scanner reads ordinary lines; anything unusual (an
+ * Strict on "v" (must be 1), "type", "time" and "pid" (an integer >= 0; LOG_PID_UNKNOWN is a
+ * record of a process that could not learn its pid, read like any other); lenient with unknown or
+ * ill-typed optional fields (ignored). Returns 0, or -1 with a one-line printable reason in err and
+ * *out left empty (nothing to free). A fast scanner reads ordinary lines; anything unusual (an
  * escape it does not decode, a repeated field, an error) is read again by jansson, which is the
  * reference: both give the same record for every line the scanner accepts.
  */
@@ -117,6 +118,16 @@ int log_record_equal(const struct log_record *a, const struct log_record *b);
 
 /* Releases what a successfully parsed record owns and empties it. Safe on an empty record. */
 void log_record_free(struct log_record *rec);
+
+/* The pid of a record written by a process that could not learn it: a fork child under a seccomp
+ * filter makes no getpid (docs/design.md "Under a seccomp filter, no extra calls"). */
+#define LOG_PID_UNKNOWN 0
+
+/* Room for log_pid_text's answer. */
+#define LOG_PID_TEXT 24
+
+/* A record's pid as people read it: "4242", or "pid unknown". Returns buf. */
+const char *log_pid_text(const struct log_record *rec, char buf[LOG_PID_TEXT]);
 
 /* The schema name of a record type ("reset", ...). */
 const char *log_type_name(enum log_type type);

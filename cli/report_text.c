@@ -346,8 +346,9 @@ void report_print_incident(FILE *out, const struct log_record *rec, size_t index
     report_put_safe(out, rec->time);
     fputs("  ", out);
     report_put_safe(out, rec->prog ? rec->prog : "?");
-    fprintf(out, "[%lld]", rec->pid);
-    if (rec->tid != LOG_ABSENT && rec->tid != rec->pid) fprintf(out, " tid %lld", rec->tid);
+    char pid[LOG_PID_TEXT];
+    fprintf(out, "[%s]", log_pid_text(rec, pid));
+    if (rec->tid > 0 && rec->tid != rec->pid) fprintf(out, " tid %lld", rec->tid);
     if (rec->host) {
         fputs(" on ", out);
         report_put_safe(out, rec->host);
@@ -433,7 +434,8 @@ static void print_end(FILE *out, const char *side, const struct log_record *rec)
 {
     fprintf(out, "  %-8s  ", side);
     report_put_safe(out, rec->prog ? rec->prog : "?");
-    fprintf(out, "[%lld]", rec->pid);
+    char pid[LOG_PID_TEXT];
+    fprintf(out, "[%s]", log_pid_text(rec, pid));
     if (rec->host) {
         fputs(" on ", out);
         report_put_safe(out, rec->host);

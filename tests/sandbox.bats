@@ -142,6 +142,48 @@ filtered_exec() {
         "$(log_records "$T/refused.log" | jq -r '"\(.type) \(.errno) \(.peer)"')"
 }
 
+@test "fork children of a filtered program cannot learn their pid: their records say pid 0, and report and export count them apart" {
+    start_server rst-after-request
+    filtered_exec --kill forked "$PYTHON" "$CASES" fork-resets "$PORT" 2
+    assert_equal "child 0: ConnectionResetError
+child 1: ConnectionResetError
+parent: ConnectionResetError" "$shim_output"
+    local log="$T/forked.log" parent="$bare_pid"
+    # The children made no getpid (the filter allows only what the program
+    # makes): pid and tid 0. Both continued the parent's count of
+    # connections, so their conn numbers are the same too.
+    assert_equal "0 0 reset ECONNRESET 127.0.0.1:$PORT
+0 0 reset ECONNRESET 127.0.0.1:$PORT
+$parent $parent reset ECONNRESET 127.0.0.1:$PORT" \
+        "$(log_records "$log" | jq -r '"\(.pid) \(.tid) \(.type) \(.errno) \(.peer)"')" "records"
+    assert_equal 1 "$(log_records "$log" | jq -s 'map(select(.pid == 0) | .conn) | unique | length')" \
+        "the children's conn numbers"
+
+    run_bare "$RSTWATCH" report "$log"
+    assert_equal 0 "$status" "report's exit status (stderr: $stderr)"
+    assert_equal "" "$stderr" "report's warnings"
+    assert_contains "$output" "3 incidents in 1 group, from 3 records in 1 file"
+    assert_equal 2 "$(grep -c 'python3\[pid unknown\]' <<<"$output")" "incidents of unknown pid"
+    assert_equal 1 "$(grep -c "python3\[$parent\]" <<<"$output")" "the parent's incident"
+    run_bare "$RSTWATCH" report --json "$log"
+    assert_equal "0 0 $parent" "$(jq -r '[.incidents[].pid] | sort | map(tostring) | join(" ")' <<<"$output")" \
+        "report --json keeps the pids as written"
+
+    # The trace: each child's connection on a track of its own in a process
+    # named "pid unknown", the parent's in its own process.
+    run_bare "$RSTWATCH" export --format chrome "$log"
+    assert_equal 0 "$status" "export's exit status (stderr: $stderr)"
+    assert_equal 3 "$(jq '[.traceEvents[] | select(.name == "connection")] | length' <<<"$output")" "connections"
+    assert_equal 2 "$(jq '[.traceEvents[] | select(.name == "connection" and .pid != '"$parent"') | .tid] | unique | length' <<<"$output")" \
+        "tracks of the children's connections"
+    assert_equal "pid unknown on $(uname -n)" \
+        "$(jq -r '.traceEvents[] | select(.name == "process_name" and .pid != '"$parent"') | .args.name' <<<"$output")" \
+        "the children's process"
+    run_bare "$RSTWATCH" export --format html "$log"
+    assert_equal 0 "$status" "html export's exit status (stderr: $stderr)"
+    assert_equal 2 "$(grep -o '<dd class="pid">pid unknown</dd>' <<<"$output" | wc -l)" "html: pid unknown"
+}
+
 @test "write() stays write(2) and writev() stays writev(2): a filter that kills sendto and sendmsg lets them through" {
     start_server rst-after-request
     local io

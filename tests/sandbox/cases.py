@@ -20,6 +20,11 @@ sandboxes, chroots, privilege drops, and programs whose fds carry traffic).
         127.0.0.1:PORT (a resetting server), reads, prints "child <pid>:
         <what it raised>" and _exit()s; the parent waits and prints the
         child's exit status.
+    cases.py fork-resets PORT N
+        forks N children one after the other (a forking daemon's
+        per-connection processes); each sends a request to 127.0.0.1:PORT (a
+        resetting server), reads, prints "child <i>: <what it raised>" and
+        _exit()s; then the parent does the same and prints "parent: ...".
 """
 import os
 import socket
@@ -110,7 +115,20 @@ def drop_fork_reset(port):
     print(f"child exit {os.waitstatus_to_exitcode(status)}")
 
 
+def fork_resets(port, n):
+    for i in range(int(n)):
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            print(f"child {i}: {request_reset(port)}")
+            sys.stdout.flush()
+            os._exit(0)
+        os.waitpid(pid, 0)
+    print(f"parent: {request_reset(port)}")
+
+
 CASES = {
+    "fork-resets": fork_resets,
     "chroot-reset": chroot_reset,
     "drop-fork-reset": drop_fork_reset,
     "abort-before-accept": abort_before_accept,

@@ -130,6 +130,14 @@ static const char *const crafted[] = {
     "{\"v\":1,\"type\":\"reset\",\"time\":\"2026-11-23T05:31:02Z\",\"pid\":7,\"prog\":"
     "\"\xed\xa0\x80\"}",
     "{\"v\":1,\"type\":\"reset\",\"time\":\"2026-11-23T05:31:02Z\",\"pid\":7,\"prog\":\"a\tb\"}",
+    /* pid 0: a fork child under a seccomp filter could not learn it; read, as unknown */
+    "{\"v\":1,\"type\":\"reset\",\"time\":\"2026-11-23T05:31:02Z\",\"pid\":0,\"tid\":0}",
+    "{\"v\":1,\"type\":\"reset\",\"time\":\"2026-11-23T05:31:02Z\",\"pid\":-0}",
+    "{\"v\":1,\"type\":\"reset\",\"time\":\"2026-11-23T05:31:02Z\",\"pid\":-1}",
+    "{\"v\":1,\"type\":\"reset\",\"time\":\"2026-11-23T05:31:02Z\",\"pid\":0.0}",
+    "{\"v\":1,\"type\":\"reset\",\"time\":\"2026-11-23T05:31:02Z\",\"pid\":null}",
+    "{\"v\":1,\"type\":\"reset\",\"time\":\"2026-11-23T05:31:02Z\",\"pid\":2147483648}",
+    "{\"v\":1,\"type\":\"reset\",\"time\":\"2026-11-23T05:31:02Z\",\"prog\":\"x\"}",
     "[1,2]",
     "\"just a string\"",
     "",
@@ -249,6 +257,27 @@ int main(int argc, char **argv)
     ok(rf == 0 && rr == 0 && fast.nulls == want && ref.nulls == want && !fast.err &&
            !fast.tcp.present && fast.fd == 3,
        "errno:null and tcp:null: absent values, null bits set by both parsers");
+    if (rf == 0) log_record_free(&fast);
+    if (rr == 0) log_record_free(&ref);
+
+    /* A pid of 0 is unknown, not invalid: both parsers keep the record, the scanner on its own. */
+    static const char unknown_pid[] =
+        "{\"v\":1,\"type\":\"reset\",\"time\":\"2026-11-23T05:31:02Z\","
+        "\"pid\":0,\"tid\":0,\"prog\":\"sshd\",\"conn\":3}";
+    rf = logread_parse_line_fast(unknown_pid, sizeof unknown_pid - 1, &fast);
+    rr = logread_parse_line_reference(unknown_pid, sizeof unknown_pid - 1, &ref, nerr, sizeof nerr);
+    char pidtext[LOG_PID_TEXT];
+    ok(rf == 0 && rr == 0 && fast.pid == LOG_PID_UNKNOWN && log_record_equal(&fast, &ref) &&
+           strcmp(log_pid_text(&fast, pidtext), "pid unknown") == 0,
+       "pid 0: read by both parsers as unknown (%s)", rr ? nerr : "ok");
+    if (rf == 0) log_record_free(&fast);
+    if (rr == 0) log_record_free(&ref);
+    static const char missing_pid[] =
+        "{\"v\":1,\"type\":\"reset\",\"time\":\"2026-11-23T05:31:02Z\"}";
+    rf = logread_parse_line_fast(missing_pid, sizeof missing_pid - 1, &fast);
+    rr = logread_parse_line_reference(missing_pid, sizeof missing_pid - 1, &ref, nerr, sizeof nerr);
+    ok(rf != 0 && rr != 0 && strstr(nerr, "missing required field \"pid\""),
+       "no pid at all is still rejected by both (%s)", rr ? nerr : "accepted");
     if (rf == 0) log_record_free(&fast);
     if (rr == 0) log_record_free(&ref);
 
