@@ -25,7 +25,8 @@
  *   INT     integer -> long long + int has_<member>
  *   MS      number  -> double milliseconds (NAN absent, also when not finite or beyond ~31 years)
  *   BOOL    boolean -> int (-1 absent)
- *   VERSION, TYPE, TIME, PID: the strict fields that every record must carry
+ *   VERSION, TYPE, TIME, PID: the strict fields that every record must carry (PID an integer
+ *           >= 0: 0 is a process that could not learn its pid without a system call)
  *   TCP, CAUSE (object), EVENTS, COUNTS (array): nested tables below
  */
 #ifndef RSTWATCH_SCHEMA_H
@@ -36,8 +37,8 @@
     X("type", TYPE, type, "reset, eof, error, close, retry, inject, summary or packet")            \
     X("time", TIME, time, "UTC time written, for packets captured (RFC 3339, microseconds)")       \
     X("host", STR, host, "hostname when the shim was loaded")                                      \
-    X("pid", PID, pid, "process id")                                                               \
-    X("tid", COUNT, tid, "thread id of the failing call")                                          \
+    X("pid", PID, pid, "process id; 0: unknown (a fork child under a seccomp filter)")             \
+    X("tid", COUNT, tid, "thread id of the failing call; 0: unknown (under a seccomp filter)")     \
     X("prog", STR, prog, "program name")                                                           \
     X("fd", COUNT, fd, "fd of the failing call")                                                   \
     X("conn", COUNT, conn, "the connection's process-unique id")                                   \

@@ -169,6 +169,13 @@ $parent $parent reset ECONNRESET 127.0.0.1:$PORT" \
     assert_equal "0 0 $parent" "$(jq -r '[.incidents[].pid] | sort | map(tostring) | join(" ")' <<<"$output")" \
         "report --json keeps the pids as written"
 
+    run_bare "$RSTWATCH" cat "$log"
+    assert_equal "0 0 0 0 $parent $parent" "$(jq -s -r 'map("\(.pid) \(.tid)") | join(" ")' <<<"$output")" \
+        "cat (stderr: $stderr)"
+    run_bare "$RSTWATCH" metrics --state "$T/metrics.state" "$log"
+    assert_contains "$output" 'rstwatch_records_total{type="reset"} 3'
+    assert_contains "$output" "rstwatch_log_bad_lines_total 0"
+
     # The trace: each child's connection on a track of its own in a process
     # named "pid unknown", the parent's in its own process.
     run_bare "$RSTWATCH" export --format chrome "$log"
