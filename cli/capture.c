@@ -216,8 +216,22 @@ static void update_watch(struct capture *cap, int64_t now_us)
     cap->watch_us = now_us;
 }
 
+/* A loopback connection's two ends are two flows here (each packet is seen
+ * once, where it arrives), and capture sees only its SYN and RSTs: the end
+ * that got an RST without its SYN is the client when the other end got the
+ * SYN. */
+static void loopback_role(const struct capture *cap, struct cap_flow *f)
+{
+    struct cap_flow_id rev = f->id;
+    memcpy(rev.laddr, f->id.raddr, sizeof rev.laddr), memcpy(rev.raddr, f->id.laddr, sizeof rev.raddr);
+    rev.lport = f->id.rport, rev.rport = f->id.lport;
+    const struct cap_flow *other = cap_flows_find(cap->flows, &rev);
+    if (other && other->role == CAP_ROLE_SERVER) f->role = CAP_ROLE_CLIENT;
+}
+
 static void start_rst(struct capture *cap, struct cap_flow *f, const struct cap_pkt *p)
 {
+    if (f->loopback && p->loopback && f->role == CAP_ROLE_UNKNOWN) loopback_role(cap, f);
     f->rst_state = 1;
     f->rst = *p;
     f->window_end_us = p->t_us + cap->window_us;

@@ -116,6 +116,8 @@ void cap_flows_free(struct cap_flows *t);
 /* The flow of packet p (created when new, evicting the least recently used),
  * now the most recently used. Never NULL. */
 struct cap_flow *cap_flows_get(struct cap_flows *t, const struct cap_pkt *p);
+/* The flow with this id, or NULL; its place in the order is left alone. */
+struct cap_flow *cap_flows_find(const struct cap_flows *t, const struct cap_flow_id *id);
 /* Flows evicted so far, and flows in use. */
 uint64_t cap_flows_evicted(const struct cap_flows *t);
 size_t cap_flows_count(const struct cap_flows *t);

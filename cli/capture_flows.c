@@ -112,6 +112,13 @@ static void bucket_remove(struct cap_flows *t, int32_t i)
     if (*link == i) *link = t->e[i].hash_next;
 }
 
+struct cap_flow *cap_flows_find(const struct cap_flows *t, const struct cap_flow_id *id)
+{
+    for (int32_t i = t->buckets[id_hash(id) & (t->nbuckets - 1)]; i >= 0; i = t->e[i].hash_next)
+        if (id_equal(&t->e[i].id, id)) return &t->e[i];
+    return NULL;
+}
+
 struct cap_flow *cap_flows_get(struct cap_flows *t, const struct cap_pkt *p)
 {
     struct cap_flow_id id;

@@ -22,8 +22,11 @@
  * marks the last segment of a write, which dates this host's last data before
  * an RST and shows the peer's data racing its "reset". Plain ACKs and bulk
  * data, nearly all of the traffic, never leave the kernel. On loopback there
- * is no path to tell from the peer, so its filter leaves PSH out too: a
- * loopback connection costs capture its handshake and FINs.
+ * is no path to tell from the peer, so no baseline to judge an RST against
+ * (its sender is the other end, on this host: capture_verdict.c): the
+ * loopback filter passes RSTs and the SYN that opens a connection, which
+ * tells the server's end from the client's, and a loopback connection costs
+ * capture that one packet.
  *
  * The window handle passes every other incoming packet of the few flows
  * that just saw an RST (at most CAP_WINDOW_FLOWS, for a short window; capture.c
@@ -82,11 +85,14 @@
 
 const char cap_control_filter[] = "(ip and tcp and tcp[13] & 0x0f != 0) or "
                                   "(ip6 and ip6[6] == 6 and ip6[53] & 0x0f != 0)";
-/* On loopback, without PSH: there is no path there to tell from the peer, and
- * what PSH carries (the race, the IP ID sequence, our last data) only tells
- * those apart; the handshake and the FINs are the peer's baseline. */
-static const char loopback_control_filter[] = "(ip and tcp and tcp[13] & 0x07 != 0) or "
-                                              "(ip6 and ip6[6] == 6 and ip6[53] & 0x07 != 0)";
+/* On loopback, RSTs and the first SYN (no ACK): there is no path there to
+ * tell from the peer, so nothing to compare an RST with; the SYN gives each
+ * end its role. Every other packet of a loopback connection stays in the
+ * kernel: on a busy host's loopback that was most of capture's cost, its own
+ * CPU and the kernel's copying into its ring. */
+static const char loopback_control_filter[] =
+    "(ip and tcp and (tcp[13] & 0x04 != 0 or tcp[13] & 0x12 == 0x02)) or "
+    "(ip6 and ip6[6] == 6 and (ip6[53] & 0x04 != 0 or ip6[53] & 0x12 == 0x02))";
 /* Matches nothing: the window handle's filter while no flow is watched. */
 static const char no_packet_filter[] = "less 1";
 
@@ -227,11 +233,13 @@ static const char *control_filter(const struct handle *h)
     return h->loopback ? loopback_control_filter : cap_control_filter;
 }
 
-/* Whether the control handles pass p's PSH segments (the window handle passes
- * them too: only loopback's are its alone). */
-static int control_passes_psh(const struct cap_source *s, const struct cap_pkt *p)
+/* Whether the control handles pass p too (the window handle passes the control
+ * packets of the flows it watches as well; those are dropped there). */
+static int control_passes(const struct cap_source *s, const struct cap_pkt *p)
 {
-    return !(p->loopback && (s->per_iface || s->ctl[0].loopback));
+    if (p->loopback && (s->per_iface || s->ctl[0].loopback))
+        return (p->flags & TCPF_RST) || (p->flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN;
+    return (p->flags & (TCPF_SYN | TCPF_FIN | TCPF_RST | TCPF_PSH)) != 0;
 }
 
 /* Every address of this host's interfaces: a packet from one of them is ours. */
@@ -567,9 +575,7 @@ static void on_frame(u_char *arg, const struct pcap_pkthdr *hdr, const u_char *b
     struct cap_frame fr = {hdr, bytes, 0, 0, 0, &p};
     memset(&p, 0, sizeof p);
     if (decode(dc->s, dc->h, bytes, hdr->caplen, &p, &fr) < 0) return;
-    if (dc->window && ((p.flags & (TCPF_SYN | TCPF_FIN | TCPF_RST)) ||
-                       ((p.flags & TCPF_PSH) && control_passes_psh(dc->s, &p))))
-        return; /* the control handles passed it */
+    if (dc->window && control_passes(dc->s, &p)) return; /* the control handles passed it */
     p.t_us = (int64_t)hdr->ts.tv_sec * 1000000 + hdr->ts.tv_usec;
     dc->fn(&p, &fr, dc->window, dc->ctx);
 }

@@ -24,6 +24,8 @@
  * weak or contradictory evidence is `unknown`, never `path`. An RST this host sent
  * is `local`, and so is one that arrived on a loopback interface for a flow
  * that is not on one (this host's own firewall rejecting an outgoing packet).
+ * On a loopback connection both ends are this host and nothing lies between
+ * them: its RST came from the other end (capture keeps no baseline there).
  * The peer's host cannot be split further from the wire: its application
  * aborting, its kernel finding no socket and its firewall rejecting all send
  * from there, so `peer` is worded as the peer's host. */
@@ -95,6 +97,15 @@ void cap_verdict_judge(const struct cap_flow *f, struct cap_verdict *v)
                  "this host's own firewall sent the reset: it arrived over loopback for a "
                  "connection on %s; look for a REJECT with tcp-reset in its OUTPUT rules",
                  f->iface ? f->iface : "another interface");
+        return;
+    }
+    if (r->loopback && f->loopback) { /* no hops to count: its TTL is whatever the sender set */
+        v->rst_from = "peer";
+        snprintf(v->hint, sizeof v->hint,
+                 "the %s's end sent the reset: the connection is over loopback, both ends on "
+                 "this host with nothing in between (the %s aborting, its kernel finding no "
+                 "socket, or this host's firewall); look at the %s's logs",
+                 peer, peer, peer);
         return;
     }
     v->hops = hop_distance(r->ttl);

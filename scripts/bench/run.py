@@ -572,7 +572,8 @@ def machine_busy_s():
 
 def bench_capture(b):
     """rstwatch capture beside an nginx under connection churn (wrk, Connection:
-    close: a handshake and FINs per request, what capture's filter passes):
+    close: a handshake and FINs per request; on loopback capture's filter
+    passes the SYN):
     the server's req/s with capture running against without (rounds paired,
     order rotated), and capture's own CPU."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"

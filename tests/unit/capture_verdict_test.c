@@ -15,7 +15,7 @@
 struct row {
     const char *name;
     enum cap_dir dir;
-    int loopback;    /* the RST came over loopback (the flow did not) */
+    int loopback;    /* 1: the RST came over loopback (the flow did not); 2: both did */
     unsigned peer;   /* peer packets seen before the RST */
     int peer_ttl;    /* their TTL */
     int peer_ip_id;  /* the last one's IP ID, -1 none */
@@ -33,6 +33,10 @@ static const struct row rows[] = {
     {"our own RST", CAP_OUT, 0, 3, 63, 10, 1, 50, 0, 64, 20, 0, "local", -1, -1, "this host sent"},
     {"an RST over loopback for a flow on eth0", CAP_IN, 1, 3, 63, 10, 1, 50, 0, 64, 0, 0, "local",
      -1, -1, "own firewall"},
+    {"a loopback connection's RST, no baseline kept there: the peer's end", CAP_IN, 2, 0, 0, -1,
+     0, -1, 0, 64, 0, 0, "peer", -1, -1, "the server's end sent the reset"},
+    {"a loopback connection's RST, whatever its TTL: still this host, no hops", CAP_IN, 2, 3, 64,
+     10, 1, 50, 0, 50, 0, 0, "peer", -1, -1, "over loopback"},
     {"no packet of the peer's to compare", CAP_IN, 0, 0, 0, -1, 0, -1, 0, 64, 0, 0, "unknown", 1,
      -1, "no packet of the server's own"},
     {"an RST answering our SYN", CAP_IN, 0, 0, 0, -1, 1, -1, 0, 63, 0, 0, "unknown", 2, -1,
@@ -69,7 +73,8 @@ int main(void)
         memset(&f, 0, sizeof f);
         f.id.family = AF_INET;
         f.role = CAP_ROLE_CLIENT;
-        f.iface = "eth0";
+        f.iface = r->loopback == 2 ? "lo" : "eth0";
+        f.loopback = r->loopback == 2;
         f.peer_pkts = r->peer;
         f.peer_ttl_min = f.peer_ttl_max = r->peer_ttl;
         f.peer_ip_id = r->peer_ip_id;
