@@ -15,7 +15,10 @@
  * which walks the parent links of every live process; a record written by a
  * descendant that its own parent has already reaped when the wrapper looks
  * cannot be attributed that way, and is not counted (it is still in the
- * file for `rstwatch report`).
+ * file for `rstwatch report`). A record of unknown pid (0: a child forked
+ * under a seccomp filter, writing to the log its parent opened before the
+ * filter) counts when its destination is the tree's: the command's own fd,
+ * or a file whose name gives a pid of the tree through the template's %p.
  *
  * Destinations: files (the default directories /tmp/rstwatch-<uid>, every
  * uid, since a daemon that drops privileges writes to its new uid's
@@ -455,18 +458,47 @@ void run_count_event(struct run_count *rc)
 
 /* A record line of ours: the shim's own prefix (not any JSON an application
  * logs to the same stderr), not a periodic summary of counts, and a pid in
- * the tree. */
-static int is_counted_record(const struct run_count *rc, const char *line)
+ * the tree; or pid 0 (unknown: a child forked under a seccomp filter, which
+ * writes to the fd its parent opened) in a destination the tree opened,
+ * when unknown_ours says so. */
+static int is_counted_record(const struct run_count *rc, const char *line, int unknown_ours)
 {
     static const char prefix[] = "{\"v\":1,\"type\":\"";
     if (strncmp(line, prefix, sizeof prefix - 1)) return 0;
     if (!strncmp(line + sizeof prefix - 1, "summary\"", 8)) return 0;
     const char *pid = strstr(line, "\"pid\":");
-    return pid && in_tree(rc, (pid_t)atol(pid + 6));
+    if (!pid) return 0;
+    if (pid[6] == '0' && (pid[7] < '0' || pid[7] > '9')) return unknown_ours;
+    return in_tree(rc, (pid_t)atol(pid + 6));
 }
 
-/* Counts the records in fd from offset `from` whose pid is in the tree. */
-static long count_records(const struct run_count *rc, int fd, off_t from)
+/* The pid a log file's name gives through the template's %p (the process
+ * that opened the file), or 0 when the name gives none. */
+static pid_t name_pid(const struct run_count *rc, const char *name)
+{
+    char tmpl[PATH_MAX];
+    const char *slash = strrchr(rc->tmpl, '/');
+    snprintf(tmpl, sizeof tmpl, "%s", rc->is_default ? "%p.jsonl" : slash ? slash + 1 : rc->tmpl);
+    expand_host(tmpl, sizeof tmpl);
+    long pid = 0;
+    const char *n = name;
+    for (const char *t = tmpl; *t; t++) {
+        if (t[0] == '%' && (t[1] == 'p' || t[1] == 't' || t[1] == 'u')) {
+            size_t digits = strspn(n, "0123456789");
+            if (!digits || digits > 10) return 0;
+            if (t[1] == 'p') pid = strtol(n, NULL, 10);
+            n += digits, t++;
+            continue;
+        }
+        if (t[0] == '%' && t[1] == '%') t++;
+        if (*n++ != *t) return 0;
+    }
+    return *n || pid > INT_MAX ? 0 : (pid_t)pid;
+}
+
+/* Counts the records in fd from offset `from` whose pid is in the tree (and
+ * those of unknown pid when unknown_ours). */
+static long count_records(const struct run_count *rc, int fd, off_t from, int unknown_ours)
 {
     long records = 0;
     char buf[65536];
@@ -481,7 +513,7 @@ static long count_records(const struct run_count *rc, int fd, off_t from)
         char *line = buf, *nl;
         while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
             *nl = 0;
-            if (is_counted_record(rc, line)) records++;
+            if (is_counted_record(rc, line, unknown_ours)) records++;
             line = nl + 1;
         }
         have -= (size_t)(line - buf);
@@ -522,7 +554,9 @@ static void finish_files(struct run_count *rc)
             if (st.st_size <= was) continue;
             int fd = openat(dirfd(dir), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
             if (fd < 0) continue;
-            long n = count_records(rc, fd, was);
+            /* A file named after a process of the tree was opened by it: the
+             * records of unknown pid there are its filtered children's. */
+            long n = count_records(rc, fd, was, in_tree(rc, name_pid(rc, e->d_name)));
             close(fd);
             if (n <= 0) continue;
             total += n;
@@ -560,7 +594,9 @@ static void finish_fd(struct run_count *rc)
     /* Reopened for reading: the fd itself is usually write-only. */
     int fd = rc->fd_is_file ? open(self_fd, O_RDONLY | O_CLOEXEC) : -1;
     if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == rc->fd_dev && st.st_ino == rc->fd_ino) {
-        long n = count_records(rc, fd, rc->fd_start);
+        /* The fd is the command's own: a record of unknown pid in it is a
+         * filtered child's of the tree. */
+        long n = count_records(rc, fd, rc->fd_start, 1);
         close(fd);
         if (n)
             fprintf(stderr, "rstwatch: %ld record%s written to %s\n", n, n == 1 ? "" : "s", name);

@@ -191,6 +191,38 @@ $parent $parent reset ECONNRESET 127.0.0.1:$PORT" \
     assert_equal 2 "$(grep -o '<dd class="pid">pid unknown</dd>' <<<"$output" | wc -l)" "html: pid unknown"
 }
 
+@test "rstwatch run counts the records of unknown pid that its command's filtered fork children write to its file or fd" {
+    start_server rst-after-request
+    learn_syscalls "$T/fork.allow" "$SECCOMP_EXEC" --fork 2 --client 127.0.0.1 "$PORT" send
+    local want="send: ok, read: Connection reset by peer"
+    want="$want
+$want
+$want"
+    # The filter goes in after load: the log file is opened before it, named
+    # after the parent; the children write to it with pid 0.
+    _capture "" "$RSTWATCH" run --log "$LOG_DIR/%p.jsonl" -- \
+        "$SECCOMP_EXEC" --kill --allow "$T/fork.allow" --fork 2 --client 127.0.0.1 "$PORT" send
+    assert_equal 0 "$status" "exit status (stderr: $stderr)"
+    assert_equal "$want" "$output"
+    local parent
+    parent="$(jq -r 'select(.pid != 0) | .pid' "$LOG_DIR"/*.jsonl)"
+    assert_equal "0 0 reset
+0 0 reset
+$parent $parent reset" "$(jq -r '"\(.pid) \(.tid) \(.type)"' "$LOG_DIR"/*.jsonl)" "records"
+    assert_equal "rstwatch: 3 records written to $LOG_DIR/$parent.jsonl (rstwatch report $LOG_DIR/$parent.jsonl)" \
+        "$(grep '^rstwatch:' <<<"$stderr")"
+    # Started under the filter: the log is an fd opened before it.
+    exec 9>>"$T/fd9.log"
+    KEEP_FDS=9 _capture "" "$RSTWATCH" run --log fd:9 -- "$SECCOMP_EXEC" --kill --allow "$T/fork.allow" \
+        -- "$SECCOMP_EXEC" --fork 2 --client 127.0.0.1 "$PORT" send
+    exec 9>&-
+    assert_equal 0 "$status" "exit status under fd:9 (stderr: $stderr)"
+    assert_equal "$want" "$output"
+    assert_equal "0 0 reset" "$(jq -r 'select(.pid == 0) | "\(.pid) \(.tid) \(.type)"' "$T/fd9.log" | sort -u)" "records in fd 9"
+    assert_equal 3 "$(grep -c '^{' "$T/fd9.log")" "records in fd 9"
+    assert_equal "rstwatch: 3 records written to fd 9" "$(grep '^rstwatch:' <<<"$stderr")"
+}
+
 @test "write() stays write(2) and writev() stays writev(2): a filter that kills sendto and sendmsg lets them through" {
     start_server rst-after-request
     local io

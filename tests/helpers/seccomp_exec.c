@@ -11,6 +11,10 @@
  *       LD_PRELOAD it was started with) connects to HOST:PORT, sends one HTTP
  *       request with IO (send, write or writev) and reads once. Prints
  *       "IO: <ok|error>, read: <bytes n|error>", exit 0.
+ *   seccomp_exec [FILTER] [--fd N:PATH]... --fork N --client HOST PORT IO
+ *       the same, after the filter, first in N fork children one after the
+ *       other (a filtered daemon's per-connection processes), then in this
+ *       process.
  *
  * FILTER (none: no filter, for learning a program's system calls):
  *   --allow FILE     allow the system calls named in FILE (one per line,
@@ -32,6 +36,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 #include "common.h"
 
@@ -113,7 +118,7 @@ int main(int argc, char **argv)
 {
     const char *allow = NULL, *api = "libseccomp", *preload = NULL;
     char *deny = NULL;
-    int kill = 1, i;
+    int kill = 1, forks = 0, i;
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--allow") && i + 1 < argc)
             allow = argv[++i];
@@ -125,6 +130,8 @@ int main(int argc, char **argv)
             kill = 0;
         else if (!strcmp(argv[i], "--api") && i + 1 < argc)
             api = argv[++i];
+        else if (!strcmp(argv[i], "--fork") && i + 1 < argc)
+            forks = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--preload") && i + 1 < argc)
             preload = argv[++i];
         else if (!strcmp(argv[i], "--fd") && i + 1 < argc) {
@@ -140,7 +147,7 @@ int main(int argc, char **argv)
     if (is_client ? argc - i != 4 : (i >= argc || strcmp(argv[i], "--") || i + 1 >= argc))
         die(prog, "usage: seccomp_exec [--allow FILE|--deny NAMES] [--kill|--errno] "
                   "[--api libseccomp|prctl|raw] [--fd N:PATH] [--preload LIB] "
-                  "(-- PROG [ARGS...] | --client HOST PORT IO)");
+                  "(-- PROG [ARGS...] | [--fork N] --client HOST PORT IO)");
     if (allow || deny) {
         uint32_t refuse = kill ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ERRNO(EPERM);
         scmp_filter_ctx ctx = seccomp_init(allow ? refuse : SCMP_ACT_ALLOW);
@@ -153,6 +160,14 @@ int main(int argc, char **argv)
         } else {
             install_bpf(ctx, !strcmp(api, "raw"));
         }
+    }
+    for (int k = 0; is_client && k < forks; k++) {
+        pid_t pid = fork();
+        if (pid < 0) die(prog, "fork: %s", strerror(errno));
+        if (pid == 0) _exit(client(argv[i + 1], argv[i + 2], argv[i + 3]));
+        int st;
+        if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            die(prog, "fork child %d did not exit 0", k);
     }
     if (is_client) return client(argv[i + 1], argv[i + 2], argv[i + 3]);
     if (preload) setenv("LD_PRELOAD", preload, 1);
