@@ -485,12 +485,22 @@ HEAD 1" "$(cat "$COUNT.methods")"
 
 # Servers that bind at once and listen late. The bare runs use one that
 # listens only after a minute (their connect is refused whenever the client
-# gets to it); the retry runs one that listens after LATE_MS, long enough for
-# even a slow (loaded machine) client start to be refused first, and well
-# inside what 20 attempts (the maximum) of rand(0, <= 300) ms backoff cover
-# (~2.8 s on average).
+# gets to it). The retry runs use one that listens only once the client under
+# the shim has written its first record to $LATE_LOG: that record is the
+# retry of a connect the server refused, so the connect that succeeds is one
+# of the retry's own, however late a loaded machine starts the client (a
+# server listening after a fixed delay let a slow client connect at its first
+# try). The server looks every 2 ms, well inside what the attempts left
+# (18 of 20, the maximum) of rand(0, <= 300) ms backoff cover (~2.7 s on
+# average).
 NEVER_MS=60000
-LATE_MS=1000
+
+# start_late_server: an http server that listens once $LATE_LOG (the log of
+# the next run_shim, given as RSTWATCH_LOG="$LATE_LOG") is not empty.
+start_late_server() {
+    LATE_LOG="$LOG_DIR/late.jsonl"
+    start_server http --listen-when "$LATE_LOG"
+}
 
 # assert_reconnects OUTCOMES: the retry records are reconnects of ECONNREFUSED
 # with attempts 2, 3, ... in order, and their outcomes are OUTCOMES (a jq
@@ -509,8 +519,8 @@ assert_reconnects() {
     assert_equal 1 "$bare_status" "exit status without the shim"
     [[ "$bare_stderr" == *ConnectionRefusedError* ]]
 
-    start_server http --listen-after-ms "$LATE_MS"
-    RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=20 RSTWATCH_RETRY_BASE_MS=200 RSTWATCH_RETRY_CAP_MS=300 \
+    start_late_server
+    RSTWATCH_LOG="$LATE_LOG" RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=20 RSTWATCH_RETRY_BASE_MS=200 RSTWATCH_RETRY_CAP_MS=300 \
         run_shim "$PYTHON" "$CLIENTS_PY" http 127.0.0.1 "$PORT"
     assert_equal 0 "$shim_status" "exit status with connect retry (stderr: $shim_stderr)"
     assert_equal "status 200, 3 bytes" "$shim_output"
@@ -528,8 +538,8 @@ assert_reconnects() {
     run_bare curl -sS "http://127.0.0.1:$PORT/"
     assert_equal 7 "$bare_status" "curl exit status without the shim"
 
-    start_server http --listen-after-ms "$LATE_MS"
-    RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=20 RSTWATCH_RETRY_BASE_MS=200 RSTWATCH_RETRY_CAP_MS=300 \
+    start_late_server
+    RSTWATCH_LOG="$LATE_LOG" RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=20 RSTWATCH_RETRY_BASE_MS=200 RSTWATCH_RETRY_CAP_MS=300 \
         run_shim curl -sS "http://127.0.0.1:$PORT/"
     assert_equal 0 "$shim_status" "curl exit status with connect retry (stderr: $shim_stderr)"
     assert_equal "ok" "$shim_output"
@@ -542,7 +552,8 @@ assert_reconnects() {
 @test "connect retry inside poll/epoll_wait: poll and epoll (level, edge) clients connecting early succeed within their timeout" {
     # The reconnects happen inside the app's poll()/epoll_wait() (refusals
     # hidden, backoff slept there); the app's 3 s timeout must still be the
-    # budget of the whole wait, while the server listens after LATE_MS.
+    # budget of the whole wait, while the server listens only after the
+    # first reconnect (start_late_server).
     local variant expected
     for variant in poll epoll epoll-et; do
         echo "# $variant" >&2
@@ -558,8 +569,8 @@ response 1: HTTP/1.1 200 OK body=3"
         run_bare "${cmd[@]}" 127.0.0.1 "$PORT"
         assert_equal 1 "$bare_status" "$variant: exit status without the shim"
         [[ "$bare_output" == *"Connection refused"* ]]
-        start_server http --listen-after-ms "$LATE_MS"
-        RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=20 RSTWATCH_RETRY_BASE_MS=200 RSTWATCH_RETRY_CAP_MS=300 \
+        start_late_server
+        RSTWATCH_LOG="$LATE_LOG" RSTWATCH_RETRY=connect RSTWATCH_RETRY_ATTEMPTS=20 RSTWATCH_RETRY_BASE_MS=200 RSTWATCH_RETRY_CAP_MS=300 \
             run_shim "${cmd[@]}" 127.0.0.1 "$PORT"
         # a lost registration or a shrunken timeout shows as a time-out
         assert_equal "$expected" "$shim_output" "$variant with connect retry"

@@ -6,13 +6,17 @@
  * benchmarks can provoke each failure rstwatch explains on demand.
  *
  *   resetd --mode MODE [--port N|0] [--port-file F] [--count-file F]
- *          [--delay-ms N] [--every N] [--listen-after-ms N] [--once]
- *          [--ipv6] [--unix PATH] [--lifetime S]
+ *          [--delay-ms N] [--every N] [--listen-after-ms N] [--listen-when F]
+ *          [--once] [--ipv6] [--unix PATH] [--lifetime S]
  *
  * Start-up: binds, listens, then prints "PORT <n>" on stdout (flushed) and
  * writes "<n>\n" to --port-file (temp file + rename: never seen half written).
  * With --listen-after-ms the port is announced right after bind() and listen()
- * follows N ms later, so early connects are refused. With --unix the port is
+ * follows N ms later, so early connects are refused. With --listen-when the
+ * port is announced right after bind() and listen() follows only once file F
+ * exists and is not empty (looked at every 2 ms): a test that points F at the
+ * log of the client under test knows every connect made before that client
+ * wrote its first record was refused, however slowly the client started. With --unix the port is
  * announced as 0 once the path is listening. SIGTERM/SIGINT: exit 0. After
  * --lifetime seconds (default 900, 0 = forever) the server exits with 3, so a
  * forgotten server never outlives a test run by much.
@@ -101,6 +105,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #define PROG "resetd"
@@ -168,6 +173,7 @@ static struct {
     long delay_ms;
     long every;
     long listen_after_ms;
+    const char *listen_when;
     bool once;
     bool ipv6;
     const char *unix_path;
@@ -218,10 +224,11 @@ static void on_lifetime_over(int sig)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: resetd --mode MODE [--port N|0] [--port-file F] [--count-file F]\n"
-                    "              [--delay-ms N] [--every N] [--listen-after-ms N] [--once]\n"
-                    "              [--ipv6] [--unix PATH] [--lifetime S]\n"
-                    "modes:");
+    fprintf(stderr,
+            "usage: resetd --mode MODE [--port N|0] [--port-file F] [--count-file F]\n"
+            "              [--delay-ms N] [--every N] [--listen-after-ms N] [--listen-when F]\n"
+            "              [--once] [--ipv6] [--unix PATH] [--lifetime S]\n"
+            "modes:");
     for (size_t i = 0; i < sizeof mode_table / sizeof mode_table[0]; i++)
         fprintf(stderr, " %s", mode_table[i].name);
     fputc('\n', stderr);
@@ -276,6 +283,8 @@ static void parse_args(int argc, char **argv)
             if (opt.every < 1) die(PROG, "--every must be at least 1");
         } else if (strcmp(a, "--listen-after-ms") == 0) {
             opt.listen_after_ms = need_number(argc, argv, &i, 3600L * 1000);
+        } else if (strcmp(a, "--listen-when") == 0) {
+            opt.listen_when = need_arg(argc, argv, &i);
         } else if (strcmp(a, "--once") == 0) {
             opt.once = true;
         } else if (strcmp(a, "--ipv6") == 0) {
@@ -786,6 +795,15 @@ static void announce(int port)
     }
 }
 
+/* Returns once path exists and holds at least one byte (at once when path is
+ * NULL); the server's --lifetime bounds the wait. */
+static void wait_nonempty(const char *path)
+{
+    struct stat st;
+    while (path != NULL && (stat(path, &st) != 0 || st.st_size == 0))
+        sleep_ms(2);
+}
+
 /* Creates and binds the server socket; returns it and stores the bound port. */
 static int bind_server(int *port_out)
 {
@@ -911,12 +929,14 @@ int main(int argc, char **argv)
         for (;;)
             pause();
     }
-    if (opt.listen_after_ms > 0) {
+    bool listen_late = opt.listen_after_ms > 0 || opt.listen_when != NULL;
+    if (listen_late) {
         announce(port);
         sleep_ms(opt.listen_after_ms);
+        wait_nonempty(opt.listen_when);
     }
     if (listen(lfd, 4096) != 0) die(PROG, "listen: %s", strerror(errno));
-    if (opt.listen_after_ms == 0) announce(port);
+    if (!listen_late) announce(port);
     accept_loop(lfd);
     return 0;
 }
