@@ -287,15 +287,11 @@ void retry_app_told(struct conn *c)
  * replayed, the app reads it. */
 static const char *failure_on_event(int fd, const struct conn *c, int err)
 {
-    struct tcp_info ti;
-    socklen_t sl = sizeof ti;
-    memset(&ti, 0, sizeof ti);
-    if (real_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) < 0 ||
-        sl < offsetof(struct tcp_info, tcpi_rto))
-        return NULL;
-    if ((err || ti.tcpi_state == TCP_CLOSE) && !ti.tcpi_retransmits && !ti.tcpi_probes)
+    struct retry_tcp_fate fate;
+    if (retry_tcp_fate(fd, &fate) < 0) return NULL;
+    if ((err || fate.state == TCP_CLOSE) && !fate.retransmits && !fate.probes)
         return "reset before any response byte, seen in poll/epoll";
-    if (ti.tcpi_state == TCP_CLOSE_WAIT && c->exchanges > 1 && !(c->flags & CONN_SHUT_RD))
+    if (fate.state == TCP_CLOSE_WAIT && c->exchanges > 1 && !(c->flags & CONN_SHUT_RD))
         return "EOF on a reused connection before any response byte, seen in poll/epoll";
     return NULL;
 }

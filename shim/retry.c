@@ -235,17 +235,6 @@ void retry_connect_settled(struct conn *c)
     pending_remove(c);
 }
 
-/* The TCP state of fd (TCP_INFO's first byte; 0 when unknown): asked
- * without touching the socket's pending error, which SO_ERROR would clear. */
-static unsigned tcp_state(int fd)
-{
-    struct tcp_info ti;
-    socklen_t sl = sizeof ti;
-    memset(&ti, 0, sizeof ti);
-    if (real_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) < 0 || sl < 1) return 0;
-    return ti.tcpi_state;
-}
-
 /* The error the shim took from fd's SO_ERROR and then left to the app (not
  * retryable after all): the app's own calls get it, as bare they would
  * have got it from the socket (docs/design.md "Never hurt the host", "The
@@ -274,9 +263,10 @@ static int check_pending(int fd, struct conn *c)
         pending_remove(c);
         return 0;
     }
-    unsigned state = tcp_state(fd);
-    if (state == TCP_SYN_SENT) return 0; /* not decided yet */
-    if (state != TCP_CLOSE) {            /* connected (or unknown): nothing to retry */
+    struct retry_tcp_fate fate;
+    retry_tcp_fate(fd, &fate); /* its pending error stays for the app until a retry is sure */
+    if (fate.state == TCP_SYN_SENT) return 0; /* not decided yet */
+    if (fate.state != TCP_CLOSE) {            /* connected (or unknown): nothing to retry */
         pending_remove(c);
         return 0;
     }
