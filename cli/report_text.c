@@ -344,11 +344,23 @@ void report_print_incident(FILE *out, const struct log_record *rec, size_t index
     fprintf(out, "\n%sIncident %zu/%zu%s  ", paint(color, C_BOLD), index, total,
             paint(color, C_RESET));
     report_put_safe(out, rec->time);
+    /* A packet record alone: seen on the wire, by no program we know of (its
+     * pid is the capture daemon's), with no call, traffic or TCP_INFO. */
+    int wire_only = rec->type == LOG_PACKET;
     fputs("  ", out);
-    report_put_safe(out, rec->prog ? rec->prog : "?");
-    char pid[LOG_PID_TEXT];
-    fprintf(out, "[%s]", log_pid_text(rec, pid));
-    if (rec->tid > 0 && rec->tid != rec->pid) fprintf(out, " tid %lld", rec->tid);
+    if (wire_only) {
+        fputs("rstwatch capture", out);
+        if (rec->iface) {
+            fputs(" (", out);
+            report_put_safe(out, rec->iface);
+            fputc(')', out);
+        }
+    } else {
+        report_put_safe(out, rec->prog ? rec->prog : "?");
+        char pid[LOG_PID_TEXT];
+        fprintf(out, "[%s]", log_pid_text(rec, pid));
+        if (rec->tid > 0 && rec->tid != rec->pid) fprintf(out, " tid %lld", rec->tid);
+    }
     if (rec->host) {
         fputs(" on ", out);
         report_put_safe(out, rec->host);
@@ -358,7 +370,7 @@ void report_print_incident(FILE *out, const struct log_record *rec, size_t index
         fprintf(out, "  %s(%lld more like it were left out by the rate limit)%s\n",
                 paint(color, C_DIM), rec->suppressed, paint(color, C_RESET));
     print_connection_line(out, rec);
-    print_failure_line(out, rec, color);
+    if (!wire_only) print_failure_line(out, rec, color);
 
     if (rec->events_dropped > 0)
         fprintf(out, "  %s(%lld earlier events not kept by the shim)%s\n", paint(color, C_DIM),
@@ -369,8 +381,10 @@ void report_print_incident(FILE *out, const struct log_record *rec, size_t index
     if (rec->events_truncated)
         fprintf(out, "  (%zu more events not shown)\n", rec->events_truncated);
 
-    print_traffic(out, rec);
-    print_tcp(out, &rec->tcp);
+    if (!wire_only) {
+        print_traffic(out, rec);
+        print_tcp(out, &rec->tcp);
+    }
     char sender[512];
     if (packets_join_describe(rec, sender, sizeof sender)) {
         fputs("  reset by  ", out); /* rstwatch capture's verdict on the RST */

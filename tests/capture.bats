@@ -387,6 +387,13 @@ except ConnectionRefusedError:
     [ "$(jq -s -c "$lo | group_by(.role) | map([.[0].role, length])" "$CAP_LOG")" = '[["client",41],["server",80]]' ] || {
         jq -s -c "$lo | group_by(.role) | map([.[0].role, length])" "$CAP_LOG" >&2; false; }
     jq -s -e "$lo | map(select(.peer == \"127.0.0.1:8081\" and .role == \"client\")) | length == 1" "$CAP_LOG"
+    # The report shows such an incident as the wire's: no program, no failed
+    # call, no traffic or TCP_INFO it could not have.
+    run "$RSTWATCH" report "$CAP_LOG"
+    [ "$status" = 0 ]
+    [ "$(grep -c '^Incident .* rstwatch capture (lo) on .* (packet record)$' <<<"$output")" = 121 ]
+    [[ "$output" != *"failed: -"* && "$output" != *"no snapshot"* && "$output" != *"?["* ]]
+    grep -A3 '^Incident .*' <<<"$output" | grep -q "reset by  the server's host"
     # The control filter passed each connection's SYN and the RSTs, each
     # once: no outgoing copy of a loopback packet, no SYN-ACK, FIN or PSH
     # (with those it was 4 a connection, and 6 with the request and response).
