@@ -264,6 +264,14 @@ static void write_facts(FILE *out, const struct log_record *rec, const char *sid
     char sender[512]; /* rstwatch capture's verdict on the RST, when it was joined */
     if (packets_join_describe(rec, sender, sizeof sender))
         fact(out, "reset by", "reset-by", sender);
+    if (rec->type == LOG_PACKET) { /* a packet record alone: no program, call or TCP_INFO */
+        fact(out, "seen on", "iface", rec->iface);
+        fact(out, "peer", "peer", rec->peer);
+        fact(out, "local", NULL, rec->local);
+        if (rec->host) fact(out, "host", "host", rec->host);
+        fputs("</dl>\n", out);
+        return;
+    }
     fputs("<dt>failed</dt><dd class=\"errno\">", out);
     html_put_escaped(out, or_dash(rec->op));
     fputs(" → ", out);
@@ -313,9 +321,13 @@ void html_write_incident(FILE *out, const struct log_record *rec, size_t index)
     fputs("<span class=\"cause-code\">", out);
     html_put_escaped(out, rec->cause.code ? rec->cause.code : "unknown");
     fputs("</span> ", out);
-    html_put_escaped(out, rec->prog ? rec->prog : "?");
-    char pid[LOG_PID_TEXT];
-    fprintf(out, "[%s]", log_pid_text(rec, pid));
+    if (rec->type == LOG_PACKET) { /* the pid is the capture daemon's */
+        fputs("rstwatch capture", out);
+    } else {
+        html_put_escaped(out, rec->prog ? rec->prog : "?");
+        char pid[LOG_PID_TEXT];
+        fprintf(out, "[%s]", log_pid_text(rec, pid));
+    }
     if (rec->conn != LOG_ABSENT) fprintf(out, " conn %lld", rec->conn);
     fputs(" → ", out);
     html_put_escaped(out, or_dash(rec->peer));
@@ -324,7 +336,7 @@ void html_write_incident(FILE *out, const struct log_record *rec, size_t index)
     fputs("</span></h2>\n<div class=\"row\">\n", out);
     const struct log_record *recs[1] = {rec};
     double shift[1] = {0};
-    html_write_svg(out, recs, shift, 1);
+    if (rec->type != LOG_PACKET) html_write_svg(out, recs, shift, 1); /* a packet: no timeline */
     write_facts(out, rec, NULL);
     fputs("</div>\n</section>\n", out);
 }

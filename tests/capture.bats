@@ -394,6 +394,10 @@ except ConnectionRefusedError:
     [ "$(grep -c '^Incident .* rstwatch capture (lo) on .* (packet record)$' <<<"$output")" = 121 ]
     [[ "$output" != *"failed: -"* && "$output" != *"no snapshot"* && "$output" != *"?["* ]]
     grep -A3 '^Incident .*' <<<"$output" | grep -q "reset by  the server's host"
+    run "$RSTWATCH" export --format html -o "$T/lo.html" "$CAP_LOG"
+    [ "$status" = 0 ]
+    [ "$(grep -c '<dt>seen on</dt><dd class="iface">lo</dd>' "$T/lo.html")" = 121 ]
+    ! grep -q '<dt>failed</dt>\|<dt>pid</dt>\|class="timeline"' "$T/lo.html"
     # The control filter passed each connection's SYN and the RSTs, each
     # once: no outgoing copy of a loopback packet, no SYN-ACK, FIN or PSH
     # (with those it was 4 a connection, and 6 with the request and response).
