@@ -71,6 +71,8 @@ deps=(
   prometheus:/usr/bin/prometheus prometheus-node-exporter:/usr/bin/prometheus-node-exporter
   # rstwatch capture's scenarios (tests/capture.bats): nftables rejects, tcpkill injects
   nftables:nft dsniff:tcpkill
+  # a daemon that forks per connection under a filter inherited at exec (tests/sandbox.bats)
+  socat:socat
 )
 [ "$want_deb" = 1 ] && deps=(gcc:gcc make:make dpkg-dev:dpkg-buildpackage)
 for p in $(build_deps); do deps+=("$p:="); done

@@ -5,7 +5,8 @@
 # allow-list learnt from the bare program with strace, in kill and in EPERM
 # mode; filters installed after load through libseccomp, prctl or a raw
 # syscall the shim cannot see), with a client's socket on fd 2, after
-# chroot(), and in a fork child that dropped root. Each checks that the
+# chroot(), in a fork child that dropped root, and in fork children of a
+# filtered program (which cannot learn their pid). Each checks that the
 # program behaves as bare (no SIGSYS, same output and exit status) and that
 # its reset is still recorded where it belongs.
 # See docs/design.md "Never hurt the host".
@@ -189,6 +190,43 @@ $parent $parent reset ECONNRESET 127.0.0.1:$PORT" \
     run_bare "$RSTWATCH" export --format html "$log"
     assert_equal 0 "$status" "html export's exit status (stderr: $stderr)"
     assert_equal 2 "$(grep -o '<dd class="pid">pid unknown</dd>' <<<"$output" | wc -l)" "html: pid unknown"
+}
+
+@test "socat forking per connection under a filter it inherited at exec (SystemCallFilter=): as bare, each child's reset recorded with pid 0, report counts them" {
+    command -v socat >/dev/null || { echo "socat is missing (scripts/install-deps.sh)" >&2; false; }
+    start_server rst-after-request
+    local backend="$PORT" port
+    port="$(free_port)"
+    local -a socat=(socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$backend")
+    # Its system calls, learnt bare: a connection through a fork child.
+    start_bg "" socat-learn strace -f -qq -e trace=all -o "$T/learn.strace" "${socat[@]}"
+    local tracer="$LAST_BG_PID"
+    wait_for_port "$port"
+    run_bare curl -sS "http://127.0.0.1:$port/"
+    local bare="$status $output $stderr"
+    kill "$(pgrep -P "$tracer")" # socat; strace ends with it
+    wait "$tracer" || true
+    { grep -oE '^[0-9]+ +[a-z0-9_]+\(' "$T/learn.strace" | sed -E 's/^[0-9]+ +//; s/\($//'
+      printf '%s\n' futex restart_syscall rt_sigreturn exit exit_group; } | sort -u >"$T/socat.allow"
+
+    RSTWATCH_LOG=fd:9 start_bg "" socat "$SECCOMP_EXEC" --kill --allow "$T/socat.allow" \
+        --fd 9:"$T/socat.log" --preload "$SHIM_PRELOAD" -- "${socat[@]}"
+    wait_for_port "$port"
+    local i
+    for i in 1 2; do
+        run_bare curl -sS "http://127.0.0.1:$port/"
+        assert_equal "$bare" "$status $output $stderr" "curl $i through socat, as bare"
+    done
+    stop_servers
+    assert_equal "" "$(cat "$T/socat.err")" "socat's stderr (no SIGSYS)"
+    assert_equal "0 0 socat client read ECONNRESET 127.0.0.1:$backend
+0 0 socat client read ECONNRESET 127.0.0.1:$backend" \
+        "$(log_records "$T/socat.log" | jq -r 'select(.type == "reset") | "\(.pid) \(.tid) \(.prog) \(.role) \(.op) \(.errno) \(.peer)"')" \
+        "the children's records"
+    run_bare "$RSTWATCH" report "$T/socat.log"
+    assert_equal 0 "$status" "report's exit status (stderr: $stderr)"
+    assert_contains "$output" "2 incidents in 1 group"
+    assert_equal 2 "$(grep -c 'socat\[pid unknown\]' <<<"$output")" "incidents of unknown pid"
 }
 
 @test "rstwatch run counts the records of unknown pid that its command's filtered fork children write to its file or fd" {
