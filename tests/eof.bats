@@ -13,13 +13,19 @@ setup() {
     need_shim
     CLIENT_PY="$T/keepalive.py"
     cat >"$CLIENT_PY" <<'PY'
-import http.client, sys, time
+import http.client, socket, sys, time
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
 for i in range(2):
     c.request(sys.argv[2] if len(sys.argv) > 2 else "GET", "/x", body=b"p" if len(sys.argv) > 2 else None)
     r = c.getresponse()
     print(i, r.status, r.read().decode().strip())
     time.sleep(0.6)
+    # ... and until the server's FIN is in (TCP_INFO state CLOSE_WAIT, 8),
+    # however late a loaded machine runs the server's idle timer
+    deadline = time.monotonic() + 10
+    while c.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] != 8:
+        assert time.monotonic() < deadline, "no FIN within 10 s"
+        time.sleep(0.01)
 PY
 }
 
