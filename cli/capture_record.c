@@ -235,7 +235,6 @@ int cap_record_write(const struct cap_flow *f, const struct cap_verdict *v, uint
     } else if (!ratelimit_budget(len, now)) {
         ratelimit_suppress(slot, 1 + suppressed);
     } else {
-        ratelimit_written(slot);
         char peer[80], msg[200];
         struct strbuf pb, mb;
         sb_init(&pb, peer, sizeof peer);
@@ -255,6 +254,7 @@ int cap_record_write(const struct cap_flow *f, const struct cap_verdict *v, uint
             .priority = strcmp(v->rst_from, "path") ? 5 : 4,
         };
         rc = sink_write_record(buf, len, &sf);
+        ratelimit_sent(slot, rc, suppressed);
     }
     summary_tick(now);
     return rc;

@@ -4,6 +4,7 @@
  * atomics on preallocated memory. */
 #include "ratelimit.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -36,6 +37,7 @@ static struct rate_limits limits = {
 };
 static _Atomic uint64_t budget_tat;
 static _Atomic int ever_suppressed;
+static _Atomic int ever_dropped; /* a record the sink could neither write nor hold */
 static _Atomic uint64_t due; /* records due since the last drain */
 
 void ratelimit_configure(const struct rate_limits *r)
@@ -181,9 +183,23 @@ void ratelimit_written(struct rl_slot *s)
     atomic_fetch_add(&s->written, 1);
 }
 
+void ratelimit_sent(struct rl_slot *s, int rc, uint64_t carried)
+{
+    if (rc == -ENOBUFS) {
+        ratelimit_suppress(s, 1 + carried);
+        atomic_store(&ever_dropped, 1);
+    } else
+        ratelimit_written(s);
+}
+
 int ratelimit_ever_suppressed(void)
 {
     return atomic_load(&ever_suppressed);
+}
+
+int ratelimit_ever_dropped(void)
+{
+    return atomic_load(&ever_dropped);
 }
 
 uint64_t ratelimit_take_due(void)
@@ -231,4 +247,5 @@ void ratelimit_atfork_child(void)
     if (atomic_load_explicit(&budget_tat, memory_order_relaxed)) atomic_store(&budget_tat, 0);
     atomic_store(&due, 0);
     atomic_store(&ever_suppressed, 0);
+    atomic_store(&ever_dropped, 0);
 }

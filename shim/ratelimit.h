@@ -105,10 +105,21 @@ void ratelimit_suppress(struct rl_slot *s, uint64_t n);
 /* The record was written. */
 void ratelimit_written(struct rl_slot *s);
 
+/* The record was handed to the sink, which returned rc (sink_write_record):
+ * written, or, when even the sink's hold for want of a descriptor was full
+ * (-ENOBUFS), counted with the carried records its `suppressed` field
+ * reported, so that the next summary has them (none is lost uncounted). */
+void ratelimit_sent(struct rl_slot *s, int rc, uint64_t carried);
+
 /* Has anything been suppressed since load (or the fork)? Summaries are only
  * written by processes where this is true: one that never hit a limit has
  * every record in its log already. */
 int ratelimit_ever_suppressed(void);
+
+/* Has a record been dropped by the sink since load (or the fork)? Then a
+ * summary is written even with the rate limit off: it is where they are
+ * counted. */
+int ratelimit_ever_dropped(void);
 
 /* Records due since the last ratelimit_take_due(); take clears the count. */
 uint64_t ratelimit_due(void);

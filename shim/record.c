@@ -601,7 +601,6 @@ int record_write(const struct conn *c, const struct record_info *ri)
             ratelimit_suppress(slot, 1 + x.suppressed);
             rc = 0;
         } else {
-            ratelimit_written(slot);
             char peer[RL_PEER_MAX + 8], msg[320];
             struct strbuf pb, mb;
             sb_init(&pb, peer, sizeof peer);
@@ -623,6 +622,7 @@ int record_write(const struct conn *c, const struct record_info *ri)
                 .priority = (ri->err || ri->eof || ri->judged) ? 4 : 6,
             };
             rc = sink_write_record(buf, b.len, &f);
+            ratelimit_sent(slot, rc, x.suppressed);
         }
     }
     munmap(buf, cap);

@@ -108,9 +108,10 @@ static _Atomic int pinned;
  * in advance, which would change when it hits its limit; the records wait
  * here, whole lines in static memory, and are written as soon as the
  * destination can be opened: at the next record, or when the program closes
- * a descriptor (sink_fd_freed). What does not fit is counted, and the count
- * is said on stderr once the held lines are out (or at exit or exec, when
- * the held lines themselves go to stderr if the destination still cannot be
+ * a descriptor (sink_fd_freed). What does not fit is counted: under its key
+ * for the next summary record (the writer's ratelimit_sent), and as a total
+ * said on stderr once the held lines are out (or at exit or exec, when the
+ * held lines themselves go to stderr if the destination still cannot be
  * opened). */
 #define HELD_MAX 16384
 static char held[HELD_MAX];

@@ -134,7 +134,8 @@ static void put_entry(struct strbuf *b, const struct rl_counts *c)
 
 static void write_summary(const char *reason, uint64_t now)
 {
-    if (!ratelimit_ever_suppressed() || ratelimit_limits()->off) return;
+    int limited = ratelimit_ever_suppressed() && !ratelimit_limits()->off;
+    if (!limited && !ratelimit_ever_dropped()) return;
     if (atomic_exchange(&busy, 1)) return; /* another thread is writing it */
     if (!ratelimit_take_due()) {
         atomic_store(&busy, 0);
