@@ -38,7 +38,7 @@ static struct rate_limits limits = {
 static _Atomic uint64_t budget_tat;
 static _Atomic int ever_suppressed;
 static _Atomic int ever_dropped; /* a record the sink could neither write nor hold */
-static _Atomic uint64_t due; /* records due since the last drain */
+static _Atomic uint64_t due;     /* records due since the last drain */
 
 void ratelimit_configure(const struct rate_limits *r)
 {
