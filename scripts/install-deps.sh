@@ -76,7 +76,8 @@ deps=(
 )
 [ "$want_deb" = 1 ] && deps=(gcc:gcc make:make dpkg-dev:dpkg-buildpackage)
 for p in $(build_deps); do deps+=("$p:="); done
-[ "$want_bench" = 1 ] && deps+=(hyperfine:hyperfine util-linux:taskset)
+# (linux-perf: the capture row's share of the host's CPU, perf record -a)
+[ "$want_bench" = 1 ] && deps+=(hyperfine:hyperfine util-linux:taskset linux-perf:perf)
 [ "$want_fuzz" = 1 ] && deps+=(clang:clang libclang-rt-14-dev:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a)
 
 missing=()
