@@ -714,6 +714,93 @@ def bench_capture(b):
         b.value("load average during those rounds (other jobs make the ratio noisy)", "capture",
                 "-", "-", "%.1f-%.1f (1-min load)" % (min(loads), max(loads)), "", "-")
     b.reap(ngx)
+    capture_over_veth(b, rstwatch, rounds)
+
+
+def capture_over_veth(b, rstwatch, rounds):
+    """The same churn across a real link: nginx in one network namespace, wrk
+    and capture in another, a veth pair between them. On an interface that is
+    not loopback capture passes SYN, FIN, RST and PSH both ways, and the kernel
+    clones each outgoing packet for the tap: this is its cost on a host's NIC.
+    The namespaces are the bench's own (made here and removed); the client's
+    gets TIME_WAIT reuse and a wide port range, as wrk's churn would run out of
+    ports otherwise (on loopback that is the kernel's default)."""
+    tag = "%d" % os.getpid()
+    cli, srv = "rwb-cli-" + tag, "rwb-srv-" + tag
+    sh = lambda *a: subprocess.run(list(a), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    name = "nginx churn across a veth pair, capture in the client's namespace"
+    try:
+        ok = sh("ip", "netns", "add", cli) == 0 and sh("ip", "netns", "add", srv) == 0
+        ok = ok and sh("ip", "link", "add", "rwbc" + tag[-6:], "netns", cli, "type", "veth", "peer",
+                       "name", "rwbs" + tag[-6:], "netns", srv) == 0
+        for ns, dev, addr in ((cli, "rwbc", "10.79.0.1/24"), (srv, "rwbs", "10.79.0.2/24")):
+            ok = ok and sh("ip", "-n", ns, "addr", "add", addr, "dev", dev + tag[-6:]) == 0
+            ok = ok and sh("ip", "-n", ns, "link", "set", dev + tag[-6:], "up") == 0
+            ok = ok and sh("ip", "-n", ns, "link", "set", "lo", "up") == 0
+        ok = ok and sh("ip", "netns", "exec", cli, "sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1") == 0
+        ok = ok and sh("ip", "netns", "exec", cli, "sysctl", "-qw",
+                       "net.ipv4.ip_local_port_range=1024 65000") == 0
+        if not ok:
+            b.value(name, "capture", "-", "-", "cannot make network namespaces", "", ">=0.97")
+            return
+        d = b.t("ngx-veth")
+        os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+        port = 18080
+        with open(os.path.join(d, "nginx.conf"), "w") as f:
+            f.write(nginx_conf(d, port, 1024, location="root %s;" % b.t("www"),
+                               http="  sendfile off;\n  tcp_nopush off;\n")
+                    .replace("127.0.0.1:%d" % port, "10.79.0.2:%d" % port))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        ngx = b.spawn(["ip", "netns", "exec", srv] + b.pin(b.cpu) +
+                      [nginx, "-p", d, "-e", os.path.join(d, "error.log"), "-c", os.path.join(d, "nginx.conf")],
+                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wrk = ["ip", "netns", "exec", cli, "wrk", "-t1", "-c32", "-d%ds" % b.srv_secs, "-H",
+               "Connection: close", "http://10.79.0.2:%d/index.html" % port]
+        time.sleep(0.5)
+
+        def start_capture():
+            with open(b.t("capture-veth.err"), "w") as err:
+                cap = b.spawn(["ip", "netns", "exec", cli, rstwatch, "capture", "-i", "any", "-l",
+                               b.t("capture-veth-log/%p.jsonl")],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and cap.poll() is None:
+                with open(b.t("capture-veth.err")) as f:
+                    if "listening on" in f.read():
+                        break
+                time.sleep(0.01)
+            return cap
+
+        per_conn = []
+
+        def one(v, r):
+            cap = start_capture() if v == "capture" else None
+            out = side_by_side(b, {v: wrk})[v]
+            m = re.search(r"^Requests/sec: *([0-9.]+)", out, re.M)
+            rps = float(m.group(1)) if m else None
+            m = re.search(r"^ *([0-9]+) requests in", out, re.M)
+            reqs = int(m.group(1)) if m else None
+            if cap:
+                b.reap(cap)
+                with open(b.t("capture-veth.err")) as f:
+                    m = re.search(r"stopped: ([0-9]+) packets", f.read())
+                if m and reqs:
+                    per_conn.append(int(m.group(1)) / reqs)
+            b.raw("capture veth round=%d %s req/s=%s" % (r, v, num(rps)))
+            return rps
+
+        got = b.paired_rounds(["bare", "capture"], one, rounds=rounds)
+        b.pair(name, "capture", "req/s", ">=0.97", got["bare"], got["capture"])
+        if per_conn:
+            b.value("packets handed to capture per connection (veth)", "capture", "-", "-",
+                    "%.1f" % statistics.median(per_conn), "packets", "-")
+        share = capture_cpu_share(b, start_capture, wrk) if shutil.which("perf") else None
+        b.value("capture's share of the host's busy CPU across the veth pair (perf -a)", "capture",
+                "-", "-", "%.2f" % share if share is not None else "needs perf", "%", "<=3")
+        b.reap(ngx)
+    finally:
+        sh("ip", "netns", "del", cli)
+        sh("ip", "netns", "del", srv)
 
 
 def bench_server_records(b):
