@@ -609,6 +609,46 @@ def capture_cpu_share(b, start_capture, wrk_argv):
     return 100.0 * (taps + daemon) / busy if busy > 0 and taps + daemon > 0 else None
 
 
+def wrk_figures(out):
+    """(requests per second, requests) from wrk's output; None where missing."""
+    m = re.search(r"^Requests/sec: *([0-9.]+)", out, re.M)
+    n = re.search(r"^ *([0-9]+) requests in", out, re.M)
+    return (float(m.group(1)) if m else None), (int(n.group(1)) if n else None)
+
+
+def capture_packets(err_path):
+    """The packets the kernel handed capture, from its counts at SIGTERM, or None."""
+    with open(err_path) as f:
+        m = re.search(r"stopped: ([0-9]+) packets", f.read())
+    return int(m.group(1)) if m else None
+
+
+def capture_cost_rows(b, where, per_conn, start_capture, wrk):
+    """The rows of what capture costs the host there: packets handed to it per
+    connection, and its share of the host's busy CPU (perf)."""
+    if per_conn:
+        b.value("packets handed to capture per connection (%s)" % where, "capture", "-", "-",
+                "%.1f" % statistics.median(per_conn), "packets", "-")
+    share = capture_cpu_share(b, start_capture, wrk) if shutil.which("perf") else None
+    b.value("capture's share of the host's busy CPU, %s (perf -a: packet taps + the daemon)" % where,
+            "capture", "-", "-", "%.2f" % share if share is not None else "needs perf", "%", "<=3")
+
+
+def spawn_capture(b, argv, err_path):
+    """Starts rstwatch capture (argv, its stderr to err_path) and returns it
+    once it says it is listening (at most 5 s), so that no round measures its
+    start."""
+    with open(err_path, "w") as err:
+        cap = b.spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and cap.poll() is None:
+        with open(err_path) as f:
+            if "listening on" in f.read():
+                break
+        time.sleep(0.01)
+    return cap
+
+
 def bench_capture(b):
     """rstwatch capture beside an nginx under connection churn (wrk, Connection:
     close: a handshake and FINs per request; on loopback capture's filter
@@ -643,17 +683,8 @@ def bench_capture(b):
     wrk = ["wrk", "-t1", "-c32", "-d%ds" % b.srv_secs, "-H", "Connection: close", url]
 
     def start_capture():
-        """rstwatch capture on any, once it says it is listening."""
-        with open(b.t("capture.err"), "w") as err:
-            cap = b.spawn([rstwatch, "capture", "-i", "any", "-l", b.t("capture-log/%p.jsonl")],
-                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and cap.poll() is None:
-            with open(b.t("capture.err")) as f:
-                if "listening on" in f.read():
-                    break
-            time.sleep(0.01)
-        return cap
+        return spawn_capture(b, [rstwatch, "capture", "-i", "any", "-l", b.t("capture-log/%p.jsonl")],
+                             b.t("capture.err"))
 
     def one(v, r):
         cap = None
@@ -663,10 +694,7 @@ def bench_capture(b):
         busy0 = machine_busy_s()
         out = side_by_side(b, {v: wrk})[v]
         busy1 = machine_busy_s()
-        m = re.search(r"^Requests/sec: *([0-9.]+)", out, re.M)
-        rps = float(m.group(1)) if m else None
-        m = re.search(r"^ *([0-9]+) requests in", out, re.M)
-        reqs = int(m.group(1)) if m else None
+        rps, reqs = wrk_figures(out)
         if reqs and busy0 is not None and busy1 is not None and busy1 > busy0:
             per_cpu[v].append(reqs / (busy1 - busy0))
         if cap:
@@ -678,13 +706,11 @@ def bench_capture(b):
                     cpu_per_k.append(1000.0 * (c1 - c0) * 1000 / reqs)
             if rps:
                 conns.append(rps)
-            # its counts at SIGTERM: the packets the kernel handed it (the
-            # handshakes and FINs of the wrk connections, and whatever else
-            # the machine did meanwhile)
-            with open(b.t("capture.err")) as f:
-                m = re.search(r"stopped: ([0-9]+) packets", f.read())
-            if m and reqs:
-                per_conn.append(int(m.group(1)) / reqs)
+            # the packets the kernel handed it (the wrk connections' SYNs,
+            # and whatever else the machine did meanwhile)
+            packets = capture_packets(b.t("capture.err"))
+            if packets is not None and reqs:
+                per_conn.append(packets / reqs)
         b.raw("capture churn round=%d %s req/s=%s load=%.2f" % (r, v, num(rps), os.getloadavg()[0]))
         loads.append(os.getloadavg()[0])
         return rps
@@ -704,12 +730,7 @@ def bench_capture(b):
     if cpu_per_k:
         b.value("capture's CPU per 1000 connections", "capture", "-", "-",
                 "%.1f" % statistics.median(cpu_per_k), "ms", "-")
-    if per_conn:
-        b.value("packets handed to capture per connection (loopback)", "capture", "-", "-",
-                "%.1f" % statistics.median(per_conn), "packets", "-")
-    share = capture_cpu_share(b, start_capture, wrk) if shutil.which("perf") else None
-    b.value("capture's share of the host's busy CPU (perf -a: packet taps + the daemon)", "capture",
-            "-", "-", "%.2f" % share if share is not None else "needs perf", "%", "<=3")
+    capture_cost_rows(b, "loopback", per_conn, start_capture, wrk)
     if loads:
         b.value("load average during those rounds (other jobs make the ratio noisy)", "capture",
                 "-", "-", "%.1f-%.1f (1-min load)" % (min(loads), max(loads)), "", "-")
@@ -759,44 +780,25 @@ def capture_over_veth(b, rstwatch, rounds):
         time.sleep(0.5)
 
         def start_capture():
-            with open(b.t("capture-veth.err"), "w") as err:
-                cap = b.spawn(["ip", "netns", "exec", cli, rstwatch, "capture", "-i", "any", "-l",
-                               b.t("capture-veth-log/%p.jsonl")],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and cap.poll() is None:
-                with open(b.t("capture-veth.err")) as f:
-                    if "listening on" in f.read():
-                        break
-                time.sleep(0.01)
-            return cap
+            return spawn_capture(b, ["ip", "netns", "exec", cli, rstwatch, "capture", "-i", "any",
+                                     "-l", b.t("capture-veth-log/%p.jsonl")], b.t("capture-veth.err"))
 
         per_conn = []
 
         def one(v, r):
             cap = start_capture() if v == "capture" else None
-            out = side_by_side(b, {v: wrk})[v]
-            m = re.search(r"^Requests/sec: *([0-9.]+)", out, re.M)
-            rps = float(m.group(1)) if m else None
-            m = re.search(r"^ *([0-9]+) requests in", out, re.M)
-            reqs = int(m.group(1)) if m else None
+            rps, reqs = wrk_figures(side_by_side(b, {v: wrk})[v])
             if cap:
                 b.reap(cap)
-                with open(b.t("capture-veth.err")) as f:
-                    m = re.search(r"stopped: ([0-9]+) packets", f.read())
-                if m and reqs:
-                    per_conn.append(int(m.group(1)) / reqs)
+                packets = capture_packets(b.t("capture-veth.err"))
+                if packets is not None and reqs:
+                    per_conn.append(packets / reqs)
             b.raw("capture veth round=%d %s req/s=%s" % (r, v, num(rps)))
             return rps
 
         got = b.paired_rounds(["bare", "capture"], one, rounds=rounds)
         b.pair(name, "capture", "req/s", ">=0.97", got["bare"], got["capture"])
-        if per_conn:
-            b.value("packets handed to capture per connection (veth)", "capture", "-", "-",
-                    "%.1f" % statistics.median(per_conn), "packets", "-")
-        share = capture_cpu_share(b, start_capture, wrk) if shutil.which("perf") else None
-        b.value("capture's share of the host's busy CPU across the veth pair (perf -a)", "capture",
-                "-", "-", "%.2f" % share if share is not None else "needs perf", "%", "<=3")
+        capture_cost_rows(b, "veth", per_conn, start_capture, wrk)
         b.reap(ngx)
     finally:
         sh("ip", "netns", "del", cli)

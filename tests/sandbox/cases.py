@@ -102,28 +102,28 @@ def chroot_reset(port, jail):
     print(f"read: {request_reset(port)}")
 
 
-def drop_fork_reset(port):
-    os.setgid(65534)
-    os.setuid(65534)
+def child_reset(port, label):
+    """Forks a child that prints label ({pid}: its pid) and its request's fate;
+    returns the child's wait status."""
     sys.stdout.flush()
     pid = os.fork()
     if pid == 0:
-        print(f"child {os.getpid()}: {request_reset(port)}")
+        print(f"{label.format(pid=os.getpid())}: {request_reset(port)}")
         sys.stdout.flush()
         os._exit(0)
-    _, status = os.waitpid(pid, 0)
+    return os.waitpid(pid, 0)[1]
+
+
+def drop_fork_reset(port):
+    os.setgid(65534)
+    os.setuid(65534)
+    status = child_reset(port, "child {pid}")
     print(f"child exit {os.waitstatus_to_exitcode(status)}")
 
 
 def fork_resets(port, n):
     for i in range(int(n)):
-        sys.stdout.flush()
-        pid = os.fork()
-        if pid == 0:
-            print(f"child {i}: {request_reset(port)}")
-            sys.stdout.flush()
-            os._exit(0)
-        os.waitpid(pid, 0)
+        child_reset(port, f"child {i}")
     print(f"parent: {request_reset(port)}")
 
 
