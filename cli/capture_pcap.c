@@ -17,11 +17,13 @@
  * does it all, as a named interface's does.
  *
  * The control filter (cap_control_filter) passes only TCP packets with SYN,
- * FIN, RST or PSH set: the handshake and the FINs give each flow its baseline
- * (TTL, IP ID, window, the round trip), the RSTs are what is judged, and PSH
- * marks the last segment of a write, which dates this host's last data before
- * an RST and shows the peer's data racing its "reset". Plain ACKs and bulk
- * data, nearly all of the traffic, never leave the kernel. On loopback there
+ * FIN, RST or PSH set: the handshake and the peer's FIN give each flow its
+ * baseline (TTL, IP ID, window, the round trip), the RSTs are what is judged,
+ * and PSH marks the last segment of a write, which dates this host's last
+ * data before an RST and shows the peer's data racing its "reset". Our own
+ * FIN says nothing of the peer, so an outgoing one passes only with data
+ * (PSH). Plain ACKs and bulk data, nearly all of the traffic, never leave the
+ * kernel. On loopback there
  * is no path to tell from the peer, so no baseline to judge an RST against
  * (its sender is the other end, on this host: capture_verdict.c): the
  * loopback filter passes RSTs and the SYN that opens a connection, which
@@ -83,8 +85,9 @@
 #define PACKET_IGNORE_OUTGOING 23
 #endif
 
-const char cap_control_filter[] = "(ip and tcp and tcp[13] & 0x0f != 0) or "
-                                  "(ip6 and ip6[6] == 6 and ip6[53] & 0x0f != 0)";
+const char cap_control_filter[] =
+    "(ip and tcp and (tcp[13] & 0x0e != 0 or (inbound and tcp[13] & 0x01 != 0))) or "
+    "(ip6 and ip6[6] == 6 and (ip6[53] & 0x0e != 0 or (inbound and ip6[53] & 0x01 != 0)))";
 /* On loopback, RSTs and the first SYN (no ACK): there is no path there to
  * tell from the peer, so nothing to compare an RST with; the SYN gives each
  * end its role. Every other packet of a loopback connection stays in the
@@ -239,7 +242,8 @@ static int control_passes(const struct cap_source *s, const struct cap_pkt *p)
 {
     if (p->loopback && (s->per_iface || s->ctl[0].loopback))
         return (p->flags & TCPF_RST) || (p->flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN;
-    return (p->flags & (TCPF_SYN | TCPF_FIN | TCPF_RST | TCPF_PSH)) != 0;
+    if (p->flags & (TCPF_SYN | TCPF_RST | TCPF_PSH)) return 1;
+    return (p->flags & TCPF_FIN) && p->dir == CAP_IN;
 }
 
 /* Every address of this host's interfaces: a packet from one of them is ours. */
