@@ -194,12 +194,17 @@ $parent $parent reset ECONNRESET 127.0.0.1:$PORT" \
 
 @test "socat forking per connection under a filter it inherited at exec (SystemCallFilter=): as bare, each child's reset recorded with pid 0, report counts them" {
     command -v socat >/dev/null || { echo "socat is missing (scripts/install-deps.sh)" >&2; false; }
+    need_preloadable socat
     start_server rst-after-request
     local backend="$PORT" port
     port="$(free_port)"
     local -a socat=(socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$backend")
-    # Its system calls, learnt bare: a connection through a fork child.
-    start_bg "" socat-learn strace -f -qq -e trace=all -o "$T/learn.strace" "${socat[@]}"
+    # Its system calls, learnt bare: a connection through a fork child (in a
+    # sanitized run with the sanitizer's runtime, whose calls are not the
+    # shim's).
+    local -a san_env=()
+    [ -z "${SAN_RUNTIME:-}" ] || san_env=(-E "LD_PRELOAD=$SAN_RUNTIME")
+    start_bg "" socat-learn strace -f -qq -e trace=all "${san_env[@]}" -o "$T/learn.strace" "${socat[@]}"
     local tracer="$LAST_BG_PID"
     wait_for_port "$port"
     run_bare curl -sS "http://127.0.0.1:$port/"
