@@ -770,11 +770,17 @@ def run_chunk(first, count, modes, skip, keep, recheck=True):
             # a sequence that differed is run again alone, up to three times: one
             # that agrees then was timing noise of a loaded machine (a CI run
             # with other suites beside it, a TSan build ten times slower), not a
-            # property of the shim; one that differs every time is reported
+            # property of the shim; one that differs every time is reported.
+            # The tries are spread out (at once, after 2 s, after 10 s more):
+            # a burst of load that outlasts one sequence outlasts three in a row.
+            def agrees(seed, m, pause):
+                time.sleep(pause)
+                return not run_chunk(seed, 1, [m], skip, "", recheck=False)
+
             for seed, m in sorted({(d.seed, d.mode) for d in divs}):
                 if not any(d.known is None or not d.known for d in divs if (d.seed, d.mode) == (seed, m)):
                     continue
-                if any(not run_chunk(seed, 1, [m], skip, "", recheck=False) for _ in range(3)):
+                if any(agrees(seed, m, pause) for pause in (0, 2, 10)):
                     for d in divs:
                         if (d.seed, d.mode) == (seed, m):
                             d.flaky = True
