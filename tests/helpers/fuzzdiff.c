@@ -144,6 +144,7 @@ enum {
     CMD_REPORT,     /* bytes received on k so far */
     CMD_CONNECT_TO, /* connect a new k to the client's unix listener at data */
     CMD_END,        /* summary of the sequence, then forget everything */
+    CMD_SYNC,       /* read on k until a bytes came (or EOF/RST, or 1 s) */
 };
 
 struct msg {
@@ -469,6 +470,9 @@ static void peer_command(const struct msg *m, struct reply *rp)
         }
         rp->r = close(c->fd);
         c->fd = -1;
+        break;
+    case CMD_SYNC:
+        if (c) peer_wait_bytes(c, (uint64_t)(m->a > 0 ? m->a : 0));
         break;
     case CMD_REPORT:
         if (!c) {
@@ -1257,6 +1261,13 @@ static void op_close(int fd, int how)
     int l = fds[fd].obj, kind = fds[fd].kind;
     int r;
     const char *name;
+    /* The last close of a connection with unread data is abortive: the
+     * kernel sends an RST and throws away what it has not sent yet (a small
+     * write Nagle holds until the peer's ACK). Whether those bytes reached
+     * the peer would be the machine's timing, so the peer reads all the
+     * program sent first (not in the transcript: bare and shim alike). */
+    if (kind == K_TCP && lc[l].refs == 1 && lc[l].pending > 0 && lc[l].k >= 0 && !lc[l].peer_dead)
+        peer_do(CMD_SYNC, lc[l].k, sent_k(lc[l].k), NULL, 0);
     if (how == 0) {
         name = "close", r = close(fd);
     } else if (how == 1) {
