@@ -223,8 +223,8 @@ static void update_watch(struct capture *cap, int64_t now_us)
 static void loopback_role(const struct capture *cap, struct cap_flow *f)
 {
     struct cap_flow_id rev = f->id;
-    memcpy(rev.laddr, f->id.raddr, sizeof rev.laddr),
-        memcpy(rev.raddr, f->id.laddr, sizeof rev.raddr);
+    memcpy(rev.laddr, f->id.raddr, sizeof rev.laddr);
+    memcpy(rev.raddr, f->id.laddr, sizeof rev.raddr);
     rev.lport = f->id.rport, rev.rport = f->id.lport;
     const struct cap_flow *other = cap_flows_find(cap->flows, &rev);
     if (other && other->role == CAP_ROLE_SERVER) f->role = CAP_ROLE_CLIENT;

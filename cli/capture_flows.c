@@ -112,11 +112,19 @@ static void bucket_remove(struct cap_flows *t, int32_t i)
     if (*link == i) *link = t->e[i].hash_next;
 }
 
+/* The index of the flow with this id in bucket b, or -1. */
+static int32_t find_in(const struct cap_flows *t, const struct cap_flow_id *id, size_t b)
+{
+    int32_t i = t->buckets[b];
+    while (i >= 0 && !id_equal(&t->e[i].id, id))
+        i = t->e[i].hash_next;
+    return i;
+}
+
 struct cap_flow *cap_flows_find(const struct cap_flows *t, const struct cap_flow_id *id)
 {
-    for (int32_t i = t->buckets[id_hash(id) & (t->nbuckets - 1)]; i >= 0; i = t->e[i].hash_next)
-        if (id_equal(&t->e[i].id, id)) return &t->e[i];
-    return NULL;
+    int32_t i = find_in(t, id, id_hash(id) & (t->nbuckets - 1));
+    return i >= 0 ? &t->e[i] : NULL;
 }
 
 struct cap_flow *cap_flows_get(struct cap_flows *t, const struct cap_pkt *p)
@@ -124,13 +132,11 @@ struct cap_flow *cap_flows_get(struct cap_flows *t, const struct cap_pkt *p)
     struct cap_flow_id id;
     cap_flow_id_of(p, &id);
     size_t b = id_hash(&id) & (t->nbuckets - 1);
-    for (int32_t i = t->buckets[b]; i >= 0; i = t->e[i].hash_next) {
-        if (id_equal(&t->e[i].id, &id)) {
-            if (t->head != i) lru_unlink(t, i), lru_push_front(t, i);
-            return &t->e[i];
-        }
+    int32_t i = find_in(t, &id, b);
+    if (i >= 0) {
+        if (t->head != i) lru_unlink(t, i), lru_push_front(t, i);
+        return &t->e[i];
     }
-    int32_t i;
     if (t->used < t->cap) {
         i = (int32_t)t->used++;
     } else {

@@ -23,12 +23,11 @@
  * data before an RST and shows the peer's data racing its "reset". Our own
  * FIN says nothing of the peer, so an outgoing one passes only with data
  * (PSH). Plain ACKs and bulk data, nearly all of the traffic, never leave the
- * kernel. On loopback there
- * is no path to tell from the peer, so no baseline to judge an RST against
- * (its sender is the other end, on this host: capture_verdict.c): the
- * loopback filter passes RSTs and the SYN that opens a connection, which
- * tells the server's end from the client's, and a loopback connection costs
- * capture that one packet.
+ * kernel. On loopback there is no path to tell from the peer, so no baseline
+ * to judge an RST against (its sender is the other end, on this host:
+ * capture_verdict.c): the loopback filter passes RSTs and the SYN that opens
+ * a connection, which tells the server's end from the client's, and a
+ * loopback connection costs capture that one packet.
  *
  * The window handle passes every other incoming packet of the few flows
  * that just saw an RST (at most CAP_WINDOW_FLOWS, for a short window; capture.c

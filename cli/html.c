@@ -264,24 +264,26 @@ static void write_facts(FILE *out, const struct log_record *rec, const char *sid
     char sender[512]; /* rstwatch capture's verdict on the RST, when it was joined */
     if (packets_join_describe(rec, sender, sizeof sender))
         fact(out, "reset by", "reset-by", sender);
-    if (rec->type == LOG_PACKET) { /* a packet record alone: no program, call or TCP_INFO */
+    int wire_only =
+        rec->type == LOG_PACKET; /* a packet record alone: no program, call or TCP_INFO */
+    if (wire_only) {
         fact(out, "seen on", "iface", rec->iface);
-        fact(out, "peer", "peer", rec->peer);
-        fact(out, "local", NULL, rec->local);
-        if (rec->host) fact(out, "host", "host", rec->host);
-        fputs("</dl>\n", out);
-        return;
+    } else {
+        fputs("<dt>failed</dt><dd class=\"errno\">", out);
+        html_put_escaped(out, or_dash(rec->op));
+        fputs(" → ", out);
+        html_put_escaped(out, or_dash(rec->err));
+        if (rec->errno_code != LOG_ABSENT) fprintf(out, " (%lld)", rec->errno_code);
+        fputs("</dd>\n", out);
+        write_tcp_fact(out, &rec->tcp);
     }
-    fputs("<dt>failed</dt><dd class=\"errno\">", out);
-    html_put_escaped(out, or_dash(rec->op));
-    fputs(" → ", out);
-    html_put_escaped(out, or_dash(rec->err));
-    if (rec->errno_code != LOG_ABSENT) fprintf(out, " (%lld)", rec->errno_code);
-    fputs("</dd>\n", out);
-    write_tcp_fact(out, &rec->tcp);
     fact(out, "peer", "peer", rec->peer);
     fact(out, "local", NULL, rec->local);
     if (rec->host) fact(out, "host", "host", rec->host);
+    if (wire_only) {
+        fputs("</dl>\n", out);
+        return;
+    }
     fact(out, "prog", "prog", rec->prog);
     char pid[LOG_PID_TEXT];
     fprintf(out, "<dt>pid</dt><dd class=\"pid\">%s", log_pid_text(rec, pid));

@@ -443,7 +443,9 @@ def bench_io(b):
 # Servers on BENCH_CPU, load generators on BENCH_LOADCPU: both instances get
 # the same CPUs at the same time, so drift and neighbours hit both alike.
 
-def nginx_start(b, d, port, sendfile, preload):
+def nginx_start(b, d, port, sendfile, preload, addr="127.0.0.1", netns=None):
+    """nginx serving b.t("www") on addr:port (in network namespace netns when
+    given), pinned to the servers' CPU, under preload."""
     os.makedirs(os.path.join(d, "www"), exist_ok=True)
     os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
     www = b.t("www")
@@ -452,11 +454,11 @@ def nginx_start(b, d, port, sendfile, preload):
         with open(os.path.join(www, "index.html"), "w") as f:
             f.write("x" * 16384)
     with open(os.path.join(d, "nginx.conf"), "w") as f:
-        f.write(nginx_conf(d, port, 1024, location="root %s;" % www,
+        f.write(nginx_conf(d, port, 1024, location="root %s;" % www, addr=addr,
                            http="  sendfile %s;\n  tcp_nopush off;\n  keepalive_requests 1000000;\n"
                            % sendfile))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    return b.spawn(b.pin(b.cpu) + b.pre(preload) +
+    return b.spawn((["ip", "netns", "exec", netns] if netns else []) + b.pin(b.cpu) + b.pre(preload) +
                    [nginx, "-p", d, "-e", os.path.join(d, "error.log"), "-c", os.path.join(d, "nginx.conf")],
                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -764,17 +766,8 @@ def capture_over_veth(b, rstwatch, rounds):
         if not ok:
             b.value(name, "capture", "-", "-", "cannot make network namespaces", "", ">=0.97")
             return
-        d = b.t("ngx-veth")
-        os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
-        port = 18080
-        with open(os.path.join(d, "nginx.conf"), "w") as f:
-            f.write(nginx_conf(d, port, 1024, location="root %s;" % b.t("www"),
-                               http="  sendfile off;\n  tcp_nopush off;\n")
-                    .replace("127.0.0.1:%d" % port, "10.79.0.2:%d" % port))
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        ngx = b.spawn(["ip", "netns", "exec", srv] + b.pin(b.cpu) +
-                      [nginx, "-p", d, "-e", os.path.join(d, "error.log"), "-c", os.path.join(d, "nginx.conf")],
-                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port = 18080  # the server's namespace is the bench's own: any port is free there
+        ngx = nginx_start(b, b.t("ngx-veth"), port, "off", "bare", addr="10.79.0.2", netns=srv)
         wrk = ["ip", "netns", "exec", cli, "wrk", "-t1", "-c32", "-d%ds" % b.srv_secs, "-H",
                "Connection: close", "http://10.79.0.2:%d/index.html" % port]
         time.sleep(0.5)

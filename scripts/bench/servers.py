@@ -27,10 +27,10 @@ def wait_file(path, secs=5):
     return False
 
 
-def nginx_conf(d, port, connections, http="", location=""):
+def nginx_conf(d, port, connections, http="", location="", addr="127.0.0.1"):
     """nginx.conf for one nginx worker in the foreground, its pid, error log and
     temporary files in d (temporary files in d/tmp; as root, the worker stays
-    root), serving 127.0.0.1:port; http: more lines for http {}, location: the
+    root), serving addr:port; http: more lines for http {}, location: the
     body of its `location /`."""
     return """%sworker_processes 1;
 daemon off;
@@ -45,12 +45,12 @@ http {
   uwsgi_temp_path %s/tmp;
   scgi_temp_path %s/tmp;
   server {
-    listen 127.0.0.1:%d;
+    listen %s:%d;
     location / { %s }
   }
 }
-""" % ("user root;\n" if os.getuid() == 0 else "", d, d, connections, http, d, d, d, d, d, port,
-       location)
+""" % ("user root;\n" if os.getuid() == 0 else "", d, d, connections, http, d, d, d, d, d, addr,
+       port, location)
 
 
 def wait_port(port, secs=6):
