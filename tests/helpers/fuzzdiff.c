@@ -207,8 +207,12 @@ static int peer_new_conn(int fd, int k, int replay)
     c->cmd_at = (int)peer_cmds;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET)
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET) {
         c->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        /* the peer's small sends leave at once, not when the program's
+         * delayed ACK fires (see op_open_tcp) */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+    }
     fcntl(fd, F_SETFL, O_NONBLOCK);
     return npc++;
 }
@@ -395,6 +399,12 @@ static void peer_command(const struct msg *m, struct reply *rp)
         (m->op != CMD_BEGIN && m->op != CMD_END && m->op != CMD_ACCEPT && m->op != CMD_CONNECT_TO)
             ? peer_find(m->k)
             : NULL;
+    /* What the peer does next (a FIN, an RST, a close with or without unread
+     * data, a byte count) must not depend on whether the program's last bytes
+     * were still in a softirq: the peer first reads all it sent on k. */
+    if (c && (m->op == CMD_FIN || m->op == CMD_RST || m->op == CMD_CLOSE || m->op == CMD_REPORT ||
+              m->op == CMD_SYNC))
+        peer_wait_bytes(c, (uint64_t)(m->a > 0 ? m->a : 0));
     switch (m->op) {
     case CMD_BEGIN:
         peer_end(rp);
@@ -471,9 +481,7 @@ static void peer_command(const struct msg *m, struct reply *rp)
         rp->r = close(c->fd);
         c->fd = -1;
         break;
-    case CMD_SYNC:
-        if (c) peer_wait_bytes(c, (uint64_t)(m->a > 0 ? m->a : 0));
-        break;
+    case CMD_SYNC: break;
     case CMD_REPORT:
         if (!c) {
             rp->r = -1, rp->err = EBADF;
@@ -889,6 +897,11 @@ static int op_open_tcp(int nonblock)
     log_call(nonblock ? "socket_nb" : "socket", l, fd, fd, errno, 0);
     if (fd < 0) return 0;
     add_fd(fd, K_TCP, l);
+    /* As curl does. With Nagle, a small write waits for the ACK of the
+     * previous one, which the peer delays by up to 40 ms: whether it reached
+     * the peer before the peer's next FIN, RST or close (and so which of
+     * them the program then sees) was the machine's speed, not the calls. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
     lc[l].nonblock = nonblock;
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
@@ -1262,9 +1275,9 @@ static void op_close(int fd, int how)
     int r;
     const char *name;
     /* The last close of a connection with unread data is abortive: the
-     * kernel sends an RST and throws away what it has not sent yet (a small
-     * write Nagle holds until the peer's ACK). Whether those bytes reached
-     * the peer would be the machine's timing, so the peer reads all the
+     * kernel sends an RST and throws away what it has not delivered yet.
+     * Whether the last bytes reached the peer first would be the machine's
+     * timing (a softirq deferred under load), so the peer reads all the
      * program sent first (not in the transcript: bare and shim alike). */
     if (kind == K_TCP && lc[l].refs == 1 && lc[l].pending > 0 && lc[l].k >= 0 && !lc[l].peer_dead)
         peer_do(CMD_SYNC, lc[l].k, sent_k(lc[l].k), NULL, 0);
