@@ -24,6 +24,7 @@
 #include "real.h"
 #include "record.h"
 #include "retry_state.h"
+#include "tcpinfo.h"
 #include "sandbox.h"
 
 /* The whole replay (connect + send) inside one app call is bounded: a
@@ -287,8 +288,8 @@ void retry_app_told(struct conn *c)
  * replayed, the app reads it. */
 static const char *failure_on_event(int fd, const struct conn *c, int err)
 {
-    struct retry_tcp_fate fate;
-    if (retry_tcp_fate(fd, &fate) < 0) return NULL;
+    struct tcp_fate fate;
+    if (tcpinfo_fate(fd, &fate) < 0) return NULL;
     if ((err || fate.state == TCP_CLOSE) && !fate.retransmits && !fate.probes)
         return "reset before any response byte, seen in poll/epoll";
     if (fate.state == TCP_CLOSE_WAIT && c->exchanges > 1 && !(c->flags & CONN_SHUT_RD))

@@ -32,6 +32,7 @@
 #include "prng.h"
 #include "record.h"
 #include "retry_state.h"
+#include "tcpinfo.h"
 #include "sandbox.h"
 
 #define PENDING_MAX 256
@@ -263,8 +264,8 @@ static int check_pending(int fd, struct conn *c)
         pending_remove(c);
         return 0;
     }
-    struct retry_tcp_fate fate;
-    retry_tcp_fate(fd, &fate); /* its pending error stays for the app until a retry is sure */
+    struct tcp_fate fate;
+    tcpinfo_fate(fd, &fate); /* its pending error stays for the app until a retry is sure */
     if (fate.state == TCP_SYN_SENT) return 0; /* not decided yet */
     if (fate.state != TCP_CLOSE) {            /* connected (or unknown): nothing to retry */
         pending_remove(c);

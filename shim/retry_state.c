@@ -2,15 +2,12 @@
 /* retry_state.c: the per-connection retry state (see retry_state.h): its
  * pool, the recipe notes taken from the app's calls (options, flags, bind
  * address, epoll registrations), the per-peer budgets, the replacement
- * socket built from the recipe and moved onto the app's fd number, and what
- * TCP_INFO says of a connection's fate (both retry.c and replay.c ask). */
+ * socket built from the recipe and moved onto the app's fd number. */
 #include "retry_state.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -229,23 +226,6 @@ int retry_move_onto(int nfd, int fd, struct conn *c)
         if (real_epoll_ctl(rs->eps[i].ep, EPOLL_CTL_ADD, fd, &ev) < 0 && errno == EEXIST)
             real_epoll_ctl(rs->eps[i].ep, EPOLL_CTL_MOD, fd, &ev);
     }
-    return 0;
-}
-
-int retry_tcp_fate(int fd, struct retry_tcp_fate *f)
-{
-    int saved = errno;
-    struct tcp_info ti;
-    socklen_t sl = sizeof ti;
-    memset(&ti, 0, sizeof ti);
-    memset(f, 0, sizeof *f);
-    int rc = real_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) < 0 ? -errno : 0;
-    errno = saved;
-    if (rc < 0) return rc;
-    if (sl < offsetof(struct tcp_info, tcpi_probes) + sizeof ti.tcpi_probes) return -EINVAL;
-    f->state = ti.tcpi_state;
-    f->retransmits = ti.tcpi_retransmits;
-    f->probes = ti.tcpi_probes;
     return 0;
 }
 

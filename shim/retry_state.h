@@ -117,19 +117,6 @@ void retry_after_fork(void);
  * SO_ERROR read, connect() or I/O call gets it. 0 when there is none. */
 int retry_take_stashed_error(struct conn *c);
 
-/* What TCP_INFO says of a connection whose fate a retry or replay decides
- * on: its state and whether the kernel is still retransmitting or probing. */
-struct retry_tcp_fate {
-    unsigned state; /* TCP_SYN_SENT, TCP_CLOSE, ...; 0 when unknown */
-    unsigned retransmits, probes;
-};
-
-/* Fills *f from fd's TCP_INFO (one getsockopt, the only call), leaving the
- * socket's pending error alone (SO_ERROR would clear it, and the app may
- * still need to read it). 0, or -errno (-EINVAL: the kernel gave fewer bytes
- * than these fields), *f then all zero. errno preserved. */
-int retry_tcp_fate(int fd, struct retry_tcp_fate *f);
-
 /* Writes a "retry" record about c on fd. */
 void retry_record(int fd, struct conn *c, unsigned op, int err, int attempt, const char *action,
                   const char *outcome, const char *reason);

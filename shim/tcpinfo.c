@@ -7,6 +7,7 @@
 #include <linux/tcp.h> /* glibc's struct tcp_info stops before tcpi_min_rtt */
 #include <netinet/in.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/ioctl.h>
 
 #include "cause.h"
@@ -23,26 +24,50 @@ static int fin_in(unsigned state)
            state == ST_TIME_WAIT;
 }
 
+/* The shim's one TCP_INFO read: 0 when the kernel gave at least need bytes
+ * (*len: how many), else -errno (-ENOSYS: a kernel older than those fields).
+ * errno preserved. */
+static int info_read(int fd, struct tcp_info *ti, socklen_t *len, size_t need)
+{
+    int saved = errno;
+    *len = sizeof *ti;
+    int rc = real_getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, len) < 0 ? -errno : 0;
+    errno = saved;
+    return rc == 0 && *len < need ? -ENOSYS : rc;
+}
+
 int tcpinfo_bytes(int fd, int family, uint64_t *sent, uint64_t *received)
 {
     if (family != AF_INET && family != AF_INET6) return -EAFNOSUPPORT;
     if (sandbox_filtered()) return -EPERM; /* no extra call under a filter */
-    int saved = errno;
     struct tcp_info ti;
-    socklen_t len = sizeof ti;
-    int rc = real_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len);
-    if (rc < 0 ||
-        len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received) {
-        rc = rc < 0 ? -errno : -ENOSYS; /* before Linux 4.1 */
-        errno = saved;
-        return rc;
-    }
+    socklen_t len;
+    int rc = info_read(fd, &ti, &len,
+                       offsetof(struct tcp_info, tcpi_bytes_received) +
+                           sizeof ti.tcpi_bytes_received); /* Linux 4.1+ */
+    if (rc < 0) return rc;
     /* A FIN takes a sequence number: the peer's, received; ours, once acked. */
     uint64_t out = ti.tcpi_bytes_acked, in = ti.tcpi_bytes_received;
     if (in && fin_in(ti.tcpi_state)) in--;
     if (out && (ti.tcpi_state == 5 /* FIN_WAIT2 */ || ti.tcpi_state == ST_TIME_WAIT)) out--;
     *sent = out;
     *received = in;
+    return 0;
+}
+
+int tcpinfo_fate(int fd, struct tcp_fate *f)
+{
+    /* no refusal under a filter: only retry and replay ask, a user's choice
+     * (docs/design.md "A short written list of extra calls") */
+    struct tcp_info ti;
+    socklen_t len;
+    memset(f, 0, sizeof *f);
+    int rc =
+        info_read(fd, &ti, &len, offsetof(struct tcp_info, tcpi_probes) + sizeof ti.tcpi_probes);
+    if (rc < 0) return rc;
+    f->state = ti.tcpi_state;
+    f->retransmits = ti.tcpi_retransmits;
+    f->probes = ti.tcpi_probes;
     return 0;
 }
 
@@ -59,15 +84,10 @@ int tcpinfo_read(int fd, int family, struct tcp_snap *s, uint64_t now_ns, uint64
 {
     if (family != AF_INET && family != AF_INET6) return -EAFNOSUPPORT;
     if (sandbox_filtered()) return -EPERM; /* no extra call under a filter */
-    int saved = errno;
     struct tcp_info ti;
-    socklen_t len = sizeof ti;
-    int rc = real_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len);
-    if (rc < 0 || len < offsetof(struct tcp_info, tcpi_rcv_rtt)) {
-        rc = -errno;
-        errno = saved;
-        return rc ? rc : -EINVAL;
-    }
+    socklen_t len;
+    int rc = info_read(fd, &ti, &len, offsetof(struct tcp_info, tcpi_rcv_rtt));
+    if (rc < 0) return rc;
     s->state = ti.tcpi_state;
     s->retransmits = ti.tcpi_retransmits;
     s->rtt_us = ti.tcpi_rtt;
@@ -89,14 +109,14 @@ int tcpinfo_read(int fd, int family, struct tcp_snap *s, uint64_t now_ns, uint64
     /* After a reset (CLOSE) whether a FIN came first is unknown: ask the
      * kernel what is left to read (rare: a reset socket with bytes unread). */
     if (unread && ti.tcpi_state == ST_CLOSE) {
-        int inq = 0;
+        int inq = 0, saved = errno;
         unread = real_ioctl(fd, FIONREAD, &inq) == 0 && inq > 0 ? (uint64_t)inq : 0;
+        errno = saved;
     }
     s->unread = unread > UINT32_MAX ? UINT32_MAX : (uint32_t)unread;
     s->goodbye = GOODBYE_NONE;
     s->goodbye_code[0] = 0;
     s->t_ns = now_ns ? now_ns : 1;
-    errno = saved;
     return 0;
 }
 

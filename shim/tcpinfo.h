@@ -32,6 +32,19 @@ int tcpinfo_read(int fd, int family, struct tcp_snap *s, uint64_t now_ns, uint64
  * an idle gap only, so this is off the hot path. errno preserved. */
 void tcpinfo_goodbye(int fd, struct conn *c);
 
+/* What TCP_INFO says of a connection whose fate a retry or replay decides
+ * on: its state and whether the kernel is still retransmitting or probing. */
+struct tcp_fate {
+    unsigned state; /* TCP_SYN_SENT, TCP_CLOSE, ...; 0 when unknown */
+    unsigned retransmits, probes;
+};
+
+/* Fills *f from fd's TCP_INFO (one getsockopt, the only call, made under a
+ * filter too: retry and replay are the user's choice), leaving the socket's
+ * pending error alone (SO_ERROR would clear it, and the app may still need
+ * to read it). 0, or -errno, *f then all zero. errno preserved. */
+int tcpinfo_fate(int fd, struct tcp_fate *f);
+
 /* "ESTABLISHED", "CLOSE_WAIT", ... or "UNKNOWN". */
 const char *tcpinfo_state_name(unsigned state);
 
