@@ -140,7 +140,13 @@ static int timeout_candidate(const struct cand *k)
 
 static int restart_candidate(const struct cand *k)
 {
-    return !k->used && is_one_of(k->client->cause.code, restart_causes);
+    /* A restart is the server's end closing: not a reset that the capture
+     * says came from the path or this host, nor a packet record alone whose
+     * sender it could not tell (its cause "unknown" says nothing else). */
+    const struct log_record *r = k->client;
+    const char *from = r->rst_from;
+    if (from ? strcmp(from, "peer") != 0 : r->type == LOG_PACKET) return 0;
+    return !k->used && is_one_of(r->cause.code, restart_causes);
 }
 
 /*

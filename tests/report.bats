@@ -527,6 +527,20 @@ on_host() {
     refute_contains "$output" "Events"
 }
 
+@test "resets the capture could not attribute are no restart; the server's own resets are, this host's are not" {
+    # Three RSTs to one service within 8 ms, seen by rstwatch capture alone.
+    report "$F/packets_unknown.jsonl"
+    [ "$status" -eq 0 ]
+    assert_contains "$output" "3 incidents in 1 group"
+    refute_contains "$output" "Events"
+    sed 's/"rst_from":"unknown"/"rst_from":"peer"/' "$F/packets_unknown.jsonl" >"$T/peer.jsonl"
+    report "$T/peer.jsonl"
+    assert_contains "$output" "server restart or reload, 3 connections: 10.0.5.9:443: the clients found them closed within 8 ms"
+    sed 's/"rst_from":"unknown"/"rst_from":"local"/' "$F/packets_unknown.jsonl" >"$T/local.jsonl"
+    report "$T/local.jsonl"
+    refute_contains "$output" "Events"
+}
+
 @test "requests to one service that failed after the same wait are one timeout, whatever cause each record got" {
     report "$F/timeouts.jsonl"
     [ "$status" -eq 0 ]
