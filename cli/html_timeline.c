@@ -198,11 +198,14 @@ void html_write_svg(FILE *out, const struct log_record *const *recs, const doubl
     if (span < 1e-3) span = 1e-3;
     struct scale sc = {.span_ms = span, .px_per_ms = (SVG_WIDTH - SVG_LEFT - SVG_RIGHT) / span};
     int axis_y = (int)n * SVG_LANE_H + SVG_AXIS_GAP, height = axis_y + SVG_AXIS_LABELS;
+    char pid[40] = ""; /* none when the process could not learn its pid */
+    if (recs[0]->pid != LOG_PID_UNKNOWN)
+        snprintf(pid, sizeof pid, " data-pid=\"%lld\"", recs[0]->pid);
     fprintf(out,
             "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
             "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"connection timeline\">\n"
-            "<g class=\"conn\" data-pid=\"%lld\" data-conn=\"%lld\">\n",
-            SVG_WIDTH, height, SVG_WIDTH, height, recs[0]->pid, recs[0]->conn);
+            "<g class=\"conn\"%s data-conn=\"%lld\">\n",
+            SVG_WIDTH, height, SVG_WIDTH, height, pid, recs[0]->conn);
     write_axis(out, &sc, axis_y);
     for (size_t i = 0; i < n; i++) {
         struct lane ln = {.sc = &sc, .shift_ms = shift[i], .y = (int)i * SVG_LANE_H};

@@ -190,6 +190,8 @@ $parent $parent reset ECONNRESET 127.0.0.1:$PORT" \
     run_bare "$RSTWATCH" export --format html "$log"
     assert_equal 0 "$status" "html export's exit status (stderr: $stderr)"
     assert_equal 2 "$(grep -o '<dd class="pid">pid unknown</dd>' <<<"$output" | wc -l)" "html: pid unknown"
+    assert_equal 0 "$(grep -c 'data-pid="0"' <<<"$output")" "html: no timeline says pid 0"
+    assert_equal 1 "$(grep -c "data-pid=\"$parent\"" <<<"$output")" "html: the parent's timeline"
 }
 
 @test "socat forking per connection under a filter it inherited at exec (SystemCallFilter=): as bare, each child's reset recorded with pid 0, report counts them" {
