@@ -45,8 +45,9 @@ struct cap_frame;
 typedef void (*cap_pkt_fn)(const struct cap_pkt *p, const struct cap_frame *frame, int window,
                            void *ctx);
 /* Opens the control handles on iface ("any": one per interface, or a name)
- * with their filter. Returns NULL with a one-line reason in err. */
-struct cap_source *cap_source_open(const char *iface, char *err, size_t errlen);
+ * with their filter; lean: without PSH segments off loopback (--lean).
+ * Returns NULL with a one-line reason in err. */
+struct cap_source *cap_source_open(const char *iface, int lean, char *err, size_t errlen);
 /* Waits up to timeout_ms for packets and hands each to fn. Returns the number
  * of packets handled, or -1 on a capture error (reason in err). */
 int cap_source_poll(struct cap_source *s, int timeout_ms, cap_pkt_fn fn, void *ctx, char *err,
@@ -135,6 +136,8 @@ struct cap_verdict {
     const char *ip_id_seq; /* "in_sequence", "zero", "other", "none" */
     double since_data_ms;  /* NAN when unknown */
     double rtt_ms;         /* NAN when unknown */
+    unsigned peer_after;   /* the peer's packets after the RST: seen, or as many as this host
+                              answered with its own RSTs (at least that many came) */
     const char *code;      /* cause code: path_reset, local_abort or unknown */
     char hint[512];
 };

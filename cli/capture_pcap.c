@@ -87,6 +87,10 @@
 const char cap_control_filter[] =
     "(ip and tcp and (tcp[13] & 0x0e != 0 or (inbound and tcp[13] & 0x01 != 0))) or "
     "(ip6 and ip6[6] == 6 and (ip6[53] & 0x0e != 0 or (inbound and ip6[53] & 0x01 != 0)))";
+/* --lean: the same without PSH (SYN, RST, the peer's FIN). */
+static const char lean_control_filter[] =
+    "(ip and tcp and (tcp[13] & 0x06 != 0 or (inbound and tcp[13] & 0x01 != 0))) or "
+    "(ip6 and ip6[6] == 6 and (ip6[53] & 0x06 != 0 or (inbound and ip6[53] & 0x01 != 0)))";
 /* On loopback, RSTs and the first SYN (no ACK): there is no path there to
  * tell from the peer, so nothing to compare an RST with; the SYN gives each
  * end its role. Every other packet of a loopback connection stays in the
@@ -133,6 +137,7 @@ struct cap_source {
     pcap_t *dead;               /* the --pcap file's link type (SLL2) */
     pcap_dumper_t *dump;
     uint64_t gone_received, gone_dropped; /* of handles closed so far */
+    int lean;                             /* --lean: no PSH segments off loopback */
 };
 
 /* The frame a packet came in, for --pcap (see cap_source_save). */
@@ -230,9 +235,11 @@ static void close_handle(struct cap_source *s, struct handle *h)
     h->p = NULL;
 }
 
-static const char *control_filter(const struct handle *h)
+static const char *control_filter(const struct cap_source *s, const struct handle *h)
 {
-    return h->loopback ? loopback_control_filter : cap_control_filter;
+    return h->loopback ? loopback_control_filter
+           : s->lean   ? lean_control_filter
+                       : cap_control_filter;
 }
 
 /* Whether the control handles pass p too (the window handle passes the control
@@ -241,7 +248,8 @@ static int control_passes(const struct cap_source *s, const struct cap_pkt *p)
 {
     if (p->loopback && (s->per_iface || s->ctl[0].loopback))
         return (p->flags & TCPF_RST) || (p->flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN;
-    if (p->flags & (TCPF_SYN | TCPF_RST | TCPF_PSH)) return 1;
+    if (p->flags & (TCPF_SYN | TCPF_RST)) return 1;
+    if ((p->flags & TCPF_PSH) && !s->lean) return 1;
     return (p->flags & TCPF_FIN) && p->dir == CAP_IN;
 }
 
@@ -358,7 +366,7 @@ static int scan_interfaces(struct cap_source *s, int *no_ignore, int64_t now_us,
         h->seen = 1;
         char e[256];
         int rc =
-            open_handle(h, IFACE_BUFFER, control_filter(h), h->loopback, no_ignore, e, sizeof e);
+            open_handle(h, IFACE_BUFFER, control_filter(s, h), h->loopback, no_ignore, e, sizeof e);
         if (rc == 0) {
             s->nctl++;
             continue;
@@ -380,7 +388,7 @@ static void close_all(struct cap_source *s)
     s->nctl = 0;
 }
 
-struct cap_source *cap_source_open(const char *iface, char *err, size_t errlen)
+struct cap_source *cap_source_open(const char *iface, int lean, char *err, size_t errlen)
 {
     if (strlen(iface) > IF_NAMESIZE) {
         snprintf(err, errlen, "interface name too long: %.40s", iface);
@@ -392,6 +400,7 @@ struct cap_source *cap_source_open(const char *iface, char *err, size_t errlen)
         return NULL;
     }
     strcpy(s->iface, iface);
+    s->lean = lean;
     s->ioctl_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     int no_ignore = 0;
     if (!strcmp(iface, "any")) {
@@ -413,7 +422,7 @@ struct cap_source *cap_source_open(const char *iface, char *err, size_t errlen)
         h->ifindex = strcmp(iface, "any") ? if_nametoindex(iface) : 0;
         h->loopback = h->ifindex && (if_flags(s, iface) & IFF_LOOPBACK);
         int rc =
-            open_handle(h, ANY_BUFFER, control_filter(h), h->loopback, &no_ignore, err, errlen);
+            open_handle(h, ANY_BUFFER, control_filter(s, h), h->loopback, &no_ignore, err, errlen);
         if (rc < 0) {
             cap_source_close(s);
             return NULL;

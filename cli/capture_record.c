@@ -136,7 +136,7 @@ static void put_field(struct jobj *o, enum rec_field f, const struct rec_ctx *c)
         if (v->peer_hops >= 0) jobj_key(o, key), sb_putu(b, (uint64_t)v->peer_hops);
         return;
     case RF_ip_id_seq: jobj_key(o, key), put_str(b, v->ip_id_seq); return;
-    case RF_peer_after: jobj_key(o, key), sb_putu(b, fl->peer_after); return;
+    case RF_peer_after: jobj_key(o, key), sb_putu(b, v->peer_after); return;
     case RF_since_data_ms:
         if (!isnan(v->since_data_ms)) jobj_key(o, key), put_ms(b, v->since_data_ms);
         return;

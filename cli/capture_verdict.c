@@ -14,7 +14,11 @@
  *           with ID 0 is what a kernel without a socket (or a firewall's
  *           reject) sends: it says nothing either way.
  *   race    the peer's own packets arriving after its "reset": the peer never
- *           reset the connection.
+ *           reset the connection. Seen directly (the window handle, or the
+ *           control filter's PSH and FIN), or through this host's own RSTs
+ *           right after it: once a reset has closed the socket, the kernel
+ *           answers each packet that still arrives for it with one, and a peer
+ *           that aborted sends nothing more.
  *   time    an RST sooner after our last data than a round trip could have
  *           carried that data to the peer and the reset back.
  *
@@ -81,6 +85,7 @@ void cap_verdict_judge(const struct cap_flow *f, struct cap_verdict *v)
     if (f->t_data_out_us && f->t_data_out_us <= r->t_us)
         v->since_data_ms = (double)(r->t_us - f->t_data_out_us) / 1000.0;
     v->code = "unknown";
+    v->peer_after = f->peer_after > f->replies_after ? f->peer_after : f->replies_after;
 
     if (r->dir == CAP_OUT) {
         v->rst_from = "local";
@@ -133,16 +138,18 @@ void cap_verdict_judge(const struct cap_flow *f, struct cap_verdict *v)
     v->peer_hops = hop_distance(f->peer_ttl_min);
     int same_init = cap_initial_ttl(r->ttl) == cap_initial_ttl(peer_ttl);
     int closer = hop_distance(r->ttl) < hop_distance(peer_ttl);
-    int race = f->peer_after > 0;
+    int race = v->peer_after > 0;
     int early = !isnan(v->since_data_ms) && !isnan(v->rtt_ms) && v->rtt_ms > 0 &&
                 v->since_data_ms < v->rtt_ms / 2;
     int in_seq = !strcmp(v->ip_id_seq, "in_sequence");
 
-    char more[200] = "";
+    char more[256] = "";
     size_t m = 0;
     if (race)
-        m += (size_t)snprintf(more + m, sizeof more - m,
-                              "; %u of the %s's packets arrived after it", f->peer_after, peer);
+        m += (size_t)snprintf(
+            more + m, sizeof more - m, "; %u of the %s's packets arrived after it%s", v->peer_after,
+            peer,
+            f->replies_after > f->peer_after ? " (this host's kernel answered with resets)" : "");
     if (early && m < sizeof more)
         m +=
             (size_t)snprintf(more + m, sizeof more - m,

@@ -252,6 +252,45 @@ report_of() {
     [[ "$output" == *"packet"*"of the server's after it (a race)"* ]]
 }
 
+# pcap_psh_out FILE: how many outgoing segments with PSH the --pcap file holds.
+pcap_psh_out() {
+    python3 - "$1" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+off, n = 24, 0
+while off + 16 <= len(d):
+    caplen = struct.unpack_from("<I", d, off + 8)[0]
+    p = d[off + 16:off + 16 + caplen]
+    off += 16 + caplen
+    ip = p[20:]  # Linux cooked v2: 20 bytes, the packet type at 10 (4: outgoing)
+    if p[10] != 4 or not ip:
+        continue
+    tcp = ip[(ip[0] & 15) * 4:] if ip[0] >> 4 == 4 else ip[40:]
+    n += len(tcp) > 13 and tcp[13] & 0x08 != 0
+print(n)
+PY
+}
+
+@test "--lean leaves data segments in the kernel: tcpkill's race still shows, through this host's own resets" {
+    command -v tcpkill >/dev/null || { echo "tcpkill (dsniff) is not installed" >&2; false; }
+    server_up
+    bg "$R" tcpkill tcpkill -i r0 src host 10.231.1.2 and tcp port 8080
+    wait_for "$T/tcpkill.err" "listening on r0"
+    capture_up "$C" --lean --pcap "$T/lean.pcap"
+    client python3 "$PEERS" stream 10.231.2.2 8080
+    [ "${lines[0]}" = ConnectionResetError ]
+    wait_for "$CAP_LOG" '"type":"packet"'
+    capture_down
+    p="$(the_packet)"
+    [ "$(jq -r '[.rst_from, .hops, .peer_hops, .ttl] | @tsv' <<<"$p")" = "$(printf 'path\t1\t2\t64')" ]
+    [ "$(jq -r '.peer_after >= 1' <<<"$p")" = true ]
+    [[ "$(jq -r .cause.hint <<<"$p")" == *"of the server's packets arrived after it"* ]]
+    # Without --lean the client's request (PSH) is handed over; with it, no
+    # outgoing data segment is.
+    [ "$(pcap_psh_out "$T/lean.pcap")" = 0 ]
+    [ "$(od -An -tu4 -j20 -N4 "$T/lean.pcap" | tr -d ' ')" = 276 ]
+}
+
 @test "the server host's own firewall rejects: peer, worded as the server's host (its kernel or firewall)" {
     need_preloadable curl
     server_up
