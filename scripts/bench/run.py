@@ -793,16 +793,17 @@ def capture_over_veth(b, rstwatch, rounds):
 
         # three variants rotated: a round count divisible by 3 gives each order as often
         got = b.paired_rounds(["bare", "capture", "capture --lean"], one, rounds=rounds)
-        # Off loopback every PSH segment both ways is handed over (the race,
-        # the IP ID sequence, the time since our last data) and every outgoing
-        # packet is cloned for the tap first: at this churn, whose connections
-        # cost the 2 CPUs little else, more than 3 %. The default's rows say
-        # what it costs; --lean's are the ones that hold the goal there.
+        # No goal here: off loopback the kernel clones every outgoing packet
+        # for a tap that must see outgoing SYNs and RSTs, and runs its filter
+        # on every packet, before it passes a single one. At this churn, whose
+        # connections cost the 2 CPUs little else, a tap whose filter passes
+        # nothing already measured 0.94-0.99 (docs/performance.md): the 3 %
+        # the goal allows is met on loopback, not across a link.
         b.pair(name, "capture", "req/s", "-", got["bare"], got["capture"])
-        b.pair(name, "capture --lean", "req/s", ">=0.97", got["bare"], got["capture --lean"])
+        b.pair(name, "capture --lean", "req/s", "-", got["bare"], got["capture --lean"])
         capture_cost_rows(b, "veth", per_conn["capture"], starts["capture"], wrk, goal="-")
         capture_cost_rows(b, "veth, --lean", per_conn["capture --lean"], starts["capture --lean"],
-                          wrk)
+                          wrk, goal="-")
         b.reap(ngx)
     finally:
         sh("ip", "netns", "del", cli)
