@@ -232,14 +232,17 @@ report_of() {
     [[ "$(grep -E '^ +1 +10.231.2.2:8080' "$T/report.txt")" == *"path_reset"* ]]
 }
 
-@test "tcpkill on the router lets the real packets through: path, and the server's packets race the RST" {
+# tcpkill_race [CAPTURE ARGS...]: tcpkill on the router kills the client's
+# streaming connection to the server, capture (with ARGS) in the client's
+# namespace; checks the verdict, path with the race, and leaves the packet in $p.
+# Only the client's packets trigger tcpkill, so only the client is reset: the
+# server keeps streaming, and its packets arrive after the forged RST.
+tcpkill_race() {
     command -v tcpkill >/dev/null || { echo "tcpkill (dsniff) is not installed" >&2; false; }
     server_up
-    # Only the client's packets trigger it, so only the client is reset: the
-    # server keeps streaming, and its packets arrive after the forged RST.
     bg "$R" tcpkill tcpkill -i r0 src host 10.231.1.2 and tcp port 8080
     wait_for "$T/tcpkill.err" "listening on r0"
-    capture_up
+    capture_up "$C" "$@"
     client python3 "$PEERS" stream 10.231.2.2 8080
     [ "${lines[0]}" = ConnectionResetError ]
     wait_for "$CAP_LOG" '"type":"packet"'
@@ -248,6 +251,10 @@ report_of() {
     [ "$(jq -r '[.rst_from, .hops, .peer_hops, .ttl] | @tsv' <<<"$p")" = "$(printf 'path\t1\t2\t64')" ]
     [ "$(jq -r '.peer_after >= 1' <<<"$p")" = true ]
     [[ "$(jq -r .cause.hint <<<"$p")" == *"of the server's packets arrived after it"* ]]
+}
+
+@test "tcpkill on the router lets the real packets through: path, and the server's packets race the RST" {
+    tcpkill_race
     report_of
     [[ "$output" == *"packet"*"of the server's after it (a race)"* ]]
 }
@@ -272,19 +279,7 @@ PY
 }
 
 @test "--lean leaves data segments in the kernel: tcpkill's race still shows, through this host's own resets" {
-    command -v tcpkill >/dev/null || { echo "tcpkill (dsniff) is not installed" >&2; false; }
-    server_up
-    bg "$R" tcpkill tcpkill -i r0 src host 10.231.1.2 and tcp port 8080
-    wait_for "$T/tcpkill.err" "listening on r0"
-    capture_up "$C" --lean --pcap "$T/lean.pcap"
-    client python3 "$PEERS" stream 10.231.2.2 8080
-    [ "${lines[0]}" = ConnectionResetError ]
-    wait_for "$CAP_LOG" '"type":"packet"'
-    capture_down
-    p="$(the_packet)"
-    [ "$(jq -r '[.rst_from, .hops, .peer_hops, .ttl] | @tsv' <<<"$p")" = "$(printf 'path\t1\t2\t64')" ]
-    [ "$(jq -r '.peer_after >= 1' <<<"$p")" = true ]
-    [[ "$(jq -r .cause.hint <<<"$p")" == *"of the server's packets arrived after it"* ]]
+    tcpkill_race --lean --pcap "$T/lean.pcap"
     # Without --lean the client's request (PSH) is handed over; with it, no
     # outgoing data segment is.
     [ "$(pcap_psh_out "$T/lean.pcap")" = 0 ]
