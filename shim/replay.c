@@ -24,8 +24,8 @@
 #include "real.h"
 #include "record.h"
 #include "retry_state.h"
-#include "tcpinfo.h"
 #include "sandbox.h"
+#include "tcpinfo.h"
 
 /* The whole replay (connect + send) inside one app call is bounded: a
  * blocking call waits at most this long, a non-blocking one (an event loop

@@ -32,8 +32,8 @@
 #include "prng.h"
 #include "record.h"
 #include "retry_state.h"
-#include "tcpinfo.h"
 #include "sandbox.h"
+#include "tcpinfo.h"
 
 #define PENDING_MAX 256
 
