@@ -84,13 +84,14 @@
 #define PACKET_IGNORE_OUTGOING 23
 #endif
 
-const char cap_control_filter[] =
-    "(ip and tcp and (tcp[13] & 0x0e != 0 or (inbound and tcp[13] & 0x01 != 0))) or "
-    "(ip6 and ip6[6] == 6 and (ip6[53] & 0x0e != 0 or (inbound and ip6[53] & 0x01 != 0)))";
-/* --lean: the same without PSH (SYN, RST, the peer's FIN). */
-static const char lean_control_filter[] =
-    "(ip and tcp and (tcp[13] & 0x06 != 0 or (inbound and tcp[13] & 0x01 != 0))) or "
-    "(ip6 and ip6[6] == 6 and (ip6[53] & 0x06 != 0 or (inbound and ip6[53] & 0x01 != 0)))";
+/* TCP packets with a flag of MASK set in either direction, or an incoming FIN
+ * (the TCP flags byte: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08). */
+#define CONTROL_FILTER(mask)                                                                       \
+    "(ip and tcp and (tcp[13] & " mask " != 0 or (inbound and tcp[13] & 0x01 != 0))) or "          \
+    "(ip6 and ip6[6] == 6 and (ip6[53] & " mask " != 0 or (inbound and ip6[53] & 0x01 != 0)))"
+const char cap_control_filter[] = CONTROL_FILTER("0x0e"); /* SYN, RST, PSH */
+/* --lean: the same without PSH. */
+static const char lean_control_filter[] = CONTROL_FILTER("0x06");
 /* On loopback, RSTs and the first SYN (no ACK): there is no path there to
  * tell from the peer, so nothing to compare an RST with; the SYN gives each
  * end its role. Every other packet of a loopback connection stays in the

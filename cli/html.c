@@ -264,8 +264,8 @@ static void write_facts(FILE *out, const struct log_record *rec, const char *sid
     char sender[512]; /* rstwatch capture's verdict on the RST, when it was joined */
     if (packets_join_describe(rec, sender, sizeof sender))
         fact(out, "reset by", "reset-by", sender);
-    int wire_only =
-        rec->type == LOG_PACKET; /* a packet record alone: no program, call or TCP_INFO */
+    /* a packet record alone: no program, call or TCP_INFO */
+    int wire_only = rec->type == LOG_PACKET;
     if (wire_only) {
         fact(out, "seen on", "iface", rec->iface);
     } else {

@@ -572,11 +572,15 @@ def machine_busy_s():
         return None
 
 
-def perf_percent(argv, pattern):
-    """The first figure of the `perf report` line matching pattern, or 0."""
-    out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         text=True).stdout
-    m = re.search(pattern, out, re.M)
+def perf_report(argv):
+    """What `perf report` (argv) prints, read once for every figure taken from it."""
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True).stdout
+
+
+def perf_percent(report, pattern):
+    """The first figure of the report line matching pattern, or 0."""
+    m = re.search(pattern, report, re.M)
     return float(m.group(1)) if m else 0.0
 
 
@@ -598,10 +602,10 @@ def capture_cpu_share(b, start_capture, wrk_argv):
     rep = ["perf", "report", "-i", data, "--stdio", "-g", "none"]
     # tpacket_rcv with what it calls (inclusive); the transmit walk's own time
     # (its callees are tpacket_rcv again, counted already)
-    taps = perf_percent(rep + ["--children", "--sort", "sym"], r"^ +([0-9.]+)% +[0-9.]+% +\[k\] tpacket_rcv$")
-    taps += perf_percent(rep + ["--children", "--sort", "sym"],
-                         r"^ +[0-9.]+% +([0-9.]+)% +\[k\] dev_queue_xmit_nit$")
-    by_comm = rep + ["--no-children", "--sort", "comm"]
+    by_sym = perf_report(rep + ["--children", "--sort", "sym"])
+    taps = perf_percent(by_sym, r"^ +([0-9.]+)% +[0-9.]+% +\[k\] tpacket_rcv$")
+    taps += perf_percent(by_sym, r"^ +[0-9.]+% +([0-9.]+)% +\[k\] dev_queue_xmit_nit$")
+    by_comm = perf_report(rep + ["--no-children", "--sort", "comm"])
     daemon = perf_percent(by_comm, r"^ +([0-9.]+)% +rstwatch *$")
     idle = perf_percent(by_comm, r"^ +([0-9.]+)% +swapper *$")
     sampler = perf_percent(by_comm, r"^ +([0-9.]+)% +perf *$")
