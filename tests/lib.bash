@@ -196,12 +196,13 @@ EOF
 # server while the main thread makes connections to a resetd that resets
 # every 4th. Fails unless it exits 0 with no handler errors; sets
 # SIGSTORM_RESETS and SIGSTORM_HANDLER_OK from its summary line, and
-# SIGSTORM_EVERY_PORT (the resetting server).
+# SIGSTORM_EVERY_PORT (the resetting server). It runs 1.5 s, and longer until
+# at least 5 resets and 50 handler exchanges happened (the tests' minimum).
 run_sigstorm() {
     start_server every --every 4
     SIGSTORM_EVERY_PORT=$PORT
     start_server http
-    RUN_TIMEOUT="$1" run_shim "$BUILD_DIR/helpers/hostile_proc" sigstorm 127.0.0.1 "$SIGSTORM_EVERY_PORT" "$PORT" 1500
+    RUN_TIMEOUT="$1" run_shim "$BUILD_DIR/helpers/hostile_proc" sigstorm 127.0.0.1 "$SIGSTORM_EVERY_PORT" "$PORT" 1500 5 50
     assert_equal 0 "$shim_status" "exit status"
     [[ "$shim_output" =~ ^resets=([0-9]+)\ ok=([0-9]+)\ handler_ok=([0-9]+)\ handler_errors=0$ ]] || {
         echo "$shim_output" >&2

@@ -21,12 +21,15 @@
  *                 server; a SIGALRM handler connects to the resetting server,
  *                 sends a request and reads: prints "handler: <result>" and
  *                 "main: <result>".
- *   sigstorm HOST EVERY_PORT HTTP_PORT MS   for MS ms the main thread runs
- *                 connections against an every-Nth-resets server while a 1 ms
- *                 interval timer's handler runs whole HTTP exchanges against
- *                 the http server: prints "resets=R ok=O handler_ok=H
- *                 handler_errors=E". Exit 0 unless a main-thread call failed
- *                 otherwise or the 30 s watchdog fired (exit 124).
+ *   sigstorm HOST EVERY_PORT HTTP_PORT MS [MIN_RESETS MIN_HANDLER_OK]
+ *                 for MS ms the main thread runs connections against an
+ *                 every-Nth-resets server while a 1 ms interval timer's
+ *                 handler runs whole HTTP exchanges against the http server,
+ *                 and on until the main thread saw MIN_RESETS resets and the
+ *                 handler finished MIN_HANDLER_OK exchanges (20 s at most: a
+ *                 sanitized build on a loaded machine can be that slow):
+ *                 prints "resets=R ok=O handler_ok=H handler_errors=E". Exit 0
+ *                 unless a main-thread call failed otherwise.
  *   forkstorm HOST EVERY_PORT RST_PORT THREADS FORKS   THREADS threads run
  *                 connections against EVERY_PORT while the main thread forks
  *                 FORKS times; each child makes one connection to RST_PORT
@@ -375,11 +378,13 @@ static void on_tick_do_http(int sig)
 
 static int scenario_sigstorm(int argc, char **argv)
 {
-    if (argc != 4) usage();
+    if (argc != 4 && argc != 6) usage();
     int every_port = port_arg(argv[1]);
     storm_http_port = port_arg(argv[2]);
     long ms = parse_count(argv[3], 60000);
-    if (ms < 0) usage();
+    long min_resets = argc == 6 ? parse_count(argv[4], 1000000) : 0;
+    long min_handler = argc == 6 ? parse_count(argv[5], 1000000) : 0;
+    if (ms < 0 || min_resets < 0 || min_handler < 0) usage();
     /* SIGALRM is the storm's own timer here, so the bound is the loop's deadline
      * and the test's timeout. */
     struct sigaction sa = {.sa_handler = on_tick_do_http, .sa_flags = SA_RESTART};
@@ -387,9 +392,13 @@ static int scenario_sigstorm(int argc, char **argv)
     struct itimerval it = {.it_interval = {.tv_usec = 1000}, .it_value = {.tv_usec = 1000}};
     setitimer(ITIMER_REAL, &it, NULL);
     long resets = 0, ok = 0, errors = 0;
-    long long end = now_ms() + ms;
+    long long start = now_ms(), end = start + ms, cap = start + (ms > 20000 ? ms : 20000);
     char res[160];
-    while (now_ms() < end) {
+    for (;;) {
+        long long now = now_ms();
+        if (now >= cap ||
+            (now >= end && resets >= min_resets && storm_handler_ok >= (int)min_handler))
+            break;
         int fd = tcp_connect(every_port);
         if (fd < 0) {
             if (errors++ < 3) fprintf(stderr, PROG ": connect: %s\n", strerror(-fd));
